@@ -1,0 +1,3 @@
+"""mailflow: distributes sales leads to installers by email."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,264 @@
+"""The ``mailflow`` command."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from mailflow.clock import as_utc
+
+
+def _settings():
+    from mailflow.config import get_settings
+
+    return get_settings()
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # uvicorn's access log prints full URLs; link tokens must never reach the logs.
+    logging.getLogger("uvicorn.access").disabled = True
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(1):
+        pass
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@click.version_option(package_name="mailflow")
+def main(verbose: bool) -> None:
+    """mailflow: distributes sales leads to installers by email.
+
+    Settings come from MAILFLOW_* environment variables (and a .env file); see the README.
+    """
+    _setup_logging(verbose)
+
+
+# ----------------------------------------------------------------------- run ---------------
+@main.command()
+def run() -> None:
+    """Run everything in one process: database, embedded Redis, SMTP intake, web, workers,
+    scheduler (and the IMAP poller when MAILFLOW_IMAP_URL is set)."""
+    from mailflow.service import EmbeddedService
+
+    EmbeddedService(_settings()).run()
+
+
+@main.command()
+def web() -> None:
+    """Serve the web app and API (uvicorn)."""
+    import uvicorn
+
+    from mailflow.broker import setup_broker
+    from mailflow.web.app import create_app
+
+    settings = _settings()
+    setup_broker(settings)
+    import mailflow.actors  # noqa: F401
+
+    host, port = settings.split_listen(settings.http_listen)
+    uvicorn.run(create_app(), host=host, port=port, access_log=False, log_level="info")
+
+
+@main.command()
+def smtp() -> None:
+    """Run the SMTP intake server."""
+    from mailflow.broker import setup_broker
+    from mailflow.inbound.smtp import IntakeController
+
+    settings = _settings()
+    setup_broker(settings)
+    import mailflow.actors  # noqa: F401
+
+    controller = IntakeController(settings)
+    controller.start()
+    click.echo(f"SMTP intake listening on {controller.hostname}:{controller.port}")
+    try:
+        _wait_for_signal()
+    finally:
+        controller.stop()
+
+
+@main.command()
+def imap() -> None:
+    """Run the IMAP poller for MAILFLOW_IMAP_URL."""
+    from mailflow.broker import setup_broker
+    from mailflow.inbound.imap import ImapPoller
+
+    settings = _settings()
+    if not settings.imap_url:
+        raise click.UsageError("MAILFLOW_IMAP_URL is not set")
+    setup_broker(settings)
+    import mailflow.actors  # noqa: F401
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    ImapPoller(settings).run(stop)
+
+
+@main.command()
+def scheduler() -> None:
+    """Run the scheduler: sweeps due timers every few seconds."""
+    from mailflow.broker import setup_broker
+    from mailflow.scheduler import SchedulerThread
+
+    settings = _settings()
+    setup_broker(settings)
+    import mailflow.actors  # noqa: F401
+
+    stop = threading.Event()
+    thread = SchedulerThread(settings, stop)
+    thread.start()
+    try:
+        _wait_for_signal()
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+@main.command()
+@click.option("--threads", default=None, type=int, help="Worker threads (default from settings).")
+@click.option("--queues", default=None, help="Comma-separated queues (default: all).")
+def worker(threads: int | None, queues: str | None) -> None:
+    """Run a Dramatiq worker process (same as `dramatiq mailflow.worker`)."""
+    import dramatiq
+
+    from mailflow.worker import broker
+
+    settings = _settings()
+    w = dramatiq.Worker(broker, worker_threads=threads or settings.worker_threads,
+                        queues=set(queues.split(",")) if queues else None)
+    w.start()
+    click.echo(f"worker running with {w.worker_threads} threads")
+    try:
+        _wait_for_signal()
+    finally:
+        w.stop()
+
+
+@main.command()
+@click.option("--at", "at", default=None, help="ISO-8601 instant (default: now).")
+def sweep(at: str | None) -> None:
+    """Run every timer that is due at that instant, once."""
+    from mailflow.broker import setup_broker
+    from mailflow.scheduler import run_sweep
+
+    settings = _settings()
+    setup_broker(settings)
+    import mailflow.actors  # noqa: F401
+
+    instant = None
+    if at:
+        try:
+            instant = as_utc(datetime.fromisoformat(at.replace("Z", "+00:00")))
+        except ValueError:
+            raise click.BadParameter(f"not an ISO-8601 instant: {at}", param_hint="--at") from None
+    results = run_sweep(settings, instant)
+    for name, count in results.items():
+        click.echo(f"{name}: {count}")
+
+
+# ----------------------------------------------------------------------- db ----------------
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    from mailflow.migrate import upgrade
+
+    upgrade(_settings(), revision)
+    click.echo("database is up to date")
+
+
+# ----------------------------------------------------------------------- data --------------
+@main.group()
+def installers() -> None:
+    """Import and export installers (CSV or XLSX)."""
+
+
+@installers.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def installers_import(file: Path) -> None:
+    """Create or update installers from FILE (columns: email,name,company,language,country,
+    timezone,postcodes,tier,capacity)."""
+    from mailflow.installers.io import import_installers
+    from mailflow.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings)
+    report = import_installers(file, settings)
+    for row in report.rows:
+        click.echo(f"row {row.row}: {row.outcome}{' ' + row.email if row.email else ''}"
+                   f"{' — ' + row.reason if row.reason else ''}")
+    click.echo(report.summary())
+    if report.rejected:
+        sys.exit(1)
+
+
+@installers.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def installers_export(file: Path) -> None:
+    """Write every installer to FILE (.csv or .xlsx)."""
+    from mailflow.installers.io import export_installers
+
+    count = export_installers(file, _settings())
+    click.echo(f"exported {count} installers to {file}")
+
+
+@main.group()
+def leads() -> None:
+    """Import and export leads (CSV or XLSX)."""
+
+
+@leads.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def leads_import(file: Path) -> None:
+    """Create leads from FILE, with a per-row report (created, duplicate, rejected and why)."""
+    from mailflow.broker import setup_broker
+    from mailflow.leads.io import import_leads
+    from mailflow.migrate import upgrade
+
+    settings = _settings()
+    setup_broker(settings)
+    import mailflow.actors  # noqa: F401
+
+    upgrade(settings)
+    report = import_leads(file, settings)
+    for row in report.rows:
+        click.echo(f"row {row.row}: {row.outcome}"
+                   f"{f' lead {row.lead_id}' if row.lead_id else ''}"
+                   f"{' — ' + row.reason if row.reason else ''}")
+    click.echo(report.summary())
+
+
+@leads.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def leads_export(file: Path) -> None:
+    """Write every lead to FILE (.csv or .xlsx)."""
+    from mailflow.leads.io import export_leads
+
+    count = export_leads(file, _settings())
+    click.echo(f"exported {count} leads to {file}")
+
+
+if __name__ == "__main__":
+    main()

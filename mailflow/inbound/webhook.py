@@ -1,0 +1,110 @@
+"""``POST /api/leads``: signature check and idempotent lead creation (plain functions; the
+FastAPI route in ``mailflow.web.api`` is a thin adapter)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from mailflow.config import Settings
+from mailflow.leads.hooks import lead_created
+from mailflow.leads.schema import LeadIn, error_map
+from mailflow.leads.service import create_lead
+from mailflow.models import Channel, InboundMessage, InboundOutcome, Lead, LeadStatus, WebhookKey
+
+
+class SignatureError(Exception):
+    """The request is not from someone who knows the webhook secret (or is too old)."""
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def verify_signature(secret: str, timestamp: str | None, signature: str | None, body: bytes, *,
+                     now: datetime, tolerance_seconds: int) -> None:
+    if not timestamp or not signature:
+        raise SignatureError("missing X-Mailflow-Timestamp or X-Mailflow-Signature header")
+    try:
+        sent_at = int(timestamp.strip())
+    except ValueError:
+        raise SignatureError("X-Mailflow-Timestamp must be Unix seconds") from None
+    if abs(now.timestamp() - sent_at) > tolerance_seconds:
+        raise SignatureError("timestamp outside the allowed window (more than 5 minutes off)")
+    expected = sign(secret, timestamp.strip(), body)
+    if not hmac.compare_digest(expected, signature.strip()):
+        raise SignatureError("signature does not match")
+
+
+@dataclass
+class WebhookResult:
+    status_code: int
+    body: dict = field(default_factory=dict)
+
+
+def lead_summary(lead: Lead) -> dict:
+    return {
+        "id": lead.id,
+        "status": lead.status.value,
+        "duplicate_of": lead.duplicate_of_id,
+    }
+
+
+def accept_webhook(session: Session, body: bytes, *, idempotency_key: str | None, now: datetime,
+                   settings: Settings) -> WebhookResult:
+    """Validate and create the lead in the caller's transaction. 201 new, 200 replay, 409 a key
+    reused for another body, 422 invalid (nothing written)."""
+    body_hash = hashlib.sha256(body).hexdigest()
+    if idempotency_key:
+        replay = _replay(session, idempotency_key, body_hash)
+        if replay is not None:
+            return replay
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return WebhookResult(422, {"detail": "body is not valid JSON", "errors": {"body": str(exc)}})
+    try:
+        lead_in = LeadIn.model_validate(data, context={"default_country": settings.default_country})
+    except ValidationError as exc:
+        errors = error_map(exc)
+        return WebhookResult(422, {"detail": "invalid lead: " + ", ".join(sorted(errors)),
+                                   "errors": errors})
+    inbound = InboundMessage(
+        channel=Channel.WEBHOOK,
+        dedup_key=f"idem:{idempotency_key}" if idempotency_key else f"webhook:{uuid.uuid4()}",
+        size=len(body),
+        raw=body,
+        received_at=now,
+    )
+    session.add(inbound)
+    session.flush()
+    lead = create_lead(session, lead_in, now=now, source="webhook", channel="webhook",
+                       inbound_id=inbound.id, window_days=settings.duplicate_window_days)
+    inbound.lead_id = lead.id
+    inbound.outcome = (InboundOutcome.DUPLICATE if lead.status == LeadStatus.DUPLICATE
+                       else InboundOutcome.LEAD)
+    inbound.processed_at = now
+    if idempotency_key:
+        session.add(WebhookKey(key=idempotency_key, body_sha256=body_hash, lead_id=lead.id,
+                               inbound_id=inbound.id, created_at=now))
+    session.flush()
+    lead_created(session, lead)
+    return WebhookResult(201, lead_summary(lead))
+
+
+def _replay(session: Session, key: str, body_hash: str) -> WebhookResult | None:
+    known = session.get(WebhookKey, key)
+    if known is None:
+        return None
+    if known.body_sha256 != body_hash:
+        return WebhookResult(409, {"detail": "Idempotency-Key was already used with another body"})
+    lead = session.get(Lead, known.lead_id) if known.lead_id else None
+    return WebhookResult(200, lead_summary(lead) if lead else {"id": None})

@@ -1,0 +1,1 @@
+"""Installers: accounts, service areas, import/export."""

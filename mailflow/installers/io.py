@@ -1,0 +1,130 @@
+"""Installers CSV/XLSX in the format of PRODUCT.md §11:
+``email,name,company,language,country,timezone,postcodes,tier,capacity``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import select
+
+from mailflow.clock import now
+from mailflow.config import Settings
+from mailflow.db import session_scope
+from mailflow.leads.schema import error_map, normalise_email
+from mailflow.models import Installer
+from mailflow.tabular import read_rows, write_rows
+
+COLUMNS = ["email", "name", "company", "language", "country", "timezone", "postcodes", "tier",
+           "capacity"]
+TIERS = ("bronze", "silver", "gold")
+
+
+class InstallerRow(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    email: str
+    name: str = Field(min_length=1)
+    company: str | None = None
+    language: str = "en"
+    country: str = Field(min_length=2, max_length=2)
+    timezone: str = "UTC"
+    postcodes: str = ""
+    tier: str = "bronze"
+    capacity: int = Field(10, ge=0)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return normalise_email(value).lower()
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        return (value or "en").lower()[:2]
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str) -> str:
+        return value.upper()
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value or "UTC")
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value or "UTC"
+
+    @field_validator("postcodes")
+    @classmethod
+    def _postcodes(cls, value: str) -> str:
+        return " ".join(p.upper() for p in value.replace(",", " ").replace(";", " ").split())
+
+    @field_validator("tier")
+    @classmethod
+    def _tier(cls, value: str) -> str:
+        value = (value or "bronze").lower()
+        if value not in TIERS:
+            raise ValueError("tier must be bronze, silver or gold")
+        return value
+
+
+@dataclass
+class RowResult:
+    row: int
+    outcome: str  # created | updated | rejected
+    email: str | None = None
+    reason: str | None = None
+
+
+@dataclass
+class Report:
+    rows: list[RowResult] = field(default_factory=list)
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for r in self.rows if r.outcome == outcome)
+
+    @property
+    def rejected(self) -> int:
+        return self.count("rejected")
+
+    def summary(self) -> str:
+        return (f"{self.count('created')} created, {self.count('updated')} updated, "
+                f"{self.rejected} rejected")
+
+
+def import_installers(path: Path, settings: Settings) -> Report:
+    report = Report()
+    with session_scope(settings) as session:
+        for number, raw in read_rows(path):
+            data = {k: v for k, v in raw.items() if k in COLUMNS and v != ""}
+            try:
+                row = InstallerRow.model_validate(data)
+            except ValidationError as exc:
+                reason = "; ".join(f"{k}: {v}" for k, v in error_map(exc).items())
+                report.rows.append(RowResult(number, "rejected", raw.get("email"), reason))
+                continue
+            installer = session.scalar(select(Installer).where(Installer.email == row.email))
+            outcome = "updated"
+            if installer is None:
+                installer = Installer(email=row.email, created_at=now())
+                session.add(installer)
+                outcome = "created"
+            for key, value in row.model_dump().items():
+                setattr(installer, key, value)
+            installer.updated_at = now()
+            session.flush()
+            report.rows.append(RowResult(number, outcome, row.email))
+    return report
+
+
+def export_installers(path: Path, settings: Settings) -> int:
+    with session_scope(settings) as session:
+        installers = session.scalars(select(Installer).order_by(Installer.email)).all()
+        return write_rows(path, COLUMNS, (
+            [i.email, i.name, i.company, i.language, i.country, i.timezone, i.postcodes, i.tier,
+             i.capacity] for i in installers))

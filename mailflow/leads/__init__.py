@@ -1,0 +1,1 @@
+"""Leads: the schema every channel produces, normalisation, creation and duplicates."""

@@ -1,0 +1,93 @@
+"""Creating leads from validated intake, with the duplicate rule of PRODUCT.md §2."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from mailflow.leads.schema import LeadIn
+from mailflow.models import Actor, Lead, LeadEvent, LeadStatus
+
+
+def add_event(session: Session, lead: Lead, type_: str, *, at: datetime, actor: Actor = Actor.SYSTEM,
+              **data: Any) -> LeadEvent:
+    event = LeadEvent(lead=lead, type=type_, at=at, actor=actor, data=data)
+    session.add(event)
+    return event
+
+
+def find_original(session: Session, lead_in: LeadIn, *, now: datetime, window_days: int) -> Lead | None:
+    """The first lead of the same customer (email or phone) at the same postcode within the
+    window, if any."""
+    customer = lead_in.customer
+    same_contact = []
+    if customer.email:
+        same_contact.append(Lead.email == customer.email)
+    if customer.phone:
+        same_contact.append(Lead.phone == customer.phone)
+    if not same_contact:
+        return None
+    query = (
+        select(Lead)
+        .where(
+            Lead.postcode == customer.postcode,
+            or_(*same_contact),
+            Lead.created_at >= now - timedelta(days=window_days),
+            Lead.duplicate_of_id.is_(None),
+        )
+        .order_by(Lead.created_at, Lead.id)
+        .limit(1)
+    )
+    return session.scalar(query)
+
+
+def create_lead(
+    session: Session,
+    lead_in: LeadIn,
+    *,
+    now: datetime,
+    source: str,
+    channel: str,
+    inbound_id: int | None = None,
+    window_days: int = 30,
+    actor: Actor = Actor.SYSTEM,
+) -> Lead:
+    """Insert the lead (status ``new``, or ``duplicate`` of an earlier one) with its intake event.
+    The caller commits; routing is started by the caller after commit."""
+    customer = lead_in.customer
+    original = find_original(session, lead_in, now=now, window_days=window_days)
+    lead = Lead(
+        status=LeadStatus.DUPLICATE if original else LeadStatus.NEW,
+        source=(lead_in.source.value if lead_in.source else source),
+        external_id=lead_in.external_id,
+        duplicate_of_id=original.id if original else None,
+        product=lead_in.product.value if lead_in.product else None,
+        building_type=lead_in.building_type.value if lead_in.building_type else None,
+        grid_connection=lead_in.grid_connection.value if lead_in.grid_connection else None,
+        customer_name=customer.name,
+        email=customer.email,
+        phone=customer.phone,
+        street=customer.street,
+        postcode=customer.postcode,
+        city=customer.city,
+        country=customer.country or "FR",
+        language=customer.language,
+        reachability=customer.reachability,
+        message=lead_in.message,
+        details=lead_in.details,
+        inbound_id=inbound_id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(lead)
+    session.flush()
+    add_event(session, lead, "intake", at=now, actor=actor, channel=channel, source=lead.source,
+              inbound_id=inbound_id)
+    if original:
+        add_event(session, lead, "duplicate", at=now, duplicate_of=original.id,
+                  reason="same customer and postcode within "
+                         f"{window_days} days")
+    return lead

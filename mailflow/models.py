@@ -1,0 +1,292 @@
+"""Database models shared by the features. Each feature package owns its rules; the tables live
+here so that Alembic sees one metadata."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from mailflow.clock import as_utc, now
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores aware datetimes as UTC and always returns aware UTC datetimes (SQLite has no
+    time zones; PostgreSQL gets timestamptz)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        value = as_utc(value)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else as_utc(value)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    # Stored as plain strings (no native enum types): adding a status is not a migration fight.
+    return Enum(cls, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e],
+                validate_strings=True)
+
+
+class Channel(enum.StrEnum):
+    SMTP = "smtp"
+    IMAP = "imap"
+    WEBHOOK = "webhook"
+    IMPORT = "import"
+
+
+class InboundOutcome(enum.StrEnum):
+    PENDING = "pending"
+    LEAD = "lead"
+    DUPLICATE = "duplicate"
+    BOUNCE = "bounce"
+    AUTO_REPLY = "auto_reply"
+    REPLY = "reply"
+    QUARANTINED = "quarantined"
+
+
+class LeadStatus(enum.StrEnum):
+    NEW = "new"
+    OFFERED = "offered"
+    POOL = "pool"
+    ACCEPTED = "accepted"
+    CONTACT_ATTEMPTED = "contact_attempted"
+    FIRST_CONTACT = "first_contact"
+    QUOTE_SENT = "quote_sent"
+    ORDER_PLACED = "order_placed"
+    INSTALLATION_SCHEDULED = "installation_scheduled"
+    INSTALLED = "installed"
+    FAILED = "failed"
+    FOLLOW_UP = "follow_up"
+    EXPIRED = "expired"
+    DUPLICATE = "duplicate"
+    QUARANTINED = "quarantined"
+
+
+class OutboxState(enum.StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    BOUNCED = "bounced"
+    CANCELLED = "cancelled"
+
+
+class Actor(enum.StrEnum):
+    SYSTEM = "system"
+    INSTALLER = "installer"
+    CUSTOMER = "customer"
+    ADMIN = "admin"
+
+
+class InboundMessage(Base):
+    """Every raw inbound message or webhook body, as it arrived, with its outcome."""
+
+    __tablename__ = "inbound_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[Channel] = mapped_column(_enum(Channel))
+    # Message-ID, "sha256:<hex>" of the raw bytes when there is none, or "idem:<key>" for
+    # webhooks: the same key is the same message, whichever channel brings it again.
+    dedup_key: Mapped[str] = mapped_column(String(512), unique=True)
+    message_id: Mapped[str | None] = mapped_column(String(998))
+    envelope_from: Mapped[str | None] = mapped_column(String(512))
+    envelope_to: Mapped[str | None] = mapped_column(Text)
+    imap_uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    imap_uid: Mapped[int | None] = mapped_column(BigInteger)
+    size: Mapped[int] = mapped_column(Integer)
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(default=now, index=True)
+    outcome: Mapped[InboundOutcome] = mapped_column(
+        _enum(InboundOutcome), default=InboundOutcome.PENDING, index=True
+    )
+    reason: Mapped[str | None] = mapped_column(Text)
+    processed_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # No foreign key: leads also point back here (inbound_id), and a cycle would complicate
+    # migrations for no gain.
+    lead_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    # What the parser found (bounce recipient and status, auto-reply hints...), for admins.
+    parsed: Mapped[dict[str, Any] | None]
+
+    __table_args__ = (
+        Index("ix_inbound_imap_uid", "imap_uidvalidity", "imap_uid"),
+    )
+
+
+class Lead(Base):
+    __tablename__ = "leads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[LeadStatus] = mapped_column(_enum(LeadStatus), default=LeadStatus.NEW, index=True)
+    source: Mapped[str] = mapped_column(String(32), index=True)
+    external_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"))
+    product: Mapped[str | None] = mapped_column(String(32))
+    building_type: Mapped[str | None] = mapped_column(String(32))
+    grid_connection: Mapped[str | None] = mapped_column(String(32))
+
+    customer_name: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    phone: Mapped[str | None] = mapped_column(String(32), index=True)
+    street: Mapped[str | None] = mapped_column(String(255))
+    postcode: Mapped[str] = mapped_column(String(16), index=True)
+    city: Mapped[str | None] = mapped_column(String(255))
+    country: Mapped[str] = mapped_column(String(2))
+    language: Mapped[str | None] = mapped_column(String(8))
+    reachability: Mapped[str | None] = mapped_column(String(255))
+    message: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
+    assigned_installer_id: Mapped[int | None] = mapped_column(ForeignKey("installers.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=now, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
+
+    events: Mapped[list[LeadEvent]] = relationship(
+        back_populates="lead", order_by="LeadEvent.id", cascade="all, delete-orphan"
+    )
+    assigned_installer: Mapped[Installer | None] = relationship(foreign_keys=[assigned_installer_id])
+    duplicate_of: Mapped[Lead | None] = relationship(remote_side=[id])
+
+
+class LeadEvent(Base):
+    """The lead's timeline: what happened, who did it, when."""
+
+    __tablename__ = "lead_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=now)
+    type: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[Actor] = mapped_column(_enum(Actor), default=Actor.SYSTEM)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    lead: Mapped[Lead] = relationship(back_populates="events")
+
+
+class Installer(Base):
+    __tablename__ = "installers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    company: Mapped[str | None] = mapped_column(String(255))
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    country: Mapped[str] = mapped_column(String(2))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # Service areas: postcode prefixes of the installer's country, space-separated.
+    postcodes: Mapped[str] = mapped_column(Text, default="")
+    tier: Mapped[str] = mapped_column(String(16), default="bronze")
+    capacity: Mapped[int] = mapped_column(Integer, default=10)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    vacation_from: Mapped[datetime | None]
+    vacation_until: Mapped[datetime | None]
+    rating: Mapped[float | None]
+    bounced_at: Mapped[datetime | None]
+    bounce_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
+
+    @property
+    def postcode_prefixes(self) -> list[str]:
+        return self.postcodes.split()
+
+
+class WebhookKey(Base):
+    """Idempotency keys of ``POST /api/leads``: a replay answers with the first result."""
+
+    __tablename__ = "webhook_keys"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"))
+    inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class OutboxMessage(Base):
+    """An email to send, written in the same transaction as the change that causes it."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    to: Mapped[str] = mapped_column(String(320), index=True)
+    template: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    context: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[OutboxState] = mapped_column(_enum(OutboxState), default=OutboxState.QUEUED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"), index=True)
+    installer_id: Mapped[int | None] = mapped_column(ForeignKey("installers.id"))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    next_attempt_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_outbox_state_next", "state", "next_attempt_at"),)
+
+
+__all__ = [
+    "Actor",
+    "Base",
+    "Channel",
+    "InboundMessage",
+    "InboundOutcome",
+    "Installer",
+    "Lead",
+    "LeadEvent",
+    "LeadStatus",
+    "OutboxMessage",
+    "OutboxState",
+    "UniqueConstraint",
+    "WebhookKey",
+]
+
+# A lead an installer holds and still works on: counts against their capacity.
+HELD_STATUSES = frozenset({
+    LeadStatus.ACCEPTED,
+    LeadStatus.CONTACT_ATTEMPTED,
+    LeadStatus.FIRST_CONTACT,
+    LeadStatus.QUOTE_SENT,
+    LeadStatus.ORDER_PLACED,
+    LeadStatus.INSTALLATION_SCHEDULED,
+    LeadStatus.FOLLOW_UP,
+})

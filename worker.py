@@ -1,0 +1,3 @@
+"""Dramatiq entry point for a checkout: ``dramatiq worker``. See mailflow/worker.py."""
+
+from mailflow.worker import *  # noqa: F403
