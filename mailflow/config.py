@@ -39,6 +39,8 @@ class Settings(BaseSettings):
 
     # Operational knobs (not part of the stable interface, but documented in the README).
     max_message_size: int = Field(10 * 1024 * 1024, description="SMTP size limit in bytes (552 over it).")
+    db_lock_timeout: float = Field(15.0, description="Seconds SQLite waits for a lock before the "
+                                   "write fails (SMTP then answers 451).")
     worker_threads: int = Field(4, description="Dramatiq worker threads inside `mailflow run`.")
     sweep_interval: float = Field(5.0, description="Seconds between scheduler sweeps.")
     pending_grace_seconds: int = Field(30, description="Age after which the sweep processes a "

@@ -16,23 +16,25 @@ _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+def _sqlite_pragmas(dbapi_connection, _record, lock_timeout_ms: int = 15000) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets the web and SMTP threads read while a worker writes; busy_timeout makes
     # concurrent writers wait instead of failing at once.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.execute(f"PRAGMA busy_timeout={lock_timeout_ms}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, lock_timeout: float = 15.0) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 15}, pool_pre_ping=True
+            url, connect_args={"check_same_thread": False, "timeout": lock_timeout},
+            pool_pre_ping=True,
         )
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect",
+                     lambda conn, rec: _sqlite_pragmas(conn, rec, int(lock_timeout * 1000)))
         # pysqlite's own transaction handling defers BEGIN; emit it ourselves so that a
         # read-then-write transaction takes the write lock up front (no upgrade deadlocks).
         @event.listens_for(engine, "connect")
@@ -61,7 +63,7 @@ def get_engine(settings: Settings | None = None) -> Engine:
         if engine is None:
             if url.startswith("sqlite:///"):
                 settings.data_path.mkdir(parents=True, exist_ok=True)
-            engine = make_engine(url)
+            engine = make_engine(url, settings.db_lock_timeout)
             _engines[url] = engine
         return engine
 

@@ -47,6 +47,10 @@ def process_inbound_message(session: Session, inbound_id: int, *, now: datetime,
         return _finish(row, InboundOutcome.QUARANTINED, now, reason="raw message missing")
     if row.channel == Channel.WEBHOOK:
         return None  # webhooks are processed synchronously by the API
+    if b"\x00" in row.raw:
+        # NUL is never valid in a message (RFC 5322): someone's mailer is broken; a human looks.
+        return _finish(row, InboundOutcome.QUARANTINED, now,
+                       reason="message contains NUL bytes, which are not allowed in email")
     envelope_to = row.envelope_to.split(",") if row.envelope_to else None
     result = parse_message(row.raw, default_country=settings.default_country,
                            envelope_to=envelope_to)

@@ -92,3 +92,10 @@ class IntakeController(Controller):
             ident="mailflow intake",
             ready_timeout=10,
         )
+
+    def _trigger_server(self):
+        # Port 0 asks the OS for a free port (tests, several frontends on one host): learn it
+        # before aiosmtpd connects to its own server to check that it is up.
+        if self.port == 0 and self.server is not None:
+            self.port = self.server.sockets[0].getsockname()[1]
+        super()._trigger_server()

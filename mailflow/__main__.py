@@ -1,0 +1,3 @@
+from mailflow.cli import main
+
+main()

@@ -1,0 +1,99 @@
+"""Start mailflow's own processes (``mailflow run``, ``mailflow smtp``…) as a user would, on free
+ports and a temporary data directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from conftest import free_port
+
+MAILFLOW = [sys.executable, "-m", "mailflow.cli"]
+
+
+class MailflowProcess:
+    def __init__(self, data_dir: Path, database_url: str | None = None, *, command: str = "run",
+                 extra_env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.http_port = free_port()
+        self.smtp_port = free_port()
+        self.command = command
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MAILFLOW_")
+               or k.startswith("MAILFLOW_TEST_")}
+        env.update({
+            "MAILFLOW_DATA_DIR": str(data_dir),
+            "MAILFLOW_HTTP_LISTEN": f"127.0.0.1:{self.http_port}",
+            "MAILFLOW_SMTP_LISTEN": f"127.0.0.1:{self.smtp_port}",
+            "MAILFLOW_BASE_URL": f"http://127.0.0.1:{self.http_port}",
+            "MAILFLOW_SWEEP_INTERVAL": "1",
+            "PYTHONUNBUFFERED": "1",
+        })
+        if database_url:
+            env["MAILFLOW_DATABASE_URL"] = database_url
+        env.update(extra_env or {})
+        self.env = env
+        self.proc: subprocess.Popen | None = None
+        self.log_path = data_dir.parent / f"mailflow-{command}-{self.http_port}.log"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def start(self, wait: bool = True) -> MailflowProcess:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("ab")
+        self.proc = subprocess.Popen([*MAILFLOW, self.command], env=self.env, stdout=self._log,
+                                     stderr=subprocess.STDOUT, cwd=self.data_dir.parent)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mailflow {self.command} exited early:\n{self.output()}")
+            if self.command == "run" and self.healthz() == 200:
+                return
+            if self.command == "smtp" and "SMTP intake listening" in self.output():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"mailflow {self.command} did not become ready:\n{self.output()}")
+
+    def healthz(self, timeout: float = 1.0) -> int | None:
+        try:
+            with urllib.request.urlopen(self.base_url + "/healthz", timeout=timeout) as response:
+                return response.status
+        except OSError:
+            return None
+
+    def api(self, path: str) -> dict:
+        token = self.secrets()["api_token"]
+        request = urllib.request.Request(self.base_url + path,
+                                         headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def secrets(self) -> dict:
+        return json.loads((self.data_dir / "secrets.json").read_text())
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self._log.close()
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)

@@ -1,0 +1,221 @@
+"""SMTP intake on a real socket (aiosmtpd) with smtplib as the client."""
+
+from __future__ import annotations
+
+import smtplib
+import sqlite3
+from email.message import EmailMessage
+
+import pytest
+from conftest import use_postgres, wait_for
+from fastapi.testclient import TestClient
+from helpers import OUTCOME_FOR_KIND, assert_lead_matches, corpus_messages, expected_for
+from sqlalchemy import func, select
+
+from mailflow.db import session_scope
+from mailflow.inbound.smtp import IntakeController
+from mailflow.models import InboundMessage, InboundOutcome, Lead
+from mailflow.web.app import create_app
+
+AUTH = {"Authorization": "Bearer test-api-token"}
+
+
+@pytest.fixture
+def smtp_server(settings):
+    controller = IntakeController(settings, hostname="127.0.0.1", port=0)
+    controller.start()
+    yield controller
+    controller.stop()
+
+
+def send(server, raw: bytes, to: str = "leads@localhost", sender: str = "form@site.example"):
+    with smtplib.SMTP(server.hostname, server.port, timeout=30) as client:
+        return client.sendmail(sender, [to], raw)
+
+
+def inbound_rows(settings) -> list[InboundMessage]:
+    with session_scope(settings) as s:
+        return list(s.scalars(select(InboundMessage).order_by(InboundMessage.id)))
+
+
+def lead_total(settings) -> int:
+    with session_scope(settings) as s:
+        return s.scalar(select(func.count()).select_from(Lead))
+
+
+def processed(settings, count: int = 1):
+    def check():
+        rows = inbound_rows(settings)
+        done = [r for r in rows if r.outcome != InboundOutcome.PENDING]
+        return rows if len(done) >= count else None
+
+    return wait_for(check, timeout=15)
+
+
+def simple_lead(message_id: str | None = "<lead-1@site.example>", name: str = "Anna Weber",
+                email: str = "anna.weber@example.de") -> bytes:
+    msg = EmailMessage()
+    msg["From"] = "Formular <form@site.example>"
+    msg["To"] = "leads@localhost"
+    msg["Subject"] = "Anfrage"
+    if message_id:
+        msg["Message-ID"] = message_id
+    msg.set_content(f"Name: {name}\nE-Mail: {email}\nTelefon: 030 1234567\nPLZ: 10115\n"
+                    "Ort: Berlin\nLand: DE\n")
+    return msg.as_bytes()
+
+
+@pytest.mark.parametrize("eml", corpus_messages(), ids=lambda p: p.stem)
+def test_corpus_message_gives_expected_outcome(settings, smtp_server, worker, eml):
+    expected = expected_for(eml)
+    send(smtp_server, eml.read_bytes())
+    (row,) = processed(settings)
+    assert row.outcome.value == OUTCOME_FOR_KIND[expected["kind"]], row.reason
+    if expected["kind"] == "quarantine":
+        assert expected["reason_contains"] in row.reason
+        assert lead_total(settings) == 0
+    elif expected["kind"] == "lead":
+        with TestClient(create_app()) as client:
+            lead = client.get(f"/api/leads/{row.lead_id}", headers=AUTH).json()
+        assert_lead_matches(lead, expected)
+        assert lead["status"] == "new"
+        assert [e["type"] for e in lead["events"]][:1] == ["intake"]
+    else:
+        assert lead_total(settings) == 0
+        if expected["kind"] == "bounce":
+            assert expected["recipient"] in row.reason
+
+
+def test_same_message_id_twice_makes_one_lead(settings, smtp_server, worker):
+    raw = simple_lead()
+    send(smtp_server, raw)
+    send(smtp_server, raw)
+    processed(settings)
+    assert len(inbound_rows(settings)) == 1
+    assert lead_total(settings) == 1
+
+
+def test_message_without_message_id_dedups_on_its_bytes(settings, smtp_server, worker):
+    raw = simple_lead(message_id=None)
+    assert b"Message-ID" not in raw
+    send(smtp_server, raw)
+    send(smtp_server, raw)
+    (row,) = processed(settings)
+    assert row.dedup_key.startswith("sha256:")
+    assert lead_total(settings) == 1
+    # Different bytes without Message-ID are a different message.
+    send(smtp_server, simple_lead(message_id=None, name="Bernd Weber"))
+    processed(settings, 2)
+    assert len(inbound_rows(settings)) == 2
+
+
+def test_recipients_other_than_intake_are_refused(settings, smtp_server):
+    with smtplib.SMTP(smtp_server.hostname, smtp_server.port) as client:
+        client.ehlo()
+        client.mail("someone@example.org")
+        assert client.rcpt("leads@localhost")[0] == 250
+        assert client.rcpt("LEADS+fr@localhost")[0] == 250  # +tag, any case
+        assert client.rcpt("bounces+42@localhost")[0] == 250  # VERP returns
+        code, text = client.rcpt("postmaster@localhost")
+        assert code == 550 and b"5.1.1" in text
+        code, _ = client.rcpt("leads@elsewhere.example")
+        assert code == 550
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        send(smtp_server, simple_lead(), to="sales@localhost")
+    assert inbound_rows(settings) == []
+
+
+def test_oversized_message_gets_552(settings, smtp_server):
+    big = simple_lead() + (b"\r\n" + b"Y" * 998) * (12 * 1024 * 1024 // 1000 + 10)
+    assert len(big) > 12 * 1024 * 1024
+    # Announced with SIZE (smtplib does that): refused at MAIL FROM.
+    with pytest.raises(smtplib.SMTPSenderRefused) as refused:
+        send(smtp_server, big)
+    assert refused.value.smtp_code == 552
+    # Not announced: refused after DATA.
+    with smtplib.SMTP(smtp_server.hostname, smtp_server.port) as client:
+        client.ehlo()
+        client.mail("form@site.example")
+        client.rcpt("leads@localhost")
+        code, _ = client.data(big)
+        assert code == 552
+    assert inbound_rows(settings) == []
+
+
+@pytest.mark.skipif(use_postgres(), reason="SQLite lock scenario; PostgreSQL has its own test")
+def test_database_locked_answers_451_and_writes_nothing(settings, monkeypatch):
+    from mailflow import db as mf_db
+
+    locked = settings.model_copy(update={"db_lock_timeout": 0.5})
+    mf_db.dispose_engines()
+    controller = IntakeController(locked, hostname="127.0.0.1", port=0)
+    controller.start()
+    try:
+        path = settings.sqlalchemy_url.removeprefix("sqlite:///")
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(smtplib.SMTPDataError) as failed:
+            send(controller, simple_lead())
+        assert failed.value.smtp_code == 451
+        assert b"4.3.0" in failed.value.smtp_error
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        assert inbound_rows(settings) == []
+        # The sender's retry goes through once the database is back.
+        send(controller, simple_lead())
+        assert len(inbound_rows(settings)) == 1
+    finally:
+        controller.stop()
+
+
+def test_database_unreachable_answers_451(settings, tmp_path):
+    if use_postgres():
+        from conftest import free_port
+
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nothing"
+    else:
+        url = f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'mailflow.db'}"
+    down = settings.model_copy(update={"database_url": url})
+    controller = IntakeController(down, hostname="127.0.0.1", port=0)
+    controller.start()
+    try:
+        with pytest.raises(smtplib.SMTPDataError) as failed:
+            send(controller, simple_lead())
+        assert failed.value.smtp_code == 451
+    finally:
+        controller.stop()
+
+
+def test_any_handler_error_is_451_not_500(settings, smtp_server, monkeypatch):
+    import mailflow.inbound.smtp as smtp_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(smtp_module, "store_inbound", broken)
+    with pytest.raises(smtplib.SMTPDataError) as failed:
+        send(smtp_server, simple_lead())
+    assert failed.value.smtp_code == 451
+
+
+@pytest.mark.parametrize("case", ["nul_byte", "unknown_charset", "broken_mime", "garbage"])
+def test_bad_mail_is_quarantined_and_the_next_one_still_works(settings, smtp_server, worker, case):
+    bad = {
+        "nul_byte": simple_lead("<nul@x>").replace(b"Name: Anna", b"Name: An\x00na\x00"),
+        "unknown_charset": (b"Message-ID: <cs@x>\r\nMIME-Version: 1.0\r\n"
+                            b"Content-Type: text/plain; charset=\"x-no-such-charset\"\r\n\r\n"
+                            b"\xff\xfe\x00\x81 garbage \x9d\r\n"),
+        "broken_mime": (b"Message-ID: <mime@x>\r\nMIME-Version: 1.0\r\n"
+                        b"Content-Type: multipart/mixed; boundary=\"abc\"\r\n\r\n"
+                        b"--abc\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n"
+                        b"\r\n!!!not base64!!!\r\n--ab"),
+        "garbage": b"Message-ID: <g@x>\r\n\r\n\x00\x01\x02\x03" * 50,
+    }[case]
+    send(smtp_server, bad)
+    (row,) = processed(settings)
+    assert row.outcome == InboundOutcome.QUARANTINED
+    assert row.reason
+    assert lead_total(settings) == 0
+    send(smtp_server, simple_lead("<after@x>", email="after@example.de"))
+    rows = processed(settings, 2)
+    assert rows[-1].outcome == InboundOutcome.LEAD
