@@ -1,5 +1,7 @@
-"""Every actor module, imported in one place so workers know all actors."""
+"""Every actor module (and the sweep jobs they register), imported in one place so workers and
+the scheduler know them all."""
 
 from mailflow.inbound.actors import process_inbound
+from mailflow.outbound.actors import send_email
 
-__all__ = ["process_inbound"]
+__all__ = ["process_inbound", "send_email"]

@@ -250,7 +250,12 @@ class OutboxMessage(Base):
     to: Mapped[str] = mapped_column(String(320), index=True)
     template: Mapped[str] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(8), default="en")
-    context: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Rendered when queued, so what is sent (and previewed) is exactly what the change meant.
+    subject: Mapped[str] = mapped_column(Text, default="")
+    body_text: Mapped[str | None] = mapped_column(Text)
+    body_html: Mapped[str | None] = mapped_column(Text)
+    headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    attachments: Mapped[list[Any] | None] = mapped_column(JSON)
     state: Mapped[OutboxState] = mapped_column(_enum(OutboxState), default=OutboxState.QUEUED)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -259,12 +264,40 @@ class OutboxMessage(Base):
     installer_id: Mapped[int | None] = mapped_column(ForeignKey("installers.id"))
     created_at: Mapped[datetime] = mapped_column(default=now)
     next_attempt_at: Mapped[datetime | None]
+    claimed_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
+    # The recipient's out-of-office (or other auto-reply) to this message, if any.
+    auto_reply_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_outbox_state_next", "state", "next_attempt_at"),)
 
 
+class AdminUser(Base):
+    __tablename__ = "admin_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default="admin")  # admin | viewer
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    last_login_at: Mapped[datetime | None]
+
+
+class ServiceStatus(Base):
+    """Health reported by long-running parts (IMAP poller, scheduler) for the admin pages;
+    kept in the database because those parts may run in other processes."""
+
+    __tablename__ = "service_status"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=now)
+
+
 __all__ = [
+    "AdminUser",
+    "ServiceStatus",
     "Actor",
     "Base",
     "Channel",

@@ -72,6 +72,8 @@ def skip_locked(query, session):
 
 
 def run_sweep(settings: Settings | None = None, at: datetime | None = None) -> dict[str, int]:
+    import mailflow.actors  # noqa: F401  (features register their sweep jobs on import)
+
     settings = settings or get_settings()
     at = at or clock_now()
     results = {}

@@ -113,6 +113,19 @@ def record_bounce(session: Session, row: InboundMessage, result: ParseResult, *,
         )
 
 
+def rerun_inbound(session: Session, inbound_id: int) -> bool:
+    """Admin action after a parser fix: a quarantined message is processed again."""
+    from mailflow.inbound.actors import process_inbound
+    from mailflow.tasks import enqueue_on_commit
+
+    row = session.get(InboundMessage, inbound_id)
+    if row is None or row.outcome != InboundOutcome.QUARANTINED or row.channel == Channel.WEBHOOK:
+        return False
+    row.outcome, row.reason, row.processed_at = InboundOutcome.PENDING, None, None
+    enqueue_on_commit(session, process_inbound, row.id)
+    return True
+
+
 def _finish(row: InboundMessage, outcome: InboundOutcome, now: datetime, *,
             reason: str | None = None) -> InboundOutcome:
     row.outcome = outcome

@@ -1,0 +1,1 @@
+"""Outbound mail: templates, the transactional outbox, transports and the sending actor."""

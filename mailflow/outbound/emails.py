@@ -1,0 +1,157 @@
+"""One function per email: each builds the template context from domain objects and returns
+an :class:`EmailSpec` for :func:`mailflow.outbound.outbox.queue_email`.
+
+Strings shown to the reader are marked with ``N_`` and translated when rendered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from babel.numbers import format_decimal
+
+from mailflow.i18n import gettext, pick_language
+from mailflow.models import Installer, Lead
+
+
+def N_(message: str) -> str:  # noqa: N802 - the gettext convention for "mark only"
+    return message
+
+
+PRODUCT_NAMES = {
+    "pv": N_("solar PV"),
+    "heat_pump": N_("heat pump"),
+    "battery": N_("battery storage"),
+    "pv_battery": N_("solar PV with battery"),
+    None: N_("energy project"),
+}
+BUILDING_NAMES = {
+    "residential": N_("residential"),
+    "commercial": N_("commercial"),
+    "industrial": N_("industrial"),
+    "agricultural": N_("agricultural"),
+}
+
+
+@dataclass
+class EmailSpec:
+    to: str
+    template: str
+    language: str
+    context: dict[str, Any]
+    lead_id: int | None = None
+    installer_id: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    attachments: list[dict] | None = None
+
+
+def _number(value: Any, language: str, unit: str = "") -> str:
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, int | float):
+        return format_decimal(value, locale=language) + (f" {unit}" if unit else "")
+    return str(value)
+
+
+def project_facts(lead: Lead, language: str) -> dict[str, Any]:
+    """What the project is, without who the customer is (no name, street, email or phone)."""
+    t = lambda message: gettext(language, message)  # noqa: E731
+    details = lead.details or {}
+    facts: list[tuple[str, str]] = [
+        (t(N_("Product")), t(PRODUCT_NAMES.get(lead.product, PRODUCT_NAMES[None]))),
+        (t(N_("Location")), " ".join(p for p in (lead.postcode, lead.city) if p)),
+    ]
+    if lead.building_type in BUILDING_NAMES:
+        facts.append((t(N_("Building")), t(BUILDING_NAMES[lead.building_type])))
+    numeric = [
+        ("annual_consumption_kwh", N_("Annual consumption"), "kWh"),
+        ("household_size", N_("Household size"), ""),
+        ("roof_area_m2", N_("Roof area"), "m²"),
+        ("roof_pitch_deg", N_("Roof pitch"), "°"),
+        ("roof_orientation_deg", N_("Roof orientation"), "°"),
+        ("module_count", N_("Modules"), ""),
+        ("savings_yearly", N_("Estimated savings per year"), "€"),
+    ]
+    for key, label, unit in numeric:
+        if details.get(key) is not None:
+            facts.append((t(label), _number(details[key], language, unit)))
+    if details.get("module"):
+        facts.append((t(N_("Module")), str(details["module"])))
+    if isinstance(details.get("storage_interest"), bool):
+        facts.append((t(N_("Interested in storage")),
+                      t(N_("yes")) if details["storage_interest"] else t(N_("no"))))
+    return {
+        "product_label": t(PRODUCT_NAMES.get(lead.product, PRODUCT_NAMES[None])),
+        "postcode": lead.postcode,
+        "city": lead.city,
+        "facts": facts,
+    }
+
+
+def installer_language(installer: Installer) -> str:
+    return pick_language(installer.language)
+
+
+def offer_email(lead: Lead, installer: Installer, *, deadline: datetime, accept_url: str,
+                decline_url: str, vacation_url: str | None = None) -> EmailSpec:
+    language = installer_language(installer)
+    return EmailSpec(
+        to=installer.email, template="offer", language=language, lead_id=lead.id,
+        installer_id=installer.id,
+        context={
+            "installer_name": installer.name,
+            "project": project_facts(lead, language),
+            "deadline": deadline,
+            "timezone": installer.timezone,
+            "accept_url": accept_url,
+            "decline_url": decline_url,
+            "vacation_url": vacation_url,
+        },
+    )
+
+
+def offer_accepted_email(lead: Lead, installer: Installer, *, status_links: list[dict],
+                         dashboard_url: str | None = None,
+                         vacation_url: str | None = None) -> EmailSpec:
+    language = installer_language(installer)
+    return EmailSpec(
+        to=installer.email, template="offer_accepted", language=language, lead_id=lead.id,
+        installer_id=installer.id,
+        context={
+            "installer_name": installer.name,
+            "lead_ref": lead.id,
+            "customer": {"name": lead.customer_name},
+            "project": project_facts(lead, language),
+            "status_links": status_links,
+            "dashboard_url": dashboard_url,
+            "vacation_url": vacation_url,
+        },
+    )
+
+
+def contact_details_email(lead: Lead, installer: Installer, *, reveal_url: str,
+                          vacation_url: str | None = None) -> EmailSpec:
+    return EmailSpec(
+        to=installer.email, template="contact_details", language=installer_language(installer),
+        lead_id=lead.id, installer_id=installer.id,
+        context={"installer_name": installer.name, "lead_ref": lead.id, "reveal_url": reveal_url,
+                 "vacation_url": vacation_url},
+    )
+
+
+def reminder_email(lead: Lead, installer: Installer, *, reason: str, status_links: list[dict],
+                   vacation_url: str | None = None) -> EmailSpec:
+    return EmailSpec(
+        to=installer.email, template="reminder", language=installer_language(installer),
+        lead_id=lead.id, installer_id=installer.id,
+        context={"installer_name": installer.name, "lead_ref": lead.id, "reason": reason,
+                 "status_links": status_links, "vacation_url": vacation_url},
+    )
+
+
+def admin_alert_email(to: str, *, title: str, message: str, url: str | None = None,
+                      lead_id: int | None = None) -> EmailSpec:
+    return EmailSpec(to=to, template="admin_alert", language="en", lead_id=lead_id,
+                     context={"title": title, "message": message, "url": url})

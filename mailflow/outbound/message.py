@@ -1,0 +1,48 @@
+"""Building the MIME message of an outbox row (standard library ``EmailMessage``)."""
+
+from __future__ import annotations
+
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+from mailflow.config import Settings
+from mailflow.models import OutboxMessage
+
+
+def domain_of(address: str) -> str:
+    return address.rpartition("@")[2].strip(">").lower() or "localhost"
+
+
+def new_message_id(settings: Settings) -> str:
+    return make_msgid(idstring="mf", domain=domain_of(settings.from_address))
+
+
+def verp_address(settings: Settings, outbox_id: int) -> str:
+    """Bounces come back to ``bounces+<outbox id>@<domain>`` and map to this message."""
+    return f"bounces+{outbox_id}@{domain_of(settings.from_address)}"
+
+
+def build_message(row: OutboxMessage, settings: Settings) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = Address("mailflow", addr_spec=settings.from_address)
+    msg["To"] = row.to
+    msg["Subject"] = row.subject
+    msg["Date"] = format_datetime(row.created_at)
+    msg["Message-ID"] = row.message_id
+    # Automatic mail (RFC 3834): no auto-replies back, please, and no out-of-office loops.
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg["Return-Path"] = f"<{verp_address(settings, row.id)}>"
+    msg["X-Mailflow-Outbox-Id"] = str(row.id)
+    for name, value in (row.headers or {}).items():
+        msg[name] = value
+    msg.set_content(row.body_text or "", charset="utf-8", cte="quoted-printable")
+    if row.body_html:
+        msg.add_alternative(row.body_html, subtype="html", charset="utf-8", cte="quoted-printable")
+    for attachment in row.attachments or []:
+        maintype, _, subtype = attachment["content_type"].partition("/")
+        params = attachment.get("params") or {}
+        msg.add_attachment(attachment["content"].encode("utf-8"), maintype=maintype,
+                           subtype=subtype, filename=attachment["filename"], params=params)
+    return msg

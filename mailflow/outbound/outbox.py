@@ -1,0 +1,176 @@
+"""The transactional outbox.
+
+``queue_email`` writes the rendered message as a row in the caller's transaction (so the state
+change and its email commit together or not at all) and enqueues the send after commit.
+``deliver`` sends one row: it claims the row with a conditional update (only one worker can
+move it from ``queued`` to ``sending``), sends, and records the result. Temporary failures are
+retried with exponential backoff (``next_attempt_at`` lives in the row); permanent ones leave
+the row ``failed`` with the server's answer. The sweep re-enqueues rows whose job was lost and
+releases rows left ``sending`` by a worker that died.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from email.policy import SMTP as SMTP_POLICY
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from mailflow.config import Settings
+from mailflow.db import session_scope
+from mailflow.models import OutboxMessage, OutboxState
+from mailflow.outbound.emails import EmailSpec
+from mailflow.outbound.message import build_message, new_message_id, verp_address
+from mailflow.outbound.templates import render_email
+from mailflow.outbound.transports import PermanentFailure, TemporaryFailure, thread_transport
+from mailflow.tasks import enqueue_on_commit
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+# A worker that holds a row in "sending" longer than this is presumed dead (the actor's own
+# time limit is far shorter), and the row goes back to the queue.
+SENDING_LEASE = timedelta(minutes=5)
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min, 4 min … capped at 1 hour."""
+    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
+
+
+def queue_email(session: Session, spec: EmailSpec, *, now: datetime,
+                settings: Settings) -> OutboxMessage:
+    rendered = render_email(spec.template, spec.language, spec.context)
+    row = OutboxMessage(
+        to=spec.to,
+        template=spec.template,
+        language=spec.language,
+        subject=rendered.subject,
+        body_text=rendered.text,
+        body_html=rendered.html,
+        headers=dict(spec.headers),
+        attachments=spec.attachments,
+        state=OutboxState.QUEUED,
+        message_id=new_message_id(settings),
+        lead_id=spec.lead_id,
+        installer_id=spec.installer_id,
+        created_at=now,
+        next_attempt_at=now,
+    )
+    session.add(row)
+    session.flush()
+    from mailflow.outbound.actors import send_email
+
+    enqueue_on_commit(session, send_email, row.id)
+    return row
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    state: OutboxState | None  # None: nothing done (not due, or another worker has it)
+    retry_in: timedelta | None = None
+
+
+def claim(session: Session, outbox_id: int, now: datetime) -> bool:
+    result = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == outbox_id, OutboxMessage.state == OutboxState.QUEUED,
+               or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now))
+        .values(state=OutboxState.SENDING, claimed_at=now, attempts=OutboxMessage.attempts + 1)
+    )
+    return result.rowcount == 1
+
+
+def deliver(outbox_id: int, *, settings: Settings, now: datetime) -> DeliveryResult:
+    """Send one outbox row. Safe to call any number of times for the same row."""
+    with session_scope(settings) as session:
+        if not claim(session, outbox_id, now):
+            return DeliveryResult(None)
+    with session_scope(settings) as session:
+        row = session.get(OutboxMessage, outbox_id)
+        message = build_message(row, settings).as_bytes(policy=SMTP_POLICY)
+        envelope_from = verp_address(settings, row.id)
+        recipient, message_key, attempts = row.to, row.message_id or str(row.id), row.attempts
+    started = time.monotonic()
+    error: Exception | None = None
+    try:
+        thread_transport(settings.outbound).send(envelope_from, [recipient], message, message_key)
+    except (TemporaryFailure, PermanentFailure) as exc:
+        error = exc
+    except Exception as exc:  # an unexpected failure is treated as temporary
+        log.exception("sending outbox message %s failed", outbox_id)
+        error = TemporaryFailure(f"{type(exc).__name__}: {exc}")
+    from mailflow.metrics import observe_send
+
+    observe_send(time.monotonic() - started, error)
+    with session_scope(settings) as session:
+        row = session.get(OutboxMessage, outbox_id)
+        if error is None:
+            row.state, row.sent_at, row.last_error, row.next_attempt_at = (
+                OutboxState.SENT, now, None, None)
+            return DeliveryResult(OutboxState.SENT)
+        row.last_error = str(error)[:2000]
+        if isinstance(error, PermanentFailure) or attempts >= MAX_ATTEMPTS:
+            row.state, row.next_attempt_at = OutboxState.FAILED, None
+            return DeliveryResult(OutboxState.FAILED)
+        delay = backoff(attempts)
+        row.state, row.next_attempt_at = OutboxState.QUEUED, now + delay
+        return DeliveryResult(OutboxState.QUEUED, retry_in=delay)
+
+
+def retry(session: Session, outbox_id: int, now: datetime) -> bool:
+    """Admin action: a failed (or cancelled) message goes back to the queue."""
+    row = session.get(OutboxMessage, outbox_id)
+    if row is None or row.state not in (OutboxState.FAILED, OutboxState.CANCELLED):
+        return False
+    row.state, row.next_attempt_at, row.attempts = OutboxState.QUEUED, now, 0
+    from mailflow.outbound.actors import send_email
+
+    enqueue_on_commit(session, send_email, row.id)
+    return True
+
+
+def cancel(session: Session, outbox_id: int) -> bool:
+    """Admin action: a queued or failed message will not be sent."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == outbox_id,
+               OutboxMessage.state.in_([OutboxState.QUEUED, OutboxState.FAILED]))
+        .values(state=OutboxState.CANCELLED, next_attempt_at=None))
+    return result.rowcount == 1
+
+
+# A queued row due for longer than this has lost its broker message (or the broker is down).
+LOST_JOB_GRACE = timedelta(seconds=60)
+
+
+def sweep_outbox(settings: Settings, at: datetime, *, batch: int = 500) -> int:
+    """Release rows held by dead workers; send what is due and whose job may be lost."""
+    from mailflow.outbound.actors import send_email
+
+    with session_scope(settings) as session:
+        stuck = list(session.scalars(
+            update(OutboxMessage)
+            .where(OutboxMessage.state == OutboxState.SENDING,
+                   OutboxMessage.claimed_at < at - SENDING_LEASE)
+            .values(state=OutboxState.QUEUED, next_attempt_at=at,
+                    last_error="interrupted while sending; retried")
+            .returning(OutboxMessage.id)))
+        lost = list(session.scalars(
+            select(OutboxMessage.id)
+            .where(OutboxMessage.state == OutboxState.QUEUED,
+                   or_(OutboxMessage.next_attempt_at.is_(None),
+                       OutboxMessage.next_attempt_at <= at - LOST_JOB_GRACE))
+            .order_by(OutboxMessage.id).limit(batch)))
+    due = sorted(set(stuck) | set(lost))
+    for outbox_id in due:
+        try:
+            send_email.send(outbox_id)
+        except Exception:
+            log.warning("broker unavailable; sending outbox %s from the sweep", outbox_id)
+            deliver(outbox_id, settings=settings, now=at)
+    return len(due)

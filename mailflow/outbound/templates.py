@@ -1,0 +1,55 @@
+"""Email templates: ``templates/email/<name>/{subject.txt, body.txt, body.html}``, each
+extending a shared base layout, translated with gettext. Text is rendered without HTML
+autoescaping; HTML with it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from mailflow.i18n import format_day, format_instant, pick_language, translations
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+@lru_cache(maxsize=None)
+def _environment(language: str, html: bool) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(["html"]) if html else False,
+        undefined=StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.install_gettext_translations(translations(language), newstyle=True)
+    env.filters["instant"] = lambda value, tz: format_instant(value, language, tz)
+    env.filters["day"] = lambda value: format_day(value, language)
+    env.globals["language"] = language
+    return env
+
+
+def template_names() -> list[str]:
+    root = TEMPLATES / "email"
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("_"))
+
+
+def render_email(name: str, language: str, context: dict) -> Rendered:
+    language = pick_language(language)
+    text_env = _environment(language, html=False)
+    html_env = _environment(language, html=True)
+    subject = text_env.get_template(f"email/{name}/subject.txt").render(context)
+    text = text_env.get_template(f"email/{name}/body.txt").render(context)
+    html = html_env.get_template(f"email/{name}/body.html").render(context)
+    return Rendered(" ".join(subject.split()), text.strip() + "\n", html)
