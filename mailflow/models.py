@@ -256,6 +256,8 @@ class OutboxMessage(Base):
     body_html: Mapped[str | None] = mapped_column(Text)
     headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
     attachments: Mapped[list[Any] | None] = mapped_column(JSON)
+    # The MIME message as it goes on the wire, built once when queued.
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
     state: Mapped[OutboxState] = mapped_column(_enum(OutboxState), default=OutboxState.QUEUED)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)

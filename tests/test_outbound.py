@@ -231,3 +231,31 @@ def test_maildir_delivery_is_idempotent(tmp_path):
     for _ in range(3):
         transport.send("bounces+1@x", ["a@b"], b"Subject: hi\r\n\r\nbody\r\n", "<key-1@x>")
     assert len(list(mailbox.Maildir(tmp_path / "md"))) == 1
+
+
+def test_concurrent_workers_send_each_message_once(settings, installer, tmp_path):
+    import threading
+
+    relay = Relay(tmp_path).start()
+    try:
+        current = settings.model_copy(update={"outbound_url": relay.url})
+        ids = [queue_offer(settings, installer) for _ in range(30)]
+
+        def work(order):
+            for outbox_id in order:
+                deliver(outbox_id, settings=current, now=clock.now(), batch=5)
+
+        threads = [threading.Thread(target=work, args=(ids[::step],)) for step in (1, -1, 2, -2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        for outbox_id in ids:  # whatever a thread missed (it skips rows another one holds)
+            deliver(outbox_id, settings=current, now=clock.now())
+    finally:
+        relay.stop()
+    ids_received = sorted(int(r.message["X-Mailflow-Outbox-Id"]) for r in relay.received)
+    assert ids_received == sorted(ids)
+    with session_scope(settings) as s:
+        states = {row.state for row in s.scalars(select(OutboxMessage))}
+    assert states == {OutboxState.SENT}

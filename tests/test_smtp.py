@@ -28,9 +28,14 @@ def smtp_server(settings):
     controller.stop()
 
 
+def crlf(raw: bytes) -> bytes:
+    """Files on disk have bare LF line ends; on the wire SMTP has CRLF (as any MTA sends)."""
+    return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
 def send(server, raw: bytes, to: str = "leads@localhost", sender: str = "form@site.example"):
     with smtplib.SMTP(server.hostname, server.port, timeout=30) as client:
-        return client.sendmail(sender, [to], raw)
+        return client.sendmail(sender, [to], crlf(raw))
 
 
 def inbound_rows(settings) -> list[InboundMessage]:

@@ -5,8 +5,9 @@ so Dramatiq's at-least-once delivery and the sweep can both call it."""
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -75,7 +76,8 @@ def apply_result(session: Session, row: InboundMessage, result: ParseResult, *, 
         record_bounce(session, row, result, now=now)
         return _finish(row, InboundOutcome.BOUNCE, now, reason=_bounce_reason(result))
     if result.kind == "auto_reply":
-        return _finish(row, InboundOutcome.AUTO_REPLY, now, reason=result.reason)
+        record_auto_reply(session, row, now=now)
+        return _finish(row, InboundOutcome.AUTO_REPLY, now, reason=result.reason or "auto-reply")
     if result.kind == "reply":
         return _finish(row, InboundOutcome.REPLY, now, reason=result.reason)
     return _finish(row, InboundOutcome.QUARANTINED, now,
@@ -124,6 +126,55 @@ def rerun_inbound(session: Session, inbound_id: int) -> bool:
     row.outcome, row.reason, row.processed_at = InboundOutcome.PENDING, None, None
     enqueue_on_commit(session, process_inbound, row.id)
     return True
+
+
+def record_auto_reply(session: Session, row: InboundMessage, *, now: datetime) -> None:
+    """An out-of-office to one of our messages goes on that lead's timeline. It is never an
+    answer to an offer: nothing else changes."""
+    from email.utils import getaddresses
+
+    from mailflow.inbound.store import headers_of
+    from mailflow.models import Lead
+
+    headers = headers_of(row.raw or b"")
+    referenced = re.findall(
+        r"<[^<>\s]+>",
+        " ".join(str(headers.get(name) or "") for name in ("In-Reply-To", "References")),
+    )
+    outbox = None
+    if referenced:
+        outbox = session.scalar(
+            select(OutboxMessage)
+            .where(OutboxMessage.message_id.in_(referenced))
+            .order_by(OutboxMessage.id.desc())
+            .limit(1)
+        )
+    sender = next(
+        (addr.lower() for _, addr in getaddresses([str(headers.get("From") or "")]) if addr), None
+    )
+    if outbox is None and sender:
+        outbox = session.scalar(
+            select(OutboxMessage)
+            .where(OutboxMessage.to == sender, OutboxMessage.created_at >= now - timedelta(days=14))
+            .order_by(OutboxMessage.id.desc())
+            .limit(1)
+        )
+    if outbox is None:
+        return
+    outbox.auto_reply_at = now
+    row.parsed = {**(row.parsed or {}), "auto_reply_to_outbox": outbox.id}
+    lead = session.get(Lead, outbox.lead_id) if outbox.lead_id else None
+    if lead is not None:
+        row.lead_id = lead.id
+        add_event(
+            session,
+            lead,
+            "auto_reply",
+            at=now,
+            sender=sender,
+            outbox_id=outbox.id,
+            subject=str(headers.get("Subject") or "")[:200],
+        )
 
 
 def _finish(row: InboundMessage, outcome: InboundOutcome, now: datetime, *,

@@ -30,12 +30,19 @@ class Stored:
     created: bool  # False: the same message was already stored
 
 
-def message_id_of(raw: bytes) -> str | None:
-    """The Message-ID header, normalised (angle brackets kept, surrounding junk dropped)."""
+def headers_of(raw: bytes):
+    """The header block of a raw message, parsed leniently (never raises)."""
     head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
     try:
-        headers = BytesHeaderParser(policy=compat32).parsebytes(head + b"\n\n")
-        value = headers.get("Message-ID")
+        return BytesHeaderParser(policy=compat32).parsebytes(head + b"\n\n")
+    except Exception:
+        return BytesHeaderParser(policy=compat32).parsebytes(b"\n\n")
+
+
+def message_id_of(raw: bytes) -> str | None:
+    """The Message-ID header, normalised (angle brackets kept, surrounding junk dropped)."""
+    try:
+        value = headers_of(raw).get("Message-ID")
     except Exception:
         return None
     if not value:

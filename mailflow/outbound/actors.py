@@ -9,11 +9,16 @@ from mailflow.config import get_settings
 from mailflow.scheduler import sweep_job
 
 
+SEND_BATCH = 20
+
+
 @dramatiq.actor(queue_name="outbound", max_retries=3, time_limit=120_000)
 def send_email(outbox_id: int) -> None:
     from mailflow.outbound.outbox import deliver
 
-    result = deliver(outbox_id, settings=get_settings(), now=now())
+    # Claiming a few due neighbours sends a burst over one relay connection; their own
+    # messages then find nothing to do.
+    result = deliver(outbox_id, settings=get_settings(), now=now(), batch=SEND_BATCH)
     if result.retry_in is not None:
         # The row's next_attempt_at is the durable record; this is for punctuality.
         send_email.send_with_options(args=(outbox_id,),

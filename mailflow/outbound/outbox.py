@@ -21,9 +21,10 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
-from mailflow.db import session_scope
+from mailflow.db import get_engine, session_scope
 from mailflow.models import OutboxMessage, OutboxState
 from mailflow.outbound.emails import EmailSpec
+from mailflow.metrics import observe_send
 from mailflow.outbound.message import build_message, new_message_id, verp_address
 from mailflow.outbound.templates import render_email
 from mailflow.outbound.transports import PermanentFailure, TemporaryFailure, thread_transport
@@ -62,7 +63,8 @@ def queue_email(session: Session, spec: EmailSpec, *, now: datetime,
         next_attempt_at=now,
     )
     session.add(row)
-    session.flush()
+    session.flush()  # the id is part of the VERP return path
+    row.raw = build_message(row, settings).as_bytes(policy=SMTP_POLICY)
     from mailflow.outbound.actors import send_email
 
     enqueue_on_commit(session, send_email, row.id)
@@ -75,51 +77,91 @@ class DeliveryResult:
     retry_in: timedelta | None = None
 
 
-def claim(session: Session, outbox_id: int, now: datetime) -> bool:
-    result = session.execute(
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    to: str
+    raw: bytes
+    message_key: str
+    attempts: int
+
+
+def _due(now: datetime):
+    return (OutboxMessage.state == OutboxState.QUEUED,
+            or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now))
+
+
+def claim(connection, outbox_id: int, now: datetime, batch: int = 1) -> list[Claimed]:
+    """Move the row, and up to ``batch - 1`` other due rows, from queued to sending. The state
+    is re-checked by the UPDATE itself, so a row goes to exactly one caller."""
+    others = select(OutboxMessage.id).where(*_due(now)).order_by(OutboxMessage.id).limit(batch - 1)
+    rows = connection.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id == outbox_id, OutboxMessage.state == OutboxState.QUEUED,
-               or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now))
+        .where(*_due(now), or_(OutboxMessage.id == outbox_id, OutboxMessage.id.in_(others)))
         .values(state=OutboxState.SENDING, claimed_at=now, attempts=OutboxMessage.attempts + 1)
-    )
-    return result.rowcount == 1
+        .returning(OutboxMessage.id, OutboxMessage.to, OutboxMessage.raw,
+                   OutboxMessage.message_id, OutboxMessage.attempts)
+    ).all()
+    return [Claimed(r.id, r.to, r.raw or b"", r.message_id or str(r.id), r.attempts)
+            for r in sorted(rows, key=lambda r: r.id != outbox_id)]
 
 
-def deliver(outbox_id: int, *, settings: Settings, now: datetime) -> DeliveryResult:
-    """Send one outbox row. Safe to call any number of times for the same row."""
-    with session_scope(settings) as session:
-        if not claim(session, outbox_id, now):
-            return DeliveryResult(None)
-    with session_scope(settings) as session:
-        row = session.get(OutboxMessage, outbox_id)
-        message = build_message(row, settings).as_bytes(policy=SMTP_POLICY)
-        envelope_from = verp_address(settings, row.id)
-        recipient, message_key, attempts = row.to, row.message_id or str(row.id), row.attempts
+def _send_one(item: Claimed, settings: Settings, now: datetime) -> tuple[DeliveryResult, dict]:
     started = time.monotonic()
     error: Exception | None = None
     try:
-        thread_transport(settings.outbound).send(envelope_from, [recipient], message, message_key)
+        thread_transport(settings.outbound).send(verp_address(settings, item.id), [item.to],
+                                                 item.raw, item.message_key)
     except (TemporaryFailure, PermanentFailure) as exc:
         error = exc
     except Exception as exc:  # an unexpected failure is treated as temporary
-        log.exception("sending outbox message %s failed", outbox_id)
+        log.exception("sending outbox message %s failed", item.id)
         error = TemporaryFailure(f"{type(exc).__name__}: {exc}")
-    from mailflow.metrics import observe_send
-
     observe_send(time.monotonic() - started, error)
-    with session_scope(settings) as session:
-        row = session.get(OutboxMessage, outbox_id)
-        if error is None:
-            row.state, row.sent_at, row.last_error, row.next_attempt_at = (
-                OutboxState.SENT, now, None, None)
-            return DeliveryResult(OutboxState.SENT)
-        row.last_error = str(error)[:2000]
-        if isinstance(error, PermanentFailure) or attempts >= MAX_ATTEMPTS:
-            row.state, row.next_attempt_at = OutboxState.FAILED, None
-            return DeliveryResult(OutboxState.FAILED)
-        delay = backoff(attempts)
-        row.state, row.next_attempt_at = OutboxState.QUEUED, now + delay
-        return DeliveryResult(OutboxState.QUEUED, retry_in=delay)
+    if error is None:
+        return DeliveryResult(OutboxState.SENT), {
+            "state": OutboxState.SENT, "sent_at": now, "last_error": None, "next_attempt_at": None}
+    if isinstance(error, PermanentFailure) or item.attempts >= MAX_ATTEMPTS:
+        return DeliveryResult(OutboxState.FAILED), {
+            "state": OutboxState.FAILED, "next_attempt_at": None, "last_error": str(error)[:2000]}
+    delay = backoff(item.attempts)
+    return DeliveryResult(OutboxState.QUEUED, retry_in=delay), {
+        "state": OutboxState.QUEUED, "next_attempt_at": now + delay,
+        "last_error": str(error)[:2000]}
+
+
+def deliver(outbox_id: int, *, settings: Settings, now: datetime,
+            batch: int = 1) -> DeliveryResult:
+    """Send one outbox row (and, with ``batch`` > 1, other due rows over the same connection).
+    Safe to call any number of times for the same row. Returns the result for ``outbox_id``."""
+    # Core connections, not ORM sessions: this is the hot path of every email.
+    engine = get_engine(settings)
+    with engine.connect() as connection:
+        state = connection.execute(select(OutboxMessage.state)
+                                   .where(OutboxMessage.id == outbox_id)).scalar()
+    if state != OutboxState.QUEUED:
+        return DeliveryResult(None)  # sent, failed, or in another worker's hands
+    with engine.begin() as connection:
+        claimed = claim(connection, outbox_id, now, batch)
+    outcomes = [(item, *_send_one(item, settings, now)) for item in claimed]
+    with engine.begin() as connection:
+        sent = [item.id for item, result, _ in outcomes if result.state == OutboxState.SENT]
+        if sent:
+            connection.execute(update(OutboxMessage)
+                               .where(OutboxMessage.id.in_(sent),
+                                      OutboxMessage.state == OutboxState.SENDING)
+                               .values(state=OutboxState.SENT, sent_at=now, last_error=None,
+                                       next_attempt_at=None))
+        for item, result, values in outcomes:
+            if result.state != OutboxState.SENT:
+                connection.execute(update(OutboxMessage)
+                                   .where(OutboxMessage.id == item.id,
+                                          OutboxMessage.state == OutboxState.SENDING)
+                                   .values(**values))
+    for item, result, _ in outcomes:
+        if item.id == outbox_id:
+            return result
+    return DeliveryResult(None)
 
 
 def retry(session: Session, outbox_id: int, now: datetime) -> bool:

@@ -14,6 +14,7 @@ import smtplib
 import socket
 import ssl
 import threading
+import time
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
@@ -90,6 +91,7 @@ class SmtpTransport:
             self.ssl_context.check_hostname = False
             self.ssl_context.verify_mode = ssl.CERT_NONE
         self._connection: smtplib.SMTP | None = None
+        self._last_used = 0.0
 
     def _connect(self) -> smtplib.SMTP:
         if self.scheme == "smtps":
@@ -105,16 +107,37 @@ class SmtpTransport:
             conn.login(self.username, self.password or "")
         return conn
 
-    def _live_connection(self) -> smtplib.SMTP:
+    # A connection idle for longer than this is checked with NOOP before use (relays drop
+    # idle clients); a busy one is used as it is, and re-opened once if it turns out closed.
+    IDLE_CHECK_SECONDS = 10.0
+
+    def _live_connection(self) -> tuple[smtplib.SMTP, bool]:
+        """The connection and whether it was reused without a check."""
         if self._connection is not None:
+            if time.monotonic() - self._last_used < self.IDLE_CHECK_SECONDS:
+                return self._connection, True
             try:
                 if self._connection.noop()[0] == 250:
-                    return self._connection
+                    return self._connection, False
             except (smtplib.SMTPException, OSError):
                 pass
             self._drop()
         self._connection = self._connect()
-        return self._connection
+        return self._connection, False
+
+    def _sendmail(self, envelope_from: str, recipients: list[str], message: bytes) -> dict:
+        conn, unchecked = self._live_connection()
+        try:
+            return conn.sendmail(envelope_from, recipients, message)
+        except smtplib.SMTPServerDisconnected:
+            if not unchecked:
+                raise
+            # The relay closed a connection we thought was alive; nothing was accepted.
+            self._drop()
+            conn, _ = self._live_connection()
+            return conn.sendmail(envelope_from, recipients, message)
+        finally:
+            self._last_used = time.monotonic()
 
     def _drop(self) -> None:
         if self._connection is not None:
@@ -127,8 +150,7 @@ class SmtpTransport:
     def send(self, envelope_from: str, recipients: list[str], message: bytes,
              message_key: str) -> None:
         try:
-            conn = self._live_connection()
-            refused = conn.sendmail(envelope_from, recipients, message)
+            refused = self._sendmail(envelope_from, recipients, message)
         except smtplib.SMTPRecipientsRefused as exc:
             self._reset()
             code, answer = next(iter(exc.recipients.values()))

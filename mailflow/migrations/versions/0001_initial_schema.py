@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 12:20:05.198894
+Create Date: 2026-11-22 12:21:56.963865
 """
 
 from alembic import op
@@ -146,6 +146,7 @@ def upgrade() -> None:
     sa.Column('body_html', sa.Text(), nullable=True),
     sa.Column('headers', sa.JSON(), nullable=False),
     sa.Column('attachments', sa.JSON(), nullable=True),
+    sa.Column('raw', sa.LargeBinary(), nullable=True),
     sa.Column('state', sa.Enum('queued', 'sending', 'sent', 'failed', 'bounced', 'cancelled', name='outboxstate', native_enum=False, length=32), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),

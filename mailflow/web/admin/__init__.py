@@ -1,7 +1,37 @@
-"""Admin pages (password login, CSRF-protected forms)."""
+"""Admin pages (password login, CSRF-protected forms).
 
-from fastapi import FastAPI
+``install(app)`` mounts everything the pages need: the routes under ``/admin``, the session
+cookie (``mailflow_admin``, path ``/admin``, signed with ``MAILFLOW_SECRET_KEYS``), the
+security headers, and the handlers that turn "not signed in" into a redirect to the login
+form and refusals into a 403 page.
+"""
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
 
 
 def install(app: FastAPI) -> None:
     """Mount the admin pages and what they need (sessions) on the app."""
+    from mailflow.config import get_settings
+    from mailflow.web.admin.auth import LoginLimiter, LoginRequired, Refused, login_url
+    from mailflow.web.admin.pages import router
+    from mailflow.web.admin.rendering import render
+    from mailflow.web.admin.security import AdminSessionMiddleware, SecurityHeadersMiddleware
+
+    settings = get_settings()
+    if not settings.signing_keys:
+        raise RuntimeError("MAILFLOW_SECRET_KEYS holds no key: the admin session cannot be signed")
+    app.state.admin_login_limiter = LoginLimiter()
+    app.include_router(router)
+    app.add_middleware(AdminSessionMiddleware, signing_keys=settings.signing_keys,
+                       https_only=settings.base_url.lower().startswith("https://"))
+    app.add_middleware(SecurityHeadersMiddleware)
+
+    @app.exception_handler(LoginRequired)
+    async def _login_required(_request: Request, exc: LoginRequired) -> Response:
+        return RedirectResponse(login_url(exc.next_url), status_code=303)
+
+    @app.exception_handler(Refused)
+    async def _refused(request: Request, exc: Refused) -> Response:
+        return render(request, "admin/error.html", admin=None, status_code=exc.status_code,
+                      title="Not allowed", message=exc.message)
