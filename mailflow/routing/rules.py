@@ -1,0 +1,117 @@
+"""Who gets the offer (PRODUCT.md §3), as pure functions of plain data.
+
+Eligible: active, not on vacation, not flagged for bounces, serves the lead's postcode (prefixes
+per country), below capacity, not offered this lead before. Order: tier (gold > silver >
+bronze), then fewest offers in the last 30 days, then longest since the last offer, then
+rating; the installer id breaks remaining ties so the choice is deterministic.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+TIER_RANK = {"gold": 3, "silver": 2, "bronze": 1}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    id: int
+    email: str
+    country: str
+    postcodes: tuple[str, ...]
+    tier: str = "bronze"
+    active: bool = True
+    vacation_from: datetime | None = None
+    vacation_until: datetime | None = None
+    bounced: bool = False
+    capacity: int = 10
+    open_leads: int = 0
+    rating: float | None = None
+    offers_30d: int = 0
+    last_offer_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Choice:
+    installer: Candidate
+    reason: str
+
+
+def _compact(postcode: str) -> str:
+    return re.sub(r"[\s\-]", "", postcode.upper())
+
+
+def serving_prefix(candidate: Candidate, postcode: str, country: str) -> str | None:
+    """The service-area prefix that covers the postcode, if any. A letters-only prefix (UK
+    areas such as ``W`` or ``SW``) must match the postcode's whole letter area, so ``W`` does
+    not cover ``WC1``."""
+    if candidate.country.upper() != country.upper():
+        return None
+    code = _compact(postcode)
+    area = re.match(r"[A-Z]*", code).group(0)
+    for prefix in candidate.postcodes:
+        p = _compact(prefix)
+        if not p:
+            continue
+        if p.isalpha():
+            if area == p:
+                return prefix
+        elif code.startswith(p):
+            return prefix
+    return None
+
+
+def on_vacation(candidate: Candidate, now: datetime) -> bool:
+    if candidate.vacation_from is None and candidate.vacation_until is None:
+        return False
+    starts = candidate.vacation_from is None or candidate.vacation_from <= now
+    ends = candidate.vacation_until is None or now < candidate.vacation_until
+    return starts and ends
+
+
+def ineligibility(candidate: Candidate, *, postcode: str, country: str, offered: set[int],
+                  now: datetime) -> str | None:
+    """Why the candidate cannot get this lead now, or None if they can."""
+    if not candidate.active:
+        return "inactive"
+    if candidate.bounced:
+        return "email address bounces"
+    if on_vacation(candidate, now):
+        return "on vacation"
+    if candidate.id in offered:
+        return "already offered this lead"
+    if serving_prefix(candidate, postcode, country) is None:
+        return "does not serve this postcode"
+    if candidate.open_leads >= candidate.capacity:
+        return "at capacity"
+    return None
+
+
+def sort_key(candidate: Candidate) -> tuple:
+    last = candidate.last_offer_at.timestamp() if candidate.last_offer_at else float("-inf")
+    rating = -(candidate.rating if candidate.rating is not None else -1.0)
+    return (-TIER_RANK.get(candidate.tier, 0), candidate.offers_30d, last, rating, candidate.id)
+
+
+def rank(candidates: list[Candidate], *, postcode: str, country: str, offered: set[int],
+         now: datetime) -> list[Candidate]:
+    eligible = [c for c in candidates
+                if ineligibility(c, postcode=postcode, country=country, offered=offered,
+                                 now=now) is None]
+    return sorted(eligible, key=sort_key)
+
+
+def choose(candidates: list[Candidate], *, postcode: str, country: str, offered: set[int],
+           now: datetime) -> Choice | None:
+    ranked = rank(candidates, postcode=postcode, country=country, offered=offered, now=now)
+    if not ranked:
+        return None
+    best = ranked[0]
+    prefix = serving_prefix(best, postcode, country)
+    reason = (f"{best.tier}, {best.offers_30d} offer{'s' if best.offers_30d != 1 else ''} "
+              f"in 30 days, serves {prefix}")
+    if len(ranked) > 1:
+        reason += f"; {len(ranked) - 1} other eligible"
+    return Choice(best, reason)
