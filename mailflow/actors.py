@@ -3,5 +3,6 @@ the scheduler know them all."""
 
 from mailflow.inbound.actors import process_inbound
 from mailflow.outbound.actors import send_email
+from mailflow.routing.actors import route_lead_job
 
-__all__ = ["process_inbound", "send_email"]
+__all__ = ["process_inbound", "route_lead_job", "send_email"]

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     webhook_secret: str | None = Field(None, description="HMAC secret for POST /api/leads.")
     api_token: str | None = Field(None, description="Bearer token for the JSON read API.")
     default_country: str = Field("FR", description="Country for leads that carry none.")
+    admin_email: str | None = Field(None, description="Also alerted (pool, failures) besides "
+                                    "admin users.")
 
     # Operational knobs (not part of the stable interface, but documented in the README).
     max_message_size: int = Field(10 * 1024 * 1024, description="SMTP size limit in bytes (552 over it).")

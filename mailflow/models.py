@@ -221,6 +221,8 @@ class Installer(Base):
     rating: Mapped[float | None]
     bounced_at: Mapped[datetime | None]
     bounce_reason: Mapped[str | None] = mapped_column(Text)
+    # Last sign-in or link action: 8 weeks without either deactivates the account.
+    last_action_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=now)
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
 
@@ -274,6 +276,54 @@ class OutboxMessage(Base):
     __table_args__ = (Index("ix_outbox_state_next", "state", "next_attempt_at"),)
 
 
+class OfferStatus(enum.StrEnum):
+    OFFERED = "offered"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"
+
+
+class Offer(Base):
+    """A lead offered to one installer until a deadline."""
+
+    __tablename__ = "offers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    installer_id: Mapped[int] = mapped_column(ForeignKey("installers.id"), index=True)
+    status: Mapped[OfferStatus] = mapped_column(_enum(OfferStatus), default=OfferStatus.OFFERED)
+    offered_at: Mapped[datetime] = mapped_column(default=now)
+    deadline: Mapped[datetime]
+    answered_at: Mapped[datetime | None]
+    decline_reason: Mapped[str | None] = mapped_column(String(64))
+    decline_note: Mapped[str | None] = mapped_column(Text)
+    routing_reason: Mapped[str | None] = mapped_column(Text)
+
+    lead: Mapped[Lead] = relationship()
+    installer: Mapped[Installer] = relationship()
+
+    # The sweep's query: open offers by deadline. It stays an index range scan however much
+    # history accumulates.
+    __table_args__ = (Index("ix_offers_status_deadline", "status", "deadline"),)
+
+
+class LinkNonce(Base):
+    """The database half of a signed link: a random nonce, marked used when a one-time link
+    acts (Mailman's Pendings, Warehouse's TokenService)."""
+
+    __tablename__ = "link_nonces"
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[int | None] = mapped_column(Integer)
+    installer_id: Mapped[int | None] = mapped_column(ForeignKey("installers.id"))
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
 class AdminUser(Base):
     __tablename__ = "admin_users"
 
@@ -299,6 +349,9 @@ class ServiceStatus(Base):
 
 __all__ = [
     "AdminUser",
+    "LinkNonce",
+    "Offer",
+    "OfferStatus",
     "ServiceStatus",
     "Actor",
     "Base",

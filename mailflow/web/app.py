@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from mailflow import __version__
 from mailflow.db import session_scope
-from mailflow.web import admin, api
+from mailflow.web import admin, api, links
 
 
 def create_app() -> FastAPI:
@@ -17,6 +17,7 @@ def create_app() -> FastAPI:
                   openapi_url="/api/openapi.json", redoc_url=None)
     app.include_router(api.router)
     admin.install(app)
+    app.include_router(links.router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 12:21:56.963865
+Create Date: 2026-11-22 12:25:49.756208
 """
 
 from alembic import op
@@ -73,6 +73,7 @@ def upgrade() -> None:
     sa.Column('rating', sa.Double(), nullable=True),
     sa.Column('bounced_at', mailflow.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('bounce_reason', sa.Text(), nullable=True),
+    sa.Column('last_action_at', mailflow.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_at', mailflow.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', mailflow.models.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_installers')),
@@ -136,6 +137,39 @@ def upgrade() -> None:
     with op.batch_alter_table('lead_events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_lead_events_lead_id'), ['lead_id'], unique=False)
 
+    op.create_table('link_nonces',
+    sa.Column('nonce', sa.String(length=64), nullable=False),
+    sa.Column('purpose', sa.String(length=16), nullable=False),
+    sa.Column('subject_id', sa.Integer(), nullable=True),
+    sa.Column('installer_id', sa.Integer(), nullable=True),
+    sa.Column('lead_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', mailflow.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', mailflow.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('used_at', mailflow.models.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['installer_id'], ['installers.id'], name=op.f('fk_link_nonces_installer_id_installers')),
+    sa.ForeignKeyConstraint(['lead_id'], ['leads.id'], name=op.f('fk_link_nonces_lead_id_leads'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('nonce', name=op.f('pk_link_nonces'))
+    )
+    op.create_table('offers',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('lead_id', sa.Integer(), nullable=False),
+    sa.Column('installer_id', sa.Integer(), nullable=False),
+    sa.Column('status', sa.Enum('offered', 'accepted', 'declined', 'expired', 'withdrawn', name='offerstatus', native_enum=False, length=32), nullable=False),
+    sa.Column('offered_at', mailflow.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('deadline', mailflow.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('answered_at', mailflow.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('decline_reason', sa.String(length=64), nullable=True),
+    sa.Column('decline_note', sa.Text(), nullable=True),
+    sa.Column('routing_reason', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['installer_id'], ['installers.id'], name=op.f('fk_offers_installer_id_installers')),
+    sa.ForeignKeyConstraint(['lead_id'], ['leads.id'], name=op.f('fk_offers_lead_id_leads'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_offers'))
+    )
+    with op.batch_alter_table('offers', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_offers_installer_id'), ['installer_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_offers_lead_id'), ['lead_id'], unique=False)
+        batch_op.create_index('ix_offers_status_deadline', ['status', 'deadline'], unique=False)
+
     op.create_table('outbox',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('to', sa.String(length=320), nullable=False),
@@ -190,6 +224,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_outbox_lead_id'))
 
     op.drop_table('outbox')
+    with op.batch_alter_table('offers', schema=None) as batch_op:
+        batch_op.drop_index('ix_offers_status_deadline')
+        batch_op.drop_index(batch_op.f('ix_offers_lead_id'))
+        batch_op.drop_index(batch_op.f('ix_offers_installer_id'))
+
+    op.drop_table('offers')
+    op.drop_table('link_nonces')
     with op.batch_alter_table('lead_events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_lead_events_lead_id'))
 

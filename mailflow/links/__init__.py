@@ -1,0 +1,1 @@
+"""Signed action links ``$BASE_URL/l/<action>/<token>``."""

@@ -1,0 +1,120 @@
+"""Signed one-time links (PRODUCT.md §4).
+
+One itsdangerous serializer per purpose (the purpose is the salt, so a decline token is never a
+valid accept token), an expiry, several secret keys so keys can rotate (``MAILFLOW_SECRET_KEYS``,
+newest first: new links are signed with the newest, older keys still verify), and a random
+nonce stored in the database. One-time purposes mark the nonce used when the link acts;
+lasting purposes (status, vacation) work while what they act on is still the installer's.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from mailflow.config import Settings
+from mailflow.models import LinkNonce
+
+PURPOSES = ("accept", "decline", "reveal", "status", "survey", "vacation", "signin", "reply")
+ONE_TIME = frozenset({"accept", "decline", "reveal", "survey", "signin"})
+LIFETIME = {
+    "accept": timedelta(days=14),
+    "decline": timedelta(days=14),
+    "reveal": timedelta(days=30),
+    "status": timedelta(weeks=26),
+    "survey": timedelta(days=60),
+    "vacation": timedelta(weeks=26),
+    "signin": timedelta(hours=1),
+    "reply": timedelta(days=30),
+}
+
+
+class LinkError(Exception):
+    """A link that cannot act; ``code`` names the page to show."""
+
+    code = "invalid"
+    status = 400
+
+
+class LinkInvalid(LinkError):
+    code, status = "invalid", 400
+
+
+class LinkExpired(LinkError):
+    code, status = "expired", 410
+
+
+class LinkUsed(LinkError):
+    code, status = "used", 409
+
+
+@dataclass(frozen=True)
+class LinkData:
+    purpose: str
+    nonce: str
+    subject_id: int | None
+    installer_id: int | None
+    lead_id: int | None
+
+
+def serializer(settings: Settings, purpose: str) -> URLSafeTimedSerializer:
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown link purpose {purpose!r}")
+    # itsdangerous signs with the last key and tries all of them when verifying.
+    keys = list(reversed(settings.signing_keys))
+    return URLSafeTimedSerializer(keys, salt=f"mailflow.link.{purpose}")
+
+
+def issue(session: Session, settings: Settings, purpose: str, *, now: datetime,
+          subject_id: int | None = None, installer_id: int | None = None,
+          lead_id: int | None = None, lifetime: timedelta | None = None) -> str:
+    """A new token for ``purpose``; its nonce row is written in the caller's transaction."""
+    nonce = secrets.token_urlsafe(16)
+    session.add(LinkNonce(nonce=nonce, purpose=purpose, subject_id=subject_id,
+                          installer_id=installer_id, lead_id=lead_id, created_at=now,
+                          expires_at=now + (lifetime or LIFETIME[purpose])))
+    return serializer(settings, purpose).dumps({"n": nonce})
+
+
+def url(settings: Settings, purpose: str, token: str) -> str:
+    action = "reply" if purpose == "reply" else purpose
+    return f"{settings.base_url.rstrip('/')}/l/{action}/{token}"
+
+
+def verify(session: Session, settings: Settings, purpose: str, token: str, *,
+           now: datetime) -> LinkData:
+    """Check signature, purpose, expiry and nonce. Raises LinkInvalid, LinkExpired or LinkUsed;
+    changes nothing."""
+    max_age = int(LIFETIME[purpose].total_seconds())
+    try:
+        payload = serializer(settings, purpose).loads(token, max_age=max_age)
+    except SignatureExpired:
+        raise LinkExpired("this link has expired") from None
+    except BadSignature:
+        raise LinkInvalid("this link is not valid") from None
+    nonce = payload.get("n") if isinstance(payload, dict) else None
+    row = session.get(LinkNonce, nonce) if isinstance(nonce, str) else None
+    if row is None or row.purpose != purpose:
+        raise LinkInvalid("this link is not valid")
+    if row.expires_at <= now:
+        raise LinkExpired("this link has expired")
+    if purpose in ONE_TIME and row.used_at is not None:
+        raise LinkUsed("this link has already been used")
+    return LinkData(purpose, row.nonce, row.subject_id, row.installer_id, row.lead_id)
+
+
+def consume(session: Session, link: LinkData, *, now: datetime) -> None:
+    """Mark a one-time link used, in the caller's transaction. Two requests racing: the
+    conditional update lets exactly one through; the other gets LinkUsed."""
+    if link.purpose not in ONE_TIME:
+        return
+    result = session.execute(update(LinkNonce)
+                             .where(LinkNonce.nonce == link.nonce, LinkNonce.used_at.is_(None))
+                             .values(used_at=now))
+    if result.rowcount != 1:
+        raise LinkUsed("this link has already been used")

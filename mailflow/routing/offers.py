@@ -1,0 +1,294 @@
+"""The offer lifecycle: route a lead to the next installer, accept, decline, expire, pool.
+
+Every function runs inside the caller's transaction with the lead locked, writes the state
+change, its timeline events and its emails (outbox) together, and returns what happened.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mailflow.config import Settings
+from mailflow.db import is_postgres
+from mailflow.leads.service import add_event
+from mailflow.links import tokens
+from mailflow.models import (
+    HELD_STATUSES,
+    Actor,
+    AdminUser,
+    Installer,
+    Lead,
+    LeadStatus,
+    Offer,
+    OfferStatus,
+)
+from mailflow.outbound import emails
+from mailflow.outbound.outbox import queue_email
+from mailflow.routing.deadlines import offer_deadline
+from mailflow.routing.rules import Candidate, choose
+
+log = logging.getLogger(__name__)
+
+ROUTABLE = frozenset({LeadStatus.NEW, LeadStatus.POOL})
+DECLINE_REASONS = ("no_capacity", "out_of_area", "not_interested", "spam", "other")
+
+
+def lock_lead(session: Session, lead_id: int) -> Lead | None:
+    query = select(Lead).where(Lead.id == lead_id)
+    if is_postgres(session):
+        query = query.with_for_update()
+    return session.scalar(query)
+
+
+def lock_offer(session: Session, offer_id: int) -> Offer | None:
+    query = select(Offer).where(Offer.id == offer_id)
+    if is_postgres(session):
+        query = query.with_for_update()
+    return session.scalar(query)
+
+
+def load_candidates(session: Session, lead: Lead, now: datetime) -> list[Candidate]:
+    """Installers of the lead's country with the figures the rules need."""
+    installers = list(session.scalars(select(Installer).where(Installer.country == lead.country)))
+    if not installers:
+        return []
+    ids = [i.id for i in installers]
+    since = now - timedelta(days=30)
+    recent = dict(session.execute(
+        select(Offer.installer_id, func.count())
+        .where(Offer.installer_id.in_(ids), Offer.offered_at >= since)
+        .group_by(Offer.installer_id)).all())
+    last = dict(session.execute(
+        select(Offer.installer_id, func.max(Offer.offered_at))
+        .where(Offer.installer_id.in_(ids)).group_by(Offer.installer_id)).all())
+    held = dict(session.execute(
+        select(Lead.assigned_installer_id, func.count())
+        .where(Lead.assigned_installer_id.in_(ids), Lead.status.in_(HELD_STATUSES))
+        .group_by(Lead.assigned_installer_id)).all())
+    return [
+        Candidate(
+            id=i.id, email=i.email, country=i.country, postcodes=tuple(i.postcode_prefixes),
+            tier=i.tier, active=i.active, vacation_from=i.vacation_from,
+            vacation_until=i.vacation_until, bounced=i.bounced_at is not None,
+            capacity=i.capacity, open_leads=held.get(i.id, 0), rating=i.rating,
+            offers_30d=recent.get(i.id, 0), last_offer_at=_aware(last.get(i.id)),
+        )
+        for i in installers
+    ]
+
+
+def _aware(value):
+    from mailflow.clock import as_utc
+
+    return as_utc(value) if value is not None else None
+
+
+def offer_next(session: Session, lead: Lead, *, now: datetime, settings: Settings) -> Offer | None:
+    """Offer the (locked) lead to the best eligible installer, or put it in the pool."""
+    offered = set(session.scalars(select(Offer.installer_id).where(Offer.lead_id == lead.id)))
+    choice = choose(load_candidates(session, lead, now), postcode=lead.postcode,
+                    country=lead.country, offered=offered, now=now)
+    if choice is None:
+        was_pool = lead.status == LeadStatus.POOL
+        lead.status, lead.updated_at = LeadStatus.POOL, now
+        if not was_pool:
+            add_event(session, lead, "pool", at=now,
+                      reason="no eligible installer left" if offered else "no eligible installer")
+            notify_admins(session, lead, now=now, settings=settings)
+        return None
+    installer = session.get(Installer, choice.installer.id)
+    deadline = offer_deadline(now, country=installer.country, timezone=installer.timezone)
+    offer = Offer(lead_id=lead.id, installer_id=installer.id, status=OfferStatus.OFFERED,
+                  offered_at=now, deadline=deadline, routing_reason=choice.reason)
+    session.add(offer)
+    session.flush()
+    lead.status, lead.updated_at = LeadStatus.OFFERED, now
+    add_event(session, lead, "offered", at=now, installer=installer.email, offer_id=offer.id,
+              deadline=deadline.isoformat(), reason=choice.reason)
+    link = lambda purpose: tokens.url(settings, purpose, tokens.issue(  # noqa: E731
+        session, settings, purpose, now=now, subject_id=offer.id, installer_id=installer.id,
+        lead_id=lead.id))
+    spec = emails.offer_email(lead, installer, deadline=deadline, accept_url=link("accept"),
+                              decline_url=link("decline"))
+    spec.headers["Reply-To"] = reply_address(session, settings, offer, now=now)
+    queue_email(session, spec, now=now, settings=settings)
+    return offer
+
+
+def reply_address(session: Session, settings: Settings, offer: Offer, *, now: datetime) -> str:
+    """``reply+<token>@domain``: answering the offer email by "accept"/"decline" works too."""
+    token = tokens.issue(session, settings, "reply", now=now, subject_id=offer.id,
+                         installer_id=offer.installer_id, lead_id=offer.lead_id)
+    domain = settings.intake_address.rpartition("@")[2]
+    return f"reply+{token}@{domain}"
+
+
+def notify_admins(session: Session, lead: Lead, *, now: datetime, settings: Settings) -> None:
+    recipients = list(session.scalars(select(AdminUser.email).where(
+        AdminUser.active.is_(True), AdminUser.role == "admin")))
+    if settings.admin_email and settings.admin_email not in recipients:
+        recipients.append(settings.admin_email)
+    for to in recipients:
+        spec = emails.admin_alert_email(
+            to, title=f"Lead #{lead.id} is in the pool",
+            message=(f"No installer can take lead #{lead.id} ({lead.product or 'unknown product'},"
+                     f" {lead.postcode} {lead.city or ''}, {lead.country}) right now. It will be "
+                     "offered again as soon as one becomes eligible, or assign it by hand."),
+            url=f"{settings.base_url.rstrip('/')}/admin/leads/{lead.id}", lead_id=lead.id)
+        queue_email(session, spec, now=now, settings=settings)
+
+
+def route_lead(session: Session, lead_id: int, *, now: datetime, settings: Settings) -> Offer | None:
+    """Start (or restart from the pool) the rotation of a lead. Idempotent."""
+    lead = lock_lead(session, lead_id)
+    if lead is None or lead.status not in ROUTABLE:
+        return None
+    return offer_next(session, lead, now=now, settings=settings)
+
+
+# ------------------------------------------------------------------------- answers ---------
+class OfferClosed(Exception):
+    """The offer cannot be answered any more; ``code`` says why (for the page to show)."""
+
+    def __init__(self, code: str, offer: Offer | None = None) -> None:
+        super().__init__(code)
+        self.code = code
+        self.offer = offer
+
+
+@dataclass
+class AcceptResult:
+    offer: Offer
+    lead: Lead
+
+
+def _open_offer(session: Session, offer_id: int, installer_id: int | None, *, now: datetime,
+                settings: Settings) -> tuple[Offer, Lead]:
+    """Lock the lead and the offer and check that the offer can still be answered."""
+    offer = session.get(Offer, offer_id)
+    if offer is None or (installer_id is not None and offer.installer_id != installer_id):
+        raise OfferClosed("invalid")
+    lead = lock_lead(session, offer.lead_id)
+    offer = lock_offer(session, offer_id)
+    session.refresh(offer)
+    if offer.status == OfferStatus.OFFERED and now >= offer.deadline:
+        expire_offer(session, offer, lead, now=now, settings=settings)
+    if offer.status == OfferStatus.ACCEPTED:
+        raise OfferClosed("already_accepted", offer)
+    if offer.status == OfferStatus.DECLINED:
+        raise OfferClosed("already_declined", offer)
+    if offer.status == OfferStatus.EXPIRED:
+        raise OfferClosed("expired", offer)
+    if offer.status != OfferStatus.OFFERED or lead.status != LeadStatus.OFFERED:
+        raise OfferClosed("taken", offer)
+    return offer, lead
+
+
+def accept(session: Session, offer_id: int, installer_id: int | None, *, now: datetime,
+           settings: Settings, actor: Actor = Actor.INSTALLER, channel: str = "link") -> AcceptResult:
+    offer, lead = _open_offer(session, offer_id, installer_id, now=now, settings=settings)
+    installer = session.get(Installer, offer.installer_id)
+    offer.status, offer.answered_at = OfferStatus.ACCEPTED, now
+    lead.status, lead.assigned_installer_id, lead.updated_at = LeadStatus.ACCEPTED, installer.id, now
+    installer.last_action_at = now
+    add_event(session, lead, "accepted", at=now, actor=actor, installer=installer.email,
+              offer_id=offer.id, via=channel)
+    reveal = tokens.url(settings, "reveal", tokens.issue(
+        session, settings, "reveal", now=now, subject_id=lead.id, installer_id=installer.id,
+        lead_id=lead.id))
+    from mailflow.routing import hooks
+
+    status_links = hooks.status_links(session, lead, installer, now=now, settings=settings)
+    queue_email(session, emails.offer_accepted_email(lead, installer, status_links=status_links),
+                now=now, settings=settings)
+    queue_email(session, emails.contact_details_email(lead, installer, reveal_url=reveal),
+                now=now, settings=settings)
+    hooks.accepted(session, lead, installer, now=now, settings=settings)
+    return AcceptResult(offer, lead)
+
+
+def decline(session: Session, offer_id: int, installer_id: int | None, *, reason: str,
+            note: str | None, now: datetime, settings: Settings,
+            channel: str = "link") -> Offer:
+    offer, lead = _open_offer(session, offer_id, installer_id, now=now, settings=settings)
+    if reason not in DECLINE_REASONS:
+        reason = "other"
+    installer = session.get(Installer, offer.installer_id)
+    offer.status, offer.answered_at = OfferStatus.DECLINED, now
+    offer.decline_reason, offer.decline_note = reason, (note or None)
+    installer.last_action_at = now
+    add_event(session, lead, "declined", at=now, actor=Actor.INSTALLER, installer=installer.email,
+              offer_id=offer.id, reason=reason, note=note or None, via=channel)
+    lead.status = LeadStatus.NEW  # back to rotation
+    offer_next(session, lead, now=now, settings=settings)
+    return offer
+
+
+def expire_offer(session: Session, offer: Offer, lead: Lead, *, now: datetime,
+                 settings: Settings) -> None:
+    """Deadline passed: the offer expires and the lead moves on (both locked by the caller)."""
+    if offer.status != OfferStatus.OFFERED:
+        return
+    offer.status, offer.answered_at = OfferStatus.EXPIRED, None
+    installer = session.get(Installer, offer.installer_id)
+    add_event(session, lead, "offer_expired", at=now, installer=installer.email,
+              offer_id=offer.id, deadline=offer.deadline.isoformat())
+    if lead.status == LeadStatus.OFFERED:
+        lead.status = LeadStatus.NEW
+        offer_next(session, lead, now=now, settings=settings)
+
+
+def release_to_rotation(session: Session, lead: Lead, *, now: datetime, settings: Settings,
+                        reason: str, actor: Actor = Actor.SYSTEM) -> Offer | None:
+    """A held lead goes back (released by the installer, lapsed reservation, admin)."""
+    previous = lead.assigned_installer_id
+    lead.assigned_installer_id = None
+    lead.status = LeadStatus.NEW
+    add_event(session, lead, "released", at=now, actor=actor, reason=reason,
+              installer_id=previous)
+    return offer_next(session, lead, now=now, settings=settings)
+
+
+# ------------------------------------------------------------------------- sweeps ----------
+def expire_due_offers(settings: Settings, at: datetime, *, batch: int = 200) -> int:
+    """Every offer whose deadline has passed expires once, and its lead rotates."""
+    from mailflow.db import session_scope
+
+    done = 0
+    while True:
+        with session_scope(settings) as session:
+            query = (select(Offer.id)
+                     .where(Offer.status == OfferStatus.OFFERED, Offer.deadline <= at)
+                     .order_by(Offer.deadline).limit(batch))
+            if is_postgres(session):
+                query = query.with_for_update(skip_locked=True)
+            ids = list(session.scalars(query))
+            for offer_id in ids:
+                offer = session.get(Offer, offer_id)
+                lead = lock_lead(session, offer.lead_id)
+                session.refresh(offer)
+                if offer.status == OfferStatus.OFFERED and offer.deadline <= at:
+                    expire_offer(session, offer, lead, now=at, settings=settings)
+                    done += 1
+        if len(ids) < batch:
+            return done
+
+
+def reoffer_pool(settings: Settings, at: datetime, *, batch: int = 200) -> int:
+    """Pool leads are offered again as soon as an installer becomes eligible."""
+    from mailflow.db import session_scope
+
+    with session_scope(settings) as session:
+        ids = list(session.scalars(select(Lead.id).where(Lead.status == LeadStatus.POOL)
+                                   .order_by(Lead.created_at).limit(batch)))
+    offered = 0
+    for lead_id in ids:
+        with session_scope(settings) as session:
+            if route_lead(session, lead_id, now=at, settings=settings):
+                offered += 1
+    return offered

@@ -1,0 +1,43 @@
+"""Pages for installers and customers (link pages, later the dashboard and the survey):
+Jinja2 with autoescaping, translated with the same gettext catalogs as the emails."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from mailflow.i18n import format_instant, pick_language, translations
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "web"
+
+# Link pages are reached from email; what they show must not leak or be cached (§4).
+PRIVATE_HEADERS = {
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Robots-Tag": "noindex, nofollow",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+}
+
+
+@lru_cache(maxsize=None)
+def environment(language: str) -> Environment:
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(),
+                      undefined=StrictUndefined, extensions=["jinja2.ext.i18n"],
+                      trim_blocks=True, lstrip_blocks=True)
+    env.install_gettext_translations(translations(language), newstyle=True)
+    env.filters["instant"] = lambda value, tz: format_instant(value, language, tz)
+    env.globals["language"] = language
+    return env
+
+
+def render_page(template: str, language: str | None, status_code: int = 200,
+                **context) -> HTMLResponse:
+    language = pick_language(language)
+    html = environment(language).get_template(template).render(**context)
+    return HTMLResponse(html, status_code=status_code, headers=PRIVATE_HEADERS)
