@@ -53,6 +53,11 @@ def process_inbound_message(session: Session, inbound_id: int, *, now: datetime,
         return _finish(row, InboundOutcome.QUARANTINED, now,
                        reason="message contains NUL bytes, which are not allowed in email")
     envelope_to = row.envelope_to.split(",") if row.envelope_to else None
+    from mailflow.routing import replies
+
+    token = replies.reply_token(replies.reply_addresses(row.raw, envelope_to))
+    if token is not None:
+        return process_reply(session, row, token, envelope_to, now=now, settings=settings)
     result = parse_message(row.raw, default_country=settings.default_country,
                            envelope_to=envelope_to)
     row.parsed = {"kind": result.kind, **(result.info or {})}
@@ -126,6 +131,33 @@ def rerun_inbound(session: Session, inbound_id: int) -> bool:
     row.outcome, row.reason, row.processed_at = InboundOutcome.PENDING, None, None
     enqueue_on_commit(session, process_inbound, row.id)
     return True
+
+
+def process_reply(session: Session, row: InboundMessage, token: str,
+                  envelope_to: list[str] | None, *, now: datetime,
+                  settings: Settings) -> InboundOutcome:
+    """A reply to an offer email. Acting on it happens in a savepoint, so a refused answer
+    leaves nothing half-done while the inbound row still records the outcome."""
+    from mailflow.routing.replies import handle_reply
+
+    result = parse_message(row.raw, default_country=settings.default_country,
+                           envelope_to=envelope_to)
+    is_auto = result.kind in ("auto_reply", "bounce")
+    if result.kind == "bounce" and result.bounce is not None:
+        record_bounce(session, row, result, now=now)
+        return _finish(row, InboundOutcome.BOUNCE, now, reason=_bounce_reason(result))
+    savepoint = session.begin_nested()
+    try:
+        outcome = handle_reply(session, row.raw, token, is_auto_reply=is_auto, now=now,
+                               settings=settings)
+        savepoint.commit()
+    except Exception:
+        savepoint.rollback()
+        raise
+    if is_auto:
+        record_auto_reply(session, row, now=now)
+        return _finish(row, InboundOutcome.AUTO_REPLY, now, reason=outcome.reason)
+    return _finish(row, InboundOutcome.REPLY, now, reason=outcome.reason)
 
 
 def record_auto_reply(session: Session, row: InboundMessage, *, now: datetime) -> None:

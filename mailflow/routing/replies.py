@@ -1,0 +1,100 @@
+"""Answering an offer by email: the installer replies "accept" or "decline" (in English,
+French, German or Polish) as the first word. The reply address ``reply+<token>@domain`` carries
+a signed token naming the offer; the sender must be the installer; auto-replies never count."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from mailflow.config import Settings
+from mailflow.inbound import mime
+from mailflow.links import tokens
+from mailflow.models import Installer
+from mailflow.routing import offers
+
+ACCEPT_WORDS = {"accept", "accepted", "yes", "accepter", "accepte", "oui", "annehmen",
+                "annahme", "ja", "akzeptieren", "akceptuje", "akceptuj", "przyjmuje", "tak"}
+DECLINE_WORDS = {"decline", "declined", "no", "refuser", "refuse", "non", "ablehnen",
+                 "abgelehnt", "nein", "odrzucam", "odrzuc", "nie"}
+_REPLY_LOCAL = re.compile(r"^reply\+([A-Za-z0-9_\-.]+)$")
+
+
+@dataclass(frozen=True)
+class ReplyOutcome:
+    handled: bool
+    reason: str
+
+
+def reply_token(addresses: list[str]) -> str | None:
+    for address in addresses:
+        local = address.strip("<> ").rpartition("@")[0]
+        match = _REPLY_LOCAL.match(local)
+        if match:
+            return match.group(1)
+    return None
+
+
+def _plain(word: str) -> str:
+    folded = unicodedata.normalize("NFKD", word.lower())
+    return "".join(c for c in folded if c.isalpha())
+
+
+def first_word(raw: bytes) -> str | None:
+    """The first word the installer wrote: quoted lines and empty lines are skipped."""
+    message, _ = mime.parse_bytes(raw)
+    for kind, part in mime.leaves(message):
+        if mime.content_type(part) != "text/plain" or mime.is_attachment(part):
+            continue
+        text, _ = mime.part_text(part)
+        for line in text.splitlines():
+            line = line.strip()
+            if not line or line.startswith(">"):
+                continue
+            word = _plain(line.split()[0])
+            return word or None
+    return None
+
+
+def reply_addresses(raw: bytes, envelope_to: list[str] | None) -> list[str]:
+    message, _ = mime.parse_bytes(raw)
+    found = list(envelope_to or [])
+    for name in ("To", "Cc", "Delivered-To", "X-Original-To"):
+        found += mime.addresses(message, name)
+    return found
+
+
+def handle_reply(session: Session, raw: bytes, token: str, *, is_auto_reply: bool,
+                 now: datetime, settings: Settings) -> ReplyOutcome:
+    try:
+        link = tokens.verify(session, settings, "reply", token, now=now)
+    except tokens.LinkError as exc:
+        return ReplyOutcome(False, f"reply address not valid: {exc}")
+    if is_auto_reply:
+        return ReplyOutcome(False, "auto-reply to an offer: not an answer")
+    message, _ = mime.parse_bytes(raw)
+    senders = [a.lower() for a in mime.addresses(message, "From")]
+    installer = session.get(Installer, link.installer_id)
+    if installer is None or installer.email.lower() not in senders:
+        return ReplyOutcome(False, f"reply from {', '.join(senders) or 'nobody'}, "
+                                   "not from the installer the offer went to: ignored")
+    word = first_word(raw)
+    try:
+        if word in ACCEPT_WORDS:
+            offers.accept(session, link.subject_id, installer.id, now=now, settings=settings,
+                          channel="email")
+            return ReplyOutcome(True, f"offer {link.subject_id} accepted by email")
+        if word in DECLINE_WORDS:
+            offers.decline(session, link.subject_id, installer.id, reason="other",
+                           note="declined by email reply", now=now, settings=settings,
+                           channel="email")
+            return ReplyOutcome(True, f"offer {link.subject_id} declined by email")
+    except offers.OfferClosed as closed:
+        return ReplyOutcome(False, f"offer {link.subject_id} can no longer be answered "
+                                   f"({closed.code})")
+    return ReplyOutcome(False, f"reply does not start with accept or decline (first word: "
+                               f"{word!r})")
