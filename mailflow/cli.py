@@ -27,6 +27,8 @@ def _setup_logging(verbose: bool = False) -> None:
     )
     # uvicorn's access log prints full URLs; link tokens must never reach the logs.
     logging.getLogger("uvicorn.access").disabled = True
+    # aiosmtpd logs every SMTP command at INFO.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 def _wait_for_signal() -> None:
@@ -258,6 +260,46 @@ def leads_export(file: Path) -> None:
 
     count = export_leads(file, _settings())
     click.echo(f"exported {count} leads to {file}")
+
+
+# ----------------------------------------------------------------------- admin -------------
+@main.group()
+def admin() -> None:
+    """Admin users of the web pages (/admin)."""
+
+
+@admin.command("create")
+@click.argument("email")
+@click.option(
+    "--password",
+    default=None,
+    help="The password (prompted for, with confirmation, when omitted; prefer the "
+    "prompt: a command line is visible to other users and kept in shell history).",
+)
+@click.option(
+    "--role",
+    type=click.Choice(["admin", "viewer"]),
+    default="admin",
+    show_default=True,
+    help="viewer: sees every page but cannot change anything.",
+)
+def admin_create(email: str, password: str | None, role: str) -> None:
+    """Create an admin user who signs in at /admin/login with EMAIL and a password."""
+    from mailflow.db import session_scope
+    from mailflow.migrate import upgrade
+    from mailflow.web.admin.users import create_admin_user
+
+    settings = _settings()
+    upgrade(settings)
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        with session_scope(settings) as session:
+            user = create_admin_user(session, email, password, role)
+            created = user.email
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"created {role} {created}")
 
 
 if __name__ == "__main__":

@@ -132,6 +132,8 @@ class InboundMessage(Base):
     imap_uid: Mapped[int | None] = mapped_column(BigInteger)
     size: Mapped[int] = mapped_column(Integer)
     raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Large messages on SQLite live in a file under the data directory (see inbound/blobs.py).
+    raw_path: Mapped[str | None] = mapped_column(String(255))
     received_at: Mapped[datetime] = mapped_column(default=now, index=True)
     outcome: Mapped[InboundOutcome] = mapped_column(
         _enum(InboundOutcome), default=InboundOutcome.PENDING, index=True

@@ -9,6 +9,7 @@ requests, then SMTP, IMAP, scheduler and workers are stopped in that order.
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from datetime import timedelta
 
@@ -75,7 +76,12 @@ class EmbeddedService:
         try:
             config = uvicorn.Config(create_app(), host=host, port=port, access_log=False,
                                     log_level="warning", timeout_graceful_shutdown=10)
-            uvicorn.Server(config).run()
+            server = uvicorn.Server(config)
+            # uvicorn re-raises the signal it caught once it has stopped; with our own handler
+            # in place that only asks it to stop again, and the shutdown below still runs.
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: setattr(server, "should_exit", True))
+            server.run()
         finally:
             click.echo("mailflow is stopping")
             self.stop_event.set()

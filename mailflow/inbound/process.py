@@ -44,28 +44,31 @@ def process_inbound_message(session: Session, inbound_id: int, *, now: datetime,
     if row is None or row.outcome != InboundOutcome.PENDING:
         return None
     row.attempts += 1
-    if row.raw is None:
+    from mailflow.inbound import blobs
+
+    raw = blobs.read(settings, row)
+    if raw is None:
         return _finish(row, InboundOutcome.QUARANTINED, now, reason="raw message missing")
     if row.channel == Channel.WEBHOOK:
         return None  # webhooks are processed synchronously by the API
-    if b"\x00" in row.raw:
+    if b"\x00" in raw:
         # NUL is never valid in a message (RFC 5322): someone's mailer is broken; a human looks.
         return _finish(row, InboundOutcome.QUARANTINED, now,
                        reason="message contains NUL bytes, which are not allowed in email")
     envelope_to = row.envelope_to.split(",") if row.envelope_to else None
     from mailflow.routing import replies
 
-    token = replies.reply_token(replies.reply_addresses(row.raw, envelope_to))
+    token = replies.reply_token(replies.reply_addresses(raw, envelope_to))
     if token is not None:
-        return process_reply(session, row, token, envelope_to, now=now, settings=settings)
-    result = parse_message(row.raw, default_country=settings.default_country,
+        return process_reply(session, row, raw, token, envelope_to, now=now, settings=settings)
+    result = parse_message(raw, default_country=settings.default_country,
                            envelope_to=envelope_to)
     row.parsed = {"kind": result.kind, **(result.info or {})}
-    return apply_result(session, row, result, now=now, settings=settings)
+    return apply_result(session, row, result, now=now, settings=settings, raw=raw)
 
 
 def apply_result(session: Session, row: InboundMessage, result: ParseResult, *, now: datetime,
-                 settings: Settings) -> InboundOutcome:
+                 settings: Settings, raw: bytes) -> InboundOutcome:
     if result.kind == "lead" and result.lead is not None:
         source = "email"
         lead = create_lead(session, result.lead, now=now, source=source, channel=row.channel.value,
@@ -81,7 +84,7 @@ def apply_result(session: Session, row: InboundMessage, result: ParseResult, *, 
         record_bounce(session, row, result, now=now)
         return _finish(row, InboundOutcome.BOUNCE, now, reason=_bounce_reason(result))
     if result.kind == "auto_reply":
-        record_auto_reply(session, row, now=now)
+        record_auto_reply(session, row, raw, now=now)
         return _finish(row, InboundOutcome.AUTO_REPLY, now, reason=result.reason or "auto-reply")
     if result.kind == "reply":
         return _finish(row, InboundOutcome.REPLY, now, reason=result.reason)
@@ -133,14 +136,14 @@ def rerun_inbound(session: Session, inbound_id: int) -> bool:
     return True
 
 
-def process_reply(session: Session, row: InboundMessage, token: str,
+def process_reply(session: Session, row: InboundMessage, raw: bytes, token: str,
                   envelope_to: list[str] | None, *, now: datetime,
                   settings: Settings) -> InboundOutcome:
     """A reply to an offer email. Acting on it happens in a savepoint, so a refused answer
     leaves nothing half-done while the inbound row still records the outcome."""
     from mailflow.routing.replies import handle_reply
 
-    result = parse_message(row.raw, default_country=settings.default_country,
+    result = parse_message(raw, default_country=settings.default_country,
                            envelope_to=envelope_to)
     is_auto = result.kind in ("auto_reply", "bounce")
     if result.kind == "bounce" and result.bounce is not None:
@@ -148,19 +151,20 @@ def process_reply(session: Session, row: InboundMessage, token: str,
         return _finish(row, InboundOutcome.BOUNCE, now, reason=_bounce_reason(result))
     savepoint = session.begin_nested()
     try:
-        outcome = handle_reply(session, row.raw, token, is_auto_reply=is_auto, now=now,
+        outcome = handle_reply(session, raw, token, is_auto_reply=is_auto, now=now,
                                settings=settings)
         savepoint.commit()
     except Exception:
         savepoint.rollback()
         raise
     if is_auto:
-        record_auto_reply(session, row, now=now)
+        record_auto_reply(session, row, raw, now=now)
         return _finish(row, InboundOutcome.AUTO_REPLY, now, reason=outcome.reason)
     return _finish(row, InboundOutcome.REPLY, now, reason=outcome.reason)
 
 
-def record_auto_reply(session: Session, row: InboundMessage, *, now: datetime) -> None:
+def record_auto_reply(session: Session, row: InboundMessage, raw: bytes, *,
+                      now: datetime) -> None:
     """An out-of-office to one of our messages goes on that lead's timeline. It is never an
     answer to an offer: nothing else changes."""
     from email.utils import getaddresses
@@ -168,7 +172,7 @@ def record_auto_reply(session: Session, row: InboundMessage, *, now: datetime) -
     from mailflow.inbound.store import headers_of
     from mailflow.models import Lead
 
-    headers = headers_of(row.raw or b"")
+    headers = headers_of(raw)
     referenced = re.findall(
         r"<[^<>\s]+>",
         " ".join(str(headers.get(name) or "") for name in ("In-Reply-To", "References")),

@@ -80,6 +80,11 @@ def store_inbound(
     existing = _find(key, settings)
     if existing is not None:
         return Stored(existing, created=False)
+    from mailflow.config import get_settings
+    from mailflow.inbound import blobs
+
+    settings = settings or get_settings()
+    raw_path = blobs.write(settings, raw) if blobs.spills(settings, len(raw)) else None
     try:
         with session_scope(settings) as session:
             row = InboundMessage(
@@ -91,7 +96,8 @@ def store_inbound(
                 imap_uidvalidity=imap_uidvalidity,
                 imap_uid=imap_uid,
                 size=len(raw),
-                raw=raw,
+                raw=None if raw_path else raw,
+                raw_path=raw_path,
                 received_at=now(),
             )
             session.add(row)

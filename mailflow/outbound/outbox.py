@@ -17,7 +17,7 @@ from email.policy import SMTP as SMTP_POLICY
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
@@ -60,7 +60,7 @@ def queue_email(session: Session, spec: EmailSpec, *, now: datetime,
         lead_id=spec.lead_id,
         installer_id=spec.installer_id,
         created_at=now,
-        next_attempt_at=now,
+        next_attempt_at=None,  # due at once (only retries wait)
     )
     session.add(row)
     session.flush()  # the id is part of the VERP return path
@@ -199,13 +199,14 @@ def sweep_outbox(settings: Settings, at: datetime, *, batch: int = 500) -> int:
             update(OutboxMessage)
             .where(OutboxMessage.state == OutboxState.SENDING,
                    OutboxMessage.claimed_at < at - SENDING_LEASE)
-            .values(state=OutboxState.QUEUED, next_attempt_at=at,
+            .values(state=OutboxState.QUEUED, next_attempt_at=None,
                     last_error="interrupted while sending; retried")
             .returning(OutboxMessage.id)))
         lost = list(session.scalars(
             select(OutboxMessage.id)
             .where(OutboxMessage.state == OutboxState.QUEUED,
-                   or_(OutboxMessage.next_attempt_at.is_(None),
+                   or_(and_(OutboxMessage.next_attempt_at.is_(None),
+                            OutboxMessage.created_at <= at - LOST_JOB_GRACE),
                        OutboxMessage.next_attempt_at <= at - LOST_JOB_GRACE))
             .order_by(OutboxMessage.id).limit(batch)))
     due = sorted(set(stuck) | set(lost))

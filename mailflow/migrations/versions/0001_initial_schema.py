@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 12:25:49.756208
+Create Date: 2026-11-22 12:36:52.074040
 """
 
 from alembic import op
@@ -40,6 +40,7 @@ def upgrade() -> None:
     sa.Column('imap_uid', sa.BigInteger(), nullable=True),
     sa.Column('size', sa.Integer(), nullable=False),
     sa.Column('raw', sa.LargeBinary(), nullable=True),
+    sa.Column('raw_path', sa.String(length=255), nullable=True),
     sa.Column('received_at', mailflow.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('outcome', sa.Enum('pending', 'lead', 'duplicate', 'bounce', 'auto_reply', 'reply', 'quarantined', name='inboundoutcome', native_enum=False, length=32), nullable=False),
     sa.Column('reason', sa.Text(), nullable=True),

@@ -23,8 +23,11 @@ def install(app: FastAPI) -> None:
         raise RuntimeError("MAILFLOW_SECRET_KEYS holds no key: the admin session cannot be signed")
     app.state.admin_login_limiter = LoginLimiter()
     app.include_router(router)
-    app.add_middleware(AdminSessionMiddleware, signing_keys=settings.signing_keys,
-                       https_only=settings.base_url.lower().startswith("https://"))
+    app.add_middleware(
+        AdminSessionMiddleware,
+        signing_keys=settings.signing_keys,
+        https_only=settings.base_url.lower().startswith("https://"),
+    )
     app.add_middleware(SecurityHeadersMiddleware)
 
     @app.exception_handler(LoginRequired)
@@ -33,5 +36,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Refused)
     async def _refused(request: Request, exc: Refused) -> Response:
-        return render(request, "admin/error.html", admin=None, status_code=exc.status_code,
-                      title="Not allowed", message=exc.message)
+        return render(
+            request,
+            "admin/error.html",
+            admin=exc.admin,
+            status_code=exc.status_code,
+            title="Not allowed",
+            message=exc.message,
+        )

@@ -1,0 +1,413 @@
+"""The admin pages: sign-in, the mail-queue monitor, outbox and inbound messages.
+
+Every page needs a signed-in admin (``require_admin``: otherwise a redirect to the login form);
+every state-changing POST needs a session, the session's CSRF token and the ``admin`` role
+(``require_action``: otherwise 403). Handlers are plain functions (run in the thread pool):
+database and broker calls are blocking.
+"""
+
+from __future__ import annotations
+
+import logging
+from email.parser import BytesHeaderParser
+from email.policy import SMTP as SMTP_POLICY
+from email.policy import default as default_policy
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from mailflow.clock import now
+from mailflow.config import get_settings
+from mailflow.db import session_scope
+from mailflow.inbound import blobs
+from mailflow.models import InboundMessage, InboundOutcome, OutboxMessage, OutboxState
+from mailflow.web.admin import queries
+from mailflow.web.admin.auth import (
+    Action,
+    AdminIdentity,
+    csrf_form,
+    end_session,
+    optional_admin,
+    require_action,
+    require_admin,
+    safe_next,
+    start_session,
+)
+from mailflow.web.admin.rendering import flash, format_duration, format_instant, render
+from mailflow.web.admin.users import authenticate, normalize_email
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+
+PAGE_SIZE = 50
+# The inbound detail page shows at most this much of the raw message; the rest is a download.
+RAW_PREVIEW_BYTES = 256 * 1024
+OUTBOX_STATES = [s.value for s in OutboxState]
+INBOUND_OUTCOMES = [o.value for o in InboundOutcome]
+
+
+def _field(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def _redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def _problem(
+    request: Request, admin: AdminIdentity | None, status_code: int, title: str, message: str
+) -> Response:
+    return render(
+        request,
+        "admin/error.html",
+        admin=admin,
+        status_code=status_code,
+        title=title,
+        message=message,
+    )
+
+
+def _not_found(request: Request, admin: AdminIdentity, what: str) -> Response:
+    return _problem(request, admin, 404, "Not found", f"There is no {what}.")
+
+
+# ------------------------------------------------------------------ sign-in -----------------
+def _login_page(
+    request: Request,
+    *,
+    next_url: str,
+    email: str = "",
+    error: str | None = None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    return render(
+        request,
+        "admin/login.html",
+        admin=None,
+        status_code=status_code,
+        headers=headers,
+        next=next_url,
+        email=email,
+        error=error,
+    )
+
+
+@router.get("/login")
+def login_form(
+    request: Request, next: str | None = None, admin: AdminIdentity | None = Depends(optional_admin)
+) -> Response:
+    if admin is not None:
+        return _redirect(safe_next(next))
+    return _login_page(request, next_url=safe_next(next, default=""))
+
+
+@router.post("/login")
+def login(request: Request, form: FormData = Depends(csrf_form)) -> Response:
+    email, password = normalize_email(_field(form, "email")), _field(form, "password")
+    next_url = safe_next(_field(form, "next"), default="")
+    ip = request.client.host if request.client else "unknown"
+    limiter = request.app.state.admin_login_limiter
+    at = now()
+    wait = limiter.retry_after(email, ip, at)
+    if wait is not None:
+        log.warning("admin sign-in rate limited for %s from %s", email, ip)
+        return _login_page(
+            request,
+            next_url=next_url,
+            email=email,
+            status_code=429,
+            headers={"Retry-After": str(wait)},
+            error=f"Too many failed sign-ins. Try again in {format_duration(wait)}.",
+        )
+    with session_scope() as session:
+        user = authenticate(session, email, password)
+        if user is not None:
+            user.last_login_at = at
+    if user is None:
+        limiter.failed(email, ip, at)
+        log.info("failed admin sign-in for %s from %s", email, ip)
+        return _login_page(
+            request,
+            next_url=next_url,
+            email=email,
+            status_code=401,
+            error="Wrong email or password.",
+        )
+    limiter.succeeded(email, ip)
+    start_session(request, user, at)
+    log.info("admin %s signed in from %s", user.email, ip)
+    return _redirect(safe_next(next_url))
+
+
+@router.post("/logout")
+def logout(request: Request, _form: FormData = Depends(csrf_form)) -> Response:
+    end_session(request)
+    return _redirect("/admin/login")
+
+
+# ------------------------------------------------------------------ monitor -----------------
+@router.get("/")
+def monitor(
+    request: Request, refresh: int | None = None, admin: AdminIdentity = Depends(require_admin)
+) -> Response:
+    at = now()
+    settings = get_settings()
+    with session_scope() as session:
+        summary = queries.outbox_summary(session, at)
+        failures = queries.outbox_rows(session, state=OutboxState.FAILED.value, limit=PAGE_SIZE)
+        recent = queries.outbox_rows(session, limit=20)
+        inbound = queries.inbound_summary(session)
+        quarantined = queries.inbound_rows(
+            session, outcome=InboundOutcome.QUARANTINED.value, limit=10
+        )
+        imap = queries.imap_health(session, configured=bool(settings.imap_url))
+    queues, queues_error = queries.broker_queues()
+    refresh = min(max(refresh, 5), 3600) if refresh else None
+    return render(
+        request,
+        "admin/monitor.html",
+        admin=admin,
+        summary=summary,
+        failures=failures,
+        recent=recent,
+        inbound=inbound,
+        quarantined=quarantined,
+        imap=imap,
+        queues=queues,
+        queues_error=queues_error,
+        refresh=refresh,
+        now_text=format_instant(at),
+    )
+
+
+# ------------------------------------------------------------------ outbox ------------------
+@router.get("/outbox")
+def outbox_list(
+    request: Request,
+    state: str | None = None,
+    before: int | None = None,
+    admin: AdminIdentity = Depends(require_admin),
+) -> Response:
+    state = state or None
+    if state is not None and state not in OUTBOX_STATES:
+        return _problem(
+            request, admin, 400, "Unknown state", f"Outbox states are: {', '.join(OUTBOX_STATES)}."
+        )
+    with session_scope() as session:
+        rows = queries.outbox_rows(session, state=state, before=before, limit=PAGE_SIZE)
+        summary = queries.outbox_summary(session, now())
+    older = rows[-1].id if len(rows) == PAGE_SIZE else None
+    return render(
+        request,
+        "admin/outbox_list.html",
+        admin=admin,
+        rows=rows,
+        state=state,
+        states=OUTBOX_STATES,
+        summary=summary,
+        older=older,
+        before=before,
+    )
+
+
+@router.get("/outbox/{outbox_id}")
+def outbox_detail(
+    request: Request, outbox_id: int, admin: AdminIdentity = Depends(require_admin)
+) -> Response:
+    settings = get_settings()
+    with session_scope() as session:
+        row = session.get(OutboxMessage, outbox_id)
+        if row is None:
+            return _not_found(request, admin, f"outbox message #{outbox_id}")
+        from mailflow.outbound.message import build_message
+
+        headers: list[tuple[str, str]] = []
+        raw, raw_error = "", None
+        try:
+            message = build_message(row, settings)
+            headers = [(name, str(value)) for name, value in message.items()]
+            raw = message.as_bytes(policy=SMTP_POLICY).decode("utf-8", errors="replace")
+        except Exception as exc:  # a row that cannot be built must still be inspectable
+            log.warning("could not build outbox message %s", outbox_id, exc_info=True)
+            raw_error = f"{type(exc).__name__}: {exc}"
+    return render(
+        request,
+        "admin/outbox_detail.html",
+        admin=admin,
+        row=row,
+        mail_headers=headers,
+        raw=raw,
+        raw_error=raw_error,
+    )
+
+
+def _after_action(request: Request, action: Action, default: str) -> RedirectResponse:
+    return _redirect(safe_next(_field(action.form, "next"), default=default))
+
+
+@router.post("/outbox/{outbox_id}/retry")
+def outbox_retry(
+    request: Request, outbox_id: int, action: Action = Depends(require_action)
+) -> Response:
+    from mailflow.outbound.outbox import retry
+
+    with session_scope() as session:
+        row = session.get(OutboxMessage, outbox_id)
+        if row is None:
+            return _not_found(request, action.admin, f"outbox message #{outbox_id}")
+        state, to = row.state.value, row.to
+        done = retry(session, outbox_id, now())
+    if done:
+        log.info("admin %s retried outbox message %s", action.admin.email, outbox_id)
+        flash(request, f"Message #{outbox_id} to {to} is queued again.")
+    else:
+        flash(
+            request,
+            f"Message #{outbox_id} is {state}: only failed or cancelled messages can be retried.",
+            "error",
+        )
+    return _after_action(request, action, f"/admin/outbox/{outbox_id}")
+
+
+@router.post("/outbox/{outbox_id}/cancel")
+def outbox_cancel(
+    request: Request, outbox_id: int, action: Action = Depends(require_action)
+) -> Response:
+    from mailflow.outbound.outbox import cancel
+
+    with session_scope() as session:
+        row = session.get(OutboxMessage, outbox_id)
+        if row is None:
+            return _not_found(request, action.admin, f"outbox message #{outbox_id}")
+        state, to = row.state.value, row.to
+        done = cancel(session, outbox_id)
+    if done:
+        log.info("admin %s cancelled outbox message %s", action.admin.email, outbox_id)
+        flash(request, f"Message #{outbox_id} to {to} is cancelled: it will not be sent.")
+    else:
+        flash(
+            request,
+            f"Message #{outbox_id} is {state}: only queued or failed messages can be cancelled.",
+            "error",
+        )
+    return _after_action(request, action, f"/admin/outbox/{outbox_id}")
+
+
+# ------------------------------------------------------------------ inbound -----------------
+@router.get("/inbound")
+def inbound_list(
+    request: Request,
+    outcome: str | None = None,
+    before: int | None = None,
+    admin: AdminIdentity = Depends(require_admin),
+) -> Response:
+    outcome = outcome or None
+    if outcome is not None and outcome not in INBOUND_OUTCOMES:
+        return _problem(
+            request,
+            admin,
+            400,
+            "Unknown outcome",
+            f"Inbound outcomes are: {', '.join(INBOUND_OUTCOMES)}.",
+        )
+    with session_scope() as session:
+        rows = queries.inbound_rows(session, outcome=outcome, before=before, limit=PAGE_SIZE)
+        summary = queries.inbound_summary(session)
+    older = rows[-1].id if len(rows) == PAGE_SIZE else None
+    return render(
+        request,
+        "admin/inbound_list.html",
+        admin=admin,
+        rows=rows,
+        outcome=outcome,
+        summary=summary,
+        older=older,
+        before=before,
+    )
+
+
+def _header_summary(raw: bytes) -> list[tuple[str, str]]:
+    try:
+        headers = BytesHeaderParser(policy=default_policy).parsebytes(raw[:RAW_PREVIEW_BYTES])
+        return [
+            (name, str(headers[name]))
+            for name in ("From", "To", "Subject", "Date")
+            if headers[name] is not None
+        ]
+    except Exception:  # a broken header is exactly what admins come here to look at
+        return []
+
+
+@router.get("/inbound/{inbound_id}")
+def inbound_detail(
+    request: Request, inbound_id: int, admin: AdminIdentity = Depends(require_admin)
+) -> Response:
+    with session_scope() as session:
+        row = session.get(InboundMessage, inbound_id)
+        if row is None:
+            return _not_found(request, admin, f"inbound message #{inbound_id}")
+        raw_bytes = blobs.read(get_settings(), row) or b""
+        raw_size = len(raw_bytes)
+        raw = raw_bytes[:RAW_PREVIEW_BYTES].decode("utf-8", errors="replace")
+        headers = _header_summary(raw_bytes) if raw_bytes else []
+        session.expunge(row)
+        row.raw = None  # detached: the template never needs the bytes again
+    can_rerun = row.outcome == InboundOutcome.QUARANTINED and row.channel.value != "webhook"
+    return render(
+        request,
+        "admin/inbound_detail.html",
+        admin=admin,
+        row=row,
+        raw=raw,
+        raw_size=raw_size,
+        has_raw=bool(raw_bytes),
+        truncated=raw_size > RAW_PREVIEW_BYTES,
+        preview_bytes=RAW_PREVIEW_BYTES,
+        mail_headers=headers,
+        can_rerun=can_rerun,
+    )
+
+
+@router.get("/inbound/{inbound_id}/raw")
+def inbound_raw(
+    request: Request, inbound_id: int, admin: AdminIdentity = Depends(require_admin)
+) -> Response:
+    with session_scope() as session:
+        row = session.get(InboundMessage, inbound_id)
+        raw = blobs.read(get_settings(), row) if row is not None else None
+        if raw is None:
+            return _not_found(request, admin, f"stored message for inbound #{inbound_id}")
+    return Response(
+        raw,
+        media_type="message/rfc822",
+        headers={"Content-Disposition": f'attachment; filename="inbound-{inbound_id}.eml"'},
+    )
+
+
+@router.post("/inbound/{inbound_id}/rerun")
+def inbound_rerun(
+    request: Request, inbound_id: int, action: Action = Depends(require_action)
+) -> Response:
+    from mailflow.inbound.process import rerun_inbound
+
+    with session_scope() as session:
+        row = session.get(InboundMessage, inbound_id)
+        if row is None:
+            return _not_found(request, action.admin, f"inbound message #{inbound_id}")
+        outcome = row.outcome.value
+        done = rerun_inbound(session, inbound_id)
+    if done:
+        log.info("admin %s re-ran inbound message %s", action.admin.email, inbound_id)
+        flash(request, f"Message #{inbound_id} will be processed again; reload to see the outcome.")
+    else:
+        flash(
+            request,
+            f"Message #{inbound_id} is {outcome}: only quarantined messages "
+            "(not webhook bodies) can be re-run.",
+            "error",
+        )
+    return _after_action(request, action, f"/admin/inbound/{inbound_id}")
