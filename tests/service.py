@@ -18,22 +18,33 @@ MAILFLOW = [sys.executable, "-m", "mailflow.cli"]
 
 
 class MailflowProcess:
-    def __init__(self, data_dir: Path, database_url: str | None = None, *, command: str = "run",
-                 extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        database_url: str | None = None,
+        *,
+        command: str = "run",
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.http_port = free_port()
         self.smtp_port = free_port()
         self.command = command
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MAILFLOW_")
-               or k.startswith("MAILFLOW_TEST_")}
-        env.update({
-            "MAILFLOW_DATA_DIR": str(data_dir),
-            "MAILFLOW_HTTP_LISTEN": f"127.0.0.1:{self.http_port}",
-            "MAILFLOW_SMTP_LISTEN": f"127.0.0.1:{self.smtp_port}",
-            "MAILFLOW_BASE_URL": f"http://127.0.0.1:{self.http_port}",
-            "MAILFLOW_SWEEP_INTERVAL": "1",
-            "PYTHONUNBUFFERED": "1",
-        })
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("MAILFLOW_") or k.startswith("MAILFLOW_TEST_")
+        }
+        env.update(
+            {
+                "MAILFLOW_DATA_DIR": str(data_dir),
+                "MAILFLOW_HTTP_LISTEN": f"127.0.0.1:{self.http_port}",
+                "MAILFLOW_SMTP_LISTEN": f"127.0.0.1:{self.smtp_port}",
+                "MAILFLOW_BASE_URL": f"http://127.0.0.1:{self.http_port}",
+                "MAILFLOW_SWEEP_INTERVAL": "1",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         if database_url:
             env["MAILFLOW_DATABASE_URL"] = database_url
         env.update(extra_env or {})
@@ -48,8 +59,13 @@ class MailflowProcess:
     def start(self, wait: bool = True) -> MailflowProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
-        self.proc = subprocess.Popen([*MAILFLOW, self.command], env=self.env, stdout=self._log,
-                                     stderr=subprocess.STDOUT, cwd=self.data_dir.parent)
+        self.proc = subprocess.Popen(
+            [*MAILFLOW, self.command],
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=self.data_dir.parent,
+        )
         if wait:
             self.wait_ready()
         return self
@@ -78,8 +94,9 @@ class MailflowProcess:
 
     def api(self, path: str) -> dict:
         token = self.secrets()["api_token"]
-        request = urllib.request.Request(self.base_url + path,
-                                         headers={"Authorization": f"Bearer {token}"})
+        request = urllib.request.Request(
+            self.base_url + path, headers={"Authorization": f"Bearer {token}"}
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())
 

@@ -26,10 +26,12 @@ def client(settings):
 
 
 def make_lead(client, name: str, postcode: str, email: str, **extra) -> int:
-    body = json.dumps({"customer": {"name": name, "email": email, "postcode": postcode,
-                                    "country": "FR"}, **extra}).encode()
-    response = client.post("/api/leads", content=body,
-                           headers=signed_headers("test-webhook-secret", body))
+    body = json.dumps(
+        {"customer": {"name": name, "email": email, "postcode": postcode, "country": "FR"}, **extra}
+    ).encode()
+    response = client.post(
+        "/api/leads", content=body, headers=signed_headers("test-webhook-secret", body)
+    )
     assert response.status_code == 201, response.text
     return response.json()["id"]
 
@@ -39,8 +41,9 @@ def test_healthz(client):
     assert response.status_code == 200 and response.json() == {"status": "ok"}
 
 
-@pytest.mark.parametrize("path", ["/api/leads", "/api/leads/1", "/api/inbound", "/api/outbox",
-                                  "/api/installers"])
+@pytest.mark.parametrize(
+    "path", ["/api/leads", "/api/leads/1", "/api/inbound", "/api/outbox", "/api/installers"]
+)
 @pytest.mark.parametrize("auth", [None, "Bearer wrong", "Basic dGVzdA==", "test-api-token"])
 def test_read_api_needs_the_bearer_token(client, path, auth):
     headers = {"Authorization": auth} if auth else {}
@@ -62,8 +65,9 @@ def test_lead_filters_and_pagination(client, settings):
     assert client.get("/api/leads?status=new", headers=AUTH).json()["total"] == 4
     assert client.get("/api/leads?status=bogus", headers=AUTH).status_code == 422
     since = (now() - timedelta(days=1)).isoformat()
-    assert client.get("/api/leads", params={"created_from": since},
-                      headers=AUTH).json()["total"] == 3
+    assert (
+        client.get("/api/leads", params={"created_from": since}, headers=AUTH).json()["total"] == 3
+    )
 
     import_installers(CORPUS / "installers.csv", settings)
     with session_scope(settings) as s:
@@ -74,7 +78,9 @@ def test_lead_filters_and_pagination(client, settings):
     mine = client.get("/api/leads?installer=contact@soleil-paris.example", headers=AUTH).json()
     assert [i["id"] for i in mine["items"]] == [paris[1]]
     assert mine["items"][0]["assigned_to"] == "contact@soleil-paris.example"
-    installers = {i["email"]: i for i in client.get("/api/installers", headers=AUTH).json()["items"]}
+    installers = {
+        i["email"]: i for i in client.get("/api/installers", headers=AUTH).json()["items"]
+    }
     assert installers["contact@soleil-paris.example"]["open_leads"] == 1
     assert installers["devis@ile-de-france-pv.example"]["open_leads"] == 0
     assert installers["contact@soleil-paris.example"]["tier"] == "gold"
@@ -83,10 +89,29 @@ def test_lead_filters_and_pagination(client, settings):
 def test_lead_detail_shape(client):
     lead_id = make_lead(client, "Élodie Garnier", "69007", "e@example.fr", product="heat_pump")
     lead = client.get(f"/api/leads/{lead_id}", headers=AUTH).json()
-    assert set(lead) >= {"id", "status", "source", "external_id", "duplicate_of", "product",
-                         "customer", "details", "assigned_to", "offers", "events"}
-    assert set(lead["customer"]) >= {"name", "email", "phone", "street", "postcode", "city",
-                                     "country", "language"}
+    assert set(lead) >= {
+        "id",
+        "status",
+        "source",
+        "external_id",
+        "duplicate_of",
+        "product",
+        "customer",
+        "details",
+        "assigned_to",
+        "offers",
+        "events",
+    }
+    assert set(lead["customer"]) >= {
+        "name",
+        "email",
+        "phone",
+        "street",
+        "postcode",
+        "city",
+        "country",
+        "language",
+    }
     assert lead["customer"]["name"] == "Élodie Garnier"
     event = lead["events"][0]
     assert event["type"] == "intake" and event["actor"] == "system"

@@ -40,8 +40,9 @@ def add_installer(session, email: str) -> Installer:
 
 
 def add_lead(session) -> Lead:
-    lead_in = LeadIn.model_validate({"customer": {"name": "C", "email": "c@example.fr",
-                                                  "postcode": "75010"}})
+    lead_in = LeadIn.model_validate(
+        {"customer": {"name": "C", "email": "c@example.fr", "postcode": "75010"}}
+    )
     return create_lead(session, lead_in, now=clock.now(), source="email", channel="smtp")
 
 
@@ -49,11 +50,28 @@ def test_corpus_bounce_marks_its_outbox_row_and_recipient(settings):
     with session_scope(settings) as s:
         gone = add_installer(s, "gone@installer.example")
         lead = add_lead(s)
-        s.add(OutboxMessage(id=42, to="gone@installer.example", template="offer", subject="x",
-                            state=OutboxState.SENT, message_id="<m42@localhost>",
-                            lead_id=lead.id, installer_id=gone.id))
-        s.add(OutboxMessage(id=43, to="other@installer.example", template="offer", subject="y",
-                            state=OutboxState.SENT, message_id="<m43@localhost>"))
+        s.add(
+            OutboxMessage(
+                id=42,
+                to="gone@installer.example",
+                template="offer",
+                subject="x",
+                state=OutboxState.SENT,
+                message_id="<m42@localhost>",
+                lead_id=lead.id,
+                installer_id=gone.id,
+            )
+        )
+        s.add(
+            OutboxMessage(
+                id=43,
+                to="other@installer.example",
+                template="offer",
+                subject="y",
+                state=OutboxState.SENT,
+                message_id="<m43@localhost>",
+            )
+        )
     row = process(settings, (CORPUS / "leads" / "bounce_dsn.eml").read_bytes())
     assert row.outcome == InboundOutcome.BOUNCE
     with session_scope(settings) as s:
@@ -72,10 +90,18 @@ def test_corpus_out_of_office_is_recorded_and_changes_nothing(settings):
         installer = add_installer(s, "contact@soleil-install.example")
         lead = add_lead(s)
         lead.status = LeadStatus.OFFERED
-        s.add(OutboxMessage(to="contact@soleil-install.example", template="offer", subject="x",
-                            state=OutboxState.SENT, message_id="<offer-1@localhost>",
-                            lead_id=lead.id, installer_id=installer.id,
-                            created_at=clock.now() - timedelta(hours=1)))
+        s.add(
+            OutboxMessage(
+                to="contact@soleil-install.example",
+                template="offer",
+                subject="x",
+                state=OutboxState.SENT,
+                message_id="<offer-1@localhost>",
+                lead_id=lead.id,
+                installer_id=installer.id,
+                created_at=clock.now() - timedelta(hours=1),
+            )
+        )
         lead_id = lead.id
     row = process(settings, (CORPUS / "leads" / "out_of_office.eml").read_bytes())
     assert row.outcome == InboundOutcome.AUTO_REPLY

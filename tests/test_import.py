@@ -24,20 +24,29 @@ def test_corpus_installers_import_and_round_trip(settings, tmp_path):
     assert result.exit_code == 0, result.output
     assert "7 created, 0 updated, 0 rejected" in result.output
     with session_scope(settings) as s:
-        soleil = s.scalar(select(Installer).where(Installer.email == "contact@soleil-paris.example"))
+        soleil = s.scalar(
+            select(Installer).where(Installer.email == "contact@soleil-paris.example")
+        )
         assert soleil.postcode_prefixes == ["75", "92", "93", "94"]
         assert (soleil.tier, soleil.capacity, soleil.timezone) == ("gold", 20, "Europe/Paris")
-        sachsen = s.scalar(select(Installer).where(Installer.email == "anfrage@sachsen-solar.example"))
+        sachsen = s.scalar(
+            select(Installer).where(Installer.email == "anfrage@sachsen-solar.example")
+        )
         assert sachsen.postcode_prefixes == ["04", "01", "09"]  # leading zeros kept
     # Again: the same rows update, nothing doubles.
-    assert "0 created, 7 updated" in run_cli("installers", "import", str(CORPUS / "installers.csv")).output
+    assert (
+        "0 created, 7 updated"
+        in run_cli("installers", "import", str(CORPUS / "installers.csv")).output
+    )
     for suffix in ("csv", "xlsx"):
         out = tmp_path / f"installers.{suffix}"
         assert run_cli("installers", "export", str(out)).exit_code == 0
         if suffix == "csv":
             rows = list(csv.DictReader(out.open()))
             original = list(csv.DictReader((CORPUS / "installers.csv").open()))
-            assert sorted(rows, key=lambda r: r["email"]) == sorted(original, key=lambda r: r["email"])
+            assert sorted(rows, key=lambda r: r["email"]) == sorted(
+                original, key=lambda r: r["email"]
+            )
         else:
             sheet = load_workbook(out).active
             header = [c.value for c in sheet[1]]
@@ -46,11 +55,13 @@ def test_corpus_installers_import_and_round_trip(settings, tmp_path):
 
 def test_installer_rows_with_errors_are_reported(settings, tmp_path):
     path = tmp_path / "bad.csv"
-    path.write_text("email,name,company,language,country,timezone,postcodes,tier,capacity\n"
-                    "ok@x.example,Ok,,fr,FR,Europe/Paris,75,gold,3\n"
-                    "not-an-email,Bad,,fr,FR,Europe/Paris,75,gold,3\n"
-                    "tz@x.example,Bad TZ,,fr,FR,Mars/Olympus,75,gold,3\n"
-                    "tier@x.example,Bad tier,,fr,FR,Europe/Paris,75,platinum,3\n")
+    path.write_text(
+        "email,name,company,language,country,timezone,postcodes,tier,capacity\n"
+        "ok@x.example,Ok,,fr,FR,Europe/Paris,75,gold,3\n"
+        "not-an-email,Bad,,fr,FR,Europe/Paris,75,gold,3\n"
+        "tz@x.example,Bad TZ,,fr,FR,Mars/Olympus,75,gold,3\n"
+        "tier@x.example,Bad tier,,fr,FR,Europe/Paris,75,platinum,3\n"
+    )
     result = run_cli("installers", "import", str(path))
     assert result.exit_code == 1
     assert "row 3: rejected" in result.output and "email" in result.output
@@ -64,15 +75,52 @@ def test_leads_import_reports_each_row(settings, tmp_path):
     path = tmp_path / "leads.xlsx"
     book = Workbook()
     sheet = book.active
-    sheet.append(["name", "email", "phone", "street", "postcode", "city", "country", "product",
-                  "annual_consumption_kwh", "storage_interest"])
-    sheet.append(["Jonas Hartmann", "j.hartmann@example.de", "0341 14065515", "Härtelstraße 32",
-                  "04107", "Leipzig", "DE", "pv", 3800, "yes"])
+    sheet.append(
+        [
+            "name",
+            "email",
+            "phone",
+            "street",
+            "postcode",
+            "city",
+            "country",
+            "product",
+            "annual_consumption_kwh",
+            "storage_interest",
+        ]
+    )
+    sheet.append(
+        [
+            "Jonas Hartmann",
+            "j.hartmann@example.de",
+            "0341 14065515",
+            "Härtelstraße 32",
+            "04107",
+            "Leipzig",
+            "DE",
+            "pv",
+            3800,
+            "yes",
+        ]
+    )
     sheet.append(["No Contact", None, None, None, "75001", "Paris", "FR", None, None, None])
-    sheet.append(["Jonas Hartmann", "j.hartmann@example.de", None, None, "04107", "Leipzig",
-                  "DE", "pv", None, None])
-    sheet.append(["Bad Product", "x@example.fr", None, None, "75001", "Paris", "FR", "nuclear",
-                  None, None])
+    sheet.append(
+        [
+            "Jonas Hartmann",
+            "j.hartmann@example.de",
+            None,
+            None,
+            "04107",
+            "Leipzig",
+            "DE",
+            "pv",
+            None,
+            None,
+        ]
+    )
+    sheet.append(
+        ["Bad Product", "x@example.fr", None, None, "75001", "Paris", "FR", "nuclear", None, None]
+    )
     book.save(path)
     result = run_cli("leads", "import", str(path))
     assert result.exit_code == 0, result.output

@@ -6,7 +6,15 @@ import threading
 from datetime import timedelta
 
 import httpx
-from offers_helpers import csrf_of, emails_to, lead, links_in, load_installers, new_lead, wait_for_offer
+from offers_helpers import (
+    csrf_of,
+    emails_to,
+    lead,
+    links_in,
+    load_installers,
+    new_lead,
+    wait_for_offer,
+)
 
 from mailflow.models import LeadStatus
 from mailflow.scheduler import run_sweep

@@ -27,8 +27,12 @@ def reply(settings, offer_mail, *, sender: str, body: str, auto: bool = False) -
     if auto:
         msg["Auto-Submitted"] = "auto-replied"
     msg.set_content(body + "\n\n> " + offer_mail.body_text.replace("\n", "\n> "))
-    stored = store_inbound(msg.as_bytes(), Channel.SMTP, settings=settings,
-                           envelope_to=[offer_mail.headers["Reply-To"]])
+    stored = store_inbound(
+        msg.as_bytes(),
+        Channel.SMTP,
+        settings=settings,
+        envelope_to=[offer_mail.headers["Reply-To"]],
+    )
     with session_scope(settings) as s:
         process_inbound_message(s, stored.id, now=clock.now(), settings=settings)
     with session_scope(settings) as s:
@@ -54,8 +58,12 @@ def test_decline_by_reply_moves_on(settings, worker):
     load_installers(settings)
     lead_id = new_lead(settings)
     wait_for_offer(settings, lead_id)
-    row = reply(settings, emails_to(settings, GOLD_PARIS, "offer")[0], sender=GOLD_PARIS,
-                body="Ablehnen - keine Kapazität")
+    row = reply(
+        settings,
+        emails_to(settings, GOLD_PARIS, "offer")[0],
+        sender=GOLD_PARIS,
+        body="Ablehnen - keine Kapazität",
+    )
     assert row.outcome == InboundOutcome.REPLY and "declined" in row.reason
     wait_for_offer(settings, lead_id, 2)
     assert emails_to(settings, SILVER_PARIS, "offer")
@@ -65,8 +73,12 @@ def test_reply_from_someone_else_does_nothing(settings, worker):
     load_installers(settings)
     lead_id = new_lead(settings)
     wait_for_offer(settings, lead_id)
-    row = reply(settings, emails_to(settings, GOLD_PARIS, "offer")[0],
-                sender="intruder@example.org", body="accept")
+    row = reply(
+        settings,
+        emails_to(settings, GOLD_PARIS, "offer")[0],
+        sender="intruder@example.org",
+        body="accept",
+    )
     assert row.outcome == InboundOutcome.REPLY and "not from the installer" in row.reason
     assert lead(settings, lead_id).status == LeadStatus.OFFERED
 
@@ -75,8 +87,13 @@ def test_auto_reply_to_an_offer_never_counts(settings, worker):
     load_installers(settings)
     lead_id = new_lead(settings)
     wait_for_offer(settings, lead_id)
-    row = reply(settings, emails_to(settings, GOLD_PARIS, "offer")[0], sender=GOLD_PARIS,
-                body="Accept my apologies, I am out of the office until Monday.", auto=True)
+    row = reply(
+        settings,
+        emails_to(settings, GOLD_PARIS, "offer")[0],
+        sender=GOLD_PARIS,
+        body="Accept my apologies, I am out of the office until Monday.",
+        auto=True,
+    )
     assert row.outcome == InboundOutcome.AUTO_REPLY
     got = lead(settings, lead_id)
     assert got.status == LeadStatus.OFFERED
@@ -87,7 +104,11 @@ def test_unclear_reply_is_recorded_without_effect(settings, worker):
     load_installers(settings)
     lead_id = new_lead(settings)
     wait_for_offer(settings, lead_id)
-    row = reply(settings, emails_to(settings, GOLD_PARIS, "offer")[0], sender=GOLD_PARIS,
-                body="Can you tell me more about the roof?")
+    row = reply(
+        settings,
+        emails_to(settings, GOLD_PARIS, "offer")[0],
+        sender=GOLD_PARIS,
+        body="Can you tell me more about the roof?",
+    )
     assert row.outcome == InboundOutcome.REPLY and "does not start with" in row.reason
     assert lead(settings, lead_id).status == LeadStatus.OFFERED

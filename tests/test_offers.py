@@ -43,8 +43,10 @@ def create_app_():
 def snapshot(settings, lead_id):
     row = lead(settings, lead_id)
     with session_scope(settings) as s:
-        offers = [(o.installer_id, o.status) for o in s.scalars(select(Offer).where(
-            Offer.lead_id == lead_id).order_by(Offer.id))]
+        offers = [
+            (o.installer_id, o.status)
+            for o in s.scalars(select(Offer).where(Offer.lead_id == lead_id).order_by(Offer.id))
+        ]
     return row.status, row.assigned_installer_id, offers, len(row.events)
 
 
@@ -74,8 +76,14 @@ def test_lead_is_offered_to_the_best_installer_and_accepted_once(settings, worke
 
     done = client.post(links["accept"], data={"csrf_token": csrf_of(page.text)})
     assert done.status_code == 200
-    for shown in ("Claire Dubois", "claire@example.fr", "+33140347000", "Quai de Valmy 167",
-                  "toujours", "après 18h"):
+    for shown in (
+        "Claire Dubois",
+        "claire@example.fr",
+        "+33140347000",
+        "Quai de Valmy 167",
+        "toujours",
+        "après 18h",
+    ):
         assert shown in done.text
     row = lead(settings, lead_id)
     assert row.status == LeadStatus.ACCEPTED and row.assigned_installer.email == GOLD_PARIS
@@ -104,15 +112,24 @@ def test_decline_moves_the_offer_on(settings, worker, client):
     decline = links_in(emails_to(settings, GOLD_PARIS, "offer")[0])["decline"]
     page = client.get(decline)
     assert page.status_code == 200 and 'name="reason"' in page.text
-    done = client.post(decline, data={"csrf_token": csrf_of(page.text), "reason": "no_capacity",
-                                      "note": "full until March"})
+    done = client.post(
+        decline,
+        data={
+            "csrf_token": csrf_of(page.text),
+            "reason": "no_capacity",
+            "note": "full until March",
+        },
+    )
     assert done.status_code == 200
     (_, second) = wait_for_offer(settings, lead_id, 2)
     assert emails_to(settings, SILVER_PARIS, "offer")
     with session_scope(settings) as s:
         first = s.scalars(select(Offer).where(Offer.lead_id == lead_id).order_by(Offer.id)).first()
         assert (first.status, first.decline_reason, first.decline_note) == (
-            OfferStatus.DECLINED, "no_capacity", "full until March")
+            OfferStatus.DECLINED,
+            "no_capacity",
+            "full until March",
+        )
     assert lead(settings, lead_id).status == LeadStatus.OFFERED
 
 
@@ -122,18 +139,21 @@ def test_sweep_after_the_deadline_expires_and_reoffers(settings, worker):
     load_installers(settings)
     lead_id = new_lead(settings)
     (offer,) = wait_for_offer(settings, lead_id)
-    before = CliRunner().invoke(main, ["sweep", "--at", (offer.deadline - timedelta(minutes=1))
-                                       .isoformat()])
+    before = CliRunner().invoke(
+        main, ["sweep", "--at", (offer.deadline - timedelta(minutes=1)).isoformat()]
+    )
     assert "offers: 0" in before.output
-    after = CliRunner().invoke(main, ["sweep", "--at", (offer.deadline + timedelta(minutes=1))
-                                      .isoformat()])
+    after = CliRunner().invoke(
+        main, ["sweep", "--at", (offer.deadline + timedelta(minutes=1)).isoformat()]
+    )
     assert after.exit_code == 0 and "offers: 1" in after.output, after.output
     first, second = wait_for_offer(settings, lead_id, 2)
     assert first.status == OfferStatus.EXPIRED and second.status == OfferStatus.OFFERED
     assert emails_to(settings, SILVER_PARIS, "offer")
     # Running the same sweep again acts on nothing more.
-    again = CliRunner().invoke(main, ["sweep", "--at", (offer.deadline + timedelta(minutes=1))
-                                      .isoformat()])
+    again = CliRunner().invoke(
+        main, ["sweep", "--at", (offer.deadline + timedelta(minutes=1)).isoformat()]
+    )
     assert "offers: 0" in again.output
 
 
@@ -167,10 +187,10 @@ def test_pool_lead_is_offered_when_an_installer_becomes_eligible(settings, worke
     assert emails_to(settings, "info@sud-energie.example", "offer")
 
 
-@pytest.mark.parametrize("case", ["flipped", "other_purpose", "expired", "retired_key", "garbage",
-                                  "unknown_nonce"])
-def test_bad_links_get_a_clear_page_and_change_nothing(settings, worker, client, case,
-                                                       monkeypatch):
+@pytest.mark.parametrize(
+    "case", ["flipped", "other_purpose", "expired", "retired_key", "garbage", "unknown_nonce"]
+)
+def test_bad_links_get_a_clear_page_and_change_nothing(settings, worker, client, case, monkeypatch):
     load_installers(settings)
     lead_id = new_lead(settings)
     wait_for_offer(settings, lead_id)
@@ -180,7 +200,7 @@ def test_bad_links_get_a_clear_page_and_change_nothing(settings, worker, client,
     if case == "flipped":
         token = accept.rsplit("/", 1)[1]
         i = len(token) // 2
-        url = f"/l/accept/{token[:i]}{'A' if token[i] != 'A' else 'B'}{token[i + 1:]}"
+        url = f"/l/accept/{token[:i]}{'A' if token[i] != 'A' else 'B'}{token[i + 1 :]}"
     elif case == "other_purpose":
         url = "/l/accept/" + links["decline"].rsplit("/", 1)[1]
     elif case == "garbage":

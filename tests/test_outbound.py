@@ -24,18 +24,35 @@ from mailflow.outbound.transports import thread_transport
 @pytest.fixture
 def installer(settings):
     with session_scope(settings) as s:
-        row = Installer(email="contact@soleil-paris.example", name="Camille Roux", language="fr",
-                        country="FR", timezone="Europe/Paris", postcodes="75", tier="gold")
+        row = Installer(
+            email="contact@soleil-paris.example",
+            name="Camille Roux",
+            language="fr",
+            country="FR",
+            timezone="Europe/Paris",
+            postcodes="75",
+            tier="gold",
+        )
         s.add(row)
         s.flush()
         return row.id
 
 
 def make_lead(session) -> Lead:
-    lead_in = LeadIn.model_validate({"product": "pv", "customer": {
-        "name": "Claire Dubois", "email": "claire@example.fr", "phone": "+33 1 40 34 70 00",
-        "postcode": "75010", "city": "Paris", "street": "Quai de Valmy 167"},
-        "details": {"annual_consumption_kwh": 3100}})
+    lead_in = LeadIn.model_validate(
+        {
+            "product": "pv",
+            "customer": {
+                "name": "Claire Dubois",
+                "email": "claire@example.fr",
+                "phone": "+33 1 40 34 70 00",
+                "postcode": "75010",
+                "city": "Paris",
+                "street": "Quai de Valmy 167",
+            },
+            "details": {"annual_consumption_kwh": 3100},
+        }
+    )
     return create_lead(session, lead_in, now=clock.now(), source="email", channel="smtp")
 
 
@@ -45,10 +62,14 @@ def queue_offer(settings, installer_id: int, language: str | None = None) -> int
         installer = s.get(Installer, installer_id)
         if language:
             installer.language = language
-        spec = offer_email(lead, installer, deadline=clock.now() + timedelta(hours=24),
-                           accept_url="http://127.0.0.1:8000/l/accept/TOKEN-A",
-                           decline_url="http://127.0.0.1:8000/l/decline/TOKEN-D",
-                           vacation_url="http://127.0.0.1:8000/l/vacation/TOKEN-V")
+        spec = offer_email(
+            lead,
+            installer,
+            deadline=clock.now() + timedelta(hours=24),
+            accept_url="http://127.0.0.1:8000/l/accept/TOKEN-A",
+            decline_url="http://127.0.0.1:8000/l/decline/TOKEN-D",
+            vacation_url="http://127.0.0.1:8000/l/vacation/TOKEN-V",
+        )
         return queue_email(s, spec, now=clock.now(), settings=settings).id
 
 
@@ -66,8 +87,9 @@ def outbox(settings, outbox_id: int) -> OutboxMessage:
 def test_state_change_and_email_commit_together(settings, installer):
     with pytest.raises(RuntimeError), session_scope(settings) as s:
         lead = make_lead(s)
-        spec = offer_email(lead, s.get(Installer, installer), deadline=clock.now(),
-                           accept_url="a", decline_url="d")
+        spec = offer_email(
+            lead, s.get(Installer, installer), deadline=clock.now(), accept_url="a", decline_url="d"
+        )
         queue_email(s, spec, now=clock.now(), settings=settings)
         raise RuntimeError("the transaction fails after queueing")
     with session_scope(settings) as s:
@@ -85,8 +107,9 @@ def test_committed_message_is_sent_to_the_maildir(settings, installer, worker, b
     assert message["Message-ID"] == outbox(settings, outbox_id).message_id
 
 
-def test_relay_gets_both_parts_headers_and_language(settings, installer, worker, tmp_path,
-                                                    monkeypatch):
+def test_relay_gets_both_parts_headers_and_language(
+    settings, installer, worker, tmp_path, monkeypatch
+):
     relay = Relay(tmp_path).start()
     try:
         use_relay(settings, monkeypatch, relay)
@@ -161,8 +184,12 @@ def test_relay_down_is_temporary(settings, installer):
 
 @pytest.mark.parametrize("mode", ["starttls", "smtps"])
 def test_tls_and_auth_against_a_relay_that_requires_them(settings, installer, tmp_path, mode):
-    relay = Relay(tmp_path, starttls=mode == "starttls", implicit_tls=mode == "smtps",
-                  auth=("mailer", "s3cret pass")).start()
+    relay = Relay(
+        tmp_path,
+        starttls=mode == "starttls",
+        implicit_tls=mode == "smtps",
+        auth=("mailer", "s3cret pass"),
+    ).start()
     try:
         url = relay.url.replace("s3cret pass", "s3cret%20pass")
         current = settings.model_copy(update={"outbound_url": url})
@@ -174,7 +201,9 @@ def test_tls_and_auth_against_a_relay_that_requires_them(settings, installer, tm
         assert "535" in outbox(settings, other).last_error
         # Without TLS the relay refuses to authenticate.
         if mode == "starttls":
-            plain = settings.model_copy(update={"outbound_url": url.replace("smtp+starttls", "smtp")})
+            plain = settings.model_copy(
+                update={"outbound_url": url.replace("smtp+starttls", "smtp")}
+            )
             third = queue_offer(settings, installer)
             assert deliver(third, settings=plain, now=clock.now()).state != OutboxState.SENT
     finally:

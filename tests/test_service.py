@@ -6,7 +6,6 @@ import smtplib
 import subprocess
 import threading
 import time
-import urllib.request
 
 import pytest
 from conftest import wait_for
@@ -58,8 +57,13 @@ def test_sigkill_after_250_still_processes_the_message(tmp_path, service_db):
     smtp_only = MailflowProcess(data, service_db, command="smtp")
     # At scale the parts do not migrate by themselves: the operator runs `db upgrade` first.
     data.mkdir(parents=True)
-    subprocess.run([*MAILFLOW, "db", "upgrade"], env=smtp_only.env, check=True,
-                   capture_output=True, cwd=tmp_path)
+    subprocess.run(
+        [*MAILFLOW, "db", "upgrade"],
+        env=smtp_only.env,
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+    )
     smtp_only.start()
     try:
         send(smtp_only.smtp_port, simple_lead("<killed-1@site.example>"))  # 250 received
@@ -76,8 +80,9 @@ def test_sigkill_after_250_still_processes_the_message(tmp_path, service_db):
 
 @pytest.mark.slow
 def test_ten_huge_messages_do_not_stall_small_ones(tmp_path, service_db):
-    service = MailflowProcess(tmp_path / "var", service_db,
-                              extra_env={"MAILFLOW_MAX_MESSAGE_SIZE": str(32 * 1024 * 1024)}).start()
+    service = MailflowProcess(
+        tmp_path / "var", service_db, extra_env={"MAILFLOW_MAX_MESSAGE_SIZE": str(32 * 1024 * 1024)}
+    ).start()
     try:
         filler = (b"\r\n" + b"Z" * 76) * (20 * 1024 * 1024 // 78)
         huge = [simple_lead(f"<huge-{i}@site.example>") + filler for i in range(10)]
@@ -99,8 +104,10 @@ def test_ten_huge_messages_do_not_stall_small_ones(tmp_path, service_db):
             assert service.healthz(timeout=5) == 200
             timings.append(("healthz", time.monotonic() - started))
             started = time.monotonic()
-            send(service.smtp_port, simple_lead(f"<small-{i}@site.example>",
-                                                email=f"small{i}@example.de"))
+            send(
+                service.smtp_port,
+                simple_lead(f"<small-{i}@site.example>", email=f"small{i}@example.de"),
+            )
             timings.append(("smtp", time.monotonic() - started))
         busy = any(t.is_alive() for t in threads)
         for t in threads:
@@ -108,7 +115,16 @@ def test_ten_huge_messages_do_not_stall_small_ones(tmp_path, service_db):
         assert not errors, errors
         assert busy, "the big messages finished before the small ones were measured"
         assert all(seconds < 1.0 for _, seconds in timings), timings
-        wait_for(lambda: sum(1 for i in service.api("/api/inbound?limit=100")["items"]
-                             if i["outcome"] != "pending") == 13, timeout=120)
+        wait_for(
+            lambda: (
+                sum(
+                    1
+                    for i in service.api("/api/inbound?limit=100")["items"]
+                    if i["outcome"] != "pending"
+                )
+                == 13
+            ),
+            timeout=120,
+        )
     finally:
         service.stop()

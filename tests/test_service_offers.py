@@ -35,8 +35,14 @@ def links(msg) -> dict[str, str]:
 
 
 def cli(service: MailflowProcess, *args: str) -> str:
-    result = subprocess.run([*MAILFLOW, *args], env=service.env, capture_output=True, text=True,
-                            timeout=120, cwd=service.data_dir.parent)
+    result = subprocess.run(
+        [*MAILFLOW, *args],
+        env=service.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=service.data_dir.parent,
+    )
     assert result.returncode == 0, result.stderr + result.stdout
     return result.stdout
 
@@ -46,8 +52,9 @@ def test_lead_to_offer_to_accept_on_the_running_service(tmp_path, service_db):  
     try:
         cli(service, "installers", "import", str(CORPUS / "installers.csv"))
         send(service.smtp_port, crlf((CORPUS / "leads" / "qcells_fr_tabs.eml").read_bytes()))
-        offer = wait_for(lambda: maildir_messages(service, "contact@soleil-paris.example"),
-                         timeout=30)[0]
+        offer = wait_for(
+            lambda: maildir_messages(service, "contact@soleil-paris.example"), timeout=30
+        )[0]
         assert "Claire" not in offer.get_body(("plain",)).get_content()
         accept = links(offer)["accept"]
         with httpx.Client(timeout=30) as client:
@@ -60,8 +67,14 @@ def test_lead_to_offer_to_accept_on_the_running_service(tmp_path, service_db):  
         lead = service.api(f"/api/leads/{lead_id}")
         assert lead["status"] == "accepted"
         assert lead["assigned_to"] == "contact@soleil-paris.example"
-        details = wait_for(lambda: [m for m in maildir_messages(
-            service, "contact@soleil-paris.example") if "reveal" in links(m)], timeout=30)[0]
+        details = wait_for(
+            lambda: [
+                m
+                for m in maildir_messages(service, "contact@soleil-paris.example")
+                if "reveal" in links(m)
+            ],
+            timeout=30,
+        )[0]
         reveal = links(details)["reveal"]
         with httpx.Client(timeout=30) as client:
             page = client.get(reveal)

@@ -57,16 +57,20 @@ def processed(settings, count: int = 1):
     return wait_for(check, timeout=15)
 
 
-def simple_lead(message_id: str | None = "<lead-1@site.example>", name: str = "Anna Weber",
-                email: str = "anna.weber@example.de") -> bytes:
+def simple_lead(
+    message_id: str | None = "<lead-1@site.example>",
+    name: str = "Anna Weber",
+    email: str = "anna.weber@example.de",
+) -> bytes:
     msg = EmailMessage()
     msg["From"] = "Formular <form@site.example>"
     msg["To"] = "leads@localhost"
     msg["Subject"] = "Anfrage"
     if message_id:
         msg["Message-ID"] = message_id
-    msg.set_content(f"Name: {name}\nE-Mail: {email}\nTelefon: 030 1234567\nPLZ: 10115\n"
-                    "Ort: Berlin\nLand: DE\n")
+    msg.set_content(
+        f"Name: {name}\nE-Mail: {email}\nTelefon: 030 1234567\nPLZ: 10115\nOrt: Berlin\nLand: DE\n"
+    )
     return msg.as_bytes()
 
 
@@ -207,13 +211,17 @@ def test_any_handler_error_is_451_not_500(settings, smtp_server, monkeypatch):
 def test_bad_mail_is_quarantined_and_the_next_one_still_works(settings, smtp_server, worker, case):
     bad = {
         "nul_byte": simple_lead("<nul@x>").replace(b"Name: Anna", b"Name: An\x00na\x00"),
-        "unknown_charset": (b"Message-ID: <cs@x>\r\nMIME-Version: 1.0\r\n"
-                            b"Content-Type: text/plain; charset=\"x-no-such-charset\"\r\n\r\n"
-                            b"\xff\xfe\x00\x81 garbage \x9d\r\n"),
-        "broken_mime": (b"Message-ID: <mime@x>\r\nMIME-Version: 1.0\r\n"
-                        b"Content-Type: multipart/mixed; boundary=\"abc\"\r\n\r\n"
-                        b"--abc\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n"
-                        b"\r\n!!!not base64!!!\r\n--ab"),
+        "unknown_charset": (
+            b"Message-ID: <cs@x>\r\nMIME-Version: 1.0\r\n"
+            b'Content-Type: text/plain; charset="x-no-such-charset"\r\n\r\n'
+            b"\xff\xfe\x00\x81 garbage \x9d\r\n"
+        ),
+        "broken_mime": (
+            b"Message-ID: <mime@x>\r\nMIME-Version: 1.0\r\n"
+            b'Content-Type: multipart/mixed; boundary="abc"\r\n\r\n'
+            b"--abc\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n"
+            b"\r\n!!!not base64!!!\r\n--ab"
+        ),
         "garbage": b"Message-ID: <g@x>\r\n\r\n\x00\x01\x02\x03" * 50,
     }[case]
     send(smtp_server, bad)

@@ -38,8 +38,10 @@ def test_corpus_webhooks_give_expected_status(client, settings, path):
     response = post(client, body)
     if path.stem.startswith("valid_"):
         assert response.status_code == 201, response.text
-        lead = client.get(f"/api/leads/{response.json()['id']}",
-                          headers={"Authorization": "Bearer test-api-token"}).json()
+        lead = client.get(
+            f"/api/leads/{response.json()['id']}",
+            headers={"Authorization": "Bearer test-api-token"},
+        ).json()
         sent = json.loads(body)["customer"]
         assert lead["customer"]["name"] == sent["name"]
         assert lead["customer"]["postcode"] == sent["postcode"]
@@ -55,9 +57,13 @@ def test_corpus_webhooks_give_expected_status(client, settings, path):
 def test_invalid_bodies_name_the_offending_fields(client):
     errors = post(client, (CORPUS / "webhook" / "invalid_types.json").read_bytes()).json()["errors"]
     assert {"customer", "product", "details"} <= set(errors)
-    errors = post(client, (CORPUS / "webhook" / "invalid_bad_email.json").read_bytes()).json()["errors"]
+    errors = post(client, (CORPUS / "webhook" / "invalid_bad_email.json").read_bytes()).json()[
+        "errors"
+    ]
     assert "customer.email" in errors
-    errors = post(client, (CORPUS / "webhook" / "invalid_no_contact.json").read_bytes()).json()["errors"]
+    errors = post(client, (CORPUS / "webhook" / "invalid_no_contact.json").read_bytes()).json()[
+        "errors"
+    ]
     assert any("email" in msg and "phone" in msg for msg in errors.values())
     assert post(client, b"{not json").status_code == 422
 
@@ -115,6 +121,7 @@ def test_same_customer_again_is_a_visible_duplicate(client, settings):
     second = post(client, json.dumps(again).encode()).json()
     assert second["status"] == "duplicate"
     assert second["duplicate_of"] == first["id"]
-    listed = client.get("/api/leads?status=duplicate",
-                        headers={"Authorization": "Bearer test-api-token"}).json()
+    listed = client.get(
+        "/api/leads?status=duplicate", headers={"Authorization": "Bearer test-api-token"}
+    ).json()
     assert [item["id"] for item in listed["items"]] == [second["id"]]

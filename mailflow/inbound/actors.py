@@ -6,13 +6,10 @@ import dramatiq
 
 from mailflow.clock import now
 from mailflow.config import get_settings
-from mailflow.db import session_scope
 
 
 @dramatiq.actor(queue_name="inbound", max_retries=5, min_backoff=1000, max_backoff=60000)
 def process_inbound(inbound_id: int) -> None:
-    from mailflow.inbound.process import process_inbound_message
+    from mailflow.inbound.process import process_one
 
-    settings = get_settings()
-    with session_scope(settings) as session:
-        process_inbound_message(session, inbound_id, now=now(), settings=settings)
+    process_one(inbound_id, now=now(), settings=get_settings())

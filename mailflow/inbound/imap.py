@@ -15,10 +15,13 @@ Protocol (PRODUCT.md §2, ``MAILFLOW_IMAP_URL``):
   lead appears; it is then marked;
 * a storage failure leaves the message unmarked; it is retried (with backoff) on a later poll.
 
-Waiting for new mail uses IDLE when the server has it (re-issued at least every
-``imap_idle_seconds``; a connection that stays silent too long is checked with NOOP), else
-polling every ``imap_poll_seconds``. A lost connection is re-established with capped
-exponential backoff; the loop records the error in :attr:`ImapPoller.health` and never dies.
+Waiting for new mail uses IDLE when the server has it, else polling every
+``imap_poll_seconds``. IDLE is left and re-issued at least every ``imap_idle_seconds`` and
+every ``recheck_seconds`` (default 60): each round ends with DONE, a NOOP when the server said
+nothing at all, and a search, which detects a silently dead connection (every command runs
+under a socket timeout) and catches a message the server failed to announce. A lost
+connection is re-established with capped exponential backoff; the loop records the error in
+:attr:`ImapPoller.health` and never dies. Passwords never reach the logs or the health record.
 """
 
 from __future__ import annotations
@@ -182,7 +185,7 @@ class ImapPoller:
         timeout: float = 30.0,
         backoff_initial: float = 1.0,
         backoff_max: float = 60.0,
-        batch_size: int = 25,
+        batch_size: int = 10,
         keyword: str = KEYWORD,
         use_keyword: bool | None = None,
         recheck_seconds: float = 60.0,
@@ -216,6 +219,7 @@ class ImapPoller:
         self._uidvalidity: int | None = None
         self._use_keyword = False
         self._stop: threading.Event | None = None
+        self._recorded: BaseException | None = None  # the error last put into health
 
     # -------------------------------------------------------------- the loop -------------
     def run(self, stop_event: threading.Event) -> None:
@@ -258,7 +262,8 @@ class ImapPoller:
                     if stop_event.is_set():  # the socket was shut down to stop us
                         self._disconnect(graceful=False)
                         break
-                    self._record_error("IMAP connection failed", exc)
+                    if exc is not self._recorded:  # poll_once records its own
+                        self._record_error("IMAP connection lost", exc)
                     self._disconnect(graceful=False)
                     log.warning(
                         "IMAP %s: %s; reconnecting in %.1fs",
@@ -511,6 +516,7 @@ class ImapPoller:
         _shutdown(client)
 
     def _record_error(self, what: str, exc: BaseException) -> None:
+        self._recorded = exc
         text = f"{what}: {type(exc).__name__}: {exc}"
         if self.target.password:
             text = text.replace(self.target.password, "***")
@@ -526,17 +532,17 @@ def _shutdown(client: IMAPClient) -> None:
 
 
 def _take_new_mail_hint(client: IMAPClient) -> bool:
-    """Pop the untagged EXISTS/RECENT responses imaplib collected since the last call;
-    True when there were any (new mail may have arrived)."""
+    """True when imaplib collected an untagged EXISTS (new mail may have arrived) since the
+    last call. Forgets everything it collected: between our commands nothing is pending, and
+    on a connection that lives for days the collection would only grow."""
     untagged = getattr(getattr(client, "_imap", None), "untagged_responses", None)
     if not isinstance(untagged, dict):
         return False
-    found = False
-    for key in list(untagged):
-        name = key.decode() if isinstance(key, bytes) else str(key)
-        if name.upper() in ("EXISTS", "RECENT"):
-            found = found or name.upper() == "EXISTS"
-            untagged.pop(key, None)
+    found = any(
+        (key.decode() if isinstance(key, bytes) else str(key)).upper() == "EXISTS"
+        for key in untagged
+    )
+    untagged.clear()
     return found
 
 

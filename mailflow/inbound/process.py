@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
-from mailflow.db import is_postgres
+from mailflow.db import is_postgres, session_scope
 from mailflow.inbound.parse import ParseResult, parse_message
 from mailflow.leads.service import add_event, create_lead
 from mailflow.models import (
@@ -36,46 +36,111 @@ def lock_inbound(session: Session, inbound_id: int) -> InboundMessage | None:
     return session.scalar(query)
 
 
-def process_inbound_message(session: Session, inbound_id: int, *, now: datetime,
-                            settings: Settings) -> InboundOutcome | None:
+@dataclass(frozen=True)
+class Analysis:
+    """What a message is, worked out without the database (parsing a big message takes a
+    while, and no transaction should be open meanwhile)."""
+
+    raw: bytes | None
+    envelope_to: list[str] | None
+    has_nul: bool = False
+    reply_token: str | None = None
+    result: ParseResult | None = None
+
+
+def analyse(raw: bytes | None, envelope_to: list[str] | None, settings: Settings) -> Analysis:
+    if raw is None:
+        return Analysis(None, envelope_to)
+    if b"\x00" in raw:
+        return Analysis(raw, envelope_to, has_nul=True)
+    from mailflow.routing import replies
+
+    token = replies.reply_token(replies.reply_addresses(raw, envelope_to))
+    result = parse_message(raw, default_country=settings.default_country, envelope_to=envelope_to)
+    return Analysis(raw, envelope_to, reply_token=token, result=result)
+
+
+def _envelope_to(row: InboundMessage) -> list[str] | None:
+    return row.envelope_to.split(",") if row.envelope_to else None
+
+
+def process_one(inbound_id: int, *, now: datetime, settings: Settings) -> InboundOutcome | None:
+    """Read, analyse outside any transaction, then apply in a short one."""
+    from mailflow.inbound import blobs
+
+    with session_scope(settings) as session:
+        row = session.get(InboundMessage, inbound_id)
+        if row is None or row.outcome != InboundOutcome.PENDING or row.channel == Channel.WEBHOOK:
+            return None
+        raw, envelope_to = blobs.read(settings, row), _envelope_to(row)
+    analysis = analyse(raw, envelope_to, settings)
+    with session_scope(settings) as session:
+        return process_inbound_message(
+            session, inbound_id, now=now, settings=settings, analysis=analysis
+        )
+
+
+def process_inbound_message(
+    session: Session,
+    inbound_id: int,
+    *,
+    now: datetime,
+    settings: Settings,
+    analysis: Analysis | None = None,
+) -> InboundOutcome | None:
     """Process one message inside the caller's transaction. Returns the outcome, or None when
     there was nothing to do (unknown id, already processed)."""
     row = lock_inbound(session, inbound_id)
     if row is None or row.outcome != InboundOutcome.PENDING:
         return None
-    row.attempts += 1
-    from mailflow.inbound import blobs
-
-    raw = blobs.read(settings, row)
-    if raw is None:
-        return _finish(row, InboundOutcome.QUARANTINED, now, reason="raw message missing")
     if row.channel == Channel.WEBHOOK:
         return None  # webhooks are processed synchronously by the API
-    if b"\x00" in raw:
+    row.attempts += 1
+    if analysis is None:
+        from mailflow.inbound import blobs
+
+        analysis = analyse(blobs.read(settings, row), _envelope_to(row), settings)
+    if analysis.raw is None:
+        return _finish(row, InboundOutcome.QUARANTINED, now, reason="raw message missing")
+    if analysis.has_nul:
         # NUL is never valid in a message (RFC 5322): someone's mailer is broken; a human looks.
-        return _finish(row, InboundOutcome.QUARANTINED, now,
-                       reason="message contains NUL bytes, which are not allowed in email")
-    envelope_to = row.envelope_to.split(",") if row.envelope_to else None
-    from mailflow.routing import replies
-
-    token = replies.reply_token(replies.reply_addresses(raw, envelope_to))
-    if token is not None:
-        return process_reply(session, row, raw, token, envelope_to, now=now, settings=settings)
-    result = parse_message(raw, default_country=settings.default_country,
-                           envelope_to=envelope_to)
+        return _finish(
+            row,
+            InboundOutcome.QUARANTINED,
+            now,
+            reason="message contains NUL bytes, which are not allowed in email",
+        )
+    if analysis.reply_token is not None:
+        return process_reply(session, row, analysis, now=now, settings=settings)
+    result = analysis.result
     row.parsed = {"kind": result.kind, **(result.info or {})}
-    return apply_result(session, row, result, now=now, settings=settings, raw=raw)
+    return apply_result(session, row, result, now=now, settings=settings, raw=analysis.raw)
 
 
-def apply_result(session: Session, row: InboundMessage, result: ParseResult, *, now: datetime,
-                 settings: Settings, raw: bytes) -> InboundOutcome:
+def apply_result(
+    session: Session,
+    row: InboundMessage,
+    result: ParseResult,
+    *,
+    now: datetime,
+    settings: Settings,
+    raw: bytes,
+) -> InboundOutcome:
     if result.kind == "lead" and result.lead is not None:
         source = "email"
-        lead = create_lead(session, result.lead, now=now, source=source, channel=row.channel.value,
-                           inbound_id=row.id, window_days=settings.duplicate_window_days)
+        lead = create_lead(
+            session,
+            result.lead,
+            now=now,
+            source=source,
+            channel=row.channel.value,
+            inbound_id=row.id,
+            window_days=settings.duplicate_window_days,
+        )
         row.lead_id = lead.id
-        outcome = (InboundOutcome.DUPLICATE if lead.status == LeadStatus.DUPLICATE
-                   else InboundOutcome.LEAD)
+        outcome = (
+            InboundOutcome.DUPLICATE if lead.status == LeadStatus.DUPLICATE else InboundOutcome.LEAD
+        )
         from mailflow.leads.hooks import lead_created
 
         lead_created(session, lead)
@@ -88,8 +153,9 @@ def apply_result(session: Session, row: InboundMessage, result: ParseResult, *, 
         return _finish(row, InboundOutcome.AUTO_REPLY, now, reason=result.reason or "auto-reply")
     if result.kind == "reply":
         return _finish(row, InboundOutcome.REPLY, now, reason=result.reason)
-    return _finish(row, InboundOutcome.QUARANTINED, now,
-                   reason=result.reason or "message could not be parsed")
+    return _finish(
+        row, InboundOutcome.QUARANTINED, now, reason=result.reason or "message could not be parsed"
+    )
 
 
 def _bounce_reason(result: ParseResult) -> str:
@@ -98,7 +164,9 @@ def _bounce_reason(result: ParseResult) -> str:
     return "bounce: " + " ".join(parts) if parts else "bounce"
 
 
-def record_bounce(session: Session, row: InboundMessage, result: ParseResult, *, now: datetime) -> None:
+def record_bounce(
+    session: Session, row: InboundMessage, result: ParseResult, *, now: datetime
+) -> None:
     """Mark the outbound message (found by its VERP id) and flag the recipient on a permanent
     failure, so no more leads are offered to a dead address."""
     bounce = result.bounce
@@ -113,8 +181,15 @@ def record_bounce(session: Session, row: InboundMessage, result: ParseResult, *,
 
                 lead = session.get(Lead, outbox.lead_id)
                 if lead is not None:
-                    add_event(session, lead, "email_bounced", at=now, to=outbox.to,
-                              status=bounce.status, outbox_id=outbox.id)
+                    add_event(
+                        session,
+                        lead,
+                        "email_bounced",
+                        at=now,
+                        to=outbox.to,
+                        status=bounce.status,
+                        outbox_id=outbox.id,
+                    )
     if bounce.permanent and bounce.recipient:
         session.execute(
             update(Installer)
@@ -136,23 +211,23 @@ def rerun_inbound(session: Session, inbound_id: int) -> bool:
     return True
 
 
-def process_reply(session: Session, row: InboundMessage, raw: bytes, token: str,
-                  envelope_to: list[str] | None, *, now: datetime,
-                  settings: Settings) -> InboundOutcome:
+def process_reply(
+    session: Session, row: InboundMessage, analysis: Analysis, *, now: datetime, settings: Settings
+) -> InboundOutcome:
     """A reply to an offer email. Acting on it happens in a savepoint, so a refused answer
     leaves nothing half-done while the inbound row still records the outcome."""
     from mailflow.routing.replies import handle_reply
 
-    result = parse_message(raw, default_country=settings.default_country,
-                           envelope_to=envelope_to)
+    raw, token, result = analysis.raw, analysis.reply_token, analysis.result
     is_auto = result.kind in ("auto_reply", "bounce")
     if result.kind == "bounce" and result.bounce is not None:
         record_bounce(session, row, result, now=now)
         return _finish(row, InboundOutcome.BOUNCE, now, reason=_bounce_reason(result))
     savepoint = session.begin_nested()
     try:
-        outcome = handle_reply(session, raw, token, is_auto_reply=is_auto, now=now,
-                               settings=settings)
+        outcome = handle_reply(
+            session, raw, token, is_auto_reply=is_auto, now=now, settings=settings
+        )
         savepoint.commit()
     except Exception:
         savepoint.rollback()
@@ -163,8 +238,7 @@ def process_reply(session: Session, row: InboundMessage, raw: bytes, token: str,
     return _finish(row, InboundOutcome.REPLY, now, reason=outcome.reason)
 
 
-def record_auto_reply(session: Session, row: InboundMessage, raw: bytes, *,
-                      now: datetime) -> None:
+def record_auto_reply(session: Session, row: InboundMessage, raw: bytes, *, now: datetime) -> None:
     """An out-of-office to one of our messages goes on that lead's timeline. It is never an
     answer to an offer: nothing else changes."""
     from email.utils import getaddresses
@@ -213,8 +287,9 @@ def record_auto_reply(session: Session, row: InboundMessage, raw: bytes, *,
         )
 
 
-def _finish(row: InboundMessage, outcome: InboundOutcome, now: datetime, *,
-            reason: str | None = None) -> InboundOutcome:
+def _finish(
+    row: InboundMessage, outcome: InboundOutcome, now: datetime, *, reason: str | None = None
+) -> InboundOutcome:
     row.outcome = outcome
     row.reason = reason
     row.processed_at = now

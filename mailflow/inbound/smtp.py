@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, syntax
 
 from mailflow.config import Settings
 from mailflow.inbound.store import store_inbound
@@ -40,44 +41,160 @@ def accepted_recipient(address: str, settings: Settings) -> bool:
 
 
 class IntakeHandler:
-    def __init__(self, settings: Settings, executor: ThreadPoolExecutor | None = None) -> None:
-        self.settings = settings
-        # Parsing and storing happen off the event loop, so a huge message never stalls
-        # the other connections.
-        self.executor = executor or ThreadPoolExecutor(max_workers=8, thread_name_prefix="smtp-store")
+    # Messages above this size are stored by their own small pool of threads, so that a burst
+    # of huge messages never makes an ordinary lead wait for a free thread.
+    BULK_BYTES = 1024 * 1024
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
-                          rcpt_options: list[str]) -> str:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        # Parsing and storing happen off the event loop.
+        self.quick = ThreadPoolExecutor(max_workers=8, thread_name_prefix="smtp-store")
+        self.bulk = ThreadPoolExecutor(max_workers=4, thread_name_prefix="smtp-store-bulk")
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
         if not accepted_recipient(address, self.settings):
             return f"550 5.1.1 <{address}>: recipient not accepted here"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        raw = envelope.original_content or b""
+        content = envelope.original_content or b""
         loop = asyncio.get_running_loop()
+        started = time.monotonic()
+
+        def store():
+            log.debug("store thread picked up after %.3fs", time.monotonic() - started)
+            raw = content.unstuffed() if isinstance(content, DotStuffed) else bytes(content)
+            return raw, store_inbound(
+                raw,
+                Channel.SMTP,
+                settings=self.settings,
+                envelope_from=envelope.mail_from,
+                envelope_to=list(envelope.rcpt_tos),
+            )
+
         try:
-            stored = await loop.run_in_executor(
-                self.executor,
-                lambda: store_inbound(
-                    raw,
-                    Channel.SMTP,
-                    settings=self.settings,
-                    envelope_from=envelope.mail_from,
-                    envelope_to=list(envelope.rcpt_tos),
-                ),
+            raw, stored = await loop.run_in_executor(
+                self.bulk if len(content) > self.BULK_BYTES else self.quick, store
             )
         except Exception:
             log.exception("could not store inbound message from %s", envelope.mail_from)
             return "451 4.3.0 Temporary storage failure, please try again later"
-        log.info("stored inbound message %s (%d bytes)%s", stored.id, len(raw),
-                 "" if stored.created else " [already had it]")
+        log.info(
+            "stored inbound message %s (%d bytes) in %.3fs%s",
+            stored.id,
+            len(raw),
+            time.monotonic() - started,
+            "" if stored.created else " [already had it]",
+        )
         return f"250 2.0.0 OK queued as {stored.id}"
 
     async def handle_exception(self, error: Exception) -> str:
         # aiosmtpd's default is "500 Error: ...", a permanent failure: never for intake.
         log.error("SMTP session error: %r", error)
         return "451 4.3.0 Temporary failure, please try again later"
+
+
+class DotStuffed(bytearray):
+    """DATA as received: lines that began with "." still carry the extra dot."""
+
+    def unstuffed(self) -> bytes:
+        data = self[1:] if self.startswith(b".") else self
+        return bytes(data.replace(b"\r\n..", b"\r\n."))
+
+
+class IntakeSMTP(SMTP):
+    """aiosmtpd's SMTP with a DATA reader that works in large chunks.
+
+    aiosmtpd reads DATA one line at a time in Python; ten 20 MB messages are millions of lines
+    and keep the event loop busy for seconds, stalling every other session. Here the stream is
+    searched for the terminating ``CRLF.CRLF`` by asyncio's buffer search (C speed), and dot
+    un-stuffing is one ``bytes.replace``. Bytes after the terminator stay in the stream, so
+    pipelined commands work as before.
+    """
+
+    TERMINATOR = b"\r\n.\r\n"
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:
+        if await self.check_helo_needed():
+            return
+        if await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        try:
+            data, too_much = await self._read_data()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            log.info("connection lost during DATA")
+            return
+        if too_much:
+            await self.push("552 5.3.4 Error: Too much mail data")
+            self._set_post_data_state()
+            return
+        # Un-stuffing happens in the storing thread (see IntakeHandler), off the event loop.
+        self.envelope.content = self.envelope.original_content = DotStuffed(data)
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        await self.push("250 OK" if status is MISSING else status)
+
+    async def _read_data(self) -> tuple[bytearray, bool]:
+        """The raw DATA (still dot-stuffed, without the final ``.CRLF``) and whether it went
+        over the size limit (in which case it was read and thrown away)."""
+        reader = self._reader
+        limit = self.data_size_limit
+        data = bytearray()
+        size = 0
+        too_much = False
+
+        def keep(piece: bytes) -> None:
+            nonlocal size, too_much
+            size += len(piece)
+            if limit and size > limit:
+                too_much = True
+                data.clear()
+            elif not too_much:
+                data.extend(piece)
+
+        at_line_start = True
+        while True:
+            if at_line_start:
+                # The terminator right at a line start (an empty message, or after a chunk that
+                # ended with CRLF) is ".CRLF" without the CRLF we already consumed.
+                first = await reader.readexactly(1)
+                if first == b".":
+                    rest = await reader.readexactly(2)
+                    if rest == b"\r\n":
+                        return data, too_much
+                    keep(first + rest)
+                else:
+                    keep(first)
+                at_line_start = False
+                continue
+            try:
+                piece = await reader.readuntil(self.TERMINATOR)
+            except asyncio.LimitOverrunError as overrun:
+                # No terminator within the buffer: take what is certainly message data (asyncio
+                # leaves a possible partial terminator in the buffer) and go on.
+                piece = await reader.readexactly(overrun.consumed)
+                keep(piece)
+                at_line_start = piece.endswith(b"\r\n")
+                continue
+            keep(piece[:-3])  # keep the CRLF that ends the last line, drop ".CRLF"
+            return data, too_much
 
 
 class IntakeController(Controller):
@@ -99,3 +216,6 @@ class IntakeController(Controller):
         if self.port == 0 and self.server is not None:
             self.port = self.server.sockets[0].getsockname()[1]
         super()._trigger_server()
+
+    def factory(self) -> IntakeSMTP:
+        return IntakeSMTP(self.handler, **self.SMTP_kwargs)

@@ -32,7 +32,8 @@ class Stored:
 
 def headers_of(raw: bytes):
     """The header block of a raw message, parsed leniently (never raises)."""
-    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    ends = [i for i in (raw.find(b"\r\n\r\n", 0, 1 << 20), raw.find(b"\n\n", 0, 1 << 20)) if i >= 0]
+    head = raw[: min(ends)] if ends else raw[: 1 << 16]
     try:
         return BytesHeaderParser(policy=compat32).parsebytes(head + b"\n\n")
     except Exception:

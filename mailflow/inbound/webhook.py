@@ -29,8 +29,15 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + mac.hexdigest()
 
 
-def verify_signature(secret: str, timestamp: str | None, signature: str | None, body: bytes, *,
-                     now: datetime, tolerance_seconds: int) -> None:
+def verify_signature(
+    secret: str,
+    timestamp: str | None,
+    signature: str | None,
+    body: bytes,
+    *,
+    now: datetime,
+    tolerance_seconds: int,
+) -> None:
     if not timestamp or not signature:
         raise SignatureError("missing X-Mailflow-Timestamp or X-Mailflow-Signature header")
     try:
@@ -58,8 +65,9 @@ def lead_summary(lead: Lead) -> dict:
     }
 
 
-def accept_webhook(session: Session, body: bytes, *, idempotency_key: str | None, now: datetime,
-                   settings: Settings) -> WebhookResult:
+def accept_webhook(
+    session: Session, body: bytes, *, idempotency_key: str | None, now: datetime, settings: Settings
+) -> WebhookResult:
     """Validate and create the lead in the caller's transaction. 201 new, 200 replay, 409 a key
     reused for another body, 422 invalid (nothing written)."""
     body_hash = hashlib.sha256(body).hexdigest()
@@ -70,13 +78,16 @@ def accept_webhook(session: Session, body: bytes, *, idempotency_key: str | None
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return WebhookResult(422, {"detail": "body is not valid JSON", "errors": {"body": str(exc)}})
+        return WebhookResult(
+            422, {"detail": "body is not valid JSON", "errors": {"body": str(exc)}}
+        )
     try:
         lead_in = LeadIn.model_validate(data, context={"default_country": settings.default_country})
     except ValidationError as exc:
         errors = error_map(exc)
-        return WebhookResult(422, {"detail": "invalid lead: " + ", ".join(sorted(errors)),
-                                   "errors": errors})
+        return WebhookResult(
+            422, {"detail": "invalid lead: " + ", ".join(sorted(errors)), "errors": errors}
+        )
     inbound = InboundMessage(
         channel=Channel.WEBHOOK,
         dedup_key=f"idem:{idempotency_key}" if idempotency_key else f"webhook:{uuid.uuid4()}",
@@ -86,15 +97,30 @@ def accept_webhook(session: Session, body: bytes, *, idempotency_key: str | None
     )
     session.add(inbound)
     session.flush()
-    lead = create_lead(session, lead_in, now=now, source="webhook", channel="webhook",
-                       inbound_id=inbound.id, window_days=settings.duplicate_window_days)
+    lead = create_lead(
+        session,
+        lead_in,
+        now=now,
+        source="webhook",
+        channel="webhook",
+        inbound_id=inbound.id,
+        window_days=settings.duplicate_window_days,
+    )
     inbound.lead_id = lead.id
-    inbound.outcome = (InboundOutcome.DUPLICATE if lead.status == LeadStatus.DUPLICATE
-                       else InboundOutcome.LEAD)
+    inbound.outcome = (
+        InboundOutcome.DUPLICATE if lead.status == LeadStatus.DUPLICATE else InboundOutcome.LEAD
+    )
     inbound.processed_at = now
     if idempotency_key:
-        session.add(WebhookKey(key=idempotency_key, body_sha256=body_hash, lead_id=lead.id,
-                               inbound_id=inbound.id, created_at=now))
+        session.add(
+            WebhookKey(
+                key=idempotency_key,
+                body_sha256=body_hash,
+                lead_id=lead.id,
+                inbound_id=inbound.id,
+                created_at=now,
+            )
+        )
     session.flush()
     lead_created(session, lead)
     return WebhookResult(201, lead_summary(lead))

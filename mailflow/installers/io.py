@@ -17,8 +17,17 @@ from mailflow.leads.schema import error_map, normalise_email
 from mailflow.models import Installer
 from mailflow.tabular import read_rows, write_rows
 
-COLUMNS = ["email", "name", "company", "language", "country", "timezone", "postcodes", "tier",
-           "capacity"]
+COLUMNS = [
+    "email",
+    "name",
+    "company",
+    "language",
+    "country",
+    "timezone",
+    "postcodes",
+    "tier",
+    "capacity",
+]
 TIERS = ("bronze", "silver", "gold")
 
 
@@ -93,8 +102,10 @@ class Report:
         return self.count("rejected")
 
     def summary(self) -> str:
-        return (f"{self.count('created')} created, {self.count('updated')} updated, "
-                f"{self.rejected} rejected")
+        return (
+            f"{self.count('created')} created, {self.count('updated')} updated, "
+            f"{self.rejected} rejected"
+        )
 
 
 def import_installers(path: Path, settings: Settings) -> Report:
@@ -125,6 +136,21 @@ def import_installers(path: Path, settings: Settings) -> Report:
 def export_installers(path: Path, settings: Settings) -> int:
     with session_scope(settings) as session:
         installers = session.scalars(select(Installer).order_by(Installer.email)).all()
-        return write_rows(path, COLUMNS, (
-            [i.email, i.name, i.company, i.language, i.country, i.timezone, i.postcodes, i.tier,
-             i.capacity] for i in installers))
+        return write_rows(
+            path,
+            COLUMNS,
+            (
+                [
+                    i.email,
+                    i.name,
+                    i.company,
+                    i.language,
+                    i.country,
+                    i.timezone,
+                    i.postcodes,
+                    i.tier,
+                    i.capacity,
+                ]
+                for i in installers
+            ),
+        )

@@ -22,24 +22,65 @@ from mailflow.tabular import read_rows, write_rows
 from mailflow.web.serialize import iso
 
 CUSTOMER_COLUMNS = {
-    "name": "name", "customer_name": "name", "customer.name": "name",
-    "email": "email", "customer.email": "email", "e-mail": "email",
-    "phone": "phone", "customer.phone": "phone", "telephone": "phone",
-    "street": "street", "customer.street": "street", "address": "street",
-    "postcode": "postcode", "customer.postcode": "postcode", "zip": "postcode",
+    "name": "name",
+    "customer_name": "name",
+    "customer.name": "name",
+    "email": "email",
+    "customer.email": "email",
+    "e-mail": "email",
+    "phone": "phone",
+    "customer.phone": "phone",
+    "telephone": "phone",
+    "street": "street",
+    "customer.street": "street",
+    "address": "street",
+    "postcode": "postcode",
+    "customer.postcode": "postcode",
+    "zip": "postcode",
     "postal_code": "postcode",
-    "city": "city", "customer.city": "city",
-    "country": "country", "customer.country": "country",
-    "language": "language", "customer.language": "language",
-    "reachability": "reachability", "customer.reachability": "reachability",
+    "city": "city",
+    "customer.city": "city",
+    "country": "country",
+    "customer.country": "country",
+    "language": "language",
+    "customer.language": "language",
+    "reachability": "reachability",
+    "customer.reachability": "reachability",
 }
 LEAD_COLUMNS = ("external_id", "source", "product", "building_type", "grid_connection", "message")
-SKIPPED_ON_IMPORT = {"id", "status", "duplicate_of", "assigned_to", "created_at", "updated_at",
-                     "details"}
-EXPORT_COLUMNS = ["id", "status", "source", "external_id", "duplicate_of", "product",
-                  "building_type", "grid_connection", "name", "email", "phone", "street",
-                  "postcode", "city", "country", "language", "reachability", "message",
-                  "assigned_to", "created_at", "updated_at", "details"]
+SKIPPED_ON_IMPORT = {
+    "id",
+    "status",
+    "duplicate_of",
+    "assigned_to",
+    "created_at",
+    "updated_at",
+    "details",
+}
+EXPORT_COLUMNS = [
+    "id",
+    "status",
+    "source",
+    "external_id",
+    "duplicate_of",
+    "product",
+    "building_type",
+    "grid_connection",
+    "name",
+    "email",
+    "phone",
+    "street",
+    "postcode",
+    "city",
+    "country",
+    "language",
+    "reachability",
+    "message",
+    "assigned_to",
+    "created_at",
+    "updated_at",
+    "details",
+]
 
 
 @dataclass
@@ -58,8 +99,10 @@ class Report:
         return sum(1 for r in self.rows if r.outcome == outcome)
 
     def summary(self) -> str:
-        return ", ".join(f"{self.count(o)} {o.replace('_', ' ')}"
-                         for o in ("created", "duplicate", "already_imported", "rejected"))
+        return ", ".join(
+            f"{self.count(o)} {o.replace('_', ' ')}"
+            for o in ("created", "duplicate", "already_imported", "rejected")
+        )
 
 
 def _number(text: str):
@@ -85,9 +128,13 @@ def row_to_payload(raw: dict[str, str]) -> dict:
         else:
             key = column.removeprefix("details.")
             lowered = value.lower()
-            payload["details"][key] = (True if lowered in ("yes", "true", "oui", "ja", "tak")
-                                       else False if lowered in ("no", "false", "non", "nein", "nie")
-                                       else _number(value))
+            payload["details"][key] = (
+                True
+                if lowered in ("yes", "true", "oui", "ja", "tak")
+                else False
+                if lowered in ("no", "false", "non", "nein", "nie")
+                else _number(value)
+            )
     if raw.get("details"):
         try:
             payload["details"].update(json.loads(raw["details"]))
@@ -101,8 +148,9 @@ def import_leads(path: Path, settings: Settings) -> Report:
     for number, raw in read_rows(path):
         payload = row_to_payload(raw)
         try:
-            lead_in = LeadIn.model_validate(payload,
-                                            context={"default_country": settings.default_country})
+            lead_in = LeadIn.model_validate(
+                payload, context={"default_country": settings.default_country}
+            )
         except ValidationError as exc:
             reason = "; ".join(f"{k}: {v}" for k, v in error_map(exc).items())
             report.rows.append(RowResult(number, "rejected", reason=reason))
@@ -112,37 +160,80 @@ def import_leads(path: Path, settings: Settings) -> Report:
         with session_scope(settings) as session:
             known = session.scalar(select(InboundMessage).where(InboundMessage.dedup_key == key))
             if known is not None:
-                report.rows.append(RowResult(number, "already_imported", known.lead_id,
-                                             "the same row was imported before"))
+                report.rows.append(
+                    RowResult(
+                        number,
+                        "already_imported",
+                        known.lead_id,
+                        "the same row was imported before",
+                    )
+                )
                 continue
             at = now()
-            inbound = InboundMessage(channel=Channel.IMPORT, dedup_key=key, size=len(body),
-                                     raw=body, received_at=at)
+            inbound = InboundMessage(
+                channel=Channel.IMPORT, dedup_key=key, size=len(body), raw=body, received_at=at
+            )
             session.add(inbound)
             session.flush()
-            lead = create_lead(session, lead_in, now=at, source="import", channel="import",
-                               inbound_id=inbound.id, window_days=settings.duplicate_window_days)
+            lead = create_lead(
+                session,
+                lead_in,
+                now=at,
+                source="import",
+                channel="import",
+                inbound_id=inbound.id,
+                window_days=settings.duplicate_window_days,
+            )
             inbound.lead_id = lead.id
             inbound.processed_at = at
             duplicate = lead.status == LeadStatus.DUPLICATE
             inbound.outcome = InboundOutcome.DUPLICATE if duplicate else InboundOutcome.LEAD
             session.flush()
             lead_created(session, lead)
-            report.rows.append(RowResult(
-                number, "duplicate" if duplicate else "created", lead.id,
-                f"duplicate of lead {lead.duplicate_of_id}" if duplicate else None))
+            report.rows.append(
+                RowResult(
+                    number,
+                    "duplicate" if duplicate else "created",
+                    lead.id,
+                    f"duplicate of lead {lead.duplicate_of_id}" if duplicate else None,
+                )
+            )
     return report
 
 
 def export_leads(path: Path, settings: Settings) -> int:
     with session_scope(settings) as session:
-        leads = session.scalars(select(Lead).options(selectinload(Lead.assigned_installer))
-                                .order_by(Lead.id)).all()
-        return write_rows(path, EXPORT_COLUMNS, (
-            [lead.id, lead.status.value, lead.source, lead.external_id, lead.duplicate_of_id,
-             lead.product, lead.building_type, lead.grid_connection, lead.customer_name,
-             lead.email, lead.phone, lead.street, lead.postcode, lead.city, lead.country,
-             lead.language, lead.reachability, lead.message,
-             lead.assigned_installer.email if lead.assigned_installer else None,
-             iso(lead.created_at), iso(lead.updated_at),
-             json.dumps(lead.details or {}, ensure_ascii=False)] for lead in leads))
+        leads = session.scalars(
+            select(Lead).options(selectinload(Lead.assigned_installer)).order_by(Lead.id)
+        ).all()
+        return write_rows(
+            path,
+            EXPORT_COLUMNS,
+            (
+                [
+                    lead.id,
+                    lead.status.value,
+                    lead.source,
+                    lead.external_id,
+                    lead.duplicate_of_id,
+                    lead.product,
+                    lead.building_type,
+                    lead.grid_connection,
+                    lead.customer_name,
+                    lead.email,
+                    lead.phone,
+                    lead.street,
+                    lead.postcode,
+                    lead.city,
+                    lead.country,
+                    lead.language,
+                    lead.reachability,
+                    lead.message,
+                    lead.assigned_installer.email if lead.assigned_installer else None,
+                    iso(lead.created_at),
+                    iso(lead.updated_at),
+                    json.dumps(lead.details or {}, ensure_ascii=False),
+                ]
+                for lead in leads
+            ),
+        )

@@ -10,9 +10,21 @@ from mailflow.web.serialize import iso
 
 
 def offers_for(session: Session, lead: Lead) -> list[dict]:
-    rows = session.scalars(select(Offer).where(Offer.lead_id == lead.id)
-                           .options(selectinload(Offer.installer)).order_by(Offer.id))
-    return [{"installer": o.installer.email, "status": o.status.value,
-             "offered_at": iso(o.offered_at), "deadline": iso(o.deadline),
-             "answered_at": iso(o.answered_at), "decline_reason": o.decline_reason,
-             "reason": o.routing_reason} for o in rows]
+    rows = session.scalars(
+        select(Offer)
+        .where(Offer.lead_id == lead.id)
+        .options(selectinload(Offer.installer))
+        .order_by(Offer.id)
+    )
+    return [
+        {
+            "installer": o.installer.email,
+            "status": o.status.value,
+            "offered_at": iso(o.offered_at),
+            "deadline": iso(o.deadline),
+            "answered_at": iso(o.answered_at),
+            "decline_reason": o.decline_reason,
+            "reason": o.routing_reason,
+        }
+        for o in rows
+    ]

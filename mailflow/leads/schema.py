@@ -157,6 +157,6 @@ def error_map(exc) -> dict[str, str]:
         loc = ".".join(str(p) for p in err["loc"]) or "body"
         msg = err["msg"]
         if msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
+            msg = msg[len("Value error, ") :]
         errors.setdefault(loc, msg)
     return errors

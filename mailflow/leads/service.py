@@ -12,14 +12,23 @@ from mailflow.leads.schema import LeadIn
 from mailflow.models import Actor, Lead, LeadEvent, LeadStatus
 
 
-def add_event(session: Session, lead: Lead, type_: str, *, at: datetime, actor: Actor = Actor.SYSTEM,
-              **data: Any) -> LeadEvent:
+def add_event(
+    session: Session,
+    lead: Lead,
+    type_: str,
+    *,
+    at: datetime,
+    actor: Actor = Actor.SYSTEM,
+    **data: Any,
+) -> LeadEvent:
     event = LeadEvent(lead=lead, type=type_, at=at, actor=actor, data=data)
     session.add(event)
     return event
 
 
-def find_original(session: Session, lead_in: LeadIn, *, now: datetime, window_days: int) -> Lead | None:
+def find_original(
+    session: Session, lead_in: LeadIn, *, now: datetime, window_days: int
+) -> Lead | None:
     """The first lead of the same customer (email or phone) at the same postcode within the
     window, if any."""
     customer = lead_in.customer
@@ -84,10 +93,23 @@ def create_lead(
     )
     session.add(lead)
     session.flush()
-    add_event(session, lead, "intake", at=now, actor=actor, channel=channel, source=lead.source,
-              inbound_id=inbound_id)
+    add_event(
+        session,
+        lead,
+        "intake",
+        at=now,
+        actor=actor,
+        channel=channel,
+        source=lead.source,
+        inbound_id=inbound_id,
+    )
     if original:
-        add_event(session, lead, "duplicate", at=now, duplicate_of=original.id,
-                  reason="same customer and postcode within "
-                         f"{window_days} days")
+        add_event(
+            session,
+            lead,
+            "duplicate",
+            at=now,
+            duplicate_of=original.id,
+            reason=f"same customer and postcode within {window_days} days",
+        )
     return lead

@@ -70,14 +70,30 @@ def serializer(settings: Settings, purpose: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(keys, salt=f"mailflow.link.{purpose}")
 
 
-def issue(session: Session, settings: Settings, purpose: str, *, now: datetime,
-          subject_id: int | None = None, installer_id: int | None = None,
-          lead_id: int | None = None, lifetime: timedelta | None = None) -> str:
+def issue(
+    session: Session,
+    settings: Settings,
+    purpose: str,
+    *,
+    now: datetime,
+    subject_id: int | None = None,
+    installer_id: int | None = None,
+    lead_id: int | None = None,
+    lifetime: timedelta | None = None,
+) -> str:
     """A new token for ``purpose``; its nonce row is written in the caller's transaction."""
     nonce = secrets.token_urlsafe(16)
-    session.add(LinkNonce(nonce=nonce, purpose=purpose, subject_id=subject_id,
-                          installer_id=installer_id, lead_id=lead_id, created_at=now,
-                          expires_at=now + (lifetime or LIFETIME[purpose])))
+    session.add(
+        LinkNonce(
+            nonce=nonce,
+            purpose=purpose,
+            subject_id=subject_id,
+            installer_id=installer_id,
+            lead_id=lead_id,
+            created_at=now,
+            expires_at=now + (lifetime or LIFETIME[purpose]),
+        )
+    )
     return serializer(settings, purpose).dumps({"n": nonce})
 
 
@@ -86,8 +102,9 @@ def url(settings: Settings, purpose: str, token: str) -> str:
     return f"{settings.base_url.rstrip('/')}/l/{action}/{token}"
 
 
-def verify(session: Session, settings: Settings, purpose: str, token: str, *,
-           now: datetime) -> LinkData:
+def verify(
+    session: Session, settings: Settings, purpose: str, token: str, *, now: datetime
+) -> LinkData:
     """Check signature, purpose, expiry and nonce. Raises LinkInvalid, LinkExpired or LinkUsed;
     changes nothing."""
     max_age = int(LIFETIME[purpose].total_seconds())
@@ -113,8 +130,10 @@ def consume(session: Session, link: LinkData, *, now: datetime) -> None:
     conditional update lets exactly one through; the other gets LinkUsed."""
     if link.purpose not in ONE_TIME:
         return
-    result = session.execute(update(LinkNonce)
-                             .where(LinkNonce.nonce == link.nonce, LinkNonce.used_at.is_(None))
-                             .values(used_at=now))
+    result = session.execute(
+        update(LinkNonce)
+        .where(LinkNonce.nonce == link.nonce, LinkNonce.used_at.is_(None))
+        .values(used_at=now)
+    )
     if result.rowcount != 1:
         raise LinkUsed("this link has already been used")

@@ -8,7 +8,6 @@ from mailflow.clock import now
 from mailflow.config import get_settings
 from mailflow.scheduler import sweep_job
 
-
 SEND_BATCH = 20
 
 
@@ -21,8 +20,9 @@ def send_email(outbox_id: int) -> None:
     result = deliver(outbox_id, settings=get_settings(), now=now(), batch=SEND_BATCH)
     if result.retry_in is not None:
         # The row's next_attempt_at is the durable record; this is for punctuality.
-        send_email.send_with_options(args=(outbox_id,),
-                                     delay=int(result.retry_in.total_seconds() * 1000))
+        send_email.send_with_options(
+            args=(outbox_id,), delay=int(result.retry_in.total_seconds() * 1000)
+        )
 
 
 @sweep_job("outbox")

@@ -80,8 +80,12 @@ def project_facts(lead: Lead, language: str) -> dict[str, Any]:
     if details.get("module"):
         facts.append((t(N_("Module")), str(details["module"])))
     if isinstance(details.get("storage_interest"), bool):
-        facts.append((t(N_("Interested in storage")),
-                      t(N_("yes")) if details["storage_interest"] else t(N_("no"))))
+        facts.append(
+            (
+                t(N_("Interested in storage")),
+                t(N_("yes")) if details["storage_interest"] else t(N_("no")),
+            )
+        )
     return {
         "product_label": t(PRODUCT_NAMES.get(lead.product, PRODUCT_NAMES[None])),
         "postcode": lead.postcode,
@@ -94,11 +98,21 @@ def installer_language(installer: Installer) -> str:
     return pick_language(installer.language)
 
 
-def offer_email(lead: Lead, installer: Installer, *, deadline: datetime, accept_url: str,
-                decline_url: str, vacation_url: str | None = None) -> EmailSpec:
+def offer_email(
+    lead: Lead,
+    installer: Installer,
+    *,
+    deadline: datetime,
+    accept_url: str,
+    decline_url: str,
+    vacation_url: str | None = None,
+) -> EmailSpec:
     language = installer_language(installer)
     return EmailSpec(
-        to=installer.email, template="offer", language=language, lead_id=lead.id,
+        to=installer.email,
+        template="offer",
+        language=language,
+        lead_id=lead.id,
         installer_id=installer.id,
         context={
             "installer_name": installer.name,
@@ -112,12 +126,20 @@ def offer_email(lead: Lead, installer: Installer, *, deadline: datetime, accept_
     )
 
 
-def offer_accepted_email(lead: Lead, installer: Installer, *, status_links: list[dict],
-                         dashboard_url: str | None = None,
-                         vacation_url: str | None = None) -> EmailSpec:
+def offer_accepted_email(
+    lead: Lead,
+    installer: Installer,
+    *,
+    status_links: list[dict],
+    dashboard_url: str | None = None,
+    vacation_url: str | None = None,
+) -> EmailSpec:
     language = installer_language(installer)
     return EmailSpec(
-        to=installer.email, template="offer_accepted", language=language, lead_id=lead.id,
+        to=installer.email,
+        template="offer_accepted",
+        language=language,
+        lead_id=lead.id,
         installer_id=installer.id,
         context={
             "installer_name": installer.name,
@@ -131,27 +153,55 @@ def offer_accepted_email(lead: Lead, installer: Installer, *, status_links: list
     )
 
 
-def contact_details_email(lead: Lead, installer: Installer, *, reveal_url: str,
-                          vacation_url: str | None = None) -> EmailSpec:
+def contact_details_email(
+    lead: Lead, installer: Installer, *, reveal_url: str, vacation_url: str | None = None
+) -> EmailSpec:
     return EmailSpec(
-        to=installer.email, template="contact_details", language=installer_language(installer),
-        lead_id=lead.id, installer_id=installer.id,
-        context={"installer_name": installer.name, "lead_ref": lead.id, "reveal_url": reveal_url,
-                 "vacation_url": vacation_url},
+        to=installer.email,
+        template="contact_details",
+        language=installer_language(installer),
+        lead_id=lead.id,
+        installer_id=installer.id,
+        context={
+            "installer_name": installer.name,
+            "lead_ref": lead.id,
+            "reveal_url": reveal_url,
+            "vacation_url": vacation_url,
+        },
     )
 
 
-def reminder_email(lead: Lead, installer: Installer, *, reason: str, status_links: list[dict],
-                   vacation_url: str | None = None) -> EmailSpec:
+def reminder_email(
+    lead: Lead,
+    installer: Installer,
+    *,
+    reason: str,
+    status_links: list[dict],
+    vacation_url: str | None = None,
+) -> EmailSpec:
     return EmailSpec(
-        to=installer.email, template="reminder", language=installer_language(installer),
-        lead_id=lead.id, installer_id=installer.id,
-        context={"installer_name": installer.name, "lead_ref": lead.id, "reason": reason,
-                 "status_links": status_links, "vacation_url": vacation_url},
+        to=installer.email,
+        template="reminder",
+        language=installer_language(installer),
+        lead_id=lead.id,
+        installer_id=installer.id,
+        context={
+            "installer_name": installer.name,
+            "lead_ref": lead.id,
+            "reason": reason,
+            "status_links": status_links,
+            "vacation_url": vacation_url,
+        },
     )
 
 
-def admin_alert_email(to: str, *, title: str, message: str, url: str | None = None,
-                      lead_id: int | None = None) -> EmailSpec:
-    return EmailSpec(to=to, template="admin_alert", language="en", lead_id=lead_id,
-                     context={"title": title, "message": message, "url": url})
+def admin_alert_email(
+    to: str, *, title: str, message: str, url: str | None = None, lead_id: int | None = None
+) -> EmailSpec:
+    return EmailSpec(
+        to=to,
+        template="admin_alert",
+        language="en",
+        lead_id=lead_id,
+        context={"title": title, "message": message, "url": url},
+    )

@@ -43,6 +43,11 @@ def build_message(row: OutboxMessage, settings: Settings) -> EmailMessage:
     for attachment in row.attachments or []:
         maintype, _, subtype = attachment["content_type"].partition("/")
         params = attachment.get("params") or {}
-        msg.add_attachment(attachment["content"].encode("utf-8"), maintype=maintype,
-                           subtype=subtype, filename=attachment["filename"], params=params)
+        msg.add_attachment(
+            attachment["content"].encode("utf-8"),
+            maintype=maintype,
+            subtype=subtype,
+            filename=attachment["filename"],
+            params=params,
+        )
     return msg

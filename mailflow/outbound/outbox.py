@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import logging
 import time
-from email.policy import SMTP as SMTP_POLICY
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.policy import SMTP as SMTP_POLICY
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
 from mailflow.db import get_engine, session_scope
+from mailflow.metrics import observe_send
 from mailflow.models import OutboxMessage, OutboxState
 from mailflow.outbound.emails import EmailSpec
-from mailflow.metrics import observe_send
 from mailflow.outbound.message import build_message, new_message_id, verp_address
 from mailflow.outbound.templates import render_email
 from mailflow.outbound.transports import PermanentFailure, TemporaryFailure, thread_transport
@@ -43,8 +43,9 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
 
 
-def queue_email(session: Session, spec: EmailSpec, *, now: datetime,
-                settings: Settings) -> OutboxMessage:
+def queue_email(
+    session: Session, spec: EmailSpec, *, now: datetime, settings: Settings
+) -> OutboxMessage:
     rendered = render_email(spec.template, spec.language, spec.context)
     row = OutboxMessage(
         to=spec.to,
@@ -87,8 +88,10 @@ class Claimed:
 
 
 def _due(now: datetime):
-    return (OutboxMessage.state == OutboxState.QUEUED,
-            or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now))
+    return (
+        OutboxMessage.state == OutboxState.QUEUED,
+        or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now),
+    )
 
 
 def claim(connection, outbox_id: int, now: datetime, batch: int = 1) -> list[Claimed]:
@@ -99,19 +102,27 @@ def claim(connection, outbox_id: int, now: datetime, batch: int = 1) -> list[Cla
         update(OutboxMessage)
         .where(*_due(now), or_(OutboxMessage.id == outbox_id, OutboxMessage.id.in_(others)))
         .values(state=OutboxState.SENDING, claimed_at=now, attempts=OutboxMessage.attempts + 1)
-        .returning(OutboxMessage.id, OutboxMessage.to, OutboxMessage.raw,
-                   OutboxMessage.message_id, OutboxMessage.attempts)
+        .returning(
+            OutboxMessage.id,
+            OutboxMessage.to,
+            OutboxMessage.raw,
+            OutboxMessage.message_id,
+            OutboxMessage.attempts,
+        )
     ).all()
-    return [Claimed(r.id, r.to, r.raw or b"", r.message_id or str(r.id), r.attempts)
-            for r in sorted(rows, key=lambda r: r.id != outbox_id)]
+    return [
+        Claimed(r.id, r.to, r.raw or b"", r.message_id or str(r.id), r.attempts)
+        for r in sorted(rows, key=lambda r: r.id != outbox_id)
+    ]
 
 
 def _send_one(item: Claimed, settings: Settings, now: datetime) -> tuple[DeliveryResult, dict]:
     started = time.monotonic()
     error: Exception | None = None
     try:
-        thread_transport(settings.outbound).send(verp_address(settings, item.id), [item.to],
-                                                 item.raw, item.message_key)
+        thread_transport(settings.outbound).send(
+            verp_address(settings, item.id), [item.to], item.raw, item.message_key
+        )
     except (TemporaryFailure, PermanentFailure) as exc:
         error = exc
     except Exception as exc:  # an unexpected failure is treated as temporary
@@ -120,25 +131,34 @@ def _send_one(item: Claimed, settings: Settings, now: datetime) -> tuple[Deliver
     observe_send(time.monotonic() - started, error)
     if error is None:
         return DeliveryResult(OutboxState.SENT), {
-            "state": OutboxState.SENT, "sent_at": now, "last_error": None, "next_attempt_at": None}
+            "state": OutboxState.SENT,
+            "sent_at": now,
+            "last_error": None,
+            "next_attempt_at": None,
+        }
     if isinstance(error, PermanentFailure) or item.attempts >= MAX_ATTEMPTS:
         return DeliveryResult(OutboxState.FAILED), {
-            "state": OutboxState.FAILED, "next_attempt_at": None, "last_error": str(error)[:2000]}
+            "state": OutboxState.FAILED,
+            "next_attempt_at": None,
+            "last_error": str(error)[:2000],
+        }
     delay = backoff(item.attempts)
     return DeliveryResult(OutboxState.QUEUED, retry_in=delay), {
-        "state": OutboxState.QUEUED, "next_attempt_at": now + delay,
-        "last_error": str(error)[:2000]}
+        "state": OutboxState.QUEUED,
+        "next_attempt_at": now + delay,
+        "last_error": str(error)[:2000],
+    }
 
 
-def deliver(outbox_id: int, *, settings: Settings, now: datetime,
-            batch: int = 1) -> DeliveryResult:
+def deliver(outbox_id: int, *, settings: Settings, now: datetime, batch: int = 1) -> DeliveryResult:
     """Send one outbox row (and, with ``batch`` > 1, other due rows over the same connection).
     Safe to call any number of times for the same row. Returns the result for ``outbox_id``."""
     # Core connections, not ORM sessions: this is the hot path of every email.
     engine = get_engine(settings)
     with engine.connect() as connection:
-        state = connection.execute(select(OutboxMessage.state)
-                                   .where(OutboxMessage.id == outbox_id)).scalar()
+        state = connection.execute(
+            select(OutboxMessage.state).where(OutboxMessage.id == outbox_id)
+        ).scalar()
     if state != OutboxState.QUEUED:
         return DeliveryResult(None)  # sent, failed, or in another worker's hands
     with engine.begin() as connection:
@@ -147,17 +167,18 @@ def deliver(outbox_id: int, *, settings: Settings, now: datetime,
     with engine.begin() as connection:
         sent = [item.id for item, result, _ in outcomes if result.state == OutboxState.SENT]
         if sent:
-            connection.execute(update(OutboxMessage)
-                               .where(OutboxMessage.id.in_(sent),
-                                      OutboxMessage.state == OutboxState.SENDING)
-                               .values(state=OutboxState.SENT, sent_at=now, last_error=None,
-                                       next_attempt_at=None))
+            connection.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(sent), OutboxMessage.state == OutboxState.SENDING)
+                .values(state=OutboxState.SENT, sent_at=now, last_error=None, next_attempt_at=None)
+            )
         for item, result, values in outcomes:
             if result.state != OutboxState.SENT:
-                connection.execute(update(OutboxMessage)
-                                   .where(OutboxMessage.id == item.id,
-                                          OutboxMessage.state == OutboxState.SENDING)
-                                   .values(**values))
+                connection.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == item.id, OutboxMessage.state == OutboxState.SENDING)
+                    .values(**values)
+                )
     for item, result, _ in outcomes:
         if item.id == outbox_id:
             return result
@@ -180,9 +201,12 @@ def cancel(session: Session, outbox_id: int) -> bool:
     """Admin action: a queued or failed message will not be sent."""
     result = session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id == outbox_id,
-               OutboxMessage.state.in_([OutboxState.QUEUED, OutboxState.FAILED]))
-        .values(state=OutboxState.CANCELLED, next_attempt_at=None))
+        .where(
+            OutboxMessage.id == outbox_id,
+            OutboxMessage.state.in_([OutboxState.QUEUED, OutboxState.FAILED]),
+        )
+        .values(state=OutboxState.CANCELLED, next_attempt_at=None)
+    )
     return result.rowcount == 1
 
 
@@ -195,20 +219,38 @@ def sweep_outbox(settings: Settings, at: datetime, *, batch: int = 500) -> int:
     from mailflow.outbound.actors import send_email
 
     with session_scope(settings) as session:
-        stuck = list(session.scalars(
-            update(OutboxMessage)
-            .where(OutboxMessage.state == OutboxState.SENDING,
-                   OutboxMessage.claimed_at < at - SENDING_LEASE)
-            .values(state=OutboxState.QUEUED, next_attempt_at=None,
-                    last_error="interrupted while sending; retried")
-            .returning(OutboxMessage.id)))
-        lost = list(session.scalars(
-            select(OutboxMessage.id)
-            .where(OutboxMessage.state == OutboxState.QUEUED,
-                   or_(and_(OutboxMessage.next_attempt_at.is_(None),
-                            OutboxMessage.created_at <= at - LOST_JOB_GRACE),
-                       OutboxMessage.next_attempt_at <= at - LOST_JOB_GRACE))
-            .order_by(OutboxMessage.id).limit(batch)))
+        stuck = list(
+            session.scalars(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.state == OutboxState.SENDING,
+                    OutboxMessage.claimed_at < at - SENDING_LEASE,
+                )
+                .values(
+                    state=OutboxState.QUEUED,
+                    next_attempt_at=None,
+                    last_error="interrupted while sending; retried",
+                )
+                .returning(OutboxMessage.id)
+            )
+        )
+        lost = list(
+            session.scalars(
+                select(OutboxMessage.id)
+                .where(
+                    OutboxMessage.state == OutboxState.QUEUED,
+                    or_(
+                        and_(
+                            OutboxMessage.next_attempt_at.is_(None),
+                            OutboxMessage.created_at <= at - LOST_JOB_GRACE,
+                        ),
+                        OutboxMessage.next_attempt_at <= at - LOST_JOB_GRACE,
+                    ),
+                )
+                .order_by(OutboxMessage.id)
+                .limit(batch)
+            )
+        )
     due = sorted(set(stuck) | set(lost))
     for outbox_id in due:
         try:

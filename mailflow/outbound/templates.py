@@ -5,7 +5,7 @@ autoescaping; HTML with it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -22,7 +22,7 @@ class Rendered:
     html: str
 
 
-@lru_cache(maxsize=None)
+@cache
 def _environment(language: str, html: bool) -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATES)),

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import mailbox
 import smtplib
-import socket
 import ssl
 import threading
 import time
@@ -35,8 +34,9 @@ class PermanentFailure(DeliveryError):
 
 
 class Transport(Protocol):
-    def send(self, envelope_from: str, recipients: list[str], message: bytes,
-             message_key: str) -> None: ...
+    def send(
+        self, envelope_from: str, recipients: list[str], message: bytes, message_key: str
+    ) -> None: ...
 
     def close(self) -> None: ...
 
@@ -52,8 +52,9 @@ class MaildirTransport:
     def _name(self, message_key: str) -> str:
         return "mailflow-" + "".join(c if c.isalnum() else "_" for c in message_key)
 
-    def send(self, envelope_from: str, recipients: list[str], message: bytes,
-             message_key: str) -> None:
+    def send(
+        self, envelope_from: str, recipients: list[str], message: bytes, message_key: str
+    ) -> None:
         name = self._name(message_key)
         final = self.path / "new" / name
         if final.exists() or any((self.path / "cur").glob(name + "*")):
@@ -95,8 +96,9 @@ class SmtpTransport:
 
     def _connect(self) -> smtplib.SMTP:
         if self.scheme == "smtps":
-            conn: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
-                                                  context=self.ssl_context)
+            conn: smtplib.SMTP = smtplib.SMTP_SSL(
+                self.host, self.port, timeout=self.timeout, context=self.ssl_context
+            )
         else:
             conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
         conn.ehlo()
@@ -147,8 +149,9 @@ class SmtpTransport:
                 pass
         self._connection = None
 
-    def send(self, envelope_from: str, recipients: list[str], message: bytes,
-             message_key: str) -> None:
+    def send(
+        self, envelope_from: str, recipients: list[str], message: bytes, message_key: str
+    ) -> None:
         try:
             refused = self._sendmail(envelope_from, recipients, message)
         except smtplib.SMTPRecipientsRefused as exc:
@@ -158,7 +161,7 @@ class SmtpTransport:
         except smtplib.SMTPResponseException as exc:
             self._reset()
             raise _failure(exc.smtp_code, exc.smtp_error) from exc
-        except (smtplib.SMTPException, OSError, socket.timeout) as exc:
+        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
             self._drop()
             raise TemporaryFailure(f"relay {self.host}:{self.port}: {exc}") from exc
         if refused:

@@ -44,9 +44,14 @@ def route_waiting_leads(settings: Settings, at: datetime) -> int:
     from mailflow.routing.offers import reoffer_pool, route_lead
 
     with session_scope(settings) as session:
-        stuck = list(session.scalars(select(Lead.id).where(
-            Lead.status == LeadStatus.NEW, Lead.created_at <= at - timedelta(seconds=30))
-            .order_by(Lead.id).limit(500)))
+        stuck = list(
+            session.scalars(
+                select(Lead.id)
+                .where(Lead.status == LeadStatus.NEW, Lead.created_at <= at - timedelta(seconds=30))
+                .order_by(Lead.id)
+                .limit(500)
+            )
+        )
     routed = 0
     for lead_id in stuck:
         with session_scope(settings) as session:

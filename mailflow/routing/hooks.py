@@ -11,11 +11,13 @@ from mailflow.config import Settings
 from mailflow.models import Installer, Lead
 
 
-def status_links(session: Session, lead: Lead, installer: Installer, *, now: datetime,
-                 settings: Settings) -> list[dict]:
+def status_links(
+    session: Session, lead: Lead, installer: Installer, *, now: datetime, settings: Settings
+) -> list[dict]:
     return []
 
 
-def accepted(session: Session, lead: Lead, installer: Installer, *, now: datetime,
-             settings: Settings) -> None:
+def accepted(
+    session: Session, lead: Lead, installer: Installer, *, now: datetime, settings: Settings
+) -> None:
     return None

@@ -59,24 +59,43 @@ def load_candidates(session: Session, lead: Lead, now: datetime) -> list[Candida
         return []
     ids = [i.id for i in installers]
     since = now - timedelta(days=30)
-    recent = dict(session.execute(
-        select(Offer.installer_id, func.count())
-        .where(Offer.installer_id.in_(ids), Offer.offered_at >= since)
-        .group_by(Offer.installer_id)).all())
-    last = dict(session.execute(
-        select(Offer.installer_id, func.max(Offer.offered_at))
-        .where(Offer.installer_id.in_(ids)).group_by(Offer.installer_id)).all())
-    held = dict(session.execute(
-        select(Lead.assigned_installer_id, func.count())
-        .where(Lead.assigned_installer_id.in_(ids), Lead.status.in_(HELD_STATUSES))
-        .group_by(Lead.assigned_installer_id)).all())
+    recent = dict(
+        session.execute(
+            select(Offer.installer_id, func.count())
+            .where(Offer.installer_id.in_(ids), Offer.offered_at >= since)
+            .group_by(Offer.installer_id)
+        ).all()
+    )
+    last = dict(
+        session.execute(
+            select(Offer.installer_id, func.max(Offer.offered_at))
+            .where(Offer.installer_id.in_(ids))
+            .group_by(Offer.installer_id)
+        ).all()
+    )
+    held = dict(
+        session.execute(
+            select(Lead.assigned_installer_id, func.count())
+            .where(Lead.assigned_installer_id.in_(ids), Lead.status.in_(HELD_STATUSES))
+            .group_by(Lead.assigned_installer_id)
+        ).all()
+    )
     return [
         Candidate(
-            id=i.id, email=i.email, country=i.country, postcodes=tuple(i.postcode_prefixes),
-            tier=i.tier, active=i.active, vacation_from=i.vacation_from,
-            vacation_until=i.vacation_until, bounced=i.bounced_at is not None,
-            capacity=i.capacity, open_leads=held.get(i.id, 0), rating=i.rating,
-            offers_30d=recent.get(i.id, 0), last_offer_at=_aware(last.get(i.id)),
+            id=i.id,
+            email=i.email,
+            country=i.country,
+            postcodes=tuple(i.postcode_prefixes),
+            tier=i.tier,
+            active=i.active,
+            vacation_from=i.vacation_from,
+            vacation_until=i.vacation_until,
+            bounced=i.bounced_at is not None,
+            capacity=i.capacity,
+            open_leads=held.get(i.id, 0),
+            rating=i.rating,
+            offers_30d=recent.get(i.id, 0),
+            last_offer_at=_aware(last.get(i.id)),
         )
         for i in installers
     ]
@@ -91,30 +110,65 @@ def _aware(value):
 def offer_next(session: Session, lead: Lead, *, now: datetime, settings: Settings) -> Offer | None:
     """Offer the (locked) lead to the best eligible installer, or put it in the pool."""
     offered = set(session.scalars(select(Offer.installer_id).where(Offer.lead_id == lead.id)))
-    choice = choose(load_candidates(session, lead, now), postcode=lead.postcode,
-                    country=lead.country, offered=offered, now=now)
+    choice = choose(
+        load_candidates(session, lead, now),
+        postcode=lead.postcode,
+        country=lead.country,
+        offered=offered,
+        now=now,
+    )
     if choice is None:
         was_pool = lead.status == LeadStatus.POOL
         lead.status, lead.updated_at = LeadStatus.POOL, now
         if not was_pool:
-            add_event(session, lead, "pool", at=now,
-                      reason="no eligible installer left" if offered else "no eligible installer")
+            add_event(
+                session,
+                lead,
+                "pool",
+                at=now,
+                reason="no eligible installer left" if offered else "no eligible installer",
+            )
             notify_admins(session, lead, now=now, settings=settings)
         return None
     installer = session.get(Installer, choice.installer.id)
     deadline = offer_deadline(now, country=installer.country, timezone=installer.timezone)
-    offer = Offer(lead_id=lead.id, installer_id=installer.id, status=OfferStatus.OFFERED,
-                  offered_at=now, deadline=deadline, routing_reason=choice.reason)
+    offer = Offer(
+        lead_id=lead.id,
+        installer_id=installer.id,
+        status=OfferStatus.OFFERED,
+        offered_at=now,
+        deadline=deadline,
+        routing_reason=choice.reason,
+    )
     session.add(offer)
     session.flush()
     lead.status, lead.updated_at = LeadStatus.OFFERED, now
-    add_event(session, lead, "offered", at=now, installer=installer.email, offer_id=offer.id,
-              deadline=deadline.isoformat(), reason=choice.reason)
-    link = lambda purpose: tokens.url(settings, purpose, tokens.issue(  # noqa: E731
-        session, settings, purpose, now=now, subject_id=offer.id, installer_id=installer.id,
-        lead_id=lead.id))
-    spec = emails.offer_email(lead, installer, deadline=deadline, accept_url=link("accept"),
-                              decline_url=link("decline"))
+    add_event(
+        session,
+        lead,
+        "offered",
+        at=now,
+        installer=installer.email,
+        offer_id=offer.id,
+        deadline=deadline.isoformat(),
+        reason=choice.reason,
+    )
+
+    def link(purpose: str) -> str:
+        token = tokens.issue(
+            session,
+            settings,
+            purpose,
+            now=now,
+            subject_id=offer.id,
+            installer_id=installer.id,
+            lead_id=lead.id,
+        )
+        return tokens.url(settings, purpose, token)
+
+    spec = emails.offer_email(
+        lead, installer, deadline=deadline, accept_url=link("accept"), decline_url=link("decline")
+    )
     spec.headers["Reply-To"] = reply_address(session, settings, offer, now=now)
     queue_email(session, spec, now=now, settings=settings)
     return offer
@@ -122,28 +176,45 @@ def offer_next(session: Session, lead: Lead, *, now: datetime, settings: Setting
 
 def reply_address(session: Session, settings: Settings, offer: Offer, *, now: datetime) -> str:
     """``reply+<token>@domain``: answering the offer email by "accept"/"decline" works too."""
-    token = tokens.issue(session, settings, "reply", now=now, subject_id=offer.id,
-                         installer_id=offer.installer_id, lead_id=offer.lead_id)
+    token = tokens.issue(
+        session,
+        settings,
+        "reply",
+        now=now,
+        subject_id=offer.id,
+        installer_id=offer.installer_id,
+        lead_id=offer.lead_id,
+    )
     domain = settings.intake_address.rpartition("@")[2]
     return f"reply+{token}@{domain}"
 
 
 def notify_admins(session: Session, lead: Lead, *, now: datetime, settings: Settings) -> None:
-    recipients = list(session.scalars(select(AdminUser.email).where(
-        AdminUser.active.is_(True), AdminUser.role == "admin")))
+    recipients = list(
+        session.scalars(
+            select(AdminUser.email).where(AdminUser.active.is_(True), AdminUser.role == "admin")
+        )
+    )
     if settings.admin_email and settings.admin_email not in recipients:
         recipients.append(settings.admin_email)
     for to in recipients:
         spec = emails.admin_alert_email(
-            to, title=f"Lead #{lead.id} is in the pool",
-            message=(f"No installer can take lead #{lead.id} ({lead.product or 'unknown product'},"
-                     f" {lead.postcode} {lead.city or ''}, {lead.country}) right now. It will be "
-                     "offered again as soon as one becomes eligible, or assign it by hand."),
-            url=f"{settings.base_url.rstrip('/')}/admin/leads/{lead.id}", lead_id=lead.id)
+            to,
+            title=f"Lead #{lead.id} is in the pool",
+            message=(
+                f"No installer can take lead #{lead.id} ({lead.product or 'unknown product'},"
+                f" {lead.postcode} {lead.city or ''}, {lead.country}) right now. It will be "
+                "offered again as soon as one becomes eligible, or assign it by hand."
+            ),
+            url=f"{settings.base_url.rstrip('/')}/admin/leads/{lead.id}",
+            lead_id=lead.id,
+        )
         queue_email(session, spec, now=now, settings=settings)
 
 
-def route_lead(session: Session, lead_id: int, *, now: datetime, settings: Settings) -> Offer | None:
+def route_lead(
+    session: Session, lead_id: int, *, now: datetime, settings: Settings
+) -> Offer | None:
     """Start (or restart from the pool) the rotation of a lead. Idempotent."""
     lead = lock_lead(session, lead_id)
     if lead is None or lead.status not in ROUTABLE:
@@ -167,8 +238,9 @@ class AcceptResult:
     lead: Lead
 
 
-def _open_offer(session: Session, offer_id: int, installer_id: int | None, *, now: datetime,
-                settings: Settings) -> tuple[Offer, Lead]:
+def _open_offer(
+    session: Session, offer_id: int, installer_id: int | None, *, now: datetime, settings: Settings
+) -> tuple[Offer, Lead]:
     """Lock the lead and the offer and check that the offer can still be answered."""
     offer = session.get(Offer, offer_id)
     if offer is None or (installer_id is not None and offer.installer_id != installer_id):
@@ -189,32 +261,78 @@ def _open_offer(session: Session, offer_id: int, installer_id: int | None, *, no
     return offer, lead
 
 
-def accept(session: Session, offer_id: int, installer_id: int | None, *, now: datetime,
-           settings: Settings, actor: Actor = Actor.INSTALLER, channel: str = "link") -> AcceptResult:
+def accept(
+    session: Session,
+    offer_id: int,
+    installer_id: int | None,
+    *,
+    now: datetime,
+    settings: Settings,
+    actor: Actor = Actor.INSTALLER,
+    channel: str = "link",
+) -> AcceptResult:
     offer, lead = _open_offer(session, offer_id, installer_id, now=now, settings=settings)
     installer = session.get(Installer, offer.installer_id)
     offer.status, offer.answered_at = OfferStatus.ACCEPTED, now
-    lead.status, lead.assigned_installer_id, lead.updated_at = LeadStatus.ACCEPTED, installer.id, now
+    lead.status, lead.assigned_installer_id, lead.updated_at = (
+        LeadStatus.ACCEPTED,
+        installer.id,
+        now,
+    )
     installer.last_action_at = now
-    add_event(session, lead, "accepted", at=now, actor=actor, installer=installer.email,
-              offer_id=offer.id, via=channel)
-    reveal = tokens.url(settings, "reveal", tokens.issue(
-        session, settings, "reveal", now=now, subject_id=lead.id, installer_id=installer.id,
-        lead_id=lead.id))
+    add_event(
+        session,
+        lead,
+        "accepted",
+        at=now,
+        actor=actor,
+        installer=installer.email,
+        offer_id=offer.id,
+        via=channel,
+    )
+    reveal = tokens.url(
+        settings,
+        "reveal",
+        tokens.issue(
+            session,
+            settings,
+            "reveal",
+            now=now,
+            subject_id=lead.id,
+            installer_id=installer.id,
+            lead_id=lead.id,
+        ),
+    )
     from mailflow.routing import hooks
 
     status_links = hooks.status_links(session, lead, installer, now=now, settings=settings)
-    queue_email(session, emails.offer_accepted_email(lead, installer, status_links=status_links),
-                now=now, settings=settings)
-    queue_email(session, emails.contact_details_email(lead, installer, reveal_url=reveal),
-                now=now, settings=settings)
+    queue_email(
+        session,
+        emails.offer_accepted_email(lead, installer, status_links=status_links),
+        now=now,
+        settings=settings,
+    )
+    queue_email(
+        session,
+        emails.contact_details_email(lead, installer, reveal_url=reveal),
+        now=now,
+        settings=settings,
+    )
     hooks.accepted(session, lead, installer, now=now, settings=settings)
     return AcceptResult(offer, lead)
 
 
-def decline(session: Session, offer_id: int, installer_id: int | None, *, reason: str,
-            note: str | None, now: datetime, settings: Settings,
-            channel: str = "link") -> Offer:
+def decline(
+    session: Session,
+    offer_id: int,
+    installer_id: int | None,
+    *,
+    reason: str,
+    note: str | None,
+    now: datetime,
+    settings: Settings,
+    channel: str = "link",
+) -> Offer:
     offer, lead = _open_offer(session, offer_id, installer_id, now=now, settings=settings)
     if reason not in DECLINE_REASONS:
         reason = "other"
@@ -222,35 +340,59 @@ def decline(session: Session, offer_id: int, installer_id: int | None, *, reason
     offer.status, offer.answered_at = OfferStatus.DECLINED, now
     offer.decline_reason, offer.decline_note = reason, (note or None)
     installer.last_action_at = now
-    add_event(session, lead, "declined", at=now, actor=Actor.INSTALLER, installer=installer.email,
-              offer_id=offer.id, reason=reason, note=note or None, via=channel)
+    add_event(
+        session,
+        lead,
+        "declined",
+        at=now,
+        actor=Actor.INSTALLER,
+        installer=installer.email,
+        offer_id=offer.id,
+        reason=reason,
+        note=note or None,
+        via=channel,
+    )
     lead.status = LeadStatus.NEW  # back to rotation
     offer_next(session, lead, now=now, settings=settings)
     return offer
 
 
-def expire_offer(session: Session, offer: Offer, lead: Lead, *, now: datetime,
-                 settings: Settings) -> None:
+def expire_offer(
+    session: Session, offer: Offer, lead: Lead, *, now: datetime, settings: Settings
+) -> None:
     """Deadline passed: the offer expires and the lead moves on (both locked by the caller)."""
     if offer.status != OfferStatus.OFFERED:
         return
     offer.status, offer.answered_at = OfferStatus.EXPIRED, None
     installer = session.get(Installer, offer.installer_id)
-    add_event(session, lead, "offer_expired", at=now, installer=installer.email,
-              offer_id=offer.id, deadline=offer.deadline.isoformat())
+    add_event(
+        session,
+        lead,
+        "offer_expired",
+        at=now,
+        installer=installer.email,
+        offer_id=offer.id,
+        deadline=offer.deadline.isoformat(),
+    )
     if lead.status == LeadStatus.OFFERED:
         lead.status = LeadStatus.NEW
         offer_next(session, lead, now=now, settings=settings)
 
 
-def release_to_rotation(session: Session, lead: Lead, *, now: datetime, settings: Settings,
-                        reason: str, actor: Actor = Actor.SYSTEM) -> Offer | None:
+def release_to_rotation(
+    session: Session,
+    lead: Lead,
+    *,
+    now: datetime,
+    settings: Settings,
+    reason: str,
+    actor: Actor = Actor.SYSTEM,
+) -> Offer | None:
     """A held lead goes back (released by the installer, lapsed reservation, admin)."""
     previous = lead.assigned_installer_id
     lead.assigned_installer_id = None
     lead.status = LeadStatus.NEW
-    add_event(session, lead, "released", at=now, actor=actor, reason=reason,
-              installer_id=previous)
+    add_event(session, lead, "released", at=now, actor=actor, reason=reason, installer_id=previous)
     return offer_next(session, lead, now=now, settings=settings)
 
 
@@ -262,9 +404,12 @@ def expire_due_offers(settings: Settings, at: datetime, *, batch: int = 200) -> 
     done = 0
     while True:
         with session_scope(settings) as session:
-            query = (select(Offer.id)
-                     .where(Offer.status == OfferStatus.OFFERED, Offer.deadline <= at)
-                     .order_by(Offer.deadline).limit(batch))
+            query = (
+                select(Offer.id)
+                .where(Offer.status == OfferStatus.OFFERED, Offer.deadline <= at)
+                .order_by(Offer.deadline)
+                .limit(batch)
+            )
             if is_postgres(session):
                 query = query.with_for_update(skip_locked=True)
             ids = list(session.scalars(query))
@@ -284,8 +429,14 @@ def reoffer_pool(settings: Settings, at: datetime, *, batch: int = 200) -> int:
     from mailflow.db import session_scope
 
     with session_scope(settings) as session:
-        ids = list(session.scalars(select(Lead.id).where(Lead.status == LeadStatus.POOL)
-                                   .order_by(Lead.created_at).limit(batch)))
+        ids = list(
+            session.scalars(
+                select(Lead.id)
+                .where(Lead.status == LeadStatus.POOL)
+                .order_by(Lead.created_at)
+                .limit(batch)
+            )
+        )
     offered = 0
     for lead_id in ids:
         with session_scope(settings) as session:

@@ -17,10 +17,36 @@ from mailflow.links import tokens
 from mailflow.models import Installer
 from mailflow.routing import offers
 
-ACCEPT_WORDS = {"accept", "accepted", "yes", "accepter", "accepte", "oui", "annehmen",
-                "annahme", "ja", "akzeptieren", "akceptuje", "akceptuj", "przyjmuje", "tak"}
-DECLINE_WORDS = {"decline", "declined", "no", "refuser", "refuse", "non", "ablehnen",
-                 "abgelehnt", "nein", "odrzucam", "odrzuc", "nie"}
+ACCEPT_WORDS = {
+    "accept",
+    "accepted",
+    "yes",
+    "accepter",
+    "accepte",
+    "oui",
+    "annehmen",
+    "annahme",
+    "ja",
+    "akzeptieren",
+    "akceptuje",
+    "akceptuj",
+    "przyjmuje",
+    "tak",
+}
+DECLINE_WORDS = {
+    "decline",
+    "declined",
+    "no",
+    "refuser",
+    "refuse",
+    "non",
+    "ablehnen",
+    "abgelehnt",
+    "nein",
+    "odrzucam",
+    "odrzuc",
+    "nie",
+}
 _REPLY_LOCAL = re.compile(r"^reply\+([A-Za-z0-9_\-.]+)$")
 
 
@@ -47,7 +73,7 @@ def _plain(word: str) -> str:
 def first_word(raw: bytes) -> str | None:
     """The first word the installer wrote: quoted lines and empty lines are skipped."""
     message, _ = mime.parse_bytes(raw)
-    for kind, part in mime.leaves(message):
+    for _kind, part in mime.leaves(message):
         if mime.content_type(part) != "text/plain" or mime.is_attachment(part):
             continue
         text, _ = mime.part_text(part)
@@ -68,8 +94,15 @@ def reply_addresses(raw: bytes, envelope_to: list[str] | None) -> list[str]:
     return found
 
 
-def handle_reply(session: Session, raw: bytes, token: str, *, is_auto_reply: bool,
-                 now: datetime, settings: Settings) -> ReplyOutcome:
+def handle_reply(
+    session: Session,
+    raw: bytes,
+    token: str,
+    *,
+    is_auto_reply: bool,
+    now: datetime,
+    settings: Settings,
+) -> ReplyOutcome:
     try:
         link = tokens.verify(session, settings, "reply", token, now=now)
     except tokens.LinkError as exc:
@@ -80,21 +113,34 @@ def handle_reply(session: Session, raw: bytes, token: str, *, is_auto_reply: boo
     senders = [a.lower() for a in mime.addresses(message, "From")]
     installer = session.get(Installer, link.installer_id)
     if installer is None or installer.email.lower() not in senders:
-        return ReplyOutcome(False, f"reply from {', '.join(senders) or 'nobody'}, "
-                                   "not from the installer the offer went to: ignored")
+        return ReplyOutcome(
+            False,
+            f"reply from {', '.join(senders) or 'nobody'}, "
+            "not from the installer the offer went to: ignored",
+        )
     word = first_word(raw)
     try:
         if word in ACCEPT_WORDS:
-            offers.accept(session, link.subject_id, installer.id, now=now, settings=settings,
-                          channel="email")
+            offers.accept(
+                session, link.subject_id, installer.id, now=now, settings=settings, channel="email"
+            )
             return ReplyOutcome(True, f"offer {link.subject_id} accepted by email")
         if word in DECLINE_WORDS:
-            offers.decline(session, link.subject_id, installer.id, reason="other",
-                           note="declined by email reply", now=now, settings=settings,
-                           channel="email")
+            offers.decline(
+                session,
+                link.subject_id,
+                installer.id,
+                reason="other",
+                note="declined by email reply",
+                now=now,
+                settings=settings,
+                channel="email",
+            )
             return ReplyOutcome(True, f"offer {link.subject_id} declined by email")
     except offers.OfferClosed as closed:
-        return ReplyOutcome(False, f"offer {link.subject_id} can no longer be answered "
-                                   f"({closed.code})")
-    return ReplyOutcome(False, f"reply does not start with accept or decline (first word: "
-                               f"{word!r})")
+        return ReplyOutcome(
+            False, f"offer {link.subject_id} can no longer be answered ({closed.code})"
+        )
+    return ReplyOutcome(
+        False, f"reply does not start with accept or decline (first word: {word!r})"
+    )

@@ -71,8 +71,9 @@ def on_vacation(candidate: Candidate, now: datetime) -> bool:
     return starts and ends
 
 
-def ineligibility(candidate: Candidate, *, postcode: str, country: str, offered: set[int],
-                  now: datetime) -> str | None:
+def ineligibility(
+    candidate: Candidate, *, postcode: str, country: str, offered: set[int], now: datetime
+) -> str | None:
     """Why the candidate cannot get this lead now, or None if they can."""
     if not candidate.active:
         return "inactive"
@@ -95,23 +96,29 @@ def sort_key(candidate: Candidate) -> tuple:
     return (-TIER_RANK.get(candidate.tier, 0), candidate.offers_30d, last, rating, candidate.id)
 
 
-def rank(candidates: list[Candidate], *, postcode: str, country: str, offered: set[int],
-         now: datetime) -> list[Candidate]:
-    eligible = [c for c in candidates
-                if ineligibility(c, postcode=postcode, country=country, offered=offered,
-                                 now=now) is None]
+def rank(
+    candidates: list[Candidate], *, postcode: str, country: str, offered: set[int], now: datetime
+) -> list[Candidate]:
+    eligible = [
+        c
+        for c in candidates
+        if ineligibility(c, postcode=postcode, country=country, offered=offered, now=now) is None
+    ]
     return sorted(eligible, key=sort_key)
 
 
-def choose(candidates: list[Candidate], *, postcode: str, country: str, offered: set[int],
-           now: datetime) -> Choice | None:
+def choose(
+    candidates: list[Candidate], *, postcode: str, country: str, offered: set[int], now: datetime
+) -> Choice | None:
     ranked = rank(candidates, postcode=postcode, country=country, offered=offered, now=now)
     if not ranked:
         return None
     best = ranked[0]
     prefix = serving_prefix(best, postcode, country)
-    reason = (f"{best.tier}, {best.offers_30d} offer{'s' if best.offers_30d != 1 else ''} "
-              f"in 30 days, serves {prefix}")
+    reason = (
+        f"{best.tier}, {best.offers_30d} offer{'s' if best.offers_30d != 1 else ''} "
+        f"in 30 days, serves {prefix}"
+    )
     if len(ranked) > 1:
         reason += f"; {len(ranked) - 1} other eligible"
     return Choice(best, reason)

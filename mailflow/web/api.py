@@ -38,8 +38,9 @@ def require_token(authorization: Annotated[str | None, Header()] = None) -> None
     token = get_settings().api_token or ""
     scheme, _, given = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not given or not hmac.compare_digest(given.strip(), token):
-        raise HTTPException(401, "missing or wrong bearer token",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
+        )
 
 
 Authorized = Depends(require_token)
@@ -52,9 +53,14 @@ async def post_lead(request: Request) -> JSONResponse:
     settings = get_settings()
     body = await request.body()
     try:
-        verify_signature(settings.webhook_secret or "", request.headers.get("x-mailflow-timestamp"),
-                         request.headers.get("x-mailflow-signature"), body, now=now(),
-                         tolerance_seconds=settings.webhook_tolerance_seconds)
+        verify_signature(
+            settings.webhook_secret or "",
+            request.headers.get("x-mailflow-timestamp"),
+            request.headers.get("x-mailflow-signature"),
+            body,
+            now=now(),
+            tolerance_seconds=settings.webhook_tolerance_seconds,
+        )
     except SignatureError as exc:
         return JSONResponse({"detail": str(exc)}, status_code=401)
     key = (request.headers.get("idempotency-key") or "").strip() or None
@@ -68,8 +74,9 @@ def _accept(body: bytes, key: str | None, settings: Settings):
     for attempt in range(2):
         try:
             with session_scope(settings) as session:
-                return accept_webhook(session, body, idempotency_key=key, now=now(),
-                                      settings=settings)
+                return accept_webhook(
+                    session, body, idempotency_key=key, now=now(), settings=settings
+                )
         except IntegrityError:
             # Another request with the same Idempotency-Key committed first: answer as a replay.
             if attempt or not key:
@@ -108,22 +115,27 @@ def list_leads(
         query = query.where(Lead.postcode.startswith(postcode.upper(), autoescape=True))
     if installer:
         query = query.join(Installer, Lead.assigned_installer_id == Installer.id).where(
-            Installer.email == installer.lower())
+            Installer.email == installer.lower()
+        )
     if created_from:
         query = query.where(Lead.created_at >= created_from)
     if created_to:
         query = query.where(Lead.created_at < created_to)
     total = db.scalar(select(func.count()).select_from(query.subquery()))
-    rows = db.scalars(query.options(selectinload(Lead.assigned_installer))
-                      .order_by(Lead.created_at.desc(), Lead.id.desc())
-                      .limit(limit).offset(offset)).all()
+    rows = db.scalars(
+        query.options(selectinload(Lead.assigned_installer))
+        .order_by(Lead.created_at.desc(), Lead.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
     return {"items": [serialize.lead_brief(r) for r in rows], "total": total}
 
 
 @router.get("/leads/{lead_id}", dependencies=[Authorized])
 def get_lead(lead_id: int, db: DB) -> dict:
-    lead = db.get(Lead, lead_id, options=[selectinload(Lead.events),
-                                          selectinload(Lead.assigned_installer)])
+    lead = db.get(
+        Lead, lead_id, options=[selectinload(Lead.events), selectinload(Lead.assigned_installer)]
+    )
     if lead is None:
         raise HTTPException(404, f"lead {lead_id} not found")
     from mailflow.leads.offers_view import offers_for
@@ -132,8 +144,9 @@ def get_lead(lead_id: int, db: DB) -> dict:
 
 
 @router.get("/inbound", dependencies=[Authorized])
-def list_inbound(db: DB, outcome: InboundOutcome | None = None, channel: str | None = None,
-                 limit: Limit = 50) -> dict:
+def list_inbound(
+    db: DB, outcome: InboundOutcome | None = None, channel: str | None = None, limit: Limit = 50
+) -> dict:
     query = select(InboundMessage)
     if outcome:
         query = query.where(InboundMessage.outcome == outcome)
@@ -154,9 +167,12 @@ def list_outbox(db: DB, state: OutboxState | None = None, limit: Limit = 50) -> 
 
 @router.get("/installers", dependencies=[Authorized])
 def list_installers(db: DB) -> dict:
-    held = dict(db.execute(
-        select(Lead.assigned_installer_id, func.count())
-        .where(Lead.status.in_(HELD_STATUSES), Lead.assigned_installer_id.is_not(None))
-        .group_by(Lead.assigned_installer_id)).all())
+    held = dict(
+        db.execute(
+            select(Lead.assigned_installer_id, func.count())
+            .where(Lead.status.in_(HELD_STATUSES), Lead.assigned_installer_id.is_not(None))
+            .group_by(Lead.assigned_installer_id)
+        ).all()
+    )
     rows = db.scalars(select(Installer).order_by(Installer.email)).all()
     return {"items": [serialize.installer_item(r, held.get(r.id, 0)) for r in rows]}

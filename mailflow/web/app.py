@@ -13,8 +13,13 @@ from mailflow.web import admin, api, links
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(title="mailflow", version=__version__, docs_url="/api/docs",
-                  openapi_url="/api/openapi.json", redoc_url=None)
+    app = FastAPI(
+        title="mailflow",
+        version=__version__,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
     app.include_router(api.router)
     admin.install(app)
     app.include_router(links.router)
@@ -38,7 +43,9 @@ def create_app() -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request, exc: RequestValidationError) -> JSONResponse:
-        errors = {".".join(str(p) for p in e["loc"][1:]) or "request": e["msg"] for e in exc.errors()}
+        errors = {
+            ".".join(str(p) for p in e["loc"][1:]) or "request": e["msg"] for e in exc.errors()
+        }
         return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
 
     return app

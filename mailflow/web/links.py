@@ -33,30 +33,60 @@ router = APIRouter()
 CSRF_COOKIE = "mf_link_csrf"
 
 PROBLEMS = {
-    "invalid": (400, N_("This link is not valid"),
-                N_("The link is incomplete or has been changed."),
-                N_("Open the link from the email again, or sign in to your dashboard.")),
-    "expired": (410, N_("This link has expired"),
-                N_("Links in our emails only work for a limited time."),
-                N_("Sign in to your dashboard to see your leads.")),
-    "used": (409, N_("This link has already been used"),
-             N_("Each of these links works only once."),
-             N_("Sign in to your dashboard to see your leads.")),
-    "already_accepted": (409, N_("You have already accepted this lead"),
-                         N_("The lead is yours."),
-                         N_("Sign in to your dashboard to see the customer's contact details.")),
-    "already_declined": (409, N_("You have already declined this lead"),
-                         N_("It has gone to the next installer."), None),
-    "taken": (409, N_("This lead is no longer available"),
-              N_("Another installer has taken it, or it was withdrawn."), None),
-    "offer_expired": (410, N_("Too late: the offer has expired"),
-                      N_("The deadline passed and the lead went to the next installer."), None),
-    "revealed": (409, N_("Contact details already shown"),
-                 N_("For the customer's privacy they are shown only once by this link."),
-                 N_("Sign in to your dashboard to see them again.")),
-    "csrf": (403, N_("Please try again"),
-             N_("The form was not sent from this page, or the page was open for too long."),
-             N_("Open the link from the email again.")),
+    "invalid": (
+        400,
+        N_("This link is not valid"),
+        N_("The link is incomplete or has been changed."),
+        N_("Open the link from the email again, or sign in to your dashboard."),
+    ),
+    "expired": (
+        410,
+        N_("This link has expired"),
+        N_("Links in our emails only work for a limited time."),
+        N_("Sign in to your dashboard to see your leads."),
+    ),
+    "used": (
+        409,
+        N_("This link has already been used"),
+        N_("Each of these links works only once."),
+        N_("Sign in to your dashboard to see your leads."),
+    ),
+    "already_accepted": (
+        409,
+        N_("You have already accepted this lead"),
+        N_("The lead is yours."),
+        N_("Sign in to your dashboard to see the customer's contact details."),
+    ),
+    "already_declined": (
+        409,
+        N_("You have already declined this lead"),
+        N_("It has gone to the next installer."),
+        None,
+    ),
+    "taken": (
+        409,
+        N_("This lead is no longer available"),
+        N_("Another installer has taken it, or it was withdrawn."),
+        None,
+    ),
+    "offer_expired": (
+        410,
+        N_("Too late: the offer has expired"),
+        N_("The deadline passed and the lead went to the next installer."),
+        None,
+    ),
+    "revealed": (
+        409,
+        N_("Contact details already shown"),
+        N_("For the customer's privacy they are shown only once by this link."),
+        N_("Sign in to your dashboard to see them again."),
+    ),
+    "csrf": (
+        403,
+        N_("Please try again"),
+        N_("The form was not sent from this page, or the page was open for too long."),
+        N_("Open the link from the email again."),
+    ),
 }
 DECLINE_LABELS = {
     "no_capacity": N_("No capacity at the moment"),
@@ -70,9 +100,14 @@ DECLINE_LABELS = {
 def problem(code: str, language: str | None) -> HTMLResponse:
     status, title, message, advice = PROBLEMS[code]
     lang = pick_language(language)
-    return render_page("links/problem.html", lang, status_code=status,
-                       title=gettext(lang, title), message=gettext(lang, message),
-                       advice=gettext(lang, advice) if advice else None)
+    return render_page(
+        "links/problem.html",
+        lang,
+        status_code=status,
+        title=gettext(lang, title),
+        message=gettext(lang, message),
+        advice=gettext(lang, advice) if advice else None,
+    )
 
 
 def _language_of(session: Session, installer_id: int | None, request: Request) -> str:
@@ -83,8 +118,9 @@ def _language_of(session: Session, installer_id: int | None, request: Request) -
 
 
 def _with_csrf(response: HTMLResponse, token: str) -> HTMLResponse:
-    response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", path="/l/",
-                        max_age=3600)
+    response.set_cookie(
+        CSRF_COOKIE, token, httponly=True, samesite="strict", path="/l/", max_age=3600
+    )
     return response
 
 
@@ -95,9 +131,16 @@ def _csrf_ok(request: Request, form) -> bool:
 
 
 def customer_of(lead: Lead) -> dict:
-    return {"name": lead.customer_name, "street": lead.street, "postcode": lead.postcode,
-            "city": lead.city, "email": lead.email, "phone": lead.phone,
-            "reachability": lead.reachability, "message": lead.message}
+    return {
+        "name": lead.customer_name,
+        "street": lead.street,
+        "postcode": lead.postcode,
+        "city": lead.city,
+        "email": lead.email,
+        "phone": lead.phone,
+        "reachability": lead.reachability,
+        "message": lead.message,
+    }
 
 
 # ------------------------------------------------------------------------- GET --------------
@@ -119,15 +162,20 @@ def _show(action: str, token: str, request: Request, settings: Settings) -> HTML
         installer = session.get(Installer, link.installer_id)
         if action == "reveal":
             lead = session.get(Lead, link.lead_id)
-            return _with_csrf(render_page("links/reveal.html", language, lead_ref=lead.id,
-                                          csrf_token=csrf), csrf)
+            return _with_csrf(
+                render_page("links/reveal.html", language, lead_ref=lead.id, csrf_token=csrf), csrf
+            )
         offer = session.get(Offer, link.subject_id)
         closed = _closed_code(offer, now())
         if closed:
             return problem(closed, language)
-        context = {"installer_name": installer.name, "deadline": offer.deadline,
-                   "timezone": installer.timezone,
-                   "project": project_facts(offer.lead, language), "csrf_token": csrf}
+        context = {
+            "installer_name": installer.name,
+            "deadline": offer.deadline,
+            "timezone": installer.timezone,
+            "project": project_facts(offer.lead, language),
+            "csrf_token": csrf,
+        }
         if action == "decline":
             context["reasons"] = [(k, gettext(language, v)) for k, v in DECLINE_LABELS.items()]
         return _with_csrf(render_page(f"links/{action}.html", language, **context), csrf)
@@ -142,8 +190,9 @@ def _closed_code(offer: Offer | None, at) -> str | None:
         return "already_accepted"
     if offer.status == OfferStatus.DECLINED:
         return "already_declined"
-    if offer.status == OfferStatus.EXPIRED or (offer.status == OfferStatus.OFFERED
-                                               and at >= offer.deadline):
+    if offer.status == OfferStatus.EXPIRED or (
+        offer.status == OfferStatus.OFFERED and at >= offer.deadline
+    ):
         return "offer_expired"
     if offer.status != OfferStatus.OFFERED or offer.lead.status != LeadStatus.OFFERED:
         return "taken"
@@ -177,15 +226,25 @@ def _act(action: str, token: str, form: dict, request: Request, settings: Settin
         with session_scope(settings) as session:
             tokens.consume(session, link, now=at)
             if action == "accept":
-                result = offers.accept(session, link.subject_id, link.installer_id, now=at,
-                                       settings=settings)
-                page = render_page("links/accepted.html", language,
-                                   customer=customer_of(result.lead),
-                                   project=project_facts(result.lead, language))
+                result = offers.accept(
+                    session, link.subject_id, link.installer_id, now=at, settings=settings
+                )
+                page = render_page(
+                    "links/accepted.html",
+                    language,
+                    customer=customer_of(result.lead),
+                    project=project_facts(result.lead, language),
+                )
             elif action == "decline":
-                offers.decline(session, link.subject_id, link.installer_id,
-                               reason=form.get("reason", "other"), note=form.get("note"),
-                               now=at, settings=settings)
+                offers.decline(
+                    session,
+                    link.subject_id,
+                    link.installer_id,
+                    reason=form.get("reason", "other"),
+                    note=form.get("note"),
+                    now=at,
+                    settings=settings,
+                )
                 page = render_page("links/declined.html", language)
             else:
                 page = _reveal(session, link, language, at)
@@ -215,14 +274,22 @@ def _reveal(session: Session, link: tokens.LinkData, language: str, at) -> HTMLR
     from mailflow.leads.service import add_event
     from mailflow.models import Actor
 
-    add_event(session, lead, "contact_details_revealed", at=at, actor=Actor.INSTALLER,
-              installer_id=link.installer_id)
-    return render_page("links/revealed.html", language, lead_ref=lead.id,
-                       customer=customer_of(lead))
+    add_event(
+        session,
+        lead,
+        "contact_details_revealed",
+        at=at,
+        actor=Actor.INSTALLER,
+        installer_id=link.installer_id,
+    )
+    return render_page(
+        "links/revealed.html", language, lead_ref=lead.id, customer=customer_of(lead)
+    )
 
 
-def _used(session: Session, settings: Settings, action: str, token: str, request: Request,
-          at) -> HTMLResponse:
+def _used(
+    session: Session, settings: Settings, action: str, token: str, request: Request, at
+) -> HTMLResponse:
     """A one-time link opened again: say what already happened, as specifically as we can."""
     try:
         payload = tokens.serializer(settings, action).loads(token)

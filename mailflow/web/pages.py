@@ -3,7 +3,7 @@ Jinja2 with autoescaping, translated with the same gettext catalogs as the email
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from fastapi.responses import HTMLResponse
@@ -21,23 +21,29 @@ PRIVATE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def environment(language: str) -> Environment:
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(),
-                      undefined=StrictUndefined, extensions=["jinja2.ext.i18n"],
-                      trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(),
+        undefined=StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.install_gettext_translations(translations(language), newstyle=True)
     env.filters["instant"] = lambda value, tz: format_instant(value, language, tz)
     env.globals["language"] = language
     return env
 
 
-def render_page(template: str, language: str | None, status_code: int = 200,
-                **context) -> HTMLResponse:
+def render_page(
+    template: str, language: str | None, status_code: int = 200, **context
+) -> HTMLResponse:
     language = pick_language(language)
     html = environment(language).get_template(template).render(**context)
     return HTMLResponse(html, status_code=status_code, headers=PRIVATE_HEADERS)
