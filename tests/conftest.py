@@ -26,7 +26,9 @@ from dramatiq.brokers.stub import StubBroker
 # The broker must be in place before any actor module is imported.
 stub_broker = StubBroker()
 stub_broker.emit_after("process_boot")
-dramatiq.set_broker(stub_broker)
+from mailflow.broker import setup_broker  # noqa: E402
+
+setup_broker(broker=stub_broker)
 
 from mailflow import config as mf_config  # noqa: E402
 from mailflow import db as mf_db  # noqa: E402

@@ -114,3 +114,33 @@ class MailflowProcess:
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
+
+
+BIG_SENDER = """
+import smtplib, sys, threading
+port, count, size = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+filler = (b"\\r\\n" + b"Z" * 76) * (size // 78)
+
+def send(i):
+    raw = (b"From: big@x\\r\\nTo: leads@localhost\\r\\nMessage-ID: <huge-%d@x>\\r\\n"
+           b"Subject: big\\r\\n\\r\\nName: Big %d" % (i, i)) + filler + b"\\r\\n"
+    with smtplib.SMTP("127.0.0.1", port, timeout=300) as client:
+        client.sendmail("big@x", ["leads@localhost"], raw)
+
+threads = [threading.Thread(target=send, args=(i,)) for i in range(count)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print("sent", count)
+"""
+
+
+def start_big_senders(port: int, count: int, size: int) -> subprocess.Popen:
+    """Another process sends ``count`` messages of ``size`` bytes in parallel, so the test
+    process measures the server, not its own threads."""
+    return subprocess.Popen(
+        [sys.executable, "-c", BIG_SENDER, str(port), str(count), str(size)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )

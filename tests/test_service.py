@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 import smtplib
 import subprocess
-import threading
 import time
 
 import pytest
 from conftest import wait_for
-from service import MAILFLOW, MailflowProcess
+from service import MAILFLOW, MailflowProcess, start_big_senders
 from test_smtp import simple_lead
 
 
@@ -81,23 +81,13 @@ def test_sigkill_after_250_still_processes_the_message(tmp_path, service_db):
 @pytest.mark.slow
 def test_ten_huge_messages_do_not_stall_small_ones(tmp_path, service_db):
     service = MailflowProcess(
-        tmp_path / "var", service_db, extra_env={"MAILFLOW_MAX_MESSAGE_SIZE": str(32 * 1024 * 1024)}
+        tmp_path / "var",
+        service_db,
+        extra_env={"MAILFLOW_MAX_MESSAGE_SIZE": str(32 * 1024 * 1024)},
     ).start()
     try:
-        filler = (b"\r\n" + b"Z" * 76) * (20 * 1024 * 1024 // 78)
-        huge = [simple_lead(f"<huge-{i}@site.example>") + filler for i in range(10)]
-        errors: list[Exception] = []
-
-        def push(raw: bytes) -> None:
-            try:
-                send(service.smtp_port, raw)
-            except Exception as exc:  # pragma: no cover - reported below
-                errors.append(exc)
-
-        threads = [threading.Thread(target=push, args=(raw,)) for raw in huge]
-        for t in threads:
-            t.start()
-        time.sleep(0.5)  # the big transfers are under way
+        senders = start_big_senders(service.smtp_port, count=10, size=20 * 1024 * 1024)
+        wait_for(lambda: _big_transfers_started(service), timeout=30, interval=0.02)
         timings = []
         for i in range(3):
             started = time.monotonic()
@@ -109,11 +99,10 @@ def test_ten_huge_messages_do_not_stall_small_ones(tmp_path, service_db):
                 simple_lead(f"<small-{i}@site.example>", email=f"small{i}@example.de"),
             )
             timings.append(("smtp", time.monotonic() - started))
-        busy = any(t.is_alive() for t in threads)
-        for t in threads:
-            t.join(120)
-        assert not errors, errors
-        assert busy, "the big messages finished before the small ones were measured"
+        still_sending = senders.poll() is None
+        out, err = senders.communicate(timeout=300)
+        assert senders.returncode == 0, err
+        assert still_sending, "the big messages finished before the small ones were measured"
         assert all(seconds < 1.0 for _, seconds in timings), timings
         wait_for(
             lambda: (
@@ -124,7 +113,20 @@ def test_ten_huge_messages_do_not_stall_small_ones(tmp_path, service_db):
                 )
                 == 13
             ),
-            timeout=120,
+            timeout=180,
         )
     finally:
         service.stop()
+
+
+def _big_transfers_started(service: MailflowProcess) -> bool:
+    """True once the server has several client connections open (seen via ss)."""
+    if shutil.which("ss") is None:  # iproute2 missing: give the senders a moment instead
+        time.sleep(1.0)
+        return True
+    out = subprocess.run(
+        ["ss", "-tn", "state", "established", f"( sport = :{service.smtp_port} )"],
+        capture_output=True,
+        text=True,
+    ).stdout
+    return out.count("\n") >= 6

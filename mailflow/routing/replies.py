@@ -87,11 +87,19 @@ def first_word(raw: bytes) -> str | None:
 
 
 def reply_addresses(raw: bytes, envelope_to: list[str] | None) -> list[str]:
-    message, _ = mime.parse_bytes(raw)
-    found = list(envelope_to or [])
-    for name in ("To", "Cc", "Delivered-To", "X-Original-To"):
-        found += mime.addresses(message, name)
-    return found
+    """Recipient addresses from the envelope and the headers (only the header block is read:
+    this runs for every inbound message, however large)."""
+    from email.utils import getaddresses
+
+    from mailflow.inbound.store import headers_of
+
+    headers = headers_of(raw)
+    values = [
+        str(v)
+        for name in ("To", "Cc", "Delivered-To", "X-Original-To")
+        for v in (headers.get_all(name) or [])
+    ]
+    return list(envelope_to or []) + [addr for _, addr in getaddresses(values) if addr]
 
 
 def handle_reply(
