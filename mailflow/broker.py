@@ -41,6 +41,9 @@ def make_broker(settings: Settings | None = None) -> dramatiq.Broker:
     else:
         client = embedded_redis(settings)
         broker = RedisBroker(connection_pool=client.connection_pool)
+    from mailflow.metrics import DRAMATIQ
+
+    broker.add_middleware(DRAMATIQ.middleware())
     return broker
 
 

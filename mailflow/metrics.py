@@ -4,7 +4,7 @@ database at scrape time, so every process reports the same truth), send latency 
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 
@@ -31,6 +31,77 @@ def observe_send(seconds: float, error: Exception | None) -> None:
         SEND_RESULTS.labels(
             "permanent" if isinstance(error, PermanentFailure) else "temporary"
         ).inc()
+
+
+class DramatiqMetrics:
+    """Dramatiq middleware: jobs processed, failed and in progress, and their duration, by
+    queue and actor (kept in this process's registry, so ``mailflow run`` shows its workers)."""
+
+    def __init__(self) -> None:
+        self.total = Counter(
+            "mailflow_dramatiq_messages_total",
+            "Messages processed",
+            ["queue", "actor"],
+            registry=REGISTRY,
+        )
+        self.errors = Counter(
+            "mailflow_dramatiq_message_errors_total",
+            "Messages that raised",
+            ["queue", "actor"],
+            registry=REGISTRY,
+        )
+        self.retried = Counter(
+            "mailflow_dramatiq_message_retries_total",
+            "Messages retried",
+            ["queue", "actor"],
+            registry=REGISTRY,
+        )
+        self.in_progress = Gauge(
+            "mailflow_dramatiq_messages_in_progress",
+            "Messages being processed",
+            ["queue", "actor"],
+            registry=REGISTRY,
+        )
+        self.seconds = Histogram(
+            "mailflow_dramatiq_message_duration_seconds",
+            "Time spent processing a message",
+            ["queue", "actor"],
+            registry=REGISTRY,
+            buckets=(0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120),
+        )
+        self._started: dict[str, float] = {}
+
+    def middleware(self):
+        import time
+
+        import dramatiq
+
+        metrics = self
+
+        class Middleware(dramatiq.Middleware):
+            def before_process_message(self, broker, message):
+                labels = (message.queue_name, message.actor_name)
+                metrics.in_progress.labels(*labels).inc()
+                metrics._started[message.message_id] = time.monotonic()
+
+            def after_process_message(self, broker, message, *, result=None, exception=None):
+                labels = (message.queue_name, message.actor_name)
+                metrics.in_progress.labels(*labels).dec()
+                started = metrics._started.pop(message.message_id, None)
+                if started is not None:
+                    metrics.seconds.labels(*labels).observe(time.monotonic() - started)
+                metrics.total.labels(*labels).inc()
+                if exception is not None:
+                    metrics.errors.labels(*labels).inc()
+                    if message.options.get("retries"):
+                        metrics.retried.labels(*labels).inc()
+
+            after_skip_message = after_process_message
+
+        return Middleware()
+
+
+DRAMATIQ = DramatiqMetrics()
 
 
 class DatabaseCollector:

@@ -288,3 +288,23 @@ def test_concurrent_workers_send_each_message_once(settings, installer, tmp_path
     with session_scope(settings) as s:
         states = {row.state for row in s.scalars(select(OutboxMessage))}
     assert states == {OutboxState.SENT}
+
+
+def test_optional_mail_carries_list_unsubscribe(settings, installer):
+    from mailflow.outbound.emails import EmailSpec
+
+    with session_scope(settings) as s:
+        spec = EmailSpec(
+            to="contact@soleil-paris.example",
+            template="admin_alert",
+            language="en",
+            context={
+                "title": "Weekly digest",
+                "message": "3 leads wait for you",
+                "url": None,
+                "unsubscribe_url": "http://x/l/digest/T",
+            },
+        )
+        row = queue_email(s, spec, now=clock.now(), settings=settings)
+        raw = row.raw
+    assert b"List-Unsubscribe: <http://x/l/digest/T>" in raw

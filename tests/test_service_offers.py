@@ -85,6 +85,9 @@ def test_lead_to_offer_to_accept_on_the_running_service(tmp_path, service_db):  
         assert maildir_messages(service, "devis@ile-de-france-pv.example") == []
     finally:
         assert service.stop() == 0
+    # Tokens never reach the logs.
+    for url in (accept, reveal):
+        assert url.rsplit("/", 1)[1] not in service.output()
 
 
 def test_sweep_at_after_the_deadline_rotates_the_offer(tmp_path, service_db):  # noqa: F811

@@ -47,6 +47,10 @@ def queue_email(
     session: Session, spec: EmailSpec, *, now: datetime, settings: Settings
 ) -> OutboxMessage:
     rendered = render_email(spec.template, spec.language, spec.context)
+    headers = dict(spec.headers)
+    if spec.context.get("unsubscribe_url"):
+        # RFC 2369: mail clients show an unsubscribe button for optional mail (the digest).
+        headers.setdefault("List-Unsubscribe", f"<{spec.context['unsubscribe_url']}>")
     row = OutboxMessage(
         to=spec.to,
         template=spec.template,
@@ -54,7 +58,7 @@ def queue_email(
         subject=rendered.subject,
         body_text=rendered.text,
         body_html=rendered.html,
-        headers=dict(spec.headers),
+        headers=headers,
         attachments=spec.attachments,
         state=OutboxState.QUEUED,
         message_id=new_message_id(settings),

@@ -30,7 +30,7 @@ from mailflow.models import (
 from mailflow.outbound import emails
 from mailflow.outbound.outbox import queue_email
 from mailflow.routing.deadlines import offer_deadline
-from mailflow.routing.rules import Candidate, choose
+from mailflow.routing.rules import Candidate, available_days, choose
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,7 @@ def load_candidates(session: Session, lead: Lead, now: datetime) -> list[Candida
             open_leads=held.get(i.id, 0),
             rating=i.rating,
             offers_30d=recent.get(i.id, 0),
+            available_days=available_days(i.vacation_from, i.vacation_until, now),
             last_offer_at=_aware(last.get(i.id)),
         )
         for i in installers

@@ -2,15 +2,16 @@
 
 Eligible: active, not on vacation, not flagged for bounces, serves the lead's postcode (prefixes
 per country), below capacity, not offered this lead before. Order: tier (gold > silver >
-bronze), then fewest offers in the last 30 days, then longest since the last offer, then
-rating; the installer id breaks remaining ties so the choice is deterministic.
+bronze), then fewest offers in the last 30 days (per day the installer was available), then
+longest since the last offer, then rating; the installer id breaks remaining ties so the choice
+is deterministic.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 TIER_RANK = {"gold": 3, "silver": 2, "bronze": 1}
 
@@ -31,6 +32,14 @@ class Candidate:
     rating: float | None = None
     offers_30d: int = 0
     last_offer_at: datetime | None = None
+    # Days of the last 30 the installer could receive offers (not on vacation): fairness
+    # compares offers per available day, so a returning installer does not catch up on
+    # the leads they missed while away.
+    available_days: float = 30.0
+
+    @property
+    def offer_rate(self) -> float:
+        return self.offers_30d / max(self.available_days, 1.0)
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,22 @@ def serving_prefix(candidate: Candidate, postcode: str, country: str) -> str | N
     return None
 
 
+def available_days(
+    vacation_from: datetime | None,
+    vacation_until: datetime | None,
+    now: datetime,
+    window_days: int = 30,
+) -> float:
+    """Days of the last ``window_days`` not covered by the vacation."""
+    start = now - timedelta(days=window_days)
+    if vacation_from is None and vacation_until is None:
+        return float(window_days)
+    away_from = max(vacation_from or start, start)
+    away_until = min(vacation_until or now, now)
+    away = max((away_until - away_from).total_seconds() / 86400, 0.0)
+    return max(window_days - away, 0.0)
+
+
 def on_vacation(candidate: Candidate, now: datetime) -> bool:
     if candidate.vacation_from is None and candidate.vacation_until is None:
         return False
@@ -93,7 +118,7 @@ def ineligibility(
 def sort_key(candidate: Candidate) -> tuple:
     last = candidate.last_offer_at.timestamp() if candidate.last_offer_at else float("-inf")
     rating = -(candidate.rating if candidate.rating is not None else -1.0)
-    return (-TIER_RANK.get(candidate.tier, 0), candidate.offers_30d, last, rating, candidate.id)
+    return (-TIER_RANK.get(candidate.tier, 0), candidate.offer_rate, last, rating, candidate.id)
 
 
 def rank(
