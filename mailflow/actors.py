@@ -2,6 +2,7 @@
 the scheduler know them all."""
 
 from mailflow.inbound.actors import process_inbound
+from mailflow.lifecycle import actors as _lifecycle  # noqa: F401  (sweep jobs)
 from mailflow.outbound.actors import send_email
 from mailflow.routing.actors import route_lead_job
 

@@ -181,6 +181,10 @@ class Lead(Base):
     message: Mapped[str | None] = mapped_column(Text)
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
+    # What the installer recorded: quote, installation date, follow-up, failure reason.
+    progress: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    accepted_at: Mapped[datetime | None]
+    status_changed_at: Mapped[datetime | None]
     inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
     assigned_installer_id: Mapped[int | None] = mapped_column(
         ForeignKey("installers.id"), index=True
@@ -234,6 +238,10 @@ class Installer(Base):
     bounce_reason: Mapped[str | None] = mapped_column(Text)
     # Last sign-in or link action: 8 weeks without either deactivates the account.
     last_action_at: Mapped[datetime | None]
+    deactivated_at: Mapped[datetime | None]
+    digest_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_digest_at: Mapped[datetime | None]
+    phone: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=now)
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
 
@@ -337,6 +345,65 @@ class LinkNonce(Base):
     used_at: Mapped[datetime | None]
 
 
+class TimerStatus(enum.StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class Timer(Base):
+    """A durable timer: something to do for a lead at an instant (reminders, lapses, surveys).
+    The scheduler sweep claims due rows (one winner, even with several schedulers) and acts."""
+
+    __tablename__ = "timers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"),
+                                                index=True)
+    installer_id: Mapped[int | None] = mapped_column(ForeignKey("installers.id"))
+    subject_id: Mapped[int | None] = mapped_column(Integer)
+    due_at: Mapped[datetime]
+    status: Mapped[TimerStatus] = mapped_column(_enum(TimerStatus), default=TimerStatus.PENDING)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    done_at: Mapped[datetime | None]
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    __table_args__ = (Index("ix_timers_status_due", "status", "due_at"),)
+
+
+class SiteVisit(Base):
+    """An appointment at the customer's (the dealer CRM's appointment, solarVis's site visit)."""
+
+    __tablename__ = "site_visits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    installer_id: Mapped[int] = mapped_column(ForeignKey("installers.id"))
+    uid: Mapped[str] = mapped_column(String(255), unique=True)
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
+    starts_at: Mapped[datetime]
+    duration_minutes: Mapped[int] = mapped_column(Integer, default=60)
+    address: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    cancelled_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    updated_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class InstallerSession(Base):
+    """A signed-in installer's session (cookie holds the random id, signed)."""
+
+    __tablename__ = "installer_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    installer_id: Mapped[int] = mapped_column(ForeignKey("installers.id", ondelete="CASCADE"),
+                                              index=True)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    expires_at: Mapped[datetime]
+    csrf_token: Mapped[str] = mapped_column(String(64))
+
+
 class AdminUser(Base):
     __tablename__ = "admin_users"
 
@@ -362,6 +429,10 @@ class ServiceStatus(Base):
 
 __all__ = [
     "AdminUser",
+    "InstallerSession",
+    "SiteVisit",
+    "Timer",
+    "TimerStatus",
     "LinkNonce",
     "Offer",
     "OfferStatus",

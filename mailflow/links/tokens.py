@@ -10,7 +10,7 @@ lasting purposes (status, vacation) work while what they act on is still the ins
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -60,6 +60,7 @@ class LinkData:
     subject_id: int | None
     installer_id: int | None
     lead_id: int | None
+    extra: dict = field(default_factory=dict)  # signed values carried by the token itself
 
 
 def serializer(settings: Settings, purpose: str) -> URLSafeTimedSerializer:
@@ -80,6 +81,7 @@ def issue(
     installer_id: int | None = None,
     lead_id: int | None = None,
     lifetime: timedelta | None = None,
+    extra: dict | None = None,
 ) -> str:
     """A new token for ``purpose``; its nonce row is written in the caller's transaction."""
     nonce = secrets.token_urlsafe(16)
@@ -94,7 +96,7 @@ def issue(
             expires_at=now + (lifetime or LIFETIME[purpose]),
         )
     )
-    return serializer(settings, purpose).dumps({"n": nonce})
+    return serializer(settings, purpose).dumps({"n": nonce, **({"x": extra} if extra else {})})
 
 
 def url(settings: Settings, purpose: str, token: str) -> str:
@@ -122,7 +124,8 @@ def verify(
         raise LinkExpired("this link has expired")
     if purpose in ONE_TIME and row.used_at is not None:
         raise LinkUsed("this link has already been used")
-    return LinkData(purpose, row.nonce, row.subject_id, row.installer_id, row.lead_id)
+    extra = payload.get("x") if isinstance(payload.get("x"), dict) else {}
+    return LinkData(purpose, row.nonce, row.subject_id, row.installer_id, row.lead_id, extra)
 
 
 def consume(session: Session, link: LinkData, *, now: datetime) -> None:

@@ -205,3 +205,59 @@ def admin_alert_email(
         lead_id=lead_id,
         context={"title": title, "message": message, "url": url},
     )
+
+
+def reservation_lapsed_email(lead: Lead, installer: Installer) -> EmailSpec:
+    return EmailSpec(
+        to=installer.email,
+        template="reservation_lapsed",
+        language=installer_language(installer),
+        lead_id=lead.id,
+        installer_id=installer.id,
+        context={"installer_name": installer.name, "lead_ref": lead.id},
+    )
+
+
+def deactivated_email(installer: Installer, *, signin_url: str) -> EmailSpec:
+    return EmailSpec(
+        to=installer.email,
+        template="account_deactivated",
+        language=installer_language(installer),
+        installer_id=installer.id,
+        context={"installer_name": installer.name, "signin_url": signin_url},
+    )
+
+
+def digest_email(
+    installer: Installer, *, leads: list[Lead], open_offers: int, unsubscribe_url: str
+) -> EmailSpec:
+    language = installer_language(installer)
+    return EmailSpec(
+        to=installer.email,
+        template="digest",
+        language=language,
+        installer_id=installer.id,
+        context={
+            "installer_name": installer.name,
+            "leads": [
+                {
+                    "ref": lead.id,
+                    "status": lead.status.value,
+                    "place": " ".join(p for p in (lead.postcode, lead.city) if p),
+                }
+                for lead in leads
+            ],
+            "open_offers": open_offers,
+            "unsubscribe_url": unsubscribe_url,
+        },
+    )
+
+
+def signin_email(installer: Installer, *, signin_url: str) -> EmailSpec:
+    return EmailSpec(
+        to=installer.email,
+        template="signin",
+        language=installer_language(installer),
+        installer_id=installer.id,
+        context={"installer_name": installer.name, "signin_url": signin_url},
+    )

@@ -1,5 +1,4 @@
-"""Seams between the offer lifecycle and what follows acceptance (status links, reminders).
-The lifecycle issue fills these in; until then an accepted lead has no status links."""
+"""Seams between the offer lifecycle and what follows acceptance."""
 
 from __future__ import annotations
 
@@ -14,10 +13,14 @@ from mailflow.models import Installer, Lead
 def status_links(
     session: Session, lead: Lead, installer: Installer, *, now: datetime, settings: Settings
 ) -> list[dict]:
-    return []
+    from mailflow.lifecycle.service import status_links as links
+
+    return links(session, lead, installer, now=now, settings=settings)
 
 
 def accepted(
     session: Session, lead: Lead, installer: Installer, *, now: datetime, settings: Settings
 ) -> None:
-    return None
+    from mailflow.lifecycle.service import on_accepted
+
+    on_accepted(session, lead, installer, now=now)

@@ -167,8 +167,15 @@ def offer_next(session: Session, lead: Lead, *, now: datetime, settings: Setting
         )
         return tokens.url(settings, purpose, token)
 
+    from mailflow.lifecycle.service import vacation_url
+
     spec = emails.offer_email(
-        lead, installer, deadline=deadline, accept_url=link("accept"), decline_url=link("decline")
+        lead,
+        installer,
+        deadline=deadline,
+        accept_url=link("accept"),
+        decline_url=link("decline"),
+        vacation_url=vacation_url(session, installer, now=now, settings=settings),
     )
     spec.headers["Reply-To"] = reply_address(session, settings, offer, now=now)
     queue_email(session, spec, now=now, settings=settings)
@@ -304,18 +311,23 @@ def accept(
             lead_id=lead.id,
         ),
     )
+    from mailflow.lifecycle.service import vacation_url
     from mailflow.routing import hooks
 
     status_links = hooks.status_links(session, lead, installer, now=now, settings=settings)
+    away = vacation_url(session, installer, now=now, settings=settings)
+    dashboard = f"{settings.base_url.rstrip('/')}/dashboard/"
     queue_email(
         session,
-        emails.offer_accepted_email(lead, installer, status_links=status_links),
+        emails.offer_accepted_email(
+            lead, installer, status_links=status_links, dashboard_url=dashboard, vacation_url=away
+        ),
         now=now,
         settings=settings,
     )
     queue_email(
         session,
-        emails.contact_details_email(lead, installer, reveal_url=reveal),
+        emails.contact_details_email(lead, installer, reveal_url=reveal, vacation_url=away),
         now=now,
         settings=settings,
     )

@@ -81,6 +81,12 @@ PROBLEMS = {
         N_("For the customer's privacy they are shown only once by this link."),
         N_("Sign in to your dashboard to see them again."),
     ),
+    "not_yours": (
+        409,
+        N_("This lead is no longer yours"),
+        N_("It was given back, lapsed or reassigned, so this link no longer works."),
+        N_("Sign in to your dashboard to see your leads."),
+    ),
     "csrf": (
         403,
         N_("Please try again"),

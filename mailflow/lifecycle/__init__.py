@@ -1,0 +1,1 @@
+"""After acceptance: statuses the installer records, reminders, lapses, follow-ups, expiry."""

@@ -1,0 +1,107 @@
+"""The lead's state machine as an explicit transition table (pure; Warehouse's EmailStatus).
+
+Installers record progress (Q CELLS step 3, LG steps 5–7); the system moves leads through
+intake and rotation. ``release`` is an installer action rather than a status: the lead goes
+back to rotation (``new`` → ``offered``/``pool``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mailflow.models import LeadStatus as S
+
+# Statuses an installer records, and from where.
+INSTALLER_STEPS = (
+    S.CONTACT_ATTEMPTED,
+    S.FIRST_CONTACT,
+    S.QUOTE_SENT,
+    S.ORDER_PLACED,
+    S.INSTALLATION_SCHEDULED,
+    S.INSTALLED,
+    S.FAILED,
+    S.FOLLOW_UP,
+)
+RELEASE = "released"
+STEP_NAMES = frozenset({*INSTALLER_STEPS, RELEASE})
+
+_EARLY = {S.CONTACT_ATTEMPTED, S.FIRST_CONTACT, S.QUOTE_SENT, S.FAILED, S.FOLLOW_UP, RELEASE}
+INSTALLER_TRANSITIONS: dict[S, frozenset] = {
+    S.ACCEPTED: frozenset(_EARLY | {S.ORDER_PLACED}),
+    S.CONTACT_ATTEMPTED: frozenset(_EARLY | {S.ORDER_PLACED}),
+    S.FIRST_CONTACT: frozenset(_EARLY - {S.CONTACT_ATTEMPTED} | {S.ORDER_PLACED}),
+    S.QUOTE_SENT: frozenset({S.QUOTE_SENT, S.ORDER_PLACED, S.FAILED, S.FOLLOW_UP, RELEASE}),
+    S.ORDER_PLACED: frozenset({S.INSTALLATION_SCHEDULED, S.INSTALLED, S.FAILED}),
+    S.INSTALLATION_SCHEDULED: frozenset({S.INSTALLATION_SCHEDULED, S.INSTALLED, S.FAILED}),
+    S.FOLLOW_UP: frozenset(
+        {
+            S.CONTACT_ATTEMPTED,
+            S.FIRST_CONTACT,
+            S.QUOTE_SENT,
+            S.ORDER_PLACED,
+            S.FAILED,
+            S.FOLLOW_UP,
+            RELEASE,
+        }
+    ),
+    S.INSTALLED: frozenset(),
+    S.FAILED: frozenset(),
+}
+# The system's own moves (intake, rotation, timers).
+SYSTEM_TRANSITIONS: dict[S, frozenset] = {
+    S.NEW: frozenset({S.OFFERED, S.POOL, S.DUPLICATE, S.QUARANTINED}),
+    S.POOL: frozenset({S.OFFERED, S.NEW}),
+    S.OFFERED: frozenset({S.ACCEPTED, S.NEW, S.POOL, S.EXPIRED}),
+    S.ACCEPTED: frozenset({S.NEW, S.EXPIRED}),
+    S.CONTACT_ATTEMPTED: frozenset({S.NEW, S.EXPIRED}),
+    S.FIRST_CONTACT: frozenset({S.NEW, S.EXPIRED}),
+    S.QUOTE_SENT: frozenset({S.NEW}),
+    S.FOLLOW_UP: frozenset({S.NEW}),
+}
+# Leads still here 8 weeks after creation expire (the dealer CRM's rule).
+EXPIRING = frozenset({S.OFFERED, S.ACCEPTED, S.CONTACT_ATTEMPTED, S.FIRST_CONTACT})
+# What the installer still works on (tabs of the dashboard).
+IN_PROGRESS = frozenset(
+    {S.CONTACT_ATTEMPTED, S.FIRST_CONTACT, S.QUOTE_SENT, S.ORDER_PLACED, S.INSTALLATION_SCHEDULED}
+)
+FINISHED = frozenset({S.INSTALLED, S.FAILED, S.EXPIRED})
+
+# What each step needs from the installer.
+REQUIRED_FIELDS = {
+    S.QUOTE_SENT: ("amount",),
+    S.INSTALLATION_SCHEDULED: ("date",),
+    S.FOLLOW_UP: ("date",),
+}
+OPTIONAL_FIELDS = {
+    S.QUOTE_SENT: ("currency", "approved", "products"),
+    S.FOLLOW_UP: ("note",),
+    S.FAILED: ("reason",),
+    S.INSTALLED: ("date",),
+    RELEASE: ("reason",),
+}
+
+
+@dataclass(frozen=True)
+class Refused(Exception):
+    current: str
+    wanted: str
+
+    def __str__(self) -> str:
+        return f"a lead in {self.current!r} cannot go to {self.wanted!r}"
+
+
+def next_steps(current: S) -> list[str]:
+    """The installer's possible next steps, in the order they are usually taken."""
+    allowed = INSTALLER_TRANSITIONS.get(current, frozenset())
+    order = [*INSTALLER_STEPS, RELEASE]
+    return [step for step in order if step in allowed]
+
+
+def check_installer_step(current: S, wanted: str) -> None:
+    if wanted not in INSTALLER_TRANSITIONS.get(current, frozenset()):
+        raise Refused(str(current), str(wanted))
+
+
+def check_system_move(current: S, wanted: S) -> None:
+    if wanted not in SYSTEM_TRANSITIONS.get(current, frozenset()):
+        raise Refused(str(current), str(wanted))

@@ -1,0 +1,165 @@
+"""Status links ``/l/status/<token>``: one link per next step, in the acceptance email and in
+every reminder. They work as long as the lead is the installer's (not one-time): GET shows the
+step with the fields it needs, the POST records it."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+
+from mailflow.clock import now
+from mailflow.config import Settings, get_settings
+from mailflow.db import session_scope
+from mailflow.i18n import gettext
+from mailflow.lifecycle import states
+from mailflow.lifecycle.service import (
+    NotYours,
+    StepInvalid,
+    record_status,
+    status_links,
+    step_label,
+)
+from mailflow.links import tokens
+from mailflow.models import Installer, Lead
+from mailflow.outbound.emails import N_
+from mailflow.routing.offers import lock_lead
+from mailflow.web.links import _csrf_ok, _language_of, _with_csrf, problem
+from mailflow.web.pages import render_page
+
+router = APIRouter()
+
+STATUS_NAMES = {
+    "accepted": N_("Accepted"),
+    "contact_attempted": N_("Contact attempted"),
+    "first_contact": N_("First contact made"),
+    "quote_sent": N_("Quote sent"),
+    "order_placed": N_("Order placed"),
+    "installation_scheduled": N_("Installation scheduled"),
+    "installed": N_("Installed"),
+    "failed": N_("Failed: the customer does not want to go on"),
+    "follow_up": N_("Remind me later"),
+    "released": N_("Given back"),
+    "expired": N_("Expired"),
+}
+
+
+def status_name(status: str, language: str) -> str:
+    return gettext(language, STATUS_NAMES.get(status, status))
+
+
+def _load(session, settings: Settings, token: str, request: Request):
+    """The link, its lead and installer, or the problem page to show instead."""
+    try:
+        link = tokens.verify(session, settings, "status", token, now=now())
+    except tokens.LinkError as exc:
+        return None, problem(exc.code, _language_of(session, None, request))
+    language = _language_of(session, link.installer_id, request)
+    lead = session.get(Lead, link.lead_id)
+    if lead is None or lead.assigned_installer_id != link.installer_id:
+        return None, problem("not_yours", language)
+    step = str(link.extra.get("s", ""))
+    if step not in states.INSTALLER_TRANSITIONS.get(lead.status, ()):
+        return None, render_page(
+            "links/status_refused.html",
+            language,
+            status_code=409,
+            current=status_name(lead.status.value, language),
+            wanted=step_label(step, language) if step in states.STEP_NAMES else step,
+        )
+    return (link, lead, session.get(Installer, link.installer_id), step, language), None
+
+
+@router.get("/l/status/{token}", include_in_schema=False)
+async def show(token: str, request: Request) -> HTMLResponse:
+    return await run_in_threadpool(_show, token, request, get_settings())
+
+
+def _show(token: str, request: Request, settings: Settings) -> HTMLResponse:
+    import secrets
+
+    csrf = secrets.token_urlsafe(24)
+    with session_scope(settings) as session:
+        loaded, page = _load(session, settings, token, request)
+        if page is not None:
+            return page
+        _link, lead, installer, step, language = loaded
+        return _with_csrf(_form(lead, step, language, csrf, errors={}, values={}), csrf)
+
+
+def _form(
+    lead: Lead,
+    step: str,
+    language: str,
+    csrf: str,
+    *,
+    errors: dict,
+    values: dict,
+    status_code: int = 200,
+) -> HTMLResponse:
+    fields = list(states.REQUIRED_FIELDS.get(step, ())) + list(states.OPTIONAL_FIELDS.get(step, ()))
+    return render_page(
+        "links/status.html",
+        language,
+        status_code=status_code,
+        lead_ref=lead.id,
+        step=step,
+        step_label=step_label(step, language),
+        current=status_name(lead.status.value, language),
+        fields=fields,
+        required=states.REQUIRED_FIELDS.get(step, ()),
+        errors=errors,
+        values=values,
+        csrf_token=csrf,
+    )
+
+
+@router.post("/l/status/{token}", include_in_schema=False)
+async def act(token: str, request: Request) -> HTMLResponse:
+    form = await request.form()
+    if not _csrf_ok(request, form):
+        return problem("csrf", None)
+    fields = {k: str(v) for k, v in form.items() if k != "csrf_token"}
+    return await run_in_threadpool(
+        _act, token, fields, request, get_settings(), str(form.get("csrf_token"))
+    )
+
+
+def _act(token: str, fields: dict, request: Request, settings: Settings, csrf: str) -> HTMLResponse:
+    with session_scope(settings) as session:
+        loaded, page = _load(session, settings, token, request)
+        if page is not None:
+            return page
+        _link, lead, installer, step, language = loaded
+        lead = lock_lead(session, lead.id)
+        try:
+            record_status(
+                session,
+                lead,
+                installer,
+                step,
+                fields,
+                now=now(),
+                settings=settings,
+                via="email link",
+            )
+        except StepInvalid as invalid:
+            session.rollback()
+            return _form(
+                lead, step, language, csrf, errors=invalid.errors, values=fields, status_code=422
+            )
+        except (NotYours, states.Refused):
+            session.rollback()
+            return problem("not_yours", language)
+        held = lead.assigned_installer_id == installer.id
+        next_links = (
+            status_links(session, lead, installer, now=now(), settings=settings) if held else []
+        )
+        return render_page(
+            "links/status_saved.html",
+            language,
+            lead_ref=lead.id,
+            step_label=step_label(step, language),
+            next_links=next_links,
+            dashboard_url=f"{settings.base_url.rstrip('/')}/dashboard/leads/{lead.id}",
+        )
