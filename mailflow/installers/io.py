@@ -43,6 +43,7 @@ class InstallerRow(BaseModel):
     postcodes: str = ""
     tier: str = "bronze"
     capacity: int = Field(10, ge=0)
+    phone: str | None = None  # optional extra column, shown to customers with site visits
 
     @field_validator("email")
     @classmethod
@@ -112,7 +113,7 @@ def import_installers(path: Path, settings: Settings) -> Report:
     report = Report()
     with session_scope(settings) as session:
         for number, raw in read_rows(path):
-            data = {k: v for k, v in raw.items() if k in COLUMNS and v != ""}
+            data = {k: v for k, v in raw.items() if k in (*COLUMNS, "phone") and v != ""}
             try:
                 row = InstallerRow.model_validate(data)
             except ValidationError as exc:

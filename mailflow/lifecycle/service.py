@@ -48,7 +48,9 @@ STEP_LABELS = {
     LeadStatus.FAILED: N_("Failed: the customer does not want to go on"),
     LeadStatus.FOLLOW_UP: N_("Remind me later"),
     RELEASE: N_("Give the lead back"),
+    "visit": N_("Book a site visit"),
 }
+VISIT = "visit"
 
 
 class NotYours(Exception):
@@ -195,7 +197,12 @@ def status_links(
     language = emails.installer_language(installer)
     current = lead.status if lead.status in states.INSTALLER_TRANSITIONS else LeadStatus.ACCEPTED
     links = []
-    for step in states.next_steps(current):
+    from mailflow.lifecycle.visits import BOOKABLE
+
+    steps = list(states.next_steps(current))
+    if lead.status in BOOKABLE:
+        steps.insert(min(3, len(steps)), VISIT)
+    for step in steps:
         token = tokens.issue(
             session,
             settings,

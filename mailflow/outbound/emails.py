@@ -261,3 +261,59 @@ def signin_email(installer: Installer, *, signin_url: str) -> EmailSpec:
         installer_id=installer.id,
         context={"installer_name": installer.name, "signin_url": signin_url},
     )
+
+
+def site_visit_email(
+    lead: Lead, installer: Installer, visit, *, change: str, language: str, ics: str, method: str
+) -> EmailSpec:
+    return EmailSpec(
+        to=lead.email,
+        template="site_visit",
+        language=language,
+        lead_id=lead.id,
+        installer_id=installer.id,
+        context={
+            "customer_name": lead.customer_name,
+            "change": change,
+            "company": installer.company or installer.name,
+            "installer_name": installer.name,
+            "installer_phone": installer.phone,
+            "installer_email": installer.email,
+            "starts_at": visit.starts_at,
+            "timezone": installer.timezone,
+            "address": visit.address,
+            "note": visit.note,
+        },
+        headers={"Reply-To": installer.email},
+        attachments=[
+            {
+                "content_type": "text/calendar",
+                "filename": "invitation.ics",
+                "content": ics,
+                "params": {"method": method},
+            }
+        ],
+    )
+
+
+def visit_reminder_email(
+    lead: Lead, installer: Installer, visit, *, to: str, language: str, for_installer: bool
+) -> EmailSpec:
+    return EmailSpec(
+        to=to,
+        template="site_visit_reminder",
+        language=language,
+        lead_id=lead.id,
+        installer_id=installer.id,
+        context={
+            "name": installer.name if for_installer else lead.customer_name,
+            "for_installer": for_installer,
+            "company": installer.company or installer.name,
+            "installer_phone": installer.phone,
+            "customer_name": lead.customer_name,
+            "customer_phone": lead.phone,
+            "starts_at": visit.starts_at,
+            "timezone": installer.timezone,
+            "address": visit.address,
+        },
+    )

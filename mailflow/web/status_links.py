@@ -14,12 +14,14 @@ from mailflow.db import session_scope
 from mailflow.i18n import gettext
 from mailflow.lifecycle import states
 from mailflow.lifecycle.service import (
+    VISIT,
     NotYours,
     StepInvalid,
     record_status,
     status_links,
     step_label,
 )
+from mailflow.lifecycle.visits import BOOKABLE, book_visit
 from mailflow.links import tokens
 from mailflow.models import Installer, Lead
 from mailflow.outbound.emails import N_
@@ -59,13 +61,16 @@ def _load(session, settings: Settings, token: str, request: Request):
     if lead is None or lead.assigned_installer_id != link.installer_id:
         return None, problem("not_yours", language)
     step = str(link.extra.get("s", ""))
-    if step not in states.INSTALLER_TRANSITIONS.get(lead.status, ()):
+    allowed = states.INSTALLER_TRANSITIONS.get(lead.status, ())
+    if step == VISIT and lead.status in BOOKABLE:
+        allowed = {VISIT}
+    if step not in allowed:
         return None, render_page(
             "links/status_refused.html",
             language,
             status_code=409,
             current=status_name(lead.status.value, language),
-            wanted=step_label(step, language) if step in states.STEP_NAMES else step,
+            wanted=step_label(step, language) if step in (*states.STEP_NAMES, VISIT) else step,
         )
     return (link, lead, session.get(Installer, link.installer_id), step, language), None
 
@@ -97,7 +102,11 @@ def _form(
     values: dict,
     status_code: int = 200,
 ) -> HTMLResponse:
-    fields = list(states.REQUIRED_FIELDS.get(step, ())) + list(states.OPTIONAL_FIELDS.get(step, ()))
+    if step == VISIT:
+        fields, required = ["date", "time", "duration", "address", "note"], ("date", "time")
+    else:
+        required = states.REQUIRED_FIELDS.get(step, ())
+        fields = list(required) + list(states.OPTIONAL_FIELDS.get(step, ()))
     return render_page(
         "links/status.html",
         language,
@@ -133,16 +142,19 @@ def _act(token: str, fields: dict, request: Request, settings: Settings, csrf: s
         _link, lead, installer, step, language = loaded
         lead = lock_lead(session, lead.id)
         try:
-            record_status(
-                session,
-                lead,
-                installer,
-                step,
-                fields,
-                now=now(),
-                settings=settings,
-                via="email link",
-            )
+            if step == VISIT:
+                book_visit(session, lead, installer, fields, now=now(), settings=settings)
+            else:
+                record_status(
+                    session,
+                    lead,
+                    installer,
+                    step,
+                    fields,
+                    now=now(),
+                    settings=settings,
+                    via="email link",
+                )
         except StepInvalid as invalid:
             session.rollback()
             return _form(
