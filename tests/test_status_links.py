@@ -55,7 +55,8 @@ def test_whole_progress_through_links(settings, worker, client):
         "Échec : le client ne souhaite pas continuer",
         "Me le rappeler plus tard",
         "Rendre le lead",
-    , "Planifier une visite technique"}
+        "Planifier une visite technique",
+    }
     before = lead(settings, lead_id)
     assert client.get(links["Devis envoyé"]).status_code == 200
     assert lead(settings, lead_id).status == before.status  # GET changed nothing
