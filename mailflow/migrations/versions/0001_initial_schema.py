@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 13:02:58.943214
+Create Date: 2026-11-22 13:09:14.531932
 """
 
 from alembic import op
@@ -79,6 +79,10 @@ def upgrade() -> None:
     sa.Column('digest_opt_out', sa.Boolean(), nullable=False),
     sa.Column('last_digest_at', mailflow.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('phone', sa.String(length=32), nullable=True),
+    sa.Column('score', sa.Double(), nullable=True),
+    sa.Column('score_details', sa.JSON(), nullable=False),
+    sa.Column('tier_pinned', sa.Boolean(), nullable=False),
+    sa.Column('tier_changed_at', mailflow.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_at', mailflow.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', mailflow.models.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_installers')),
@@ -143,6 +147,21 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_leads_postcode'), ['postcode'], unique=False)
         batch_op.create_index(batch_op.f('ix_leads_source'), ['source'], unique=False)
         batch_op.create_index(batch_op.f('ix_leads_status'), ['status'], unique=False)
+
+    op.create_table('tier_changes',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('installer_id', sa.Integer(), nullable=False),
+    sa.Column('at', mailflow.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('old_tier', sa.String(length=16), nullable=False),
+    sa.Column('new_tier', sa.String(length=16), nullable=False),
+    sa.Column('score', sa.Double(), nullable=True),
+    sa.Column('by', sa.String(length=64), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['installer_id'], ['installers.id'], name=op.f('fk_tier_changes_installer_id_installers'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_tier_changes'))
+    )
+    with op.batch_alter_table('tier_changes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_tier_changes_installer_id'), ['installer_id'], unique=False)
 
     op.create_table('lead_events',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -243,6 +262,27 @@ def upgrade() -> None:
     with op.batch_alter_table('site_visits', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_site_visits_lead_id'), ['lead_id'], unique=False)
 
+    op.create_table('surveys',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('lead_id', sa.Integer(), nullable=False),
+    sa.Column('installer_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', mailflow.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', mailflow.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('reminded_at', mailflow.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('submitted_at', mailflow.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('service', sa.Integer(), nullable=True),
+    sa.Column('installation', sa.Integer(), nullable=True),
+    sa.Column('communication', sa.Integer(), nullable=True),
+    sa.Column('comment', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['installer_id'], ['installers.id'], name=op.f('fk_surveys_installer_id_installers')),
+    sa.ForeignKeyConstraint(['lead_id'], ['leads.id'], name=op.f('fk_surveys_lead_id_leads'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_surveys')),
+    sa.UniqueConstraint('lead_id', name=op.f('uq_surveys_lead_id'))
+    )
+    with op.batch_alter_table('surveys', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_surveys_installer_id'), ['installer_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_surveys_submitted_at'), ['submitted_at'], unique=False)
+
     op.create_table('timers',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=32), nullable=False),
@@ -283,6 +323,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_timers_lead_id'))
 
     op.drop_table('timers')
+    with op.batch_alter_table('surveys', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_surveys_submitted_at'))
+        batch_op.drop_index(batch_op.f('ix_surveys_installer_id'))
+
+    op.drop_table('surveys')
     with op.batch_alter_table('site_visits', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_site_visits_lead_id'))
 
@@ -304,6 +349,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_lead_events_lead_id'))
 
     op.drop_table('lead_events')
+    with op.batch_alter_table('tier_changes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_tier_changes_installer_id'))
+
+    op.drop_table('tier_changes')
     with op.batch_alter_table('leads', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_leads_status'))
         batch_op.drop_index(batch_op.f('ix_leads_source'))
