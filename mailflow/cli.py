@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from mailflow.broker import close_embedded_redis
 from mailflow.clock import as_utc
 
 
@@ -83,7 +84,7 @@ def smtp() -> None:
     from mailflow.inbound.smtp import IntakeController
 
     settings = _settings()
-    setup_broker(settings)
+    broker = setup_broker(settings)
     import mailflow.actors  # noqa: F401
 
     controller = IntakeController(settings)
@@ -93,6 +94,7 @@ def smtp() -> None:
         _wait_for_signal()
     finally:
         controller.stop()
+        close_embedded_redis(broker)
 
 
 @main.command()
@@ -127,7 +129,7 @@ def scheduler() -> None:
     from mailflow.scheduler import SchedulerThread
 
     settings = _settings()
-    setup_broker(settings)
+    broker = setup_broker(settings)
     import mailflow.actors  # noqa: F401
 
     stop = threading.Event()
@@ -138,6 +140,7 @@ def scheduler() -> None:
     finally:
         stop.set()
         thread.join(10)
+        close_embedded_redis(broker)
 
 
 @main.command()
@@ -161,6 +164,7 @@ def worker(threads: int | None, queues: str | None) -> None:
         _wait_for_signal()
     finally:
         w.stop()
+        close_embedded_redis(broker)
 
 
 @main.command()
@@ -171,7 +175,7 @@ def sweep(at: str | None) -> None:
     from mailflow.scheduler import run_sweep
 
     settings = _settings()
-    setup_broker(settings)
+    broker = setup_broker(settings)
     import mailflow.actors  # noqa: F401
 
     instant = None
@@ -180,7 +184,10 @@ def sweep(at: str | None) -> None:
             instant = as_utc(datetime.fromisoformat(at.replace("Z", "+00:00")))
         except ValueError:
             raise click.BadParameter(f"not an ISO-8601 instant: {at}", param_hint="--at") from None
-    results = run_sweep(settings, instant)
+    try:
+        results = run_sweep(settings, instant)
+    finally:
+        close_embedded_redis(broker)
     for name, count in results.items():
         click.echo(f"{name}: {count}")
 
