@@ -46,6 +46,21 @@ class Settings(BaseSettings):
         None, description="Also alerted (pool, failures) besides admin users."
     )
 
+    # Scores and tiers (mailflow/ratings/score.py).
+    tier_silver_threshold: float = Field(
+        50.0, description="Score from which an installer is Silver."
+    )
+    tier_gold_threshold: float = Field(75.0, description="Score from which an installer is Gold.")
+    score_weight_rating: float = Field(0.45, description="Weight of customer ratings in the score.")
+    score_weight_acceptance: float = Field(0.2, description="Weight of the acceptance rate.")
+    score_weight_responsiveness: float = Field(0.15, description="Weight of the time to answer.")
+    score_weight_diligence: float = Field(0.2, description="Weight of recording progress.")
+    tier_share_weights: str = Field(
+        "gold=3,silver=2,bronze=1",
+        description="Share of leads per "
+        "tier in one area (gold gets 3 for silver's 2 and bronze's 1).",
+    )
+
     # Operational knobs (not part of the stable interface, but documented in the README).
     max_message_size: int = Field(
         10 * 1024 * 1024, description="SMTP size limit in bytes (552 over it)."
@@ -73,7 +88,36 @@ class Settings(BaseSettings):
         30.0, description="Polling interval when the server has no IDLE."
     )
 
+    # Data protection (mailflow/leads/retention.py): the scheduler purges old raw bytes.
+    retention_inbound_days: int = Field(
+        365,
+        ge=0,
+        description="Raw inbound messages (and what was parsed from them) older than this "
+        "many days are purged; the row, its outcome and its lead stay. 0 keeps them forever.",
+    )
+    retention_sent_mail_days: int = Field(
+        180,
+        ge=0,
+        description="Bodies of sent, bounced and cancelled outgoing mail older than this many "
+        "days are purged; the row (to, subject, state, times) stays. 0 keeps them forever.",
+    )
+    retention_sweep_every_seconds: int = Field(
+        3600, ge=1, description="How often the retention purge runs within the sweep."
+    )
+    document_max_bytes: int = Field(
+        10 * 1024 * 1024, ge=1, description="Largest document an admin can attach to a lead."
+    )
+
     # ---- derived values -------------------------------------------------------------------
+    @property
+    def share_weights(self) -> dict[str, float]:
+        weights = {"gold": 3.0, "silver": 2.0, "bronze": 1.0}
+        for part in self.tier_share_weights.split(","):
+            name, _, value = part.partition("=")
+            if name.strip() in weights and value.strip():
+                weights[name.strip()] = max(float(value), 0.01)
+        return weights
+
     @property
     def data_path(self) -> Path:
         return self.data_dir.expanduser().resolve()

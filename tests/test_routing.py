@@ -70,10 +70,14 @@ def test_postcode_prefixes_per_country():
     assert order([de], postcode="40107", country="DE") == []
 
 
-def test_tier_first_then_fewest_offers_then_longest_wait_then_rating():
-    gold_busy = cand(1, tier="gold", offers_30d=9)
-    silver_idle = cand(2, tier="silver", offers_30d=0)
-    assert order([silver_idle, gold_busy]) == [1, 2]
+def test_weighted_share_then_tier_then_longest_wait_then_rating():
+    # Offers per day relative to the tier's share (gold 3, silver 2, bronze 1).
+    gold = cand(1, tier="gold", offers_30d=3)  # 1 per share
+    silver = cand(2, tier="silver", offers_30d=3)  # 1.5 per share
+    bronze = cand(9, tier="bronze", offers_30d=0)
+    assert order([silver, gold, bronze]) == [9, 1, 2]
+    # Equal footing: the higher tier first.
+    assert order([cand(10, tier="silver"), cand(11, tier="gold"), cand(12)]) == [11, 10, 12]
     a = cand(3, tier="silver", offers_30d=2, last_offer_at=NOW - timedelta(days=1))
     b = cand(4, tier="silver", offers_30d=2, last_offer_at=NOW - timedelta(days=3))
     c = cand(5, tier="silver", offers_30d=1, last_offer_at=NOW - timedelta(hours=1))
@@ -86,7 +90,7 @@ def test_tier_first_then_fewest_offers_then_longest_wait_then_rating():
 
 def test_choice_and_reason():
     choice = choose(
-        [cand(1, tier="gold", offers_30d=2), cand(2, tier="bronze")],
+        [cand(1, tier="gold", offers_30d=2), cand(2, tier="bronze", offers_30d=1)],
         postcode="75011",
         country="FR",
         offered=set(),
@@ -111,3 +115,25 @@ def test_returning_installer_does_not_catch_up():
     assert order([back, peer]) == [1, 2]  # fewer per day: still next...
     back_after_two = cand(1, offers_30d=2, available_days=9)  # 0.22 a day
     assert order([back_after_two, peer]) == [2, 1]  # ...but only until level with the others
+
+
+def test_shares_over_a_thousand_leads():
+    """Over many leads in one area gold gets more than silver gets more than bronze, and nobody
+    eligible is starved (default shares 3:2:1)."""
+    team = {1: "gold", 2: "silver", 3: "bronze", 4: "bronze"}
+    offers = dict.fromkeys(team, 0)
+    last = dict.fromkeys(team)
+    for i in range(1000):
+        at = NOW + timedelta(minutes=40 * i)
+        candidates = [
+            cand(k, tier=tier, offers_30d=offers[k], last_offer_at=last[k], capacity=10_000)
+            for k, tier in team.items()
+        ]
+        winner = choose(candidates, postcode="75011", country="FR", offered=set(), now=at)
+        offers[winner.installer.id] += 1
+        last[winner.installer.id] = at
+    assert sum(offers.values()) == 1000
+    assert offers[1] > offers[2] > offers[3]
+    assert offers[1] == pytest.approx(1000 * 3 / 7, abs=5)
+    assert offers[2] == pytest.approx(1000 * 2 / 7, abs=5)
+    assert offers[3] == pytest.approx(offers[4], abs=2) == pytest.approx(1000 / 7, abs=5)

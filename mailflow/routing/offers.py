@@ -117,6 +117,7 @@ def offer_next(session: Session, lead: Lead, *, now: datetime, settings: Setting
         country=lead.country,
         offered=offered,
         now=now,
+        shares=settings.share_weights,
     )
     if choice is None:
         was_pool = lead.status == LeadStatus.POOL

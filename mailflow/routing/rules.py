@@ -1,10 +1,10 @@
 """Who gets the offer (PRODUCT.md §3), as pure functions of plain data.
 
 Eligible: active, not on vacation, not flagged for bounces, serves the lead's postcode (prefixes
-per country), below capacity, not offered this lead before. Order: tier (gold > silver >
-bronze), then fewest offers in the last 30 days (per day the installer was available), then
-longest since the last offer, then rating; the installer id breaks remaining ties so the choice
-is deterministic.
+per country), below capacity, not offered this lead before. Order: fewest offers in the last 30
+days (per day the installer was available) relative to the tier's share (a higher tier gets
+more leads: gold > silver > bronze), then tier, then longest since the last offer, then rating;
+the installer id breaks remaining ties so the choice is deterministic.
 """
 
 from __future__ import annotations
@@ -115,27 +115,55 @@ def ineligibility(
     return None
 
 
-def sort_key(candidate: Candidate) -> tuple:
+DEFAULT_SHARES = {"gold": 3.0, "silver": 2.0, "bronze": 1.0}
+
+
+def sort_key(candidate: Candidate, shares: dict[str, float] = DEFAULT_SHARES) -> tuple:
+    """Weighted fairness first: offers per available day divided by the tier's share, so that
+    over many leads gold gets 3 for silver's 2 and bronze's 1 (with the default shares) and
+    nobody eligible starves; on equal footing the higher tier goes first, then the one who
+    waited longest, then the better rated."""
     last = candidate.last_offer_at.timestamp() if candidate.last_offer_at else float("-inf")
     rating = -(candidate.rating if candidate.rating is not None else -1.0)
-    return (-TIER_RANK.get(candidate.tier, 0), candidate.offer_rate, last, rating, candidate.id)
+    share = shares.get(candidate.tier, 1.0)
+    return (
+        round(candidate.offer_rate / share, 9),
+        -TIER_RANK.get(candidate.tier, 0),
+        last,
+        rating,
+        candidate.id,
+    )
 
 
 def rank(
-    candidates: list[Candidate], *, postcode: str, country: str, offered: set[int], now: datetime
+    candidates: list[Candidate],
+    *,
+    postcode: str,
+    country: str,
+    offered: set[int],
+    now: datetime,
+    shares: dict[str, float] = DEFAULT_SHARES,
 ) -> list[Candidate]:
     eligible = [
         c
         for c in candidates
         if ineligibility(c, postcode=postcode, country=country, offered=offered, now=now) is None
     ]
-    return sorted(eligible, key=sort_key)
+    return sorted(eligible, key=lambda c: sort_key(c, shares))
 
 
 def choose(
-    candidates: list[Candidate], *, postcode: str, country: str, offered: set[int], now: datetime
+    candidates: list[Candidate],
+    *,
+    postcode: str,
+    country: str,
+    offered: set[int],
+    now: datetime,
+    shares: dict[str, float] = DEFAULT_SHARES,
 ) -> Choice | None:
-    ranked = rank(candidates, postcode=postcode, country=country, offered=offered, now=now)
+    ranked = rank(
+        candidates, postcode=postcode, country=country, offered=offered, now=now, shares=shares
+    )
     if not ranked:
         return None
     best = ranked[0]

@@ -1,0 +1,1 @@
+"""Customer ratings and installer tiers (PRODUCT.md §6)."""
