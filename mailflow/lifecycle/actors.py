@@ -12,6 +12,7 @@ from mailflow.scheduler import sweep_job
 def _timers(settings: Settings, at: datetime) -> int:
     import mailflow.lifecycle.service  # noqa: F401  (registers the timer handlers)
     import mailflow.lifecycle.visits  # noqa: F401
+    import mailflow.ratings.service  # noqa: F401
     from mailflow.lifecycle.timers import run_due
 
     return run_due(settings, at)

@@ -19,4 +19,8 @@ def status_recorded(
     now: datetime,
     settings: Settings,
 ) -> None:
-    return None
+    from mailflow.models import LeadStatus
+    from mailflow.ratings.service import schedule_survey
+
+    if status in (LeadStatus.INSTALLATION_SCHEDULED, LeadStatus.INSTALLED):
+        schedule_survey(session, lead, installer, now=now)

@@ -317,3 +317,69 @@ def visit_reminder_email(
             "address": visit.address,
         },
     )
+
+
+def survey_email(
+    lead: Lead, installer: Installer, *, url: str, language: str, reminder: bool
+) -> EmailSpec:
+    return EmailSpec(
+        to=lead.email,
+        template="survey",
+        language=language,
+        lead_id=lead.id,
+        installer_id=installer.id,
+        context={
+            "customer_name": lead.customer_name,
+            "company": installer.company or installer.name,
+            "url": url,
+            "reminder": reminder,
+        },
+    )
+
+
+def rating_received_email(lead: Lead, installer: Installer, survey) -> EmailSpec:
+    return EmailSpec(
+        to=installer.email,
+        template="rating_received",
+        language=installer_language(installer),
+        lead_id=lead.id,
+        installer_id=installer.id,
+        context={
+            "installer_name": installer.name,
+            "lead_ref": lead.id,
+            "service": survey.service,
+            "installation": survey.installation,
+            "communication": survey.communication,
+            "comment": survey.comment,
+            "stars": "★" * round(survey.average or 0) + "☆" * (5 - round(survey.average or 0)),
+            "rating": installer.rating,
+        },
+    )
+
+
+ADVICE = {
+    "rating": N_("happier customers: they rate service, installation and communication"),
+    "acceptance": N_("accepting more of the leads you are offered"),
+    "responsiveness": N_("answering offers faster (within two hours is best)"),
+    "diligence": N_("recording your progress on every lead you accept"),
+    "lapsed": N_("never letting a reservation lapse: record a status after accepting"),
+}
+
+
+def tier_changed_email(installer: Installer, change, advice: list[str]) -> EmailSpec:
+    language = installer_language(installer)
+    return EmailSpec(
+        to=installer.email,
+        template="tier_changed",
+        language=language,
+        installer_id=installer.id,
+        context={
+            "installer_name": installer.name,
+            "old_tier": change.old_tier,
+            "new_tier": change.new_tier,
+            "score": change.score,
+            "advice": [gettext(language, ADVICE[a]) for a in advice if a in ADVICE],
+            "higher": ["bronze", "silver", "gold"].index(change.new_tier)
+            > ["bronze", "silver", "gold"].index(change.old_tier),
+        },
+    )

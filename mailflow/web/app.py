@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from mailflow import __version__
 from mailflow.db import session_scope
-from mailflow.web import admin, api, links, status_links
+from mailflow.web import admin, api, dashboard, links, status_links, survey, vacation
 
 
 def create_app() -> FastAPI:
@@ -23,6 +23,9 @@ def create_app() -> FastAPI:
     app.include_router(api.router)
     admin.install(app)
     app.include_router(status_links.router)  # before the generic /l/{action}/{token}
+    app.include_router(survey.router)
+    app.include_router(dashboard.router)
+    app.include_router(vacation.router)  # before the generic /l/{action}/{token}
     app.include_router(links.router)
 
     @app.get("/healthz", include_in_schema=False)

@@ -1,0 +1,397 @@
+"""Surveys (customer ratings after installation) and tiers (from the score)."""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from mailflow.config import Settings
+from mailflow.db import session_scope
+from mailflow.leads.service import add_event
+from mailflow.lifecycle import timers
+from mailflow.links import tokens
+from mailflow.models import (
+    Actor,
+    Installer,
+    Lead,
+    LeadEvent,
+    LeadStatus,
+    Offer,
+    OfferStatus,
+    ServiceStatus,
+    Survey,
+    TierChange,
+)
+from mailflow.outbound import emails
+from mailflow.outbound.outbox import queue_email
+from mailflow.ratings.score import History, Thresholds, Weights, compute
+
+log = logging.getLogger(__name__)
+
+SURVEY_AFTER = timedelta(days=3)
+SURVEY_HOUR = time(10, 0)
+REMINDER_AFTER = timedelta(days=7)
+HISTORY = timedelta(days=365)
+SURVEY_STATUSES = frozenset({LeadStatus.INSTALLATION_SCHEDULED, LeadStatus.INSTALLED})
+SURVEY_TIMERS = ("survey", "survey_reminder")
+
+
+# ------------------------------------------------------------------ surveys ----------------
+def schedule_survey(session: Session, lead: Lead, installer: Installer, *, now: datetime) -> None:
+    """3 days after the installation date (or after ``installed`` without one), 10:00 local."""
+    day_text = (lead.progress or {}).get("installation_date")
+    tz = ZoneInfo(installer.timezone)
+    day = date.fromisoformat(day_text) if day_text else now.astimezone(tz).date()
+    due = datetime.combine(day + SURVEY_AFTER, SURVEY_HOUR, tzinfo=tz)
+    timers.cancel(session, lead_id=lead.id, kinds=("survey",), now=now)
+    if _survey(session, lead.id) is not None:
+        return  # already sent
+    timers.schedule(
+        session, "survey", max(due, now), lead_id=lead.id, installer_id=installer.id, now=now
+    )
+
+
+def _survey(session: Session, lead_id: int) -> Survey | None:
+    return session.scalar(select(Survey).where(Survey.lead_id == lead_id))
+
+
+@timers.handles("survey")
+def _send_survey(session: Session, timer, at: datetime, settings: Settings) -> None:
+    lead = session.get(Lead, timer.lead_id)
+    if lead is None or lead.status not in SURVEY_STATUSES or not lead.email:
+        return  # failed, expired, released… or nobody to ask
+    if lead.assigned_installer_id != timer.installer_id or _survey(session, lead.id) is not None:
+        return
+    installer = session.get(Installer, timer.installer_id)
+    survey = Survey(lead_id=lead.id, installer_id=installer.id, created_at=at, sent_at=at)
+    session.add(survey)
+    session.flush()
+    _queue_survey_email(session, lead, installer, survey, at=at, settings=settings, reminder=False)
+    add_event(session, lead, "survey_sent", at=at, to=lead.email)
+    timers.schedule(
+        session,
+        "survey_reminder",
+        at + REMINDER_AFTER,
+        lead_id=lead.id,
+        installer_id=installer.id,
+        subject_id=survey.id,
+        now=at,
+    )
+
+
+@timers.handles("survey_reminder")
+def _remind_survey(session: Session, timer, at: datetime, settings: Settings) -> None:
+    survey = session.get(Survey, timer.subject_id)
+    if survey is None or survey.submitted_at is not None or survey.reminded_at is not None:
+        return
+    lead = session.get(Lead, survey.lead_id)
+    if lead.status not in SURVEY_STATUSES:
+        return
+    installer = session.get(Installer, survey.installer_id)
+    survey.reminded_at = at
+    _queue_survey_email(session, lead, installer, survey, at=at, settings=settings, reminder=True)
+    add_event(session, lead, "survey_reminder", at=at, to=lead.email)
+
+
+def _queue_survey_email(
+    session: Session,
+    lead: Lead,
+    installer: Installer,
+    survey: Survey,
+    *,
+    at: datetime,
+    settings: Settings,
+    reminder: bool,
+) -> None:
+    from mailflow.lifecycle.visits import customer_language
+
+    token = tokens.issue(
+        session,
+        settings,
+        "survey",
+        now=at,
+        subject_id=survey.id,
+        lead_id=lead.id,
+        installer_id=installer.id,
+    )
+    queue_email(
+        session,
+        emails.survey_email(
+            lead,
+            installer,
+            url=tokens.url(settings, "survey", token),
+            language=customer_language(lead),
+            reminder=reminder,
+        ),
+        now=at,
+        settings=settings,
+    )
+
+
+class AlreadyAnswered(Exception):
+    pass
+
+
+def submit_survey(
+    session: Session, survey_id: int, form: dict, *, now: datetime, settings: Settings
+) -> Survey:
+    """Save the customer's answers once (a conditional update: parallel submissions → one)."""
+    errors = {}
+    marks = {}
+    for name in ("service", "installation", "communication"):
+        try:
+            mark = int(str(form.get(name) or ""))
+            if not 1 <= mark <= 5:
+                raise ValueError
+            marks[name] = mark
+        except ValueError:
+            errors[name] = "choose 1 to 5 stars"
+    if errors:
+        from mailflow.lifecycle.service import StepInvalid
+
+        raise StepInvalid(errors)
+    comment = str(form.get("comment") or "").strip()[:4000] or None
+    done = session.execute(
+        update(Survey)
+        .where(Survey.id == survey_id, Survey.submitted_at.is_(None))
+        .values(submitted_at=now, comment=comment, **marks)
+    )
+    if done.rowcount != 1:
+        raise AlreadyAnswered()
+    survey = session.get(Survey, survey_id)
+    session.refresh(survey)
+    lead = session.get(Lead, survey.lead_id)
+    installer = session.get(Installer, survey.installer_id)
+    timers.cancel(session, lead_id=lead.id, kinds=("survey_reminder",), now=now)
+    add_event(session, lead, "rated", at=now, actor=Actor.CUSTOMER, **marks, comment=bool(comment))
+    installer.rating = average_rating(session, installer.id, now=now)
+    queue_email(
+        session, emails.rating_received_email(lead, installer, survey), now=now, settings=settings
+    )
+    return survey
+
+
+def average_rating(session: Session, installer_id: int, *, now: datetime) -> float | None:
+    surveys = session.scalars(
+        select(Survey).where(
+            Survey.installer_id == installer_id, Survey.submitted_at >= now - HISTORY
+        )
+    )
+    marks = [s.average for s in surveys if s.average is not None]
+    return round(sum(marks) / len(marks), 2) if marks else None
+
+
+# ------------------------------------------------------------------ scores and tiers -------
+def history_for(session: Session, installer_id: int, *, now: datetime) -> History:
+    since = now - HISTORY
+    ratings = tuple(
+        s.average
+        for s in session.scalars(
+            select(Survey).where(Survey.installer_id == installer_id, Survey.submitted_at >= since)
+        )
+        if s.average
+    )
+    offers = list(
+        session.scalars(
+            select(Offer).where(
+                Offer.installer_id == installer_id,
+                Offer.offered_at >= since,
+                Offer.status.in_([OfferStatus.ACCEPTED, OfferStatus.DECLINED, OfferStatus.EXPIRED]),
+            )
+        )
+    )
+    accepted = [o for o in offers if o.status == OfferStatus.ACCEPTED]
+    hours = tuple(
+        (o.answered_at - o.offered_at).total_seconds() / 3600
+        for o in offers
+        if o.answered_at is not None
+    )
+    lead_ids = [o.lead_id for o in accepted]
+    with_progress = 0
+    lapsed = 0
+    if lead_ids:
+        with_progress = (
+            session.scalar(
+                select(func.count(func.distinct(LeadEvent.lead_id))).where(
+                    LeadEvent.lead_id.in_(lead_ids), LeadEvent.type == "status"
+                )
+            )
+            or 0
+        )
+        lapsed_events = session.scalars(
+            select(LeadEvent).where(
+                LeadEvent.lead_id.in_(lead_ids), LeadEvent.type == "released", LeadEvent.at >= since
+            )
+        )
+        lapsed = sum(
+            1
+            for e in lapsed_events
+            if "lapsed" in str((e.data or {}).get("reason", ""))
+            and (e.data or {}).get("installer_id") == installer_id
+        )
+    return History(
+        ratings=ratings,
+        offers_answered=len(offers),
+        offers_accepted=len(accepted),
+        answer_hours=hours,
+        accepted_leads=len(accepted),
+        leads_with_progress=with_progress,
+        lapsed=lapsed,
+    )
+
+
+def weights_of(settings: Settings) -> tuple[Weights, Thresholds]:
+    return (
+        Weights(
+            settings.score_weight_rating,
+            settings.score_weight_acceptance,
+            settings.score_weight_responsiveness,
+            settings.score_weight_diligence,
+        ),
+        Thresholds(settings.tier_silver_threshold, settings.tier_gold_threshold),
+    )
+
+
+# Below this much history the score is shown but the tier (imported or pinned) stays: a
+# newcomer is not demoted or promoted on priors alone.
+MIN_ANSWERED_OFFERS = 5
+
+
+def enough_history(history: History) -> bool:
+    return history.offers_answered >= MIN_ANSWERED_OFFERS or len(history.ratings) >= 1
+
+
+def recompute_installer(
+    session: Session, installer: Installer, *, now: datetime, settings: Settings
+) -> TierChange | None:
+    weights, thresholds = weights_of(settings)
+    history = history_for(session, installer.id, now=now)
+    result = compute(history, weights, thresholds)
+    installer.score = result.score
+    installer.score_details = {
+        "parts": result.parts,
+        "advice": result.advice,
+        "computed_at": now.isoformat(),
+    }
+    installer.rating = average_rating(session, installer.id, now=now)
+    if installer.tier_pinned or result.tier == installer.tier or not enough_history(history):
+        return None
+    return change_tier(
+        session,
+        installer,
+        result.tier,
+        now=now,
+        settings=settings,
+        score=result.score,
+        advice=result.advice,
+    )
+
+
+def change_tier(
+    session: Session,
+    installer: Installer,
+    tier: str,
+    *,
+    now: datetime,
+    settings: Settings,
+    by: str = "system",
+    score: float | None = None,
+    advice: list[str] | None = None,
+    reason: str | None = None,
+) -> TierChange:
+    change = TierChange(
+        installer_id=installer.id,
+        at=now,
+        old_tier=installer.tier,
+        new_tier=tier,
+        score=score if score is not None else installer.score,
+        by=by,
+        reason=reason,
+    )
+    session.add(change)
+    installer.tier, installer.tier_changed_at = tier, now
+    queue_email(
+        session,
+        emails.tier_changed_email(installer, change, advice or []),
+        now=now,
+        settings=settings,
+    )
+    return change
+
+
+def pin_tier(
+    session: Session,
+    installer: Installer,
+    tier: str | None,
+    *,
+    admin: str,
+    now: datetime,
+    settings: Settings,
+) -> None:
+    """An admin fixes the tier (``None`` unpins: the score decides again at the next run)."""
+    if tier is None:
+        installer.tier_pinned = False
+        return
+    installer.tier_pinned = True
+    if tier != installer.tier:
+        change_tier(
+            session,
+            installer,
+            tier,
+            now=now,
+            settings=settings,
+            by=admin,
+            reason="pinned by an admin",
+        )
+
+
+def recompute_all(settings: Settings, at: datetime) -> list[TierChange]:
+    changes = []
+    with session_scope(settings) as session:
+        ids = list(session.scalars(select(Installer.id).order_by(Installer.id)))
+    for installer_id in ids:
+        with session_scope(settings) as session:
+            installer = session.get(Installer, installer_id)
+            change = recompute_installer(session, installer, now=at, settings=settings)
+            if change is not None:
+                changes.append(change)
+    return changes
+
+
+NIGHTLY = "tiers"
+
+
+def nightly_recompute(settings: Settings, at: datetime) -> int:
+    """Once a day (the first sweep after 24 hours): one scheduler wins the claim."""
+    with session_scope(settings) as session:
+        if session.get(ServiceStatus, NIGHTLY) is None:
+            try:
+                with session.begin_nested():
+                    session.add(
+                        ServiceStatus(name=NIGHTLY, data={}, updated_at=at - timedelta(days=2))
+                    )
+            except IntegrityError:
+                pass
+    with session_scope(settings) as session:
+        claimed = session.execute(
+            update(ServiceStatus)
+            .where(
+                ServiceStatus.name == NIGHTLY, ServiceStatus.updated_at <= at - timedelta(hours=24)
+            )
+            .values(updated_at=at)
+        ).rowcount
+    if not claimed:
+        return 0
+    changes = recompute_all(settings, at)
+    log.info("tiers recomputed: %d changes", len(changes))
+    return len(changes)
+
+
+def median_hours(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None

@@ -1,0 +1,120 @@
+"""The customer's survey page ``/l/survey/<token>``: GET shows the form, POST saves once."""
+
+from __future__ import annotations
+
+import secrets
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+
+from mailflow.clock import now
+from mailflow.config import Settings, get_settings
+from mailflow.db import session_scope
+from mailflow.lifecycle.service import StepInvalid
+from mailflow.lifecycle.visits import customer_language
+from mailflow.links import tokens
+from mailflow.models import Installer, Lead, Survey
+from mailflow.ratings.service import AlreadyAnswered, submit_survey
+from mailflow.web.links import _csrf_ok, _with_csrf, problem
+from mailflow.web.pages import render_page
+
+router = APIRouter()
+CRITERIA = ("service", "installation", "communication")
+
+
+def _context(session, link: tokens.LinkData) -> tuple[str, dict]:
+    lead = session.get(Lead, link.lead_id)
+    installer = session.get(Installer, link.installer_id)
+    return customer_language(lead), {
+        "company": installer.company or installer.name,
+        "customer_name": lead.customer_name,
+    }
+
+
+@router.get("/l/survey/{token}", include_in_schema=False)
+async def show(token: str, request: Request) -> HTMLResponse:
+    return await run_in_threadpool(_show, token, request, get_settings())
+
+
+def _show(token: str, request: Request, settings: Settings) -> HTMLResponse:
+    language_hint = request.headers.get("accept-language", "").split(",")[0]
+    with session_scope(settings) as session:
+        try:
+            link = tokens.verify(session, settings, "survey", token, now=now())
+        except tokens.LinkUsed:
+            return _thanks(session, settings, token, already=True)
+        except tokens.LinkError as exc:
+            return problem(exc.code, language_hint)
+        language, context = _context(session, link)
+        survey = session.get(Survey, link.subject_id)
+        if survey is None or survey.submitted_at is not None:
+            return render_page("links/survey_thanks.html", language, already=True, **context)
+        csrf = secrets.token_urlsafe(24)
+        return _with_csrf(
+            render_page(
+                "links/survey.html",
+                language,
+                csrf_token=csrf,
+                criteria=CRITERIA,
+                errors={},
+                values={},
+                **context,
+            ),
+            csrf,
+        )
+
+
+@router.post("/l/survey/{token}", include_in_schema=False)
+async def submit(token: str, request: Request) -> HTMLResponse:
+    form = await request.form()
+    if not _csrf_ok(request, form):
+        return problem("csrf", request.headers.get("accept-language", "").split(",")[0])
+    fields = {k: str(v) for k, v in form.items()}
+    return await run_in_threadpool(_submit, token, fields, request, get_settings())
+
+
+def _submit(token: str, form: dict, request: Request, settings: Settings) -> HTMLResponse:
+    at = now()
+    with session_scope(settings) as session:
+        try:
+            link = tokens.verify(session, settings, "survey", token, now=at)
+        except tokens.LinkUsed:
+            return _thanks(session, settings, token, already=True)
+        except tokens.LinkError as exc:
+            return problem(exc.code, request.headers.get("accept-language", "").split(",")[0])
+        language, context = _context(session, link)
+    try:
+        with session_scope(settings) as session:
+            tokens.consume(session, link, now=at)
+            submit_survey(session, link.subject_id, form, now=at, settings=settings)
+    except StepInvalid as invalid:
+        csrf = form.get("csrf_token", "")
+        return render_page(
+            "links/survey.html",
+            language,
+            status_code=422,
+            csrf_token=csrf,
+            criteria=CRITERIA,
+            errors=invalid.errors,
+            values=form,
+            **context,
+        )
+    except (tokens.LinkUsed, AlreadyAnswered):
+        return render_page("links/survey_thanks.html", language, already=True, **context)
+    return render_page("links/survey_thanks.html", language, already=False, **context)
+
+
+def _thanks(session, settings: Settings, token: str, *, already: bool) -> HTMLResponse:
+    try:
+        payload = tokens.serializer(settings, "survey").loads(token)
+        from mailflow.models import LinkNonce
+
+        row = session.get(LinkNonce, payload.get("n"))
+        language, context = _context(
+            session,
+            tokens.LinkData("survey", row.nonce, row.subject_id, row.installer_id, row.lead_id),
+        )
+    except Exception:
+        return problem("used", None)
+    return render_page("links/survey_thanks.html", language, already=already, **context)
