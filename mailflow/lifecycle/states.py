@@ -7,8 +7,6 @@ back to rotation (``new`` → ``offered``/``pool``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from mailflow.models import LeadStatus as S
 
 # Statuses an installer records, and from where.
@@ -81,13 +79,12 @@ OPTIONAL_FIELDS = {
 }
 
 
-@dataclass(frozen=True)
 class Refused(Exception):
-    current: str
-    wanted: str
+    """A step the transition table does not allow from the current status."""
 
-    def __str__(self) -> str:
-        return f"a lead in {self.current!r} cannot go to {self.wanted!r}"
+    def __init__(self, current: str, wanted: str) -> None:
+        super().__init__(f"a lead in {current!r} cannot go to {wanted!r}")
+        self.current, self.wanted = current, wanted
 
 
 def next_steps(current: S) -> list[str]:

@@ -1,0 +1,243 @@
+"""Installer account link pages: ``/l/signin/<token>`` and ``/l/vacation/<token>``.
+
+As on every link page (see :mod:`mailflow.web.links`), opening the link changes nothing — mail
+scanners fetch every link — and only the ``POST`` of the page's form acts, with the CSRF field
+echoing the ``mf_link_csrf`` cookie set by the ``GET``.
+
+- ``signin`` (one time, one hour): the button starts a dashboard session and goes to the
+  dashboard (or to the page the installer asked for before signing in).
+- ``vacation`` (lasting, in every installer email's footer): set or clear the vacation range;
+  with the signed extra ``digest=off`` (the weekly summary's unsubscribe link) it stops the
+  summary instead. Works as long as the installer exists and the token has not expired.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
+
+from mailflow.clock import now
+from mailflow.config import Settings, get_settings
+from mailflow.db import session_scope
+from mailflow.i18n import gettext, pick_language
+from mailflow.links import tokens
+from mailflow.models import Installer, LinkNonce
+from mailflow.outbound.emails import N_
+from mailflow.web import dashboard
+from mailflow.web.links import PROBLEMS, _csrf_ok, _language_of, _with_csrf, problem
+from mailflow.web.pages import render_page
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+
+# ------------------------------------------------------------------ helpers ----------------
+def _link_language(
+    session: Session, settings: Settings, purpose: str, token: str, request: Request
+) -> str:
+    """The installer's language even for a used or expired link (the nonce row still says
+    whose it was); the browser's otherwise."""
+    try:
+        payload = tokens.serializer(settings, purpose).loads(token)
+        row = session.get(LinkNonce, payload.get("n")) if isinstance(payload, dict) else None
+    except Exception:
+        row = None
+    return _language_of(session, row.installer_id if row else None, request)
+
+
+def _signin_problem(code: str, language: str) -> HTMLResponse:
+    """A sign-in link that cannot act: say why, and offer a new link."""
+    if code not in ("invalid", "expired", "used"):
+        return problem(code, language)
+    status, title, message, _advice = PROBLEMS[code]
+    return render_page(
+        "dashboard/link_problem.html",
+        language,
+        status_code=status,
+        title=gettext(language, title),
+        message=gettext(language, message),
+    )
+
+
+def _installer_of(session: Session, link: tokens.LinkData) -> Installer | None:
+    installer = session.get(Installer, link.installer_id) if link.installer_id else None
+    if installer is None or (link.subject_id is not None and link.subject_id != installer.id):
+        return None
+    return installer
+
+
+# ------------------------------------------------------------------ /l/signin ---------------
+@router.get("/l/signin/{token}", include_in_schema=False)
+def signin_link(token: str, request: Request) -> Response:
+    settings = get_settings()
+    with session_scope(settings) as session:
+        try:
+            link = tokens.verify(session, settings, "signin", token, now=now())
+        except tokens.LinkError as exc:
+            return _signin_problem(
+                exc.code, _link_language(session, settings, "signin", token, request)
+            )
+        installer = _installer_of(session, link)
+        if installer is None:
+            return _signin_problem("invalid", _language_of(session, None, request))
+        csrf = secrets.token_urlsafe(24)
+        page = render_page(
+            "dashboard/signin_link.html",
+            pick_language(installer.language),
+            installer_name=installer.name,
+            csrf_token=csrf,
+        )
+        return _with_csrf(page, csrf)
+
+
+@router.post("/l/signin/{token}", include_in_schema=False)
+async def signin_act(token: str, request: Request) -> Response:
+    form = await request.form()
+    if not _csrf_ok(request, form):
+        with session_scope() as session:
+            return problem("csrf", _language_of(session, None, request))
+    return await run_in_threadpool(_signin, token, request, get_settings())
+
+
+def _signin(token: str, request: Request, settings: Settings) -> Response:
+    at = now()
+    try:
+        with session_scope(settings) as session:
+            link = tokens.verify(session, settings, "signin", token, now=at)
+            tokens.consume(session, link, now=at)
+            installer = _installer_of(session, link)
+            if installer is None:
+                raise tokens.LinkInvalid("this link is not valid")
+            cookie = dashboard.start_session(session, installer, request, at=at, settings=settings)
+            target = dashboard.safe_next(link.extra.get("next"))
+            log.info("installer %s signed in", installer.id)
+    except tokens.LinkError as exc:
+        with session_scope(settings) as session:
+            return _signin_problem(
+                exc.code, _link_language(session, settings, "signin", token, request)
+            )
+    response = dashboard.redirect(target)
+    return dashboard.set_session_cookie(response, cookie, settings)
+
+
+# ------------------------------------------------------------------ /l/vacation -------------
+def _vacation_page(
+    installer: Installer,
+    link: tokens.LinkData,
+    csrf: str,
+    *,
+    status_code=200,
+    values: dict | None = None,
+    errors: dict | None = None,
+) -> HTMLResponse:
+    language = pick_language(installer.language)
+    at = now()
+    if link.extra.get("digest") == "off":
+        return render_page(
+            "dashboard/digest_link.html",
+            language,
+            status_code=status_code,
+            installer_name=installer.name,
+            csrf_token=csrf,
+            already=installer.digest_opt_out,
+        )
+    vacation = dashboard.vacation_view(installer, language, at)
+    values = values or {}
+    return render_page(
+        "dashboard/vacation_link.html",
+        language,
+        status_code=status_code,
+        installer_name=installer.name,
+        csrf_token=csrf,
+        vacation=vacation,
+        vacation_from=values.get("vacation_from", vacation["first_iso"] if vacation else ""),
+        vacation_until=values.get("vacation_until", vacation["last_iso"] if vacation else ""),
+        errors=errors or {},
+        timezone=installer.timezone,
+        paused=not installer.active,
+    )
+
+
+@router.get("/l/vacation/{token}", include_in_schema=False)
+def vacation_link(token: str, request: Request) -> Response:
+    settings = get_settings()
+    with session_scope(settings) as session:
+        try:
+            link = tokens.verify(session, settings, "vacation", token, now=now())
+        except tokens.LinkError as exc:
+            return problem(exc.code, _link_language(session, settings, "vacation", token, request))
+        installer = _installer_of(session, link)
+        if installer is None:
+            return problem("invalid", _language_of(session, None, request))
+        csrf = secrets.token_urlsafe(24)
+        return _with_csrf(_vacation_page(installer, link, csrf), csrf)
+
+
+@router.post("/l/vacation/{token}", include_in_schema=False)
+async def vacation_act(token: str, request: Request) -> Response:
+    form = await request.form()
+    fields = {k: str(v) for k, v in form.items()}
+    # RFC 8058 one-click unsubscribe (a mail client's POST, no page, no cookie): the signed
+    # token is the authorisation, and it only ever turns the weekly summary off.
+    one_click = fields.get("List-Unsubscribe") == "One-Click"
+    if not one_click and not _csrf_ok(request, form):
+        with session_scope() as session:
+            return problem("csrf", _language_of(session, None, request))
+    return await run_in_threadpool(_vacation, token, fields, one_click, request, get_settings())
+
+
+def _vacation(
+    token: str, form: dict, one_click: bool, request: Request, settings: Settings
+) -> Response:
+    at = now()
+    with session_scope(settings) as session:
+        try:
+            link = tokens.verify(session, settings, "vacation", token, now=at)
+        except tokens.LinkError as exc:
+            return problem(exc.code, _link_language(session, settings, "vacation", token, request))
+        installer = _installer_of(session, link)
+        if installer is None:
+            return problem("invalid", _language_of(session, None, request))
+        language = pick_language(installer.language)
+        digest_link = link.extra.get("digest") == "off"
+        action = "digest_off" if (digest_link or one_click) else form.get("action", "")
+        if one_click and not digest_link:
+            return problem("invalid", language)
+        if action == "digest_off":
+            installer.digest_opt_out = True
+            log.info("installer %s stopped the weekly summary", installer.id)
+            done = gettext(language, N_("You will no longer receive the weekly summary."))
+            vacation = None
+        elif action in ("vacation", "clear_vacation"):
+            try:
+                dashboard.apply_vacation(installer, action, form, at=at, language=language)
+            except dashboard.VacationInvalid as invalid:
+                csrf = request.cookies.get("mf_link_csrf") or secrets.token_urlsafe(24)
+                return _with_csrf(
+                    _vacation_page(
+                        installer, link, csrf, status_code=422, values=form, errors=invalid.errors
+                    ),
+                    csrf,
+                )
+            vacation = dashboard.vacation_view(installer, language, at)
+            done = (
+                gettext(language, N_("Your vacation is saved: no offers during that time."))
+                if action == "vacation"
+                else gettext(language, N_("Vacation cleared: you receive offers again."))
+            )
+        else:
+            return problem("invalid", language)
+        installer.last_action_at = at
+        return render_page(
+            "dashboard/link_done.html",
+            language,
+            installer_name=installer.name,
+            done=done,
+            vacation=vacation,
+            paused=not installer.active,
+        )
