@@ -761,3 +761,35 @@ def test_posts_without_csrf_are_refused(settings, worker, client):
     with session_scope(settings) as s:
         offers = list(s.scalars(select(Offer).where(Offer.lead_id == lead_id)))
         assert [o.status for o in offers] == [OfferStatus.ACCEPTED]
+
+
+def test_score_page_shows_tier_score_and_ratings(settings, client):
+    from datetime import timedelta
+
+    from mailflow.models import Survey
+
+    load_installers(settings)
+    lead_id = new_lead(settings)
+    with session_scope(settings) as s:
+        installer = s.query(Installer).filter_by(email=GOLD_PARIS).one()
+        lead_row = s.get(Lead, lead_id)
+        lead_row.assigned_installer_id, lead_row.status = installer.id, LeadStatus.INSTALLED
+        s.add(
+            Survey(
+                lead_id=lead_id,
+                installer_id=installer.id,
+                submitted_at=clock.now() - timedelta(days=1),
+                service=5,
+                installation=4,
+                communication=5,
+                comment="<b>Parfait</b>",
+            )
+        )
+    sign_in(client, settings, GOLD_PARIS)
+    page = client.get("/dashboard/score")
+    assert page.status_code == 200
+    assert "Gold" in page.text and "/ 100" in page.text
+    assert "Notes des clients" in page.text and "Délai de réponse" in page.text
+    assert "&lt;b&gt;Parfait&lt;/b&gt;" in page.text
+    client.cookies.clear()
+    assert client.get("/dashboard/score", follow_redirects=False).status_code in (302, 303)
