@@ -191,6 +191,13 @@ class Lead(Base):
     )
     created_at: Mapped[datetime] = mapped_column(default=now, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
+    # Admin console: hidden from the default lists (archived; spam is archived too), personal
+    # fields anonymised on the customer's request (erased), and the version of the search
+    # terms indexed for the lead (NULL: not indexed yet; see mailflow/leads/search.py).
+    archived_at: Mapped[datetime | None] = mapped_column(index=True)
+    spam: Mapped[bool] = mapped_column(Boolean, default=False)
+    erased_at: Mapped[datetime | None]
+    search_version: Mapped[int | None] = mapped_column(Integer, index=True)
 
     events: Mapped[list[LeadEvent]] = relationship(
         back_populates="lead", order_by="LeadEvent.id", cascade="all, delete-orphan"
@@ -329,9 +336,12 @@ class Offer(Base):
     lead: Mapped[Lead] = relationship()
     installer: Mapped[Installer] = relationship()
 
-    # The sweep's query: open offers by deadline. It stays an index range scan however much
-    # history accumulates.
-    __table_args__ = (Index("ix_offers_status_deadline", "status", "deadline"),)
+    # The sweep's query (open offers by deadline) and routing's figures (an installer's offers
+    # of the last 30 days) are index range scans, however much history accumulates.
+    __table_args__ = (
+        Index("ix_offers_status_deadline", "status", "deadline"),
+        Index("ix_offers_installer_offered_at", "installer_id", "offered_at"),
+    )
 
 
 class LinkNonce(Base):
@@ -510,3 +520,76 @@ HELD_STATUSES = frozenset(
         LeadStatus.FOLLOW_UP,
     }
 )
+
+
+# ------------------------------------------------------------------ admin console ----------
+class LeadNote(Base):
+    """An internal note on a lead: admins only, never shown to installers or customers."""
+
+    __tablename__ = "lead_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    author: Mapped[str] = mapped_column(String(320))
+    body: Mapped[str] = mapped_column(Text)
+
+
+class LeadDocument(Base):
+    """A file attached to a lead; the bytes live under ``<data dir>/documents/<lead id>/``."""
+
+    __tablename__ = "lead_documents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    stored_name: Mapped[str] = mapped_column(String(64), unique=True)
+    content_type: Mapped[str] = mapped_column(String(255), default="application/octet-stream")
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_at: Mapped[datetime] = mapped_column(default=now)
+    uploaded_by: Mapped[str] = mapped_column(String(320))
+
+
+class AuditEntry(Base):
+    """What an admin did (web pages or CLI): who, when, what, on which object."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=now, index=True)
+    actor: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    object_type: Mapped[str | None] = mapped_column(String(32))
+    object_id: Mapped[str | None] = mapped_column(String(64))
+    summary: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    ip: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_audit_object", "object_type", "object_id"),)
+
+
+class LeadSearchTerm(Base):
+    """Words of a lead's name, email, phone and city (folded), for prefix search by index."""
+
+    __tablename__ = "lead_search_terms"
+
+    # Byte order on PostgreSQL too (collation "C"): a prefix is a range of the index.
+    term: Mapped[str] = mapped_column(
+        String(64).with_variant(String(64, collation="C"), "postgresql"), primary_key=True
+    )
+    lead_id: Mapped[int] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+# Indexes behind the admin console's sorted, filtered lists (kanban columns, sortable table,
+# pipeline figures, retention sweep): each list page is an index range, never a table scan.
+Index("ix_leads_status_created", Lead.status, Lead.created_at, Lead.id)
+Index("ix_leads_updated_at", Lead.updated_at, Lead.id)
+Index("ix_leads_customer_name", Lead.customer_name, Lead.id)
+Index("ix_leads_city", Lead.city, Lead.id)
+Index("ix_leads_duplicate_of_id", Lead.duplicate_of_id)
+Index("ix_offers_status_answered", Offer.status, Offer.answered_at)
+Index("ix_offers_offered_at", Offer.offered_at)
+Index("ix_outbox_created_at", OutboxMessage.created_at)

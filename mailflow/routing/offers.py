@@ -30,7 +30,7 @@ from mailflow.models import (
 from mailflow.outbound import emails
 from mailflow.outbound.outbox import queue_email
 from mailflow.routing.deadlines import offer_deadline
-from mailflow.routing.rules import Candidate, available_days, choose
+from mailflow.routing.rules import Candidate, available_days, choose, serving_prefix
 
 log = logging.getLogger(__name__)
 
@@ -54,25 +54,25 @@ def lock_offer(session: Session, offer_id: int) -> Offer | None:
 
 def load_candidates(session: Session, lead: Lead, now: datetime) -> list[Candidate]:
     """Installers of the lead's country with the figures the rules need."""
-    installers = list(session.scalars(select(Installer).where(Installer.country == lead.country)))
+    installers = [
+        i
+        for i in session.scalars(select(Installer).where(Installer.country == lead.country))
+        # Only those serving the postcode need figures: the rest are ineligible anyway.
+        if serving_prefix(_bare(i), lead.postcode, lead.country) is not None
+    ]
     if not installers:
         return []
     ids = [i.id for i in installers]
     since = now - timedelta(days=30)
-    recent = dict(
-        session.execute(
-            select(Offer.installer_id, func.count())
-            .where(Offer.installer_id.in_(ids), Offer.offered_at >= since)
-            .group_by(Offer.installer_id)
-        ).all()
-    )
-    last = dict(
-        session.execute(
-            select(Offer.installer_id, func.max(Offer.offered_at))
-            .where(Offer.installer_id.in_(ids))
-            .group_by(Offer.installer_id)
-        ).all()
-    )
+    # Both read the last 30 days through ix_offers_installer_offered_at: the cost does not grow
+    # with the years of history. An installer without an offer in 30 days waited longest.
+    recent, last = {}, {}
+    for installer_id, count, latest in session.execute(
+        select(Offer.installer_id, func.count(), func.max(Offer.offered_at))
+        .where(Offer.installer_id.in_(ids), Offer.offered_at >= since)
+        .group_by(Offer.installer_id)
+    ):
+        recent[installer_id], last[installer_id] = count, latest
     held = dict(
         session.execute(
             select(Lead.assigned_installer_id, func.count())
@@ -100,6 +100,15 @@ def load_candidates(session: Session, lead: Lead, now: datetime) -> list[Candida
         )
         for i in installers
     ]
+
+
+def _bare(installer: Installer) -> Candidate:
+    return Candidate(
+        id=installer.id,
+        email=installer.email,
+        country=installer.country,
+        postcodes=tuple(installer.postcode_prefixes),
+    )
 
 
 def _aware(value):
@@ -412,29 +421,40 @@ def release_to_rotation(
 
 # ------------------------------------------------------------------------- sweeps ----------
 def expire_due_offers(settings: Settings, at: datetime, *, batch: int = 200) -> int:
-    """Every offer whose deadline has passed expires once, and its lead rotates."""
+    """Every offer whose deadline has passed expires once, and its lead rotates. Each expiry
+    is its own short transaction (SQLite has one writer: nobody waits long), and claims its
+    offer with FOR UPDATE SKIP LOCKED on PostgreSQL so two schedulers never act twice."""
     from mailflow.db import session_scope
 
     done = 0
     while True:
         with session_scope(settings) as session:
-            query = (
-                select(Offer.id)
-                .where(Offer.status == OfferStatus.OFFERED, Offer.deadline <= at)
-                .order_by(Offer.deadline)
-                .limit(batch)
+            ids = list(
+                session.scalars(
+                    select(Offer.id)
+                    .where(Offer.status == OfferStatus.OFFERED, Offer.deadline <= at)
+                    .order_by(Offer.deadline, Offer.id)
+                    .limit(batch)
+                )
             )
-            if is_postgres(session):
-                query = query.with_for_update(skip_locked=True)
-            ids = list(session.scalars(query))
-            for offer_id in ids:
-                offer = session.get(Offer, offer_id)
+        acted = 0
+        for offer_id in ids:
+            with session_scope(settings) as session:
+                query = select(Offer).where(
+                    Offer.id == offer_id, Offer.status == OfferStatus.OFFERED
+                )
+                if is_postgres(session):
+                    query = query.with_for_update(skip_locked=True)
+                offer = session.scalar(query)
+                if offer is None:
+                    continue  # answered meanwhile, or another scheduler has it
                 lead = lock_lead(session, offer.lead_id)
                 session.refresh(offer)
                 if offer.status == OfferStatus.OFFERED and offer.deadline <= at:
                     expire_offer(session, offer, lead, now=at, settings=settings)
                     done += 1
-        if len(ids) < batch:
+                    acted += 1
+        if len(ids) < batch or not acted:
             return done
 
 

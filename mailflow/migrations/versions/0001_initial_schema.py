@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 13:09:14.531932
+Create Date: 2026-11-22 13:25:06.725454
 """
 
 from alembic import op
@@ -29,6 +29,23 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_admin_users')),
     sa.UniqueConstraint('email', name=op.f('uq_admin_users_email'))
     )
+    op.create_table('audit_log',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('at', mailflow.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('actor', sa.String(length=320), nullable=False),
+    sa.Column('action', sa.String(length=64), nullable=False),
+    sa.Column('object_type', sa.String(length=32), nullable=True),
+    sa.Column('object_id', sa.String(length=64), nullable=True),
+    sa.Column('summary', sa.Text(), nullable=True),
+    sa.Column('data', sa.JSON(), nullable=False),
+    sa.Column('ip', sa.String(length=64), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_log'))
+    )
+    with op.batch_alter_table('audit_log', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_audit_log_action'), ['action'], unique=False)
+        batch_op.create_index(batch_op.f('ix_audit_log_at'), ['at'], unique=False)
+        batch_op.create_index('ix_audit_object', ['object_type', 'object_id'], unique=False)
+
     op.create_table('inbound_messages',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('channel', sa.Enum('smtp', 'imap', 'webhook', 'import', name='channel', native_enum=False, length=32), nullable=False),
@@ -133,20 +150,31 @@ def upgrade() -> None:
     sa.Column('assigned_installer_id', sa.Integer(), nullable=True),
     sa.Column('created_at', mailflow.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', mailflow.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('archived_at', mailflow.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('spam', sa.Boolean(), nullable=False),
+    sa.Column('erased_at', mailflow.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('search_version', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['assigned_installer_id'], ['installers.id'], name=op.f('fk_leads_assigned_installer_id_installers')),
     sa.ForeignKeyConstraint(['duplicate_of_id'], ['leads.id'], name=op.f('fk_leads_duplicate_of_id_leads')),
     sa.ForeignKeyConstraint(['inbound_id'], ['inbound_messages.id'], name=op.f('fk_leads_inbound_id_inbound_messages')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_leads'))
     )
     with op.batch_alter_table('leads', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_leads_archived_at'), ['archived_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_leads_assigned_installer_id'), ['assigned_installer_id'], unique=False)
+        batch_op.create_index('ix_leads_city', ['city', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_leads_created_at'), ['created_at'], unique=False)
+        batch_op.create_index('ix_leads_customer_name', ['customer_name', 'id'], unique=False)
+        batch_op.create_index('ix_leads_duplicate_of_id', ['duplicate_of_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_leads_email'), ['email'], unique=False)
         batch_op.create_index(batch_op.f('ix_leads_external_id'), ['external_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_leads_phone'), ['phone'], unique=False)
         batch_op.create_index(batch_op.f('ix_leads_postcode'), ['postcode'], unique=False)
+        batch_op.create_index(batch_op.f('ix_leads_search_version'), ['search_version'], unique=False)
         batch_op.create_index(batch_op.f('ix_leads_source'), ['source'], unique=False)
         batch_op.create_index(batch_op.f('ix_leads_status'), ['status'], unique=False)
+        batch_op.create_index('ix_leads_status_created', ['status', 'created_at', 'id'], unique=False)
+        batch_op.create_index('ix_leads_updated_at', ['updated_at', 'id'], unique=False)
 
     op.create_table('tier_changes',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -163,6 +191,23 @@ def upgrade() -> None:
     with op.batch_alter_table('tier_changes', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_tier_changes_installer_id'), ['installer_id'], unique=False)
 
+    op.create_table('lead_documents',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('lead_id', sa.Integer(), nullable=False),
+    sa.Column('filename', sa.String(length=255), nullable=False),
+    sa.Column('stored_name', sa.String(length=64), nullable=False),
+    sa.Column('content_type', sa.String(length=255), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('uploaded_at', mailflow.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('uploaded_by', sa.String(length=320), nullable=False),
+    sa.ForeignKeyConstraint(['lead_id'], ['leads.id'], name=op.f('fk_lead_documents_lead_id_leads'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_lead_documents')),
+    sa.UniqueConstraint('stored_name', name=op.f('uq_lead_documents_stored_name'))
+    )
+    with op.batch_alter_table('lead_documents', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_lead_documents_lead_id'), ['lead_id'], unique=False)
+
     op.create_table('lead_events',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('lead_id', sa.Integer(), nullable=False),
@@ -175,6 +220,27 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('lead_events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_lead_events_lead_id'), ['lead_id'], unique=False)
+
+    op.create_table('lead_notes',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('lead_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', mailflow.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('author', sa.String(length=320), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.ForeignKeyConstraint(['lead_id'], ['leads.id'], name=op.f('fk_lead_notes_lead_id_leads'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_lead_notes'))
+    )
+    with op.batch_alter_table('lead_notes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_lead_notes_lead_id'), ['lead_id'], unique=False)
+
+    op.create_table('lead_search_terms',
+    sa.Column('term', sa.String(length=64).with_variant(sa.String(length=64, collation='C'), 'postgresql'), nullable=False),
+    sa.Column('lead_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['lead_id'], ['leads.id'], name=op.f('fk_lead_search_terms_lead_id_leads'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('term', 'lead_id', name=op.f('pk_lead_search_terms'))
+    )
+    with op.batch_alter_table('lead_search_terms', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_lead_search_terms_lead_id'), ['lead_id'], unique=False)
 
     op.create_table('link_nonces',
     sa.Column('nonce', sa.String(length=64), nullable=False),
@@ -206,7 +272,10 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('offers', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_offers_installer_id'), ['installer_id'], unique=False)
+        batch_op.create_index('ix_offers_installer_offered_at', ['installer_id', 'offered_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_offers_lead_id'), ['lead_id'], unique=False)
+        batch_op.create_index('ix_offers_offered_at', ['offered_at'], unique=False)
+        batch_op.create_index('ix_offers_status_answered', ['status', 'answered_at'], unique=False)
         batch_op.create_index('ix_offers_status_deadline', ['status', 'deadline'], unique=False)
 
     op.create_table('outbox',
@@ -237,6 +306,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('message_id', name=op.f('uq_outbox_message_id'))
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.create_index('ix_outbox_created_at', ['created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_lead_id'), ['lead_id'], unique=False)
         batch_op.create_index('ix_outbox_state_next', ['state', 'next_attempt_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_to'), ['to'], unique=False)
@@ -336,32 +406,55 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_outbox_to'))
         batch_op.drop_index('ix_outbox_state_next')
         batch_op.drop_index(batch_op.f('ix_outbox_lead_id'))
+        batch_op.drop_index('ix_outbox_created_at')
 
     op.drop_table('outbox')
     with op.batch_alter_table('offers', schema=None) as batch_op:
         batch_op.drop_index('ix_offers_status_deadline')
+        batch_op.drop_index('ix_offers_status_answered')
+        batch_op.drop_index('ix_offers_offered_at')
         batch_op.drop_index(batch_op.f('ix_offers_lead_id'))
+        batch_op.drop_index('ix_offers_installer_offered_at')
         batch_op.drop_index(batch_op.f('ix_offers_installer_id'))
 
     op.drop_table('offers')
     op.drop_table('link_nonces')
+    with op.batch_alter_table('lead_search_terms', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_lead_search_terms_lead_id'))
+
+    op.drop_table('lead_search_terms')
+    with op.batch_alter_table('lead_notes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_lead_notes_lead_id'))
+
+    op.drop_table('lead_notes')
     with op.batch_alter_table('lead_events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_lead_events_lead_id'))
 
     op.drop_table('lead_events')
+    with op.batch_alter_table('lead_documents', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_lead_documents_lead_id'))
+
+    op.drop_table('lead_documents')
     with op.batch_alter_table('tier_changes', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_tier_changes_installer_id'))
 
     op.drop_table('tier_changes')
     with op.batch_alter_table('leads', schema=None) as batch_op:
+        batch_op.drop_index('ix_leads_updated_at')
+        batch_op.drop_index('ix_leads_status_created')
         batch_op.drop_index(batch_op.f('ix_leads_status'))
         batch_op.drop_index(batch_op.f('ix_leads_source'))
+        batch_op.drop_index(batch_op.f('ix_leads_search_version'))
         batch_op.drop_index(batch_op.f('ix_leads_postcode'))
         batch_op.drop_index(batch_op.f('ix_leads_phone'))
         batch_op.drop_index(batch_op.f('ix_leads_external_id'))
         batch_op.drop_index(batch_op.f('ix_leads_email'))
+        batch_op.drop_index('ix_leads_duplicate_of_id')
+        batch_op.drop_index('ix_leads_customer_name')
         batch_op.drop_index(batch_op.f('ix_leads_created_at'))
+        batch_op.drop_index('ix_leads_city')
         batch_op.drop_index(batch_op.f('ix_leads_assigned_installer_id'))
+        batch_op.drop_index(batch_op.f('ix_leads_archived_at'))
 
     op.drop_table('leads')
     with op.batch_alter_table('installer_sessions', schema=None) as batch_op:
@@ -377,5 +470,11 @@ def downgrade() -> None:
         batch_op.drop_index('ix_inbound_imap_uid')
 
     op.drop_table('inbound_messages')
+    with op.batch_alter_table('audit_log', schema=None) as batch_op:
+        batch_op.drop_index('ix_audit_object')
+        batch_op.drop_index(batch_op.f('ix_audit_log_at'))
+        batch_op.drop_index(batch_op.f('ix_audit_log_action'))
+
+    op.drop_table('audit_log')
     op.drop_table('admin_users')
     # ### end Alembic commands ###
