@@ -793,3 +793,50 @@ def test_score_page_shows_tier_score_and_ratings(settings, client):
     assert "&lt;b&gt;Parfait&lt;/b&gt;" in page.text
     client.cookies.clear()
     assert client.get("/dashboard/score", follow_redirects=False).status_code in (302, 303)
+
+
+def test_book_move_and_cancel_a_site_visit_from_the_lead_page(settings, worker, client):
+    from mailflow.models import SiteVisit
+
+    load_installers(settings)
+    only_gold_serves_paris(settings)
+    lead_id = accept_lead(settings, client)
+    sign_in(client, settings, GOLD_PARIS)
+    page = client.get(f"/dashboard/leads/{lead_id}")
+    assert 'id="visit"' in page.text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    day = (clock.now() + timedelta(days=5)).date().isoformat()
+    booked = client.post(
+        f"/dashboard/leads/{lead_id}/visit",
+        data={"csrf_token": csrf, "date": day, "time": "10:30"},
+        follow_redirects=False,
+    )
+    assert booked.status_code == 303
+    moved = client.post(
+        f"/dashboard/leads/{lead_id}/visit",
+        data={"csrf_token": csrf, "date": day, "time": "15:00"},
+        follow_redirects=False,
+    )
+    assert moved.status_code == 303
+    past = client.post(
+        f"/dashboard/leads/{lead_id}/visit",
+        data={"csrf_token": csrf, "date": "2020-01-01", "time": "10:00"},
+    )
+    assert past.status_code == 422
+    cancelled = client.post(
+        f"/dashboard/leads/{lead_id}/visit",
+        data={"csrf_token": csrf, "action": "cancel"},
+        follow_redirects=False,
+    )
+    assert cancelled.status_code == 303
+    with session_scope(settings) as s:
+        visit = s.query(SiteVisit).one()
+        assert visit.sequence == 2 and visit.cancelled_at is not None
+    assert len(emails_to(settings, "claire@example.fr", "site_visit")) == 3
+    assert (
+        client.post(
+            f"/dashboard/leads/{lead_id}/visit",
+            data={"csrf_token": "forged", "date": day, "time": "10:00"},
+        ).status_code
+        == 403
+    )

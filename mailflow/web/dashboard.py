@@ -858,11 +858,24 @@ def _lead_page(
     installer = who.installer
     language, tz = pick_language(installer.language), _tz(installer)
     facts = project_facts(lead, language)
+    from mailflow.lifecycle.visits import BOOKABLE, current_visit
+
+    visit = current_visit(session, lead.id)
     return _page(
         "lead.html",
         who,
         status_code=status_code,
         section="leads",
+        visit=(
+            {
+                "when": _when(visit.starts_at, language, tz),
+                "address": visit.address,
+                "note": visit.note,
+            }
+            if visit
+            else None
+        ),
+        can_book=lead.status in BOOKABLE,
         lead={
             "id": lead.id,
             "status": lead.status.value,
@@ -1309,3 +1322,41 @@ def score_page(request: Request) -> Response:
                 for r in ratings
             ],
         )
+
+
+# ------------------------------------------------------------------ site visits ------------
+@router.post(f"{PREFIX}/leads/{{lead_id}}/visit", include_in_schema=False)
+async def lead_visit(lead_id: str, request: Request) -> Response:
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    return await run_in_threadpool(_lead_visit, lead_id, request, form, get_settings())
+
+
+def _lead_visit(lead_id: str, request: Request, form: dict, settings: Settings) -> Response:
+    """Book, move (same form again) or cancel the site visit; the customer gets the invitation."""
+    from mailflow.lifecycle.visits import book_visit, cancel_visit
+
+    at = now()
+    with session_scope(settings) as session:
+        who = _guard_post(session, request, form, settings, at)
+        if isinstance(who, Response):
+            return who
+        lead = _owned_lead(session, who, _lead_id(lead_id), lock=True)
+        if lead is None:
+            return _message("not_found", who)
+        try:
+            with session.begin_nested():
+                if form.get("action") == "cancel":
+                    cancel_visit(session, lead, who.installer, now=at, settings=settings)
+                else:
+                    book_visit(session, lead, who.installer, form, now=at, settings=settings)
+        except (StepInvalid, NotYours) as exc:
+            errors = getattr(exc, "errors", {"date": "not possible now"})
+            return _lead_page(
+                session,
+                who,
+                lead,
+                at,
+                status_code=422,
+                problem="; ".join(f"{k}: {v}" for k, v in errors.items()),
+            )
+        return redirect(f"{PREFIX}/leads/{lead.id}?done=saved#visit")
