@@ -283,6 +283,50 @@ def leads_export(file: Path) -> None:
     click.echo(f"exported {count} leads to {file}")
 
 
+@leads.command("erase")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def leads_erase(email: str, yes: bool) -> None:
+    """Erase the personal data of the customer with EMAIL (a data protection request).
+
+    Their leads (same email, or a phone number of those leads) are anonymised and the raw
+    inbound messages that brought them emptied; status, offers, timeline and figures stay
+    for the statistics. Written to the audit log (without the email)."""
+    from mailflow.clock import now
+    from mailflow.db import session_scope
+    from mailflow.leads.privacy import customer_leads, erase_customer
+    from mailflow.migrate import upgrade
+    from mailflow.web.admin.audit import record
+
+    settings = _settings()
+    upgrade(settings)
+    with session_scope(settings) as session:
+        ids = [lead.id for lead in customer_leads(session, email=email)]
+    if not ids:
+        click.echo(f"No lead has the email {email}; stored messages from it are erased too.")
+    elif not yes:
+        click.confirm(
+            f"Erase the personal data of {len(ids)} lead(s): {', '.join(map(str, ids))}?",
+            abort=True,
+        )
+    with session_scope(settings) as session:
+        result = erase_customer(session, email=email, by="cli", now=now(), settings=settings)
+        record(
+            session,
+            "cli",
+            "customer.erase",
+            summary=result.summary(),
+            data={
+                "leads": result.leads,
+                "inbound": result.inbound,
+                "outbox": result.outbox,
+                "notes": result.notes,
+                "documents": result.documents,
+            },
+        )
+    click.echo(f"{result.summary()}.")
+
+
 # ----------------------------------------------------------------------- admin -------------
 @main.group()
 def admin() -> None:
@@ -321,6 +365,34 @@ def admin_create(email: str, password: str | None, role: str) -> None:
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"created {role} {created}")
+
+
+@main.group()
+def tiers() -> None:
+    """Installer scores and tiers."""
+
+
+@tiers.command("recompute")
+def tiers_recompute() -> None:
+    """Recompute every installer's score and tier now (the scheduler does it nightly)."""
+    from mailflow.broker import setup_broker
+    from mailflow.clock import now
+    from mailflow.ratings.service import recompute_all
+
+    settings = _settings()
+    broker = setup_broker(settings)
+    import mailflow.actors  # noqa: F401
+
+    try:
+        changes = recompute_all(settings, now())
+    finally:
+        close_embedded_redis(broker)
+    for change in changes:
+        click.echo(
+            f"installer {change.installer_id}: {change.old_tier} -> {change.new_tier} "
+            f"(score {change.score})"
+        )
+    click.echo(f"{len(changes)} tier changes")
 
 
 if __name__ == "__main__":

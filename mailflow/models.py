@@ -194,10 +194,10 @@ class Lead(Base):
     # Admin console: hidden from the default lists (archived; spam is archived too), personal
     # fields anonymised on the customer's request (erased), and the version of the search
     # terms indexed for the lead (NULL: not indexed yet; see mailflow/leads/search.py).
-    archived_at: Mapped[datetime | None] = mapped_column(index=True)
+    archived_at: Mapped[datetime | None]
     spam: Mapped[bool] = mapped_column(Boolean, default=False)
     erased_at: Mapped[datetime | None]
-    search_version: Mapped[int | None] = mapped_column(Integer, index=True)
+    search_version: Mapped[int | None] = mapped_column(Integer)
 
     events: Mapped[list[LeadEvent]] = relationship(
         back_populates="lead", order_by="LeadEvent.id", cascade="all, delete-orphan"
@@ -374,8 +374,9 @@ class Timer(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
-    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"),
-                                                index=True)
+    lead_id: Mapped[int | None] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE"), index=True
+    )
     installer_id: Mapped[int | None] = mapped_column(ForeignKey("installers.id"))
     subject_id: Mapped[int | None] = mapped_column(Integer)
     due_at: Mapped[datetime]
@@ -412,8 +413,9 @@ class InstallerSession(Base):
     __tablename__ = "installer_sessions"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    installer_id: Mapped[int] = mapped_column(ForeignKey("installers.id", ondelete="CASCADE"),
-                                              index=True)
+    installer_id: Mapped[int] = mapped_column(
+        ForeignKey("installers.id", ondelete="CASCADE"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(default=now)
     expires_at: Mapped[datetime]
     csrf_token: Mapped[str] = mapped_column(String(64))
@@ -448,8 +450,9 @@ class TierChange(Base):
     __tablename__ = "tier_changes"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    installer_id: Mapped[int] = mapped_column(ForeignKey("installers.id", ondelete="CASCADE"),
-                                              index=True)
+    installer_id: Mapped[int] = mapped_column(
+        ForeignKey("installers.id", ondelete="CASCADE"), index=True
+    )
     at: Mapped[datetime] = mapped_column(default=now)
     old_tier: Mapped[str] = mapped_column(String(16))
     new_tier: Mapped[str] = mapped_column(String(16))
@@ -585,11 +588,26 @@ class LeadSearchTerm(Base):
 
 # Indexes behind the admin console's sorted, filtered lists (kanban columns, sortable table,
 # pipeline figures, retention sweep): each list page is an index range, never a table scan.
+# Partial indexes hold only the few rows a filter looks for (archived leads, leads whose search
+# terms are not indexed yet), so a planner never mistakes "IS NULL" for a selective condition.
 Index("ix_leads_status_created", Lead.status, Lead.created_at, Lead.id)
 Index("ix_leads_updated_at", Lead.updated_at, Lead.id)
 Index("ix_leads_customer_name", Lead.customer_name, Lead.id)
 Index("ix_leads_city", Lead.city, Lead.id)
 Index("ix_leads_duplicate_of_id", Lead.duplicate_of_id)
+Index("ix_leads_installer_status", Lead.assigned_installer_id, Lead.status)
+Index(
+    "ix_leads_archived",
+    Lead.archived_at,
+    sqlite_where=Lead.archived_at.is_not(None),
+    postgresql_where=Lead.archived_at.is_not(None),
+)
+Index(
+    "ix_leads_search_pending",
+    Lead.id,
+    sqlite_where=Lead.search_version.is_(None),
+    postgresql_where=Lead.search_version.is_(None),
+)
 Index("ix_offers_status_answered", Offer.status, Offer.answered_at)
-Index("ix_offers_offered_at", Offer.offered_at)
+Index("ix_offers_status_offered", Offer.status, Offer.offered_at)
 Index("ix_outbox_created_at", OutboxMessage.created_at)

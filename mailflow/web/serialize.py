@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from mailflow.clock import as_utc
 from mailflow.models import InboundMessage, Installer, Lead, OutboxMessage
@@ -111,3 +114,143 @@ def installer_item(row: Installer, open_leads: int) -> dict:
         "rating": row.rating,
         "bounced": row.bounced_at is not None,
     }
+
+
+# ------------------------------------------------------------------ response models ---------
+# The shapes above as pydantic models, so that the OpenAPI schema at /api/openapi.json (and the
+# docs at /api/docs) describe every answer of the read API.
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LeadBriefOut(_Out):
+    id: int
+    status: str = Field(description="Lead status (PRODUCT.md §11).")
+    source: str
+    external_id: str | None
+    duplicate_of: int | None = Field(description="Id of the lead this one duplicates.")
+    product: str | None
+    postcode: str
+    city: str | None
+    country: str
+    assigned_to: str | None = Field(description="Email of the installer holding the lead.")
+    created_at: str | None = Field(description="ISO-8601 UTC.")
+    updated_at: str | None = Field(description="ISO-8601 UTC.")
+
+
+class LeadPageOut(_Out):
+    items: list[LeadBriefOut]
+    total: int = Field(description="How many leads match the filters (all pages).")
+
+
+class CustomerOut(_Out):
+    name: str
+    email: str | None
+    phone: str | None = Field(description="E.164.")
+    street: str | None
+    postcode: str
+    city: str | None
+    country: str
+    language: str | None
+    reachability: str | None
+
+
+class OfferOut(_Out):
+    installer: str
+    status: str = Field(description="offered, accepted, declined, expired or withdrawn.")
+    offered_at: str | None
+    deadline: str | None
+    answered_at: str | None
+    decline_reason: str | None = None
+    reason: str | None = Field(None, description="Why the rotation chose this installer.")
+
+
+class EventOut(_Out):
+    at: str | None
+    type: str
+    actor: str = Field(description="system, installer, customer or admin.")
+    data: dict[str, Any]
+
+
+class LeadOut(_Out):
+    id: int
+    status: str
+    source: str
+    external_id: str | None
+    duplicate_of: int | None
+    product: str | None
+    building_type: str | None
+    grid_connection: str | None
+    customer: CustomerOut
+    message: str | None
+    details: dict[str, Any]
+    assigned_to: str | None
+    offers: list[OfferOut]
+    events: list[EventOut]
+    created_at: str | None
+    updated_at: str | None
+
+
+class InboundOut(_Out):
+    id: int
+    channel: str
+    message_id: str | None
+    received_at: str | None
+    outcome: str = Field(
+        description="pending, lead, duplicate, bounce, auto_reply, reply or quarantined."
+    )
+    reason: str | None
+    lead_id: int | None
+    size: int
+
+
+class InboundPageOut(_Out):
+    items: list[InboundOut]
+
+
+class OutboxOut(_Out):
+    id: int
+    to: str
+    template: str
+    state: str = Field(description="queued, sending, sent, failed, bounced or cancelled.")
+    attempts: int
+    last_error: str | None
+    message_id: str | None
+    lead_id: int | None
+    created_at: str | None
+    sent_at: str | None
+
+
+class OutboxPageOut(_Out):
+    items: list[OutboxOut]
+
+
+class InstallerOut(_Out):
+    email: str
+    name: str
+    company: str | None
+    language: str
+    country: str
+    timezone: str
+    postcodes: list[str]
+    tier: str
+    active: bool
+    vacation_from: str | None
+    vacation_until: str | None
+    capacity: int
+    open_leads: int
+    rating: float | None
+    bounced: bool
+
+
+class InstallerPageOut(_Out):
+    items: list[InstallerOut]
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+class ValidationErrorOut(BaseModel):
+    detail: str
+    errors: dict[str, str] = Field(description="Message per invalid parameter.")

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 13:25:06.725454
+Create Date: 2026-11-22 13:25:43.190494
 """
 
 from alembic import op
@@ -160,7 +160,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_leads'))
     )
     with op.batch_alter_table('leads', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_leads_archived_at'), ['archived_at'], unique=False)
+        batch_op.create_index('ix_leads_archived', ['archived_at'], unique=False, sqlite_where=sa.text('archived_at IS NOT NULL'), postgresql_where=sa.text('archived_at IS NOT NULL'))
         batch_op.create_index(batch_op.f('ix_leads_assigned_installer_id'), ['assigned_installer_id'], unique=False)
         batch_op.create_index('ix_leads_city', ['city', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_leads_created_at'), ['created_at'], unique=False)
@@ -168,9 +168,10 @@ def upgrade() -> None:
         batch_op.create_index('ix_leads_duplicate_of_id', ['duplicate_of_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_leads_email'), ['email'], unique=False)
         batch_op.create_index(batch_op.f('ix_leads_external_id'), ['external_id'], unique=False)
+        batch_op.create_index('ix_leads_installer_status', ['assigned_installer_id', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_leads_phone'), ['phone'], unique=False)
         batch_op.create_index(batch_op.f('ix_leads_postcode'), ['postcode'], unique=False)
-        batch_op.create_index(batch_op.f('ix_leads_search_version'), ['search_version'], unique=False)
+        batch_op.create_index('ix_leads_search_pending', ['id'], unique=False, sqlite_where=sa.text('search_version IS NULL'), postgresql_where=sa.text('search_version IS NULL'))
         batch_op.create_index(batch_op.f('ix_leads_source'), ['source'], unique=False)
         batch_op.create_index(batch_op.f('ix_leads_status'), ['status'], unique=False)
         batch_op.create_index('ix_leads_status_created', ['status', 'created_at', 'id'], unique=False)
@@ -274,9 +275,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_offers_installer_id'), ['installer_id'], unique=False)
         batch_op.create_index('ix_offers_installer_offered_at', ['installer_id', 'offered_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_offers_lead_id'), ['lead_id'], unique=False)
-        batch_op.create_index('ix_offers_offered_at', ['offered_at'], unique=False)
         batch_op.create_index('ix_offers_status_answered', ['status', 'answered_at'], unique=False)
         batch_op.create_index('ix_offers_status_deadline', ['status', 'deadline'], unique=False)
+        batch_op.create_index('ix_offers_status_offered', ['status', 'offered_at'], unique=False)
 
     op.create_table('outbox',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -410,9 +411,9 @@ def downgrade() -> None:
 
     op.drop_table('outbox')
     with op.batch_alter_table('offers', schema=None) as batch_op:
+        batch_op.drop_index('ix_offers_status_offered')
         batch_op.drop_index('ix_offers_status_deadline')
         batch_op.drop_index('ix_offers_status_answered')
-        batch_op.drop_index('ix_offers_offered_at')
         batch_op.drop_index(batch_op.f('ix_offers_lead_id'))
         batch_op.drop_index('ix_offers_installer_offered_at')
         batch_op.drop_index(batch_op.f('ix_offers_installer_id'))
@@ -444,9 +445,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_leads_status_created')
         batch_op.drop_index(batch_op.f('ix_leads_status'))
         batch_op.drop_index(batch_op.f('ix_leads_source'))
-        batch_op.drop_index(batch_op.f('ix_leads_search_version'))
+        batch_op.drop_index('ix_leads_search_pending', sqlite_where=sa.text('search_version IS NULL'), postgresql_where=sa.text('search_version IS NULL'))
         batch_op.drop_index(batch_op.f('ix_leads_postcode'))
         batch_op.drop_index(batch_op.f('ix_leads_phone'))
+        batch_op.drop_index('ix_leads_installer_status')
         batch_op.drop_index(batch_op.f('ix_leads_external_id'))
         batch_op.drop_index(batch_op.f('ix_leads_email'))
         batch_op.drop_index('ix_leads_duplicate_of_id')
@@ -454,7 +456,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_leads_created_at'))
         batch_op.drop_index('ix_leads_city')
         batch_op.drop_index(batch_op.f('ix_leads_assigned_installer_id'))
-        batch_op.drop_index(batch_op.f('ix_leads_archived_at'))
+        batch_op.drop_index('ix_leads_archived', sqlite_where=sa.text('archived_at IS NOT NULL'), postgresql_where=sa.text('archived_at IS NOT NULL'))
 
     op.drop_table('leads')
     with op.batch_alter_table('installer_sessions', schema=None) as batch_op:

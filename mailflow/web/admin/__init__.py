@@ -23,6 +23,8 @@ def install(app: FastAPI) -> None:
         raise RuntimeError("MAILFLOW_SECRET_KEYS holds no key: the admin session cannot be signed")
     app.state.admin_login_limiter = LoginLimiter()
     app.include_router(router)
+    for console_router in console_routers():
+        app.include_router(console_router)
     app.add_middleware(
         AdminSessionMiddleware,
         signing_keys=settings.signing_keys,
@@ -44,3 +46,11 @@ def install(app: FastAPI) -> None:
             title="Not allowed",
             message=exc.message,
         )
+
+
+def console_routers() -> list:
+    """The admin console's routers (pipeline, leads, installers, data, audit), in matching
+    order: fixed paths such as ``/admin/leads/export.csv`` before ``/admin/leads/{lead_id}``."""
+    from mailflow.web.admin import audit, data, installers, leads
+
+    return [data.router, leads.router, installers.router, audit.router]

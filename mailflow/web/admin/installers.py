@@ -1,0 +1,381 @@
+"""The installer pages of the admin console: the list (tier, score, capacity, open leads,
+active/vacation/bounce flags, service areas), create, edit, deactivate and reactivate.
+Import and export live in ``data.py``."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import joinedload
+
+from mailflow.clock import now
+from mailflow.db import session_scope
+from mailflow.installers.io import TIERS, InstallerRow
+from mailflow.leads.schema import error_map
+from mailflow.models import HELD_STATUSES, Installer, Lead, Offer, TierChange
+from mailflow.web.admin import lead_queries as lq
+from mailflow.web.admin.audit import record_web
+from mailflow.web.admin.auth import Action, AdminIdentity, require_action, require_admin
+from mailflow.web.admin.common import field, not_found, redirect, valid_id
+from mailflow.web.admin.rendering import flash, render
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/admin", include_in_schema=False)
+
+FIELDS = (
+    "email",
+    "name",
+    "company",
+    "phone",
+    "language",
+    "country",
+    "timezone",
+    "postcodes",
+    "tier",
+    "capacity",
+)
+STATES = ("active", "inactive", "vacation", "bounced")
+PAGE_SIZE = 100
+
+
+def _flags(installer: Installer, at) -> list[str]:
+    flags = []
+    if not installer.active:
+        flags.append("inactive")
+    if (
+        installer.vacation_from is not None
+        and installer.vacation_until is not None
+        and installer.vacation_until > at
+    ):
+        flags.append("vacation" if installer.vacation_from <= at else "vacation planned")
+    if installer.bounced_at is not None:
+        flags.append("bounced")
+    if installer.tier_pinned:
+        flags.append("tier pinned")
+    return flags
+
+
+@router.get("/installers")
+def installer_list(
+    request: Request,
+    q: str | None = None,
+    country: str | None = None,
+    tier: str | None = None,
+    state: str | None = None,
+    page: int = 1,
+    admin: AdminIdentity = Depends(require_admin),
+) -> Response:
+    at = now()
+    q = (q or "").strip()[:100]
+    country = (country or "").strip().upper()[:2]
+    tier = tier if tier in TIERS else ""
+    state = state if state in STATES else ""
+    page = min(max(page, 1), 10_000)
+    query = select(Installer)
+    if q:
+        like = f"%{q.lower()}%"
+        query = query.where(
+            or_(
+                func.lower(Installer.email).like(like),
+                func.lower(Installer.name).like(like),
+                func.lower(Installer.company).like(like),
+                Installer.postcodes.like(f"%{q.upper()}%"),
+            )
+        )
+    if country:
+        query = query.where(Installer.country == country)
+    if tier:
+        query = query.where(Installer.tier == tier)
+    if state == "active":
+        query = query.where(Installer.active.is_(True))
+    elif state == "inactive":
+        query = query.where(Installer.active.is_(False))
+    elif state == "vacation":
+        query = query.where(Installer.vacation_until > at, Installer.vacation_from.is_not(None))
+    elif state == "bounced":
+        query = query.where(Installer.bounced_at.is_not(None))
+    with session_scope() as session:
+        rows = list(
+            session.scalars(
+                query.order_by(Installer.email).limit(PAGE_SIZE + 1).offset((page - 1) * PAGE_SIZE)
+            )
+        )
+        held = lq.open_leads_by_installer(session, [i.id for i in rows])
+        countries = list(
+            session.scalars(select(Installer.country).distinct().order_by(Installer.country))
+        )
+        total = session.scalar(select(func.count()).select_from(Installer)) or 0
+    has_next = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    params = {"q": q, "country": country, "tier": tier, "state": state}
+    return render(
+        request,
+        "admin/installers_list.html",
+        admin=admin,
+        rows=[(i, held.get(i.id, 0), _flags(i, at)) for i in rows],
+        params=params,
+        tiers=TIERS,
+        states=STATES,
+        countries=countries,
+        total=total,
+        page=page,
+        prev_url=lq.url_with("/admin/installers", {**params, "page": page - 1})
+        if page > 1
+        else None,
+        next_url=lq.url_with("/admin/installers", {**params, "page": page + 1})
+        if has_next
+        else None,
+    )
+
+
+def _form_values(installer: Installer | None) -> dict[str, str]:
+    if installer is None:
+        return {
+            "language": "en",
+            "timezone": "Europe/Paris",
+            "tier": "bronze",
+            "capacity": "10",
+            "country": "FR",
+        }
+    return {
+        name: "" if getattr(installer, name) is None else str(getattr(installer, name))
+        for name in FIELDS
+    }
+
+
+def _form_page(request, admin, installer, values, errors, status_code=200, **extra) -> Response:
+    return render(
+        request,
+        "admin/installer_detail.html",
+        admin=admin,
+        status_code=status_code,
+        installer=installer,
+        values=values,
+        errors=errors,
+        tiers=TIERS,
+        held=extra.pop("held", []),
+        offers=extra.pop("offers", []),
+        changes=extra.pop("changes", []),
+        open_leads=extra.pop("open_leads", 0),
+        flags=extra.pop("flags", []),
+        **extra,
+    )
+
+
+def _validate(form) -> tuple[InstallerRow | None, dict[str, str], dict[str, str]]:
+    values = {name: field(form, name, 5000) for name in FIELDS}
+    data = {k: v for k, v in values.items() if v != ""}
+    try:
+        return InstallerRow.model_validate(data), values, {}
+    except ValidationError as exc:
+        return None, values, error_map(exc)
+
+
+@router.get("/installers/new")
+def installer_new_form(request: Request, admin: AdminIdentity = Depends(require_admin)) -> Response:
+    return _form_page(request, admin, None, _form_values(None), {})
+
+
+@router.post("/installers/new")
+def installer_create(request: Request, action: Action = Depends(require_action)) -> Response:
+    row, values, errors = _validate(action.form)
+    if row is not None:
+        with session_scope() as session:
+            if session.scalar(select(Installer.id).where(Installer.email == row.email)):
+                errors = {"email": "an installer with this email exists already"}
+            else:
+                at = now()
+                installer = Installer(
+                    **row.model_dump(), created_at=at, updated_at=at, last_action_at=at
+                )
+                session.add(installer)
+                session.flush()
+                installer_id = installer.id
+                record_web(
+                    session,
+                    request,
+                    action.admin,
+                    "installer.create",
+                    object_type="installer",
+                    object_id=installer_id,
+                    summary=row.email,
+                )
+    if errors:
+        return _form_page(request, action.admin, None, values, errors, 422)
+    flash(request, f"Installer {row.email} created.")
+    return redirect(f"/admin/installers/{installer_id}")
+
+
+@router.get("/installers/{installer_id}")
+def installer_detail(
+    request: Request, installer_id: int, admin: AdminIdentity = Depends(require_admin)
+) -> Response:
+    if not valid_id(installer_id):
+        return not_found(request, admin, f"installer #{installer_id}")
+    with session_scope() as session:
+        installer = session.get(Installer, installer_id)
+        if installer is None:
+            return not_found(request, admin, f"installer #{installer_id}")
+        held = list(
+            session.execute(
+                select(Lead.id, Lead.status, Lead.postcode, Lead.city, Lead.accepted_at)
+                .where(Lead.assigned_installer_id == installer.id, Lead.status.in_(HELD_STATUSES))
+                .order_by(Lead.id.desc())
+                .limit(100)
+            )
+        )
+        offers = list(
+            session.scalars(
+                select(Offer)
+                .where(Offer.installer_id == installer.id)
+                .options(joinedload(Offer.lead))
+                .order_by(Offer.id.desc())
+                .limit(30)
+            )
+        )
+        changes = list(
+            session.scalars(
+                select(TierChange)
+                .where(TierChange.installer_id == installer.id)
+                .order_by(TierChange.id.desc())
+                .limit(20)
+            )
+        )
+        open_leads = lq.open_leads_by_installer(session, [installer.id]).get(installer.id, 0)
+    return _form_page(
+        request,
+        admin,
+        installer,
+        _form_values(installer),
+        {},
+        held=held,
+        offers=offers,
+        changes=changes,
+        open_leads=open_leads,
+        flags=_flags(installer, now()),
+    )
+
+
+@router.post("/installers/{installer_id}")
+def installer_update(
+    request: Request, installer_id: int, action: Action = Depends(require_action)
+) -> Response:
+    if not valid_id(installer_id):
+        return not_found(request, action.admin, f"installer #{installer_id}")
+    row, values, errors = _validate(action.form)
+    pin = field(action.form, "tier_pinned") == "yes"
+    with session_scope() as session:
+        installer = session.get(Installer, installer_id)
+        if installer is None:
+            return not_found(request, action.admin, f"installer #{installer_id}")
+        if (
+            row is not None
+            and row.email != installer.email
+            and session.scalar(select(Installer.id).where(Installer.email == row.email))
+        ):
+            errors = {"email": "an installer with this email exists already"}
+        if errors:
+            session.expunge(installer)
+        else:
+            at = now()
+            changed = []
+            for name, value in row.model_dump().items():
+                if getattr(installer, name) != value:
+                    changed.append(name)
+                    if name == "tier":
+                        session.add(
+                            TierChange(
+                                installer_id=installer.id,
+                                at=at,
+                                old_tier=installer.tier,
+                                new_tier=value,
+                                score=installer.score,
+                                by=action.admin.email,
+                                reason="set by an admin",
+                            )
+                        )
+                        installer.tier_changed_at = at
+                    setattr(installer, name, value)
+            if "tier" in changed and not pin:
+                pin = True  # a tier set by hand stays until an admin unpins it
+            if installer.tier_pinned != pin:
+                installer.tier_pinned = pin
+                changed.append("tier_pinned")
+            if changed:
+                installer.updated_at = at
+                record_web(
+                    session,
+                    request,
+                    action.admin,
+                    "installer.edit",
+                    object_type="installer",
+                    object_id=installer.id,
+                    summary=installer.email,
+                    data={"fields": changed},
+                )
+    if errors:
+        return _form_page(request, action.admin, installer, values, errors, 422)
+    flash(request, f"Saved: {', '.join(changed)}." if changed else "Nothing changed.")
+    return redirect(f"/admin/installers/{installer_id}")
+
+
+def _set_active(request: Request, installer_id: int, action: Action, active: bool) -> Response:
+    if not valid_id(installer_id):
+        return not_found(request, action.admin, f"installer #{installer_id}")
+    at = now()
+    with session_scope() as session:
+        installer = session.get(Installer, installer_id)
+        if installer is None:
+            return not_found(request, action.admin, f"installer #{installer_id}")
+        email = installer.email
+        if installer.active == active:
+            flash(request, f"{email} is {'active' if active else 'deactivated'} already.", "error")
+            return redirect(f"/admin/installers/{installer_id}")
+        installer.active = active
+        installer.updated_at = at
+        if active:
+            # A fresh start: the 8-week silence rule counts from now.
+            installer.deactivated_at, installer.last_action_at = None, at
+        else:
+            installer.deactivated_at = at
+        held = lq.open_leads_by_installer(session, [installer_id]).get(installer_id, 0)
+        record_web(
+            session,
+            request,
+            action.admin,
+            "installer.activate" if active else "installer.deactivate",
+            object_type="installer",
+            object_id=installer_id,
+            summary=email,
+        )
+    if active:
+        flash(request, f"{email} is active again: they get offers.")
+    else:
+        flash(
+            request,
+            f"{email} is deactivated: no more offers."
+            + (
+                f" They still hold {held} lead(s): reassign them from the lead pages."
+                if held
+                else ""
+            ),
+        )
+    return redirect(f"/admin/installers/{installer_id}")
+
+
+@router.post("/installers/{installer_id}/deactivate")
+def installer_deactivate(
+    request: Request, installer_id: int, action: Action = Depends(require_action)
+) -> Response:
+    return _set_active(request, installer_id, action, False)
+
+
+@router.post("/installers/{installer_id}/activate")
+def installer_activate(
+    request: Request, installer_id: int, action: Action = Depends(require_action)
+) -> Response:
+    return _set_active(request, installer_id, action, True)
