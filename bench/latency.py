@@ -16,6 +16,7 @@ Prints the machine, the rate achieved, p50/p90/p99/max and the stages; asserts n
 from __future__ import annotations
 
 import argparse
+import os
 import queue
 import random
 import smtplib
@@ -28,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from soak import customer, lead_email, make_network, write_installers_csv  # noqa: E402
-from topology import Topology, machine, missing_binaries  # noqa: E402
+from topology import Topology, cpu_seconds, machine, missing_binaries  # noqa: E402
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -53,10 +54,11 @@ class Watcher(threading.Thread):
         last = 0
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             while not self.stop_event.is_set():
+                # Ids are taken before commit: a row may appear below the highest id seen.
                 rows = conn.execute(
                     "SELECT o.id, l.email FROM outbox o JOIN leads l ON l.id = o.lead_id"
                     " WHERE o.template = 'offer' AND o.id > %s ORDER BY o.id",
-                    (last,),
+                    (last - 2000,),
                 ).fetchall()
                 at = time.monotonic()
                 for outbox_id, email in rows:
@@ -109,6 +111,21 @@ def send_steady(
     return answered, total / (time.monotonic() - started)
 
 
+def cpu_by_group(topo: Topology) -> dict[str, float]:
+    """CPU seconds used so far by each kind of process."""
+    groups: dict[str, float] = {}
+    for service in topo.services():
+        kind = service.name.rstrip("0123456789")
+        groups[kind] = groups.get(kind, 0.0) + cpu_seconds(service.pid)
+    if topo.pg.pid:
+        groups["postgres"] = cpu_seconds(topo.pg.pid)
+    if topo.redis.proc:
+        groups["redis"] = cpu_seconds(topo.redis.proc.pid)
+    t = os.times()
+    groups["client"] = t.user + t.system
+    return groups
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=50.0, help="leads per second")
@@ -118,6 +135,7 @@ def main() -> int:
     parser.add_argument("--smtp", type=int, default=2, help="SMTP frontends")
     parser.add_argument("--connections", type=int, default=8, help="client connections")
     parser.add_argument("--installers", type=int, default=30)
+    parser.add_argument("--sweep-interval", type=float, default=5.0)
     args = parser.parse_args()
     missing = missing_binaries()
     if missing:
@@ -126,10 +144,16 @@ def main() -> int:
     print(f"machine: {machine()}")
     print(
         f"topology: PostgreSQL + redis-server, {args.smtp} mailflow smtp, {args.workers} "
-        f"mailflow worker x {args.threads} threads, 1 mailflow scheduler, 1 mailflow web; "
-        "outbound to a Maildir"
+        f"mailflow worker x {args.threads} threads, 1 mailflow scheduler (sweep every "
+        f"{args.sweep_interval:g} s), 1 mailflow web; outbound to a Maildir"
     )
-    topo = Topology(smtp=args.smtp, workers=args.workers, schedulers=1, worker_threads=args.threads)
+    topo = Topology(
+        smtp=args.smtp,
+        workers=args.workers,
+        schedulers=1,
+        worker_threads=args.threads,
+        sweep_interval=args.sweep_interval,
+    )
     try:
         topo.start_backends()
         csv = topo.root / "installers.csv"
@@ -139,12 +163,14 @@ def main() -> int:
         watcher = Watcher(topo.database_dsn)
         watcher.start()
         run = f"{random.randrange(1 << 30):x}"
+        cpu_before = cpu_by_group(topo)
         answered, achieved = send_steady(
             topo.smtp_ports, args.rate, args.seconds, args.connections, run
         )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not set(answered) <= set(watcher.seen):
             time.sleep(0.1)
+        cpu = {k: v - cpu_before.get(k, 0.0) for k, v in cpu_by_group(topo).items()}
         watcher.stop_event.set()
         watcher.join(5)
         latencies = [watcher.seen[e] - t for e, t in answered.items() if e in watcher.seen]
@@ -185,6 +211,11 @@ def main() -> int:
             f"  {name}: p50 {percentile(v, 50):.0f} ms, p99 {percentile(v, 99):.0f} ms, "
             f"max {max(v):.0f} ms"
         )
+    print(
+        "CPU per lead (ms): "
+        + ", ".join(f"{k} {1000 * v / len(answered):.1f}" for k, v in cpu.items())
+        + f" (all on {os.cpu_count()} CPUs: {1000 * sum(cpu.values()) / len(answered):.1f})"
+    )
     print(f"p99 under 1 s: {'yes' if percentile(ms, 99) < 1000 else 'no'}")
     return 0
 

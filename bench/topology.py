@@ -115,14 +115,43 @@ def rss_kb(pid: int, *, children: bool = True) -> int:
         except OSError:
             continue
         if children:
-            try:
-                tasks = Path(f"/proc/{current}/task").iterdir()
-                for task in tasks:
-                    kids = (task / "children").read_text().split()
-                    pids.extend(int(k) for k in kids)
-            except OSError:
-                pass
+            pids.extend(_children(current))
     return total
+
+
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            kids.extend(int(k) for k in (task / "children").read_text().split())
+    except OSError:
+        pass
+    return kids
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process, of its children that exited (reaped) and of its
+    live children, recursively."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    while pids:
+        current = pids.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # utime stime cutime cstime are fields 14-17 (1-based); fields[0] is field 3
+        total += sum(int(x) for x in fields[11:15]) / ticks
+        pids.extend(_children(current))
+    return total
+
+
+def postmaster_pid(data_dir: Path) -> int | None:
+    try:
+        return int((data_dir / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 # ------------------------------------------------------------------------- PostgreSQL ------
@@ -183,6 +212,10 @@ class PostgresCluster:
                 check=False,
             )
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    @property
+    def pid(self) -> int | None:
+        return postmaster_pid(self.data)
 
     def url(self, dbname: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{dbname}"
@@ -287,7 +320,8 @@ class Service:
 
     def start(self) -> Service:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_path.open("ab")
+        # A fresh log: readiness is detected by what the process prints.
+        self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             [*MAILFLOW, *self.args],
             env=self.env,

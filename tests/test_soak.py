@@ -47,23 +47,13 @@ SHORT = soak.SoakConfig(
 
 # Product bugs the soak found (reported to the lead engineer). Each is reproduced by every run
 # of the short soak on the machine it was written on; strict, so the marker goes once it is fixed.
-KNOWN_BUGS = {
-    "duplicates": "BUG: the duplicate rule races. mailflow/leads/service.py create_lead() looks "
-    "for an earlier lead of the same customer (find_original) without any lock, so two "
-    "submissions of one customer processed at the same moment (two SMTP frontends and two "
-    "workers, or SMTP and the webhook) both become original leads, both are offered and both "
-    "can be accepted. Fix: serialise per customer before find_original, e.g. "
-    "pg_advisory_xact_lock on a hash of (postcode, email) and of (postcode, phone).",
-    "emails": "BUG: two schedulers sweeping at the same instant both send the weekly digest "
-    "and both send the 'account deactivated' email: mailflow/lifecycle/service.py "
-    "send_digests() and deactivate_silent_installers() select due installers without claiming "
-    "them. Fix: claim each installer with a conditional UPDATE (last_digest_at / active) and "
-    "send only when it changed one row, or SELECT ... FOR UPDATE SKIP LOCKED.",
-    "errors": "BUG: the lead_search sweep job is not safe with two schedulers: "
-    "mailflow/leads/search.py index_pending() picks the same unindexed leads in both, and one "
-    "fails with UniqueViolation on pk_lead_search_terms or a deadlock (an ERROR with a "
-    "traceback every few sweeps). Fix: claim the leads with FOR UPDATE SKIP LOCKED, or insert "
-    "with ON CONFLICT DO NOTHING in a fixed order.",
+# Invariants failing for a known, described product problem (not strict: the faults are timed
+# and do not always provoke it).
+KNOWN_BUGS: dict[str, str] = {
+    "errors": "Tracebacks are logged while PostgreSQL refuses connections for 10 s: the web "
+    'process answers 500 ("Exception in ASGI application") and Dramatiq retries jobs with a '
+    "full traceback. Nothing is lost (the other invariants hold), but those paths should log "
+    "one line and answer 503 instead.",
 }
 
 INVARIANTS = [
@@ -97,7 +87,7 @@ def test_the_soak_checked_every_invariant(report):
 @pytest.mark.parametrize(
     "invariant",
     [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[name]))
+        pytest.param(name, marks=pytest.mark.xfail(strict=False, reason=KNOWN_BUGS[name]))
         if name in KNOWN_BUGS
         else name
         for name in INVARIANTS

@@ -25,6 +25,7 @@ from sqlalchemy import delete, func, insert, or_, select, union, update
 from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
+from mailflow.db import is_postgres
 from mailflow.models import Lead, LeadSearchTerm
 
 VERSION = 1
@@ -166,12 +167,16 @@ def index_pending(settings: Settings, *, batch: int = 2000, limit: int | None = 
     done = 0
     while limit is None or done < limit:
         with session_scope(settings) as session:
-            rows = session.execute(
+            query = (
                 select(Lead.id, Lead.customer_name, Lead.email, Lead.phone, Lead.city, Lead.country)
                 .where(Lead.search_version.is_(None))
                 .order_by(Lead.id)
                 .limit(batch)
-            ).all()
+            )
+            if is_postgres(session):
+                # Two schedulers: each indexes the leads it could lock, never the same ones.
+                query = query.with_for_update(of=Lead, skip_locked=True)
+            rows = session.execute(query).all()
             done += _write_terms(session, rows)
         if len(rows) < batch:
             break

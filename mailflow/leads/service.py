@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
 from mailflow.leads.schema import LeadIn
@@ -24,6 +25,26 @@ def add_event(
     event = LeadEvent(lead=lead, type=type_, at=at, actor=actor, data=data)
     session.add(event)
     return event
+
+
+def serialise_customer(session: Session, lead_in: LeadIn) -> None:
+    """Two submissions of one customer processed at the same moment must not both become
+    originals. SQLite already serialises writers (BEGIN IMMEDIATE); on PostgreSQL a
+    transaction-scoped advisory lock per (postcode, email) and (postcode, phone) does it."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    customer = lead_in.customer
+    keys = sorted(
+        int.from_bytes(
+            hashlib.sha256(f"{customer.postcode}|{contact}".encode()).digest()[:8],
+            "big",
+            signed=True,
+        )
+        for contact in (customer.email, customer.phone)
+        if contact
+    )
+    for key in keys:  # in a fixed order: no deadlock between two such transactions
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def find_original(
@@ -67,6 +88,7 @@ def create_lead(
     """Insert the lead (status ``new``, or ``duplicate`` of an earlier one) with its intake event.
     The caller commits; routing is started by the caller after commit."""
     customer = lead_in.customer
+    serialise_customer(session, lead_in)
     original = find_original(session, lead_in, now=now, window_days=window_days)
     lead = Lead(
         status=LeadStatus.DUPLICATE if original else LeadStatus.NEW,

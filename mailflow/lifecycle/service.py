@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailflow.calendar import add_business_days
@@ -389,7 +389,14 @@ def deactivate_silent_installers(settings: Settings, at: datetime) -> int:
             )
         )
         for installer in silent:
-            installer.active, installer.deactivated_at = False, at
+            # Claim: only the scheduler whose update changed the row tells the installer.
+            claimed = session.execute(
+                update(Installer)
+                .where(Installer.id == installer.id, Installer.active.is_(True))
+                .values(active=False, deactivated_at=at)
+            ).rowcount
+            if claimed != 1:
+                continue
             token = tokens.issue(
                 session,
                 settings,
@@ -449,7 +456,19 @@ def send_digests(settings: Settings, at: datetime) -> int:
                     )
                 )
             )
-            installer.last_digest_at = at
+            claimed = session.execute(
+                update(Installer)
+                .where(
+                    Installer.id == installer.id,
+                    or_(
+                        Installer.last_digest_at.is_(None),
+                        Installer.last_digest_at <= at - DIGEST_EVERY,
+                    ),
+                )
+                .values(last_digest_at=at)
+            ).rowcount
+            if claimed != 1:
+                continue  # another scheduler sends this one
             if not waiting and not offers:
                 continue
             token = tokens.issue(
