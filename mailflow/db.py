@@ -105,3 +105,49 @@ def is_postgres(session_or_engine) -> bool:
         else session_or_engine
     )
     return bind.dialect.name == "postgresql"
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """True when ``exc`` means the database cannot serve us *right now*: refused or dropped
+    connections (a restart, a failover), a full pool, SQLite's lock timeout, a deadlock or a
+    serialization failure. Such errors are retried and logged in one line; anything else is a
+    bug and keeps its traceback."""
+    import sqlite3
+
+    import psycopg
+    from sqlalchemy import exc as sa_exc
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, sa_exc.TimeoutError):  # no connection free in the pool
+            return True
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, psycopg.OperationalError):  # incl. AdminShutdown, deadlocks
+            return True
+        if isinstance(current, sqlite3.OperationalError):
+            message = str(current).lower()
+            return "locked" in message or "busy" in message or "unable to open" in message
+        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+    return False
+
+
+def describe_unavailable(exc: BaseException) -> str:
+    """One line for the log: the exception's class and the first line of its message."""
+    first_line = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first_line[:200]}"
+
+
+def log_failure(logger, message: str, *args) -> None:
+    """In an ``except`` block: one warning line when the database is unavailable (it is
+    retried; a traceback per attempt during an outage only buries real bugs), the full
+    traceback otherwise."""
+    import sys
+
+    exc = sys.exc_info()[1]
+    if exc is not None and is_database_unavailable(exc):
+        logger.warning(message + ": database unavailable (%s)", *args, describe_unavailable(exc))
+    else:
+        logger.exception(message, *args)

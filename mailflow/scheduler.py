@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from mailflow.clock import now as clock_now
 from mailflow.config import Settings, get_settings
-from mailflow.db import is_postgres, session_scope
+from mailflow.db import is_postgres, log_failure, session_scope
 from mailflow.models import InboundMessage, InboundOutcome
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def process_pending_inbound(
                 if process_one(inbound_id, now=at, settings=settings):
                     done += 1
             except Exception:
-                log.exception("sweep: inbound message %s failed", inbound_id)
+                log_failure(log, "sweep: inbound message %s failed", inbound_id)
         if len(ids) < batch:
             return done
 
@@ -86,7 +86,7 @@ def run_sweep(settings: Settings | None = None, at: datetime | None = None) -> d
         try:
             results[name] = job(settings, at)
         except Exception:
-            log.exception("sweep job %s failed", name)
+            log_failure(log, "sweep job %s failed", name)
             results[name] = -1
     return results
 
@@ -106,5 +106,5 @@ class SchedulerThread(threading.Thread):
                 run_sweep(self.settings)
                 self.last_run = clock_now()
             except Exception:
-                log.exception("sweep failed")
+                log_failure(log, "sweep failed")
             self.stop_event.wait(self.settings.sweep_interval)

@@ -18,6 +18,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, syntax
 
 from mailflow.config import Settings
+from mailflow.db import log_failure
 from mailflow.inbound.store import store_inbound
 from mailflow.models import Channel
 
@@ -85,7 +86,7 @@ class IntakeHandler:
                 self.bulk if len(content) > self.BULK_BYTES else self.quick, store
             )
         except Exception:
-            log.exception("could not store inbound message from %s", envelope.mail_from)
+            log_failure(log, "could not store inbound message from %s", envelope.mail_from)
             return "451 4.3.0 Temporary storage failure, please try again later"
         log.info(
             "stored inbound message %s (%d bytes) in %.3fs%s",

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
-from mailflow.db import is_postgres, session_scope
+from mailflow.db import is_postgres, log_failure, session_scope
 from mailflow.models import Timer, TimerStatus
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ def run_due(settings: Settings, at: datetime, *, batch: int = 200) -> int:
                     if _claim_and_act(session, timer_id, at, settings):
                         acted += 1
             except Exception:
-                log.exception("timer %s failed; it stays pending", timer_id)
+                log_failure(log, "timer %s failed; it stays pending", timer_id)
         if len(ids) < batch:
             return acted
 

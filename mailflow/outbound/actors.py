@@ -7,11 +7,13 @@ import dramatiq
 from mailflow.clock import now
 from mailflow.config import get_settings
 from mailflow.scheduler import sweep_job
+from mailflow.tasks import retry_while_database_unavailable
 
 SEND_BATCH = 20
 
 
 @dramatiq.actor(queue_name="outbound", max_retries=3, time_limit=120_000)
+@retry_while_database_unavailable
 def send_email(outbox_id: int) -> None:
     from mailflow.outbound.outbox import deliver
 

@@ -13,10 +13,11 @@ from mailflow.config import Settings, get_settings
 from mailflow.db import session_scope
 from mailflow.models import Lead, LeadStatus
 from mailflow.scheduler import sweep_job
-from mailflow.tasks import enqueue_on_commit
+from mailflow.tasks import enqueue_on_commit, retry_while_database_unavailable
 
 
 @dramatiq.actor(queue_name="routing", max_retries=5, min_backoff=1000)
+@retry_while_database_unavailable
 def route_lead_job(lead_id: int) -> None:
     from mailflow.routing.offers import route_lead
 

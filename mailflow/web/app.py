@@ -2,14 +2,45 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import logging
+
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from mailflow import __version__
-from mailflow.db import session_scope
+from mailflow.db import describe_unavailable, is_database_unavailable, session_scope
 from mailflow.web import admin, api, dashboard, links, status_links, survey, vacation
+
+log = logging.getLogger(__name__)
+
+# How long clients (webhook senders, browsers) should wait before trying again during an outage.
+RETRY_AFTER_SECONDS = 30
+
+
+def loggable_path(path: str) -> str:
+    """The path without the signed token of a link page (tokens are credentials)."""
+    parts = path.split("/")
+    return "/".join(parts[:3]) + "/…" if len(parts) > 3 and parts[1] == "l" else path
+
+
+def database_unavailable_response(request: Request) -> Response:
+    """503 with Retry-After: JSON for the API, the clear link page for people."""
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    accepts = request.headers.get("accept", "")
+    if request.url.path.startswith("/api") or "text/html" not in accepts:
+        return JSONResponse(
+            {"detail": "database unavailable, nothing was changed: retry later"},
+            status_code=503,
+            headers=headers,
+        )
+    from mailflow.web.links import problem
+
+    response = problem("unavailable", request.headers.get("accept-language", "").split(",")[0])
+    response.headers.update(headers)
+    return response
 
 
 def create_app() -> FastAPI:
@@ -44,6 +75,20 @@ def create_app() -> FastAPI:
         from mailflow.metrics import render
 
         return Response(render(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.exception_handler(SQLAlchemyError)
+    async def _database_error(request: Request, exc: SQLAlchemyError) -> Response:
+        # An outage (PostgreSQL restarting, refusing connections, SQLite locked) is not a bug:
+        # the transaction was rolled back, so the client may simply retry. Anything else is.
+        if not is_database_unavailable(exc):
+            raise exc
+        log.warning(
+            "%s %s: database unavailable, answered 503 (%s)",
+            request.method,
+            loggable_path(request.url.path),
+            describe_unavailable(exc),
+        )
+        return database_unavailable_response(request)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request, exc: RequestValidationError) -> JSONResponse:

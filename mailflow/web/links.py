@@ -93,6 +93,12 @@ PROBLEMS = {
         N_("The form was not sent from this page, or the page was open for too long."),
         N_("Open the link from the email again."),
     ),
+    "unavailable": (
+        503,
+        N_("Temporarily unavailable"),
+        N_("This service cannot answer right now. Nothing was changed."),
+        N_("Please try again in a minute: the link stays valid."),
+    ),
 }
 DECLINE_LABELS = {
     "no_capacity": N_("No capacity at the moment"),
