@@ -1219,25 +1219,46 @@ class Soak:
         return {"lead": sub.lead_id, "seconds": None, "answer": sub.answer, "failed": sub.failed}
 
     def _metrics(self) -> list[str]:
-        """What /metrics (on ``mailflow web``) shows at the end."""
+        """What /metrics shows at the end: the database-wide series from ``mailflow web``, and
+        the observed ones summed over every smtp, worker and scheduler process's own endpoint
+        (MAILFLOW_METRICS_LISTEN; a killed worker's counts went with it)."""
         try:
             with urllib.request.urlopen(self.topo.base_url + "/metrics", timeout=30) as response:
                 text = response.read().decode()
         except OSError as exc:
             return [f"/metrics unavailable: {exc}"]
-        wanted = (
-            "mailflow_outbox_messages{",
-            "mailflow_inbound_messages{",
-            "mailflow_leads{",
+        wanted = ("mailflow_outbox_messages{", "mailflow_inbound_messages{", "mailflow_leads{")
+        lines = ["mailflow web:"]
+        lines += [f"  {line}" for line in text.splitlines() if line.startswith(wanted)]
+        observed = (
+            "mailflow_smtp_messages_total{",
             "mailflow_dramatiq_messages_total{",
-            "mailflow_outbound_send_seconds_count",
+            "mailflow_dramatiq_message_errors_total{",
+            "mailflow_dramatiq_message_retries_total{",
+            "mailflow_outbound_send_total{",
+            "mailflow_sweep_seconds_count",
+            "mailflow_sweep_job_failures_total{",
+            "mailflow_sweep_actions_total{",
         )
-        lines = [line for line in text.splitlines() if line.startswith(wanted)]
-        if not any(line.startswith("mailflow_dramatiq_messages_total{") for line in lines):
-            lines.append(
-                "(no mailflow_dramatiq_messages_total series: jobs run in the worker processes, "
-                "whose metrics no endpoint exposes)"
-            )
+        sums: Counter = Counter()
+        scraped = []
+        for service in self.topo.services():
+            if not getattr(service, "metrics_port", None):
+                continue
+            url = f"http://127.0.0.1:{service.metrics_port}/metrics"
+            try:
+                with urllib.request.urlopen(url, timeout=10) as response:
+                    page = response.read().decode()
+            except OSError as exc:
+                lines.append(f"  {service.name}: /metrics unavailable: {exc}")
+                continue
+            scraped.append(service.name)
+            for line in page.splitlines():
+                if line.startswith(observed):
+                    series, _, value = line.rpartition(" ")
+                    sums[series] += float(value)
+        lines.append(f"summed over {', '.join(scraped)} (MAILFLOW_METRICS_LISTEN):")
+        lines += [f"  {series} {value:g}" for series, value in sorted(sums.items())]
         return lines
 
     # -- invariants
@@ -1621,7 +1642,7 @@ class Soak:
             f"webhook 201 {s['webhook_201']}, 200 {s['webhook_200']}, 5xx {s['webhook_500']}; "
             f"replies 250 {s['reply_250']}, temporary failures {s['reply_temporary_failures']}",
             f"installers: {dict(sorted(inst.stats.items()))}",
-            "metrics at the end (GET /metrics on mailflow web):",
+            "metrics at the end:",
             *[f"  {line}" for line in getattr(self, "metrics", [])],
             "faults and time jumps:",
             *[f"  {e}" for e in self.events],

