@@ -19,6 +19,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 SECRETS_FILE = "secrets.json"
 
 
+@lru_cache(maxsize=64)
+def _resolved(path: str, cwd: str) -> Path:
+    return Path(path).expanduser().resolve()
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MAILFLOW_", env_file=".env", extra="ignore")
 
@@ -127,7 +132,8 @@ class Settings(BaseSettings):
 
     @property
     def data_path(self) -> Path:
-        return self.data_dir.expanduser().resolve()
+        # Resolved once per (path, working directory): every database session asks for it.
+        return _resolved(str(self.data_dir), os.getcwd())
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,8 +33,13 @@ def make_engine(url: str, lock_timeout: float = 15.0) -> Engine:
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": lock_timeout},
-            pool_pre_ping=True,
         )
+        # SQLite has one writer at a time. Threads of this process queue for it on a Python
+        # lock, handed over at once on commit; left to SQLite's busy handler they would poll
+        # with growing sleeps and the write lock would sit idle in between (other processes
+        # still wait through busy_timeout). A plain Lock: a request's session may be committed
+        # by another thread than the one that began it (FastAPI dependencies).
+        writer = threading.Lock()
         event.listen(
             engine,
             "connect",
@@ -46,9 +52,35 @@ def make_engine(url: str, lock_timeout: float = 15.0) -> Engine:
         def _no_autobegin(dbapi_connection, _record):
             dbapi_connection.isolation_level = None
 
+        # Times each DBAPI connection took the writer lock, released once its COMMIT or
+        # ROLLBACK is done (SQLAlchemy's commit event fires before the COMMIT).
+        held: dict[int, int] = {}
+
         @event.listens_for(engine, "begin")
         def _begin_immediate(conn):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            if not writer.acquire(timeout=lock_timeout):
+                raise sqlite3.OperationalError("database is locked (waited for this process)")
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                writer.release()
+                raise
+            key = id(conn.connection.dbapi_connection)
+            held[key] = held.get(key, 0) + 1
+
+        def _released_after(end):
+            def wrapper(connection):  # the pool's proxy or the DBAPI connection itself
+                try:
+                    end(connection)
+                finally:
+                    raw = getattr(connection, "dbapi_connection", connection)
+                    for _ in range(held.pop(id(raw), 0)):
+                        writer.release()
+
+            return wrapper
+
+        engine.dialect.do_commit = _released_after(engine.dialect.do_commit)
+        engine.dialect.do_rollback = _released_after(engine.dialect.do_rollback)
 
         return engine
     return create_engine(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -56,23 +57,80 @@ def _read_xlsx(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     workbook.close()
 
 
-def write_rows(path: Path, columns: list[str], rows: Iterable[list]) -> int:
-    count = 0
-    if path.suffix.lower() == ".xlsx":
-        from openpyxl import Workbook
+# Spreadsheet programs run a cell that starts with = + - @ as a formula (CSV injection); lead
+# data comes from the public, so such text is written as text. Phone numbers stay as they are.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PHONE_LIKE = re.compile(r"^[+-][\d\s().\-/]*$")
+_XLSX_ILLEGAL = re.compile(r"[\000-\010\013\014\016-\037]")
 
-        workbook = Workbook(write_only=True)
-        sheet = workbook.create_sheet()
-        sheet.append(columns)
+
+def csv_safe(value):
+    """A cell for CSV: formula-like text gets a leading apostrophe; None is empty."""
+    if isinstance(value, str) and value[:1] in _FORMULA_START and not _PHONE_LIKE.match(value):
+        return "'" + value
+    return "" if value is None else value
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_chunks(
+    columns: list[str], rows: Iterable[list], *, bom: bool = False, batch: int = 500
+) -> Iterator[str]:
+    """A CSV file in pieces (for streaming): the header (after a BOM, which tells Excel that
+    the file is UTF-8, for downloads), then the rows, ``batch`` at a time."""
+    writer = csv.writer(_Echo())
+    yield ("\ufeff" if bom else "") + writer.writerow(columns)
+    buffer: list[str] = []
+    for row in rows:
+        buffer.append(writer.writerow([csv_safe(v) for v in row]))
+        if len(buffer) >= batch:
+            yield "".join(buffer)
+            buffer = []
+    if buffer:
+        yield "".join(buffer)
+
+
+def write_xlsx(path: Path, columns: list[str], rows: Iterable[list], title: str = "Sheet") -> int:
+    """An XLSX file (streamed to disk); text is always text, never a formula."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(title)
+    sheet.append(columns)
+    count = 0
+    for row in rows:
+        cells = []
+        for value in row:
+            if isinstance(value, str):
+                value = _XLSX_ILLEGAL.sub("", value)
+                if value.startswith("="):
+                    cell = WriteOnlyCell(sheet, value=value)
+                    cell.data_type = "s"
+                    value = cell
+            cells.append(value)
+        sheet.append(cells)
+        count += 1
+    workbook.save(path)
+    return count
+
+
+def write_rows(path: Path, columns: list[str], rows: Iterable[list], title: str = "Sheet") -> int:
+    """Write a table as XLSX or CSV (by the extension); returns the number of data rows."""
+    if path.suffix.lower() == ".xlsx":
+        return write_xlsx(path, columns, rows, title)
+    count = 0
+
+    def counted():
+        nonlocal count
         for row in rows:
-            sheet.append(row)
             count += 1
-        workbook.save(path)
-        return count
+            yield row
+
     with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow(["" if v is None else v for v in row])
-            count += 1
+        for chunk in csv_chunks(columns, counted()):
+            fh.write(chunk)
     return count

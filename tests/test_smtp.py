@@ -201,7 +201,7 @@ def test_any_handler_error_is_451_not_500(settings, smtp_server, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(smtp_module, "store_inbound", broken)
+    monkeypatch.setattr(smtp_module, "store_many", broken)
     with pytest.raises(smtplib.SMTPDataError) as failed:
         send(smtp_server, simple_lead())
     assert failed.value.smtp_code == 451

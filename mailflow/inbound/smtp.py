@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,8 +19,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, syntax
 
 from mailflow.config import Settings
-from mailflow.db import log_failure
-from mailflow.inbound.store import store_inbound
+from mailflow.db import is_database_unavailable, log_failure
+from mailflow.inbound.store import Incoming, Stored, store_many
 from mailflow.metrics import SMTP_ANSWERS
 from mailflow.models import Channel
 
@@ -42,6 +43,69 @@ def accepted_recipient(address: str, settings: Settings) -> bool:
     return False
 
 
+class GroupCommit:
+    """Stores messages from the event loop, several per transaction.
+
+    A message that arrives while ``concurrency`` commits are already running waits for the
+    next one and shares it with every other message that arrived meanwhile: under load one
+    commit (one fsync, one lock hand-over) serves many messages, and an idle frontend still
+    stores each message at once. Every message's sender gets its answer only after the commit
+    that holds it."""
+
+    MAX_BATCH = 100
+
+    def __init__(self, settings: Settings, executor: ThreadPoolExecutor, concurrency: int):
+        self.settings = settings
+        self.executor = executor
+        self.concurrency = concurrency
+        self.pending: list[tuple[Incoming, asyncio.Future]] = []
+        self.running = 0
+
+    async def store(self, item: Incoming) -> Stored:
+        future = asyncio.get_running_loop().create_future()
+        self.pending.append((item, future))
+        if self.running < self.concurrency:
+            self.running += 1
+            asyncio.get_running_loop().create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self.pending:
+                batch = self.pending[: self.MAX_BATCH]
+                del self.pending[: self.MAX_BATCH]
+                try:
+                    results = await loop.run_in_executor(self.executor, self._store, batch)
+                except Exception as exc:
+                    results = [exc] * len(batch)
+                for (_, future), result in zip(batch, results, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(result, Exception):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+        finally:
+            self.running -= 1
+
+    def _store(self, batch) -> list:
+        items = [item for item, _ in batch]
+        try:
+            return store_many(items, self.settings)
+        except Exception as exc:
+            if len(items) == 1 or is_database_unavailable(exc):
+                raise
+        # One message the database refuses must not fail its batch-mates: one by one.
+        results: list = []
+        for item in items:
+            try:
+                results.append(store_many([item], self.settings)[0])
+            except Exception as exc:
+                results.append(exc)
+        return results
+
+
 class IntakeHandler:
     # Messages above this size are stored by their own small pool of threads, so that a burst
     # of huge messages never makes an ordinary lead wait for a free thread.
@@ -49,9 +113,13 @@ class IntakeHandler:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        # Parsing and storing happen off the event loop.
-        self.quick = ThreadPoolExecutor(max_workers=8, thread_name_prefix="smtp-store")
+        # Storing happens off the event loop.
+        self.quick = ThreadPoolExecutor(max_workers=4, thread_name_prefix="smtp-store")
         self.bulk = ThreadPoolExecutor(max_workers=4, thread_name_prefix="smtp-store-bulk")
+        # SQLite has one writer: two batches in flight keep it busy; PostgreSQL commits in
+        # parallel.
+        sqlite = settings.sqlalchemy_url.startswith("sqlite")
+        self.group = GroupCommit(settings, self.quick, concurrency=2 if sqlite else 4)
 
     async def handle_RCPT(
         self,
@@ -71,21 +139,25 @@ class IntakeHandler:
         loop = asyncio.get_running_loop()
         started = time.monotonic()
 
-        def store():
-            log.debug("store thread picked up after %.3fs", time.monotonic() - started)
+        def incoming() -> Incoming:
             raw = content.unstuffed() if isinstance(content, DotStuffed) else bytes(content)
-            return raw, store_inbound(
+            return Incoming(
                 raw,
                 Channel.SMTP,
-                settings=self.settings,
                 envelope_from=envelope.mail_from,
                 envelope_to=list(envelope.rcpt_tos),
             )
 
+        def store_big() -> tuple[Incoming, Stored]:
+            item = incoming()
+            return item, store_many([item], self.settings)[0]
+
         try:
-            raw, stored = await loop.run_in_executor(
-                self.bulk if len(content) > self.BULK_BYTES else self.quick, store
-            )
+            if len(content) > self.BULK_BYTES:  # unstuffing megabytes too: off the event loop
+                item, stored = await loop.run_in_executor(self.bulk, store_big)
+            else:
+                item = incoming()
+                stored = await self.group.store(item)
         except Exception:
             log_failure(log, "could not store inbound message from %s", envelope.mail_from)
             SMTP_ANSWERS.labels("temporary_failure").inc()
@@ -93,7 +165,7 @@ class IntakeHandler:
         log.info(
             "stored inbound message %s (%d bytes) in %.3fs%s",
             stored.id,
-            len(raw),
+            len(item.raw),
             time.monotonic() - started,
             "" if stored.created else " [already had it]",
         )
@@ -211,6 +283,8 @@ class IntakeController(Controller):
             port=listen_port if port is None else port,
             data_size_limit=settings.max_message_size,
             ident="mailflow intake",
+            # The greeting's name, looked up once (aiosmtpd would call getfqdn per connection).
+            server_hostname=socket.getfqdn(),
             ready_timeout=10,
         )
 

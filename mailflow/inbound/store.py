@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import compat32
+from functools import cache
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from mailflow.clock import now
 from mailflow.config import Settings
@@ -60,6 +60,19 @@ def dedup_key_for(raw: bytes, message_id: str | None) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
+@dataclass(frozen=True)
+class Incoming:
+    """One message to store, as an adapter received it."""
+
+    raw: bytes
+    channel: Channel
+    envelope_from: str | None = None
+    envelope_to: list[str] | None = None
+    imap_uidvalidity: int | None = None
+    imap_uid: int | None = None
+    dedup_key: str | None = None
+
+
 def store_inbound(
     raw: bytes,
     channel: Channel,
@@ -73,47 +86,74 @@ def store_inbound(
 ) -> Stored:
     """Commit the raw message and enqueue its processing after commit. Raises on any storage
     failure (the caller answers "try again later")."""
+    incoming = Incoming(
+        raw, channel, envelope_from, envelope_to, imap_uidvalidity, imap_uid, dedup_key
+    )
+    return store_many([incoming], settings)[0]
+
+
+def store_many(items: list[Incoming], settings: Settings | None = None) -> list[Stored]:
+    """Commit several messages in one transaction (group commit: the SMTP frontend stores the
+    messages that arrive while the previous commit runs together), then enqueue their
+    processing. Returns one ``Stored`` per item, in order; raises (nothing stored) on failure.
+
+    Each row is inserted with ``ON CONFLICT (dedup_key) DO NOTHING``: a message that is new
+    (by far the common case) costs one statement, and the unique key decides between two
+    frontends storing the same message at the same moment, or the same message twice in one
+    batch."""
+    from mailflow.config import get_settings
+    from mailflow.inbound import blobs
     from mailflow.inbound.actors import process_inbound
     from mailflow.tasks import enqueue_on_commit
 
-    message_id = message_id_of(raw)
-    key = dedup_key or dedup_key_for(raw, message_id)
-    existing = _find(key, settings)
-    if existing is not None:
-        return Stored(existing, created=False)
-    from mailflow.config import get_settings
-    from mailflow.inbound import blobs
-
     settings = settings or get_settings()
-    raw_path = blobs.write(settings, raw) if blobs.spills(settings, len(raw)) else None
-    try:
-        with session_scope(settings) as session:
-            row = InboundMessage(
-                channel=channel,
-                dedup_key=key,
-                message_id=message_id,
-                envelope_from=envelope_from,
-                envelope_to=",".join(envelope_to) if envelope_to else None,
-                imap_uidvalidity=imap_uidvalidity,
-                imap_uid=imap_uid,
-                size=len(raw),
-                raw=None if raw_path else raw,
-                raw_path=raw_path,
-                received_at=now(),
-            )
-            session.add(row)
-            session.flush()
-            enqueue_on_commit(session, process_inbound, row.id)
-            new_id = row.id
-    except IntegrityError:
-        # Raced with another frontend storing the same message: theirs stands.
-        existing = _find(key, settings)
-        if existing is None:
-            raise
-        return Stored(existing, created=False)
-    return Stored(new_id, created=True)
-
-
-def _find(key: str, settings: Settings | None) -> int | None:
+    rows = []
+    for item in items:
+        message_id = message_id_of(item.raw)
+        spilled = blobs.spills(settings, len(item.raw))
+        rows.append(
+            {
+                "channel": item.channel,
+                "dedup_key": item.dedup_key or dedup_key_for(item.raw, message_id),
+                "message_id": message_id,
+                "envelope_from": item.envelope_from,
+                "envelope_to": ",".join(item.envelope_to) if item.envelope_to else None,
+                "imap_uidvalidity": item.imap_uidvalidity,
+                "imap_uid": item.imap_uid,
+                "size": len(item.raw),
+                # Written (and fsynced) before the row that points to it commits. A file is
+                # named by its content: a duplicate's file is the existing row's.
+                "raw": None if spilled else item.raw,
+                "raw_path": blobs.write(settings, item.raw) if spilled else None,
+                "received_at": now(),
+            }
+        )
+    results: list[Stored] = []
     with session_scope(settings) as session:
-        return session.scalar(select(InboundMessage.id).where(InboundMessage.dedup_key == key))
+        connection = session.connection()
+        insert, find = _statements(connection.dialect.name)
+        for row in rows:
+            new_id = connection.execute(insert, row).scalar()
+            if new_id is not None:
+                enqueue_on_commit(session, process_inbound, new_id)
+                results.append(Stored(new_id, created=True))
+                continue
+            existing = connection.execute(find, {"key": row["dedup_key"]}).scalar()
+            if existing is None:  # another transaction holds it, uncommitted: try again later
+                raise RuntimeError(f"message {row['dedup_key']!r} is being stored elsewhere")
+            results.append(Stored(existing, created=False))
+    return results
+
+
+@cache
+def _statements(dialect: str):
+    """The insert (nothing on a known dedup_key) and the lookup, built once: executed with
+    parameters they hit SQLAlchemy's compiled cache, the intake's hottest path."""
+    from sqlalchemy import bindparam
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    table = InboundMessage.__table__
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    insert = insert.on_conflict_do_nothing(index_elements=["dedup_key"]).returning(table.c.id)
+    find = select(table.c.id).where(table.c.dedup_key == bindparam("key"))
+    return insert, find

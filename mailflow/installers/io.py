@@ -134,24 +134,22 @@ def import_installers(path: Path, settings: Settings) -> Report:
     return report
 
 
+def export_row(installer: Installer) -> list:
+    """One installer under ``COLUMNS`` (the CLI's and the admin pages' exports)."""
+    return [
+        installer.email,
+        installer.name,
+        installer.company,
+        installer.language,
+        installer.country,
+        installer.timezone,
+        installer.postcodes,
+        installer.tier,
+        installer.capacity,
+    ]
+
+
 def export_installers(path: Path, settings: Settings) -> int:
     with session_scope(settings) as session:
-        installers = session.scalars(select(Installer).order_by(Installer.email)).all()
-        return write_rows(
-            path,
-            COLUMNS,
-            (
-                [
-                    i.email,
-                    i.name,
-                    i.company,
-                    i.language,
-                    i.country,
-                    i.timezone,
-                    i.postcodes,
-                    i.tier,
-                    i.capacity,
-                ]
-                for i in installers
-            ),
-        )
+        installers = session.scalars(select(Installer).order_by(Installer.email))
+        return write_rows(path, COLUMNS, map(export_row, installers), title="Installers")

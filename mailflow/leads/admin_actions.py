@@ -22,7 +22,6 @@ from mailflow.leads.schema import LeadIn, error_map
 from mailflow.leads.service import add_event
 from mailflow.lifecycle import timers
 from mailflow.lifecycle.service import PROGRESS_TIMERS
-from mailflow.links import tokens
 from mailflow.models import (
     HELD_STATUSES,
     Actor,
@@ -32,9 +31,12 @@ from mailflow.models import (
     Offer,
     OfferStatus,
 )
-from mailflow.outbound import emails
-from mailflow.outbound.outbox import queue_email
-from mailflow.routing.offers import lock_lead, offer_next, release_to_rotation
+from mailflow.routing.offers import (
+    lock_lead,
+    offer_next,
+    release_to_rotation,
+    send_acceptance_emails,
+)
 
 MAX_REASON = 2000
 # Finished for good: nothing to assign, rotate or close any more.
@@ -175,48 +177,9 @@ def assign(
         was_duplicate_of=duplicate_of,
         reason=reason,
     )
-    _notify_assigned(session, lead, installer, now=now, settings=settings)
+    # The same emails and timers as an accepted offer.
+    send_acceptance_emails(session, lead, installer, now=now, settings=settings)
     return lead
-
-
-def _notify_assigned(
-    session: Session, lead: Lead, installer: Installer, *, now: datetime, settings: Settings
-) -> None:
-    """The same emails as an accepted offer (see ``routing.offers.accept``)."""
-    from mailflow.lifecycle.service import on_accepted, vacation_url
-    from mailflow.routing import hooks
-
-    reveal = tokens.url(
-        settings,
-        "reveal",
-        tokens.issue(
-            session,
-            settings,
-            "reveal",
-            now=now,
-            subject_id=lead.id,
-            installer_id=installer.id,
-            lead_id=lead.id,
-        ),
-    )
-    status_links = hooks.status_links(session, lead, installer, now=now, settings=settings)
-    away = vacation_url(session, installer, now=now, settings=settings)
-    dashboard = f"{settings.base_url.rstrip('/')}/dashboard/"
-    queue_email(
-        session,
-        emails.offer_accepted_email(
-            lead, installer, status_links=status_links, dashboard_url=dashboard, vacation_url=away
-        ),
-        now=now,
-        settings=settings,
-    )
-    queue_email(
-        session,
-        emails.contact_details_email(lead, installer, reveal_url=reveal, vacation_url=away),
-        now=now,
-        settings=settings,
-    )
-    on_accepted(session, lead, installer, now=now)
 
 
 # ------------------------------------------------------------------ rotation ----------------

@@ -201,39 +201,37 @@ def import_leads(path: Path, settings: Settings) -> Report:
     return report
 
 
+def export_row(lead: Lead) -> list:
+    """One lead under ``EXPORT_COLUMNS`` (the CLI's and the admin pages' exports)."""
+    return [
+        lead.id,
+        lead.status.value,
+        lead.source,
+        lead.external_id,
+        lead.duplicate_of_id,
+        lead.product,
+        lead.building_type,
+        lead.grid_connection,
+        lead.customer_name,
+        lead.email,
+        lead.phone,
+        lead.street,
+        lead.postcode,
+        lead.city,
+        lead.country,
+        lead.language,
+        lead.reachability,
+        lead.message,
+        lead.assigned_installer.email if lead.assigned_installer else None,
+        iso(lead.created_at),
+        iso(lead.updated_at),
+        json.dumps(lead.details or {}, ensure_ascii=False),
+    ]
+
+
 def export_leads(path: Path, settings: Settings) -> int:
     with session_scope(settings) as session:
         leads = session.scalars(
             select(Lead).options(selectinload(Lead.assigned_installer)).order_by(Lead.id)
-        ).all()
-        return write_rows(
-            path,
-            EXPORT_COLUMNS,
-            (
-                [
-                    lead.id,
-                    lead.status.value,
-                    lead.source,
-                    lead.external_id,
-                    lead.duplicate_of_id,
-                    lead.product,
-                    lead.building_type,
-                    lead.grid_connection,
-                    lead.customer_name,
-                    lead.email,
-                    lead.phone,
-                    lead.street,
-                    lead.postcode,
-                    lead.city,
-                    lead.country,
-                    lead.language,
-                    lead.reachability,
-                    lead.message,
-                    lead.assigned_installer.email if lead.assigned_installer else None,
-                    iso(lead.created_at),
-                    iso(lead.updated_at),
-                    json.dumps(lead.details or {}, ensure_ascii=False),
-                ]
-                for lead in leads
-            ),
         )
+        return write_rows(path, EXPORT_COLUMNS, map(export_row, leads), title="Leads")

@@ -308,6 +308,19 @@ def accept(
         offer_id=offer.id,
         via=channel,
     )
+    send_acceptance_emails(session, lead, installer, now=now, settings=settings)
+    return AcceptResult(offer, lead)
+
+
+def send_acceptance_emails(
+    session: Session, lead: Lead, installer: Installer, *, now: datetime, settings: Settings
+) -> None:
+    """What a lead's new holder gets, whether they accepted an offer or an admin assigned the
+    lead: the acceptance email (status links, dashboard, vacation) and the contact-details email
+    (a reveal link); then the lifecycle's timers start (``hooks.accepted``)."""
+    from mailflow.lifecycle.service import vacation_url
+    from mailflow.routing import hooks
+
     reveal = tokens.url(
         settings,
         "reveal",
@@ -321,9 +334,6 @@ def accept(
             lead_id=lead.id,
         ),
     )
-    from mailflow.lifecycle.service import vacation_url
-    from mailflow.routing import hooks
-
     status_links = hooks.status_links(session, lead, installer, now=now, settings=settings)
     away = vacation_url(session, installer, now=now, settings=settings)
     dashboard = f"{settings.base_url.rstrip('/')}/dashboard/"
@@ -342,7 +352,6 @@ def accept(
         settings=settings,
     )
     hooks.accepted(session, lead, installer, now=now, settings=settings)
-    return AcceptResult(offer, lead)
 
 
 def decline(

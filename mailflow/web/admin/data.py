@@ -7,11 +7,8 @@ export can be imported again) and are written to the audit log (who took which d
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 import os
-import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,116 +22,27 @@ from mailflow.clock import now
 from mailflow.config import get_settings
 from mailflow.db import session_scope
 from mailflow.installers.io import COLUMNS as INSTALLER_COLUMNS
+from mailflow.installers.io import export_row as installer_export_row
 from mailflow.leads.io import EXPORT_COLUMNS
-from mailflow.models import Installer, Lead
+from mailflow.leads.io import export_row as lead_export_row
+from mailflow.models import Installer
+from mailflow.tabular import csv_chunks, write_xlsx
 from mailflow.web.admin import imports
 from mailflow.web.admin import lead_queries as lq
 from mailflow.web.admin.audit import record_web
 from mailflow.web.admin.auth import Action, AdminIdentity, require_action, require_admin
 from mailflow.web.admin.common import check_content_length, field, redirect, safe_filename, upload
 from mailflow.web.admin.rendering import flash, render
-from mailflow.web.serialize import iso
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
-_XLSX_ILLEGAL = re.compile(r"[\000-\010\013\014\016-\037]")
-_PHONE_LIKE = re.compile(r"^[+-][\d\s().\-/]*$")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def lead_row(lead: Lead) -> list:
-    """One lead as ``mailflow leads export`` writes it."""
-    return [
-        lead.id,
-        lead.status.value,
-        lead.source,
-        lead.external_id,
-        lead.duplicate_of_id,
-        lead.product,
-        lead.building_type,
-        lead.grid_connection,
-        lead.customer_name,
-        lead.email,
-        lead.phone,
-        lead.street,
-        lead.postcode,
-        lead.city,
-        lead.country,
-        lead.language,
-        lead.reachability,
-        lead.message,
-        lead.assigned_installer.email if lead.assigned_installer else None,
-        iso(lead.created_at),
-        iso(lead.updated_at),
-        json.dumps(lead.details or {}, ensure_ascii=False),
-    ]
-
-
-def installer_row(installer: Installer) -> list:
-    return [
-        installer.email,
-        installer.name,
-        installer.company,
-        installer.language,
-        installer.country,
-        installer.timezone,
-        installer.postcodes,
-        installer.tier,
-        installer.capacity,
-    ]
-
-
-def _csv_safe(value):
-    """Spreadsheet programs run a cell starting with = + - @ as a formula (CSV injection):
-    such text gets a leading apostrophe, except phone numbers and numbers."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        if not _PHONE_LIKE.match(value):
-            return "'" + value
-    return "" if value is None else value
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 def csv_stream(columns: list[str], rows: Iterator[list]) -> Iterator[bytes]:
-    writer = csv.writer(_Echo())
-    yield ("\ufeff" + writer.writerow(columns)).encode()  # BOM: Excel reads UTF-8
-    buffer: list[str] = []
-    for row in rows:
-        buffer.append(writer.writerow([_csv_safe(v) for v in row]))
-        if len(buffer) >= 500:
-            yield "".join(buffer).encode()
-            buffer = []
-    if buffer:
-        yield "".join(buffer).encode()
-
-
-def write_xlsx(path: Path, columns: list[str], rows: Iterator[list], title: str) -> int:
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title)
-    sheet.append(columns)
-    count = 0
-    for row in rows:
-        cells = []
-        for value in row:
-            if isinstance(value, str):
-                value = _XLSX_ILLEGAL.sub("", value)
-                if value.startswith("="):  # text, never a formula
-                    cell = WriteOnlyCell(sheet, value=value)
-                    cell.data_type = "s"
-                    cells.append(cell)
-                    continue
-            cells.append(value)
-        sheet.append(cells)
-        count += 1
-    workbook.save(path)
-    return count
+    for chunk in csv_chunks(columns, rows, bom=True):
+        yield chunk.encode()
 
 
 def _stamp() -> str:
@@ -156,7 +64,7 @@ def _audit_export(request: Request, admin: AdminIdentity, what: str, fmt: str, p
 # ------------------------------------------------------------------ lead exports ------------
 def _lead_rows(filters: lq.LeadFilters, sort: str) -> Iterator[list]:
     for lead in lq.iter_leads(get_settings(), filters, sort=sort):
-        yield lead_row(lead)
+        yield lead_export_row(lead)
 
 
 @router.get("/leads/export.csv")
@@ -202,7 +110,8 @@ def leads_export_xlsx(request: Request, admin: AdminIdentity = Depends(require_a
 def _installer_rows() -> Iterator[list]:
     with session_scope() as session:
         rows = [
-            installer_row(i) for i in session.scalars(select(Installer).order_by(Installer.email))
+            installer_export_row(i)
+            for i in session.scalars(select(Installer).order_by(Installer.email))
         ]
     yield from rows
 
