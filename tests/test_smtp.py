@@ -232,3 +232,89 @@ def test_bad_mail_is_quarantined_and_the_next_one_still_works(settings, smtp_ser
     send(smtp_server, simple_lead("<after@x>", email="after@example.de"))
     rows = processed(settings, 2)
     assert rows[-1].outcome == InboundOutcome.LEAD
+
+
+def test_a_batch_stores_new_messages_once_and_names_known_ones(settings, broker):
+    """Group commit: one transaction for several messages, the same message twice in a batch,
+    and one already stored before."""
+    from mailflow.inbound.store import Incoming, store_many
+    from mailflow.models import Channel
+
+    first = store_many([Incoming(simple_lead("<known@x>"), Channel.SMTP)], settings)
+    batch = [
+        Incoming(simple_lead("<a@x>"), Channel.SMTP),
+        Incoming(simple_lead("<known@x>"), Channel.SMTP),
+        Incoming(simple_lead("<b@x>"), Channel.SMTP, envelope_to=["leads@localhost"]),
+        Incoming(simple_lead("<a@x>"), Channel.SMTP),
+        Incoming(simple_lead(None, name="No Id"), Channel.SMTP),
+    ]
+    stored = store_many(batch, settings)
+    assert [s.created for s in stored] == [True, False, True, False, True]
+    assert stored[1].id == first[0].id and stored[3].id == stored[0].id
+    rows = {r.id: r for r in inbound_rows(settings)}
+    assert len(rows) == 4
+    assert rows[stored[0].id].message_id == "<a@x>"
+    assert rows[stored[2].id].envelope_to == "leads@localhost"
+    assert rows[stored[4].id].dedup_key.startswith("sha256:")
+    assert {r.outcome for r in rows.values()} == {InboundOutcome.PENDING}
+    # Processing was enqueued once per new message.
+    assert broker.queues["inbound"].qsize() == 4
+
+
+def test_parallel_senders_are_each_stored_once_and_processed(settings, smtp_server, worker):
+    """Twenty clients at once (commits are shared between them): every message answered 250
+    is stored once, a re-send is recognised, and every one becomes a lead."""
+    import threading
+
+    answers: list[str] = []
+
+    def client(k: int) -> None:
+        with smtplib.SMTP(smtp_server.hostname, smtp_server.port, timeout=30) as smtp:
+            for i in range(5):
+                raw = simple_lead(f"<p{k}-{i}@x>", name=f"Kunde {k} {i}", email=f"k{k}i{i}@ex.de")
+                smtp.sendmail("form@site.example", ["leads@localhost"], crlf(raw))
+                answers.append(f"{k}-{i}")
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(answers) == 100
+    send(smtp_server, simple_lead("<p7-3@x>", name="Kunde 7 3", email="k7i3@ex.de"))
+    rows = processed(settings, 100)
+    assert len(rows) == 100
+    assert len({r.message_id for r in rows}) == 100
+    wait_for(lambda: lead_total(settings) == 100, timeout=30)
+
+
+def test_one_message_the_database_refuses_fails_alone(settings, smtp_server, monkeypatch):
+    """A batch the database refuses is stored message by message: only the culprit gets 451."""
+    import asyncio
+
+    from mailflow.inbound import smtp as smtp_module
+    from mailflow.inbound.store import Incoming
+    from mailflow.models import Channel
+
+    real = smtp_module.store_many
+
+    def picky(items, settings, enqueue=True):
+        if any(b"poison" in item.raw for item in items):
+            raise ValueError("the database refuses this row")
+        return real(items, settings, enqueue=enqueue)
+
+    monkeypatch.setattr(smtp_module, "store_many", picky)
+    group = smtp_module.GroupCommit(settings, smtp_server.handler.quick, concurrency=1)
+
+    async def three():
+        items = [
+            Incoming(simple_lead("<ok1@x>"), Channel.SMTP),
+            Incoming(simple_lead("<poison@x>", name="poison"), Channel.SMTP),
+            Incoming(simple_lead("<ok2@x>"), Channel.SMTP),
+        ]
+        return await asyncio.gather(*(group.store(i) for i in items), return_exceptions=True)
+
+    ok1, poisoned, ok2 = asyncio.run(three())
+    assert ok1.created and ok2.created
+    assert isinstance(poisoned, ValueError)
+    assert sorted(r.message_id for r in inbound_rows(settings)) == ["<ok1@x>", "<ok2@x>"]

@@ -20,7 +20,7 @@ from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, syntax
 
 from mailflow.config import Settings
 from mailflow.db import is_database_unavailable, log_failure
-from mailflow.inbound.store import Incoming, Stored, store_many
+from mailflow.inbound.store import Incoming, Stored, enqueue_processing, store_many
 from mailflow.metrics import SMTP_ANSWERS
 from mailflow.models import Channel
 
@@ -86,13 +86,16 @@ class GroupCommit:
                         future.set_exception(result)
                     else:
                         future.set_result(result)
+                # The senders have their 250; the processing jobs go to the broker meanwhile.
+                stored = [r for r in results if isinstance(r, Stored)]
+                loop.run_in_executor(self.executor, enqueue_processing, stored)
         finally:
             self.running -= 1
 
     def _store(self, batch) -> list:
         items = [item for item, _ in batch]
         try:
-            return store_many(items, self.settings)
+            return store_many(items, self.settings, enqueue=False)
         except Exception as exc:
             if len(items) == 1 or is_database_unavailable(exc):
                 raise
@@ -100,7 +103,7 @@ class GroupCommit:
         results: list = []
         for item in items:
             try:
-                results.append(store_many([item], self.settings)[0])
+                results.append(store_many([item], self.settings, enqueue=False)[0])
             except Exception as exc:
                 results.append(exc)
         return results

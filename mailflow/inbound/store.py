@@ -8,6 +8,7 @@ returns acknowledge the message (250, IMAP flag, HTTP answer). The same message 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
@@ -21,6 +22,7 @@ from mailflow.config import Settings
 from mailflow.db import session_scope
 from mailflow.models import Channel, InboundMessage
 
+log = logging.getLogger(__name__)
 _MSGID = re.compile(r"<[^<>\s]+>")
 
 
@@ -92,15 +94,17 @@ def store_inbound(
     return store_many([incoming], settings)[0]
 
 
-def store_many(items: list[Incoming], settings: Settings | None = None) -> list[Stored]:
+def store_many(
+    items: list[Incoming], settings: Settings | None = None, *, enqueue: bool = True
+) -> list[Stored]:
     """Commit several messages in one transaction (group commit: the SMTP frontend stores the
     messages that arrive while the previous commit runs together), then enqueue their
-    processing. Returns one ``Stored`` per item, in order; raises (nothing stored) on failure.
+    processing (``enqueue=False``: the caller does, see ``enqueue_processing``). Returns one
+    ``Stored`` per item, in order; raises (nothing stored) on failure.
 
-    Each row is inserted with ``ON CONFLICT (dedup_key) DO NOTHING``: a message that is new
-    (by far the common case) costs one statement, and the unique key decides between two
-    frontends storing the same message at the same moment, or the same message twice in one
-    batch."""
+    The rows are inserted with ``ON CONFLICT (dedup_key) DO NOTHING``: new messages (by far
+    the common case) cost one statement for the whole batch, and the unique key decides
+    between two frontends storing the same message at the same moment."""
     from mailflow.config import get_settings
     from mailflow.inbound import blobs
     from mailflow.inbound.actors import process_inbound
@@ -128,20 +132,27 @@ def store_many(items: list[Incoming], settings: Settings | None = None) -> list[
                 "received_at": now(),
             }
         )
-    results: list[Stored] = []
     with session_scope(settings) as session:
         connection = session.connection()
         insert, find = _statements(connection.dialect.name)
+        # One statement for the batch (SQLAlchemy sends it as multi-row VALUES); RETURNING
+        # names the rows that were new, the others are already known.
+        created = dict((key, row_id) for row_id, key in connection.execute(insert, rows).all())
+        known = set(row["dedup_key"] for row in rows) - created.keys()
+        existing = dict(connection.execute(find, {"keys": sorted(known)}).all()) if known else {}
+        results: list[Stored] = []
         for row in rows:
-            new_id = connection.execute(insert, row).scalar()
-            if new_id is not None:
-                enqueue_on_commit(session, process_inbound, new_id)
+            key = row["dedup_key"]
+            if key in created:
+                new_id = created.pop(key)  # the same message twice in a batch: one row
+                existing[key] = new_id
                 results.append(Stored(new_id, created=True))
-                continue
-            existing = connection.execute(find, {"key": row["dedup_key"]}).scalar()
-            if existing is None:  # another transaction holds it, uncommitted: try again later
-                raise RuntimeError(f"message {row['dedup_key']!r} is being stored elsewhere")
-            results.append(Stored(existing, created=False))
+                if enqueue:
+                    enqueue_on_commit(session, process_inbound, new_id)
+            elif key in existing:
+                results.append(Stored(existing[key], created=False))
+            else:  # another transaction holds it, uncommitted: try again later
+                raise RuntimeError(f"message {key!r} is being stored elsewhere")
     return results
 
 
@@ -154,6 +165,27 @@ def _statements(dialect: str):
 
     table = InboundMessage.__table__
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    insert = insert.on_conflict_do_nothing(index_elements=["dedup_key"]).returning(table.c.id)
-    find = select(table.c.id).where(table.c.dedup_key == bindparam("key"))
+    insert = insert.on_conflict_do_nothing(index_elements=["dedup_key"]).returning(
+        table.c.id, table.c.dedup_key
+    )
+    find = select(table.c.dedup_key, table.c.id).where(
+        table.c.dedup_key.in_(bindparam("keys", expanding=True))
+    )
     return insert, find
+
+
+def enqueue_processing(stored: list[Stored]) -> None:
+    """Enqueue the processing of newly stored messages (after their commit). Should the broker
+    be unreachable, the sweep processes what stays pending."""
+    from mailflow.inbound.actors import process_inbound
+
+    for item in stored:
+        if item.created:
+            try:
+                process_inbound.send(item.id)
+            except Exception as exc:
+                log.warning(
+                    "could not enqueue inbound message %s (%s); the sweep will process it",
+                    item.id,
+                    exc,
+                )
