@@ -60,6 +60,8 @@ class GroupCommit:
         self.concurrency = concurrency
         self.pending: list[tuple[Incoming, asyncio.Future]] = []
         self.running = 0
+        # Its own thread: enqueueing never delays a commit.
+        self.enqueuer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smtp-enqueue")
 
     async def store(self, item: Incoming) -> Stored:
         future = asyncio.get_running_loop().create_future()
@@ -88,7 +90,7 @@ class GroupCommit:
                         future.set_result(result)
                 # The senders have their 250; the processing jobs go to the broker meanwhile.
                 stored = [r for r in results if isinstance(r, Stored)]
-                loop.run_in_executor(self.executor, enqueue_processing, stored)
+                loop.run_in_executor(self.enqueuer, enqueue_processing, stored)
         finally:
             self.running -= 1
 
