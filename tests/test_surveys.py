@@ -256,3 +256,49 @@ def _give_history(session, installer, *, offers: int, accepted: int, marks: tupl
             )
     session.flush()
     assert isinstance(lead, Lead)
+
+
+def test_history_counts_the_last_year_of_answered_offers(settings):
+    """The figures behind the score: answered offers of the last 365 days only, acceptance,
+    time to answer, and progress on the accepted leads."""
+    from offers_helpers import load_installers, new_lead
+
+    from mailflow.leads.service import add_event
+    from mailflow.models import Lead, Offer, OfferStatus
+    from mailflow.ratings.service import history_for
+
+    load_installers(settings)
+    now = local(2026, 6, 1, 12)
+    with session_scope(settings) as s:
+        installer = s.query(Installer).filter_by(email=GOLD_PARIS).one()
+        installer_id = installer.id
+    leads = [new_lead(settings, email=f"c{i}@example.fr") for i in range(5)]
+    rows = [  # (lead, status, offered days ago, hours to answer)
+        (leads[0], OfferStatus.ACCEPTED, 10, 2),
+        (leads[1], OfferStatus.ACCEPTED, 20, 6),
+        (leads[2], OfferStatus.DECLINED, 30, 1),
+        (leads[3], OfferStatus.EXPIRED, 40, None),
+        (leads[4], OfferStatus.ACCEPTED, 400, 1),  # older than a year: not counted
+        (leads[4], OfferStatus.OFFERED, 1, None),  # still open: not answered
+    ]
+    with session_scope(settings) as s:
+        for lead_id, status, days, hours in rows:
+            offered = now - timedelta(days=days)
+            s.add(
+                Offer(
+                    lead_id=lead_id,
+                    installer_id=installer_id,
+                    status=status,
+                    offered_at=offered,
+                    deadline=offered + timedelta(days=1),
+                    answered_at=offered + timedelta(hours=hours) if hours else None,
+                )
+            )
+        add_event(s, s.get(Lead, leads[0]), "status", at=now, actor="installer")
+    with session_scope(settings) as s:
+        history = history_for(s, installer_id, now=now)
+    assert history.offers_answered == 4
+    assert history.offers_accepted == 2 and history.accepted_leads == 2
+    assert sorted(history.answer_hours) == [1.0, 2.0, 6.0]
+    assert history.leads_with_progress == 1
+    assert history.lapsed == 0

@@ -197,15 +197,15 @@ def history_for(session: Session, installer_id: int, *, now: datetime) -> Histor
         )
         if s.average
     )
-    offers = list(
-        session.scalars(
-            select(Offer).where(
-                Offer.installer_id == installer_id,
-                Offer.offered_at >= since,
-                Offer.status.in_([OfferStatus.ACCEPTED, OfferStatus.DECLINED, OfferStatus.EXPIRED]),
-            )
+    # Plain rows, not ORM objects: a busy installer answers thousands of offers a year, and the
+    # nightly recompute reads every installer's year.
+    offers = session.execute(
+        select(Offer.status, Offer.offered_at, Offer.answered_at, Offer.lead_id).where(
+            Offer.installer_id == installer_id,
+            Offer.offered_at >= since,
+            Offer.status.in_([OfferStatus.ACCEPTED, OfferStatus.DECLINED, OfferStatus.EXPIRED]),
         )
-    )
+    ).all()
     accepted = [o for o in offers if o.status == OfferStatus.ACCEPTED]
     hours = tuple(
         (o.answered_at - o.offered_at).total_seconds() / 3600
