@@ -184,6 +184,7 @@ def worker(threads: int | None, queues: str | None) -> None:
     w = dramatiq.Worker(
         broker,
         worker_threads=threads or settings.worker_threads,
+        worker_timeout=settings.worker_idle_poll_ms,
         queues=set(queues.split(",")) if queues else None,
     )
     w.start()

@@ -47,7 +47,11 @@ class EmbeddedService:
         if recovered:
             log.info("processed %d inbound messages left pending by an earlier run", recovered)
 
-        worker = dramatiq.Worker(broker, worker_threads=settings.worker_threads)
+        worker = dramatiq.Worker(
+            broker,
+            worker_threads=settings.worker_threads,
+            worker_timeout=settings.worker_idle_poll_ms,
+        )
         worker.start()
         smtp = IntakeController(settings)
         smtp.start()
