@@ -18,7 +18,7 @@ from test_admin_leads import post, signed_in_client
 
 from mailflow import clock
 from mailflow.db import session_scope
-from mailflow.models import AuditEntry, Installer, Lead, LeadStatus, TierChange
+from mailflow.models import AuditEntry, Installer, Lead, LeadStatus, OutboxMessage, TierChange
 
 CORPUS_CSV = CORPUS / "installers.csv"
 
@@ -251,6 +251,13 @@ def test_create_edit_deactivate_reactivate(settings, admin_client):
             "gold",
             "admin@example.com",
         )
+        # The installer is told, as for a tier the score changed.
+        told = s.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.to == "neu@solar.example", OutboxMessage.template == "tier_changed"
+            )
+        ).all()
+        assert len(told) == 1
     assert "silver → gold" in admin_client.get(f"/admin/installers/{new_id}").text
     bad_edit = post(
         admin_client,

@@ -13,10 +13,12 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 
 from mailflow.clock import now
+from mailflow.config import get_settings
 from mailflow.db import session_scope
 from mailflow.installers.io import TIERS, InstallerRow
 from mailflow.leads.schema import error_map
 from mailflow.models import HELD_STATUSES, Installer, Lead, Offer, TierChange
+from mailflow.ratings.service import pin_tier
 from mailflow.web.admin import lead_queries as lq
 from mailflow.web.admin.audit import record_web
 from mailflow.web.admin.auth import Action, AdminIdentity, require_action, require_admin
@@ -287,18 +289,17 @@ def installer_update(
                 if getattr(installer, name) != value:
                     changed.append(name)
                     if name == "tier":
-                        session.add(
-                            TierChange(
-                                installer_id=installer.id,
-                                at=at,
-                                old_tier=installer.tier,
-                                new_tier=value,
-                                score=installer.score,
-                                by=action.admin.email,
-                                reason="set by an admin",
-                            )
+                        # Recorded, pinned (a tier set by hand stays until an admin unpins
+                        # it) and told to the installer, as any tier change.
+                        pin_tier(
+                            session,
+                            installer,
+                            value,
+                            admin=action.admin.email,
+                            now=at,
+                            settings=get_settings(),
                         )
-                        installer.tier_changed_at = at
+                        continue
                     setattr(installer, name, value)
             if "tier" in changed and not pin:
                 pin = True  # a tier set by hand stays until an admin unpins it
