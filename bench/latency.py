@@ -136,6 +136,12 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=8, help="client connections")
     parser.add_argument("--installers", type=int, default=30)
     parser.add_argument("--sweep-interval", type=float, default=5.0)
+    parser.add_argument(
+        "--idle-poll-ms",
+        type=int,
+        default=None,
+        help="MAILFLOW_WORKER_IDLE_POLL_MS for the workers (default: mailflow's)",
+    )
     args = parser.parse_args()
     missing = missing_binaries()
     if missing:
@@ -153,6 +159,9 @@ def main() -> int:
         schedulers=1,
         worker_threads=args.threads,
         sweep_interval=args.sweep_interval,
+        extra_env=(
+            {"MAILFLOW_WORKER_IDLE_POLL_MS": str(args.idle_poll_ms)} if args.idle_poll_ms else None
+        ),
     )
     try:
         topo.start_backends()
