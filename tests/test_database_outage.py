@@ -160,3 +160,23 @@ def test_the_sweep_logs_one_line_per_job_during_an_outage(settings, caplog, requ
     assert results and set(results.values()) == {-1}
     assert no_tracebacks(caplog) == []
     assert sum("database unavailable" in r.getMessage() for r in caplog.records) == len(results)
+
+
+def test_explaining_a_link_lets_an_outage_through(settings, request):
+    """Pages that explain a used or expired link look its nonce up; during an outage that
+    lookup must fail loudly (a 503), not pass for "unknown link" and leave a session that
+    cannot commit."""
+    from sqlalchemy.exc import OperationalError
+
+    from mailflow.db import session_scope
+    from mailflow.links import tokens
+
+    token = tokens.serializer(settings, "accept").dumps({"n": "a-nonce"})
+    request.getfixturevalue("database_down")
+    down = mf_config.get_settings()
+    with pytest.raises(OperationalError) as raised:
+        with session_scope(down) as session:
+            tokens.nonce_row(session, down, "accept", token)
+    assert is_database_unavailable(raised.value)
+    with session_scope(down) as session:  # not a token of ours: no query at all
+        assert tokens.nonce_row(session, down, "accept", "garbage.token") is None

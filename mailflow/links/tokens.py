@@ -71,6 +71,21 @@ def serializer(settings: Settings, purpose: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(keys, salt=f"mailflow.link.{purpose}")
 
 
+def nonce_row(session: Session, settings: Settings, purpose: str, token: str):
+    """The ``LinkNonce`` row behind a token of ours whatever its state (expired, used), for
+    pages that explain what happened to a link; None for anything that is not our token.
+    Only the token's own errors are swallowed: a database error propagates (an outage is a
+    503, and a session that swallowed it could not commit)."""
+    from mailflow.models import LinkNonce
+
+    try:
+        payload = serializer(settings, purpose).loads(token)
+    except Exception:
+        return None
+    nonce = payload.get("n") if isinstance(payload, dict) else None
+    return session.get(LinkNonce, nonce) if isinstance(nonce, str) else None
+
+
 def issue(
     session: Session,
     settings: Settings,

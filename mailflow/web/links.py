@@ -303,13 +303,7 @@ def _used(
     session: Session, settings: Settings, action: str, token: str, request: Request, at
 ) -> HTMLResponse:
     """A one-time link opened again: say what already happened, as specifically as we can."""
-    try:
-        payload = tokens.serializer(settings, action).loads(token)
-        from mailflow.models import LinkNonce
-
-        row = session.get(LinkNonce, payload.get("n"))
-    except Exception:
-        row = None
+    row = tokens.nonce_row(session, settings, action, token)
     language = _language_of(session, row.installer_id if row else None, request)
     if row is None:
         return problem("used", language)

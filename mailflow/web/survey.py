@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 
 from mailflow.clock import now
 from mailflow.config import Settings, get_settings
-from mailflow.db import session_scope
+from mailflow.db import is_database_unavailable, session_scope
 from mailflow.lifecycle.service import StepInvalid
 from mailflow.lifecycle.visits import customer_language
 from mailflow.links import tokens
@@ -106,15 +106,16 @@ def _submit(token: str, form: dict, request: Request, settings: Settings) -> HTM
 
 
 def _thanks(session, settings: Settings, token: str, *, already: bool) -> HTMLResponse:
+    row = tokens.nonce_row(session, settings, "survey", token)
+    if row is None:
+        return problem("used", None)
     try:
-        payload = tokens.serializer(settings, "survey").loads(token)
-        from mailflow.models import LinkNonce
-
-        row = session.get(LinkNonce, payload.get("n"))
         language, context = _context(
             session,
             tokens.LinkData("survey", row.nonce, row.subject_id, row.installer_id, row.lead_id),
         )
-    except Exception:
+    except Exception as exc:
+        if is_database_unavailable(exc):
+            raise
         return problem("used", None)
     return render_page("links/survey_thanks.html", language, already=already, **context)

@@ -26,7 +26,7 @@ from mailflow.config import Settings, get_settings
 from mailflow.db import session_scope
 from mailflow.i18n import gettext, pick_language
 from mailflow.links import tokens
-from mailflow.models import Installer, LinkNonce
+from mailflow.models import Installer
 from mailflow.outbound.emails import N_
 from mailflow.web import dashboard
 from mailflow.web.links import PROBLEMS, _csrf_ok, _language_of, _with_csrf, problem
@@ -42,11 +42,7 @@ def _link_language(
 ) -> str:
     """The installer's language even for a used or expired link (the nonce row still says
     whose it was); the browser's otherwise."""
-    try:
-        payload = tokens.serializer(settings, purpose).loads(token)
-        row = session.get(LinkNonce, payload.get("n")) if isinstance(payload, dict) else None
-    except Exception:
-        row = None
+    row = tokens.nonce_row(session, settings, purpose, token)
     return _language_of(session, row.installer_id if row else None, request)
 
 
