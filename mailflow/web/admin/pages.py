@@ -34,6 +34,7 @@ from mailflow.web.admin.auth import (
     safe_next,
     start_session,
 )
+from mailflow.web.admin.common import not_found, problem, redirect
 from mailflow.web.admin.rendering import flash, format_duration, format_instant, render
 from mailflow.web.admin.users import authenticate, normalize_email
 
@@ -51,27 +52,6 @@ INBOUND_OUTCOMES = [o.value for o in InboundOutcome]
 def _field(form: FormData, name: str) -> str:
     value = form.get(name)
     return value if isinstance(value, str) else ""
-
-
-def _redirect(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
-
-
-def _problem(
-    request: Request, admin: AdminIdentity | None, status_code: int, title: str, message: str
-) -> Response:
-    return render(
-        request,
-        "admin/error.html",
-        admin=admin,
-        status_code=status_code,
-        title=title,
-        message=message,
-    )
-
-
-def _not_found(request: Request, admin: AdminIdentity, what: str) -> Response:
-    return _problem(request, admin, 404, "Not found", f"There is no {what}.")
 
 
 # ------------------------------------------------------------------ sign-in -----------------
@@ -101,7 +81,7 @@ def login_form(
     request: Request, next: str | None = None, admin: AdminIdentity | None = Depends(optional_admin)
 ) -> Response:
     if admin is not None:
-        return _redirect(safe_next(next))
+        return redirect(safe_next(next))
     return _login_page(request, next_url=safe_next(next, default=""))
 
 
@@ -140,13 +120,13 @@ def login(request: Request, form: FormData = Depends(csrf_form)) -> Response:
     limiter.succeeded(email, ip)
     start_session(request, user, at)
     log.info("admin %s signed in from %s", user.email, ip)
-    return _redirect(safe_next(next_url))
+    return redirect(safe_next(next_url))
 
 
 @router.post("/logout")
 def logout(request: Request, _form: FormData = Depends(csrf_form)) -> Response:
     end_session(request)
-    return _redirect("/admin/login")
+    return redirect("/admin/login")
 
 
 # ------------------------------------------------------------------ monitor -----------------
@@ -194,7 +174,7 @@ def outbox_list(
 ) -> Response:
     state = state or None
     if state is not None and state not in OUTBOX_STATES:
-        return _problem(
+        return problem(
             request, admin, 400, "Unknown state", f"Outbox states are: {', '.join(OUTBOX_STATES)}."
         )
     with session_scope() as session:
@@ -222,7 +202,7 @@ def outbox_detail(
     with session_scope() as session:
         row = session.get(OutboxMessage, outbox_id)
         if row is None:
-            return _not_found(request, admin, f"outbox message #{outbox_id}")
+            return not_found(request, admin, f"outbox message #{outbox_id}")
         from mailflow.outbound.message import build_message
 
         headers: list[tuple[str, str]] = []
@@ -246,7 +226,7 @@ def outbox_detail(
 
 
 def _after_action(request: Request, action: Action, default: str) -> RedirectResponse:
-    return _redirect(safe_next(_field(action.form, "next"), default=default))
+    return redirect(safe_next(_field(action.form, "next"), default=default))
 
 
 @router.post("/outbox/{outbox_id}/retry")
@@ -258,7 +238,7 @@ def outbox_retry(
     with session_scope() as session:
         row = session.get(OutboxMessage, outbox_id)
         if row is None:
-            return _not_found(request, action.admin, f"outbox message #{outbox_id}")
+            return not_found(request, action.admin, f"outbox message #{outbox_id}")
         state, to = row.state.value, row.to
         done = retry(session, outbox_id, now())
     if done:
@@ -282,7 +262,7 @@ def outbox_cancel(
     with session_scope() as session:
         row = session.get(OutboxMessage, outbox_id)
         if row is None:
-            return _not_found(request, action.admin, f"outbox message #{outbox_id}")
+            return not_found(request, action.admin, f"outbox message #{outbox_id}")
         state, to = row.state.value, row.to
         done = cancel(session, outbox_id)
     if done:
@@ -307,7 +287,7 @@ def inbound_list(
 ) -> Response:
     outcome = outcome or None
     if outcome is not None and outcome not in INBOUND_OUTCOMES:
-        return _problem(
+        return problem(
             request,
             admin,
             400,
@@ -349,7 +329,7 @@ def inbound_detail(
     with session_scope() as session:
         row = session.get(InboundMessage, inbound_id)
         if row is None:
-            return _not_found(request, admin, f"inbound message #{inbound_id}")
+            return not_found(request, admin, f"inbound message #{inbound_id}")
         raw_bytes = blobs.read(get_settings(), row) or b""
         raw_size = len(raw_bytes)
         raw = raw_bytes[:RAW_PREVIEW_BYTES].decode("utf-8", errors="replace")
@@ -380,7 +360,7 @@ def inbound_raw(
         row = session.get(InboundMessage, inbound_id)
         raw = blobs.read(get_settings(), row) if row is not None else None
         if raw is None:
-            return _not_found(request, admin, f"stored message for inbound #{inbound_id}")
+            return not_found(request, admin, f"stored message for inbound #{inbound_id}")
     return Response(
         raw,
         media_type="message/rfc822",
@@ -397,7 +377,7 @@ def inbound_rerun(
     with session_scope() as session:
         row = session.get(InboundMessage, inbound_id)
         if row is None:
-            return _not_found(request, action.admin, f"inbound message #{inbound_id}")
+            return not_found(request, action.admin, f"inbound message #{inbound_id}")
         outcome = row.outcome.value
         done = rerun_inbound(session, inbound_id)
     if done:
