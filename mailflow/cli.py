@@ -30,6 +30,9 @@ def _setup_logging(verbose: bool = False) -> None:
     logging.getLogger("uvicorn.access").disabled = True
     # aiosmtpd logs every SMTP command at INFO.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
+    # Alembic narrates its plugins and every migration it checks; -v shows it.
+    if not verbose:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _wait_for_signal() -> None:

@@ -13,7 +13,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRETS_FILE = "secrets.json"
@@ -41,7 +41,10 @@ class Settings(BaseSettings):
         "memory); unset = not served. `mailflow web` and `mailflow run` serve /metrics on "
         "MAILFLOW_HTTP_LISTEN.",
     )
-    base_url: str = Field("http://127.0.0.1:8000", description="Public URL used in links.")
+    base_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="Public URL used in links (default: the address the web app listens on).",
+    )
     outbound_url: str | None = Field(
         None, description="smtp://, smtps://, smtp+starttls://, maildir:PATH."
     )
@@ -139,6 +142,16 @@ class Settings(BaseSettings):
             if name.strip() in weights and value.strip():
                 weights[name.strip()] = max(float(value), 0.01)
         return weights
+
+    @model_validator(mode="after")
+    def _links_follow_the_listen_address(self) -> Settings:
+        # Someone who only moves the web app to another port must still get working links.
+        if "base_url" not in self.model_fields_set:
+            host, port = self.split_listen(self.http_listen)
+            if host in ("0.0.0.0", "::", ""):
+                host = "127.0.0.1"
+            self.base_url = f"http://{host}:{port}"
+        return self
 
     @property
     def data_path(self) -> Path:

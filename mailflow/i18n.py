@@ -1,20 +1,18 @@
-"""Translations (gettext catalogs kept as .po files, compiled in memory with Babel) and
-locale-aware formatting of dates and numbers."""
+"""Translations (gettext catalogs: ``.po`` files edited by translators, compiled to the ``.mo``
+files read here by ``scripts/update-translations``) and locale-aware formatting of dates and
+numbers."""
 
 from __future__ import annotations
 
-import io
 from datetime import datetime
 from functools import cache
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_time
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
-TRANSLATIONS = Path(__file__).with_name("translations")
+from mailflow.resources import translations_dir
+
 LANGUAGES = ("en", "fr", "de", "pl")
 DEFAULT_LANGUAGE = "en"
 
@@ -31,15 +29,14 @@ def pick_language(*candidates: str | None) -> str:
 
 @cache
 def translations(language: str) -> NullTranslations:
-    po = TRANSLATIONS / language / "LC_MESSAGES" / "messages.po"
-    if language == DEFAULT_LANGUAGE or not po.exists():
+    if language == DEFAULT_LANGUAGE:
         return NullTranslations()
-    with po.open("rb") as fh:
-        catalog = read_po(fh, locale=language)
-    buffer = io.BytesIO()
-    write_mo(buffer, catalog)
-    buffer.seek(0)
-    return Translations(buffer)
+    mo = translations_dir() / language / "LC_MESSAGES" / "messages.mo"
+    if not mo.exists():
+        # A supported language must never fall back to English silently.
+        raise FileNotFoundError(f"translation catalog missing: {mo}")
+    with mo.open("rb") as fh:
+        return Translations(fh)
 
 
 def gettext(language: str, message: str, **params) -> str:

@@ -81,6 +81,11 @@ class EmbeddedService:
         click.echo(f"  database   {_redact(settings.sqlalchemy_url)}")
         click.echo(f"  broker     {_redact(broker_desc)}")
         click.echo(f"  outbound   {settings.outbound}")
+        click.echo(f"  dashboard  {settings.base_url}/dashboard  (installers sign in by email)")
+        click.echo(
+            f"  admin      {settings.base_url}/admin  "
+            "(make the first admin: mailflow admin create EMAIL)"
+        )
         click.echo(f"  API token       {settings.api_token}")
         click.echo(f"  webhook secret  {settings.webhook_secret}")
         try:

@@ -17,10 +17,12 @@ import socket
 import subprocess
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dramatiq
 import pytest
+import time_machine
 from dramatiq.brokers.stub import StubBroker
 
 # The broker must be in place before any actor module is imported.
@@ -44,6 +46,21 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# A test must not depend on today's date. MAILFLOW_TEST_CLOCK_OFFSET_DAYS=365 runs the whole
+# session with the wall clock that far ahead (time-machine, ticking), so a date written into a
+# test that has since passed shows up as a failure today rather than in a year.
+CLOCK_OFFSET_DAYS = int(os.environ.get("MAILFLOW_TEST_CLOCK_OFFSET_DAYS", "0"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def clock_offset():
+    if not CLOCK_OFFSET_DAYS:
+        yield
+        return
+    with time_machine.travel(datetime.now(UTC) + timedelta(days=CLOCK_OFFSET_DAYS), tick=True):
+        yield
 
 
 # ---------------------------------------------------------------- PostgreSQL ---------------

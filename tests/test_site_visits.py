@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 import pytest
+import time_machine
 from fastapi.testclient import TestClient
 from lifecycle_helpers import GOLD_PARIS, accepted_lead
 from offers_helpers import csrf_of, emails_to, lead
@@ -50,18 +51,20 @@ def test_book_from_a_status_link_move_and_cancel(settings, worker, client):
     with session_scope(settings) as s:
         s.query(Installer).filter_by(email=GOLD_PARIS).one().phone = "+33 1 23 45 67 89"
     book = email_links(settings)["Planifier une visite technique"]
-    page = client.get(book)
-    assert page.status_code == 200 and 'type="time"' in page.text
-    done = client.post(
-        book,
-        data={
-            "csrf_token": csrf_of(page.text),
-            "date": "2026-12-03",
-            "time": "14:30",
-            "duration": "90",
-            "note": "Accès par la cour",
-        },
-    )
+    # The page is used the day after acceptance, whatever today's date is.
+    with time_machine.travel(datetime(2026, 11, 20, 10, 0, tzinfo=PARIS), tick=True):
+        page = client.get(book)
+        assert page.status_code == 200 and 'type="time"' in page.text
+        done = client.post(
+            book,
+            data={
+                "csrf_token": csrf_of(page.text),
+                "date": "2026-12-03",
+                "time": "14:30",
+                "duration": "90",
+                "note": "Accès par la cour",
+            },
+        )
     assert done.status_code == 200, done.text
     ((method, event, row),) = invitations(settings)
     assert method == "REQUEST"

@@ -6,14 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
-
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from mailflow.i18n import format_day, format_instant, pick_language, translations
-
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
-
+from mailflow.resources import templates_dir
 
 @dataclass(frozen=True)
 class Rendered:
@@ -25,7 +21,7 @@ class Rendered:
 @cache
 def _environment(language: str, html: bool) -> Environment:
     env = Environment(
-        loader=FileSystemLoader(str(TEMPLATES)),
+        loader=FileSystemLoader(str(templates_dir())),
         autoescape=select_autoescape(["html"]) if html else False,
         undefined=StrictUndefined,
         extensions=["jinja2.ext.i18n"],
@@ -41,7 +37,7 @@ def _environment(language: str, html: bool) -> Environment:
 
 
 def template_names() -> list[str]:
-    root = TEMPLATES / "email"
+    root = templates_dir() / "email"
     return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("_"))
 
 

@@ -6,13 +6,15 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailflow import __version__
 from mailflow.db import describe_unavailable, is_database_unavailable, session_scope
 from mailflow.web import admin, api, dashboard, links, status_links, survey, vacation
+from mailflow.web.pages import render_page
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +46,16 @@ def database_unavailable_response(request: Request) -> Response:
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(
+    # The API docs' scripts and styles are served by mailflow itself (fastapi-offline), so the
+    # page works on a machine without internet access and sends no request elsewhere.
+    app = FastAPIOffline(
         title="mailflow",
         version=__version__,
         docs_url="/api/docs",
         openapi_url="/api/openapi.json",
         redoc_url=None,
+        static_url="/api/docs/static",
+        favicon_url="/api/docs/static/favicon.png",
     )
     app.include_router(api.router)
     admin.install(app)
@@ -58,6 +64,10 @@ def create_app() -> FastAPI:
     app.include_router(dashboard.router)
     app.include_router(vacation.router)  # before the generic /l/{action}/{token}
     app.include_router(links.router)
+
+    @app.get("/", include_in_schema=False)
+    def home(request: Request) -> HTMLResponse:
+        return render_page("home.html", request.headers.get("accept-language", "").split(",")[0])
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:

@@ -4,14 +4,12 @@ Jinja2 with autoescaping, translated with the same gettext catalogs as the email
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from mailflow.i18n import format_instant, pick_language, translations
-
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "web"
+from mailflow.resources import templates_dir
 
 # Link pages are reached from email; what they show must not leak or be cached (§4).
 PRIVATE_HEADERS = {
@@ -28,7 +26,7 @@ PRIVATE_HEADERS = {
 @cache
 def environment(language: str) -> Environment:
     env = Environment(
-        loader=FileSystemLoader(str(TEMPLATES)),
+        loader=FileSystemLoader(str(templates_dir() / "web")),
         autoescape=select_autoescape(),
         undefined=StrictUndefined,
         extensions=["jinja2.ext.i18n"],

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from fastapi import Request
@@ -14,10 +13,8 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from mailflow.clock import as_utc, now
+from mailflow.resources import templates_dir
 from mailflow.web.admin.auth import CSRF_FIELD, AdminIdentity, csrf_token
-
-TEMPLATES = Path(__file__).resolve().parents[3] / "templates" / "web"
-
 
 def _instant(value: Any) -> datetime | None:
     if value is None or value == "":
@@ -69,7 +66,7 @@ def to_json(value: Any) -> str:
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     env = Environment(
-        loader=FileSystemLoader(str(TEMPLATES)),
+        loader=FileSystemLoader(str(templates_dir() / "web")),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,

@@ -1,0 +1,1 @@
+"""Email and web templates, shipped inside the wheel as ``mailflow.templates``."""
