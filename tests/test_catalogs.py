@@ -7,7 +7,7 @@ import pytest
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
-from mailflow.i18n import LANGUAGES, DEFAULT_LANGUAGE, gettext
+from mailflow.i18n import DEFAULT_LANGUAGE, LANGUAGES, gettext
 from mailflow.resources import translations_dir
 
 TRANSLATED = [language for language in LANGUAGES if language != DEFAULT_LANGUAGE]

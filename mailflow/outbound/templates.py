@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from mailflow.i18n import format_day, format_instant, pick_language, translations
 from mailflow.resources import templates_dir
+
 
 @dataclass(frozen=True)
 class Rendered:

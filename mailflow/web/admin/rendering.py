@@ -16,6 +16,7 @@ from mailflow.clock import as_utc, now
 from mailflow.resources import templates_dir
 from mailflow.web.admin.auth import CSRF_FIELD, AdminIdentity, csrf_token
 
+
 def _instant(value: Any) -> datetime | None:
     if value is None or value == "":
         return None
