@@ -48,15 +48,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-# A test must not depend on today's date. MAILFLOW_TEST_CLOCK_OFFSET_DAYS=365 runs the whole
-# session with the wall clock that far ahead (time-machine, ticking), so a date written into a
-# test that has since passed shows up as a failure today rather than in a year.
+# A test must not depend on today's date. MAILFLOW_TEST_CLOCK_OFFSET_DAYS=365 runs every test
+# with the wall clock that far ahead (time-machine, ticking; a test's own travels nest inside),
+# so a date written into a test that will pass shows up as a failure today rather than in a year.
+# scripts/test runs the SQLite pass that way. Tests marked ``real_clock`` talk to a service in
+# another process, which runs on the real clock, and are left alone.
 CLOCK_OFFSET_DAYS = int(os.environ.get("MAILFLOW_TEST_CLOCK_OFFSET_DAYS", "0"))
 
 
-@pytest.fixture(autouse=True, scope="session")
-def clock_offset():
-    if not CLOCK_OFFSET_DAYS:
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "real_clock: talks to a process on the real clock (no clock offset)"
+    )
+
+
+@pytest.fixture(autouse=True)
+def clock_offset(request):
+    if not CLOCK_OFFSET_DAYS or request.node.get_closest_marker("real_clock"):
         yield
         return
     with time_machine.travel(datetime.now(UTC) + timedelta(days=CLOCK_OFFSET_DAYS), tick=True):

@@ -457,6 +457,7 @@ def test_timeline_hides_other_installers(settings, worker, client):
 
 
 # ------------------------------------------------------------------ settings & vacation ----
+@time_machine.travel(datetime(2026, 12, 1, 9, 0, tzinfo=UTC), tick=True)
 def test_vacation_language_and_digest_in_settings(settings, client):
     load_installers(settings)
     sign_in(client, settings, GOLD_PARIS)
@@ -533,6 +534,7 @@ def test_vacation_language_and_digest_in_settings(settings, client):
     assert row.language == "de" and row.digest_opt_out is False
 
 
+@time_machine.travel(datetime(2026, 12, 1, 9, 0, tzinfo=UTC), tick=True)
 def test_vacation_link_from_the_email_footer(settings, worker, client):
     load_installers(settings)
     only_gold_serves_paris(settings)

@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import psutil
+import pytest
 import redis
 from conftest import wait_for
 from relay import Received, Relay, RelayHandler
@@ -157,6 +158,7 @@ def stop_embedded_redis(data_dir: Path) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
+@pytest.mark.real_clock
 def test_worker_killed_mid_send_and_broker_emptied(settings, database_url, broker, tmp_path):
     data_dir = settings.data_path
     relay = StallingRelay(tmp_path).start()

@@ -9,6 +9,7 @@ from email import policy
 from email.parser import BytesParser
 
 import httpx
+import pytest
 from conftest import CORPUS, wait_for
 from offers_helpers import csrf_of
 from service import MAILFLOW, MailflowProcess
@@ -47,6 +48,7 @@ def cli(service: MailflowProcess, *args: str) -> str:
     return result.stdout
 
 
+@pytest.mark.real_clock
 def test_lead_to_offer_to_accept_on_the_running_service(tmp_path, service_db):  # noqa: F811
     service = MailflowProcess(tmp_path / "var", service_db).start()
     try:

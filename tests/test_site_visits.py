@@ -119,6 +119,7 @@ def test_book_from_a_status_link_move_and_cancel(settings, worker, client):
     assert {"site_visit_booked", "site_visit_moved", "site_visit_cancelled"} <= set(types)
 
 
+@time_machine.travel(datetime(2026, 11, 20, 10, 0, tzinfo=PARIS), tick=True)
 def test_a_visit_in_the_past_is_refused(settings, worker, client):
     accepted_lead(settings, datetime(2026, 11, 19, 15, 0, tzinfo=PARIS))
     book = email_links(settings)["Planifier une visite technique"]

@@ -26,6 +26,7 @@ from topology import missing_binaries  # noqa: E402
 
 MISSING = missing_binaries()
 pytestmark = [
+    pytest.mark.real_clock,
     pytest.mark.slow,
     pytest.mark.timeout(480),
     pytest.mark.skipif(bool(MISSING), reason=f"the soak needs {'; '.join(MISSING)}"),

@@ -7,6 +7,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from fastapi.testclient import TestClient
 from lifecycle_helpers import GOLD_PARIS, accepted_lead
 from offers_helpers import csrf_of, emails_to, lead
@@ -44,6 +45,7 @@ def record(client, path: str, **fields):
     return client.post(path, data={"csrf_token": csrf_of(page.text), **fields})
 
 
+@time_machine.travel(datetime(2026, 11, 20, 10, 0, tzinfo=PARIS), tick=True)
 def test_whole_progress_through_links(settings, worker, client):
     lead_id = accepted_lead(settings, datetime(2026, 11, 19, 15, 0, tzinfo=PARIS))
     links = email_links(settings)
@@ -106,6 +108,7 @@ def test_whole_progress_through_links(settings, worker, client):
     assert lead(settings, lead_id).status == LeadStatus.INSTALLED
 
 
+@time_machine.travel(datetime(2026, 11, 20, 10, 0, tzinfo=PARIS), tick=True)
 def test_a_released_lead_s_links_stop_working(settings, worker, client):
     lead_id = accepted_lead(settings, datetime(2026, 11, 19, 15, 0, tzinfo=PARIS))
     links = email_links(settings)

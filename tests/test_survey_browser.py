@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -42,6 +42,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("language", ["fr", "de"])
+@time_machine.travel(datetime(2026, 11, 13, 9, 30, tzinfo=UTC), tick=True)
 def test_rate_on_a_phone(settings, worker, live_server, language):
     postcode, country, city, email, tz, title, button, saved = CASES[language]
     start = datetime(2026, 11, 2, 10, 0, tzinfo=ZoneInfo(tz))

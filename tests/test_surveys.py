@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+import time_machine
 from fastapi.testclient import TestClient
 from lifecycle_helpers import GOLD_PARIS, accepted_lead
 from offers_helpers import csrf_of, emails_to, lead, links_in
@@ -67,6 +68,7 @@ def test_survey_three_days_after_installation_then_one_reminder(settings, worker
     assert len(surveys(settings)) == 2  # and no more
 
 
+@time_machine.travel(datetime(2026, 11, 23, 10, 5, tzinfo=PARIS), tick=True)
 def test_no_reminder_after_a_submission_and_ten_parallel_posts_save_once(
     settings, worker, live_server
 ):
@@ -131,6 +133,7 @@ def test_no_survey_for_failed_leads(settings, worker):
     assert surveys(settings) == []
 
 
+@time_machine.travel(datetime(2026, 11, 23, 10, 5, tzinfo=PARIS), tick=True)
 def test_bad_marks_are_refused_with_the_field(settings, worker):
     from mailflow.web.app import create_app
 
