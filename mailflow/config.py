@@ -190,7 +190,9 @@ def _load_or_create_secrets(data_dir: Path) -> dict[str, str]:
             stored[key] = make()
             changed = True
     if changed:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        from mailflow.private_files import private_dir
+
+        private_dir(data_dir)
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:

@@ -6,6 +6,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
@@ -92,6 +93,18 @@ def make_engine(url: str, lock_timeout: float = 15.0) -> Engine:
     )
 
 
+def _private_sqlite_file(url: str) -> None:
+    """The database holds the customers' personal data: 0600 in a 0700 directory, created so
+    before SQLite creates it with the process umask's mode."""
+    from sqlalchemy.engine import make_url
+
+    from mailflow.private_files import private_file
+
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        private_file(Path(database))
+
+
 def get_engine(settings: Settings | None = None) -> Engine:
     settings = settings or get_settings()
     url = settings.sqlalchemy_url
@@ -99,7 +112,7 @@ def get_engine(settings: Settings | None = None) -> Engine:
         engine = _engines.get(url)
         if engine is None:
             if url.startswith("sqlite:///"):
-                settings.data_path.mkdir(parents=True, exist_ok=True)
+                _private_sqlite_file(url)
             engine = make_engine(url, settings.db_lock_timeout)
             _engines[url] = engine
         return engine

@@ -33,7 +33,9 @@ class EmbeddedService:
         from mailflow.migrate import upgrade
 
         settings = self.settings
-        settings.data_path.mkdir(parents=True, exist_ok=True)
+        from mailflow.private_files import private_dir
+
+        private_dir(settings.data_path)
         upgrade(settings)
         broker = setup_broker(settings)
         import mailflow.actors  # noqa: F401  (actors register on the broker just set)
