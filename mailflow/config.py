@@ -105,6 +105,26 @@ class Settings(BaseSettings):
     webhook_tolerance_seconds: int = Field(
         300, description="Allowed clock skew of webhook timestamps."
     )
+    lead_limit_per_sender: int = Field(
+        5,
+        ge=0,
+        description="Leads from one sender address (SMTP/IMAP) within the window that go to "
+        "installers; more are held for an admin's review (0: no limit).",
+    )
+    lead_limit_per_webhook: int = Field(
+        0,
+        ge=0,
+        description="Leads through the (authenticated) webhook within the window that go to "
+        "installers; more are held for review (0: no limit).",
+    )
+    lead_limit_window_minutes: int = Field(
+        10, ge=1, description="The window of the lead limits, in minutes."
+    )
+    lead_limit_trusted_senders: str = Field(
+        "",
+        description="Comma-separated sender addresses or @domains without a limit (the lead "
+        "platforms that send every lead from one address).",
+    )
     imap_idle_seconds: int = Field(29 * 60, description="Re-issue IDLE at least this often.")
     imap_poll_seconds: float = Field(
         30.0, description="Polling interval when the server has no IDLE."
