@@ -93,16 +93,18 @@ def make_engine(url: str, lock_timeout: float = 15.0) -> Engine:
     )
 
 
-def _private_sqlite_file(url: str) -> None:
+def _private_sqlite_file(url: str, settings: Settings) -> None:
     """The database holds the customers' personal data: 0600 in a 0700 directory, created so
     before SQLite creates it with the process umask's mode."""
     from sqlalchemy.engine import make_url
 
-    from mailflow.private_files import private_file
+    from mailflow.private_files import private_dir, private_file
 
+    private_dir(settings.data_path)
     database = make_url(url).database
     if database and database != ":memory:" and not database.startswith("file:"):
-        private_file(Path(database))
+        if Path(database).parent.is_dir():
+            private_file(Path(database))
 
 
 def get_engine(settings: Settings | None = None) -> Engine:
@@ -112,7 +114,7 @@ def get_engine(settings: Settings | None = None) -> Engine:
         engine = _engines.get(url)
         if engine is None:
             if url.startswith("sqlite:///"):
-                _private_sqlite_file(url)
+                _private_sqlite_file(url, settings)
             engine = make_engine(url, settings.db_lock_timeout)
             _engines[url] = engine
         return engine

@@ -53,9 +53,9 @@ def private_dir(path: Path) -> Path:
 def private_file(path: Path) -> Path:
     """Make sure ``path`` exists as a 0600 file (created empty if missing), e.g. the SQLite
     database before SQLite creates it with the umask's mode (its journal and WAL files take
-    the database file's mode)."""
+    the database file's mode). The directory must exist: a database on a volume that is not
+    mounted must fail to open, not start empty."""
     path = Path(path)
-    private_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
     os.close(fd)
     _tighten(path, FILE_MODE)
