@@ -26,6 +26,9 @@ def _sqlite_pragmas(dbapi_connection, _record, lock_timeout_ms: int = 15000) -> 
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA busy_timeout={lock_timeout_ms}")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # What is deleted or overwritten (an erased customer) is zeroed in the file, not left in
+    # free space for anyone reading the file to find.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 

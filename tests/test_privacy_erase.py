@@ -2,8 +2,8 @@
 with everything (raw email on disk, webhook body, surveys, the installer's notes on follow-up,
 failure and release, progress, a pending follow-up timer, a site visit, internal notes, a
 document, emails, search terms) is erased, then every text, JSON and binary column of every
-table and every file under the data directory is searched for their name, email, phone,
-street and words.
+table and every file under the data directory (the SQLite database file and its log included)
+is searched for their name, email, phone, street and words.
 
 And every such column is either listed as personal (with how it is erased) or explicitly as
 not personal: a new column without a decision fails here."""
@@ -233,8 +233,10 @@ def leftovers(settings) -> list[str]:
             for key, value in s.execute(select(table.primary_key.columns[0], column)):
                 folded = text_of(value).casefold()
                 found += [f"{table.name}.{column.name} #{key}: {n}" for n in NEEDLES if n in folded]
+    # Files too: raw messages and documents, and on SQLite the database and its write-ahead
+    # log (erased data must not linger in free pages or old page copies).
     for path in settings.data_path.rglob("*"):
-        if path.is_file() and not path.name.startswith("mailflow.db"):
+        if path.is_file():
             folded = path.read_bytes().decode("utf-8", "replace").casefold()
             found += [f"file {path}: {n}" for n in NEEDLES if n in folded]
     return found

@@ -12,6 +12,8 @@ Status, postcode, city, figures, offers and the timeline's facts stay for the st
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +33,8 @@ from mailflow.models import (
     LeadNote,
     OutboxMessage,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -99,6 +103,32 @@ def drop_raw(session: Session, settings: Settings, row: InboundMessage) -> None:
         (settings.data_path / path).unlink(missing_ok=True)
     except OSError:
         pass
+
+
+def forget_on_disk(settings: Settings) -> None:
+    """After an erasure is committed: SQLite's write-ahead log still holds the pages as they
+    were; copy the erased pages into the database (zeroed where data went, see the
+    ``secure_delete`` pragma in ``mailflow.db``) and empty the log. Best effort: a long reader
+    can make SQLite keep the log; it is emptied at a later checkpoint then. PostgreSQL keeps
+    old row versions until VACUUM (autovacuum), which the operator's backups outlive anyway."""
+    from mailflow.db import get_engine
+
+    engine = get_engine(settings)
+    if engine.dialect.name != "sqlite":
+        return
+    # A plain DBAPI connection: outside the transaction SQLAlchemy would begin (a checkpoint
+    # cannot run inside one).
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        busy, _pages, _copied = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        cursor.close()
+    except sqlite3.Error as exc:
+        busy = exc
+    finally:
+        connection.close()
+    if busy:
+        log.warning("erasure: the SQLite log is in use (%s); a later checkpoint empties it", busy)
 
 
 def documents_dir(settings: Settings, lead_id: int) -> Path:

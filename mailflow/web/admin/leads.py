@@ -581,6 +581,7 @@ def lead_erase(
                 "documents": result.documents,
             },
         )
+    privacy.forget_on_disk(settings)
     log.info("admin %s erased the customer of lead %s", action.admin.email, lead_id)
     flash(request, f"Customer erased: {result.summary()}.")
     return redirect(f"/admin/leads/{lead_id}")
