@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import time_machine
 from click.testing import CliRunner
+from conftest import CORPUS
 from offers_helpers import load_installers
 from sqlalchemy import JSON, Enum, LargeBinary, String, Text, select
 from test_admin_leads import post, signed_in_client
@@ -36,6 +37,8 @@ from mailflow.models import (
     Lead,
     Offer,
     OfferStatus,
+    OutboxMessage,
+    OutboxState,
     Survey,
     Timer,
     TimerStatus,
@@ -166,6 +169,18 @@ def customer_with_everything(settings) -> list[int]:
             now=local(2026, 11, 24, 10, 0),
             settings=settings,
         )
+    # The customer's mailbox is gone: their provider bounces the survey reminder.
+    with session_scope(settings) as s:
+        mail = s.scalar(select(OutboxMessage).where(OutboxMessage.to == EMAIL).limit(1))
+        mail.state = OutboxState.SENT
+    bounce = (
+        (CORPUS / "leads" / "bounce_dsn.eml")
+        .read_bytes()
+        .replace(b"gone@installer.example", EMAIL.encode())
+        .replace(b"bounces+42@", f"bounces+{mail.id}@".encode())
+    )
+    stored = store_inbound(bounce, Channel.SMTP, settings=settings, envelope_from="")
+    assert process_one(stored.id, now=local(2026, 11, 24, 10, 30), settings=settings) == "bounce"
     # Notes on status changes: a follow-up (its reminder still pending), a failure, a release.
     step(
         settings,
@@ -257,6 +272,7 @@ def test_erase_leaves_nothing_of_the_customer_anywhere(settings):
         "inbound_messages.raw",
         "site_visits.note",
         "surveys.comment",
+        "inbound_messages.reason",
         "lead_search_terms.term",
         "file ",
     ):

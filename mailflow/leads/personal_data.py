@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
@@ -26,6 +26,7 @@ from mailflow.models import (
     AuditEntry,
     Base,
     InboundMessage,
+    InboundOutcome,
     Lead,
     LeadDocument,
     LeadEvent,
@@ -197,11 +198,15 @@ def _of_leads(model) -> Callable[[Customer], Select]:
 
 
 def _inbound_rows(c: Customer) -> Select:
+    # Bounces of mail to the customer come from their provider's mailer, about their address:
+    # found by the address in the reason (bounces are few; their outcome is indexed).
+    bounced = [func.lower(InboundMessage.reason).contains(a) for a in c.addresses]
     return select(InboundMessage).where(
         or_(
             InboundMessage.lead_id.in_(c.lead_ids),
             InboundMessage.id.in_(c.inbound_ids),
             func.lower(InboundMessage.envelope_from).in_(c.addresses),
+            and_(InboundMessage.outcome == InboundOutcome.BOUNCE, or_(false(), *bounced)),
         )
     )
 
