@@ -38,7 +38,6 @@ from mailflow.models import (
     SiteVisit,
     Survey,
     Timer,
-    TimerStatus,
 )
 
 ERASED = "[erased]"
@@ -416,7 +415,6 @@ __all__ = [
     "ERASURES",
     "NOT_PERSONAL",
     "Customer",
-    "TimerStatus",
     "erase_rows",
     "personal_columns",
     "scrub",
