@@ -33,6 +33,9 @@ SECRETS = {
     "MAILFLOW_WEBHOOK_SECRET": "soak-webhook-secret",
     "MAILFLOW_API_TOKEN": "soak-api-token",
 }
+# The benches' lead platforms send every lead from one address: exempt from the intake limit
+# (MAILFLOW_LEAD_LIMIT_PER_SENDER), as a deployment lists its own platforms.
+LEAD_PLATFORMS = {"MAILFLOW_LEAD_LIMIT_TRUSTED_SENDERS": "@calculator.example,@sender.example"}
 
 
 def free_port() -> int:
@@ -391,7 +394,14 @@ class Service:
 def base_env(root: Path, **settings: str) -> dict[str, str]:
     """The parent's environment without its MAILFLOW_* settings, plus ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILFLOW_")}
-    env.update({"PYTHONUNBUFFERED": "1", "MAILFLOW_DATA_DIR": str(root / "data"), **SECRETS})
+    env.update(
+        {
+            "PYTHONUNBUFFERED": "1",
+            "MAILFLOW_DATA_DIR": str(root / "data"),
+            **SECRETS,
+            **LEAD_PLATFORMS,
+        }
+    )
     env.update(settings)
     return env
 

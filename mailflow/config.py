@@ -16,6 +16,8 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mailflow.private_files import private_dir
+
 SECRETS_FILE = "secrets.json"
 
 
@@ -107,6 +109,26 @@ class Settings(BaseSettings):
     )
     webhook_tolerance_seconds: int = Field(
         300, description="Allowed clock skew of webhook timestamps."
+    )
+    lead_limit_per_sender: int = Field(
+        5,
+        ge=0,
+        description="Leads from one sender address (SMTP/IMAP) within the window that go to "
+        "installers; more are held for an admin's review (0: no limit).",
+    )
+    lead_limit_per_webhook: int = Field(
+        0,
+        ge=0,
+        description="Leads through the (authenticated) webhook within the window that go to "
+        "installers; more are held for review (0: no limit).",
+    )
+    lead_limit_window_minutes: int = Field(
+        10, ge=1, description="The window of the lead limits, in minutes."
+    )
+    lead_limit_trusted_senders: str = Field(
+        "",
+        description="Comma-separated sender addresses or @domains without a limit (the lead "
+        "platforms that send every lead from one address).",
     )
     imap_idle_seconds: int = Field(29 * 60, description="Re-issue IDLE at least this often.")
     imap_poll_seconds: float = Field(
@@ -203,7 +225,7 @@ def _load_or_create_secrets(data_dir: Path) -> dict[str, str]:
             stored[key] = make()
             changed = True
     if changed:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(data_dir)
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:

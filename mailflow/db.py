@@ -6,12 +6,14 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailflow.config import Settings, get_settings
+from mailflow.private_files import private_dir, private_file
 
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
@@ -25,6 +27,9 @@ def _sqlite_pragmas(dbapi_connection, _record, lock_timeout_ms: int = 15000) -> 
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA busy_timeout={lock_timeout_ms}")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # What is deleted or overwritten (an erased customer) is zeroed in the file, not left in
+    # free space for anyone reading the file to find.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -92,6 +97,18 @@ def make_engine(url: str, lock_timeout: float = 15.0) -> Engine:
     )
 
 
+def _private_sqlite_file(url: str, settings: Settings) -> None:
+    """The database holds the customers' personal data: 0600 in a 0700 directory, created so
+    before SQLite creates it with the process umask's mode."""
+    from sqlalchemy.engine import make_url
+
+    private_dir(settings.data_path)
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        if Path(database).parent.is_dir():
+            private_file(Path(database))
+
+
 def get_engine(settings: Settings | None = None) -> Engine:
     settings = settings or get_settings()
     url = settings.sqlalchemy_url
@@ -99,7 +116,7 @@ def get_engine(settings: Settings | None = None) -> Engine:
         engine = _engines.get(url)
         if engine is None:
             if url.startswith("sqlite:///"):
-                settings.data_path.mkdir(parents=True, exist_ok=True)
+                _private_sqlite_file(url, settings)
             engine = make_engine(url, settings.db_lock_timeout)
             _engines[url] = engine
         return engine

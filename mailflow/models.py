@@ -102,6 +102,8 @@ class LeadStatus(enum.StrEnum):
     EXPIRED = "expired"
     DUPLICATE = "duplicate"
     QUARANTINED = "quarantined"
+    # More leads from one sender than a real form sends: waits for an admin (review queue).
+    HELD = "held"
 
 
 class OutboxState(enum.StrEnum):
@@ -152,7 +154,11 @@ class InboundMessage(Base):
     # What the parser found (bounce recipient and status, auto-reply hints...), for admins.
     parsed: Mapped[dict[str, Any] | None]
 
-    __table_args__ = (Index("ix_inbound_imap_uid", "imap_uidvalidity", "imap_uid"),)
+    __table_args__ = (
+        Index("ix_inbound_imap_uid", "imap_uidvalidity", "imap_uid"),
+        # The intake limit counts a sender's recent leads (mailflow/leads/intake_limit.py).
+        Index("ix_inbound_sender_received", "envelope_from", "received_at"),
+    )
 
 
 class Lead(Base):
@@ -332,6 +338,9 @@ class Offer(Base):
     decline_reason: Mapped[str | None] = mapped_column(String(64))
     decline_note: Mapped[str | None] = mapped_column(Text)
     routing_reason: Mapped[str | None] = mapped_column(Text)
+    # A decline for "spam" counts against the installer's score only once an admin confirmed
+    # that the lead was real (a flood of fake leads must not cost anyone their tier).
+    decline_confirmed_at: Mapped[datetime | None]
 
     lead: Mapped[Lead] = relationship()
     installer: Mapped[Installer] = relationship()

@@ -16,6 +16,7 @@ from datetime import timedelta
 import click
 
 from mailflow.config import Settings
+from mailflow.private_files import private_dir
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class EmbeddedService:
         from mailflow.migrate import upgrade
 
         settings = self.settings
-        settings.data_path.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_path)
         upgrade(settings)
         broker = setup_broker(settings)
         import mailflow.actors  # noqa: F401  (actors register on the broker just set)

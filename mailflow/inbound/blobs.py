@@ -14,6 +14,7 @@ from pathlib import Path
 
 from mailflow.config import Settings
 from mailflow.models import InboundMessage
+from mailflow.private_files import open_private, private_dir
 
 SPILL_OVER_BYTES = 256 * 1024
 
@@ -28,9 +29,9 @@ def write(settings: Settings, raw: bytes) -> str:
     relative = Path("inbound") / digest[:2] / f"{digest}.eml"
     path = settings.data_path / relative
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
-        with open(tmp, "wb") as fh:
+        with open_private(tmp) as fh:
             fh.write(raw)
             fh.flush()
             os.fsync(fh.fileno())

@@ -141,9 +141,9 @@ def apply_result(
         outcome = (
             InboundOutcome.DUPLICATE if lead.status == LeadStatus.DUPLICATE else InboundOutcome.LEAD
         )
-        from mailflow.leads.hooks import lead_created
+        from mailflow.leads.intake_limit import route_or_hold
 
-        lead_created(session, lead)
+        route_or_hold(session, lead, row, now=now, settings=settings, raw=raw)
         return _finish(row, outcome, now)
     if result.kind == "bounce" and result.bounce is not None:
         record_bounce(session, row, result, now=now)

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
-from mailflow.leads.hooks import lead_created
+from mailflow.leads.intake_limit import route_or_hold
 from mailflow.leads.schema import LeadIn, error_map
 from mailflow.leads.service import create_lead
 from mailflow.models import Channel, InboundMessage, InboundOutcome, Lead, LeadStatus, WebhookKey
@@ -122,7 +122,7 @@ def accept_webhook(
             )
         )
     session.flush()
-    lead_created(session, lead)
+    route_or_hold(session, lead, inbound, now=now, settings=settings)
     return WebhookResult(201, lead_summary(lead))
 
 

@@ -1,23 +1,19 @@
 """Erasing a customer on request: their personal data goes, the statistics stay.
 
 A customer is found by email (and the phone numbers of the leads with that email) or from one
-of their leads (its email and phone). For each of their leads:
-
-- personal fields are anonymised: name becomes ``[erased]``; email, phone, street,
-  reachability and message are cleared; free-text details (``extra``) go; postcode, city,
-  country, product, the project figures, status, offers and timeline stay (statistics);
-- the raw inbound messages that brought them lose their bytes (database or file), their
-  envelope sender and what the parser read from them;
-- outgoing mail about the lead loses its bodies; mail to the customer loses its address;
-- internal notes and attached documents are deleted; site visit addresses and notes and the
-  survey comment are cleared;
-- an ``erased`` event (who, when) goes on the timeline; the search terms are rebuilt.
-
-Inbound messages that never became a lead are found by their envelope sender only.
+of their leads (its email and phone). Every place their data is stored is listed, with how it is
+erased, in ``mailflow.leads.personal_data``: the lead's personal fields, the timeline's and the
+timers' free text, the installer's notes and progress, site visits, the survey comment, internal
+notes and documents (files too), raw inbound messages (files too), mail about the lead or to
+the customer (unsent mail is cancelled), audit entries about the lead and the search terms.
+Status, postcode, city, figures, offers and the timeline's facts stay for the statistics; an
+``erased`` event (who, when) goes on the timeline.
 """
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +22,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
-from mailflow.leads import search
+from mailflow.leads import personal_data, search
+from mailflow.leads.personal_data import ERASED
 from mailflow.leads.service import add_event
 from mailflow.models import (
     Actor,
@@ -35,12 +32,9 @@ from mailflow.models import (
     LeadDocument,
     LeadNote,
     OutboxMessage,
-    SiteVisit,
-    Survey,
 )
 
-ERASED = "[erased]"
-ERASED_ADDRESS = "erased@erased.invalid"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -111,10 +105,30 @@ def drop_raw(session: Session, settings: Settings, row: InboundMessage) -> None:
         pass
 
 
-def erase_inbound(session: Session, settings: Settings, row: InboundMessage) -> None:
-    drop_raw(session, settings, row)
-    row.envelope_from = None
-    row.parsed = {"kind": (row.parsed or {}).get("kind"), "erased": True}
+def forget_on_disk(settings: Settings) -> None:
+    """After an erasure is committed: SQLite's write-ahead log still holds the pages as they
+    were; copy the erased pages into the database (zeroed where data went, see the
+    ``secure_delete`` pragma in ``mailflow.db``) and empty the log. Best effort: a long reader
+    can make SQLite keep the log; it is emptied at a later checkpoint then. PostgreSQL keeps
+    old row versions until VACUUM (autovacuum), which the operator's backups outlive anyway."""
+    from mailflow.db import get_engine
+
+    engine = get_engine(settings)
+    if engine.dialect.name != "sqlite":
+        return
+    # A plain DBAPI connection: outside the transaction SQLAlchemy would begin (a checkpoint
+    # cannot run inside one).
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        busy, _pages, _copied = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        cursor.close()
+    except sqlite3.Error as exc:
+        busy = exc
+    finally:
+        connection.close()
+    if busy:
+        log.warning("erasure: the SQLite log is in use (%s); a later checkpoint empties it", busy)
 
 
 def documents_dir(settings: Settings, lead_id: int) -> Path:
@@ -128,6 +142,25 @@ def delete_document_file(settings: Settings, document: LeadDocument) -> None:
         pass
 
 
+def _customer(
+    session: Session, leads: list[Lead], email: str | None, settings: Settings
+) -> personal_data.Customer:
+    addresses = {email.strip().lower()} if email and email.strip() else set()
+    addresses |= {lead.email.lower() for lead in leads if lead.email}
+    identifiers = set(addresses)
+    for lead in leads:
+        for value in (lead.phone, lead.customer_name, lead.street):
+            if value and len(value.strip()) >= 4 and value != ERASED:
+                identifiers.add(value.strip().casefold())
+    return personal_data.Customer(
+        settings=settings,
+        lead_ids=[lead.id for lead in leads],
+        inbound_ids={lead.inbound_id for lead in leads if lead.inbound_id},
+        addresses=addresses,
+        identifiers=identifiers,
+    )
+
+
 def erase_customer(
     session: Session,
     *,
@@ -137,57 +170,19 @@ def erase_customer(
     now: datetime,
     settings: Settings,
 ) -> Erasure:
-    """Anonymise every lead of the customer (see the module's description)."""
+    """Erase the customer's personal data everywhere ``personal_data.ERASURES`` lists."""
     leads = customer_leads(session, email=email, lead_id=lead_id)
-    result = Erasure()
-    addresses = {e.lower() for e in ([email] if email else []) if e}
-    addresses |= {lead.email.lower() for lead in leads if lead.email}
-    ids = [lead.id for lead in leads]
+    customer = _customer(session, leads, email, settings)
+    personal_data.erase_rows(session, customer)
     for lead in leads:
-        lead.customer_name = ERASED
-        lead.email = lead.phone = lead.street = lead.reachability = lead.message = None
-        details = dict(lead.details or {})
-        details.pop("extra", None)
-        lead.details = details
         lead.erased_at = lead.updated_at = now
         add_event(session, lead, "erased", at=now, actor=Actor.ADMIN, by=by)
         search.reindex(session, lead)
-        result.leads.append(lead.id)
-    inbound_ids = {lead.inbound_id for lead in leads if lead.inbound_id}
-    conditions = []
-    if ids:
-        conditions.append(InboundMessage.lead_id.in_(ids))
-    if inbound_ids:
-        conditions.append(InboundMessage.id.in_(inbound_ids))
-    if addresses:
-        conditions.append(func.lower(InboundMessage.envelope_from).in_(addresses))
-    if conditions:
-        for row in session.scalars(select(InboundMessage).where(or_(*conditions))):
-            erase_inbound(session, settings, row)
-            result.inbound += 1
-    conditions = []
-    if ids:
-        conditions.append(OutboxMessage.lead_id.in_(ids))
-    if addresses:
-        conditions.append(func.lower(OutboxMessage.to).in_(addresses))
-    if conditions:
-        for row in session.scalars(select(OutboxMessage).where(or_(*conditions))):
-            row.raw = row.body_text = row.body_html = None
-            row.attachments = None
-            if row.to.lower() in addresses:
-                row.to, row.headers = ERASED_ADDRESS, {}
-                row.subject = ERASED
-            result.outbox += 1
-    if ids:
-        for note in session.scalars(select(LeadNote).where(LeadNote.lead_id.in_(ids))):
-            session.delete(note)
-            result.notes += 1
-        for document in session.scalars(select(LeadDocument).where(LeadDocument.lead_id.in_(ids))):
-            delete_document_file(settings, document)
-            session.delete(document)
-            result.documents += 1
-        for visit in session.scalars(select(SiteVisit).where(SiteVisit.lead_id.in_(ids))):
-            visit.address = visit.note = None
-        for survey in session.scalars(select(Survey).where(Survey.lead_id.in_(ids))):
-            survey.comment = None
-    return result
+    counts = customer.counts
+    return Erasure(
+        leads=customer.lead_ids,
+        inbound=counts.get(InboundMessage.__tablename__, 0),
+        outbox=counts.get(OutboxMessage.__tablename__, 0),
+        notes=counts.get(LeadNote.__tablename__, 0),
+        documents=counts.get(LeadDocument.__tablename__, 0),
+    )

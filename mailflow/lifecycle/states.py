@@ -47,7 +47,10 @@ INSTALLER_TRANSITIONS: dict[S, frozenset] = {
 }
 # The system's own moves (intake, rotation, timers).
 SYSTEM_TRANSITIONS: dict[S, frozenset] = {
-    S.NEW: frozenset({S.OFFERED, S.POOL, S.DUPLICATE, S.QUARANTINED}),
+    S.NEW: frozenset({S.OFFERED, S.POOL, S.DUPLICATE, S.QUARANTINED, S.HELD}),
+    # Held for review (intake limit): an admin releases it (back to new: rotation) or rejects
+    # it as spam (failed).
+    S.HELD: frozenset({S.NEW, S.FAILED}),
     S.POOL: frozenset({S.OFFERED, S.NEW}),
     S.OFFERED: frozenset({S.ACCEPTED, S.NEW, S.POOL, S.EXPIRED}),
     S.ACCEPTED: frozenset({S.NEW, S.EXPIRED}),

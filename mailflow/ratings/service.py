@@ -7,7 +7,7 @@ import statistics
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, not_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -188,6 +188,19 @@ def average_rating(session: Session, installer_id: int, *, now: datetime) -> flo
 
 
 # ------------------------------------------------------------------ scores and tiers -------
+# Declines saying the lead is fake: they count (as any decline) only once an admin confirmed
+# the lead was real; until then the score ignores the offer altogether.
+SPAM_DECLINE_REASONS = ("spam",)
+
+
+def unconfirmed_spam_decline():
+    return and_(
+        Offer.status == OfferStatus.DECLINED,
+        func.coalesce(Offer.decline_reason, "").in_(SPAM_DECLINE_REASONS),
+        Offer.decline_confirmed_at.is_(None),
+    )
+
+
 def history_for(session: Session, installer_id: int, *, now: datetime) -> History:
     since = now - HISTORY
     ratings = tuple(
@@ -204,6 +217,7 @@ def history_for(session: Session, installer_id: int, *, now: datetime) -> Histor
             Offer.installer_id == installer_id,
             Offer.offered_at >= since,
             Offer.status.in_([OfferStatus.ACCEPTED, OfferStatus.DECLINED, OfferStatus.EXPIRED]),
+            not_(unconfirmed_spam_decline()),
         )
     ).all()
     accepted = [o for o in offers if o.status == OfferStatus.ACCEPTED]

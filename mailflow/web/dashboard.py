@@ -110,6 +110,7 @@ STATUS_LABELS = {
     LeadStatus.EXPIRED: N_("Expired"),
     LeadStatus.DUPLICATE: N_("Duplicate"),
     LeadStatus.QUARANTINED: N_("Quarantined"),
+    LeadStatus.HELD: N_("Held for review"),
 }
 EVENT_LABELS = {
     "intake": N_("Request received"),

@@ -51,6 +51,6 @@ def install(app: FastAPI) -> None:
 def console_routers() -> list:
     """The admin console's routers (pipeline, leads, installers, data, audit), in matching
     order: fixed paths such as ``/admin/leads/export.csv`` before ``/admin/leads/{lead_id}``."""
-    from mailflow.web.admin import audit, data, installers, leads
+    from mailflow.web.admin import audit, data, installers, leads, review
 
-    return [data.router, leads.router, installers.router, audit.router]
+    return [data.router, leads.router, installers.router, audit.router, review.router]

@@ -29,6 +29,7 @@ from mailflow.leads.io import row_to_payload
 from mailflow.leads.schema import LeadIn, error_map
 from mailflow.leads.service import find_original
 from mailflow.models import InboundMessage, Installer
+from mailflow.private_files import open_private, private_dir
 from mailflow.tabular import read_rows
 
 SUFFIXES = (".csv", ".xlsx")
@@ -174,7 +175,7 @@ def uploads_dir(settings: Settings) -> Path:
 def store_upload(settings: Settings, data: bytes, suffix: str) -> str:
     """Keep an uploaded import file until it is committed (or expires); returns its token."""
     directory = uploads_dir(settings)
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     cutoff = now() - UPLOAD_LIFETIME
     for old in directory.iterdir():
         try:
@@ -183,7 +184,8 @@ def store_upload(settings: Settings, data: bytes, suffix: str) -> str:
         except OSError:
             pass
     token = secrets.token_urlsafe(24)
-    (directory / f"{token}{suffix}").write_bytes(data)
+    with open_private(directory / f"{token}{suffix}", exclusive=True) as out:
+        out.write(data)
     return token + suffix
 
 

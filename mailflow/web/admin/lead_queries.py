@@ -53,6 +53,7 @@ PIPELINE = [
     LeadStatus.EXPIRED,
     LeadStatus.DUPLICATE,
     LeadStatus.QUARANTINED,
+    LeadStatus.HELD,
 ]
 STATUSES = [s.value for s in PIPELINE]
 SOURCES = [s.value for s in Source]

@@ -36,6 +36,7 @@ from mailflow.models import (
     Offer,
     OutboxMessage,
 )
+from mailflow.private_files import open_private, private_dir
 from mailflow.web.admin import lead_queries as lq
 from mailflow.web.admin.audit import record_web
 from mailflow.web.admin.auth import Action, AdminIdentity, require_action, require_admin
@@ -580,6 +581,7 @@ def lead_erase(
                 "documents": result.documents,
             },
         )
+    privacy.forget_on_disk(settings)
     log.info("admin %s erased the customer of lead %s", action.admin.email, lead_id)
     flash(request, f"Customer erased: {result.summary()}.")
     return redirect(f"/admin/leads/{lead_id}")
@@ -674,12 +676,12 @@ def document_upload(
         if session.get(Lead, lead_id) is None:
             return not_found(request, action.admin, f"lead #{lead_id}")
     directory = privacy.documents_dir(settings, lead_id)
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     stored = secrets.token_hex(16)
     target = directory / stored
     digest, size = hashlib.sha256(), 0
     file.file.seek(0)
-    with open(target, "wb") as out:
+    with open_private(target, exclusive=True) as out:
         while chunk := file.file.read(1024 * 1024):
             size += len(chunk)
             if size > limit:
