@@ -92,10 +92,16 @@ def test_the_total_cap_holds_across_addresses(settings, intake):
     server = intake(smtp_max_connections_per_client=10, smtp_max_connections=4)
     held = [connect(server.port, f"127.0.0.{n}") for n in (1, 2, 3, 4)]
     assert all(greeting(s).startswith(b"220") for s in held)
-    assert closed_by_server(connect(server.port, "127.0.0.5")).startswith(b"421")
+    with connect(server.port, "127.0.0.5") as refused:
+        assert closed_by_server(refused).startswith(b"421")
     for sock in held:
         sock.close()
-    wait_for(lambda: greeting(connect(server.port, "127.0.0.5")).startswith(b"220"), timeout=5)
+
+    def greeted() -> bool:
+        with connect(server.port, "127.0.0.5") as sock:
+            return greeting(sock).startswith(b"220")
+
+    wait_for(greeted, timeout=5)
 
 
 def test_an_idle_session_is_closed_after_the_command_timeout(settings, intake):
