@@ -252,6 +252,9 @@ def lead_email(c: Customer, message_id: str) -> bytes:
         "Product: solar\n"
         f"Annual consumption: {2500 + 10 * (c.n % 200)} kWh\n"
         f"Module count: {8 + c.n % 16}\n"
+        # One lead in three is over 1 KB and ends with an empty line, as many form mailers
+        # send them (a message ending so once hung the SMTP intake's DATA reader).
+        + (f"Message: {'Please call me in the afternoon. ' * 40}\n\n" if c.n % 3 == 0 else "")
     )
     return msg.as_bytes()
 

@@ -82,6 +82,25 @@ class Settings(BaseSettings):
     max_message_size: int = Field(
         10 * 1024 * 1024, description="SMTP size limit in bytes (552 over it)."
     )
+    smtp_max_connections: int = Field(
+        300,
+        description="Open SMTP intake connections at most (more get 421 and are closed); "
+        "kept below the process's open-file limit.",
+    )
+    smtp_max_connections_per_client: int = Field(
+        30,
+        description="Open SMTP intake connections per client address (Postfix opens up to 20 "
+        "to one destination by default).",
+    )
+    smtp_command_timeout: float = Field(
+        60.0, description="Seconds the SMTP intake waits for the next command (421, close)."
+    )
+    smtp_data_timeout: float = Field(
+        60.0, description="Seconds the SMTP intake waits for more message data during DATA."
+    )
+    smtp_max_recipients: int = Field(
+        100, description="Recipients per SMTP transaction (452 above, RFC 5321 4.5.3.1.10)."
+    )
     db_lock_timeout: float = Field(
         15.0,
         description="Seconds SQLite waits for a lock before the "

@@ -318,3 +318,25 @@ def test_one_message_the_database_refuses_fails_alone(settings, smtp_server, mon
     assert ok1.created and ok2.created
     assert isinstance(poisoned, ValueError)
     assert sorted(r.message_id for r in inbound_rows(settings)) == ["<ok1@x>", "<ok2@x>"]
+
+
+def test_lead_over_1kb_ending_in_an_empty_line_is_stored(settings, smtp_server, worker):
+    # EmailMessage ends the body with the text's own "\n" plus an empty line when the text
+    # ends with "\n\n"; over the reader's 1,001-byte buffer that used to hang DATA.
+    msg = EmailMessage()
+    msg["From"] = "Formular <form@site.example>"
+    msg["To"] = "leads@localhost"
+    msg["Subject"] = "Anfrage"
+    msg["Message-ID"] = "<empty-line@site.example>"
+    text = (
+        "Name: Anna Weber\nE-Mail: anna.weber@example.de\nTelefon: 030 1234567\nPLZ: 10115\n"
+        "Ort: Berlin\nLand: DE\nNachricht: " + "Bitte um Angebot. " * 80 + "\n\n"
+    )
+    msg.set_content(text)
+    raw = msg.as_bytes()
+    assert len(raw) > 1100 and raw.endswith(b"\n\n")
+    with smtplib.SMTP(smtp_server.hostname, smtp_server.port, timeout=10) as client:
+        client.send_message(msg)
+    (row,) = processed(settings)
+    assert row.raw == crlf(raw)
+    assert row.outcome == InboundOutcome.LEAD

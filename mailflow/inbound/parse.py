@@ -77,7 +77,8 @@ NO_LEAD_FIELDS = "no lead fields found"
 # A lead fits in far less: bounded work whatever arrives (the intake limit is 10 MB).
 MAX_BODY_CHARS = 1_000_000
 MAX_LINES = 5000
-MAX_LINE_LENGTH = 2000
+MAX_MESSAGE_CHARS = 20000  # LeadIn.message's limit
+CUT_MARK = " […]"
 MAX_EXTRA = 100  # unknown labels kept per lead
 PLAUSIBLE_CORE = 3  # customer fields (name, email, postcode …) that make a body look like a lead
 
@@ -597,8 +598,9 @@ def collect(lines: list[str]) -> Collected:
         current = Field(resolved.key, label, value)
         out.fields.append(current)
 
-    for raw_line in _markdown_tables(lines[:MAX_LINES]):
-        line = raw_line[:MAX_LINE_LENGTH]
+    # Lines are kept whole (a customer's message is often one long line): the body is bounded
+    # by MAX_BODY_CHARS and every test on a line is linear.
+    for line in _markdown_tables(lines[:MAX_LINES]):
         if line.lstrip().startswith(">"):
             line = _QUOTE.sub("", line)
         stripped = line.strip()
@@ -1091,7 +1093,10 @@ def _build_from_rows(
     data: dict[str, Any] = {"customer": {k: v for k, v in customer.items() if v}}
     messages = [item.value for item in by_key.get("message", [])]
     if messages:
-        data["message"] = "\n".join(messages)[:20000]
+        message = "\n".join(messages)
+        if len(message) > MAX_MESSAGE_CHARS:  # cut, and visibly so
+            message = message[: MAX_MESSAGE_CHARS - len(CUT_MARK)] + CUT_MARK
+        data["message"] = message
 
     details: dict[str, Any] = {}
     for key in L.DETAIL_KEYS:

@@ -20,6 +20,13 @@ from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, syntax
 
 from mailflow.config import Settings
 from mailflow.db import is_database_unavailable, log_failure
+from mailflow.inbound.smtp_data import DotStuffed, read_data
+from mailflow.inbound.smtp_limits import (
+    ConnectionLimits,
+    ThrottledLog,
+    connection_cap,
+    quiet_accept_errors,
+)
 from mailflow.inbound.store import Incoming, Stored, enqueue_processing, store_many
 from mailflow.metrics import SMTP_ANSWERS
 from mailflow.models import Channel
@@ -136,6 +143,9 @@ class IntakeHandler:
     ) -> str:
         if not accepted_recipient(address, self.settings):
             return f"550 5.1.1 <{address}>: recipient not accepted here"
+        if len(envelope.rcpt_tos) >= self.settings.smtp_max_recipients:
+            # RFC 5321 4.5.3.1.10: the sender delivers the rest in another transaction.
+            return "452 4.5.3 Too many recipients"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
@@ -183,25 +193,53 @@ class IntakeHandler:
         return "451 4.3.0 Temporary failure, please try again later"
 
 
-class DotStuffed(bytearray):
-    """DATA as received: lines that began with "." still carry the extra dot."""
-
-    def unstuffed(self) -> bytes:
-        data = self[1:] if self.startswith(b".") else self
-        return bytes(data.replace(b"\r\n..", b"\r\n."))
-
-
 class IntakeSMTP(SMTP):
-    """aiosmtpd's SMTP with a DATA reader that works in large chunks.
+    """aiosmtpd's SMTP session with the intake's limits: a cap on open connections (per client
+    address and in total), idle timeouts while waiting for a command and during DATA, and a
+    DATA reader that accepts lines of any length and works in large chunks (see smtp_data)."""
 
-    aiosmtpd reads DATA one line at a time in Python; ten 20 MB messages are millions of lines
-    and keep the event loop busy for seconds, stalling every other session. Here the stream is
-    searched for the terminating ``CRLF.CRLF`` by asyncio's buffer search (C speed), and dot
-    un-stuffing is one ``bytes.replace``. Bytes after the terminator stay in the stream, so
-    pipelined commands work as before.
-    """
+    def __init__(self, handler, *, limits: ConnectionLimits, data_timeout: float, **kwargs) -> None:
+        super().__init__(handler, **kwargs)
+        self.limits = limits
+        self.data_timeout = data_timeout
+        self.client: str | None = None  # the admitted client's address
+        self.refused = False
+        self.reading_data = False
 
-    TERMINATOR = b"\r\n.\r\n"
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.client is None:
+            peer = transport.get_extra_info("peername")
+            client = str(peer[0]) if peer else "unknown"
+            if not self.limits.admit(client):
+                # RFC 5321 3.8: 421 and close; the sender tries again later.
+                self.refused = True
+                transport.write(b"421 4.7.0 Too many connections, try again later\r\n")
+                transport.close()
+                return
+            self.client = client
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self.refused:
+            return
+        self.limits.release(self.client)
+        self.client = None
+        super().connection_lost(error)
+
+    def data_received(self, data: bytes) -> None:
+        if self.reading_data:  # during DATA any bytes are progress: not idle
+            self._reset_timeout(self.data_timeout)
+        super().data_received(data)
+
+    def eof_received(self) -> bool | None:
+        if self.refused:
+            return False
+        return super().eof_received()
+
+    def _timeout_cb(self) -> None:
+        if self.transport is not None:
+            self.transport.write(b"421 4.4.2 Idle too long, closing connection\r\n")
+        super()._timeout_cb()
 
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
@@ -217,65 +255,28 @@ class IntakeSMTP(SMTP):
             await self.push("501 Syntax: DATA")
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
+        self._reset_timeout(self.data_timeout)
+        self.reading_data = True
         try:
-            data, too_much = await self._read_data()
+            data, too_much = await read_data(self._reader, self.data_size_limit)
         except (asyncio.IncompleteReadError, ConnectionError):
             log.info("connection lost during DATA")
             return
+        finally:
+            self.reading_data = False
         if too_much:
+            self._reset_timeout()
             await self.push("552 5.3.4 Error: Too much mail data")
             self._set_post_data_state()
             return
+        # Storing is bounded by the database's own timeouts; the answer must not be cut off.
+        self._timeout_handle.cancel()
         # Un-stuffing happens in the storing thread (see IntakeHandler), off the event loop.
-        self.envelope.content = self.envelope.original_content = DotStuffed(data)
+        self.envelope.content = self.envelope.original_content = data
         status = await self._call_handler_hook("DATA")
         self._set_post_data_state()
+        self._reset_timeout()
         await self.push("250 OK" if status is MISSING else status)
-
-    async def _read_data(self) -> tuple[bytearray, bool]:
-        """The raw DATA (still dot-stuffed, without the final ``.CRLF``) and whether it went
-        over the size limit (in which case it was read and thrown away)."""
-        reader = self._reader
-        limit = self.data_size_limit
-        data = bytearray()
-        size = 0
-        too_much = False
-
-        def keep(piece: bytes) -> None:
-            nonlocal size, too_much
-            size += len(piece)
-            if limit and size > limit:
-                too_much = True
-                data.clear()
-            elif not too_much:
-                data.extend(piece)
-
-        at_line_start = True
-        while True:
-            if at_line_start:
-                # The terminator right at a line start (an empty message, or after a chunk that
-                # ended with CRLF) is ".CRLF" without the CRLF we already consumed.
-                first = await reader.readexactly(1)
-                if first == b".":
-                    rest = await reader.readexactly(2)
-                    if rest == b"\r\n":
-                        return data, too_much
-                    keep(first + rest)
-                else:
-                    keep(first)
-                at_line_start = False
-                continue
-            try:
-                piece = await reader.readuntil(self.TERMINATOR)
-            except asyncio.LimitOverrunError as overrun:
-                # No terminator within the buffer: take what is certainly message data (asyncio
-                # leaves a possible partial terminator in the buffer) and go on.
-                piece = await reader.readexactly(overrun.consumed)
-                keep(piece)
-                at_line_start = piece.endswith(b"\r\n")
-                continue
-            keep(piece[:-3])  # keep the CRLF that ends the last line, drop ".CRLF"
-            return data, too_much
 
 
 class IntakeController(Controller):
@@ -291,7 +292,15 @@ class IntakeController(Controller):
             # The greeting's name, looked up once (aiosmtpd would call getfqdn per connection).
             server_hostname=socket.getfqdn(),
             ready_timeout=10,
+            timeout=settings.smtp_command_timeout,
         )
+        warnings = ThrottledLog(log)
+        self.limits = ConnectionLimits(
+            connection_cap(settings.smtp_max_connections),
+            settings.smtp_max_connections_per_client,
+            warnings,
+        )
+        self.loop.set_exception_handler(quiet_accept_errors(warnings))
 
     def _trigger_server(self):
         # Port 0 asks the OS for a free port (tests, several frontends on one host): learn it
@@ -301,4 +310,9 @@ class IntakeController(Controller):
         super()._trigger_server()
 
     def factory(self) -> IntakeSMTP:
-        return IntakeSMTP(self.handler, **self.SMTP_kwargs)
+        return IntakeSMTP(
+            self.handler,
+            limits=self.limits,
+            data_timeout=self.settings.smtp_data_timeout,
+            **self.SMTP_kwargs,
+        )
