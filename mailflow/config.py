@@ -110,6 +110,18 @@ class Settings(BaseSettings):
         30.0, description="Polling interval when the server has no IDLE."
     )
 
+    # Bounces (mailflow/inbound/bounces.py): only verified bounces of our own mail count.
+    bounce_disable_after: int = Field(
+        3,
+        ge=1,
+        description="Hard bounces (5.x.x) of this many different messages to an installer "
+        "within MAILFLOW_BOUNCE_WINDOW_DAYS flag the address as bouncing: no more offers "
+        "until an admin clears the flag. Soft bounces (4.x.x) never count.",
+    )
+    bounce_window_days: int = Field(
+        14, ge=1, description="The window, in days, of MAILFLOW_BOUNCE_DISABLE_AFTER."
+    )
+
     # Data protection (mailflow/leads/retention.py): the scheduler purges old raw bytes.
     retention_inbound_days: int = Field(
         365,
