@@ -166,6 +166,7 @@ def _form_page(request, admin, installer, values, errors, status_code=200, **ext
         changes=extra.pop("changes", []),
         open_leads=extra.pop("open_leads", 0),
         flags=extra.pop("flags", []),
+        bounces=extra.pop("bounces", []),
         **extra,
     )
 
