@@ -122,6 +122,14 @@ class Settings(BaseSettings):
         14, ge=1, description="The window, in days, of MAILFLOW_BOUNCE_DISABLE_AFTER."
     )
 
+    authserv_id: str | None = Field(
+        None,
+        description="authserv-id of the Authentication-Results header the receiving MTA "
+        "adds (RFC 8601; e.g. its host name). Replies to offers whose DMARC failed (or SPF "
+        "failed without a valid DKIM signature) there are refused. Unset: the topmost "
+        "Authentication-Results header counts.",
+    )
+
     # Data protection (mailflow/leads/retention.py): the scheduler purges old raw bytes.
     retention_inbound_days: int = Field(
         365,

@@ -1,9 +1,12 @@
 """Answering an offer by email: the installer replies "accept" or "decline" (in English,
 French, German or Polish) as the first word. The reply address ``reply+<token>@domain`` carries
-a signed token naming the offer; the sender must be the installer; auto-replies never count."""
+a signed token naming the offer: it is the credential, valid while the offer is pending and
+until its deadline. The From must be the installer, and the receiving MTA must not have found
+it forged (``reply_auth``: DMARC or SPF failures refuse the reply); auto-replies never count."""
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -14,8 +17,10 @@ from sqlalchemy.orm import Session
 from mailflow.config import Settings
 from mailflow.inbound import mime
 from mailflow.links import tokens
-from mailflow.models import Installer
-from mailflow.routing import offers
+from mailflow.models import Installer, Offer, OfferStatus
+from mailflow.routing import offers, reply_auth
+
+log = logging.getLogger(__name__)
 
 ACCEPT_WORDS = {
     "accept",
@@ -115,6 +120,12 @@ def handle_reply(
         link = tokens.verify(session, settings, "reply", token, now=now)
     except tokens.LinkError as exc:
         return ReplyOutcome(False, f"reply address not valid: {exc}")
+    offer = session.get(Offer, link.subject_id)
+    if offer is None or offer.status != OfferStatus.OFFERED or now >= offer.deadline:
+        state = "gone" if offer is None else offer.status.value
+        if offer is not None and offer.status == OfferStatus.OFFERED:
+            state = "past its deadline"
+        return ReplyOutcome(False, f"reply address not valid: offer {link.subject_id} is {state}")
     if is_auto_reply:
         return ReplyOutcome(False, "auto-reply to an offer: not an answer")
     message, _ = mime.parse_bytes(raw)
@@ -125,6 +136,15 @@ def handle_reply(
             False,
             f"reply from {', '.join(senders) or 'nobody'}, "
             "not from the installer the offer went to: ignored",
+        )
+    verdict = reply_auth.check_sender(message, settings.authserv_id)
+    if verdict.refused:
+        log.warning(
+            "reply to offer %s from %s refused: %s", offer.id, installer.email, verdict.reason
+        )
+        return ReplyOutcome(
+            False,
+            f"reply refused: the receiving server says the sender is forged: {verdict.reason}",
         )
     word = first_word(raw)
     try:
