@@ -147,16 +147,16 @@ def test_reply_the_mta_found_forged_is_not_accepted(settings, worker, caplog, re
     load_installers(settings)
     lead_id = new_lead(settings)
     wait_for_offer(settings, lead_id)
-    row = reply(
-        settings,
-        emails_to(settings, GOLD_PARIS, "offer")[0],
-        sender=GOLD_PARIS,
-        body="accept",
-        auth=(results,),
-    )
+    offer_mail = emails_to(settings, GOLD_PARIS, "offer")[0]
+    row = reply(settings, offer_mail, sender=GOLD_PARIS, body="accept", auth=(results,))
     assert row.outcome == InboundOutcome.REPLY and "reply refused" in row.reason
     assert lead(settings, lead_id).status == LeadStatus.OFFERED
     assert any("refused" in r.getMessage() for r in caplog.records)
+    # The installer is told at their own address, once per offer.
+    again = reply(settings, offer_mail, sender=GOLD_PARIS, body="accept", auth=(results,))
+    assert "reply refused" in again.reason
+    (told,) = emails_to(settings, GOLD_PARIS, "reply_refused")
+    assert told.lead_id == lead_id and str(lead_id) in told.subject and told.body_html
 
 
 @pytest.mark.parametrize(

@@ -142,6 +142,7 @@ def handle_reply(
         log.warning(
             "reply to offer %s from %s refused: %s", offer.id, installer.email, verdict.reason
         )
+        tell_installer_once(session, offer, installer, now=now, settings=settings)
         return ReplyOutcome(
             False,
             f"reply refused: the receiving server says the sender is forged: {verdict.reason}",
@@ -172,3 +173,27 @@ def handle_reply(
     return ReplyOutcome(
         False, f"reply does not start with accept or decline (first word: {word!r})"
     )
+
+
+def tell_installer_once(
+    session: Session, offer: Offer, installer: Installer, *, now: datetime, settings: Settings
+) -> None:
+    """The installer learns (at their own address, once per offer) that a reply in their name
+    was refused: their mail setup may be broken, or someone is forging their address."""
+    from sqlalchemy import select
+
+    from mailflow.models import OutboxMessage
+    from mailflow.outbound.emails import reply_refused_email
+    from mailflow.outbound.outbox import queue_email
+
+    told = session.scalar(
+        select(OutboxMessage.id).where(
+            OutboxMessage.template == "reply_refused",
+            OutboxMessage.lead_id == offer.lead_id,
+            OutboxMessage.installer_id == installer.id,
+        )
+    )
+    if told is None:
+        queue_email(
+            session, reply_refused_email(offer.lead_id, installer), now=now, settings=settings
+        )
