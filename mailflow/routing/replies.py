@@ -12,12 +12,15 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
 from mailflow.inbound import mime
 from mailflow.links import tokens
-from mailflow.models import Installer, Offer, OfferStatus
+from mailflow.models import Installer, Offer, OfferStatus, OutboxMessage
+from mailflow.outbound.emails import reply_refused_email
+from mailflow.outbound.outbox import queue_email
 from mailflow.routing import offers, reply_auth
 
 log = logging.getLogger(__name__)
@@ -180,12 +183,6 @@ def tell_installer_once(
 ) -> None:
     """The installer learns (at their own address, once per offer) that a reply in their name
     was refused: their mail setup may be broken, or someone is forging their address."""
-    from sqlalchemy import select
-
-    from mailflow.models import OutboxMessage
-    from mailflow.outbound.emails import reply_refused_email
-    from mailflow.outbound.outbox import queue_email
-
     told = session.scalar(
         select(OutboxMessage.id).where(
             OutboxMessage.template == "reply_refused",
