@@ -19,6 +19,10 @@ imports a generated installer network and then, for ``--minutes``:
 - compresses time: every few seconds the clock jumps past the deadlines of the open offers, by
   two ``mailflow sweep --at <instant>`` processes started at once (two schedulers acting at the
   same instant), while the two real schedulers keep sweeping in real time;
+- forges bounces, as anyone who can mail the intake address could: Exim-style bounces whose
+  ``X-Failed-Recipients`` names an installer, and RFC 3464 reports about the latest offer
+  emails (the real outbox id and recipient, read from the database) sent to the guessed
+  sequential return path ``bounces+<id>@`` or to one with a made-up signature;
 - injects faults midway: SIGKILL of a worker (a replacement is started), Redis killed and
   started again with its data files deleted, PostgreSQL stopped (connections refused) for 10 s.
 
@@ -36,7 +40,8 @@ installers stop answering) and checks and prints the invariants:
    before the sweep instant, for every time jump);
 5. the outbox is empty or holds only permanent failures (no ``queued``/``sending`` row);
 
-and further promises it can see: one original lead per customer (duplicates recognised even when
+and further promises it can see: no installer flagged and no message marked bounced by the
+forged bounces (each one is recorded as an ignored bounce), one original lead per customer (duplicates recognised even when
 they race), no offers to installers on vacation, one winner per double click, late clicks change
 nothing, no email queued twice, and no mailflow process died (other than the one killed).
 
@@ -202,8 +207,8 @@ class Submission:
     """One thing sent to mailflow, and what became of it."""
 
     key: str
-    kind: str  # smtp | webhook | reply
-    variant: str  # lead, dup, twin, resend, replay, malformed, reply
+    kind: str  # smtp | webhook | reply | bounce
+    variant: str  # lead, dup, twin, resend, replay, malformed, reply, forged_bounce
     customer: Customer | None
     payload: bytes
     mail_from: str = "noreply@calculator.example"
@@ -267,6 +272,33 @@ def malformed_email(n: int, run: str) -> bytes:
     msg["Message-ID"] = f"<soak-{run}-junk-{n}@elsewhere.example>"
     msg.set_content("Hello, do you also install wind turbines? Regards\n")
     return msg.as_bytes()
+
+
+def forged_bounce(n: int, run: str, *, rcpt: str, recipient: str, outbox_id: int | None) -> bytes:
+    """A bounce from someone without our signing key: an Exim-style one naming the installer
+    in ``X-Failed-Recipients`` (``outbox_id`` None), else an RFC 3464 report about that outbox
+    message, with its real recipient, sent to ``rcpt`` (a guessed return path)."""
+    message_id = f"<soak-{run}-forged-{n}@mx.forger.example>"
+    if outbox_id is None:
+        return (
+            "From: Mail Delivery System <Mailer-Daemon@mx.forger.example>\n"
+            f"To: {rcpt}\nSubject: Mail delivery failed: returning message to sender\n"
+            f"X-Failed-Recipients: {recipient}\nMessage-ID: {message_id}\n"
+            "Auto-Submitted: auto-replied\n\n"
+            f"The following address(es) failed:\n\n  {recipient}\n    550 5.1.1 User unknown\n"
+        ).encode()
+    return (
+        "From: MAILER-DAEMON@mx.forger.example (Mail Delivery System)\n"
+        f"To: {rcpt}\nSubject: Undelivered Mail Returned to Sender\nMessage-ID: {message_id}\n"
+        "Auto-Submitted: auto-replied\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\n\n'
+        "--B\nContent-Type: text/plain\n\nYour message could not be delivered.\n\n"
+        "--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.forger.example\n\n"
+        f"Final-Recipient: rfc822; {recipient}\nAction: failed\nStatus: 5.1.1\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 User unknown\n\n"
+        f"--B\nContent-Type: text/rfc822-headers\n\nReturn-Path: <{rcpt}>\nTo: {recipient}\n"
+        "--B--\n"
+    ).encode()
 
 
 def webhook_body(c: Customer) -> bytes:
@@ -382,7 +414,9 @@ class Sender:
                 sub.attempts += 1
                 try:
                     outcome = (
-                        self._smtp(sub) if sub.kind in ("smtp", "reply") else self._webhook(sub)
+                        self._smtp(sub)
+                        if sub.kind in ("smtp", "reply", "bounce")
+                        else self._webhook(sub)
                     )
                 except Exception as exc:  # refused connection, reset, time-out
                     outcome = ("temp", type(exc).__name__)
@@ -796,6 +830,7 @@ class SoakConfig:
     sweep_interval: float = 0.5
     senders: int = 12
     twins: float = 0.03  # share of customers who submit twice at the same moment
+    forged_bounces: float = 0.05  # forged bounces sent, per lead
     faults: bool = True
     pg_outage: float = 10.0
     jump_every: float | None = None  # seconds between time jumps (default: 1/6 of the run)
@@ -865,6 +900,7 @@ class Soak:
         self.pg_running.set()
         self.outages = 0
         self.stats: Counter = Counter()
+        self.forged: list[Submission] = []
 
     def note(self, text: str) -> None:
         line = f"[{time.monotonic() - self.t0:7.1f}s] {text}"
@@ -1005,6 +1041,35 @@ class Soak:
             f"the webhook 5xx {during['webhook_500'] + during['webhook_503']} times"
         )
 
+    def forge_bounce(self) -> None:
+        """Send one forged bounce (in turn: X-Failed-Recipients, a report to a guessed
+        sequential return path, one to a return path with a made-up signature), aimed at the
+        latest offer email, whose id and recipient the forger is assumed to know."""
+        n = len(self.forged)
+        try:
+            latest = self.db.query(
+                "SELECT id, \"to\" FROM outbox WHERE template = 'offer' ORDER BY id DESC LIMIT 1",
+                retry_for=5,
+            )
+        except Exception:  # PostgreSQL is down: the forger guesses
+            latest = []
+        if latest:
+            outbox_id, to = latest[0]
+        else:
+            outbox_id, to = 1, self.rng.choice(self.network).email
+        signature = "".join(self.rng.choice("abcdefghijklmnopqrstuvwxyz234567") for _ in range(16))
+        rcpt, target = {
+            0: ("leads@localhost", None),
+            1: (f"bounces+{outbox_id}@localhost", outbox_id),
+            2: (f"bounces+{outbox_id}-{signature}@localhost", outbox_id),
+        }[n % 3]
+        payload = forged_bounce(n, self.run, rcpt=rcpt, recipient=to, outbox_id=target)
+        sub = Submission(
+            f"forged-{n}", "bounce", "forged_bounce", None, payload, mail_from="", rcpt=rcpt
+        )
+        self.forged.append(sub)
+        self.sender.send(sub)
+
     def set_vacation(self) -> None:
         candidates = [i for i in self.network if i.behaviour in ("accept_link", "mixed")][:2]
         emails = [i.email for i in candidates]
@@ -1114,6 +1179,8 @@ class Soak:
             (k * jump_every, "jump") for k in range(1, int(duration / jump_every) + 1)
         ]
         control.append((0.15 * duration, "vacation"))
+        forged = max(round(cfg.leads * cfg.forged_bounces), 3)
+        control += [((k + 0.5) * duration / forged, "forge_bounce") for k in range(forged)]
         if cfg.faults:
             control += [
                 (0.30 * duration, "kill_worker"),
@@ -1127,6 +1194,7 @@ class Soak:
             "kill_worker": self.kill_worker,
             "wipe_redis": self.wipe_redis,
             "pg_outage": self.pg_outage,
+            "forge_bounce": self.forge_bounce,
         }
 
         def controller(events: list[tuple[float, str]]):
@@ -1147,11 +1215,19 @@ class Soak:
             f"({len(self.subs)} submissions, {cfg.leads / duration:.1f} leads/s)"
         )
         start = time.monotonic()
-        # Time jumps on one thread, faults on another: a slow sweep must not delay a fault.
+        # Time jumps on one thread, faults on another, forgers on a third: a slow sweep must
+        # not delay a fault, nor a fault the forged bounces.
+        kinds = [("jump",), ("forge_bounce",)]
         controllers = [
-            threading.Thread(target=controller, args=([e for e in control if e[1] == "jump"],)),
-            threading.Thread(target=controller, args=([e for e in control if e[1] != "jump"],)),
+            threading.Thread(target=controller, args=([e for e in control if e[1] in k],))
+            for k in kinds
         ]
+        controllers.append(
+            threading.Thread(
+                target=controller,
+                args=([e for e in control if not any(e[1] in k for k in kinds)],),
+            )
+        )
         for ctl in controllers:
             ctl.start()
         with cf.ThreadPoolExecutor(cfg.senders, thread_name_prefix="sender") as pool:
@@ -1269,7 +1345,7 @@ class Soak:
         db = self.db
         report = self.report
         inst = self.installers
-        all_subs = [*self.subs, *inst.replies]
+        all_subs = [*self.subs, *inst.replies, *self.forged]
 
         # 1. every accepted inbound message is a lead, a duplicate or quarantined
         outcomes = dict(db.query("SELECT id, outcome FROM inbound_messages"))
@@ -1286,6 +1362,7 @@ class Soak:
             "replay": {"lead", "duplicate"},
             "malformed": {"quarantined"},
             "reply": {"reply"},
+            "forged_bounce": {"bounce"},
         }
         webhook_inbound = dict(
             db.query("SELECT lead_id, outcome FROM inbound_messages WHERE channel = 'webhook'")
@@ -1299,7 +1376,7 @@ class Soak:
                 problems.append(f"{sub.key}: never answered")
                 continue
             answered += 1
-            if sub.kind in ("smtp", "reply"):
+            if sub.kind in ("smtp", "reply", "bounce"):
                 outcome = outcomes.get(sub.inbound_id)
                 if sub.variant == "resend":
                     first = first_ids.get(sub.key.replace("resend", "lead"))
@@ -1330,7 +1407,8 @@ class Soak:
                 "intake: every accepted message is a lead, a duplicate or quarantined",
                 not problems,
                 f"{answered} submissions answered 250/201/200 ({len(self.subs)} lead submissions, "
-                f"{len(inst.replies)} email replies); inbound rows by outcome "
+                f"{len(inst.replies)} email replies, {len(self.forged)} forged bounces); "
+                "inbound rows by outcome "
                 f"{dict(sorted(by_outcome.items()))}; none lost, {len(pending)} pending",
                 problems,
             )
@@ -1588,7 +1666,43 @@ class Soak:
             )
         )
 
-        # 10. no exception other than connection errors during the faults
+        # 10. forged bounces changed nothing (outbound mail goes to a Maildir: no bounce here
+        # is genuine), and each one is on record as an ignored bounce
+        flagged = db.query(
+            "SELECT email, bounce_reason FROM installers WHERE bounced_at IS NOT NULL"
+        )
+        marked = db.scalar("SELECT count(*) FROM outbox WHERE state = 'bounced'")
+        history = db.scalar("SELECT count(*) FROM bounce_events")
+        ids = [sub.inbound_id for sub in self.forged if sub.inbound_id]
+        reasons = (
+            dict(db.query("SELECT id, reason FROM inbound_messages WHERE id = ANY(%s)", (ids,)))
+            if ids
+            else {}
+        )
+        problems = [f"installer {email} flagged: {reason}" for email, reason in flagged]
+        if marked:
+            problems.append(f"{marked} outbox messages marked bounced")
+        if history:
+            problems.append(f"{history} bounces recorded as verified")
+        problems += [
+            f"forged bounce (inbound {i}) not ignored: {reasons.get(i)!r}"
+            for i in ids
+            if "ignored" not in (reasons.get(i) or "")
+        ]
+        if len(ids) < len(self.forged):
+            problems.append(f"only {len(ids)} of {len(self.forged)} forged bounces were accepted")
+        report.checks.append(
+            Check(
+                "bounces: forged bounces disable nobody and mark no message",
+                not problems,
+                f"{len(self.forged)} forged bounces (X-Failed-Recipients, guessed and badly "
+                f"signed return paths) all ignored; {len(flagged)} installers flagged, "
+                f"{marked} messages marked bounced",
+                problems,
+            )
+        )
+
+        # 11. no exception other than connection errors during the faults
         problems = []
         errors_total = 0
         for service in [*self.topo.services(), *self.topo.retired]:
@@ -1607,7 +1721,7 @@ class Soak:
             )
         )
 
-        # 11. processes: nothing died, everything came back
+        # 12. processes: nothing died, everything came back
         problems = []
         for service in self.topo.services():
             if not service.alive():

@@ -154,6 +154,26 @@ class Settings(BaseSettings):
         30.0, description="Polling interval when the server has no IDLE."
     )
 
+    # Bounces (mailflow/inbound/bounces.py): only verified bounces of our own mail count.
+    bounce_disable_after: int = Field(
+        3,
+        ge=1,
+        description="Hard bounces (5.x.x) of this many different messages to an installer "
+        "within MAILFLOW_BOUNCE_WINDOW_DAYS flag the address as bouncing: no more offers "
+        "until an admin clears the flag. Soft bounces (4.x.x) never count.",
+    )
+    bounce_window_days: int = Field(
+        14, ge=1, description="The window, in days, of MAILFLOW_BOUNCE_DISABLE_AFTER."
+    )
+
+    authserv_id: str | None = Field(
+        None,
+        description="authserv-id of the Authentication-Results header the receiving MTA "
+        "adds (RFC 8601; e.g. its host name). Replies to offers whose DMARC failed (or SPF "
+        "failed without a valid DKIM signature) there are refused. Unset: the topmost "
+        "Authentication-Results header counts.",
+    )
+
     # Data protection (mailflow/leads/retention.py): the scheduler purges old raw bytes.
     retention_inbound_days: int = Field(
         365,

@@ -247,8 +247,12 @@ class Installer(Base):
     vacation_from: Mapped[datetime | None]
     vacation_until: Mapped[datetime | None]
     rating: Mapped[float | None]
+    # Set when repeated hard bounces of our own mail disabled the address (offers skip it);
+    # an admin clears it (mailflow/inbound/bounces.py). Only bounces after the last clearing
+    # count towards the next flag.
     bounced_at: Mapped[datetime | None]
     bounce_reason: Mapped[str | None] = mapped_column(Text)
+    bounce_cleared_at: Mapped[datetime | None]
     # Last sign-in or link action: 8 weeks without either deactivates the account.
     last_action_at: Mapped[datetime | None]
     deactivated_at: Mapped[datetime | None]
@@ -313,6 +317,28 @@ class OutboxMessage(Base):
     auto_reply_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_outbox_state_next", "state", "next_attempt_at"),)
+
+
+class BounceEvent(Base):
+    """A verified bounce (signed VERP, matching recipient) of one of our messages to an
+    installer: the history admins see, and what the hard-bounce rule counts. Bounces of mail to
+    customers only mark that outbox row and the lead's timeline."""
+
+    __tablename__ = "bounce_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=now)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"), index=True)
+    installer_id: Mapped[int] = mapped_column(ForeignKey("installers.id", ondelete="CASCADE"))
+    inbound_id: Mapped[int | None] = mapped_column(
+        ForeignKey("inbound_messages.id", ondelete="SET NULL")
+    )
+    recipient: Mapped[str] = mapped_column(String(320))
+    status: Mapped[str | None] = mapped_column(String(16))
+    permanent: Mapped[bool] = mapped_column(Boolean)
+    diagnostic: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_bounce_events_installer_at", "installer_id", "at"),)
 
 
 class OfferStatus(enum.StrEnum):
@@ -495,6 +521,7 @@ class ServiceStatus(Base):
 
 __all__ = [
     "AdminUser",
+    "BounceEvent",
     "Survey",
     "TierChange",
     "InstallerSession",

@@ -4,6 +4,7 @@ the Maildir, retried, failed, recovered after a dead worker."""
 from __future__ import annotations
 
 import mailbox
+import re
 from datetime import timedelta
 
 import pytest
@@ -19,6 +20,7 @@ from mailflow.models import Installer, Lead, OutboxMessage, OutboxState
 from mailflow.outbound.emails import offer_email
 from mailflow.outbound.outbox import SENDING_LEASE, deliver, queue_email, sweep_outbox
 from mailflow.outbound.transports import thread_transport
+from mailflow.outbound.verp import verp_address
 
 
 @pytest.fixture
@@ -103,7 +105,9 @@ def test_committed_message_is_sent_to_the_maildir(settings, installer, worker, b
     box = mailbox.Maildir(settings.data_path / "outbox", create=False)
     (message,) = list(box)
     assert message["To"] == "contact@soleil-paris.example"
-    assert message["Return-Path"] == f"<bounces+{outbox_id}@localhost>"
+    # VERP: the outbox id signed with our key (a bounce acts only on a message we sent)
+    assert message["Return-Path"] == f"<{verp_address(settings, outbox_id)}>"
+    assert re.fullmatch(rf"<bounces\+{outbox_id}-[a-z2-7]{{16}}@localhost>", message["Return-Path"])
     assert message["Message-ID"] == outbox(settings, outbox_id).message_id
 
 
@@ -127,7 +131,7 @@ def test_relay_gets_both_parts_headers_and_language(
     for received in relay.received:
         msg = received.message
         outbox_id = int(msg["X-Mailflow-Outbox-Id"])
-        assert received.mail_from == f"bounces+{outbox_id}@localhost"  # VERP
+        assert received.mail_from == verp_address(settings, outbox_id)  # signed VERP
         assert msg["Auto-Submitted"] == "auto-generated"
         assert msg["X-Auto-Response-Suppress"] == "All"
         assert msg["Message-ID"] == outbox(settings, outbox_id).message_id

@@ -163,6 +163,8 @@ def test_bounce_info_is_complete_for_a_dsn() -> None:
         diagnostic="550 5.1.1 User unknown",
         verp_id=42,
         permanent=True,
+        verp_signature=None,  # an old, unsigned return path: bounces.py ignores it
+        reported_recipients=("gone@installer.example",),
     )
 
 

@@ -60,6 +60,7 @@ INVARIANTS = [
     "vacation",  # no offers to installers on vacation
     "links",  # one winner per double click, late clicks refused
     "emails",  # no email queued twice for the same event (two schedulers at one instant)
+    "bounces",  # forged bounces (headers, guessed or badly signed VERP) disable nobody
     "errors",  # no exception in the logs but connection errors during the faults
     "processes",  # no process died; all recovered (a lead after the faults is offered at once)
 ]

@@ -89,8 +89,14 @@ class BounceInfo:
     status: str | None  # e.g. "5.1.1"
     action: str | None  # "failed", "delayed", ...
     diagnostic: str | None  # Diagnostic-Code text
-    verp_id: int | None  # N of a "bounces+N@..." address, else None
-    permanent: bool  # status 5.x.x / action failed
+    verp_id: int | None  # N of a "bounces+N[-signature]@..." address, else None
+    permanent: bool  # status 5.x.x (or, without a status, action failed)
+    # The signature of that VERP address, checked by the caller (it holds the key); None for an
+    # unsigned (old or guessed) address.
+    verp_signature: str | None = None
+    # Every Final-Recipient / Original-Recipient of the RFC 3464 report (lower-cased); empty
+    # when the bounce is not a DSN (then ``recipient`` comes from headers or the text).
+    reported_recipients: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -151,9 +157,9 @@ def _parse(raw: bytes, default_country: str, envelope_to: list[str]) -> ParseRes
     signal, strong = _auto_reply_signal(message)
     if signal:
         info["auto_reply_signal"] = signal
-        verp_id = _find_verp_id(message, envelope_to)
-        if verp_id is not None:
-            info["verp_id"] = verp_id
+        verp = _find_verp(message, envelope_to)
+        if verp is not None:
+            info["verp_id"] = verp[0]
     if signal and strong:
         return ParseResult(kind="auto_reply", info=info)
 
@@ -229,7 +235,8 @@ _DELAY_WORDS = re.compile(
 )
 _STATUS_CODE = re.compile(r"(?<![\d.])([245]\.\d{1,3}\.\d{1,3})(?!\.?\d)")
 _SMTP_REPLY = re.compile(r"\b[45]\d\d[ -]")
-_VERP = re.compile(r"\bbounces\+(\d{1,18})@", re.IGNORECASE)
+# bounces+<outbox id>[-<signature>]@ (mailflow/outbound/verp.py makes them)
+_VERP = re.compile(r"\bbounces\+(\d{1,18})(?:-([a-z0-9]{1,64}))?@", re.IGNORECASE)
 _RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To", "Cc")
 
 
@@ -258,7 +265,7 @@ def _detect_bounce(message: Message, envelope_to: list[str]) -> BounceInfo | Non
     subject = normalise_words(header(message, "Subject"))
     bounce_subject = bool(_BOUNCE_SUBJECT.search(subject))
     null_sender = header(message, "Return-Path").strip() == "<>"
-    verp_id = _find_verp_id(message, envelope_to, deep=False)
+    verp = _find_verp(message, envelope_to, deep=False)
     is_dsn = bool(status_parts) or (
         content_type(message) == "multipart/report" and report_type == "delivery-status"
     )
@@ -266,14 +273,24 @@ def _detect_bounce(message: Message, envelope_to: list[str]) -> BounceInfo | Non
         is_dsn
         or bool(failed_header)
         or (_is_daemon(message) and (bounce_subject or returned))
-        or (bounce_subject and (null_sender or verp_id is not None))
+        or (bounce_subject and (null_sender or verp is not None))
     )
     if not is_bounce:
         return None
-    if verp_id is None:
-        verp_id = _find_verp_id(message, envelope_to)
+    if verp is None:
+        verp = _find_verp(message, envelope_to)
 
-    record = _pick_record([r for part in status_parts for r in _status_records(part)])
+    records = [r for part in status_parts for r in _status_records(part)]
+    record = _pick_record(records)
+    reported = tuple(
+        dict.fromkeys(
+            found.group().lower()
+            for r in records
+            for name in ("final-recipient", "original-recipient")
+            for found in [EMAIL_ADDRESS.search(r.get(name, ""))]
+            if found
+        )
+    )
     body = "\n".join(
         part_text(part)[0][:MAX_BODY_CHARS]
         for kind, part in parts
@@ -318,8 +335,11 @@ def _detect_bounce(message: Message, envelope_to: list[str]) -> BounceInfo | Non
         status=status,
         action=action,
         diagnostic=(diagnostic or None) and diagnostic[:1000],
-        verp_id=verp_id,
-        permanent=bool((status and status.startswith("5")) or action == "failed"),
+        verp_id=verp[0] if verp else None,
+        # A 4.x.x status is a soft bounce whatever the action says.
+        permanent=status.startswith("5") if status else action == "failed",
+        verp_signature=verp[1] if verp else None,
+        reported_recipients=reported,
     )
 
 
@@ -382,32 +402,40 @@ def _recipient_in_text(text: str, own: set[str]) -> str | None:
     return None
 
 
-def _find_verp_id(message: Message, envelope_to: list[str], deep: bool = True) -> int | None:
-    """N of a ``bounces+N@`` address: envelope, recipient headers, then (``deep``) the returned
-    message and the body."""
+def _find_verp(
+    message: Message, envelope_to: list[str], deep: bool = True
+) -> tuple[int, str | None] | None:
+    """(N, signature) of a ``bounces+N-signature@`` address (signature None when unsigned):
+    envelope, recipient headers, then (``deep``) the returned message and the body. Within one
+    place a signed address is preferred to an unsigned one; checking the signature is the
+    caller's business."""
     candidates = list(envelope_to)
     for name in _RECIPIENT_HEADERS:
         candidates.extend(header_all(message, name))
-    for text in candidates:
-        found = _VERP.search(text)
-        if found:
-            return int(found.group(1))
-    if not deep:
-        return None
+    found = _first_verp(candidates)
+    if found is not None or not deep:
+        return found
+    texts = []
     for kind, part in leaves(message):
         if kind == "message":
             try:
-                text = "\n".join(f"{key}: {value}" for key, value in part.raw_items())
+                texts.append("\n".join(f"{key}: {value}" for key, value in part.raw_items()))
             except Exception:
-                text = ""
+                continue
         elif content_type(part).startswith("text/"):
-            text = part_text(part)[0][:MAX_BODY_CHARS]
-        else:
-            continue
-        found = _VERP.search(text)
-        if found:
-            return int(found.group(1))
-    return None
+            texts.append(part_text(part)[0][:MAX_BODY_CHARS])
+    return _first_verp(texts)
+
+
+def _first_verp(texts: list[str]) -> tuple[int, str | None] | None:
+    unsigned = None
+    for text in texts:
+        for found in _VERP.finditer(text):
+            if found.group(2):
+                return int(found.group(1)), found.group(2).lower()
+            if unsigned is None:
+                unsigned = (int(found.group(1)), None)
+    return unsigned
 
 
 # --- auto-replies --------------------------------------------------------------------------

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
@@ -20,10 +20,8 @@ from mailflow.models import (
     Channel,
     InboundMessage,
     InboundOutcome,
-    Installer,
     LeadStatus,
     OutboxMessage,
-    OutboxState,
 )
 
 log = logging.getLogger(__name__)
@@ -146,8 +144,7 @@ def apply_result(
         route_or_hold(session, lead, row, now=now, settings=settings, raw=raw)
         return _finish(row, outcome, now)
     if result.kind == "bounce" and result.bounce is not None:
-        record_bounce(session, row, result, now=now)
-        return _finish(row, InboundOutcome.BOUNCE, now, reason=_bounce_reason(result))
+        return record_bounce(session, row, result, now=now, settings=settings)
     if result.kind == "auto_reply":
         record_auto_reply(session, row, raw, now=now)
         return _finish(row, InboundOutcome.AUTO_REPLY, now, reason=result.reason or "auto-reply")
@@ -158,44 +155,14 @@ def apply_result(
     )
 
 
-def _bounce_reason(result: ParseResult) -> str:
-    bounce = result.bounce
-    parts = [p for p in (bounce.recipient, bounce.status, bounce.diagnostic) if p]
-    return "bounce: " + " ".join(parts) if parts else "bounce"
-
-
 def record_bounce(
-    session: Session, row: InboundMessage, result: ParseResult, *, now: datetime
-) -> None:
-    """Mark the outbound message (found by its VERP id) and flag the recipient on a permanent
-    failure, so no more leads are offered to a dead address."""
-    bounce = result.bounce
-    row.parsed = {**(row.parsed or {}), "bounce": asdict(bounce)}
-    if bounce.verp_id is not None:
-        outbox = session.get(OutboxMessage, bounce.verp_id)
-        if outbox is not None and bounce.permanent:
-            outbox.state = OutboxState.BOUNCED
-            outbox.last_error = _bounce_reason(result)
-            if outbox.lead_id:
-                from mailflow.models import Lead
+    session: Session, row: InboundMessage, result: ParseResult, *, now: datetime, settings: Settings
+) -> InboundOutcome:
+    """A bounce acts only on a message we verifiably sent (``mailflow/inbound/bounces.py``)."""
+    from mailflow.inbound import bounces
 
-                lead = session.get(Lead, outbox.lead_id)
-                if lead is not None:
-                    add_event(
-                        session,
-                        lead,
-                        "email_bounced",
-                        at=now,
-                        to=outbox.to,
-                        status=bounce.status,
-                        outbox_id=outbox.id,
-                    )
-    if bounce.permanent and bounce.recipient:
-        session.execute(
-            update(Installer)
-            .where(Installer.email == bounce.recipient.lower(), Installer.bounced_at.is_(None))
-            .values(bounced_at=now, bounce_reason=_bounce_reason(result))
-        )
+    reason = bounces.record_bounce(session, row, result.bounce, now=now, settings=settings)
+    return _finish(row, InboundOutcome.BOUNCE, now, reason=reason)
 
 
 def rerun_inbound(session: Session, inbound_id: int) -> bool:
@@ -221,8 +188,7 @@ def process_reply(
     raw, token, result = analysis.raw, analysis.reply_token, analysis.result
     is_auto = result.kind in ("auto_reply", "bounce")
     if result.kind == "bounce" and result.bounce is not None:
-        record_bounce(session, row, result, now=now)
-        return _finish(row, InboundOutcome.BOUNCE, now, reason=_bounce_reason(result))
+        return record_bounce(session, row, result, now=now, settings=settings)
     savepoint = session.begin_nested()
     try:
         outcome = handle_reply(

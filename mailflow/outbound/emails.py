@@ -218,6 +218,18 @@ def reservation_lapsed_email(lead: Lead, installer: Installer) -> EmailSpec:
     )
 
 
+def reply_refused_email(lead_id: int, installer: Installer) -> EmailSpec:
+    """An email reply to an offer in the installer's name failed sender authentication."""
+    return EmailSpec(
+        to=installer.email,
+        template="reply_refused",
+        language=installer_language(installer),
+        lead_id=lead_id,
+        installer_id=installer.id,
+        context={"installer_name": installer.name, "lead_ref": lead_id},
+    )
+
+
 def deactivated_email(installer: Installer, *, signin_url: str) -> EmailSpec:
     return EmailSpec(
         to=installer.email,

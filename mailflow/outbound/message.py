@@ -8,19 +8,13 @@ from email.utils import format_datetime, make_msgid
 
 from mailflow.config import Settings
 from mailflow.models import OutboxMessage
+from mailflow.outbound.verp import domain_of, verp_address
 
-
-def domain_of(address: str) -> str:
-    return address.rpartition("@")[2].strip(">").lower() or "localhost"
+__all__ = ["build_message", "domain_of", "new_message_id", "verp_address"]
 
 
 def new_message_id(settings: Settings) -> str:
     return make_msgid(idstring="mf", domain=domain_of(settings.from_address))
-
-
-def verp_address(settings: Settings, outbox_id: int) -> str:
-    """Bounces come back to ``bounces+<outbox id>@<domain>`` and map to this message."""
-    return f"bounces+{outbox_id}@{domain_of(settings.from_address)}"
 
 
 def build_message(row: OutboxMessage, settings: Settings) -> EmailMessage:

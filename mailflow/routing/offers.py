@@ -193,7 +193,10 @@ def offer_next(session: Session, lead: Lead, *, now: datetime, settings: Setting
 
 
 def reply_address(session: Session, settings: Settings, offer: Offer, *, now: datetime) -> str:
-    """``reply+<token>@domain``: answering the offer email by "accept"/"decline" works too."""
+    """``reply+<token>@domain``: answering the offer email by "accept"/"decline" works too.
+    The token is the credential of such a reply, so it lives as long as the offer: it expires
+    at the offer's deadline (and ``replies.handle_reply`` refuses it once the offer is
+    answered)."""
     token = tokens.issue(
         session,
         settings,
@@ -202,6 +205,7 @@ def reply_address(session: Session, settings: Settings, offer: Offer, *, now: da
         subject_id=offer.id,
         installer_id=offer.installer_id,
         lead_id=offer.lead_id,
+        lifetime=max(offer.deadline - now, timedelta(0)),
     )
     domain = settings.intake_address.rpartition("@")[2]
     return f"reply+{token}@{domain}"

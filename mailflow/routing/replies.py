@@ -1,21 +1,29 @@
 """Answering an offer by email: the installer replies "accept" or "decline" (in English,
 French, German or Polish) as the first word. The reply address ``reply+<token>@domain`` carries
-a signed token naming the offer; the sender must be the installer; auto-replies never count."""
+a signed token naming the offer: it is the credential, valid while the offer is pending and
+until its deadline. The From must be the installer, and the receiving MTA must not have found
+it forged (``reply_auth``: DMARC or SPF failures refuse the reply); auto-replies never count."""
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
 from mailflow.inbound import mime
 from mailflow.links import tokens
-from mailflow.models import Installer
-from mailflow.routing import offers
+from mailflow.models import Installer, Offer, OfferStatus, OutboxMessage
+from mailflow.outbound.emails import reply_refused_email
+from mailflow.outbound.outbox import queue_email
+from mailflow.routing import offers, reply_auth
+
+log = logging.getLogger(__name__)
 
 ACCEPT_WORDS = {
     "accept",
@@ -115,6 +123,12 @@ def handle_reply(
         link = tokens.verify(session, settings, "reply", token, now=now)
     except tokens.LinkError as exc:
         return ReplyOutcome(False, f"reply address not valid: {exc}")
+    offer = session.get(Offer, link.subject_id)
+    if offer is None or offer.status != OfferStatus.OFFERED or now >= offer.deadline:
+        state = "gone" if offer is None else offer.status.value
+        if offer is not None and offer.status == OfferStatus.OFFERED:
+            state = "past its deadline"
+        return ReplyOutcome(False, f"reply address not valid: offer {link.subject_id} is {state}")
     if is_auto_reply:
         return ReplyOutcome(False, "auto-reply to an offer: not an answer")
     message, _ = mime.parse_bytes(raw)
@@ -125,6 +139,16 @@ def handle_reply(
             False,
             f"reply from {', '.join(senders) or 'nobody'}, "
             "not from the installer the offer went to: ignored",
+        )
+    verdict = reply_auth.check_sender(message, settings.authserv_id)
+    if verdict.refused:
+        log.warning(
+            "reply to offer %s from %s refused: %s", offer.id, installer.email, verdict.reason
+        )
+        tell_installer_once(session, offer, installer, now=now, settings=settings)
+        return ReplyOutcome(
+            False,
+            f"reply refused: the receiving server says the sender is forged: {verdict.reason}",
         )
     word = first_word(raw)
     try:
@@ -152,3 +176,21 @@ def handle_reply(
     return ReplyOutcome(
         False, f"reply does not start with accept or decline (first word: {word!r})"
     )
+
+
+def tell_installer_once(
+    session: Session, offer: Offer, installer: Installer, *, now: datetime, settings: Settings
+) -> None:
+    """The installer learns (at their own address, once per offer) that a reply in their name
+    was refused: their mail setup may be broken, or someone is forging their address."""
+    told = session.scalar(
+        select(OutboxMessage.id).where(
+            OutboxMessage.template == "reply_refused",
+            OutboxMessage.lead_id == offer.lead_id,
+            OutboxMessage.installer_id == installer.id,
+        )
+    )
+    if told is None:
+        queue_email(
+            session, reply_refused_email(offer.lead_id, installer), now=now, settings=settings
+        )

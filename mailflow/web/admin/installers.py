@@ -1,5 +1,6 @@
 """The installer pages of the admin console: the list (tier, score, capacity, open leads,
-active/vacation/bounce flags, service areas), create, edit, deactivate and reactivate.
+active/vacation/bounce flags, service areas), create, edit, deactivate and reactivate, and
+clearing the flag of an address that bounced.
 Import and export live in ``data.py``."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy.orm import joinedload
 from mailflow.clock import now
 from mailflow.config import get_settings
 from mailflow.db import session_scope
+from mailflow.inbound.bounces import bounce_history, clear_bounce_flag
 from mailflow.installers.io import TIERS, InstallerRow
 from mailflow.leads.schema import error_map
 from mailflow.models import HELD_STATUSES, Installer, Lead, Offer, TierChange
@@ -164,6 +166,7 @@ def _form_page(request, admin, installer, values, errors, status_code=200, **ext
         changes=extra.pop("changes", []),
         open_leads=extra.pop("open_leads", 0),
         flags=extra.pop("flags", []),
+        bounces=extra.pop("bounces", []),
         **extra,
     )
 
@@ -248,6 +251,7 @@ def installer_detail(
             )
         )
         open_leads = lq.open_leads_by_installer(session, [installer.id]).get(installer.id, 0)
+        bounces = bounce_history(session, installer.id)
     return _form_page(
         request,
         admin,
@@ -259,6 +263,7 @@ def installer_detail(
         changes=changes,
         open_leads=open_leads,
         flags=_flags(installer, now()),
+        bounces=bounces,
     )
 
 
@@ -380,3 +385,35 @@ def installer_activate(
     request: Request, installer_id: int, action: Action = Depends(require_action)
 ) -> Response:
     return _set_active(request, installer_id, action, True)
+
+
+@router.post("/installers/{installer_id}/clear-bounce")
+def installer_clear_bounce(
+    request: Request, installer_id: int, action: Action = Depends(require_action)
+) -> Response:
+    """The address works again (the installer fixed their mailbox): offers go to it again,
+    and only bounces from now on count towards the next flag."""
+    if not valid_id(installer_id):
+        return not_found(request, action.admin, f"installer #{installer_id}")
+    with session_scope() as session:
+        installer = session.get(Installer, installer_id)
+        if installer is None:
+            return not_found(request, action.admin, f"installer #{installer_id}")
+        email, reason = installer.email, installer.bounce_reason
+        cleared = clear_bounce_flag(installer, now=now())
+        if cleared:
+            record_web(
+                session,
+                request,
+                action.admin,
+                "installer.clear_bounce",
+                object_type="installer",
+                object_id=installer_id,
+                summary=email,
+                data={"bounce_reason": reason},
+            )
+    if cleared:
+        flash(request, f"{email}: bounce flag cleared, offers go to this address again.")
+    else:
+        flash(request, f"{email} is not flagged as bouncing.", "error")
+    return redirect(f"/admin/installers/{installer_id}")
