@@ -35,7 +35,8 @@ from mailflow.web.admin.auth import (
     start_session,
 )
 from mailflow.web.admin.common import not_found, problem, redirect
-from mailflow.web.admin.rendering import flash, format_duration, format_instant, render
+from mailflow.web.admin.redaction import redact_message, redact_text, redacted_copy
+from mailflow.web.admin.rendering import flash, format_duration, format_instant, render, to_json
 from mailflow.web.admin.users import authenticate, normalize_email
 
 log = logging.getLogger(__name__)
@@ -203,14 +204,16 @@ def outbox_detail(
         row = session.get(OutboxMessage, outbox_id)
         if row is None:
             return not_found(request, admin, f"outbox message #{outbox_id}")
+        shown = redacted_copy(row)  # the links in it are the recipient's credentials
         from mailflow.outbound.message import build_message
 
         headers: list[tuple[str, str]] = []
         raw, raw_error = "", None
         try:
-            message = build_message(row, settings)
+            message = build_message(shown, settings)
             headers = [(name, str(value)) for name, value in message.items()]
-            raw = message.as_bytes(policy=SMTP_POLICY).decode("utf-8", errors="replace")
+            if admin.can_act:  # the raw source is for admins, not viewers
+                raw = message.as_bytes(policy=SMTP_POLICY).decode("utf-8", errors="replace")
         except Exception as exc:  # a row that cannot be built must still be inspectable
             log.warning("could not build outbox message %s", outbox_id, exc_info=True)
             raw_error = f"{type(exc).__name__}: {exc}"
@@ -219,6 +222,7 @@ def outbox_detail(
         "admin/outbox_detail.html",
         admin=admin,
         row=row,
+        shown=shown,
         mail_headers=headers,
         raw=raw,
         raw_error=raw_error,
@@ -330,24 +334,29 @@ def inbound_detail(
         row = session.get(InboundMessage, inbound_id)
         if row is None:
             return not_found(request, admin, f"inbound message #{inbound_id}")
-        raw_bytes = blobs.read(get_settings(), row) or b""
-        raw_size = len(raw_bytes)
-        raw = raw_bytes[:RAW_PREVIEW_BYTES].decode("utf-8", errors="replace")
-        headers = _header_summary(raw_bytes) if raw_bytes else []
+        stored = blobs.read(get_settings(), row) or b""
         session.expunge(row)
         row.raw = None  # detached: the template never needs the bytes again
+    # An installer's reply quotes our offer, a bounce returns it: their links are credentials.
+    raw_bytes = redact_message(stored) if stored else b""
+    parsed = redact_text(to_json(row.parsed)) if row.parsed else ""
     can_rerun = row.outcome == InboundOutcome.QUARANTINED and row.channel.value != "webhook"
     return render(
         request,
         "admin/inbound_detail.html",
         admin=admin,
         row=row,
-        raw=raw,
-        raw_size=raw_size,
-        has_raw=bool(raw_bytes),
-        truncated=raw_size > RAW_PREVIEW_BYTES,
+        parsed=parsed,
+        raw=raw_bytes[:RAW_PREVIEW_BYTES].decode("utf-8", errors="replace")
+        if admin.can_act
+        else "",
+        raw_size=len(stored),
+        has_raw=bool(stored),
+        truncated=len(raw_bytes) > RAW_PREVIEW_BYTES,
         preview_bytes=RAW_PREVIEW_BYTES,
-        mail_headers=headers,
+        mail_headers=[(name, redact_text(value)) for name, value in _header_summary(raw_bytes)]
+        if raw_bytes
+        else [],
         can_rerun=can_rerun,
     )
 
@@ -356,13 +365,15 @@ def inbound_detail(
 def inbound_raw(
     request: Request, inbound_id: int, admin: AdminIdentity = Depends(require_admin)
 ) -> Response:
+    if not admin.can_act:
+        return problem(request, admin, 403, "Not allowed", "Raw sources are for admins only.")
     with session_scope() as session:
         row = session.get(InboundMessage, inbound_id)
         raw = blobs.read(get_settings(), row) if row is not None else None
         if raw is None:
             return not_found(request, admin, f"stored message for inbound #{inbound_id}")
     return Response(
-        raw,
+        redact_message(raw),
         media_type="message/rfc822",
         headers={"Content-Disposition": f'attachment; filename="inbound-{inbound_id}.eml"'},
     )
