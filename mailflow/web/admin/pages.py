@@ -21,8 +21,9 @@ from mailflow.clock import now
 from mailflow.config import get_settings
 from mailflow.db import session_scope
 from mailflow.inbound import blobs
-from mailflow.models import InboundMessage, InboundOutcome, OutboxMessage, OutboxState
-from mailflow.web.admin import queries
+from mailflow.models import AdminUser, InboundMessage, InboundOutcome, OutboxMessage, OutboxState
+from mailflow.web.admin import queries, throttle
+from mailflow.web.admin.audit import client_ip
 from mailflow.web.admin.auth import (
     Action,
     AdminIdentity,
@@ -37,7 +38,12 @@ from mailflow.web.admin.auth import (
 from mailflow.web.admin.common import not_found, problem, redirect
 from mailflow.web.admin.redaction import redact_message, redact_text, redacted_copy
 from mailflow.web.admin.rendering import flash, format_duration, format_instant, render, to_json
-from mailflow.web.admin.users import authenticate, normalize_email
+from mailflow.web.admin.users import (
+    find_candidate,
+    new_hash_if_outdated,
+    normalize_email,
+    password_matches,
+)
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +96,11 @@ def login_form(
 def login(request: Request, form: FormData = Depends(csrf_form)) -> Response:
     email, password = normalize_email(_field(form, "email")), _field(form, "password")
     next_url = safe_next(_field(form, "next"), default="")
-    ip = request.client.host if request.client else "unknown"
-    limiter = request.app.state.admin_login_limiter
+    ip = client_ip(request) or "unknown"
     at = now()
-    wait = limiter.retry_after(email, ip, at)
+    # The attempt is counted before the password is looked at: parallel guesses cannot pass
+    # the limit. Each step below is its own short transaction, and the slow hash runs in none.
+    wait = throttle.reserve(email, ip, at)
     if wait is not None:
         log.warning("admin sign-in rate limited for %s from %s", email, ip)
         return _login_page(
@@ -104,12 +111,21 @@ def login(request: Request, form: FormData = Depends(csrf_form)) -> Response:
             headers={"Retry-After": str(wait)},
             error=f"Too many failed sign-ins. Try again in {format_duration(wait)}.",
         )
-    with session_scope() as session:
-        user = authenticate(session, email, password)
-        if user is not None:
-            user.last_login_at = at
-    if user is None:
-        limiter.failed(email, ip, at)
+    candidate = find_candidate(email)
+    user_email = None
+    if password_matches(candidate, password):
+        new_hash = new_hash_if_outdated(candidate, password)
+        with session_scope() as session:
+            user = session.get(AdminUser, candidate.id)
+            # Unchanged since the check (no password reset or deactivation in between).
+            if user is not None and user.active and user.password_hash == candidate.password_hash:
+                if new_hash:
+                    user.password_hash = new_hash
+                user.last_login_at = at
+                start_session(session, request, user, at)
+                throttle.succeeded(session, email, ip)
+                user_email = user.email
+    if user_email is None:
         log.info("failed admin sign-in for %s from %s", email, ip)
         return _login_page(
             request,
@@ -118,9 +134,7 @@ def login(request: Request, form: FormData = Depends(csrf_form)) -> Response:
             status_code=401,
             error="Wrong email or password.",
         )
-    limiter.succeeded(email, ip)
-    start_session(request, user, at)
-    log.info("admin %s signed in from %s", user.email, ip)
+    log.info("admin %s signed in from %s", user_email, ip)
     return redirect(safe_next(next_url))
 
 
