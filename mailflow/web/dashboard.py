@@ -173,6 +173,10 @@ NOTICES = {
     "vacation_cleared": N_("Vacation cleared: you receive offers again."),
     "preferences": N_("Your preferences are saved."),
 }
+DEACTIVATED_BY_ADMIN = N_(
+    "An administrator deactivated your account: you receive no offers, and only an "
+    "administrator can reactivate it. Write to %(contact)s to ask why or to have it reactivated."
+)
 MESSAGES = {
     "signed_out": (
         403,
@@ -470,6 +474,17 @@ def vacation_view(installer: Installer, language: str, at: datetime) -> dict | N
     }
 
 
+def pause_of(installer: Installer, settings: Settings) -> dict | None:
+    """Why the installer receives no offers, for the pages; None while the account is active.
+    Only the pause for inactivity is theirs to end: an admin's deactivation needs an admin."""
+    if installer.active:
+        return None
+    return {
+        "by_admin": installer.deactivated_by_admin,
+        "contact": settings.admin_email or settings.from_address,
+    }
+
+
 def apply_vacation(
     installer: Installer, action: str, form: dict, *, at: datetime, language: str
 ) -> str:
@@ -714,7 +729,7 @@ def _home(
         offers=offer_rows,
         truncated=len(leads) >= LIST_LIMIT,
         timezone=installer.timezone,
-        paused=not installer.active,
+        paused=pause_of(installer, get_settings()),
         vacation=vacation_view(installer, language, at),
         notice=_notice(request, language),
     )
@@ -803,6 +818,19 @@ def _reactivate(request: Request, form: dict, settings: Settings) -> Response:
         if isinstance(who, Response):
             return who
         installer = who.installer
+        if installer.deactivated_by_admin:
+            log.warning("installer %s tried to undo an admin's deactivation", installer.id)
+            language = pick_language(installer.language)
+            return _page(
+                "message.html",
+                who,
+                status_code=403,
+                title=_t(language, N_("Deactivated by an administrator")),
+                text=_t(
+                    language, DEACTIVATED_BY_ADMIN, contact=pause_of(installer, settings)["contact"]
+                ),
+                signin=False,
+            )
         if not installer.active:
             log.info(
                 "installer %s reactivated their account (paused since %s)",
@@ -1225,7 +1253,7 @@ def _settings_page(
         languages=[(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
         current_language=pick_language(installer.language),
         digest_opt_out=installer.digest_opt_out,
-        paused=not installer.active,
+        paused=pause_of(installer, get_settings()),
         notice=notice,
     )
 
