@@ -117,6 +117,9 @@ def scene(settings, broker):
             .values(last_action_at=clock.now() - timedelta(weeks=9))
         )
     deactivate_silent_installers(settings, clock.now())
+    with session_scope(settings) as s:  # a bounce reason quoting our message (any text field)
+        who = s.get(Installer, installer_id)
+        who.bounced_at, who.bounce_reason = clock.now(), "550 returned: " + offer_text[:1500]
 
     quoted = "accept\n\n> " + offer_text.replace("\n", "\n> ")
     reply_b64 = EmailMessage()
@@ -155,6 +158,7 @@ def links_in_text(text: str) -> dict[str, str]:
 
 def admin_pages(scene) -> list[str]:
     pages = ["/admin/", "/admin/outbox", "/admin/inbound", "/admin/audit", "/admin/pipeline"]
+    pages += ["/admin/leads", "/admin/installers"]
     pages += [f"/admin/outbox/{i}" for i in scene["outbox"]]
     pages += [f"/admin/inbound/{i}" for i in scene["inbound"]]
     pages += [f"/admin/leads/{scene['lead_id']}", f"/admin/installers/{scene['installer_id']}"]
