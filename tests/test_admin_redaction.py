@@ -15,12 +15,16 @@ import email
 import html
 import quopri
 import re
+import time
 from datetime import timedelta
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given
+from hypothesis import settings as settings_hypothesis
+from hypothesis import strategies as st
 from offers_helpers import csrf_of, links_in, load_installers, new_lead
 from sqlalchemy import select, update
 from test_admin import login, make_admin, make_inbound
@@ -31,7 +35,7 @@ from mailflow.lifecycle.service import deactivate_silent_installers
 from mailflow.links import tokens
 from mailflow.models import Installer, LeadEvent, Offer, OutboxMessage
 from mailflow.routing.offers import route_lead
-from mailflow.web.admin.redaction import redact_message, redact_text
+from mailflow.web.admin.redaction import redact_bytes, redact_message, redact_text
 from mailflow.web.app import create_app
 
 RUN = re.compile(r"[A-Za-z0-9_\-.]{20,}")
@@ -219,3 +223,55 @@ def test_redaction_of_text_keeps_the_words_and_drops_every_token(settings, scene
     assert not leaked(settings, redacted) and leaked(settings, text)
     assert redacted.count("…redacted") >= 3
     assert not set().union(*(live_tokens(settings, t) for t in mime_decodings(redact_message(raw))))
+
+
+# ------------------------------------------------------------------ property -----------------
+def a_token(settings, purpose: str, nonce: str) -> str:
+    return tokens.serializer(settings, purpose).dumps({"n": nonce})
+
+
+@settings_hypothesis(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    before=st.text(max_size=200),
+    after=st.text(max_size=200),
+    purpose=st.sampled_from(tokens.PURPOSES),
+    nonce=st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEF0123456789_-", min_size=8, max_size=30),
+    cte=st.sampled_from(["quoted-printable", "base64", "8bit", "7bit"]),
+    wrapped=st.booleans(),
+    junk=st.binary(max_size=300),
+)
+def test_no_token_survives_any_encoding(
+    settings, before, after, purpose, nonce, cte, wrapped, junk
+):
+    token = a_token(settings, purpose, nonce)
+    body = f"{before}\nhttps://x.example/l/{purpose}/{token}\n{after} {token}."
+    message = EmailMessage()
+    message["Subject"] = "Re: offer"
+    try:
+        message.set_content(body, cte=cte if cte != "7bit" or body.isascii() else "8bit")
+    except ValueError:
+        message.set_content(body, cte="base64")
+    if wrapped:  # a bounce returning it
+        outer = EmailMessage()
+        outer["Subject"] = "Undelivered"
+        outer.set_content("could not deliver")
+        outer.add_attachment(message)
+        message = outer
+    raw = message.as_bytes(policy=SMTP_POLICY)
+    assert live_tokens(settings, "\n".join(mime_decodings(raw)))  # it is there to find
+    redacted = redact_message(raw)
+    assert not set().union(*(live_tokens(settings, t) for t in mime_decodings(redacted)))
+    assert isinstance(redact_message(junk + raw[: len(junk)]), bytes)  # hostile bytes: no error
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ["reply+" * 150_000, "a." * 500_000, "/l/ab/" * 150_000, ("abc-def_" * 10 + ".") * 12_000],
+)
+def test_redaction_stays_linear_on_hostile_text(hostile):
+    began = time.monotonic()
+    redact_text(hostile)
+    redact_bytes(hostile.encode())
+    assert time.monotonic() - began < 2.0

@@ -37,8 +37,9 @@ _TOKEN_BYTES = re.compile(rf"(?<![A-Za-z0-9_\-.]){_SHAPE}(?![A-Za-z0-9_\-])".enc
 # token of another format, a truncated one): it is never anything an admin needs to read.
 _LINK = re.compile(r"(/l/[a-z]{2,12}/)[^\s\"'<>()\[\]]+")
 _LINK_BYTES = re.compile(rb"(/l/[a-z]{2,12}/)[^\s\"'<>()\[\]]+")
-_REPLY = re.compile(r"(reply\+)[^\s@\"'<>]+(@)", re.IGNORECASE)
-_REPLY_BYTES = re.compile(rb"(reply\+)[^\s@\"'<>]+(@)", re.IGNORECASE)
+# Bounded: a token is far shorter, and an unbounded run would make the search quadratic.
+_REPLY = re.compile(r"(reply\+)[^\s@+\"'<>]{1,200}(@)", re.IGNORECASE)
+_REPLY_BYTES = re.compile(rb"(reply\+)[^\s@+\"'<>]{1,200}(@)", re.IGNORECASE)
 
 # Nested messages (bounces quote ours) are redacted too, down to this depth.
 MAX_DEPTH = 5
