@@ -2,10 +2,11 @@
 the scheduler know them all."""
 
 from mailflow.inbound.actors import process_inbound
+from mailflow.installers.signin import send_signin_link
 from mailflow.leads import sweeps as _lead_sweeps  # noqa: F401  (sweep jobs: retention, search)
 from mailflow.lifecycle import actors as _lifecycle  # noqa: F401  (sweep jobs)
 from mailflow.outbound.actors import send_email
 from mailflow.ratings import actors as _ratings  # noqa: F401  (sweep jobs)
 from mailflow.routing.actors import route_lead_job
 
-__all__ = ["process_inbound", "route_lead_job", "send_email"]
+__all__ = ["process_inbound", "route_lead_job", "send_email", "send_signin_link"]

@@ -75,9 +75,10 @@ def web() -> None:
     settings = _settings()
     setup_broker(settings)
     import mailflow.actors  # noqa: F401
+    from mailflow.web.server import uvicorn_config
 
     host, port = settings.split_listen(settings.http_listen)
-    uvicorn.run(create_app(), host=host, port=port, access_log=False, log_level="info")
+    uvicorn.Server(uvicorn_config(create_app(), host, port, log_level="info")).run()
 
 
 def _serve_metrics(settings):

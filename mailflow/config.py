@@ -190,6 +190,18 @@ class Settings(BaseSettings):
     retention_sweep_every_seconds: int = Field(
         3600, ge=1, description="How often the retention purge runs within the sweep."
     )
+    admin_session_idle_minutes: int = Field(
+        30,
+        ge=1,
+        description="An admin session unused for this many minutes ends (sign in again); "
+        "every session ends 12 hours after sign-in anyway.",
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated addresses (or networks) of reverse proxies whose "
+        "X-Forwarded-For / X-Forwarded-Proto headers are believed; empty = none, the client "
+        "address is the connection's. Used by the sign-in rate limit and the audit log.",
+    )
     document_max_bytes: int = Field(
         10 * 1024 * 1024, ge=1, description="Largest document an admin can attach to a lead."
     )
@@ -232,6 +244,10 @@ class Settings(BaseSettings):
     @property
     def outbound(self) -> str:
         return self.outbound_url or f"maildir:{self.data_path / 'outbox'}"
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
 
     @property
     def signing_keys(self) -> list[str]:

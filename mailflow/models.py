@@ -256,6 +256,8 @@ class Installer(Base):
     # Last sign-in or link action: 8 weeks without either deactivates the account.
     last_action_at: Mapped[datetime | None]
     deactivated_at: Mapped[datetime | None]
+    # An admin's deactivation is not the 8-week silence rule: only an admin undoes it.
+    deactivated_by_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     digest_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
     last_digest_at: Mapped[datetime | None]
     phone: Mapped[str | None] = mapped_column(String(32))
@@ -506,6 +508,35 @@ class AdminUser(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=now)
     last_login_at: Mapped[datetime | None]
+
+
+class AdminSession(Base):
+    """A signed-in admin's session, on the server: the cookie holds only its random id, so
+    signing out (or the idle timeout) ends it even for a copied cookie."""
+
+    __tablename__ = "admin_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    admin_user_id: Mapped[int] = mapped_column(
+        ForeignKey("admin_users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    # A password change ends every session started with the old password.
+    password_fingerprint: Mapped[str] = mapped_column(String(64))
+
+
+class LoginThrottle(Base):
+    """Sign-in attempts per key (account and client address, client address alone) in the
+    current window. Counted by a conditional update before the password is checked, so
+    parallel guesses cannot get past the limit; shared by every web process."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of what it counts
+    window_start: Mapped[datetime] = mapped_column(index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class ServiceStatus(Base):

@@ -90,13 +90,10 @@ class EmbeddedService:
         click.echo(f"  API token       {settings.api_token}")
         click.echo(f"  webhook secret  {settings.webhook_secret}")
         try:
-            config = uvicorn.Config(
-                create_app(),
-                host=host,
-                port=port,
-                access_log=False,
-                log_level="warning",
-                timeout_graceful_shutdown=10,
+            from mailflow.web.server import uvicorn_config
+
+            config = uvicorn_config(
+                create_app(), host, port, log_level="warning", timeout_graceful_shutdown=10
             )
             server = uvicorn.Server(config)
             # uvicorn re-raises the signal it caught once it has stopped; with our own handler

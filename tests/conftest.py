@@ -31,7 +31,9 @@ stub_broker.emit_after("process_boot")
 from mailflow.broker import setup_broker  # noqa: E402
 
 setup_broker(broker=stub_broker)
-
+# Every queue is declared before any test's worker starts: a worker started earlier would take
+# the messages of a queue declared after it and never run them.
+import mailflow.actors  # noqa: E402, F401
 from mailflow import config as mf_config  # noqa: E402
 from mailflow import db as mf_db  # noqa: E402
 from mailflow.migrate import upgrade  # noqa: E402
@@ -248,12 +250,11 @@ def live_server(settings):
     import uvicorn
 
     from mailflow.web.app import create_app
+    from mailflow.web.server import uvicorn_config
 
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False
-        )
+        uvicorn_config(create_app(), host="127.0.0.1", port=port, log_level="warning")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

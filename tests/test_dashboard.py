@@ -8,6 +8,7 @@ from urllib.parse import unquote
 
 import pytest
 import time_machine
+from conftest import stub_broker
 from fastapi.testclient import TestClient
 from offers_helpers import (
     csrf_of,
@@ -20,6 +21,9 @@ from offers_helpers import (
 )
 from sqlalchemy import func, select
 
+# Every queue declared before a worker starts: a stopped worker's middleware would otherwise
+# add consumers for a queue declared later and swallow its jobs.
+import mailflow.actors  # noqa: F401
 from mailflow import clock
 from mailflow.db import session_scope
 from mailflow.links import tokens
@@ -45,7 +49,8 @@ def make_client() -> TestClient:
 
 
 @pytest.fixture
-def client(settings):
+def client(settings, worker):
+    """A browser; the worker sends the sign-in links (a job, see mailflow.installers.signin)."""
     with make_client() as client:
         yield client
 
@@ -61,6 +66,8 @@ def request_link(client, address: str, next_url: str | None = None):
 
 
 def last_signin_path(settings, address: str) -> str:
+    """The newest sign-in link emailed to ``address`` (a job sends it: wait for the jobs)."""
+    stub_broker.join("outbound")
     mails = emails_to(settings, address, "signin")
     assert mails, f"no sign-in email to {address}"
     return SIGNIN.search(mails[-1].body_text).group(0)
@@ -150,6 +157,7 @@ def test_signin_request_answers_the_same_and_only_mails_known_installers(setting
         "nobody@soleil-paris.example", "X"
     )
     assert "sign-in link is on its way" in known.text
+    stub_broker.join("outbound")
     (mail,) = emails_to(settings, GOLD_PARIS, "signin")
     assert mail.language == "fr" and "/l/signin/" in mail.body_text
     assert emails_to(settings, "nobody@soleil-paris.example") == []
@@ -158,6 +166,7 @@ def test_signin_request_answers_the_same_and_only_mails_known_installers(setting
     for _ in range(6):
         again = request_link(client, GOLD_PARIS)
         assert again.status_code == 200 and "on its way" in again.text
+    stub_broker.join("outbound")
     assert len(emails_to(settings, GOLD_PARIS, "signin")) == 5
 
     bad = request_link(client, "not an address")

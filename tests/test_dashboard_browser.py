@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from browser import browser_page, screenshot
+from conftest import wait_for
 from fastapi.testclient import TestClient
 from offers_helpers import (
     csrf_of,
@@ -61,7 +62,8 @@ def test_sign_in_and_record_a_quote(settings, worker, live_server):
         page.wait_for_selector("p.notice")
         assert "un lien de connexion est en route" in page.locator("p.notice").inner_text()
 
-        body = emails_to(settings, GOLD_PARIS, "signin")[0].body_text
+        # The link is sent by a job: wait for it.
+        body = wait_for(lambda: emails_to(settings, GOLD_PARIS, "signin"))[0].body_text
         path = re.search(r"/l/signin/[A-Za-z0-9_\-.]+", body).group(0)
         page.goto(live_server + path)
         assert page.locator("h1").inner_text() == "Connexion à votre espace"

@@ -107,4 +107,8 @@ def create_app() -> FastAPI:
         }
         return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
 
+    from mailflow.config import get_settings
+    from mailflow.web.server import trust_proxies
+
+    trust_proxies(app, get_settings())  # outermost: every part sees the same client address
     return app

@@ -52,8 +52,7 @@ from mailflow.models import (
     Offer,
     OfferStatus,
 )
-from mailflow.outbound.emails import N_, project_facts, signin_email
-from mailflow.outbound.outbox import queue_email
+from mailflow.outbound.emails import N_, project_facts
 from mailflow.routing.offers import lock_lead
 from mailflow.web.pages import PRIVATE_HEADERS, render_page
 
@@ -65,10 +64,6 @@ SESSION_COOKIE = "mf_installer"
 SESSION_SALT = "mailflow.installer-session"
 SESSION_LIFETIME = timedelta(days=30)
 SIGNIN_CSRF_COOKIE = "mf_dash_csrf"
-# Sign-in emails per address: at most this many per window. Counted from the sign-in nonces in
-# the database, so the limit holds across web processes and restarts.
-SIGNIN_LIMIT = 5
-SIGNIN_WINDOW = timedelta(hours=1)
 # Using the dashboard counts as activity (8 weeks without any → deactivated, §7); recorded at
 # most this often.
 ACTIVITY_EVERY = timedelta(hours=1)
@@ -174,6 +169,10 @@ NOTICES = {
     "vacation_cleared": N_("Vacation cleared: you receive offers again."),
     "preferences": N_("Your preferences are saved."),
 }
+DEACTIVATED_BY_ADMIN = N_(
+    "An administrator deactivated your account: you receive no offers, and only an "
+    "administrator can reactivate it. Write to %(contact)s to ask why or to have it reactivated."
+)
 MESSAGES = {
     "signed_out": (
         403,
@@ -471,6 +470,17 @@ def vacation_view(installer: Installer, language: str, at: datetime) -> dict | N
     }
 
 
+def pause_of(installer: Installer, settings: Settings) -> dict | None:
+    """Why the installer receives no offers, for the pages; None while the account is active.
+    Only the pause for inactivity is theirs to end: an admin's deactivation needs an admin."""
+    if installer.active:
+        return None
+    return {
+        "by_admin": installer.deactivated_by_admin,
+        "contact": settings.admin_email or settings.from_address,
+    }
+
+
 def apply_vacation(
     installer: Installer, action: str, form: dict, *, at: datetime, language: str
 ) -> str:
@@ -569,48 +579,18 @@ def _signin_request(request: Request, form: dict, settings: Settings) -> Respons
             next_url=next_url,
             error=_t(language, N_("Enter a valid email address.")),
         )
-    at = now()
-    with session_scope(settings) as session:
-        installer = session.scalar(select(Installer).where(Installer.email == address))
-        if installer is not None:
-            _send_signin_link(session, installer, settings, at, safe_next(next_url))
+    from mailflow.installers.signin import send_signin_link
+
+    # Known or not, the same work: one job (its timing must not tell who is an installer).
+    try:
+        send_signin_link.send(address, safe_next(next_url))
+    except Exception:
+        log.warning("could not enqueue a sign-in link", exc_info=True)
+        from mailflow.web.links import problem
+
+        return problem("unavailable", language)
     # The same answer whether or not the address is known.
     return _signin_page(request, settings, sent=True, email=raw, next_url=next_url)
-
-
-def _send_signin_link(
-    session: Session, installer: Installer, settings: Settings, at: datetime, next_url: str
-) -> None:
-    recent = session.scalar(
-        select(func.count())
-        .select_from(LinkNonce)
-        .where(
-            LinkNonce.purpose == "signin",
-            LinkNonce.installer_id == installer.id,
-            LinkNonce.created_at > at - SIGNIN_WINDOW,
-        )
-    )
-    if recent >= SIGNIN_LIMIT:
-        log.warning(
-            "sign-in link for installer %s not sent: %s in the last hour", installer.id, recent
-        )
-        return
-    extra = {"next": next_url} if next_url != f"{PREFIX}/" else None
-    token = tokens.issue(
-        session,
-        settings,
-        "signin",
-        now=at,
-        subject_id=installer.id,
-        installer_id=installer.id,
-        extra=extra,
-    )
-    queue_email(
-        session,
-        signin_email(installer, signin_url=tokens.url(settings, "signin", token)),
-        now=at,
-        settings=settings,
-    )
 
 
 @router.post(f"{PREFIX}/signout", include_in_schema=False)
@@ -715,7 +695,7 @@ def _home(
         offers=offer_rows,
         truncated=len(leads) >= LIST_LIMIT,
         timezone=installer.timezone,
-        paused=not installer.active,
+        paused=pause_of(installer, get_settings()),
         vacation=vacation_view(installer, language, at),
         notice=_notice(request, language),
     )
@@ -804,6 +784,19 @@ def _reactivate(request: Request, form: dict, settings: Settings) -> Response:
         if isinstance(who, Response):
             return who
         installer = who.installer
+        if installer.deactivated_by_admin:
+            log.warning("installer %s tried to undo an admin's deactivation", installer.id)
+            language = pick_language(installer.language)
+            return _page(
+                "message.html",
+                who,
+                status_code=403,
+                title=_t(language, N_("Deactivated by an administrator")),
+                text=_t(
+                    language, DEACTIVATED_BY_ADMIN, contact=pause_of(installer, settings)["contact"]
+                ),
+                signin=False,
+            )
         if not installer.active:
             log.info(
                 "installer %s reactivated their account (paused since %s)",
@@ -1226,7 +1219,7 @@ def _settings_page(
         languages=[(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
         current_language=pick_language(installer.language),
         digest_opt_out=installer.digest_opt_out,
-        paused=not installer.active,
+        paused=pause_of(installer, get_settings()),
         notice=notice,
     )
 

@@ -155,7 +155,7 @@ def _vacation_page(
         vacation_until=values.get("vacation_until", vacation["last_iso"] if vacation else ""),
         errors=errors or {},
         timezone=installer.timezone,
-        paused=not installer.active,
+        paused=dashboard.pause_of(installer, get_settings()),
     )
 
 
@@ -235,5 +235,5 @@ def _vacation(
             installer_name=installer.name,
             done=done,
             vacation=vacation,
-            paused=not installer.active,
+            paused=dashboard.pause_of(installer, get_settings()),
         )

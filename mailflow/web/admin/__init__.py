@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 def install(app: FastAPI) -> None:
     """Mount the admin pages and what they need (sessions) on the app."""
     from mailflow.config import get_settings
-    from mailflow.web.admin.auth import LoginLimiter, LoginRequired, Refused, login_url
+    from mailflow.web.admin.auth import LoginRequired, Refused, login_url
     from mailflow.web.admin.pages import router
     from mailflow.web.admin.rendering import render
     from mailflow.web.admin.security import AdminSessionMiddleware, SecurityHeadersMiddleware
@@ -21,7 +21,6 @@ def install(app: FastAPI) -> None:
     settings = get_settings()
     if not settings.signing_keys:
         raise RuntimeError("MAILFLOW_SECRET_KEYS holds no key: the admin session cannot be signed")
-    app.state.admin_login_limiter = LoginLimiter()
     app.include_router(router)
     for console_router in console_routers():
         app.include_router(console_router)

@@ -1,31 +1,36 @@
-"""Sign-in state of the admin pages: the session, CSRF tokens, roles, login rate limiting.
+"""Sign-in state of the admin pages: the session, CSRF tokens, roles.
 
-The session is Starlette's signed cookie (see ``security.AdminSessionMiddleware``); it carries
-the admin's id, a fingerprint of their password hash, the sign-in time and a CSRF token. Every
-request reloads the admin from the database, so a deactivated user or a changed password ends
-the session at once.
+A session is a row of ``admin_sessions`` (server side, like the installer dashboard's); the
+signed cookie (``security.AdminSessionMiddleware``) carries only that row's random id, the
+CSRF token and one-time flash messages. Signing out deletes the row, so a copied cookie stops
+working; so does a session unused for ``MAILFLOW_ADMIN_SESSION_IDLE_MINUTES`` and any session
+12 hours after sign-in. Every request reloads the admin, so a deactivated user or a changed
+password ends the session at once.
 """
 
 from __future__ import annotations
 
 import hmac
 import secrets
-import threading
-from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Request
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from mailflow.clock import now
+from mailflow.config import get_settings
 from mailflow.db import session_scope
-from mailflow.models import AdminUser
+from mailflow.models import AdminSession, AdminUser
 from mailflow.web.admin.users import password_fingerprint
 
 SESSION_LIFETIME = timedelta(hours=12)
+# Last use is written at most this often (a page view is otherwise read-only).
+TOUCH_EVERY = timedelta(minutes=1)
 CSRF_FIELD = "csrf_token"
 
 
@@ -58,20 +63,37 @@ class AdminIdentity:
         return self.role == "admin"
 
 
-def start_session(request: Request, user: AdminUser, at: datetime) -> None:
-    """After a successful sign-in: a fresh session (new CSRF token, nothing carried over)."""
-    request.session.clear()
-    request.session.update(
-        {
-            "admin_id": user.id,
-            "pw": password_fingerprint(user),
-            "at": int(at.timestamp()),
-            "csrf": secrets.token_urlsafe(32),
-        }
+def start_session(session: Session, request: Request, user: AdminUser, at: datetime) -> None:
+    """After a successful sign-in, in its transaction: a new session row and a fresh cookie
+    session (new id, new CSRF token, nothing carried over). The browser's previous session
+    row, if any, is deleted: an id is never reused."""
+    old = request.session.get("sid")
+    if isinstance(old, str):
+        session.execute(delete(AdminSession).where(AdminSession.id == old))
+    session.execute(
+        delete(AdminSession).where(
+            AdminSession.admin_user_id == user.id, AdminSession.expires_at <= at
+        )
     )
+    row = AdminSession(
+        id=secrets.token_urlsafe(32),
+        admin_user_id=user.id,
+        created_at=at,
+        last_seen_at=at,
+        expires_at=at + SESSION_LIFETIME,
+        password_fingerprint=password_fingerprint(user),
+    )
+    session.add(row)
+    request.session.clear()
+    request.session.update({"sid": row.id, "csrf": secrets.token_urlsafe(32)})
 
 
 def end_session(request: Request) -> None:
+    """Sign out: the row goes, so the cookie (or a copy of it) no longer signs anybody in."""
+    sid = request.session.get("sid")
+    if isinstance(sid, str):
+        with session_scope() as session:
+            session.execute(delete(AdminSession).where(AdminSession.id == sid))
     request.session.clear()
 
 
@@ -85,27 +107,33 @@ def csrf_token(request: Request) -> str:
 
 
 def load_admin(request: Request) -> AdminIdentity | None:
-    """The signed-in admin, or None. Clears a session that is no longer valid."""
-    admin_id = request.session.get("admin_id")
-    if not isinstance(admin_id, int):
+    """The signed-in admin, or None. Ends a session that is no longer valid."""
+    sid = request.session.get("sid")
+    if not isinstance(sid, str):
         return None
-    started = request.session.get("at")
-    if (
-        not isinstance(started, int)
-        or now().timestamp() - started > SESSION_LIFETIME.total_seconds()
-    ):
-        end_session(request)
-        return None
+    at = now()
+    idle = timedelta(minutes=get_settings().admin_session_idle_minutes)
     with session_scope() as session:
-        user = session.get(AdminUser, admin_id)
+        row = session.get(AdminSession, sid)
+        user = session.get(AdminUser, row.admin_user_id) if row is not None else None
         valid = (
-            user is not None
+            row is not None
+            and user is not None
             and user.active
-            and hmac.compare_digest(str(request.session.get("pw", "")), password_fingerprint(user))
+            and row.expires_at > at
+            and row.last_seen_at + idle > at
+            and hmac.compare_digest(row.password_fingerprint, password_fingerprint(user))
         )
-        identity = AdminIdentity(user.id, user.email, user.role) if valid else None
+        if valid:
+            if at - row.last_seen_at >= TOUCH_EVERY:
+                row.last_seen_at = at
+            identity = AdminIdentity(user.id, user.email, user.role)
+        else:
+            identity = None
+            if row is not None:
+                session.delete(row)
     if identity is None:
-        end_session(request)
+        request.session.clear()
     return identity
 
 
@@ -180,63 +208,3 @@ def safe_next(value: str | None, default: str = "/admin/") -> str:
 def login_url(next_url: str | None = None) -> str:
     target = safe_next(next_url, default="")
     return "/admin/login" + (f"?next={quote(target, safe='/')}" if target else "")
-
-
-# ------------------------------------------------------------------ rate limiting -----------
-class LoginLimiter:
-    """Failed sign-ins in a sliding window: at most ``per_account`` per (email, client IP) and
-    ``per_ip`` per client IP (against password spraying across accounts).
-
-    Kept in this process's memory, which is acceptable for now: a restart forgets the counts,
-    and with several web processes each one counts on its own. A shared store (the Redis the
-    broker uses, or a table) is the step up when that matters. Behind a reverse proxy the
-    client IP is the proxy's unless uvicorn is told to trust ``X-Forwarded-For``.
-    """
-
-    MAX_KEYS = 10_000
-
-    def __init__(
-        self, per_account: int = 5, per_ip: int = 20, window: timedelta = timedelta(minutes=15)
-    ) -> None:
-        self.per_account = per_account
-        self.per_ip = per_ip
-        self.window = window
-        self._failures: dict[tuple, deque[datetime]] = {}
-        self._lock = threading.Lock()
-
-    def _keys(self, email: str, ip: str) -> list[tuple[tuple, int]]:
-        return [(("account", email, ip), self.per_account), (("ip", ip), self.per_ip)]
-
-    def _recent(self, key: tuple, at: datetime) -> deque[datetime]:
-        times = self._failures.get(key)
-        if times is None:
-            return deque()
-        while times and times[0] <= at - self.window:
-            times.popleft()
-        if not times:
-            del self._failures[key]
-        return times
-
-    def retry_after(self, email: str, ip: str, at: datetime) -> int | None:
-        """Seconds until the next attempt is allowed, or None when it is allowed now."""
-        with self._lock:
-            waits = []
-            for key, limit in self._keys(email, ip):
-                times = self._recent(key, at)
-                if len(times) >= limit:
-                    waits.append((times[-limit] + self.window - at).total_seconds())
-            return max(1, int(max(waits)) + 1) if waits else None
-
-    def failed(self, email: str, ip: str, at: datetime) -> None:
-        with self._lock:
-            if len(self._failures) >= self.MAX_KEYS:
-                for key in list(self._failures):
-                    self._recent(key, at)
-                while len(self._failures) >= self.MAX_KEYS:  # still full: forget the oldest
-                    self._failures.pop(next(iter(self._failures)))
-            for key, _limit in self._keys(email, ip):
-                self._failures.setdefault(key, deque()).append(at)
-
-    def succeeded(self, email: str, ip: str) -> None:
-        with self._lock:
-            self._failures.pop(("account", email, ip), None)

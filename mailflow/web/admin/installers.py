@@ -338,10 +338,13 @@ def _set_active(request: Request, installer_id: int, action: Action, active: boo
         if installer is None:
             return not_found(request, action.admin, f"installer #{installer_id}")
         email = installer.email
-        if installer.active == active:
+        # An installer paused for inactivity can still be deactivated by an admin (which the
+        # installer cannot undo from the dashboard, unlike the pause).
+        if installer.active == active and (active or installer.deactivated_by_admin):
             flash(request, f"{email} is {'active' if active else 'deactivated'} already.", "error")
             return redirect(f"/admin/installers/{installer_id}")
         installer.active = active
+        installer.deactivated_by_admin = not active
         installer.updated_at = at
         if active:
             # A fresh start: the 8-week silence rule counts from now.

@@ -21,8 +21,9 @@ from mailflow.clock import now
 from mailflow.config import get_settings
 from mailflow.db import session_scope
 from mailflow.inbound import blobs
-from mailflow.models import InboundMessage, InboundOutcome, OutboxMessage, OutboxState
-from mailflow.web.admin import queries
+from mailflow.models import AdminUser, InboundMessage, InboundOutcome, OutboxMessage, OutboxState
+from mailflow.web.admin import queries, throttle
+from mailflow.web.admin.audit import client_ip
 from mailflow.web.admin.auth import (
     Action,
     AdminIdentity,
@@ -35,8 +36,14 @@ from mailflow.web.admin.auth import (
     start_session,
 )
 from mailflow.web.admin.common import not_found, problem, redirect
-from mailflow.web.admin.rendering import flash, format_duration, format_instant, render
-from mailflow.web.admin.users import authenticate, normalize_email
+from mailflow.web.admin.redaction import redact_message, redact_text, redacted_copy
+from mailflow.web.admin.rendering import flash, format_duration, format_instant, render, to_json
+from mailflow.web.admin.users import (
+    find_candidate,
+    new_hash_if_outdated,
+    normalize_email,
+    password_matches,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +96,11 @@ def login_form(
 def login(request: Request, form: FormData = Depends(csrf_form)) -> Response:
     email, password = normalize_email(_field(form, "email")), _field(form, "password")
     next_url = safe_next(_field(form, "next"), default="")
-    ip = request.client.host if request.client else "unknown"
-    limiter = request.app.state.admin_login_limiter
+    ip = client_ip(request) or "unknown"
     at = now()
-    wait = limiter.retry_after(email, ip, at)
+    # The attempt is counted before the password is looked at: parallel guesses cannot pass
+    # the limit. Each step below is its own short transaction, and the slow hash runs in none.
+    wait = throttle.reserve(email, ip, at)
     if wait is not None:
         log.warning("admin sign-in rate limited for %s from %s", email, ip)
         return _login_page(
@@ -103,12 +111,21 @@ def login(request: Request, form: FormData = Depends(csrf_form)) -> Response:
             headers={"Retry-After": str(wait)},
             error=f"Too many failed sign-ins. Try again in {format_duration(wait)}.",
         )
-    with session_scope() as session:
-        user = authenticate(session, email, password)
-        if user is not None:
-            user.last_login_at = at
-    if user is None:
-        limiter.failed(email, ip, at)
+    candidate = find_candidate(email)
+    user_email = None
+    if password_matches(candidate, password):
+        new_hash = new_hash_if_outdated(candidate, password)
+        with session_scope() as session:
+            user = session.get(AdminUser, candidate.id)
+            # Unchanged since the check (no password reset or deactivation in between).
+            if user is not None and user.active and user.password_hash == candidate.password_hash:
+                if new_hash:
+                    user.password_hash = new_hash
+                user.last_login_at = at
+                start_session(session, request, user, at)
+                throttle.succeeded(session, email, ip)
+                user_email = user.email
+    if user_email is None:
         log.info("failed admin sign-in for %s from %s", email, ip)
         return _login_page(
             request,
@@ -117,9 +134,7 @@ def login(request: Request, form: FormData = Depends(csrf_form)) -> Response:
             status_code=401,
             error="Wrong email or password.",
         )
-    limiter.succeeded(email, ip)
-    start_session(request, user, at)
-    log.info("admin %s signed in from %s", user.email, ip)
+    log.info("admin %s signed in from %s", user_email, ip)
     return redirect(safe_next(next_url))
 
 
@@ -203,14 +218,16 @@ def outbox_detail(
         row = session.get(OutboxMessage, outbox_id)
         if row is None:
             return not_found(request, admin, f"outbox message #{outbox_id}")
+        shown = redacted_copy(row)  # the links in it are the recipient's credentials
         from mailflow.outbound.message import build_message
 
         headers: list[tuple[str, str]] = []
         raw, raw_error = "", None
         try:
-            message = build_message(row, settings)
+            message = build_message(shown, settings)
             headers = [(name, str(value)) for name, value in message.items()]
-            raw = message.as_bytes(policy=SMTP_POLICY).decode("utf-8", errors="replace")
+            if admin.can_act:  # the raw source is for admins, not viewers
+                raw = message.as_bytes(policy=SMTP_POLICY).decode("utf-8", errors="replace")
         except Exception as exc:  # a row that cannot be built must still be inspectable
             log.warning("could not build outbox message %s", outbox_id, exc_info=True)
             raw_error = f"{type(exc).__name__}: {exc}"
@@ -219,6 +236,7 @@ def outbox_detail(
         "admin/outbox_detail.html",
         admin=admin,
         row=row,
+        shown=shown,
         mail_headers=headers,
         raw=raw,
         raw_error=raw_error,
@@ -330,24 +348,29 @@ def inbound_detail(
         row = session.get(InboundMessage, inbound_id)
         if row is None:
             return not_found(request, admin, f"inbound message #{inbound_id}")
-        raw_bytes = blobs.read(get_settings(), row) or b""
-        raw_size = len(raw_bytes)
-        raw = raw_bytes[:RAW_PREVIEW_BYTES].decode("utf-8", errors="replace")
-        headers = _header_summary(raw_bytes) if raw_bytes else []
+        stored = blobs.read(get_settings(), row) or b""
         session.expunge(row)
         row.raw = None  # detached: the template never needs the bytes again
+    # An installer's reply quotes our offer, a bounce returns it: their links are credentials.
+    raw_bytes = redact_message(stored) if stored else b""
+    parsed = redact_text(to_json(row.parsed)) if row.parsed else ""
     can_rerun = row.outcome == InboundOutcome.QUARANTINED and row.channel.value != "webhook"
     return render(
         request,
         "admin/inbound_detail.html",
         admin=admin,
         row=row,
-        raw=raw,
-        raw_size=raw_size,
-        has_raw=bool(raw_bytes),
-        truncated=raw_size > RAW_PREVIEW_BYTES,
+        parsed=parsed,
+        raw=raw_bytes[:RAW_PREVIEW_BYTES].decode("utf-8", errors="replace")
+        if admin.can_act
+        else "",
+        raw_size=len(stored),
+        has_raw=bool(stored),
+        truncated=len(raw_bytes) > RAW_PREVIEW_BYTES,
         preview_bytes=RAW_PREVIEW_BYTES,
-        mail_headers=headers,
+        mail_headers=[(name, redact_text(value)) for name, value in _header_summary(raw_bytes)]
+        if raw_bytes
+        else [],
         can_rerun=can_rerun,
     )
 
@@ -356,13 +379,15 @@ def inbound_detail(
 def inbound_raw(
     request: Request, inbound_id: int, admin: AdminIdentity = Depends(require_admin)
 ) -> Response:
+    if not admin.can_act:
+        return problem(request, admin, 403, "Not allowed", "Raw sources are for admins only.")
     with session_scope() as session:
         row = session.get(InboundMessage, inbound_id)
         raw = blobs.read(get_settings(), row) if row is not None else None
         if raw is None:
             return not_found(request, admin, f"stored message for inbound #{inbound_id}")
     return Response(
-        raw,
+        redact_message(raw),
         media_type="message/rfc822",
         headers={"Content-Disposition": f'attachment; filename="inbound-{inbound_id}.eml"'},
     )

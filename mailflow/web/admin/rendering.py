@@ -15,6 +15,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from mailflow.clock import as_utc, now
 from mailflow.resources import templates_dir
 from mailflow.web.admin.auth import CSRF_FIELD, AdminIdentity, csrf_token
+from mailflow.web.admin.redaction import redact_text
 
 
 def _instant(value: Any) -> datetime | None:
@@ -112,4 +113,7 @@ def render(
             **context,
         )
     )
-    return HTMLResponse(html, status_code=status_code, headers=headers)
+    # Pages that show email content redact it at the source (MIME bodies must be decoded
+    # first); this pass catches a token in any other field (a bounce reason quoting our
+    # message, an event's data, a relay's error text).
+    return HTMLResponse(redact_text(html), status_code=status_code, headers=headers)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mailflow.config import Settings
+from mailflow.db import session_scope
 from mailflow.models import AdminUser
 
 ROLES = ("admin", "viewer")
@@ -45,23 +48,38 @@ def create_admin_user(
     return user
 
 
-def authenticate(session: Session, email: str, password: str) -> AdminUser | None:
-    """The active user with this email and password, or None (same cost either way)."""
+@dataclass(frozen=True)
+class Candidate:
+    """Who an email would sign in as, read before the (slow) password check."""
+
+    id: int
+    password_hash: str
+    active: bool
+
+
+def find_candidate(email: str, settings: Settings | None = None) -> Candidate | None:
+    """A short transaction of its own: the hash is checked outside any transaction, so a
+    slow argon2 never holds SQLite's write lock (webhooks and SMTP intake wait for it)."""
     email = normalize_email(email)
-    user = (
-        session.scalar(select(AdminUser).where(func.lower(AdminUser.email) == email))
-        if email
-        else None
-    )
+    if not email:
+        return None
+    with session_scope(settings) as session:
+        user = session.scalar(select(AdminUser).where(func.lower(AdminUser.email) == email))
+        return Candidate(user.id, user.password_hash, user.active) if user else None
+
+
+def password_matches(candidate: Candidate | None, password: str) -> bool:
+    """Same cost whether or not the email is known. Call outside any transaction."""
     try:
-        hasher.verify(user.password_hash if user else _DUMMY_HASH, password or "")
+        hasher.verify(candidate.password_hash if candidate else _DUMMY_HASH, password or "")
     except (VerificationError, InvalidHashError):
-        return None
-    if user is None or not user.active:
-        return None
-    if hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hasher.hash(password)
-    return user
+        return False
+    return candidate is not None and candidate.active
+
+
+def new_hash_if_outdated(candidate: Candidate, password: str) -> str | None:
+    """A fresh hash when the parameters changed since it was made (outside any transaction)."""
+    return hasher.hash(password) if hasher.check_needs_rehash(candidate.password_hash) else None
 
 
 def password_fingerprint(user: AdminUser) -> str:
