@@ -71,13 +71,13 @@ def web() -> None:
 
     from mailflow.broker import setup_broker
     from mailflow.web.app import create_app
+    from mailflow.web.server import uvicorn_config
 
     settings = _settings()
     setup_broker(settings)
     import mailflow.actors  # noqa: F401
 
-    host, port = settings.split_listen(settings.http_listen)
-    uvicorn.run(create_app(), host=host, port=port, access_log=False, log_level="info")
+    uvicorn.Server(uvicorn_config(create_app(), settings, log_level="info")).run()
 
 
 def _serve_metrics(settings):
