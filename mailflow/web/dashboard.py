@@ -16,7 +16,6 @@ the same 404 as for a lead that does not exist.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import re
 import secrets
@@ -56,6 +55,7 @@ from mailflow.outbound.emails import N_, project_facts, signin_email
 from mailflow.outbound.outbox import queue_email
 from mailflow.routing.offers import lock_lead
 from mailflow.web.pages import PRIVATE_HEADERS, render_page
+from mailflow.web.secrets import same_secret
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -545,7 +545,7 @@ def _signin_request(request: Request, form: dict, settings: Settings) -> Respons
     language = _browser_language(request)
     next_url = form.get("next", "")
     cookie = request.cookies.get(SIGNIN_CSRF_COOKIE) or ""
-    if not cookie or not hmac.compare_digest(cookie, form.get("csrf_token", "")):
+    if not cookie or not same_secret(cookie, form.get("csrf_token", "")):
         return _signin_page(
             request,
             settings,
@@ -634,7 +634,7 @@ def _guard_post(
     who = signed_in(session, request, settings, at)
     if who is None:
         return _message("signed_out", None, _browser_language(request))
-    if not hmac.compare_digest(who.row.csrf_token, form.get("csrf_token", "")):
+    if not same_secret(form.get("csrf_token", ""), who.row.csrf_token):
         return _message("csrf", who)
     return who
 
