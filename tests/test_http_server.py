@@ -108,6 +108,10 @@ def test_a_thousand_idle_connections_do_not_stop_healthz(server):
         for sock in idle:
             sock.close()
     assert healthz(server).startswith(b"HTTP/1.1 200 ")
+    # Logged once per interval, not once per connection.
+    log = server.output()
+    assert 1 <= log.count("idle connections: more than") <= 2, log[-3000:]
+    assert log.count("sent no complete request head") <= 3, log[-3000:]
 
 
 def test_requests_in_flight_are_limited_and_a_stalled_body_times_out(server):

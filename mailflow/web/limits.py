@@ -19,7 +19,6 @@ from fastapi.responses import JSONResponse, Response
 from mailflow.config import Settings
 
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries and the other fields of an upload form
-IMPORT_MAX_BYTES = 20 * 1024 * 1024  # mailflow.web.admin.imports.MAX_IMPORT_BYTES
 _DOCUMENT_UPLOAD = re.compile(r"^/admin/leads/\d+/documents/?$")
 _IMPORT_UPLOAD = re.compile(r"^/admin/(leads|installers)/import/?$")
 
@@ -39,7 +38,9 @@ def body_limit(settings: Settings, path: str) -> int:
     if _DOCUMENT_UPLOAD.match(path):
         return settings.document_max_bytes + MULTIPART_OVERHEAD
     if _IMPORT_UPLOAD.match(path):
-        return IMPORT_MAX_BYTES + MULTIPART_OVERHEAD
+        from mailflow.web.admin.imports import MAX_IMPORT_BYTES
+
+        return MAX_IMPORT_BYTES + MULTIPART_OVERHEAD
     return settings.form_max_bytes
 
 
