@@ -71,14 +71,13 @@ def web() -> None:
 
     from mailflow.broker import setup_broker
     from mailflow.web.app import create_app
+    from mailflow.web.server import uvicorn_config
 
     settings = _settings()
     setup_broker(settings)
     import mailflow.actors  # noqa: F401
-    from mailflow.web.server import uvicorn_config
 
-    host, port = settings.split_listen(settings.http_listen)
-    uvicorn.Server(uvicorn_config(create_app(), host, port, log_level="info")).run()
+    uvicorn.Server(uvicorn_config(create_app(), settings, log_level="info")).run()
 
 
 def _serve_metrics(settings):

@@ -174,6 +174,44 @@ class Settings(BaseSettings):
         "Authentication-Results header counts.",
     )
 
+    # The web server (mailflow/web/server.py, mailflow/web/limits.py): what one client may hold.
+    http_keep_alive_seconds: int = Field(
+        5, ge=1, description="An idle keep-alive connection is closed after this many seconds."
+    )
+    http_header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="A connection must send a complete request head (line and headers) within "
+        "this many seconds of connecting or of starting the head, or it is closed (slowloris).",
+    )
+    http_body_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Longest wait for the next piece of a request body before the request is "
+        "refused with 408.",
+    )
+    http_limit_concurrency: int = Field(
+        100,
+        ge=1,
+        description="Requests handled at the same time; more get 503 with Retry-After. Idle "
+        "connections do not count.",
+    )
+    http_max_connections: int = Field(
+        1000,
+        ge=1,
+        description="Open connections; beyond it the longest-idle connection (one that has not "
+        "sent a complete request) is closed to make room.",
+    )
+    webhook_max_bytes: int = Field(
+        256 * 1024, ge=1024, description="Largest webhook body (POST /api/leads); 413 over it."
+    )
+    form_max_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="Largest request body of any other form or request; document uploads "
+        "(MAILFLOW_DOCUMENT_MAX_BYTES) and imports (20 MB) have their own limits.",
+    )
+
     # Data protection (mailflow/leads/retention.py): the scheduler purges old raw bytes.
     retention_inbound_days: int = Field(
         365,

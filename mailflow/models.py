@@ -286,6 +286,18 @@ class WebhookKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=now)
 
 
+class WebhookSignature(Base):
+    """Signatures of accepted ``POST /api/leads`` requests, kept until their timestamp leaves
+    the allowed window: a verbatim replay (even with another Idempotency-Key, which is not
+    signed) answers with the first lead instead of making a second one."""
+
+    __tablename__ = "webhook_signatures"
+
+    signature: Mapped[str] = mapped_column(String(64), primary_key=True)  # hex HMAC-SHA256
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"))
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class OutboxMessage(Base):
     """An email to send, written in the same transaction as the change that causes it."""
 

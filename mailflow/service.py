@@ -42,6 +42,7 @@ class EmbeddedService:
         from mailflow.inbound.smtp import IntakeController
         from mailflow.scheduler import SchedulerThread, process_pending_inbound
         from mailflow.web.app import create_app
+        from mailflow.web.server import uvicorn_config
 
         # Messages stored by a process that died before processing them: handle them first.
         recovered = process_pending_inbound(settings, now(), grace=timedelta(0))
@@ -90,10 +91,8 @@ class EmbeddedService:
         click.echo(f"  API token       {settings.api_token}")
         click.echo(f"  webhook secret  {settings.webhook_secret}")
         try:
-            from mailflow.web.server import uvicorn_config
-
             config = uvicorn_config(
-                create_app(), host, port, log_level="warning", timeout_graceful_shutdown=10
+                create_app(), settings, log_level="warning", timeout_graceful_shutdown=10
             )
             server = uvicorn.Server(config)
             # uvicorn re-raises the signal it caught once it has stopped; with our own handler

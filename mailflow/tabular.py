@@ -32,29 +32,86 @@ def _read_csv(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
         dialect = csv.excel
     reader = csv.DictReader(io.StringIO(text), dialect=dialect)
     for number, row in enumerate(reader, start=2):
+        if number > MAX_ROWS + 1:
+            raise TableTooLarge(f"more than {MAX_ROWS} rows")
         cleaned = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items() if k}
         if any(cleaned.values()):
             yield number, cleaned
 
 
+# What an XLSX file may unpack to. A zip member of a few MB can inflate to gigabytes (a "zip
+# bomb"), and openpyxl holds all shared strings in memory: the members' sizes are checked before
+# it opens the file, and rows, columns and cells are capped while reading.
+MAX_ROWS = 100_000  # data rows; more is refused
+MAX_COLUMNS = 200  # columns beyond are not read
+MAX_CELL_CHARS = 32_767  # Excel's own limit for a cell
+MAX_MEMBER_BYTES = 200 * 1024 * 1024  # one unpacked part (a sheet)
+MAX_SHARED_STRINGS_BYTES = 30 * 1024 * 1024  # held in memory whole by openpyxl
+MAX_UNPACKED_BYTES = 300 * 1024 * 1024  # all parts together
+MAX_COMPRESSION_RATIO = 200  # real sheets compress 5-30 times; zeros 1000 times
+
+
+class TableTooLarge(ValueError):
+    """The file unpacks to more than an import reads (the message says what)."""
+
+
+def check_xlsx_archive(path: Path) -> None:
+    """Refuse an XLSX whose parts unpack to too much, from the zip directory alone."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        total = 0
+        for member in archive.infolist():
+            total += member.file_size
+            name = member.filename
+            if member.file_size > MAX_MEMBER_BYTES:
+                raise TableTooLarge(f"{name} unpacks to {_mb(member.file_size)}: too large")
+            if name.lower().endswith("sharedstrings.xml") and (
+                member.file_size > MAX_SHARED_STRINGS_BYTES
+            ):
+                raise TableTooLarge(f"the shared strings unpack to {_mb(member.file_size)}")
+            ratio = member.file_size / max(member.compress_size, 1)
+            if member.file_size > 1024 * 1024 and ratio > MAX_COMPRESSION_RATIO:
+                raise TableTooLarge(f"{name} is compressed {ratio:.0f} times: not a real sheet")
+        if total > MAX_UNPACKED_BYTES:
+            raise TableTooLarge(f"the file unpacks to {_mb(total)}: too large")
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1024 * 1024):.0f} MB"
+
+
 def _read_xlsx(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     from openpyxl import load_workbook
 
+    check_xlsx_archive(path)
     workbook = load_workbook(path, read_only=True, data_only=True)
-    sheet = workbook.worksheets[0]
-    rows = sheet.iter_rows(values_only=True)
-    header = [str(c or "").strip().lower() for c in next(rows, [])]
-    for number, values in enumerate(rows, start=2):
-        cleaned = {}
-        for key, value in zip(header, values, strict=False):
-            if not key:
-                continue
-            if isinstance(value, float) and value.is_integer():
-                value = int(value)
-            cleaned[key] = "" if value is None else str(value).strip()
-        if any(cleaned.values()):
-            yield number, cleaned
-    workbook.close()
+    try:
+        sheet = workbook.worksheets[0]
+        # Columns are cut at MAX_COLUMNS (a sheet may claim 16,384, and openpyxl pads every row
+        # to that); rows are counted by their number, so a row far down is refused too.
+        rows = sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS)
+        header = [_cell_text(c).lower() for c in next(rows, [])]
+        for number, values in enumerate(rows, start=2):
+            if number > MAX_ROWS + 1:
+                raise TableTooLarge(f"more than {MAX_ROWS} rows")
+            cleaned = {}
+            for key, value in zip(header, values, strict=False):
+                if key:
+                    cleaned[key] = _cell_text(value)
+            if any(cleaned.values()):
+                yield number, cleaned
+    finally:
+        workbook.close()
+
+
+def _cell_text(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = "" if value is None else str(value).strip()
+    if len(text) > MAX_CELL_CHARS:
+        raise TableTooLarge(f"a cell holds {len(text)} characters (at most {MAX_CELL_CHARS})")
+    return text
 
 
 # Spreadsheet programs run a cell that starts with = + - @ as a formula (CSV injection); lead

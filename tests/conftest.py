@@ -254,7 +254,7 @@ def live_server(settings):
 
     port = free_port()
     server = uvicorn.Server(
-        uvicorn_config(create_app(), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn_config(create_app(), settings, host="127.0.0.1", port=port, log_level="warning")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -37,7 +37,7 @@ def serve(settings):
 
         port = free_port()
         server = uvicorn.Server(
-            uvicorn_config(create_app(), "127.0.0.1", port, log_level="warning")
+            uvicorn_config(create_app(), settings, host="127.0.0.1", port=port, log_level="warning")
         )
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()

@@ -126,3 +126,56 @@ def test_inbound_list_by_outcome(client):
     items = client.get("/api/inbound", headers=AUTH).json()["items"]
     assert [(i["channel"], i["outcome"]) for i in items] == [("webhook", "lead")]
     assert client.get("/api/inbound?outcome=quarantined", headers=AUTH).json()["items"] == []
+
+
+def test_read_api_answers_are_not_cached(client):
+    make_lead(client, "Anne Cache", "75011", "anne@example.fr")
+    for path in ("/api/leads", "/api/leads/1", "/api/inbound", "/api/outbox", "/api/installers"):
+        response = client.get(path, headers=AUTH)
+        assert response.status_code == 200, path
+        assert response.headers["cache-control"] == "no-store", path
+
+
+def test_healthz_during_an_outage_names_no_host_or_driver_error(settings, monkeypatch, caplog):
+    import logging
+
+    from conftest import free_port, use_postgres
+
+    from mailflow import config as mf_config
+    from mailflow import db as mf_db
+
+    port = free_port()
+    monkeypatch.setenv(
+        "MAILFLOW_DATABASE_URL",
+        f"postgresql+psycopg://mailflow@127.0.0.1:{port}/mailflow"
+        if use_postgres()
+        else f"sqlite:///{settings.data_path / 'missing' / 'mailflow.db'}",
+    )
+    mf_config.reset_settings()
+    mf_db.dispose_engines()
+    caplog.set_level(logging.WARNING)
+    try:
+        response = TestClient(create_app()).get("/healthz")
+    finally:
+        monkeypatch.undo()
+        mf_config.reset_settings()
+        mf_db.dispose_engines()
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "database": "unavailable"}
+    assert response.headers["retry-after"]
+    assert str(port) not in response.text and "127.0.0.1" not in response.text
+    assert any("healthz answered unavailable" in r.getMessage() for r in caplog.records)
+
+
+def test_link_csrf_cookie_is_secure_when_the_site_is_https(settings, monkeypatch):
+    from fastapi.responses import HTMLResponse
+
+    from mailflow import config as mf_config
+    from mailflow.web.links import CSRF_COOKIE, _with_csrf
+
+    plain = _with_csrf(HTMLResponse("x"), "token").headers["set-cookie"]
+    assert plain.startswith(CSRF_COOKIE) and "Secure" not in plain
+    monkeypatch.setenv("MAILFLOW_BASE_URL", "https://leads.example.com")
+    mf_config.reset_settings()
+    secure = _with_csrf(HTMLResponse("x"), "token").headers["set-cookie"]
+    assert "Secure" in secure and "HttpOnly" in secure and "SameSite=strict" in secure

@@ -6,6 +6,7 @@ import json
 import time
 
 import pytest
+import time_machine
 from fastapi.testclient import TestClient
 from helpers import CORPUS, signed_headers
 from sqlalchemy import func, select
@@ -125,3 +126,36 @@ def test_same_customer_again_is_a_visible_duplicate(client, settings):
         "/api/leads?status=duplicate", headers={"Authorization": "Bearer test-api-token"}
     ).json()
     assert [item["id"] for item in listed["items"]] == [second["id"]]
+
+
+def test_verbatim_replay_with_a_fresh_idempotency_key_makes_no_second_lead(client, settings):
+    """The Idempotency-Key is not signed: whoever saw one request could send it again with
+    another key. The signature is remembered while its timestamp is accepted."""
+    body = (CORPUS / "webhook" / "valid_full.json").read_bytes()
+    headers = signed_headers(SECRET, body, key="order-1")
+    first = client.post("/api/leads", content=body, headers=headers)
+    assert first.status_code == 201
+    for replayed_key in ("order-2", None):
+        replayed = dict(headers)
+        replayed.pop("Idempotency-Key")
+        if replayed_key:
+            replayed["Idempotency-Key"] = replayed_key
+        again = client.post("/api/leads", content=body, headers=replayed)
+        assert again.status_code == 200, again.text
+        assert again.json()["id"] == first.json()["id"]
+    assert lead_count(settings) == 1
+    # The same lead signed again (a new timestamp) is a new request, as before.
+    assert post(client, body, timestamp=int(time.time()) + 1).status_code == 201
+
+
+def test_remembered_signatures_are_pruned_once_their_timestamp_is_refused(client, settings):
+    from mailflow.models import WebhookSignature
+
+    body = (CORPUS / "webhook" / "valid_minimal.json").read_bytes()
+    assert post(client, body, timestamp=int(time.time()) - 290).status_code == 201
+    # That signature's timestamp is refused from 10 s on: 20 s later it is forgotten.
+    with time_machine.travel(time.time() + 20, tick=False):
+        other = (CORPUS / "webhook" / "valid_full.json").read_bytes()
+        assert post(client, other).status_code == 201
+    with session_scope(settings) as s:
+        assert s.scalar(select(func.count()).select_from(WebhookSignature)) == 1

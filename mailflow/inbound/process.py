@@ -51,9 +51,14 @@ def analyse(raw: bytes | None, envelope_to: list[str] | None, settings: Settings
         return Analysis(None, envelope_to)
     if b"\x00" in raw:
         return Analysis(raw, envelope_to, has_nul=True)
+    from mailflow.inbound.mime import MessageTooComplex, check_complexity
     from mailflow.routing import replies
 
-    token = replies.reply_token(replies.reply_addresses(raw, envelope_to))
+    try:
+        check_complexity(raw)
+        token = replies.reply_token(replies.reply_addresses(raw, envelope_to))
+    except MessageTooComplex:
+        token = None  # the parser quarantines it; not read as a reply either
     result = parse_message(raw, default_country=settings.default_country, envelope_to=envelope_to)
     return Analysis(raw, envelope_to, reply_token=token, result=result)
 

@@ -8,16 +8,25 @@ import hmac
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from pydantic import ValidationError
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
 from mailflow.leads.intake_limit import route_or_hold
 from mailflow.leads.schema import LeadIn, error_map
 from mailflow.leads.service import create_lead
-from mailflow.models import Channel, InboundMessage, InboundOutcome, Lead, LeadStatus, WebhookKey
+from mailflow.models import (
+    Channel,
+    InboundMessage,
+    InboundOutcome,
+    Lead,
+    LeadStatus,
+    WebhookKey,
+    WebhookSignature,
+)
 
 
 class SignatureError(Exception):
@@ -37,7 +46,7 @@ def verify_signature(
     *,
     now: datetime,
     tolerance_seconds: int,
-) -> None:
+) -> SignedRequest:
     if not timestamp or not signature:
         raise SignatureError("missing X-Mailflow-Timestamp or X-Mailflow-Signature header")
     try:
@@ -47,8 +56,19 @@ def verify_signature(
     if abs(now.timestamp() - sent_at) > tolerance_seconds:
         raise SignatureError("timestamp outside the allowed window (more than 5 minutes off)")
     expected = sign(secret, timestamp.strip(), body)
-    if not hmac.compare_digest(expected, signature.strip()):
+    # Compared as bytes: a header may hold any character (compare_digest refuses non-ASCII str).
+    if not hmac.compare_digest(expected.encode(), signature.strip().encode("utf-8", "replace")):
         raise SignatureError("signature does not match")
+    expires_at = datetime.fromtimestamp(sent_at + tolerance_seconds, UTC)
+    return SignedRequest(expected.removeprefix("sha256="), expires_at)
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """A verified signature, and when its timestamp stops being accepted."""
+
+    signature: str
+    expires_at: datetime
 
 
 @dataclass
@@ -66,13 +86,24 @@ def lead_summary(lead: Lead) -> dict:
 
 
 def accept_webhook(
-    session: Session, body: bytes, *, idempotency_key: str | None, now: datetime, settings: Settings
+    session: Session,
+    body: bytes,
+    *,
+    idempotency_key: str | None,
+    now: datetime,
+    settings: Settings,
+    signed: SignedRequest | None = None,
 ) -> WebhookResult:
-    """Validate and create the lead in the caller's transaction. 201 new, 200 replay, 409 a key
-    reused for another body, 422 invalid (nothing written)."""
+    """Validate and create the lead in the caller's transaction. 201 new, 200 replay (same
+    Idempotency-Key, or the same signed request again), 409 a key reused for another body,
+    422 invalid (nothing written)."""
     body_hash = hashlib.sha256(body).hexdigest()
     if idempotency_key:
         replay = _replay(session, idempotency_key, body_hash)
+        if replay is not None:
+            return replay
+    if signed is not None:
+        replay = _signature_replay(session, signed.signature)
         if replay is not None:
             return replay
     try:
@@ -80,6 +111,10 @@ def accept_webhook(
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return WebhookResult(
             422, {"detail": "body is not valid JSON", "errors": {"body": str(exc)}}
+        )
+    except RecursionError:
+        return WebhookResult(
+            422, {"detail": "body is not valid JSON", "errors": {"body": "nested too deeply"}}
         )
     try:
         lead_in = LeadIn.model_validate(data, context={"default_country": settings.default_country})
@@ -121,9 +156,25 @@ def accept_webhook(
                 created_at=now,
             )
         )
+    if signed is not None:
+        # Signatures whose timestamp is refused anyway need no remembering.
+        session.execute(delete(WebhookSignature).where(WebhookSignature.expires_at < now))
+        session.add(
+            WebhookSignature(
+                signature=signed.signature, lead_id=lead.id, expires_at=signed.expires_at
+            )
+        )
     session.flush()
     route_or_hold(session, lead, inbound, now=now, settings=settings)
     return WebhookResult(201, lead_summary(lead))
+
+
+def _signature_replay(session: Session, signature: str) -> WebhookResult | None:
+    known = session.get(WebhookSignature, signature)
+    if known is None:
+        return None
+    lead = session.get(Lead, known.lead_id) if known.lead_id else None
+    return WebhookResult(200, lead_summary(lead) if lead else {"id": None})
 
 
 def _replay(session: Session, key: str, body_hash: str) -> WebhookResult | None:

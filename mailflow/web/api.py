@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -18,7 +17,12 @@ from sqlalchemy.orm import Session, selectinload
 from mailflow.clock import now
 from mailflow.config import Settings, get_settings
 from mailflow.db import session_scope
-from mailflow.inbound.webhook import SignatureError, accept_webhook, verify_signature
+from mailflow.inbound.webhook import (
+    SignatureError,
+    SignedRequest,
+    accept_webhook,
+    verify_signature,
+)
 from mailflow.models import (
     HELD_STATUSES,
     Channel,
@@ -31,18 +35,23 @@ from mailflow.models import (
     OutboxState,
 )
 from mailflow.web import serialize
+from mailflow.web.secrets import same_secret
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api")
 
 
-def require_token(authorization: Annotated[str | None, Header()] = None) -> None:
+def require_token(
+    response: Response, authorization: Annotated[str | None, Header()] = None
+) -> None:
     token = get_settings().api_token or ""
     scheme, _, given = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not given or not hmac.compare_digest(given.strip(), token):
+    if scheme.lower() != "bearer" or not given or not same_secret(given.strip(), token):
         raise HTTPException(
             401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
         )
+    # The answers hold customers' contact details: no browser or proxy may keep a copy.
+    response.headers["Cache-Control"] = "no-store"
 
 
 Authorized = Depends(require_token)
@@ -69,7 +78,7 @@ async def post_lead(request: Request) -> JSONResponse:
     settings = get_settings()
     body = await request.body()
     try:
-        verify_signature(
+        signed = verify_signature(
             settings.webhook_secret or "",
             request.headers.get("x-mailflow-timestamp"),
             request.headers.get("x-mailflow-signature"),
@@ -82,20 +91,26 @@ async def post_lead(request: Request) -> JSONResponse:
     key = (request.headers.get("idempotency-key") or "").strip() or None
     if key and len(key) > 255:
         return JSONResponse({"detail": "Idempotency-Key is longer than 255 characters"}, 400)
-    result = await run_in_threadpool(_accept, body, key, settings)
+    result = await run_in_threadpool(_accept, body, key, signed, settings)
     return JSONResponse(result.body, status_code=result.status_code)
 
 
-def _accept(body: bytes, key: str | None, settings: Settings):
+def _accept(body: bytes, key: str | None, signed: SignedRequest, settings: Settings):
     for attempt in range(2):
         try:
             with session_scope(settings) as session:
                 return accept_webhook(
-                    session, body, idempotency_key=key, now=now(), settings=settings
+                    session,
+                    body,
+                    idempotency_key=key,
+                    now=now(),
+                    settings=settings,
+                    signed=signed,
                 )
         except IntegrityError:
-            # Another request with the same Idempotency-Key committed first: answer as a replay.
-            if attempt or not key:
+            # Another request with the same Idempotency-Key or signature committed first:
+            # the second attempt answers as a replay.
+            if attempt:
                 raise
     raise AssertionError("unreachable")
 

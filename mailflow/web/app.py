@@ -12,9 +12,12 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailflow import __version__
+from mailflow.config import get_settings
 from mailflow.db import describe_unavailable, is_database_unavailable, session_scope
 from mailflow.web import admin, api, dashboard, links, status_links, survey, vacation
+from mailflow.web.limits import BodyLimitMiddleware, BodyRefused, refusal_response
 from mailflow.web.pages import render_page
+from mailflow.web.server import OncePerInterval, trust_proxies
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,9 @@ def database_unavailable_response(request: Request) -> Response:
 
 
 def create_app() -> FastAPI:
+    health_failures = OncePerInterval(
+        "healthz answered unavailable %d times; last error: %s", logger=log
+    )
     # The API docs' scripts and styles are served by mailflow itself (fastapi-offline), so the
     # page works on a machine without internet access and sends no request elsewhere.
     app = FastAPIOffline(
@@ -75,8 +81,15 @@ def create_app() -> FastAPI:
             with session_scope() as session:
                 session.execute(text("SELECT 1"))
         except Exception as exc:
-            return JSONResponse({"status": "unavailable", "database": str(exc)[:200]}, 503)
-        return JSONResponse({"status": "ok"})
+            # The driver's message names hosts, ports and users: the log has it, not the
+            # public answer.
+            health_failures.note(describe_unavailable(exc))
+            return JSONResponse(
+                {"status": "unavailable", "database": "unavailable"},
+                503,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"},
+            )
+        return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
@@ -100,15 +113,19 @@ def create_app() -> FastAPI:
         )
         return database_unavailable_response(request)
 
+    @app.exception_handler(BodyRefused)
+    async def _body_refused(request: Request, exc: BodyRefused) -> Response:
+        return refusal_response(request, exc)
+
+    # Outermost of the app's own middleware, so every route's body is bounded.
+    app.add_middleware(BodyLimitMiddleware, settings=get_settings)
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request, exc: RequestValidationError) -> JSONResponse:
         errors = {
             ".".join(str(p) for p in e["loc"][1:]) or "request": e["msg"] for e in exc.errors()
         }
         return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
-
-    from mailflow.config import get_settings
-    from mailflow.web.server import trust_proxies
 
     trust_proxies(app, get_settings())  # outermost: every part sees the same client address
     return app

@@ -16,7 +16,6 @@ the same 404 as for a lead that does not exist.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import re
 import secrets
@@ -55,6 +54,7 @@ from mailflow.models import (
 from mailflow.outbound.emails import N_, project_facts
 from mailflow.routing.offers import lock_lead
 from mailflow.web.pages import PRIVATE_HEADERS, render_page
+from mailflow.web.secrets import same_secret
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -556,7 +556,7 @@ def _signin_request(request: Request, form: dict, settings: Settings) -> Respons
     language = _browser_language(request)
     next_url = form.get("next", "")
     cookie = request.cookies.get(SIGNIN_CSRF_COOKIE) or ""
-    if not cookie or not hmac.compare_digest(cookie, form.get("csrf_token", "")):
+    if not cookie or not same_secret(cookie, form.get("csrf_token", "")):
         return _signin_page(
             request,
             settings,
@@ -615,7 +615,7 @@ def _guard_post(
     who = signed_in(session, request, settings, at)
     if who is None:
         return _message("signed_out", None, _browser_language(request))
-    if not hmac.compare_digest(who.row.csrf_token, form.get("csrf_token", "")):
+    if not same_secret(form.get("csrf_token", ""), who.row.csrf_token):
         return _message("csrf", who)
     return who
 

@@ -9,7 +9,6 @@ Tampered, expired, used and unknown links get a clear page in the installer's la
 
 from __future__ import annotations
 
-import hmac
 import logging
 import secrets
 
@@ -27,6 +26,7 @@ from mailflow.models import Installer, Lead, Offer
 from mailflow.outbound.emails import N_, project_facts
 from mailflow.routing import offers
 from mailflow.web.pages import render_page
+from mailflow.web.secrets import same_secret
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -93,6 +93,18 @@ PROBLEMS = {
         N_("The form was not sent from this page, or the page was open for too long."),
         N_("Open the link from the email again."),
     ),
+    "too_large": (
+        413,
+        N_("Too much sent"),
+        N_("What was sent is larger than this page accepts. Nothing was changed."),
+        N_("Go back and send less, or a smaller file."),
+    ),
+    "too_slow": (
+        408,
+        N_("Sending took too long"),
+        N_("The form did not arrive in time, so it was not read. Nothing was changed."),
+        N_("Go back and send it again."),
+    ),
     "unavailable": (
         503,
         N_("Temporarily unavailable"),
@@ -131,7 +143,13 @@ def _language_of(session: Session, installer_id: int | None, request: Request) -
 
 def _with_csrf(response: HTMLResponse, token: str) -> HTMLResponse:
     response.set_cookie(
-        CSRF_COOKIE, token, httponly=True, samesite="strict", path="/l/", max_age=3600
+        CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        path="/l/",
+        max_age=3600,
+        secure=get_settings().base_url.lower().startswith("https://"),
     )
     return response
 
@@ -139,7 +157,7 @@ def _with_csrf(response: HTMLResponse, token: str) -> HTMLResponse:
 def _csrf_ok(request: Request, form) -> bool:
     cookie = request.cookies.get(CSRF_COOKIE) or ""
     field = str(form.get("csrf_token") or "")
-    return bool(cookie) and hmac.compare_digest(cookie, field)
+    return bool(cookie) and same_secret(cookie, field)
 
 
 def customer_of(lead: Lead) -> dict:

@@ -27,6 +27,7 @@ from mailflow.config import get_settings
 from mailflow.db import session_scope
 from mailflow.models import AdminSession, AdminUser
 from mailflow.web.admin.users import password_fingerprint
+from mailflow.web.secrets import same_secret
 
 SESSION_LIFETIME = timedelta(hours=12)
 # Last use is written at most this often (a page view is otherwise read-only).
@@ -155,7 +156,7 @@ def require_admin(
 def check_csrf(request: Request, form: FormData) -> None:
     expected = request.session.get("csrf")
     given = form.get(CSRF_FIELD)
-    if not expected or not isinstance(given, str) or not hmac.compare_digest(given, expected):
+    if not expected or not isinstance(given, str) or not same_secret(given, expected):
         raise Refused(
             403,
             "The form has expired or did not come from this site. Reload the page and try again.",
