@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -57,7 +58,6 @@ class TableTooLarge(ValueError):
 
 def check_xlsx_archive(path: Path) -> None:
     """Refuse an XLSX whose parts unpack to too much, from the zip directory alone."""
-    import zipfile
 
     with zipfile.ZipFile(path) as archive:
         total = 0

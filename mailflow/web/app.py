@@ -8,12 +8,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi_offline import FastAPIOffline
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailflow import __version__
 from mailflow.config import get_settings
 from mailflow.db import describe_unavailable, is_database_unavailable, session_scope
+from mailflow.metrics import render as render_metrics
 from mailflow.web import admin, api, dashboard, links, status_links, survey, vacation
 from mailflow.web.limits import BodyLimitMiddleware, BodyRefused, refusal_response
 from mailflow.web.pages import render_page
@@ -41,9 +43,9 @@ def database_unavailable_response(request: Request) -> Response:
             status_code=503,
             headers=headers,
         )
-    from mailflow.web.links import problem
-
-    response = problem("unavailable", request.headers.get("accept-language", "").split(",")[0])
+    response = links.problem(
+        "unavailable", request.headers.get("accept-language", "").split(",")[0]
+    )
     response.headers.update(headers)
     return response
 
@@ -93,11 +95,7 @@ def create_app() -> FastAPI:
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
-        from prometheus_client import CONTENT_TYPE_LATEST
-
-        from mailflow.metrics import render
-
-        return Response(render(), media_type=CONTENT_TYPE_LATEST)
+        return Response(render_metrics(), media_type=CONTENT_TYPE_LATEST)
 
     @app.exception_handler(SQLAlchemyError)
     async def _database_error(request: Request, exc: SQLAlchemyError) -> Response:

@@ -17,6 +17,8 @@ from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
 from mailflow.config import Settings
+from mailflow.web.admin.imports import MAX_IMPORT_BYTES
+from mailflow.web.links import problem
 
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries and the other fields of an upload form
 _DOCUMENT_UPLOAD = re.compile(r"^/admin/leads/\d+/documents/?$")
@@ -38,8 +40,6 @@ def body_limit(settings: Settings, path: str) -> int:
     if _DOCUMENT_UPLOAD.match(path):
         return settings.document_max_bytes + MULTIPART_OVERHEAD
     if _IMPORT_UPLOAD.match(path):
-        from mailflow.web.admin.imports import MAX_IMPORT_BYTES
-
         return MAX_IMPORT_BYTES + MULTIPART_OVERHEAD
     return settings.form_max_bytes
 
@@ -61,8 +61,6 @@ def refusal_response(request: Request, exc: BodyRefused) -> Response:
     headers = dict(exc.headers or {})
     if request.url.path.startswith("/api") or "text/html" not in request.headers.get("accept", ""):
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
-    from mailflow.web.links import problem
-
     language = request.headers.get("accept-language", "").split(",")[0]
     response = problem("too_large" if exc.status_code == 413 else "too_slow", language)
     response.headers.update(headers)

@@ -25,6 +25,8 @@ from email.message import Message
 from email.policy import compat32
 from io import BytesIO
 
+from mailflow.models import OutboxMessage
+
 REDACTED = "…redacted"
 _REDACTED_BYTES = b"[redacted]"  # ASCII: raw sources keep their declared charsets valid
 
@@ -152,8 +154,6 @@ def _fingerprint(message: Message) -> list:
 def redacted_copy(row):
     """A detached copy of an outbox row with its subject, bodies, headers and attachments
     redacted: what the preview shows and the raw source is built from."""
-    from mailflow.models import OutboxMessage
-
     return OutboxMessage(
         id=row.id,
         to=row.to,

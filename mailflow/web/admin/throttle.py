@@ -15,6 +15,8 @@ import hashlib
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, delete, or_, select, type_coerce, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
@@ -41,11 +43,7 @@ class _Full(Exception):
 
 
 def _insert(session: Session):
-    if is_postgres(session):
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+    return postgresql_insert if is_postgres(session) else sqlite_insert
 
 
 def _take_slot(session: Session, key: str, limit: int, at: datetime) -> None:
