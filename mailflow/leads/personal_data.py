@@ -359,6 +359,15 @@ NOT_PERSONAL: dict[tuple[str, str], str] = {
     ("link_nonces", "nonce"): "random",
     ("link_nonces", "purpose"): "vocabulary",
     ("installer_sessions", "id"): "random",
+    ("admin_sessions", "id"): "random",
+    ("admin_sessions", "password_fingerprint"): _CUSTOMER_SIDE,
+    ("login_throttle", "key"): "an admin's sign-in address or a client address: " + _CUSTOMER_SIDE,
+    ("webhook_signatures", "signature"): "an HMAC, not the body",
+    ("bounce_events", "recipient"): "an installer's address (bounces are kept for installers "
+    "only): " + _CUSTOMER_SIDE,
+    ("bounce_events", "status"): "vocabulary (an RFC 3463 status code)",
+    ("bounce_events", "diagnostic"): "the receiving server's words about an installer's "
+    "address: " + _CUSTOMER_SIDE,
     ("installer_sessions", "csrf_token"): "random",
     ("service_status", "name"): "vocabulary",
     ("service_status", "data"): "health figures of the service",
