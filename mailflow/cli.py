@@ -59,9 +59,13 @@ def main(verbose: bool) -> None:
 def run() -> None:
     """Run everything in one process: database, embedded Redis, SMTP intake, web, workers,
     scheduler (and the IMAP poller when MAILFLOW_IMAP_URL is set)."""
+    from mailflow.lifecycle.timers import UnknownTimerKinds
     from mailflow.service import EmbeddedService
 
-    EmbeddedService(_settings()).run()
+    try:
+        EmbeddedService(_settings()).run()
+    except UnknownTimerKinds as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()
@@ -151,6 +155,16 @@ def imap() -> None:
         _stop_metrics(metrics)
 
 
+def _refuse_unknown_timers(settings, broker) -> None:
+    from mailflow.lifecycle.timers import UnknownTimerKinds, check_timer_kinds
+
+    try:
+        check_timer_kinds(settings)
+    except UnknownTimerKinds as exc:
+        close_embedded_redis(broker)
+        raise click.ClickException(str(exc)) from None
+
+
 @main.command()
 def scheduler() -> None:
     """Run the scheduler: sweeps due timers every few seconds."""
@@ -161,6 +175,7 @@ def scheduler() -> None:
     broker = setup_broker(settings)
     import mailflow.actors  # noqa: F401
 
+    _refuse_unknown_timers(settings, broker)
     stop = threading.Event()
     thread = SchedulerThread(settings, stop)
     thread.start()
@@ -212,6 +227,7 @@ def sweep(at: str | None) -> None:
     broker = setup_broker(settings)
     import mailflow.actors  # noqa: F401
 
+    _refuse_unknown_timers(settings, broker)
     instant = None
     if at:
         try:

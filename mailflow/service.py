@@ -38,6 +38,13 @@ class EmbeddedService:
         upgrade(settings)
         broker = setup_broker(settings)
         import mailflow.actors  # noqa: F401  (actors register on the broker just set)
+        from mailflow.lifecycle.timers import check_timer_kinds
+
+        try:
+            check_timer_kinds(settings)
+        except Exception:
+            close_embedded_redis(broker)
+            raise
         from mailflow.clock import now
         from mailflow.inbound.smtp import IntakeController
         from mailflow.scheduler import SchedulerThread, process_pending_inbound

@@ -1,0 +1,52 @@
+"""A pending timer of a kind no handler acts on is never marked done unacted, and a process that
+would sweep it refuses to start with a clear message (a lost reminder is silent otherwise)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from click.testing import CliRunner
+
+from mailflow.cli import main
+from mailflow.clock import now
+from mailflow.db import session_scope
+from mailflow.lifecycle.timers import (
+    UnknownTimerKinds,
+    check_timer_kinds,
+    run_due,
+    schedule,
+)
+from mailflow.models import Timer, TimerStatus
+
+
+def _timer_of_kind(settings, kind: str) -> int:
+    with session_scope(settings) as session:
+        timer = schedule(session, kind, now() - timedelta(minutes=5), data={}, now=now())
+        session.flush()
+        return timer.id
+
+
+def _status(settings, timer_id: int) -> str:
+    with session_scope(settings) as session:
+        return session.get(Timer, timer_id).status
+
+
+def test_a_known_kind_passes_the_check(settings):
+    _timer_of_kind(settings, "survey_reminder")
+    check_timer_kinds(settings)
+
+
+def test_an_unknown_kind_stays_pending_and_stops_the_start(settings):
+    timer_id = _timer_of_kind(settings, "call_back_reminder_v9")
+    assert run_due(settings, now()) == 0
+    assert _status(settings, timer_id) == TimerStatus.PENDING
+
+    with pytest.raises(UnknownTimerKinds, match="call_back_reminder_v9"):
+        check_timer_kinds(settings)
+    for command in (["sweep"], ["scheduler"]):
+        result = CliRunner().invoke(main, command)
+        assert result.exit_code == 1, result.output
+        assert "unknown kind call_back_reminder_v9" in result.output
+        assert "Not starting" in result.output
+    assert _status(settings, timer_id) == TimerStatus.PENDING
