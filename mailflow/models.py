@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from mailflow.clock import as_utc, now
+from mailflow.domain.statuses import Actor, LeadStatus, OfferStatus  # noqa: F401  (re-exported)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -86,26 +87,6 @@ class InboundOutcome(enum.StrEnum):
     QUARANTINED = "quarantined"
 
 
-class LeadStatus(enum.StrEnum):
-    NEW = "new"
-    OFFERED = "offered"
-    POOL = "pool"
-    ACCEPTED = "accepted"
-    CONTACT_ATTEMPTED = "contact_attempted"
-    FIRST_CONTACT = "first_contact"
-    QUOTE_SENT = "quote_sent"
-    ORDER_PLACED = "order_placed"
-    INSTALLATION_SCHEDULED = "installation_scheduled"
-    INSTALLED = "installed"
-    FAILED = "failed"
-    FOLLOW_UP = "follow_up"
-    EXPIRED = "expired"
-    DUPLICATE = "duplicate"
-    QUARANTINED = "quarantined"
-    # More leads from one sender than a real form sends: waits for an admin (review queue).
-    HELD = "held"
-
-
 class OutboxState(enum.StrEnum):
     QUEUED = "queued"
     SENDING = "sending"
@@ -113,13 +94,6 @@ class OutboxState(enum.StrEnum):
     FAILED = "failed"
     BOUNCED = "bounced"
     CANCELLED = "cancelled"
-
-
-class Actor(enum.StrEnum):
-    SYSTEM = "system"
-    INSTALLER = "installer"
-    CUSTOMER = "customer"
-    ADMIN = "admin"
 
 
 class InboundMessage(Base):
@@ -353,14 +327,6 @@ class BounceEvent(Base):
     diagnostic: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_bounce_events_installer_at", "installer_id", "at"),)
-
-
-class OfferStatus(enum.StrEnum):
-    OFFERED = "offered"
-    ACCEPTED = "accepted"
-    DECLINED = "declined"
-    EXPIRED = "expired"
-    WITHDRAWN = "withdrawn"
 
 
 class Offer(Base):

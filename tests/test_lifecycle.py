@@ -12,7 +12,7 @@ from lifecycle_helpers import GOLD_PARIS, SILVER_PARIS, accepted_lead, offers_of
 from offers_helpers import emails_to, lead, wait_for_offer
 
 from mailflow.db import session_scope
-from mailflow.lifecycle import states
+from mailflow.domain import lead as states
 from mailflow.lifecycle.service import record_status
 from mailflow.lifecycle.timers import run_due
 from mailflow.models import Installer, LeadStatus, OfferStatus

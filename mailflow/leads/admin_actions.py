@@ -17,6 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
+from mailflow.domain import lead as lead_rules
+from mailflow.domain import offer as offer_rules
 from mailflow.leads import search
 from mailflow.leads.schema import LeadIn, error_map
 from mailflow.leads.service import add_event
@@ -113,7 +115,8 @@ def withdraw_open_offers(session: Session, lead: Lead, *, now: datetime) -> list
         )
     )
     for offer in offers:
-        offer.status, offer.answered_at = OfferStatus.WITHDRAWN, now
+        offer_rules.move(offer, OfferStatus.WITHDRAWN)
+        offer.answered_at = now
     return offers
 
 
@@ -158,7 +161,8 @@ def assign(
     timers.cancel(session, lead_id=lead.id, kinds=PROGRESS_TIMERS, now=now)
     previous_progress = dict(lead.progress or {})
     lead.assigned_installer_id = installer.id
-    lead.status, lead.updated_at = LeadStatus.ACCEPTED, now
+    lead_rules.move(lead, LeadStatus.ACCEPTED, by=Actor.ADMIN)
+    lead.updated_at = now
     lead.spam, lead.archived_at = False, None
     duplicate_of, lead.duplicate_of_id = lead.duplicate_of_id, None
     if previous_id is not None:
@@ -227,7 +231,8 @@ def back_to_rotation(
             settings=settings,
             reason=f"put back into rotation by {by}",
         )
-    lead.status, lead.updated_at = LeadStatus.NEW, now
+    lead_rules.move(lead, LeadStatus.NEW, by=Actor.ADMIN)
+    lead.updated_at = now
     return offer_next(session, lead, now=now, settings=settings)
 
 
@@ -254,7 +259,8 @@ def _fail(session: Session, lead: Lead, *, now: datetime, reason: str) -> str:
     previous = lead.status
     withdraw_open_offers(session, lead, now=now)
     timers.cancel(session, lead_id=lead.id, kinds=PROGRESS_TIMERS, now=now)
-    lead.status, lead.status_changed_at, lead.updated_at = LeadStatus.FAILED, now, now
+    lead_rules.move(lead, LeadStatus.FAILED, by=Actor.ADMIN)
+    lead.status_changed_at, lead.updated_at = now, now
     lead.progress = {**(lead.progress or {}), "failed_reason": reason}
     return previous.value
 

@@ -24,9 +24,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
+from mailflow.domain import lead as lead_rules
 from mailflow.leads.service import add_event
-from mailflow.lifecycle.states import check_system_move
-from mailflow.models import Channel, InboundMessage, Lead, LeadStatus
+from mailflow.models import Actor, Channel, InboundMessage, Lead, LeadStatus
 
 
 def sender_of(row: InboundMessage, raw: bytes | None) -> str | None:
@@ -111,6 +111,6 @@ def route_or_hold(
     if reason is None:
         lead_created(session, lead)
         return
-    check_system_move(lead.status, LeadStatus.HELD)
-    lead.status, lead.status_changed_at, lead.updated_at = LeadStatus.HELD, now, now
+    lead_rules.move(lead, LeadStatus.HELD, by=Actor.SYSTEM)
+    lead.status_changed_at, lead.updated_at = now, now
     add_event(session, lead, "held", at=now, reason=reason, inbound_id=row.id)

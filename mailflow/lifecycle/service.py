@@ -19,10 +19,12 @@ from sqlalchemy.orm import Session
 
 from mailflow.calendar import add_business_days
 from mailflow.config import Settings
+from mailflow.domain import lead as states
+from mailflow.domain import offer as offer_rules
+from mailflow.domain.lead import RELEASE
 from mailflow.i18n import gettext
 from mailflow.leads.service import add_event
-from mailflow.lifecycle import states, timers
-from mailflow.lifecycle.states import RELEASE
+from mailflow.lifecycle import timers
 from mailflow.links import tokens
 from mailflow.models import Actor, Installer, Lead, LeadStatus, Offer, OfferStatus, Timer
 from mailflow.outbound import emails
@@ -149,7 +151,8 @@ def record_status(
         )
         return lead
     previous = lead.status
-    lead.status, lead.status_changed_at, lead.updated_at = LeadStatus(step), now, now
+    states.move(lead, LeadStatus(step), by=Actor.INSTALLER)
+    lead.status_changed_at, lead.updated_at = now, now
     progress = dict(lead.progress or {})
     if step == LeadStatus.QUOTE_SENT:
         progress["quote"] = data
@@ -359,9 +362,11 @@ def expire_stale_leads(settings: Settings, at: datetime, *, batch: int = 500) ->
             for offer in session.scalars(
                 select(Offer).where(Offer.lead_id == lead.id, Offer.status == OfferStatus.OFFERED)
             ):
-                offer.status, offer.answered_at = OfferStatus.WITHDRAWN, at
+                offer_rules.move(offer, OfferStatus.WITHDRAWN)
+                offer.answered_at = at
             timers.cancel(session, lead_id=lead.id, kinds=PROGRESS_TIMERS, now=at)
-            lead.status, lead.status_changed_at, lead.updated_at = LeadStatus.EXPIRED, at, at
+            states.move(lead, LeadStatus.EXPIRED, by=Actor.SYSTEM)
+            lead.status_changed_at, lead.updated_at = at, at
             add_event(
                 session,
                 lead,

@@ -13,9 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
+from mailflow.domain import lead as states
 from mailflow.i18n import gettext
 from mailflow.leads.service import add_event
-from mailflow.lifecycle import states, timers
+from mailflow.lifecycle import timers
 from mailflow.lifecycle.service import StepInvalid
 from mailflow.models import Actor, Installer, Lead, SiteVisit
 from mailflow.outbound import emails

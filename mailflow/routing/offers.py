@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
 from mailflow.db import is_postgres
+from mailflow.domain import lead as lead_rules
+from mailflow.domain import offer as offer_rules
 from mailflow.leads.service import add_event
 from mailflow.links import tokens
 from mailflow.models import (
@@ -130,7 +132,8 @@ def offer_next(session: Session, lead: Lead, *, now: datetime, settings: Setting
     )
     if choice is None:
         was_pool = lead.status == LeadStatus.POOL
-        lead.status, lead.updated_at = LeadStatus.POOL, now
+        lead_rules.move(lead, LeadStatus.POOL, by=Actor.SYSTEM)
+        lead.updated_at = now
         if not was_pool:
             add_event(
                 session,
@@ -153,7 +156,8 @@ def offer_next(session: Session, lead: Lead, *, now: datetime, settings: Setting
     )
     session.add(offer)
     session.flush()
-    lead.status, lead.updated_at = LeadStatus.OFFERED, now
+    lead_rules.move(lead, LeadStatus.OFFERED, by=Actor.SYSTEM)
+    lead.updated_at = now
     add_event(
         session,
         lead,
@@ -295,12 +299,10 @@ def accept(
 ) -> AcceptResult:
     offer, lead = _open_offer(session, offer_id, installer_id, now=now, settings=settings)
     installer = session.get(Installer, offer.installer_id)
-    offer.status, offer.answered_at = OfferStatus.ACCEPTED, now
-    lead.status, lead.assigned_installer_id, lead.updated_at = (
-        LeadStatus.ACCEPTED,
-        installer.id,
-        now,
-    )
+    offer_rules.move(offer, OfferStatus.ACCEPTED)
+    offer.answered_at = now
+    lead_rules.move(lead, LeadStatus.ACCEPTED, by=Actor.SYSTEM)
+    lead.assigned_installer_id, lead.updated_at = installer.id, now
     installer.last_action_at = now
     add_event(
         session,
@@ -373,7 +375,8 @@ def decline(
     if reason not in DECLINE_REASONS:
         reason = "other"
     installer = session.get(Installer, offer.installer_id)
-    offer.status, offer.answered_at = OfferStatus.DECLINED, now
+    offer_rules.move(offer, OfferStatus.DECLINED)
+    offer.answered_at = now
     offer.decline_reason, offer.decline_note = reason, (note or None)
     installer.last_action_at = now
     add_event(
@@ -388,7 +391,7 @@ def decline(
         note=note or None,
         via=channel,
     )
-    lead.status = LeadStatus.NEW  # back to rotation
+    lead_rules.move(lead, LeadStatus.NEW, by=Actor.SYSTEM)  # back to rotation
     offer_next(session, lead, now=now, settings=settings)
     return offer
 
@@ -399,7 +402,8 @@ def expire_offer(
     """Deadline passed: the offer expires and the lead moves on (both locked by the caller)."""
     if offer.status != OfferStatus.OFFERED:
         return
-    offer.status, offer.answered_at = OfferStatus.EXPIRED, None
+    offer_rules.move(offer, OfferStatus.EXPIRED)
+    offer.answered_at = None
     installer = session.get(Installer, offer.installer_id)
     add_event(
         session,
@@ -411,7 +415,7 @@ def expire_offer(
         deadline=offer.deadline.isoformat(),
     )
     if lead.status == LeadStatus.OFFERED:
-        lead.status = LeadStatus.NEW
+        lead_rules.move(lead, LeadStatus.NEW, by=Actor.SYSTEM)
         offer_next(session, lead, now=now, settings=settings)
 
 
@@ -427,7 +431,7 @@ def release_to_rotation(
     """A held lead goes back (released by the installer, lapsed reservation, admin)."""
     previous = lead.assigned_installer_id
     lead.assigned_installer_id = None
-    lead.status = LeadStatus.NEW
+    lead_rules.move(lead, LeadStatus.NEW, by=Actor.ADMIN if actor == Actor.ADMIN else Actor.SYSTEM)
     add_event(session, lead, "released", at=now, actor=actor, reason=reason, installer_id=previous)
     return offer_next(session, lead, now=now, settings=settings)
 

@@ -36,8 +36,8 @@ from sqlalchemy.orm import Session
 from mailflow.clock import now
 from mailflow.config import Settings, get_settings
 from mailflow.db import session_scope
+from mailflow.domain import lead as states
 from mailflow.i18n import LANGUAGES, gettext, pick_language
-from mailflow.lifecycle import states
 from mailflow.lifecycle.service import NotYours, StepInvalid, record_status, step_label
 from mailflow.links import tokens
 from mailflow.models import (

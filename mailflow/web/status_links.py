@@ -11,8 +11,8 @@ from fastapi.responses import HTMLResponse
 from mailflow.clock import now
 from mailflow.config import Settings, get_settings
 from mailflow.db import session_scope
+from mailflow.domain import lead as states
 from mailflow.i18n import gettext
-from mailflow.lifecycle import states
 from mailflow.lifecycle.service import (
     VISIT,
     NotYours,

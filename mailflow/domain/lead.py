@@ -1,13 +1,18 @@
-"""The lead's state machine as an explicit transition table (pure; Warehouse's EmailStatus).
+"""The lead's state machine as explicit transition tables (pure; Warehouse's EmailStatus).
 
-Installers record progress (Q CELLS step 3, LG steps 5–7); the system moves leads through
-intake and rotation. ``release`` is an installer action rather than a status: the lead goes
-back to rotation (``new`` → ``offered``/``pool``).
+Every change of a lead's status goes through :func:`move`, checked against the table of whoever
+moves it: installers record progress (Q CELLS step 3, LG steps 5–7); the system moves leads
+through intake, rotation and expiry; admins assign, put back into rotation and close.
+``release`` is an installer step rather than a status: the lead goes back to rotation
+(``new`` → ``offered``/``pool``), a system move.
 """
 
 from __future__ import annotations
 
-from mailflow.models import LeadStatus as S
+from typing import Protocol
+
+from mailflow.domain.statuses import Actor
+from mailflow.domain.statuses import LeadStatus as S
 
 # Statuses an installer records, and from where.
 INSTALLER_STEPS = (
@@ -51,13 +56,25 @@ SYSTEM_TRANSITIONS: dict[S, frozenset] = {
     # Held for review (intake limit): an admin releases it (back to new: rotation) or rejects
     # it as spam (failed).
     S.HELD: frozenset({S.NEW, S.FAILED}),
-    S.POOL: frozenset({S.OFFERED, S.NEW}),
+    S.POOL: frozenset({S.OFFERED, S.NEW, S.POOL}),  # still nobody: stays in the pool
     S.OFFERED: frozenset({S.ACCEPTED, S.NEW, S.POOL, S.EXPIRED}),
     S.ACCEPTED: frozenset({S.NEW, S.EXPIRED}),
     S.CONTACT_ATTEMPTED: frozenset({S.NEW, S.EXPIRED}),
     S.FIRST_CONTACT: frozenset({S.NEW, S.EXPIRED}),
     S.QUOTE_SENT: frozenset({S.NEW}),
     S.FOLLOW_UP: frozenset({S.NEW}),
+}
+# An admin may assign or put back into rotation any lead not installed, and close (fail) any
+# lead neither installed nor failed already.
+ADMIN_TRANSITIONS: dict[S, frozenset] = {
+    status: frozenset({S.ACCEPTED, S.NEW} | ({S.FAILED} if status != S.FAILED else set()))
+    for status in S
+    if status != S.INSTALLED
+}
+_TABLES = {
+    Actor.SYSTEM: SYSTEM_TRANSITIONS,
+    Actor.INSTALLER: INSTALLER_TRANSITIONS,
+    Actor.ADMIN: ADMIN_TRANSITIONS,
 }
 # Leads still here 8 weeks after creation expire (the dealer CRM's rule).
 EXPIRING = frozenset({S.OFFERED, S.ACCEPTED, S.CONTACT_ATTEMPTED, S.FIRST_CONTACT})
@@ -105,3 +122,15 @@ def check_installer_step(current: S, wanted: str) -> None:
 def check_system_move(current: S, wanted: S) -> None:
     if wanted not in SYSTEM_TRANSITIONS.get(current, frozenset()):
         raise Refused(str(current), str(wanted))
+
+
+class HasStatus(Protocol):
+    status: S
+
+
+def move(lead: HasStatus, wanted: S, *, by: Actor) -> None:
+    """Change the lead's status if ``by``'s table allows it, else raise :class:`Refused` (and
+    change nothing)."""
+    if wanted not in _TABLES[by].get(lead.status, frozenset()):
+        raise Refused(str(lead.status), str(wanted))
+    lead.status = wanted

@@ -1,0 +1,40 @@
+"""The status vocabularies of leads and offers, and who acts (stored as these strings)."""
+
+from __future__ import annotations
+
+import enum
+
+
+class LeadStatus(enum.StrEnum):
+    NEW = "new"
+    OFFERED = "offered"
+    POOL = "pool"
+    ACCEPTED = "accepted"
+    CONTACT_ATTEMPTED = "contact_attempted"
+    FIRST_CONTACT = "first_contact"
+    QUOTE_SENT = "quote_sent"
+    ORDER_PLACED = "order_placed"
+    INSTALLATION_SCHEDULED = "installation_scheduled"
+    INSTALLED = "installed"
+    FAILED = "failed"
+    FOLLOW_UP = "follow_up"
+    EXPIRED = "expired"
+    DUPLICATE = "duplicate"
+    QUARANTINED = "quarantined"
+    # More leads from one sender than a real form sends: waits for an admin (review queue).
+    HELD = "held"
+
+
+class OfferStatus(enum.StrEnum):
+    OFFERED = "offered"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"
+
+
+class Actor(enum.StrEnum):
+    SYSTEM = "system"
+    INSTALLER = "installer"
+    CUSTOMER = "customer"
+    ADMIN = "admin"
