@@ -243,7 +243,7 @@ def test_signin_goes_back_to_the_page_asked_for(settings, worker, client):
     done = client.post(path, data={"csrf_token": csrf_of(page.text)}, follow_redirects=False)
     assert done.headers["location"] == f"/dashboard/leads/{lead_id}"
 
-    from mailflow.web.dashboard import safe_next
+    from mailflow.web.dashboard.common import safe_next
 
     for evil in (
         "//evil.example/x",
@@ -260,7 +260,7 @@ def test_signin_goes_back_to_the_page_asked_for(settings, worker, client):
 def test_session_cookie_is_secure_on_https(settings):
     from fastapi.responses import Response
 
-    from mailflow.web.dashboard import set_session_cookie
+    from mailflow.web.dashboard.sessions import set_session_cookie
 
     https = settings.model_copy(update={"base_url": "https://leads.example.com"})
     cookie = set_session_cookie(Response(), "value", https).headers["set-cookie"]

@@ -28,7 +28,14 @@ from mailflow.i18n import gettext, pick_language
 from mailflow.links import tokens
 from mailflow.models import Installer
 from mailflow.outbound.emails import N_
-from mailflow.web import dashboard
+from mailflow.web.dashboard.common import redirect, safe_next
+from mailflow.web.dashboard.sessions import set_session_cookie, start_session
+from mailflow.web.dashboard.vacation import (
+    VacationInvalid,
+    apply_vacation,
+    pause_of,
+    vacation_view,
+)
 from mailflow.web.links import PROBLEMS, _csrf_ok, _language_of, _with_csrf, problem
 from mailflow.web.pages import render_page
 
@@ -109,16 +116,16 @@ def _signin(token: str, request: Request, settings: Settings) -> Response:
             installer = _installer_of(session, link)
             if installer is None:
                 raise tokens.LinkInvalid("this link is not valid")
-            cookie = dashboard.start_session(session, installer, request, at=at, settings=settings)
-            target = dashboard.safe_next(link.extra.get("next"))
+            cookie = start_session(session, installer, request, at=at, settings=settings)
+            target = safe_next(link.extra.get("next"))
             log.info("installer %s signed in", installer.id)
     except tokens.LinkError as exc:
         with session_scope(settings) as session:
             return _signin_problem(
                 exc.code, _link_language(session, settings, "signin", token, request)
             )
-    response = dashboard.redirect(target)
-    return dashboard.set_session_cookie(response, cookie, settings)
+    response = redirect(target)
+    return set_session_cookie(response, cookie, settings)
 
 
 # ------------------------------------------------------------------ /l/vacation -------------
@@ -142,7 +149,7 @@ def _vacation_page(
             csrf_token=csrf,
             already=installer.digest_opt_out,
         )
-    vacation = dashboard.vacation_view(installer, language, at)
+    vacation = vacation_view(installer, language, at)
     values = values or {}
     return render_page(
         "dashboard/vacation_link.html",
@@ -155,7 +162,7 @@ def _vacation_page(
         vacation_until=values.get("vacation_until", vacation["last_iso"] if vacation else ""),
         errors=errors or {},
         timezone=installer.timezone,
-        paused=dashboard.pause_of(installer, get_settings()),
+        paused=pause_of(installer, get_settings()),
     )
 
 
@@ -211,8 +218,8 @@ def _vacation(
             vacation = None
         elif action in ("vacation", "clear_vacation"):
             try:
-                dashboard.apply_vacation(installer, action, form, at=at, language=language)
-            except dashboard.VacationInvalid as invalid:
+                apply_vacation(installer, action, form, at=at, language=language)
+            except VacationInvalid as invalid:
                 csrf = request.cookies.get("mf_link_csrf") or secrets.token_urlsafe(24)
                 return _with_csrf(
                     _vacation_page(
@@ -220,7 +227,7 @@ def _vacation(
                     ),
                     csrf,
                 )
-            vacation = dashboard.vacation_view(installer, language, at)
+            vacation = vacation_view(installer, language, at)
             done = (
                 gettext(language, N_("Your vacation is saved: no offers during that time."))
                 if action == "vacation"
@@ -235,5 +242,5 @@ def _vacation(
             installer_name=installer.name,
             done=done,
             vacation=vacation,
-            paused=dashboard.pause_of(installer, get_settings()),
+            paused=pause_of(installer, get_settings()),
         )

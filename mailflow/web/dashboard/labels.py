@@ -1,0 +1,148 @@
+"""Words of the dashboard: tabs, statuses, events, step forms, notices."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from mailflow.domain import lead as states
+from mailflow.models import (
+    Actor,
+    LeadStatus,
+)
+from mailflow.outbound.emails import N_
+
+log = logging.getLogger(__name__)
+
+
+PREFIX = "/dashboard"
+SESSION_COOKIE = "mf_installer"
+SESSION_SALT = "mailflow.installer-session"
+SESSION_LIFETIME = timedelta(days=30)
+SIGNIN_CSRF_COOKIE = "mf_dash_csrf"
+# Using the dashboard counts as activity (8 weeks without any → deactivated, §7); recorded at
+# most this often.
+ACTIVITY_EVERY = timedelta(hours=1)
+LIST_LIMIT = 200
+MAX_VACATION = timedelta(days=366)
+
+LANGUAGE_NAMES = {"en": "English", "fr": "Français", "de": "Deutsch", "pl": "Polski"}
+CURRENCY_OF_COUNTRY = {
+    "PL": "PLN",
+    "GB": "GBP",
+    "CH": "CHF",
+    "CZ": "CZK",
+    "SE": "SEK",
+    "DK": "DKK",
+    "NO": "NOK",
+    "HU": "HUF",
+}
+
+TABS = ("new", "progress", "follow_up", "finished")
+TAB_LABELS = {
+    "new": N_("New"),
+    "progress": N_("In progress"),
+    "follow_up": N_("Follow-up"),
+    "finished": N_("Finished"),
+}
+STATUS_LABELS = {
+    LeadStatus.NEW: N_("New"),
+    LeadStatus.OFFERED: N_("Offered"),
+    LeadStatus.POOL: N_("Waiting for an installer"),
+    LeadStatus.ACCEPTED: N_("Accepted, no progress recorded yet"),
+    LeadStatus.CONTACT_ATTEMPTED: N_("Contact attempted"),
+    LeadStatus.FIRST_CONTACT: N_("First contact made"),
+    LeadStatus.QUOTE_SENT: N_("Quote sent"),
+    LeadStatus.ORDER_PLACED: N_("Order placed"),
+    LeadStatus.INSTALLATION_SCHEDULED: N_("Installation scheduled"),
+    LeadStatus.INSTALLED: N_("Installed"),
+    LeadStatus.FAILED: N_("Failed"),
+    LeadStatus.FOLLOW_UP: N_("Follow-up"),
+    LeadStatus.EXPIRED: N_("Expired"),
+    LeadStatus.DUPLICATE: N_("Duplicate"),
+    LeadStatus.QUARANTINED: N_("Quarantined"),
+    LeadStatus.HELD: N_("Held for review"),
+}
+EVENT_LABELS = {
+    "intake": N_("Request received"),
+    "duplicate": N_("Marked as a duplicate"),
+    "offered": N_("Offered to you"),
+    "accepted": N_("Accepted"),
+    "declined": N_("Declined"),
+    "offer_expired": N_("Offer expired"),
+    "contact_details_revealed": N_("Contact details shown"),
+    "reminder": N_("Reminder sent"),
+    "released": N_("Given back"),
+    "expired": N_("Expired"),
+    "email_bounced": N_("Email bounced"),
+    "status": N_("Status recorded"),
+}
+ACTOR_LABELS = {
+    Actor.INSTALLER: N_("You"),
+    Actor.CUSTOMER: N_("Customer"),
+    Actor.ADMIN: N_("Administrator"),
+    Actor.SYSTEM: N_("mailflow"),
+}
+# The fields each step asks for in the status form (name, input type).
+STEP_FIELDS: dict[str, list[tuple[str, str]]] = {
+    LeadStatus.QUOTE_SENT: [
+        ("amount", "amount"),
+        ("currency", "currency"),
+        ("approved", "checkbox"),
+        ("products", "text"),
+    ],
+    LeadStatus.INSTALLATION_SCHEDULED: [("date", "date")],
+    LeadStatus.INSTALLED: [("date", "date")],
+    LeadStatus.FOLLOW_UP: [("date", "date"), ("note", "textarea")],
+    LeadStatus.FAILED: [("reason", "textarea")],
+    states.RELEASE: [("reason", "textarea")],
+}
+FIELD_LABELS = {
+    (LeadStatus.QUOTE_SENT, "amount"): N_("Quote amount"),
+    (LeadStatus.QUOTE_SENT, "currency"): N_("Currency"),
+    (LeadStatus.QUOTE_SENT, "approved"): N_("The customer has accepted the quote"),
+    (LeadStatus.QUOTE_SENT, "products"): N_("Products (modules, inverter, storage…)"),
+    (LeadStatus.INSTALLATION_SCHEDULED, "date"): N_("Installation date"),
+    (LeadStatus.INSTALLED, "date"): N_("Installation date (optional)"),
+    (LeadStatus.FOLLOW_UP, "date"): N_("Remind me on"),
+    (LeadStatus.FOLLOW_UP, "note"): N_("Note (optional)"),
+    (LeadStatus.FAILED, "reason"): N_("Reason (optional)"),
+    (states.RELEASE, "reason"): N_("Why are you giving it back? (optional)"),
+}
+STEP_ERRORS = {
+    "choose": N_("Choose what happened."),
+    "required": N_("Required."),
+    "must be a positive number": N_("Enter a positive amount, e.g. 12500 or 12500.50."),
+    "must be a 3-letter currency code": N_("Enter a 3-letter currency code, e.g. EUR."),
+    "must be in the future": N_("Choose a day after today."),
+    "must be a date (YYYY-MM-DD)": N_("Enter a date."),
+}
+NOTICES = {
+    "saved": N_("Saved."),
+    "released": N_("The lead has been given back and goes to another installer."),
+    "reactivated": N_("Your account is active again: you will receive offers."),
+    "vacation": N_("Your vacation is saved: no offers during that time."),
+    "vacation_cleared": N_("Vacation cleared: you receive offers again."),
+    "preferences": N_("Your preferences are saved."),
+}
+DEACTIVATED_BY_ADMIN = N_(
+    "An administrator deactivated your account: you receive no offers, and only an "
+    "administrator can reactivate it. Write to %(contact)s to ask why or to have it reactivated."
+)
+MESSAGES = {
+    "signed_out": (
+        403,
+        N_("You are not signed in"),
+        N_("Your session has ended. Sign in again to continue."),
+    ),
+    "csrf": (
+        403,
+        N_("Please try again"),
+        N_("The form was not sent from this page, or the page was open for too long."),
+    ),
+    "not_found": (
+        404,
+        N_("Lead not found"),
+        N_("There is no lead with this number among your leads."),
+    ),
+}

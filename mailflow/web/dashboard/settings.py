@@ -1,0 +1,99 @@
+"""Settings: vacation, language, weekly summary."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, Response
+
+from mailflow.clock import now
+from mailflow.config import Settings, get_settings
+from mailflow.db import session_scope
+from mailflow.i18n import LANGUAGES, pick_language
+from mailflow.web.dashboard.common import redirect
+from mailflow.web.dashboard.labels import LANGUAGE_NAMES, PREFIX
+from mailflow.web.dashboard.rendering import _notice, _page
+from mailflow.web.dashboard.sessions import SignedIn, _to_signin, _touch, signed_in
+from mailflow.web.dashboard.signin import _guard_post
+from mailflow.web.dashboard.vacation import VacationInvalid, apply_vacation, pause_of, vacation_view
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+
+@router.get(f"{PREFIX}/settings", include_in_schema=False)
+def settings_page(request: Request) -> Response:
+    settings, at = get_settings(), now()
+    with session_scope(settings) as session:
+        who = signed_in(session, request, settings, at)
+        if who is None:
+            return _to_signin(request)
+        _touch(who.installer, at)
+        language = pick_language(who.installer.language)
+        return _settings_page(who, at, notice=_notice(request, language))
+
+
+def _settings_page(
+    who: SignedIn,
+    at: datetime,
+    *,
+    status_code=200,
+    notice=None,
+    values: dict | None = None,
+    errors: dict | None = None,
+) -> HTMLResponse:
+    installer = who.installer
+    language = pick_language(installer.language)
+    vacation = vacation_view(installer, language, at)
+    values = values or {}
+    return _page(
+        "settings.html",
+        who,
+        status_code=status_code,
+        section="settings",
+        vacation=vacation,
+        vacation_from=values.get("vacation_from", vacation["first_iso"] if vacation else ""),
+        vacation_until=values.get("vacation_until", vacation["last_iso"] if vacation else ""),
+        errors=errors or {},
+        timezone=installer.timezone,
+        languages=[(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
+        current_language=pick_language(installer.language),
+        digest_opt_out=installer.digest_opt_out,
+        paused=pause_of(installer, get_settings()),
+        notice=notice,
+    )
+
+
+@router.post(f"{PREFIX}/settings", include_in_schema=False)
+async def settings_save(request: Request) -> Response:
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    return await run_in_threadpool(_settings_save, request, form, get_settings())
+
+
+def _settings_save(request: Request, form: dict, settings: Settings) -> Response:
+    at = now()
+    action = form.get("action", "")
+    with session_scope(settings) as session:
+        who = _guard_post(session, request, form, settings, at)
+        if isinstance(who, Response):
+            return who
+        installer = who.installer
+        language = pick_language(installer.language)
+        if action in ("vacation", "clear_vacation"):
+            try:
+                done = apply_vacation(installer, action, form, at=at, language=language)
+            except VacationInvalid as invalid:
+                return _settings_page(who, at, status_code=422, values=form, errors=invalid.errors)
+        elif action == "preferences":
+            chosen = form.get("language", "")
+            if chosen in LANGUAGES:
+                installer.language = chosen
+            installer.digest_opt_out = form.get("digest_opt_out") in ("on", "1", "yes", "true")
+            done = "preferences"
+        else:
+            return _settings_page(who, at, status_code=422)
+        installer.last_action_at = at
+    return redirect(f"{PREFIX}/settings?done={done}")

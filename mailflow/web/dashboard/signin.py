@@ -1,0 +1,152 @@
+"""Sign-in: ``/dashboard/signin`` emails a one-time sign-in link; the form, shown before there
+is a session, uses a double-submit cookie limited to ``/dashboard``."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from datetime import datetime
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
+
+from mailflow.clock import now
+from mailflow.config import Settings, get_settings
+from mailflow.db import session_scope
+from mailflow.i18n import LANGUAGES
+from mailflow.outbound.emails import N_
+from mailflow.web.dashboard.common import _secure, _t, redirect, safe_next
+from mailflow.web.dashboard.labels import LANGUAGE_NAMES, MESSAGES, PREFIX, SIGNIN_CSRF_COOKIE
+from mailflow.web.dashboard.rendering import _browser_language, _message, _page
+from mailflow.web.dashboard.sessions import SignedIn, _clear_session_cookie, signed_in
+from mailflow.web.secrets import same_secret
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+
+def _signin_csrf(request: Request) -> str:
+    current = request.cookies.get(SIGNIN_CSRF_COOKIE) or ""
+    return current if re.fullmatch(r"[A-Za-z0-9_\-]{24,64}", current) else secrets.token_urlsafe(24)
+
+
+def _signin_page(
+    request: Request,
+    settings: Settings,
+    *,
+    status_code: int = 200,
+    sent=False,
+    email: str = "",
+    error: str | None = None,
+    next_url: str = "",
+) -> HTMLResponse:
+    csrf = _signin_csrf(request)
+    language = _browser_language(request)
+    response = _page(
+        "signin.html",
+        None,
+        status_code=status_code,
+        language=language,
+        csrf_token=csrf,
+        sent=sent,
+        email=email,
+        error=error,
+        next_url=safe_next(next_url) if next_url else "",
+        languages=[(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
+    )
+    response.set_cookie(
+        SIGNIN_CSRF_COOKIE,
+        csrf,
+        max_age=3600,
+        path=PREFIX,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(settings),
+    )
+    return response
+
+
+@router.get(f"{PREFIX}/signin", include_in_schema=False)
+def signin_form(request: Request) -> Response:
+    settings = get_settings()
+    with session_scope(settings) as session:
+        if signed_in(session, request, settings, now()) is not None:
+            return redirect(f"{PREFIX}/")
+    return _signin_page(request, settings, next_url=request.query_params.get("next", ""))
+
+
+@router.post(f"{PREFIX}/signin", include_in_schema=False)
+async def signin_request(request: Request) -> Response:
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    return await run_in_threadpool(_signin_request, request, form, get_settings())
+
+
+def _signin_request(request: Request, form: dict, settings: Settings) -> Response:
+    language = _browser_language(request)
+    next_url = form.get("next", "")
+    cookie = request.cookies.get(SIGNIN_CSRF_COOKIE) or ""
+    if not cookie or not same_secret(cookie, form.get("csrf_token", "")):
+        return _signin_page(
+            request,
+            settings,
+            status_code=403,
+            next_url=next_url,
+            email=form.get("email", "")[:320],
+            error=_t(language, MESSAGES["csrf"][2]),
+        )
+    raw = form.get("email", "").strip()[:320]
+    from mailflow.leads.schema import normalise_email
+
+    try:
+        address = normalise_email(raw).lower()
+    except ValueError:
+        return _signin_page(
+            request,
+            settings,
+            status_code=422,
+            email=raw,
+            next_url=next_url,
+            error=_t(language, N_("Enter a valid email address.")),
+        )
+    from mailflow.installers.signin import send_signin_link
+
+    # Known or not, the same work: one job (its timing must not tell who is an installer).
+    try:
+        send_signin_link.send(address, safe_next(next_url))
+    except Exception:
+        log.warning("could not enqueue a sign-in link", exc_info=True)
+        from mailflow.web.links import problem
+
+        return problem("unavailable", language)
+    # The same answer whether or not the address is known.
+    return _signin_page(request, settings, sent=True, email=raw, next_url=next_url)
+
+
+@router.post(f"{PREFIX}/signout", include_in_schema=False)
+async def signout(request: Request) -> Response:
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    return await run_in_threadpool(_signout, request, form, get_settings())
+
+
+def _signout(request: Request, form: dict, settings: Settings) -> Response:
+    with session_scope(settings) as session:
+        who = _guard_post(session, request, form, settings, now())
+        if isinstance(who, Response):
+            return who
+        session.delete(who.row)
+    response = redirect(f"{PREFIX}/signin")
+    return _clear_session_cookie(response, settings)
+
+
+def _guard_post(
+    session: Session, request: Request, form: dict, settings: Settings, at: datetime
+) -> SignedIn | Response:
+    who = signed_in(session, request, settings, at)
+    if who is None:
+        return _message("signed_out", None, _browser_language(request))
+    if not same_secret(form.get("csrf_token", ""), who.row.csrf_token):
+        return _message("csrf", who)
+    return who
