@@ -19,6 +19,8 @@ from fastapi import APIRouter
 
 from mailflow.web.dashboard import home, lead, score, settings, signin, visits
 
+# One router holding every route of the modules, in this order (specific paths before the
+# ones with parameters; FastAPI matches in order).
 router = APIRouter()
 for _module in (signin, home, lead, settings, score, visits):
-    router.include_router(_module.router)
+    router.routes.extend(_module.router.routes)
