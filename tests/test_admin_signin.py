@@ -74,7 +74,7 @@ def test_parallel_guesses_get_no_more_password_checks_than_the_limit(settings, s
     make_admin(settings)
     base = serve()
     cookies, token = form_of(base)
-    guesses = [f"guess number {i}" for i in range(79)] + [PASSWORD]
+    guesses = [f"guess number {i}" for i in range(80)]
     start = threading.Barrier(len(guesses))
 
     def attempt(password: str) -> int:
@@ -83,11 +83,15 @@ def test_parallel_guesses_get_no_more_password_checks_than_the_limit(settings, s
 
     with ThreadPoolExecutor(len(guesses)) as pool:
         codes = list(pool.map(attempt, guesses))
-    checked = [code for code in codes if code != 429]
-    assert set(codes) <= {303, 401, 429}, codes
+    # 429: over the limit; 503: the database was too busy to take the attempt's slot (SQLite
+    # under load) — neither checked a password.
+    checked = [code for code in codes if code == 401]
+    assert set(codes) <= {401, 429, 503}, codes
     # Five per account and address: never more, however many arrive at once.
     assert len(checked) <= 5, f"{len(checked)} passwords checked: {sorted(codes)}"
-    assert codes.count(429) >= len(guesses) - 5
+    assert codes.count(429) + codes.count(503) >= len(guesses) - 5
+    # The right password, right after the burst, is not even checked.
+    assert post_login(base, cookies, token, "admin@example.com", PASSWORD).status_code == 429
 
 
 # ------------------------------------------------------------------ the slow hash -----------

@@ -3,6 +3,8 @@ would sweep it refuses to start with a clear message (a lost reminder is silent 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -50,3 +52,22 @@ def test_an_unknown_kind_stays_pending_and_stops_the_start(settings):
         assert "unknown kind call_back_reminder_v9" in result.output
         assert "Not starting" in result.output
     assert _status(settings, timer_id) == TimerStatus.PENDING
+
+
+def test_a_fresh_process_knows_every_kind_the_features_schedule(settings):
+    """The start-up check runs before any sweep has imported anything: every feature's timer
+    handlers must be registered by then (the soak caught ``status_reminder`` missing)."""
+    with session_scope(settings) as session:
+        for kind in ("status_reminder", "follow_up_reminder", "reservation_lapse"):
+            schedule(session, kind, now() + timedelta(days=30), data={}, now=now())
+        for kind in ("visit_reminder", "survey", "survey_reminder"):
+            schedule(session, kind, now() + timedelta(days=30), data={}, now=now())
+    result = subprocess.run(
+        [sys.executable, "-m", "mailflow.cli", "sweep"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=settings.data_path.parent,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "unknown kind" not in result.stdout + result.stderr
