@@ -1,4 +1,4 @@
-"""The IMAP intake against a real Dovecot (tests/dovecot.py): store once, mark after storing,
+"""The IMAP intake against a real Dovecot (tests/support/servers/dovecot.py): store once, mark after storing,
 IDLE, reconnects, storage failures, crash safety."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Request bodies are bounded while they stream: 413 before a handler parses or stores them
 (JSON for the API, a short page for forms), per route limits (webhook, documents, imports, other
-forms). The same limits against a real server with real sockets: tests/test_http_server.py."""
+forms). The same limits against a real server with real sockets: tests/e2e/test_http_server.py."""
 
 from __future__ import annotations
 
