@@ -33,6 +33,7 @@ from mailflow import db as mf_db  # noqa: E402
 from mailflow.migrate import upgrade  # noqa: E402
 from support.database import use_postgres  # noqa: E402
 from support.waiting import free_port, wait_for  # noqa: E402
+from support.web import API_TOKEN, WEBHOOK_SECRET  # noqa: E402
 
 # Fixtures shared by several test modules (``installer``, ``dovecot``, ``service_db``).
 pytest_plugins = [
@@ -183,8 +184,8 @@ def settings(tmp_path, monkeypatch, database_url):
         "MAILFLOW_DATA_DIR": str(data_dir),
         "MAILFLOW_DATABASE_URL": database_url,
         "MAILFLOW_SECRET_KEYS": "test-key-new,test-key-old",
-        "MAILFLOW_WEBHOOK_SECRET": "test-webhook-secret",
-        "MAILFLOW_API_TOKEN": "test-api-token",
+        "MAILFLOW_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "MAILFLOW_API_TOKEN": API_TOKEN,
         "MAILFLOW_DEFAULT_COUNTRY": "FR",
     }
     for key, value in env.items():

@@ -10,7 +10,7 @@ import time
 import psutil
 import pytest
 
-from support.corpus import signed_headers
+from support.mail import signed_headers
 from support.servers.process import MailflowProcess
 
 HEAD_TIMEOUT = 2.0

@@ -18,8 +18,7 @@ from support.corpus import OUTCOME_FOR_KIND, assert_lead_matches, corpus_message
 from support.database import use_postgres
 from support.mail import crlf, inbound_rows, simple_lead
 from support.waiting import wait_for
-
-AUTH = {"Authorization": "Bearer test-api-token"}
+from support.web import AUTH
 
 
 @pytest.fixture

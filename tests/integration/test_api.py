@@ -14,9 +14,9 @@ from mailflow.db import session_scope
 from mailflow.installers.io import import_installers
 from mailflow.models import Installer, Lead, LeadStatus
 from mailflow.web.app import create_app
-from support.corpus import CORPUS, signed_headers
-
-AUTH = {"Authorization": "Bearer test-api-token"}
+from support.mail import signed_headers
+from support.paths import CORPUS
+from support.web import AUTH
 
 
 @pytest.fixture

@@ -19,8 +19,7 @@ from mailflow.db import session_scope
 from mailflow.routing.offers import route_lead
 from mailflow.web.app import create_app
 from support.offers import load_installers, new_lead
-
-AUTH = {"Authorization": "Bearer test-api-token"}
+from support.web import AUTH
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from mailflow import config as mf_config
 from mailflow import db as mf_db
 from mailflow.db import is_database_unavailable
 from mailflow.models import LeadStatus, OfferStatus
-from support.corpus import signed_headers
 from support.database import use_postgres
+from support.mail import signed_headers
 from support.offers import (
     csrf_of,
     emails_to,

@@ -12,9 +12,9 @@ from mailflow.db import session_scope
 from mailflow.models import InboundMessage
 from mailflow.web.app import create_app
 from mailflow.web.limits import body_limit
-from support.corpus import signed_headers
+from support.mail import signed_headers
+from support.web import WEBHOOK_SECRET
 
-SECRET = "test-webhook-secret"
 MB = 1024 * 1024
 
 
@@ -50,7 +50,7 @@ def test_each_route_has_its_own_limit(settings):
 
 def test_webhook_with_a_large_declared_length_is_refused_before_reading(client, settings):
     body = b"{" + b" " * (300 * 1024) + b"}"
-    response = client.post("/api/leads", content=body, headers=signed_headers(SECRET, body))
+    response = client.post("/api/leads", content=body, headers=signed_headers(WEBHOOK_SECRET, body))
     assert response.status_code == 413
     assert response.json() == {"detail": "request body too large: at most 256 KB"}
     assert response.headers["connection"] == "close"
@@ -58,7 +58,7 @@ def test_webhook_with_a_large_declared_length_is_refused_before_reading(client, 
 
 
 def test_webhook_with_a_large_chunked_body_is_refused(client, settings):
-    headers = signed_headers(SECRET, b"irrelevant")
+    headers = signed_headers(WEBHOOK_SECRET, b"irrelevant")
     response = client.post("/api/leads", content=chunks(2 * MB), headers=headers)
     assert response.status_code == 413
     assert "256 KB" in response.json()["detail"]
@@ -69,7 +69,7 @@ def test_webhook_just_under_the_limit_is_read(client):
     body = b'{"customer": {"name": "Max", "phone": "+49 30 1234567"}, "message": "%s"}' % (
         b"a" * (200 * 1024)
     )
-    response = client.post("/api/leads", content=body, headers=signed_headers(SECRET, body))
+    response = client.post("/api/leads", content=body, headers=signed_headers(WEBHOOK_SECRET, body))
     assert response.status_code != 413, response.text
 
 

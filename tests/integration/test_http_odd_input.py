@@ -13,10 +13,8 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from mailflow.web.app import create_app
-from support.corpus import signed_headers
-from support.web import csrf
-
-SECRET = "test-webhook-secret"
+from support.mail import signed_headers
+from support.web import WEBHOOK_SECRET, csrf
 
 
 @pytest.fixture
@@ -32,7 +30,7 @@ def test_non_ascii_bearer_token_is_a_401(client):
 
 def test_non_ascii_webhook_signature_is_a_401(client):
     body = b'{"customer": {"name": "Max", "phone": "+49 30 1234567"}}'
-    headers = signed_headers(SECRET, body)
+    headers = signed_headers(WEBHOOK_SECRET, body)
     headers["X-Mailflow-Signature"] = "sha256=é€".encode()
     response = client.post("/api/leads", content=body, headers=headers)
     assert response.status_code == 401
@@ -54,7 +52,7 @@ def test_non_ascii_csrf_field_on_sign_in_is_a_403(client):
 def test_deeply_nested_json_is_a_422(client):
     body = b"[" * 100_000 + b"]" * 100_000
     assert len(body) < 256 * 1024
-    response = client.post("/api/leads", content=body, headers=signed_headers(SECRET, body))
+    response = client.post("/api/leads", content=body, headers=signed_headers(WEBHOOK_SECRET, body))
     assert response.status_code == 422
     assert response.json()["detail"] == "body is not valid JSON"
 
@@ -134,7 +132,7 @@ def test_public_endpoints_never_answer_500(client, endpoint, body, content_type,
     method, path = endpoint
     sent = {"Content-Type": content_type, **headers}
     if signed and method == "POST":
-        sent.update(signed_headers(SECRET, body))  # gets past the signature to the parsing
+        sent.update(signed_headers(WEBHOOK_SECRET, body))  # gets past the signature to the parsing
     response = client.request(method, path, content=body, headers=sent)
     assert response.status_code < 500 or response.status_code == 503, (
         response.status_code,

@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from mailflow.db import session_scope
 from mailflow.models import InboundMessage, Lead
 from mailflow.web.app import create_app
-from support.corpus import CORPUS, signed_headers
-
-SECRET = "test-webhook-secret"
+from support.mail import signed_headers
+from support.paths import CORPUS
+from support.web import WEBHOOK_SECRET
 
 
 @pytest.fixture
@@ -30,7 +30,9 @@ def lead_count(settings) -> int:
 
 
 def post(client, body: bytes, **kw):
-    return client.post("/api/leads", content=body, headers=signed_headers(SECRET, body, **kw))
+    return client.post(
+        "/api/leads", content=body, headers=signed_headers(WEBHOOK_SECRET, body, **kw)
+    )
 
 
 @pytest.mark.parametrize("path", sorted((CORPUS / "webhook").glob("*.json")), ids=lambda p: p.stem)
@@ -86,14 +88,14 @@ def test_idempotency_key_replay_creates_one_lead(client, settings):
 @pytest.mark.parametrize("case", ["bad_signature", "stale", "future", "missing", "other_secret"])
 def test_bad_signatures_get_401_and_create_nothing(client, settings, case):
     body = (CORPUS / "webhook" / "valid_minimal.json").read_bytes()
-    headers = signed_headers(SECRET, body)
+    headers = signed_headers(WEBHOOK_SECRET, body)
     if case == "bad_signature":
         good = headers["X-Mailflow-Signature"]
         headers["X-Mailflow-Signature"] = good[:-1] + ("1" if good[-1] == "0" else "0")
     elif case == "stale":
-        headers = signed_headers(SECRET, body, timestamp=int(time.time()) - 301)
+        headers = signed_headers(WEBHOOK_SECRET, body, timestamp=int(time.time()) - 301)
     elif case == "future":
-        headers = signed_headers(SECRET, body, timestamp=int(time.time()) + 400)
+        headers = signed_headers(WEBHOOK_SECRET, body, timestamp=int(time.time()) + 400)
     elif case == "missing":
         del headers["X-Mailflow-Signature"]
     elif case == "other_secret":
@@ -108,7 +110,7 @@ def test_bad_signatures_get_401_and_create_nothing(client, settings, case):
 
 def test_tampered_body_is_rejected(client, settings):
     body = (CORPUS / "webhook" / "valid_minimal.json").read_bytes()
-    headers = signed_headers(SECRET, body)
+    headers = signed_headers(WEBHOOK_SECRET, body)
     response = client.post("/api/leads", content=body.replace(b"Max", b"Eve"), headers=headers)
     assert response.status_code == 401
     assert lead_count(settings) == 0
@@ -132,7 +134,7 @@ def test_verbatim_replay_with_a_fresh_idempotency_key_makes_no_second_lead(clien
     """The Idempotency-Key is not signed: whoever saw one request could send it again with
     another key. The signature is remembered while its timestamp is accepted."""
     body = (CORPUS / "webhook" / "valid_full.json").read_bytes()
-    headers = signed_headers(SECRET, body, key="order-1")
+    headers = signed_headers(WEBHOOK_SECRET, body, key="order-1")
     first = client.post("/api/leads", content=body, headers=headers)
     assert first.status_code == 201
     for replayed_key in ("order-2", None):

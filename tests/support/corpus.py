@@ -1,13 +1,11 @@
-"""Test helpers shared by several test modules."""
+"""The lead corpus (shared and local): its messages, what each should give, and how to check it."""
 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
-from mailflow.inbound.webhook import sign
-from support.paths import CORPUS, LOCAL_CORPUS  # noqa: F401
+from support.paths import CORPUS, LOCAL_CORPUS
 
 
 def corpus_messages() -> list[Path]:
@@ -20,20 +18,6 @@ def corpus_messages() -> list[Path]:
 
 def expected_for(eml: Path) -> dict:
     return json.loads(eml.with_suffix(".expected.json").read_text())
-
-
-def signed_headers(
-    secret: str, body: bytes, *, timestamp: int | None = None, key: str | None = None
-) -> dict[str, str]:
-    ts = str(int(time.time()) if timestamp is None else timestamp)
-    headers = {
-        "Content-Type": "application/json",
-        "X-Mailflow-Timestamp": ts,
-        "X-Mailflow-Signature": sign(secret, ts, body),
-    }
-    if key:
-        headers["Idempotency-Key"] = key
-    return headers
 
 
 OUTCOME_FOR_KIND = {

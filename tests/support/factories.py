@@ -104,6 +104,7 @@ def outbox_state(settings, outbox_id: int) -> str:
         return s.get(OutboxMessage, outbox_id).state.value
 
 
+# seed_leads: leads created in the 90 days before NOW, with these names, places and statuses.
 NOW = datetime(2026, 3, 18, 10, 0, tzinfo=UTC)  # a Wednesday
 
 FIRST = ["Claire", "Émilie", "Jean", "Lukas", "Anna", "Zoé", "Hélène", "Jürgen", "Paul", "Inès"]

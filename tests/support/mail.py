@@ -1,13 +1,16 @@
-"""Raw mail for intake tests and links out of the emails mailflow sends."""
+"""Raw mail for intake tests, signed webhook requests, and links out of the emails mailflow
+sends."""
 
 from __future__ import annotations
 
 import re
+import time
 from email.message import EmailMessage
 
 from sqlalchemy import select
 
 from mailflow.db import session_scope
+from mailflow.inbound.webhook import sign
 from mailflow.models import InboundMessage
 from support.offers import emails_to
 from support.people import GOLD_PARIS
@@ -49,3 +52,17 @@ def email_links(settings) -> dict[str, str]:
         label.strip(): url.split("127.0.0.1:8000")[1]
         for url, label in STEP_LINK.findall(mail.body_html)
     }
+
+
+def signed_headers(
+    secret: str, body: bytes, *, timestamp: int | None = None, key: str | None = None
+) -> dict[str, str]:
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    headers = {
+        "Content-Type": "application/json",
+        "X-Mailflow-Timestamp": ts,
+        "X-Mailflow-Signature": sign(secret, ts, body),
+    }
+    if key:
+        headers["Idempotency-Key"] = key
+    return headers

@@ -1,4 +1,5 @@
-"""Signing in to the admin console and posting its forms with a CSRF token."""
+"""Signing in to the admin console and posting its forms with a CSRF token; the API token and
+webhook secret the ``settings`` fixture configures."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ from fastapi.testclient import TestClient
 from mailflow.web.app import create_app
 from support.factories import make_admin
 from support.people import PASSWORD
+
+API_TOKEN = "test-api-token"
+AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
+WEBHOOK_SECRET = "test-webhook-secret"
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
