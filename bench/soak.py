@@ -45,7 +45,7 @@ forged bounces (each one is recorded as an ignored bounce), one original lead pe
 they race), no offers to installers on vacation, one winner per double click, late clicks change
 nothing, no email queued twice, and no mailflow process died (other than the one killed).
 
-Exit status 0 when every invariant holds. ``tests/test_soak.py`` runs a short form in CI.
+Exit status 0 when every invariant holds. ``tests/e2e/test_soak.py`` runs a short form in CI.
 """
 
 from __future__ import annotations

@@ -13,42 +13,34 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dramatiq
 import pytest
 import time_machine
-from dramatiq.brokers.stub import StubBroker
 
 # The broker must be in place before any actor module is imported.
-stub_broker = StubBroker()
-stub_broker.emit_after("process_boot")
-from mailflow.broker import setup_broker  # noqa: E402
+from support.broker import stub_broker  # isort: skip
 
-setup_broker(broker=stub_broker)
 # Every queue is declared before any test's worker starts: a worker started earlier would take
 # the messages of a queue declared after it and never run them.
 import mailflow.actors  # noqa: E402, F401
 from mailflow import config as mf_config  # noqa: E402
 from mailflow import db as mf_db  # noqa: E402
 from mailflow.migrate import upgrade  # noqa: E402
+from support.database import use_postgres  # noqa: E402
+from support.waiting import free_port, wait_for  # noqa: E402
+from support.web import API_TOKEN, WEBHOOK_SECRET  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-CORPUS = SHARED / "corpus"
-LOCAL_CORPUS = Path(__file__).resolve().parent / "corpus"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
+# Fixtures shared by several test modules (``installer``, ``dovecot``, ``service_db``).
+pytest_plugins = [
+    "support.factories",
+    "support.servers.dovecot",
+    "support.servers.process",
+]
 
 # A test must not depend on today's date. MAILFLOW_TEST_CLOCK_OFFSET_DAYS=365 runs every test
 # with the wall clock that far ahead (time-machine, ticking; a test's own travels nest inside),
@@ -171,12 +163,6 @@ def _fresh_postgres_database(server_url: str) -> str:
     return server_url.rsplit("/", 1)[0] + "/" + name
 
 
-def use_postgres() -> bool:
-    return bool(
-        os.environ.get("MAILFLOW_TEST_POSTGRES") or os.environ.get("MAILFLOW_TEST_DATABASE_URL")
-    )
-
-
 @pytest.fixture
 def database_url(request, tmp_path) -> str:
     if use_postgres():
@@ -198,8 +184,8 @@ def settings(tmp_path, monkeypatch, database_url):
         "MAILFLOW_DATA_DIR": str(data_dir),
         "MAILFLOW_DATABASE_URL": database_url,
         "MAILFLOW_SECRET_KEYS": "test-key-new,test-key-old",
-        "MAILFLOW_WEBHOOK_SECRET": "test-webhook-secret",
-        "MAILFLOW_API_TOKEN": "test-api-token",
+        "MAILFLOW_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "MAILFLOW_API_TOKEN": API_TOKEN,
         "MAILFLOW_DEFAULT_COUNTRY": "FR",
     }
     for key, value in env.items():
@@ -228,18 +214,6 @@ def worker(broker, settings):
     worker.start()
     yield worker
     worker.stop()
-
-
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s: {predicate}")
-        time.sleep(interval)
 
 
 @pytest.fixture

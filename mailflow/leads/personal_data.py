@@ -2,8 +2,8 @@
 ``mailflow.leads.privacy.erase_customer`` walks.
 
 Every text, JSON or binary column of every table is either in ``ERASURES`` (personal: erased
-this way) or in ``NOT_PERSONAL`` (with the reason). ``tests/test_privacy_erase.py`` fails when a
-column is in neither, so a new column cannot be added without deciding.
+this way) or in ``NOT_PERSONAL`` (with the reason). ``tests/integration/test_privacy_erase.py``
+fails when a column is in neither, so a new column cannot be added without deciding.
 
 Free text in JSON (timeline events, the installer's progress, timers, audit entries) is erased
 by an allow-list: numbers and booleans stay (figures, ids, marks), strings stay only under keys

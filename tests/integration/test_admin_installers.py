@@ -1,0 +1,308 @@
+"""The installer pages of the admin console: list with tier, score, capacity, open leads and
+flags; create, edit (tier changes recorded), deactivate and reactivate; import with a preview
+(the corpus installers) and export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import timedelta
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import func, select
+
+from mailflow import clock
+from mailflow.db import session_scope
+from mailflow.models import AuditEntry, Installer, Lead, LeadStatus, OutboxMessage, TierChange
+from support.offers import load_installers
+from support.paths import CORPUS
+from support.web import post, signed_in_client
+
+CORPUS_CSV = CORPUS / "installers.csv"
+
+
+@pytest.fixture
+def admin_client(settings):
+    with signed_in_client(settings) as client:
+        yield client
+
+
+def installers(settings) -> dict[str, Installer]:
+    with session_scope(settings) as s:
+        return {i.email: i for i in s.scalars(select(Installer))}
+
+
+def corpus_rows() -> list[dict]:
+    with CORPUS_CSV.open(encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def upload(client, kind: str, name: str, data: bytes):
+    return post(
+        client,
+        f"/admin/{kind}/import",
+        files={"file": (name, data, "text/csv")},
+        page=f"/admin/{kind}/import",
+    )
+
+
+def test_import_preview_then_commit_of_the_corpus_installers(settings, admin_client):
+    data = CORPUS_CSV.read_bytes()
+    preview = upload(admin_client, "installers", "installers.csv", data)
+    assert preview.status_code == 200, preview.text
+    rows = corpus_rows()
+    assert re.search(
+        rf'data-outcome="created">\s*<div class="label">will be created</div>\s*'
+        rf'<div class="value">{len(rows)}</div>',
+        preview.text,
+    )
+    for row in rows:
+        assert row["email"] in preview.text
+    assert installers(settings) == {}  # nothing written by the preview
+    ref = re.search(r'name="ref" value="([^"]+)"', preview.text).group(1)
+    committed = post(
+        admin_client,
+        "/admin/installers/import/commit",
+        {"ref": ref, "filename": "installers.csv"},
+    )
+    assert committed.status_code == 200
+    assert f"{len(rows)} created, 0 updated, 0 rejected" in committed.text
+    stored = installers(settings)
+    assert set(stored) == {r["email"] for r in rows}
+    paris = stored["contact@soleil-paris.example"]
+    assert (paris.tier, paris.capacity, paris.postcodes, paris.timezone) == (
+        "gold",
+        20,
+        "75 92 93 94",
+        "Europe/Paris",
+    )
+    # The upload is gone: the same commit cannot run twice.
+    again = post(admin_client, "/admin/installers/import/commit", {"ref": ref, "filename": "x.csv"})
+    assert again.status_code == 303
+    assert "expired or was imported already" in admin_client.get("/admin/installers/import").text
+    # A second preview of the same file: every row updates an existing installer.
+    second = upload(admin_client, "installers", "installers.csv", data)
+    assert re.search(
+        r'data-outcome="updated">\s*<div class="label">will be updated</div>\s*'
+        rf'<div class="value">{len(rows)}</div>',
+        second.text,
+    )
+    with session_scope(settings) as s:
+        entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "installers.import")).one()
+        assert entry.data["created"] == len(rows) and entry.actor == "admin@example.com"
+
+
+def test_import_preview_names_bad_rows(settings, admin_client):
+    load_installers(settings)
+    data = (
+        b"email,name,company,language,country,timezone,postcodes,tier,capacity\n"
+        b"new@pv.example,New PV,,fr,FR,Europe/Paris,75 ; 92,silver,4\n"
+        b"contact@soleil-paris.example,Camille Roux,Soleil,fr,FR,Europe/Paris,75,gold,25\n"
+        b"broken,No Email,,fr,FR,Europe/Paris,75,gold,5\n"
+        b"tz@pv.example,Bad TZ,,fr,FR,Mars/Olympus,75,gold,5\n"
+        b"tier@pv.example,Bad Tier,,fr,FR,Europe/Paris,75,platinum,5\n"
+        b"cap@pv.example,Bad Capacity,,fr,FR,Europe/Paris,75,gold,-1\n"
+        b"new@pv.example,New PV again,,fr,FR,Europe/Paris,75,silver,4\n"
+    )
+    page = upload(admin_client, "installers", "mixed.csv", data).text
+    outcomes = re.findall(
+        r'<tr data-outcome="(\w+)">\s*<td class="num" data-label="Row">(\d+)</td>', page
+    )
+    assert outcomes == [
+        ("created", "2"),
+        ("updated", "3"),
+        ("rejected", "4"),
+        ("rejected", "5"),
+        ("rejected", "6"),
+        ("rejected", "7"),
+        ("updated", "8"),
+    ]
+    assert "not a valid email address" in page and "unknown time zone" in page
+    assert "tier must be bronze, silver or gold" in page and "also in row 2" in page
+    ref = re.search(r'name="ref" value="([^"]+)"', page).group(1)
+    done = post(admin_client, "/admin/installers/import/commit", {"ref": ref, "filename": "m.csv"})
+    assert "1 created, 2 updated, 4 rejected" in done.text
+    stored = installers(settings)
+    assert stored["new@pv.example"].postcodes == "75"  # the later row wins
+    assert stored["new@pv.example"].name == "New PV again"
+    assert stored["contact@soleil-paris.example"].capacity == 25
+
+
+def test_import_refuses_files_that_are_not_tables(settings, admin_client):
+    bad = upload(admin_client, "installers", "installers.xlsx", b"this is no zip file")
+    assert bad.status_code == 400 and "cannot be read" in bad.text
+    wrong = upload(admin_client, "installers", "installers.exe", b"MZ")
+    assert wrong.status_code == 400 and ".csv or .xlsx" in wrong.text
+    unsafe = upload(admin_client, "installers", "../installers.csv", b"email\n")
+    assert unsafe.status_code == 400
+
+
+def test_list_shows_tier_score_capacity_open_leads_and_flags(settings, admin_client):
+    load_installers(settings)
+    at = clock.now()
+    with session_scope(settings) as s:
+        paris = s.scalar(select(Installer).where(Installer.email == "contact@soleil-paris.example"))
+        paris.score, paris.rating = 82.5, 4.6
+        berlin = s.scalar(select(Installer).where(Installer.email.like("kontakt@%")))
+        berlin.vacation_from, berlin.vacation_until = at - timedelta(days=1), at + timedelta(days=6)
+        london = s.scalar(select(Installer).where(Installer.email.like("office@%")))
+        london.bounced_at, london.active = at, False
+        for status in (LeadStatus.ACCEPTED, LeadStatus.QUOTE_SENT, LeadStatus.INSTALLED):
+            s.add(
+                Lead(
+                    status=status,
+                    source="email",
+                    customer_name="X",
+                    email="x@example.org",
+                    postcode="75001",
+                    country="FR",
+                    assigned_installer_id=paris.id,
+                )
+            )
+    page = admin_client.get("/admin/installers").text
+    row = page.split("contact@soleil-paris.example</a>")[1].split("</tr>")[0]
+    assert "gold" in row and "82.5" in row and "4.6" in row and "2 / 20" in row
+    berlin_row = page.split("kontakt@berlin-waerme.example</a>")[1].split("</tr>")[0]
+    assert "vacation" in berlin_row
+    london_row = page.split("office@london-solar.example</a>")[1].split("</tr>")[0]
+    assert "inactive" in london_row and "bounced" in london_row
+    assert "75 92 93 94" in page
+    filtered = admin_client.get("/admin/installers?state=inactive").text
+    assert "office@london-solar.example" in filtered and "soleil-paris" not in filtered
+    by_tier = admin_client.get("/admin/installers?tier=gold&country=DE").text
+    assert "sachsen-solar" in by_tier and "soleil-paris" not in by_tier
+    assert "sachsen-solar" in admin_client.get("/admin/installers?q=SACHSEN").text
+    detail = admin_client.get(f"/admin/installers/{paris.id}").text
+    assert "Leads they hold" in detail and "quote sent" in detail
+
+
+def test_create_edit_deactivate_reactivate(settings, admin_client):
+    form = admin_client.get("/admin/installers/new")
+    assert form.status_code == 200
+    refused = post(
+        admin_client,
+        "/admin/installers/new",
+        {
+            "email": "nope",
+            "name": "",
+            "country": "FR",
+            "tier": "gold",
+            "capacity": "3",
+            "timezone": "Europe/Paris",
+            "language": "fr",
+        },
+    )
+    assert refused.status_code == 422
+    assert "not a valid email address" in refused.text and 'value="nope"' in refused.text
+    created = post(
+        admin_client,
+        "/admin/installers/new",
+        {
+            "email": "Neu@Solar.example",
+            "name": "Neu Solar",
+            "country": "de",
+            "tier": "silver",
+            "capacity": "7",
+            "timezone": "Europe/Berlin",
+            "language": "de",
+            "postcodes": "10, 12;13",
+            "phone": "",
+        },
+    )
+    assert created.status_code == 303
+    new_id = int(created.headers["location"].rsplit("/", 1)[1])
+    installer = installers(settings)["neu@solar.example"]
+    assert (installer.id, installer.country, installer.postcodes, installer.capacity) == (
+        new_id,
+        "DE",
+        "10 12 13",
+        7,
+    )
+    duplicate = post(
+        admin_client,
+        "/admin/installers/new",
+        {"email": "neu@solar.example", "name": "Again", "country": "DE"},
+    )
+    assert duplicate.status_code == 422 and "exists already" in duplicate.text
+
+    edited = post(
+        admin_client,
+        f"/admin/installers/{new_id}",
+        {
+            "email": "neu@solar.example",
+            "name": "Neu Solar GmbH",
+            "country": "DE",
+            "tier": "gold",
+            "capacity": "9",
+            "timezone": "Europe/Berlin",
+            "language": "de",
+            "postcodes": "10 12 13 14",
+        },
+    )
+    assert edited.status_code == 303
+    installer = installers(settings)["neu@solar.example"]
+    assert installer.tier == "gold" and installer.tier_pinned and installer.capacity == 9
+    with session_scope(settings) as s:
+        change = s.scalars(select(TierChange)).one()
+        assert (change.old_tier, change.new_tier, change.by) == (
+            "silver",
+            "gold",
+            "admin@example.com",
+        )
+        # The installer is told, as for a tier the score changed.
+        told = s.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.to == "neu@solar.example", OutboxMessage.template == "tier_changed"
+            )
+        ).all()
+        assert len(told) == 1
+    assert "silver → gold" in admin_client.get(f"/admin/installers/{new_id}").text
+    bad_edit = post(
+        admin_client,
+        f"/admin/installers/{new_id}",
+        {"email": "neu@solar.example", "name": "X", "country": "DE", "timezone": "Nowhere/City"},
+    )
+    assert bad_edit.status_code == 422 and "unknown time zone" in bad_edit.text
+
+    assert post(admin_client, f"/admin/installers/{new_id}/deactivate").status_code == 303
+    installer = installers(settings)["neu@solar.example"]
+    assert not installer.active and installer.deactivated_at is not None
+    assert post(admin_client, f"/admin/installers/{new_id}/activate").status_code == 303
+    installer = installers(settings)["neu@solar.example"]
+    assert installer.active and installer.deactivated_at is None
+    assert installer.last_action_at is not None  # the 8-week silence counts from now
+    with session_scope(settings) as s:
+        actions = [e.action for e in s.scalars(select(AuditEntry).order_by(AuditEntry.id))]
+    assert actions == [
+        "installer.create",
+        "installer.edit",
+        "installer.deactivate",
+        "installer.activate",
+    ]
+    assert post(admin_client, "/admin/installers/99999/deactivate").status_code == 404
+
+
+def test_export_csv_and_xlsx_round_trip(settings, admin_client):
+    load_installers(settings)
+    exported = admin_client.get("/admin/installers/export.csv")
+    assert exported.status_code == 200
+    assert exported.headers["content-disposition"].startswith('attachment; filename="installers-')
+    rows = list(csv.DictReader(io.StringIO(exported.content.decode("utf-8-sig"))))
+    expected = sorted(corpus_rows(), key=lambda r: r["email"])
+    assert rows == expected
+    workbook = load_workbook(io.BytesIO(admin_client.get("/admin/installers/export.xlsx").content))
+    sheet = workbook.active
+    values = list(sheet.iter_rows(values_only=True))
+    assert list(values[0]) == list(expected[0])
+    assert [v[0] for v in values[1:]] == [r["email"] for r in expected]
+    with session_scope(settings) as s:
+        assert (
+            s.scalar(
+                select(func.count())
+                .select_from(AuditEntry)
+                .where(AuditEntry.action == "installers.export")
+            )
+            == 2
+        )
