@@ -18,6 +18,7 @@ from mailflow.db import session_scope
 from mailflow.domain import lead as states
 from mailflow.i18n import pick_language
 from mailflow.lifecycle.service import NotYours, StepInvalid, record_status
+from mailflow.lifecycle.visits import BOOKABLE, current_visit
 from mailflow.models import (
     Installer,
     Lead,
@@ -98,7 +99,6 @@ def _lead_page(
     installer = who.installer
     language, tz = pick_language(installer.language), _tz(installer)
     facts = project_facts(lead, language)
-    from mailflow.lifecycle.visits import BOOKABLE, current_visit
 
     visit = current_visit(session, lead.id)
     return _page(

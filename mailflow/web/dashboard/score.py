@@ -12,7 +12,10 @@ from mailflow.clock import now
 from mailflow.config import get_settings
 from mailflow.db import session_scope
 from mailflow.i18n import pick_language
-from mailflow.outbound.emails import N_
+from mailflow.models import Survey
+from mailflow.outbound.emails import ADVICE, N_
+from mailflow.ratings.score import compute
+from mailflow.ratings.service import history_for, weights_of
 from mailflow.web.dashboard.common import _t, _tz, _when
 from mailflow.web.dashboard.labels import PREFIX
 from mailflow.web.dashboard.rendering import _page
@@ -25,10 +28,6 @@ router = APIRouter()
 @router.get(f"{PREFIX}/score", include_in_schema=False)
 def score_page(request: Request) -> Response:
     """The installer's score, tier, ratings and what counts (PRODUCT.md §6)."""
-    from mailflow.models import Survey
-    from mailflow.outbound.emails import ADVICE
-    from mailflow.ratings.score import compute
-    from mailflow.ratings.service import history_for, weights_of
 
     settings, at = get_settings(), now()
     with session_scope(settings) as session:

@@ -17,11 +17,14 @@ from mailflow.clock import now
 from mailflow.config import Settings, get_settings
 from mailflow.db import session_scope
 from mailflow.i18n import LANGUAGES
+from mailflow.installers.signin import send_signin_link
+from mailflow.leads.schema import normalise_email
 from mailflow.outbound.emails import N_
 from mailflow.web.dashboard.common import _secure, _t, redirect, safe_next
 from mailflow.web.dashboard.labels import LANGUAGE_NAMES, MESSAGES, PREFIX, SIGNIN_CSRF_COOKIE
 from mailflow.web.dashboard.rendering import _browser_language, _message, _page
 from mailflow.web.dashboard.sessions import SignedIn, _clear_session_cookie, signed_in
+from mailflow.web.links import problem
 from mailflow.web.secrets import same_secret
 
 log = logging.getLogger(__name__)
@@ -98,7 +101,6 @@ def _signin_request(request: Request, form: dict, settings: Settings) -> Respons
             error=_t(language, MESSAGES["csrf"][2]),
         )
     raw = form.get("email", "").strip()[:320]
-    from mailflow.leads.schema import normalise_email
 
     try:
         address = normalise_email(raw).lower()
@@ -111,14 +113,12 @@ def _signin_request(request: Request, form: dict, settings: Settings) -> Respons
             next_url=next_url,
             error=_t(language, N_("Enter a valid email address.")),
         )
-    from mailflow.installers.signin import send_signin_link
 
     # Known or not, the same work: one job (its timing must not tell who is an installer).
     try:
         send_signin_link.send(address, safe_next(next_url))
     except Exception:
         log.warning("could not enqueue a sign-in link", exc_info=True)
-        from mailflow.web.links import problem
 
         return problem("unavailable", language)
     # The same answer whether or not the address is known.

@@ -12,6 +12,7 @@ from mailflow.clock import now
 from mailflow.config import Settings, get_settings
 from mailflow.db import session_scope
 from mailflow.lifecycle.service import NotYours, StepInvalid
+from mailflow.lifecycle.visits import book_visit, cancel_visit
 from mailflow.web.dashboard.common import redirect
 from mailflow.web.dashboard.labels import PREFIX
 from mailflow.web.dashboard.lead import _lead_id, _lead_page, _owned_lead
@@ -30,7 +31,6 @@ async def lead_visit(lead_id: str, request: Request) -> Response:
 
 def _lead_visit(lead_id: str, request: Request, form: dict, settings: Settings) -> Response:
     """Book, move (same form again) or cancel the site visit; the customer gets the invitation."""
-    from mailflow.lifecycle.visits import book_visit, cancel_visit
 
     at = now()
     with session_scope(settings) as session:

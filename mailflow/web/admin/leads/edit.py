@@ -11,6 +11,7 @@ from mailflow.clock import now
 from mailflow.config import get_settings
 from mailflow.db import session_scope
 from mailflow.leads import admin_actions, privacy
+from mailflow.leads.schema import BuildingType, GridConnection, Product, Source
 from mailflow.models import (
     Lead,
 )
@@ -30,7 +31,6 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 
 
 def _edit_page(request, admin, lead, values, errors, status_code=200) -> Response:
-    from mailflow.leads.schema import BuildingType, GridConnection, Product, Source
 
     return render(
         request,

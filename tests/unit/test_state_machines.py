@@ -13,7 +13,7 @@ from mailflow.domain import lead as lead_rules
 from mailflow.domain import offer as offer_rules
 from mailflow.domain.statuses import Actor, LeadStatus, OfferStatus
 
-PACKAGE = Path(__file__).resolve().parents[1] / "mailflow"
+PACKAGE = Path(__file__).resolve().parents[2] / "mailflow"
 # Assignments to a ``status`` attribute that are not a lead's or an offer's status.
 NOT_A_STATUS_WRITE = {"web/admin/lead_queries.py"}  # a filter form's field
 
