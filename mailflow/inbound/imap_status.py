@@ -9,7 +9,7 @@ import threading
 from mailflow.clock import now
 from mailflow.config import Settings
 from mailflow.db import session_scope
-from mailflow.models import ServiceStatus
+from mailflow.status_rows import status_row
 
 log = logging.getLogger(__name__)
 NAME = "imap"
@@ -17,10 +17,7 @@ NAME = "imap"
 
 def write_health(settings: Settings, data: dict) -> None:
     with session_scope(settings) as session:
-        row = session.get(ServiceStatus, NAME)
-        if row is None:
-            row = ServiceStatus(name=NAME)
-            session.add(row)
+        row = status_row(session, NAME, data=data, updated_at=now())
         row.data, row.updated_at = data, now()
 
 

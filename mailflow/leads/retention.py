@@ -30,6 +30,7 @@ from mailflow.models import (
     OutboxState,
     ServiceStatus,
 )
+from mailflow.status_rows import status_row
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +57,8 @@ def _state(settings: Settings) -> dict:
 
 def _save_state(settings: Settings, data: dict, at: datetime) -> None:
     with session_scope(settings) as session:
-        row = session.get(ServiceStatus, STATUS_ROW)
-        if row is None:
-            session.add(ServiceStatus(name=STATUS_ROW, data=data, updated_at=at))
-        else:
-            row.data, row.updated_at = data, at
+        row = status_row(session, STATUS_ROW, data=data, updated_at=at)
+        row.data, row.updated_at = data, at
 
 
 def purge_inbound(settings: Settings, *, since: datetime, until: datetime, batch: int = 200) -> int:

@@ -8,7 +8,6 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, not_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
@@ -31,6 +30,7 @@ from mailflow.models import (
 from mailflow.outbound import emails
 from mailflow.outbound.outbox import queue_email
 from mailflow.ratings.score import History, Thresholds, Weights, compute
+from mailflow.status_rows import status_row
 
 log = logging.getLogger(__name__)
 
@@ -384,14 +384,7 @@ NIGHTLY = "tiers"
 def nightly_recompute(settings: Settings, at: datetime) -> int:
     """Once a day (the first sweep after 24 hours): one scheduler wins the claim."""
     with session_scope(settings) as session:
-        if session.get(ServiceStatus, NIGHTLY) is None:
-            try:
-                with session.begin_nested():
-                    session.add(
-                        ServiceStatus(name=NIGHTLY, data={}, updated_at=at - timedelta(days=2))
-                    )
-            except IntegrityError:
-                pass
+        status_row(session, NIGHTLY, data={}, updated_at=at - timedelta(days=2))
     with session_scope(settings) as session:
         claimed = session.execute(
             update(ServiceStatus)
