@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
 
@@ -12,10 +13,34 @@ from mailflow.db import session_scope
 from mailflow.inbound.process import process_inbound_message
 from mailflow.inbound.store import store_inbound
 from mailflow.links import tokens
-from mailflow.models import Channel, InboundMessage, InboundOutcome, LeadStatus, Offer
+from mailflow.models import (
+    Channel,
+    InboundMessage,
+    InboundOutcome,
+    LeadStatus,
+    Offer,
+    OutboxMessage,
+)
+from mailflow.routing import offers
 from mailflow.routing.replies import reply_token
 from support.offers import emails_to, lead, load_installers, new_lead, wait_for_offer
 from support.people import GOLD_PARIS, SILVER_PARIS
+
+
+@dataclass
+class Offered:
+    lead_id: int
+    offer: Offer
+    mail: OutboxMessage  # the offer email to GOLD_PARIS
+
+
+@pytest.fixture
+def offered(settings, worker) -> Offered:
+    """A lead offered to the gold installer of Paris, and the offer email it got."""
+    load_installers(settings)
+    lead_id = new_lead(settings)
+    (offer,) = wait_for_offer(settings, lead_id)
+    return Offered(lead_id, offer, emails_to(settings, GOLD_PARIS, "offer")[0])
 
 
 def reply(
@@ -52,11 +77,9 @@ def reply(
 
 
 @pytest.mark.parametrize("word", ["Accept", "annehmen.", "ACCEPTER !", "Akceptuję"])
-def test_accept_by_reply(settings, worker, word):
-    load_installers(settings)
-    lead_id = new_lead(settings)
-    wait_for_offer(settings, lead_id)
-    offer_mail = emails_to(settings, GOLD_PARIS, "offer")[0]
+def test_accept_by_reply(settings, offered, word):
+    lead_id = offered.lead_id
+    offer_mail = offered.mail
     row = reply(settings, offer_mail, sender=GOLD_PARIS, body=f"{word}\nMerci, je rappelle.")
     assert row.outcome == InboundOutcome.REPLY and "accepted" in row.reason
     got = lead(settings, lead_id)
@@ -66,13 +89,11 @@ def test_accept_by_reply(settings, worker, word):
     assert emails_to(settings, GOLD_PARIS, "contact_details")
 
 
-def test_decline_by_reply_moves_on(settings, worker):
-    load_installers(settings)
-    lead_id = new_lead(settings)
-    wait_for_offer(settings, lead_id)
+def test_decline_by_reply_moves_on(settings, offered):
+    lead_id = offered.lead_id
     row = reply(
         settings,
-        emails_to(settings, GOLD_PARIS, "offer")[0],
+        offered.mail,
         sender=GOLD_PARIS,
         body="Ablehnen - keine Kapazität",
     )
@@ -81,13 +102,11 @@ def test_decline_by_reply_moves_on(settings, worker):
     assert emails_to(settings, SILVER_PARIS, "offer")
 
 
-def test_reply_from_someone_else_does_nothing(settings, worker):
-    load_installers(settings)
-    lead_id = new_lead(settings)
-    wait_for_offer(settings, lead_id)
+def test_reply_from_someone_else_does_nothing(settings, offered):
+    lead_id = offered.lead_id
     row = reply(
         settings,
-        emails_to(settings, GOLD_PARIS, "offer")[0],
+        offered.mail,
         sender="intruder@example.org",
         body="accept",
     )
@@ -95,13 +114,11 @@ def test_reply_from_someone_else_does_nothing(settings, worker):
     assert lead(settings, lead_id).status == LeadStatus.OFFERED
 
 
-def test_auto_reply_to_an_offer_never_counts(settings, worker):
-    load_installers(settings)
-    lead_id = new_lead(settings)
-    wait_for_offer(settings, lead_id)
+def test_auto_reply_to_an_offer_never_counts(settings, offered):
+    lead_id = offered.lead_id
     row = reply(
         settings,
-        emails_to(settings, GOLD_PARIS, "offer")[0],
+        offered.mail,
         sender=GOLD_PARIS,
         body="Accept my apologies, I am out of the office until Monday.",
         auto=True,
@@ -112,13 +129,11 @@ def test_auto_reply_to_an_offer_never_counts(settings, worker):
     assert "auto_reply" in [e.type for e in got.events]
 
 
-def test_unclear_reply_is_recorded_without_effect(settings, worker):
-    load_installers(settings)
-    lead_id = new_lead(settings)
-    wait_for_offer(settings, lead_id)
+def test_unclear_reply_is_recorded_without_effect(settings, offered):
+    lead_id = offered.lead_id
     row = reply(
         settings,
-        emails_to(settings, GOLD_PARIS, "offer")[0],
+        offered.mail,
         sender=GOLD_PARIS,
         body="Can you tell me more about the roof?",
     )
@@ -141,11 +156,9 @@ MTA = "mx.mailflow.example"
         "(message not signed) header.d=none;dmarc=fail action=none header.from=soleil-paris.example",
     ],
 )
-def test_reply_the_mta_found_forged_is_not_accepted(settings, worker, caplog, results):
-    load_installers(settings)
-    lead_id = new_lead(settings)
-    wait_for_offer(settings, lead_id)
-    offer_mail = emails_to(settings, GOLD_PARIS, "offer")[0]
+def test_reply_the_mta_found_forged_is_not_accepted(settings, offered, caplog, results):
+    lead_id = offered.lead_id
+    offer_mail = offered.mail
     row = reply(settings, offer_mail, sender=GOLD_PARIS, body="accept", auth=(results,))
     assert row.outcome == InboundOutcome.REPLY and "reply refused" in row.reason
     assert lead(settings, lead_id).status == LeadStatus.OFFERED
@@ -165,13 +178,11 @@ def test_reply_the_mta_found_forged_is_not_accepted(settings, worker, caplog, re
         f"{MTA}; none",
     ],
 )
-def test_reply_the_mta_did_not_fail_is_accepted(settings, worker, results):
-    load_installers(settings)
-    lead_id = new_lead(settings)
-    wait_for_offer(settings, lead_id)
+def test_reply_the_mta_did_not_fail_is_accepted(settings, offered, results):
+    lead_id = offered.lead_id
     row = reply(
         settings,
-        emails_to(settings, GOLD_PARIS, "offer")[0],
+        offered.mail,
         sender=GOLD_PARIS,
         body="accept",
         auth=(results,),
@@ -180,16 +191,14 @@ def test_reply_the_mta_did_not_fail_is_accepted(settings, worker, results):
     assert lead(settings, lead_id).status == LeadStatus.ACCEPTED
 
 
-def test_only_our_mtas_results_count_when_its_id_is_set(settings, worker, monkeypatch):
+def test_only_our_mtas_results_count_when_its_id_is_set(settings, offered, monkeypatch):
     """A forger adds their own "dmarc=pass" header: with MAILFLOW_AUTHSERV_ID set, only the
     header of that id counts, wherever it is."""
-    load_installers(settings)
-    lead_id = new_lead(settings)
-    wait_for_offer(settings, lead_id)
+    lead_id = offered.lead_id
     ours = settings.model_copy(update={"authserv_id": MTA})
     row = reply(
         ours,
-        emails_to(settings, GOLD_PARIS, "offer")[0],
+        offered.mail,
         sender=GOLD_PARIS,
         body="accept",
         auth=(
@@ -202,11 +211,9 @@ def test_only_our_mtas_results_count_when_its_id_is_set(settings, worker, monkey
 
 
 # ------------------------------------------------------------------ the token's life -------
-def test_reply_token_expires_with_the_offer(settings, worker):
-    load_installers(settings)
-    lead_id = new_lead(settings)
-    (offer,) = wait_for_offer(settings, lead_id)
-    offer_mail = emails_to(settings, GOLD_PARIS, "offer")[0]
+def test_reply_token_expires_with_the_offer(settings, offered):
+    lead_id, offer = offered.lead_id, offered.offer
+    offer_mail = offered.mail
     token = reply_token([offer_mail.headers["Reply-To"]])
     with session_scope(settings) as s:
         tokens.verify(s, settings, "reply", token, now=offer.deadline - timedelta(seconds=1))
@@ -219,15 +226,11 @@ def test_reply_token_expires_with_the_offer(settings, worker):
     assert got.status != LeadStatus.ACCEPTED and got.assigned_installer_id is None
 
 
-def test_reply_to_an_offer_no_longer_pending_is_not_accepted(settings, worker):
+def test_reply_to_an_offer_no_longer_pending_is_not_accepted(settings, offered):
     """Declined by link, then "accept" by email before the deadline: the reply address died
     with the offer."""
-    load_installers(settings)
-    lead_id = new_lead(settings)
-    (offer,) = wait_for_offer(settings, lead_id)
-    offer_mail = emails_to(settings, GOLD_PARIS, "offer")[0]
-    from mailflow.routing import offers
-
+    lead_id, offer = offered.lead_id, offered.offer
+    offer_mail = offered.mail
     with session_scope(settings) as s:
         offers.decline(
             s,
