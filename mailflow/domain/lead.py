@@ -9,8 +9,11 @@ through intake, rotation and expiry; admins assign, put back into rotation and c
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
+from mailflow.domain.effects import CancelTimers, Outcome, Record, outcome
+from mailflow.domain.events import LeadAssigned, LeadNeedsInstaller, LeadPooled
 from mailflow.domain.statuses import Actor
 from mailflow.domain.statuses import LeadStatus as S
 
@@ -83,6 +86,8 @@ IN_PROGRESS = frozenset(
     {S.CONTACT_ATTEMPTED, S.FIRST_CONTACT, S.QUOTE_SENT, S.ORDER_PLACED, S.INSTALLATION_SCHEDULED}
 )
 FINISHED = frozenset({S.INSTALLED, S.FAILED, S.EXPIRED})
+# Where a site visit can be booked: while the installer holds the lead and works on it.
+BOOKABLE = frozenset({*INSTALLER_TRANSITIONS} - FINISHED)
 
 # What each step needs from the installer.
 REQUIRED_FIELDS = {
@@ -134,3 +139,38 @@ def move(lead: HasStatus, wanted: S, *, by: Actor) -> None:
     if wanted not in _TABLES[by].get(lead.status, frozenset()):
         raise Refused(str(lead.status), str(wanted))
     lead.status = wanted
+
+
+# ------------------------------------------------------------------ transitions -------------
+PROGRESS_TIMERS = ("status_reminder", "reservation_lapse", "follow_up_reminder")
+
+
+def pool(lead, *, at: datetime, offered_before: bool) -> Outcome:
+    """Nobody can take the lead now: it waits in the pool (admins are told the first time)."""
+    was_pool = lead.status == S.POOL
+    move(lead, S.POOL, by=Actor.SYSTEM)
+    lead.updated_at = at
+    if was_pool:
+        return Outcome()
+    reason = "no eligible installer left" if offered_before else "no eligible installer"
+    return outcome(Record(lead.id, "pool", data={"reason": reason}), LeadPooled(lead.id))
+
+
+def release(lead, *, at: datetime, actor: Actor, reason: str) -> Outcome:
+    """A held lead goes back to rotation (given back, lapsed reservation, admin)."""
+    previous = lead.assigned_installer_id
+    lead.assigned_installer_id = None
+    move(lead, S.NEW, by=Actor.ADMIN if actor == Actor.ADMIN else Actor.SYSTEM)
+    return outcome(
+        Record(lead.id, "released", actor, {"reason": reason, "installer_id": previous}),
+        LeadNeedsInstaller(lead.id, "released"),
+    )
+
+
+def assign(lead, installer, *, at: datetime, by: str) -> Outcome:
+    """An admin gives the lead to an installer as if they had accepted it (the caller has
+    withdrawn open offers and records the admin's timeline line)."""
+    lead.assigned_installer_id = installer.id
+    move(lead, S.ACCEPTED, by=Actor.ADMIN)
+    lead.updated_at = lead.accepted_at = lead.status_changed_at = at
+    return outcome(CancelTimers(lead.id, PROGRESS_TIMERS), LeadAssigned(lead.id, installer.id, by))

@@ -3,8 +3,13 @@ and then never changes again."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
+from mailflow.domain import lead as lead_rules
+from mailflow.domain.effects import Outcome, QueueEmail, Record, outcome
+from mailflow.domain.events import LeadAccepted, LeadNeedsInstaller, OfferMade
+from mailflow.domain.statuses import Actor, LeadStatus
 from mailflow.domain.statuses import OfferStatus as S
 
 TRANSITIONS: dict[S, frozenset] = {
@@ -28,3 +33,129 @@ def move(offer: HasStatus, wanted: S) -> None:
     if wanted not in TRANSITIONS.get(offer.status, frozenset()):
         raise Refused(str(offer.status), str(wanted))
     offer.status = wanted
+
+
+# ------------------------------------------------------------------ transitions -------------
+# Each takes the locked rows, changes them through the tables and returns its Outcome: its own
+# timeline line and emails, and the events other features follow up (mailflow.reactions).
+DECLINE_REASONS = ("no_capacity", "out_of_area", "not_interested", "spam", "other")
+
+
+class OfferClosed(Exception):
+    """The offer cannot be answered any more; ``code`` says why (for the page to show)."""
+
+    def __init__(self, code: str, offer: object | None = None) -> None:
+        super().__init__(code)
+        self.code = code
+        self.offer = offer
+
+
+def closed_code(offer_status: S, lead_status: LeadStatus) -> str | None:
+    """Why an offer can no longer be answered, or None while it can."""
+    if offer_status == S.ACCEPTED:
+        return "already_accepted"
+    if offer_status == S.DECLINED:
+        return "already_declined"
+    if offer_status == S.EXPIRED:
+        return "expired"
+    if offer_status != S.OFFERED or lead_status != LeadStatus.OFFERED:
+        return "taken"
+    return None
+
+
+def offered(lead, offer, installer_email: str, *, at: datetime) -> Outcome:
+    """A new open offer (already stored, with its id) makes the lead offered."""
+    lead_rules.move(lead, LeadStatus.OFFERED, by=Actor.SYSTEM)
+    lead.updated_at = at
+    return outcome(
+        Record(
+            lead.id,
+            "offered",
+            data={
+                "installer": installer_email,
+                "offer_id": offer.id,
+                "deadline": offer.deadline.isoformat(),
+                "reason": offer.routing_reason,
+            },
+        ),
+        QueueEmail("offer", lead_id=lead.id, installer_id=offer.installer_id, subject_id=offer.id),
+        OfferMade(offer.id, lead.id, offer.installer_id),
+    )
+
+
+def accept(offer, lead, installer, *, at: datetime, actor: Actor, via: str) -> Outcome:
+    move(offer, S.ACCEPTED)
+    offer.answered_at = at
+    lead_rules.move(lead, LeadStatus.ACCEPTED, by=Actor.SYSTEM)
+    lead.assigned_installer_id = installer.id
+    lead.updated_at = lead.accepted_at = lead.status_changed_at = at
+    installer.last_action_at = at
+    return outcome(
+        Record(
+            lead.id,
+            "accepted",
+            actor,
+            {"installer": installer.email, "offer_id": offer.id, "via": via},
+        ),
+        LeadAccepted(lead.id, installer.id, offer.id, via),
+    )
+
+
+def decline(
+    offer, lead, installer, *, reason: str, note: str | None, at: datetime, via: str
+) -> Outcome:
+    if reason not in DECLINE_REASONS:
+        reason = "other"
+    move(offer, S.DECLINED)
+    offer.answered_at = at
+    offer.decline_reason, offer.decline_note = reason, (note or None)
+    installer.last_action_at = at
+    lead_rules.move(lead, LeadStatus.NEW, by=Actor.SYSTEM)  # back to rotation
+    return outcome(
+        Record(
+            lead.id,
+            "declined",
+            Actor.INSTALLER,
+            {
+                "installer": installer.email,
+                "offer_id": offer.id,
+                "reason": reason,
+                "note": note or None,
+                "via": via,
+            },
+        ),
+        LeadNeedsInstaller(lead.id, "declined"),
+    )
+
+
+def expire(offer, lead, installer_email: str, *, at: datetime) -> Outcome:
+    """The deadline passed: the offer expires; an offered lead goes back to rotation."""
+    if offer.status != S.OFFERED:
+        return Outcome()
+    move(offer, S.EXPIRED)
+    offer.answered_at = None
+    result = outcome(
+        Record(
+            lead.id,
+            "offer_expired",
+            data={
+                "installer": installer_email,
+                "offer_id": offer.id,
+                "deadline": offer.deadline.isoformat(),
+            },
+        )
+    )
+    if lead.status == LeadStatus.OFFERED:
+        lead_rules.move(lead, LeadStatus.NEW, by=Actor.SYSTEM)
+        result += outcome(LeadNeedsInstaller(lead.id, "offer_expired"))
+    return result
+
+
+def withdraw(offers, *, at: datetime) -> list[int]:
+    """Open offers are withdrawn (their accept links answer "taken"); returns their ids."""
+    ids = []
+    for offer in offers:
+        move(offer, S.WITHDRAWN)
+        offer.answered_at = at
+        ids.append(offer.id)
+    return ids

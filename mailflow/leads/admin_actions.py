@@ -16,14 +16,17 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailflow.app.uow import UnitOfWork
 from mailflow.config import Settings
 from mailflow.domain import lead as lead_rules
 from mailflow.domain import offer as offer_rules
+from mailflow.domain.effects import outcome
+from mailflow.domain.events import LeadNeedsInstaller
+from mailflow.domain.lead import PROGRESS_TIMERS
 from mailflow.leads import search
 from mailflow.leads.schema import LeadIn, error_map
 from mailflow.leads.service import add_event
 from mailflow.lifecycle import timers
-from mailflow.lifecycle.service import PROGRESS_TIMERS
 from mailflow.models import (
     HELD_STATUSES,
     Actor,
@@ -33,12 +36,7 @@ from mailflow.models import (
     Offer,
     OfferStatus,
 )
-from mailflow.routing.offers import (
-    lock_lead,
-    offer_next,
-    release_to_rotation,
-    send_acceptance_emails,
-)
+from mailflow.routing.offers import lock_lead
 
 MAX_REASON = 2000
 # Finished for good: nothing to assign, rotate or close any more.
@@ -107,17 +105,17 @@ def _locked(session: Session, lead_id: int) -> Lead:
     return lead
 
 
-def withdraw_open_offers(session: Session, lead: Lead, *, now: datetime) -> list[Offer]:
-    """Open offers of the lead are withdrawn: their accept links answer "taken" from now on."""
-    offers = list(
+def _open_offers(session: Session, lead: Lead) -> list[Offer]:
+    return list(
         session.scalars(
             select(Offer).where(Offer.lead_id == lead.id, Offer.status == OfferStatus.OFFERED)
         )
     )
-    for offer in offers:
-        offer_rules.move(offer, OfferStatus.WITHDRAWN)
-        offer.answered_at = now
-    return offers
+
+
+def withdraw_open_offers(session: Session, lead: Lead, *, now: datetime) -> list[int]:
+    """Open offers of the lead are withdrawn: their accept links answer "taken" from now on."""
+    return offer_rules.withdraw(_open_offers(session, lead), at=now)
 
 
 def _installer_email(session: Session, installer_id: int | None) -> str | None:
@@ -158,11 +156,8 @@ def assign(
     previous_id = lead.assigned_installer_id if lead.status in HELD_STATUSES else None
     previous_status = lead.status
     withdrawn = withdraw_open_offers(session, lead, now=now)
-    timers.cancel(session, lead_id=lead.id, kinds=PROGRESS_TIMERS, now=now)
     previous_progress = dict(lead.progress or {})
-    lead.assigned_installer_id = installer.id
-    lead_rules.move(lead, LeadStatus.ACCEPTED, by=Actor.ADMIN)
-    lead.updated_at = now
+    assigned = lead_rules.assign(lead, installer, at=now, by=by)
     lead.spam, lead.archived_at = False, None
     duplicate_of, lead.duplicate_of_id = lead.duplicate_of_id, None
     if previous_id is not None:
@@ -177,12 +172,12 @@ def assign(
         previous_installer=_installer_email(session, previous_id),
         previous_status=previous_status.value,
         previous_progress=previous_progress or None,
-        withdrawn_offers=[o.id for o in withdrawn] or None,
+        withdrawn_offers=withdrawn or None,
         was_duplicate_of=duplicate_of,
         reason=reason,
     )
-    # The same emails and timers as an accepted offer.
-    send_acceptance_emails(session, lead, installer, now=now, settings=settings)
+    # The same emails and timers as an accepted offer (reactions to LeadAssigned).
+    UnitOfWork(session, settings, now).apply(assigned)
     return lead
 
 
@@ -219,21 +214,21 @@ def back_to_rotation(
         previous_installer=_installer_email(session, lead.assigned_installer_id)
         if previous_status in HELD_STATUSES
         else None,
-        withdrawn_offers=[o.id for o in withdrawn] or None,
+        withdrawn_offers=withdrawn or None,
         was_duplicate_of=duplicate_of,
         reason=reason,
     )
     if previous_status in HELD_STATUSES:
-        return release_to_rotation(
-            session,
-            lead,
-            now=now,
-            settings=settings,
-            reason=f"put back into rotation by {by}",
+        rotated = lead_rules.release(
+            lead, at=now, actor=Actor.SYSTEM, reason=f"put back into rotation by {by}"
         )
-    lead_rules.move(lead, LeadStatus.NEW, by=Actor.ADMIN)
+    else:
+        lead_rules.move(lead, LeadStatus.NEW, by=Actor.ADMIN)
+        rotated = outcome(LeadNeedsInstaller(lead.id, "back_to_rotation"))
     lead.updated_at = now
-    return offer_next(session, lead, now=now, settings=settings)
+    UnitOfWork(session, settings, now).apply(rotated)
+    open_offers = _open_offers(session, lead)
+    return open_offers[0] if open_offers else None
 
 
 # ------------------------------------------------------------------ close, archive, spam ----

@@ -17,12 +17,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
+from mailflow.app.uow import UnitOfWork
 from mailflow.calendar import add_business_days
 from mailflow.config import Settings
 from mailflow.domain import lead as states
 from mailflow.domain import offer as offer_rules
-from mailflow.domain.lead import RELEASE
-from mailflow.i18n import gettext
+from mailflow.domain.effects import Outcome, QueueEmail, Record, SetTimer, outcome
+from mailflow.domain.errors import NotYours, StepInvalid
+from mailflow.domain.events import LeadAccepted, LeadAssigned, StatusRecorded
+from mailflow.domain.lead import PROGRESS_TIMERS, RELEASE
 from mailflow.leads.service import add_event
 from mailflow.lifecycle import timers
 from mailflow.links import tokens
@@ -30,7 +33,7 @@ from mailflow.models import Actor, Installer, Lead, LeadStatus, Offer, OfferStat
 from mailflow.outbound import emails
 from mailflow.outbound.emails import N_
 from mailflow.outbound.outbox import queue_email
-from mailflow.routing.offers import lock_lead, release_to_rotation
+from mailflow.routing.offers import lock_lead
 
 REMINDER_AFTER_BUSINESS_DAYS = 2
 LAPSE_AFTER_REMINDER_BUSINESS_DAYS = 2
@@ -38,35 +41,6 @@ EXPIRE_AFTER = timedelta(weeks=8)
 DEACTIVATE_AFTER = timedelta(weeks=8)
 FOLLOW_UP_HOUR = time(9, 0)
 DIGEST_EVERY = timedelta(days=7)
-PROGRESS_TIMERS = ("status_reminder", "reservation_lapse", "follow_up_reminder")
-
-STEP_LABELS = {
-    LeadStatus.CONTACT_ATTEMPTED: N_("Contact attempted"),
-    LeadStatus.FIRST_CONTACT: N_("First contact made"),
-    LeadStatus.QUOTE_SENT: N_("Quote sent"),
-    LeadStatus.ORDER_PLACED: N_("Order placed"),
-    LeadStatus.INSTALLATION_SCHEDULED: N_("Installation scheduled"),
-    LeadStatus.INSTALLED: N_("Installed"),
-    LeadStatus.FAILED: N_("Failed: the customer does not want to go on"),
-    LeadStatus.FOLLOW_UP: N_("Remind me later"),
-    RELEASE: N_("Give the lead back"),
-    "visit": N_("Book a site visit"),
-}
-VISIT = "visit"
-
-
-class NotYours(Exception):
-    """The lead is not (or no longer) held by this installer."""
-
-
-class StepInvalid(ValueError):
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-        self.errors = errors
-
-
-def step_label(step: str, language: str) -> str:
-    return gettext(language, STEP_LABELS[step])
 
 
 # ------------------------------------------------------------------ validation (pure) ------
@@ -139,15 +113,16 @@ def record_status(
     data = validate_step(step, form, today=now.astimezone(tz).date())
     installer.last_action_at = now
     timers.cancel(session, lead_id=lead.id, kinds=PROGRESS_TIMERS, now=now)
+    uow = UnitOfWork(session, settings, now)
     if step == RELEASE:
         add_event(session, lead, "status", at=now, actor=actor, status=RELEASE, via=via, **data)
-        release_to_rotation(
-            session,
-            lead,
-            now=now,
-            settings=settings,
-            actor=actor,
-            reason=data.get("reason") or "given back by the installer",
+        uow.apply(
+            states.release(
+                lead,
+                at=now,
+                actor=actor,
+                reason=data.get("reason") or "given back by the installer",
+            )
         )
         return lead
     previous = lead.status
@@ -174,75 +149,31 @@ def record_status(
         via=via,
         **data,
     )
+    follow_up = ()
     if step == LeadStatus.FOLLOW_UP:
         day = date.fromisoformat(data["date"])
-        due = datetime.combine(day, FOLLOW_UP_HOUR, tzinfo=tz)
-        timers.schedule(
-            session,
-            "follow_up_reminder",
-            due,
-            lead_id=lead.id,
-            installer_id=installer.id,
-            data={"note": data.get("note")},
-            now=now,
+        follow_up = (
+            SetTimer(
+                "follow_up_reminder",
+                datetime.combine(day, FOLLOW_UP_HOUR, tzinfo=tz),
+                lead_id=lead.id,
+                installer_id=installer.id,
+                data={"note": data.get("note")},
+            ),
         )
-    from mailflow.lifecycle import hooks
-
-    hooks.status_recorded(session, lead, installer, str(step), now=now, settings=settings)
+    uow.apply(outcome(*follow_up, StatusRecorded(lead.id, installer.id, str(step))))
     return lead
 
 
-# ------------------------------------------------------------------ links ------------------
-def status_links(
-    session: Session, lead: Lead, installer: Installer, *, now: datetime, settings: Settings
-) -> list[dict]:
-    """One signed link per sensible next step (status links work while the lead is theirs)."""
-    language = emails.installer_language(installer)
-    current = lead.status if lead.status in states.INSTALLER_TRANSITIONS else LeadStatus.ACCEPTED
-    links = []
-    from mailflow.lifecycle.visits import BOOKABLE
-
-    steps = list(states.next_steps(current))
-    if lead.status in BOOKABLE:
-        steps.insert(min(3, len(steps)), VISIT)
-    for step in steps:
-        token = tokens.issue(
-            session,
-            settings,
-            "status",
-            now=now,
-            subject_id=lead.id,
-            installer_id=installer.id,
-            lead_id=lead.id,
-            extra={"s": str(step)},
-        )
-        links.append(
-            {
-                "step": str(step),
-                "label": step_label(step, language),
-                "url": tokens.url(settings, "status", token),
-            }
-        )
-    return links
-
-
-def vacation_url(
-    session: Session, installer: Installer, *, now: datetime, settings: Settings
-) -> str:
-    token = tokens.issue(
-        session, settings, "vacation", now=now, subject_id=installer.id, installer_id=installer.id
-    )
-    return tokens.url(settings, "vacation", token)
-
-
 # ------------------------------------------------------------------ after acceptance -------
-def on_accepted(session: Session, lead: Lead, installer: Installer, *, now: datetime) -> None:
-    lead.accepted_at = lead.status_changed_at = now
+def start_reminders(uow: UnitOfWork, event: LeadAccepted | LeadAssigned) -> Outcome:
+    """Reaction: no status within two business days of acceptance → a reminder."""
+    installer = uow.session.get(Installer, event.installer_id)
     due = add_business_days(
-        now, REMINDER_AFTER_BUSINESS_DAYS, installer.country, installer.timezone
+        uow.now, REMINDER_AFTER_BUSINESS_DAYS, installer.country, installer.timezone
     )
-    timers.schedule(
-        session, "status_reminder", due, lead_id=lead.id, installer_id=installer.id, now=now
+    return outcome(
+        SetTimer("status_reminder", due, lead_id=event.lead_id, installer_id=installer.id)
     )
 
 
@@ -263,35 +194,21 @@ def _status_reminder(session: Session, timer: Timer, at: datetime, settings: Set
     if held is None:
         return
     lead, installer = held
-    language = emails.installer_language(installer)
-    reason = gettext(
-        language,
-        N_(
-            "You accepted lead #%(ref)s two business days ago and have not "
-            "recorded any progress yet. Without news within two more "
-            "business days, the lead goes to another installer."
-        ),
-        ref=lead.id,
+    reason = N_(
+        "You accepted lead #%(ref)s two business days ago and have not "
+        "recorded any progress yet. Without news within two more "
+        "business days, the lead goes to another installer."
     )
-    links = status_links(session, lead, installer, now=at, settings=settings)
-    queue_email(
-        session,
-        emails.reminder_email(
-            lead,
-            installer,
-            reason=reason,
-            status_links=links,
-            vacation_url=vacation_url(session, installer, now=at, settings=settings),
-        ),
-        now=at,
-        settings=settings,
-    )
-    add_event(session, lead, "reminder", at=at, kind="no_status", installer=installer.email)
     due = add_business_days(
         at, LAPSE_AFTER_REMINDER_BUSINESS_DAYS, installer.country, installer.timezone
     )
-    timers.schedule(
-        session, "reservation_lapse", due, lead_id=lead.id, installer_id=installer.id, now=at
+    who = {"lead_id": lead.id, "installer_id": installer.id}
+    UnitOfWork(session, settings, at).apply(
+        outcome(
+            QueueEmail("reminder", **who, data={"reason": reason}),
+            Record(lead.id, "reminder", data={"kind": "no_status", "installer": installer.email}),
+            SetTimer("reservation_lapse", due, **who),
+        )
     )
 
 
@@ -301,15 +218,16 @@ def _reservation_lapse(session: Session, timer: Timer, at: datetime, settings: S
     if held is None:
         return
     lead, installer = held
-    queue_email(
-        session, emails.reservation_lapsed_email(lead, installer), now=at, settings=settings
-    )
-    release_to_rotation(
-        session,
-        lead,
-        now=at,
-        settings=settings,
-        reason="reservation lapsed: no progress recorded within two business days of the reminder",
+    lapsed = outcome(QueueEmail("reservation_lapsed", lead_id=lead.id, installer_id=installer.id))
+    UnitOfWork(session, settings, at).apply(
+        lapsed
+        + states.release(
+            lead,
+            at=at,
+            actor=Actor.SYSTEM,
+            reason="reservation lapsed: no progress recorded within two business days of the "
+            "reminder",
+        )
     )
 
 
@@ -319,24 +237,19 @@ def _follow_up_reminder(session: Session, timer: Timer, at: datetime, settings: 
     if held is None:
         return
     lead, installer = held
-    language = emails.installer_language(installer)
+    reason = N_("You asked to be reminded of lead #%(ref)s today.")
     note = (timer.data or {}).get("note")
-    reason = gettext(language, N_("You asked to be reminded of lead #%(ref)s today."), ref=lead.id)
-    if note:
-        reason += f"\n\n{note}"
-    queue_email(
-        session,
-        emails.reminder_email(
-            lead,
-            installer,
-            reason=reason,
-            status_links=status_links(session, lead, installer, now=at, settings=settings),
-            vacation_url=vacation_url(session, installer, now=at, settings=settings),
-        ),
-        now=at,
-        settings=settings,
+    UnitOfWork(session, settings, at).apply(
+        outcome(
+            QueueEmail(
+                "reminder",
+                lead_id=lead.id,
+                installer_id=installer.id,
+                data={"reason": reason, "note": note},
+            ),
+            Record(lead.id, "reminder", data={"kind": "follow_up", "installer": installer.email}),
+        )
     )
-    add_event(session, lead, "reminder", at=at, kind="follow_up", installer=installer.email)
 
 
 # ------------------------------------------------------------------ query sweeps -----------

@@ -14,16 +14,16 @@ from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
 from mailflow.domain import lead as states
+from mailflow.domain.errors import NotYours, StepInvalid
 from mailflow.i18n import gettext
 from mailflow.leads.service import add_event
 from mailflow.lifecycle import timers
-from mailflow.lifecycle.service import StepInvalid
 from mailflow.models import Actor, Installer, Lead, SiteVisit
 from mailflow.outbound import emails
 from mailflow.outbound.emails import N_
 from mailflow.outbound.outbox import queue_email
 
-BOOKABLE = frozenset({*states.INSTALLER_TRANSITIONS} - states.FINISHED)
+BOOKABLE = states.BOOKABLE
 VISIT_TIMERS = ("visit_reminder",)
 
 
@@ -82,8 +82,6 @@ def book_visit(
     actor: Actor = Actor.INSTALLER,
 ) -> SiteVisit:
     """Book, or move the booked visit (the lead is locked by the caller)."""
-    from mailflow.lifecycle.service import NotYours
-
     if lead.assigned_installer_id != installer.id or lead.status not in BOOKABLE:
         raise NotYours()
     data = parse_visit_form(form, timezone=installer.timezone, now=now)

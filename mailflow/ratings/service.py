@@ -10,8 +10,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, not_, select, update
 from sqlalchemy.orm import Session
 
+from mailflow.app.uow import UnitOfWork
 from mailflow.config import Settings
 from mailflow.db import session_scope
+from mailflow.domain.effects import NOTHING, CancelTimers, Outcome, SetTimer, outcome
+from mailflow.domain.errors import StepInvalid
+from mailflow.domain.events import StatusRecorded
 from mailflow.leads.service import add_event
 from mailflow.lifecycle import timers
 from mailflow.links import tokens
@@ -43,17 +47,22 @@ SURVEY_TIMERS = ("survey", "survey_reminder")
 
 
 # ------------------------------------------------------------------ surveys ----------------
-def schedule_survey(session: Session, lead: Lead, installer: Installer, *, now: datetime) -> None:
-    """3 days after the installation date (or after ``installed`` without one), 10:00 local."""
+def schedule_survey(uow: UnitOfWork, event: StatusRecorded) -> Outcome:
+    """Reaction: once the installation is scheduled or done, the customer's survey is due
+    3 days after the installation date (or after ``installed`` without one), 10:00 local."""
+    if event.status not in SURVEY_STATUSES:
+        return NOTHING
+    lead = uow.session.get(Lead, event.lead_id)
+    installer = uow.session.get(Installer, event.installer_id)
     day_text = (lead.progress or {}).get("installation_date")
     tz = ZoneInfo(installer.timezone)
-    day = date.fromisoformat(day_text) if day_text else now.astimezone(tz).date()
+    day = date.fromisoformat(day_text) if day_text else uow.now.astimezone(tz).date()
     due = datetime.combine(day + SURVEY_AFTER, SURVEY_HOUR, tzinfo=tz)
-    timers.cancel(session, lead_id=lead.id, kinds=("survey",), now=now)
-    if _survey(session, lead.id) is not None:
-        return  # already sent
-    timers.schedule(
-        session, "survey", max(due, now), lead_id=lead.id, installer_id=installer.id, now=now
+    cancel = outcome(CancelTimers(lead.id, ("survey",)))
+    if _survey(uow.session, lead.id) is not None:
+        return cancel  # already sent
+    return cancel + outcome(
+        SetTimer("survey", max(due, uow.now), lead_id=lead.id, installer_id=installer.id)
     )
 
 
@@ -153,8 +162,6 @@ def submit_survey(
         except ValueError:
             errors[name] = "choose 1 to 5 stars"
     if errors:
-        from mailflow.lifecycle.service import StepInvalid
-
         raise StepInvalid(errors)
     comment = str(form.get("comment") or "").strip()[:4000] or None
     done = session.execute(

@@ -13,31 +13,30 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mailflow.app.uow import UnitOfWork
+from mailflow.clock import as_utc
 from mailflow.config import Settings
-from mailflow.db import is_postgres
+from mailflow.db import is_postgres, session_scope
 from mailflow.domain import lead as lead_rules
 from mailflow.domain import offer as offer_rules
-from mailflow.leads.service import add_event
-from mailflow.links import tokens
+from mailflow.domain.effects import NOTHING, Outcome, QueueEmail, outcome
+from mailflow.domain.events import LeadAccepted, LeadAssigned, LeadNeedsInstaller, LeadPooled
+from mailflow.domain.offer import OfferClosed
 from mailflow.models import (
     HELD_STATUSES,
     Actor,
-    AdminUser,
     Installer,
     Lead,
     LeadStatus,
     Offer,
     OfferStatus,
 )
-from mailflow.outbound import emails
-from mailflow.outbound.outbox import queue_email
 from mailflow.routing.deadlines import offer_deadline
 from mailflow.routing.rules import Candidate, available_days, choose, serving_prefix
 
 log = logging.getLogger(__name__)
 
 ROUTABLE = frozenset({LeadStatus.NEW, LeadStatus.POOL})
-DECLINE_REASONS = ("no_capacity", "out_of_area", "not_interested", "spam", "other")
 
 
 def lock_lead(session: Session, lead_id: int) -> Lead | None:
@@ -98,7 +97,7 @@ def load_candidates(session: Session, lead: Lead, now: datetime) -> list[Candida
             rating=i.rating,
             offers_30d=recent.get(i.id, 0),
             available_days=available_days(i.vacation_from, i.vacation_until, now),
-            last_offer_at=_aware(last.get(i.id)),
+            last_offer_at=as_utc(last[i.id]) if i.id in last else None,
         )
         for i in installers
     ]
@@ -113,14 +112,21 @@ def _bare(installer: Installer) -> Candidate:
     )
 
 
-def _aware(value):
-    from mailflow.clock import as_utc
-
-    return as_utc(value) if value is not None else None
+def _uow(session: Session, settings: Settings, now: datetime) -> UnitOfWork:
+    return UnitOfWork(session, settings, now)
 
 
 def offer_next(session: Session, lead: Lead, *, now: datetime, settings: Settings) -> Offer | None:
     """Offer the (locked) lead to the best eligible installer, or put it in the pool."""
+    uow = _uow(session, settings, now)
+    outcome, offer = next_offer(uow, lead)
+    uow.apply(outcome)
+    return offer
+
+
+def next_offer(uow: UnitOfWork, lead: Lead) -> tuple[Outcome, Offer | None]:
+    """The next offer of the (locked) lead: stored, with what it causes (or the pool)."""
+    session, now = uow.session, uow.now
     offered = set(session.scalars(select(Offer.installer_id).where(Offer.lead_id == lead.id)))
     choice = choose(
         load_candidates(session, lead, now),
@@ -128,114 +134,43 @@ def offer_next(session: Session, lead: Lead, *, now: datetime, settings: Setting
         country=lead.country,
         offered=offered,
         now=now,
-        shares=settings.share_weights,
+        shares=uow.settings.share_weights,
     )
     if choice is None:
-        was_pool = lead.status == LeadStatus.POOL
-        lead_rules.move(lead, LeadStatus.POOL, by=Actor.SYSTEM)
-        lead.updated_at = now
-        if not was_pool:
-            add_event(
-                session,
-                lead,
-                "pool",
-                at=now,
-                reason="no eligible installer left" if offered else "no eligible installer",
-            )
-            notify_admins(session, lead, now=now, settings=settings)
-        return None
+        return lead_rules.pool(lead, at=now, offered_before=bool(offered)), None
     installer = session.get(Installer, choice.installer.id)
-    deadline = offer_deadline(now, country=installer.country, timezone=installer.timezone)
     offer = Offer(
         lead_id=lead.id,
         installer_id=installer.id,
         status=OfferStatus.OFFERED,
         offered_at=now,
-        deadline=deadline,
+        deadline=offer_deadline(now, country=installer.country, timezone=installer.timezone),
         routing_reason=choice.reason,
     )
     session.add(offer)
     session.flush()
-    lead_rules.move(lead, LeadStatus.OFFERED, by=Actor.SYSTEM)
-    lead.updated_at = now
-    add_event(
-        session,
-        lead,
-        "offered",
-        at=now,
-        installer=installer.email,
-        offer_id=offer.id,
-        deadline=deadline.isoformat(),
-        reason=choice.reason,
-    )
-
-    def link(purpose: str) -> str:
-        token = tokens.issue(
-            session,
-            settings,
-            purpose,
-            now=now,
-            subject_id=offer.id,
-            installer_id=installer.id,
-            lead_id=lead.id,
-        )
-        return tokens.url(settings, purpose, token)
-
-    from mailflow.lifecycle.service import vacation_url
-
-    spec = emails.offer_email(
-        lead,
-        installer,
-        deadline=deadline,
-        accept_url=link("accept"),
-        decline_url=link("decline"),
-        vacation_url=vacation_url(session, installer, now=now, settings=settings),
-    )
-    spec.headers["Reply-To"] = reply_address(session, settings, offer, now=now)
-    queue_email(session, spec, now=now, settings=settings)
-    return offer
+    return offer_rules.offered(lead, offer, installer.email, at=now), offer
 
 
-def reply_address(session: Session, settings: Settings, offer: Offer, *, now: datetime) -> str:
-    """``reply+<token>@domain``: answering the offer email by "accept"/"decline" works too.
-    The token is the credential of such a reply, so it lives as long as the offer: it expires
-    at the offer's deadline (and ``replies.handle_reply`` refuses it once the offer is
-    answered)."""
-    token = tokens.issue(
-        session,
-        settings,
-        "reply",
-        now=now,
-        subject_id=offer.id,
-        installer_id=offer.installer_id,
-        lead_id=offer.lead_id,
-        lifetime=max(offer.deadline - now, timedelta(0)),
-    )
-    domain = settings.intake_address.rpartition("@")[2]
-    return f"reply+{token}@{domain}"
+def on_lead_needs_installer(uow: UnitOfWork, event: LeadNeedsInstaller) -> Outcome:
+    """Reaction: a lead back in rotation is offered to the next installer (or pooled)."""
+    lead = uow.session.get(Lead, event.lead_id)
+    if lead is None or lead.status not in ROUTABLE:
+        return NOTHING
+    return next_offer(uow, lead)[0]
 
 
-def notify_admins(session: Session, lead: Lead, *, now: datetime, settings: Settings) -> None:
-    recipients = list(
-        session.scalars(
-            select(AdminUser.email).where(AdminUser.active.is_(True), AdminUser.role == "admin")
-        )
-    )
-    if settings.admin_email and settings.admin_email not in recipients:
-        recipients.append(settings.admin_email)
-    for to in recipients:
-        spec = emails.admin_alert_email(
-            to,
-            title=f"Lead #{lead.id} is in the pool",
-            message=(
-                f"No installer can take lead #{lead.id} ({lead.product or 'unknown product'},"
-                f" {lead.postcode} {lead.city or ''}, {lead.country}) right now. It will be "
-                "offered again as soon as one becomes eligible, or assign it by hand."
-            ),
-            url=f"{settings.base_url.rstrip('/')}/admin/leads/{lead.id}",
-            lead_id=lead.id,
-        )
-        queue_email(session, spec, now=now, settings=settings)
+def alert_admins(uow: UnitOfWork, event: LeadPooled) -> Outcome:
+    """Reaction: the admins hear of a lead nobody can take."""
+    return outcome(QueueEmail("admin_alert", lead_id=event.lead_id))
+
+
+def acceptance_emails(uow: UnitOfWork, event: LeadAccepted | LeadAssigned) -> Outcome:
+    """Reaction: what a lead's new holder gets, whether they accepted an offer or an admin
+    assigned the lead: the acceptance email (status links, dashboard, vacation) and the
+    contact-details email (a reveal link)."""
+    who = {"lead_id": event.lead_id, "installer_id": event.installer_id}
+    return outcome(QueueEmail("offer_accepted", **who), QueueEmail("contact_details", **who))
 
 
 def route_lead(
@@ -249,15 +184,6 @@ def route_lead(
 
 
 # ------------------------------------------------------------------------- answers ---------
-class OfferClosed(Exception):
-    """The offer cannot be answered any more; ``code`` says why (for the page to show)."""
-
-    def __init__(self, code: str, offer: Offer | None = None) -> None:
-        super().__init__(code)
-        self.code = code
-        self.offer = offer
-
-
 @dataclass
 class AcceptResult:
     offer: Offer
@@ -276,14 +202,9 @@ def _open_offer(
     session.refresh(offer)
     if offer.status == OfferStatus.OFFERED and now >= offer.deadline:
         expire_offer(session, offer, lead, now=now, settings=settings)
-    if offer.status == OfferStatus.ACCEPTED:
-        raise OfferClosed("already_accepted", offer)
-    if offer.status == OfferStatus.DECLINED:
-        raise OfferClosed("already_declined", offer)
-    if offer.status == OfferStatus.EXPIRED:
-        raise OfferClosed("expired", offer)
-    if offer.status != OfferStatus.OFFERED or lead.status != LeadStatus.OFFERED:
-        raise OfferClosed("taken", offer)
+    code = offer_rules.closed_code(offer.status, lead.status)
+    if code is not None:
+        raise OfferClosed(code, offer)
     return offer, lead
 
 
@@ -299,65 +220,10 @@ def accept(
 ) -> AcceptResult:
     offer, lead = _open_offer(session, offer_id, installer_id, now=now, settings=settings)
     installer = session.get(Installer, offer.installer_id)
-    offer_rules.move(offer, OfferStatus.ACCEPTED)
-    offer.answered_at = now
-    lead_rules.move(lead, LeadStatus.ACCEPTED, by=Actor.SYSTEM)
-    lead.assigned_installer_id, lead.updated_at = installer.id, now
-    installer.last_action_at = now
-    add_event(
-        session,
-        lead,
-        "accepted",
-        at=now,
-        actor=actor,
-        installer=installer.email,
-        offer_id=offer.id,
-        via=channel,
+    _uow(session, settings, now).apply(
+        offer_rules.accept(offer, lead, installer, at=now, actor=actor, via=channel)
     )
-    send_acceptance_emails(session, lead, installer, now=now, settings=settings)
     return AcceptResult(offer, lead)
-
-
-def send_acceptance_emails(
-    session: Session, lead: Lead, installer: Installer, *, now: datetime, settings: Settings
-) -> None:
-    """What a lead's new holder gets, whether they accepted an offer or an admin assigned the
-    lead: the acceptance email (status links, dashboard, vacation) and the contact-details email
-    (a reveal link); then the lifecycle's timers start (``hooks.accepted``)."""
-    from mailflow.lifecycle.service import vacation_url
-    from mailflow.routing import hooks
-
-    reveal = tokens.url(
-        settings,
-        "reveal",
-        tokens.issue(
-            session,
-            settings,
-            "reveal",
-            now=now,
-            subject_id=lead.id,
-            installer_id=installer.id,
-            lead_id=lead.id,
-        ),
-    )
-    status_links = hooks.status_links(session, lead, installer, now=now, settings=settings)
-    away = vacation_url(session, installer, now=now, settings=settings)
-    dashboard = f"{settings.base_url.rstrip('/')}/dashboard/"
-    queue_email(
-        session,
-        emails.offer_accepted_email(
-            lead, installer, status_links=status_links, dashboard_url=dashboard, vacation_url=away
-        ),
-        now=now,
-        settings=settings,
-    )
-    queue_email(
-        session,
-        emails.contact_details_email(lead, installer, reveal_url=reveal, vacation_url=away),
-        now=now,
-        settings=settings,
-    )
-    hooks.accepted(session, lead, installer, now=now, settings=settings)
 
 
 def decline(
@@ -372,27 +238,10 @@ def decline(
     channel: str = "link",
 ) -> Offer:
     offer, lead = _open_offer(session, offer_id, installer_id, now=now, settings=settings)
-    if reason not in DECLINE_REASONS:
-        reason = "other"
     installer = session.get(Installer, offer.installer_id)
-    offer_rules.move(offer, OfferStatus.DECLINED)
-    offer.answered_at = now
-    offer.decline_reason, offer.decline_note = reason, (note or None)
-    installer.last_action_at = now
-    add_event(
-        session,
-        lead,
-        "declined",
-        at=now,
-        actor=Actor.INSTALLER,
-        installer=installer.email,
-        offer_id=offer.id,
-        reason=reason,
-        note=note or None,
-        via=channel,
+    _uow(session, settings, now).apply(
+        offer_rules.decline(offer, lead, installer, reason=reason, note=note, at=now, via=channel)
     )
-    lead_rules.move(lead, LeadStatus.NEW, by=Actor.SYSTEM)  # back to rotation
-    offer_next(session, lead, now=now, settings=settings)
     return offer
 
 
@@ -400,23 +249,8 @@ def expire_offer(
     session: Session, offer: Offer, lead: Lead, *, now: datetime, settings: Settings
 ) -> None:
     """Deadline passed: the offer expires and the lead moves on (both locked by the caller)."""
-    if offer.status != OfferStatus.OFFERED:
-        return
-    offer_rules.move(offer, OfferStatus.EXPIRED)
-    offer.answered_at = None
     installer = session.get(Installer, offer.installer_id)
-    add_event(
-        session,
-        lead,
-        "offer_expired",
-        at=now,
-        installer=installer.email,
-        offer_id=offer.id,
-        deadline=offer.deadline.isoformat(),
-    )
-    if lead.status == LeadStatus.OFFERED:
-        lead_rules.move(lead, LeadStatus.NEW, by=Actor.SYSTEM)
-        offer_next(session, lead, now=now, settings=settings)
+    _uow(session, settings, now).apply(offer_rules.expire(offer, lead, installer.email, at=now))
 
 
 def release_to_rotation(
@@ -427,13 +261,9 @@ def release_to_rotation(
     settings: Settings,
     reason: str,
     actor: Actor = Actor.SYSTEM,
-) -> Offer | None:
+) -> None:
     """A held lead goes back (released by the installer, lapsed reservation, admin)."""
-    previous = lead.assigned_installer_id
-    lead.assigned_installer_id = None
-    lead_rules.move(lead, LeadStatus.NEW, by=Actor.ADMIN if actor == Actor.ADMIN else Actor.SYSTEM)
-    add_event(session, lead, "released", at=now, actor=actor, reason=reason, installer_id=previous)
-    return offer_next(session, lead, now=now, settings=settings)
+    _uow(session, settings, now).apply(lead_rules.release(lead, at=now, actor=actor, reason=reason))
 
 
 # ------------------------------------------------------------------------- sweeps ----------
@@ -441,8 +271,6 @@ def expire_due_offers(settings: Settings, at: datetime, *, batch: int = 200) -> 
     """Every offer whose deadline has passed expires once, and its lead rotates. Each expiry
     is its own short transaction (SQLite has one writer: nobody waits long), and claims its
     offer with FOR UPDATE SKIP LOCKED on PostgreSQL so two schedulers never act twice."""
-    from mailflow.db import session_scope
-
     done = 0
     while True:
         with session_scope(settings) as session:
@@ -477,8 +305,6 @@ def expire_due_offers(settings: Settings, at: datetime, *, batch: int = 200) -> 
 
 def reoffer_pool(settings: Settings, at: datetime, *, batch: int = 200) -> int:
     """Pool leads are offered again as soon as an installer becomes eligible."""
-    from mailflow.db import session_scope
-
     with session_scope(settings) as session:
         ids = list(
             session.scalars(

@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from mailflow import __version__
+from mailflow import __version__, reactions
 from mailflow.config import get_settings
 from mailflow.db import describe_unavailable, is_database_unavailable, session_scope
 from mailflow.metrics import render as render_metrics
@@ -51,6 +51,7 @@ def database_unavailable_response(request: Request) -> Response:
 
 
 def create_app() -> FastAPI:
+    reactions.install()
     health_failures = OncePerInterval(
         "healthz answered unavailable %d times; last error: %s", logger=log
     )

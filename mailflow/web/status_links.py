@@ -8,20 +8,16 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
+from mailflow.app.emails import VISIT, status_links, step_label
 from mailflow.clock import now
 from mailflow.config import Settings, get_settings
 from mailflow.db import session_scope
 from mailflow.domain import lead as states
+from mailflow.domain.errors import NotYours, StepInvalid
+from mailflow.domain.lead import BOOKABLE
 from mailflow.i18n import gettext
-from mailflow.lifecycle.service import (
-    VISIT,
-    NotYours,
-    StepInvalid,
-    record_status,
-    status_links,
-    step_label,
-)
-from mailflow.lifecycle.visits import BOOKABLE, book_visit
+from mailflow.lifecycle.service import record_status
+from mailflow.lifecycle.visits import book_visit
 from mailflow.links import tokens
 from mailflow.models import Installer, Lead
 from mailflow.outbound.emails import N_

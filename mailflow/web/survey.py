@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from mailflow.clock import now
 from mailflow.config import Settings, get_settings
 from mailflow.db import is_database_unavailable, session_scope
-from mailflow.lifecycle.service import StepInvalid
+from mailflow.domain.errors import StepInvalid
 from mailflow.lifecycle.visits import customer_language
 from mailflow.links import tokens
 from mailflow.models import Installer, Lead, Survey

@@ -11,9 +11,9 @@ from babel.dates import format_date, format_time
 from babel.numbers import format_currency
 from fastapi.responses import RedirectResponse
 
+from mailflow.app.emails import step_label
 from mailflow.config import Settings
 from mailflow.i18n import gettext
-from mailflow.lifecycle.service import step_label
 from mailflow.models import (
     Installer,
     LeadStatus,

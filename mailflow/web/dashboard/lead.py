@@ -16,9 +16,11 @@ from mailflow.clock import now
 from mailflow.config import Settings, get_settings
 from mailflow.db import session_scope
 from mailflow.domain import lead as states
+from mailflow.domain.errors import NotYours, StepInvalid
+from mailflow.domain.lead import BOOKABLE
 from mailflow.i18n import pick_language
-from mailflow.lifecycle.service import NotYours, StepInvalid, record_status
-from mailflow.lifecycle.visits import BOOKABLE, current_visit
+from mailflow.lifecycle.service import record_status
+from mailflow.lifecycle.visits import current_visit
 from mailflow.models import (
     Installer,
     Lead,

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from mailflow.clock import now
 from mailflow.config import Settings, get_settings
 from mailflow.db import session_scope
-from mailflow.lifecycle.service import NotYours, StepInvalid
+from mailflow.domain.errors import NotYours, StepInvalid
 from mailflow.lifecycle.visits import book_visit, cancel_visit
 from mailflow.web.dashboard.common import redirect
 from mailflow.web.dashboard.labels import PREFIX

@@ -1,0 +1,221 @@
+"""Composers: what a ``QueueEmail`` effect becomes. Each loads the rows by id, issues the signed
+links the email carries (tokens are rows, written in the same transaction) and returns the
+EmailSpec(s) that the unit of work puts in the outbox. One composer per email kind, in
+:data:`EMAILS`."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailflow.config import Settings
+from mailflow.domain import lead as states
+from mailflow.domain.effects import QueueEmail
+from mailflow.i18n import gettext
+from mailflow.links import tokens
+from mailflow.models import AdminUser, Installer, Lead, LeadStatus, Offer
+from mailflow.outbound import emails
+from mailflow.outbound.emails import N_, EmailSpec
+
+VISIT = "visit"
+STEP_LABELS = {
+    LeadStatus.CONTACT_ATTEMPTED: N_("Contact attempted"),
+    LeadStatus.FIRST_CONTACT: N_("First contact made"),
+    LeadStatus.QUOTE_SENT: N_("Quote sent"),
+    LeadStatus.ORDER_PLACED: N_("Order placed"),
+    LeadStatus.INSTALLATION_SCHEDULED: N_("Installation scheduled"),
+    LeadStatus.INSTALLED: N_("Installed"),
+    LeadStatus.FAILED: N_("Failed: the customer does not want to go on"),
+    LeadStatus.FOLLOW_UP: N_("Remind me later"),
+    states.RELEASE: N_("Give the lead back"),
+    VISIT: N_("Book a site visit"),
+}
+
+
+def step_label(step: str, language: str) -> str:
+    return gettext(language, STEP_LABELS[step])
+
+
+# ------------------------------------------------------------------ links ------------------
+def status_links(
+    session: Session, lead: Lead, installer: Installer, *, now: datetime, settings: Settings
+) -> list[dict]:
+    """One signed link per sensible next step (status links work while the lead is theirs)."""
+    language = emails.installer_language(installer)
+    current = lead.status if lead.status in states.INSTALLER_TRANSITIONS else LeadStatus.ACCEPTED
+    steps = list(states.next_steps(current))
+    if lead.status in states.BOOKABLE:
+        steps.insert(min(3, len(steps)), VISIT)
+    links = []
+    for step in steps:
+        token = tokens.issue(
+            session,
+            settings,
+            "status",
+            now=now,
+            subject_id=lead.id,
+            installer_id=installer.id,
+            lead_id=lead.id,
+            extra={"s": str(step)},
+        )
+        links.append(
+            {
+                "step": str(step),
+                "label": step_label(step, language),
+                "url": tokens.url(settings, "status", token),
+            }
+        )
+    return links
+
+
+def vacation_url(
+    session: Session, installer: Installer, *, now: datetime, settings: Settings
+) -> str:
+    token = tokens.issue(
+        session, settings, "vacation", now=now, subject_id=installer.id, installer_id=installer.id
+    )
+    return tokens.url(settings, "vacation", token)
+
+
+def reply_address(session: Session, settings: Settings, offer: Offer, *, now: datetime) -> str:
+    """``reply+<token>@domain``: answering the offer email by "accept"/"decline" works too.
+    The token is the credential of such a reply, so it lives as long as the offer: it expires
+    at the offer's deadline (and the reply handling refuses it once the offer is answered)."""
+    token = tokens.issue(
+        session,
+        settings,
+        "reply",
+        now=now,
+        subject_id=offer.id,
+        installer_id=offer.installer_id,
+        lead_id=offer.lead_id,
+        lifetime=max(offer.deadline - now, timedelta(0)),
+    )
+    domain = settings.intake_address.rpartition("@")[2]
+    return f"reply+{token}@{domain}"
+
+
+# ------------------------------------------------------------------ composers --------------
+def _rows(uow, effect: QueueEmail) -> tuple[Lead, Installer]:
+    return uow.session.get(Lead, effect.lead_id), uow.session.get(Installer, effect.installer_id)
+
+
+def offer(uow, effect: QueueEmail) -> EmailSpec:
+    session, settings, now = uow.session, uow.settings, uow.now
+    lead, installer = _rows(uow, effect)
+    offer_row = session.get(Offer, effect.subject_id)
+
+    def link(purpose: str) -> str:
+        token = tokens.issue(
+            session,
+            settings,
+            purpose,
+            now=now,
+            subject_id=offer_row.id,
+            installer_id=installer.id,
+            lead_id=lead.id,
+        )
+        return tokens.url(settings, purpose, token)
+
+    spec = emails.offer_email(
+        lead,
+        installer,
+        deadline=offer_row.deadline,
+        accept_url=link("accept"),
+        decline_url=link("decline"),
+        vacation_url=vacation_url(session, installer, now=now, settings=settings),
+    )
+    spec.headers["Reply-To"] = reply_address(session, settings, offer_row, now=now)
+    return spec
+
+
+def offer_accepted(uow, effect: QueueEmail) -> EmailSpec:
+    session, settings, now = uow.session, uow.settings, uow.now
+    lead, installer = _rows(uow, effect)
+    return emails.offer_accepted_email(
+        lead,
+        installer,
+        status_links=status_links(session, lead, installer, now=now, settings=settings),
+        dashboard_url=f"{settings.base_url.rstrip('/')}/dashboard/",
+        vacation_url=vacation_url(session, installer, now=now, settings=settings),
+    )
+
+
+def contact_details(uow, effect: QueueEmail) -> EmailSpec:
+    session, settings, now = uow.session, uow.settings, uow.now
+    lead, installer = _rows(uow, effect)
+    token = tokens.issue(
+        session,
+        settings,
+        "reveal",
+        now=now,
+        subject_id=lead.id,
+        installer_id=installer.id,
+        lead_id=lead.id,
+    )
+    return emails.contact_details_email(
+        lead,
+        installer,
+        reveal_url=tokens.url(settings, "reveal", token),
+        vacation_url=vacation_url(session, installer, now=now, settings=settings),
+    )
+
+
+def reminder(uow, effect: QueueEmail) -> EmailSpec:
+    """``data``: ``reason`` (a msgid), ``ref`` filled in, and an optional ``note`` appended."""
+    session, settings, now = uow.session, uow.settings, uow.now
+    lead, installer = _rows(uow, effect)
+    reason = gettext(emails.installer_language(installer), effect.data["reason"], ref=lead.id)
+    if effect.data.get("note"):
+        reason += f"\n\n{effect.data['note']}"
+    return emails.reminder_email(
+        lead,
+        installer,
+        reason=reason,
+        status_links=status_links(session, lead, installer, now=now, settings=settings),
+        vacation_url=vacation_url(session, installer, now=now, settings=settings),
+    )
+
+
+def reservation_lapsed(uow, effect: QueueEmail) -> EmailSpec:
+    lead, installer = _rows(uow, effect)
+    return emails.reservation_lapsed_email(lead, installer)
+
+
+def admin_alert(uow, effect: QueueEmail) -> list[EmailSpec]:
+    """Every active admin (and ``MAILFLOW_ADMIN_EMAIL``) is told that a lead waits in the pool."""
+    session, settings = uow.session, uow.settings
+    lead = session.get(Lead, effect.lead_id)
+    recipients = list(
+        session.scalars(
+            select(AdminUser.email).where(AdminUser.active.is_(True), AdminUser.role == "admin")
+        )
+    )
+    if settings.admin_email and settings.admin_email not in recipients:
+        recipients.append(settings.admin_email)
+    return [
+        emails.admin_alert_email(
+            to,
+            title=f"Lead #{lead.id} is in the pool",
+            message=(
+                f"No installer can take lead #{lead.id} ({lead.product or 'unknown product'},"
+                f" {lead.postcode} {lead.city or ''}, {lead.country}) right now. It will be "
+                "offered again as soon as one becomes eligible, or assign it by hand."
+            ),
+            url=f"{settings.base_url.rstrip('/')}/admin/leads/{lead.id}",
+            lead_id=lead.id,
+        )
+        for to in recipients
+    ]
+
+
+EMAILS = {
+    "offer": offer,
+    "offer_accepted": offer_accepted,
+    "contact_details": contact_details,
+    "reminder": reminder,
+    "reservation_lapsed": reservation_lapsed,
+    "admin_alert": admin_alert,
+}

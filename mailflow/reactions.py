@@ -1,0 +1,42 @@
+"""Start-up wiring: what follows a domain event, in one table (Mailman's event subscribers),
+installed into the unit of work by :func:`install` (nothing registers itself at import).
+
+A transition returns its own effects; what belongs to another feature follows from its events
+here, in table order. Each reaction is ``(uow, event) -> Outcome``.
+"""
+
+from __future__ import annotations
+
+from mailflow.app import uow
+from mailflow.app.emails import EMAILS
+from mailflow.domain.events import (
+    LeadAccepted,
+    LeadAssigned,
+    LeadNeedsInstaller,
+    LeadPooled,
+    StatusRecorded,
+)
+from mailflow.lifecycle.service import start_reminders
+from mailflow.ratings.service import schedule_survey
+from mailflow.routing.offers import (
+    acceptance_emails,
+    alert_admins,
+    on_lead_needs_installer,
+)
+
+REACTIONS = {
+    # Back in rotation (declined, expired, released, lapsed, put back): the next installer.
+    LeadNeedsInstaller: (on_lead_needs_installer,),
+    # Nobody can take it: the admins hear of it.
+    LeadPooled: (alert_admins,),
+    # A lead has a holder: the progress reminders start, the holder gets the contact details.
+    LeadAccepted: (start_reminders, acceptance_emails),
+    LeadAssigned: (start_reminders, acceptance_emails),
+    # An installation scheduled or done: the customer's survey is scheduled.
+    StatusRecorded: (schedule_survey,),
+}
+
+
+def install() -> None:
+    """Called by every entry point (web app, broker set-up); idempotent and cheap."""
+    uow.install(REACTIONS, EMAILS)
