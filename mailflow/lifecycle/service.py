@@ -257,7 +257,6 @@ def _held_by(session: Session, timer: Timer, wanted: set) -> tuple[Lead, Install
     return lead, session.get(Installer, timer.installer_id)
 
 
-@timers.handles("status_reminder")
 def _status_reminder(session: Session, timer: Timer, at: datetime, settings: Settings) -> None:
     held = _held_by(session, timer, {LeadStatus.ACCEPTED})
     if held is None:
@@ -295,7 +294,6 @@ def _status_reminder(session: Session, timer: Timer, at: datetime, settings: Set
     )
 
 
-@timers.handles("reservation_lapse")
 def _reservation_lapse(session: Session, timer: Timer, at: datetime, settings: Settings) -> None:
     held = _held_by(session, timer, {LeadStatus.ACCEPTED})
     if held is None:
@@ -313,7 +311,6 @@ def _reservation_lapse(session: Session, timer: Timer, at: datetime, settings: S
     )
 
 
-@timers.handles("follow_up_reminder")
 def _follow_up_reminder(session: Session, timer: Timer, at: datetime, settings: Settings) -> None:
     held = _held_by(session, timer, {LeadStatus.FOLLOW_UP})
     if held is None:

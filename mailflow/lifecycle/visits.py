@@ -232,7 +232,6 @@ def _notify_customer(
     queue_email(session, spec, now=now, settings=settings)
 
 
-@timers.handles("visit_reminder")
 def _visit_reminder(session: Session, timer, at: datetime, settings: Settings) -> None:
     visit = session.get(SiteVisit, timer.subject_id)
     if visit is None or visit.cancelled_at is not None:

@@ -18,6 +18,7 @@ import time_machine
 from click.testing import CliRunner
 from sqlalchemy import JSON, Enum, LargeBinary, String, Text, select
 
+from mailflow.app.schedule import run_sweep
 from mailflow.cli import main
 from mailflow.db import session_scope
 from mailflow.inbound.process import process_one
@@ -42,7 +43,6 @@ from mailflow.models import (
 )
 from mailflow.ratings.service import submit_survey
 from mailflow.routing.offers import accept, lock_lead, route_lead
-from mailflow.scheduler import run_sweep
 from support.offers import load_installers
 from support.paths import CORPUS
 from support.web import post, signed_in_client

@@ -13,11 +13,11 @@ import pytest
 import time_machine
 from fastapi.testclient import TestClient
 
+from mailflow.app.schedule import run_sweep
 from mailflow.db import session_scope
 from mailflow.lifecycle.visits import book_visit, cancel_visit
 from mailflow.models import Installer
 from mailflow.routing.offers import lock_lead
-from mailflow.scheduler import run_sweep
 from support.lifecycle import accepted_lead
 from support.mail import email_links
 from support.offers import csrf_of, emails_to, lead
