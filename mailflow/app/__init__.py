@@ -1,2 +1,1 @@
-"""Use cases above the features and infrastructure, below the entry points (web, jobs, intake
-adapters). For now: the scheduler's tables (sweeps and timer handlers)."""
+"""Use cases: lock the rows, call the domain, apply the Outcome it returns (never commit)."""
