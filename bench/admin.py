@@ -22,10 +22,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import dramatiq
 from dramatiq.brokers.stub import StubBroker
 
-dramatiq.set_broker(StubBroker())
+from mailflow.jobs.broker import setup  # noqa: E402
+
+setup(broker=StubBroker())
 
 FIRST = [
     "Claire",

@@ -38,11 +38,12 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
-import dramatiq
 from dramatiq.brokers.stub import StubBroker
 
 # Part 2 runs the sweep in this process: its emails are enqueued on an in-memory broker.
-dramatiq.set_broker(StubBroker())
+from mailflow.jobs.broker import setup  # noqa: E402
+
+setup(broker=StubBroker())
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 INSTALLERS_CSV = CORPUS / "installers.csv"

@@ -17,11 +17,12 @@ from datetime import timedelta
 from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
 
-import dramatiq
 from aiosmtpd.controller import Controller
 from dramatiq.brokers.stub import StubBroker
 
-dramatiq.set_broker(StubBroker())
+from mailflow.jobs.broker import setup  # noqa: E402
+
+setup(broker=StubBroker())
 
 
 class CountingSink:
@@ -104,7 +105,7 @@ def main(n: int) -> None:
 
     sink.count = 0
     started = time.perf_counter()
-    from mailflow.outbound.actors import SEND_BATCH
+    from mailflow.jobs.actors import SEND_BATCH
 
     for outbox_id in ids:  # what one worker thread does with the actor messages, in order
         deliver(outbox_id, settings=settings, now=clock.now(), batch=SEND_BATCH)

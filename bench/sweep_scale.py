@@ -45,13 +45,11 @@ from topology import PostgresCluster, base_env, cli, machine, missing_binaries  
 MEASURE = r"""
 import json, sys, time
 from datetime import datetime, timedelta
-import dramatiq
 from dramatiq.brokers.stub import StubBroker
-from mailflow.broker import setup_broker
-setup_broker(broker=StubBroker())  # the emails' send jobs are not run here
-import mailflow.actors  # noqa: F401  (every sweep job registers)
+from mailflow.jobs.broker import setup
+setup(broker=StubBroker())  # the emails' send jobs are not run here
 from mailflow.config import get_settings
-from mailflow.scheduler import _jobs
+from mailflow.schedule import SWEEPS
 
 settings = get_settings()
 due = datetime.fromisoformat(sys.argv[1])
@@ -64,7 +62,7 @@ phases = [
 out = {}
 for phase, at in phases:
     timings = {}
-    for name, job in _jobs.items():
+    for name, job in SWEEPS:
         started = time.perf_counter()
         count = job(settings, at)
         timings[name] = [round(time.perf_counter() - started, 4), count]

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import click
 
-from mailflow.broker import close_embedded_redis
 from mailflow.clock import as_utc
 
 
@@ -19,6 +18,19 @@ def _settings():
     from mailflow.config import get_settings
 
     return get_settings()
+
+
+def _setup_jobs(settings):
+    """This process's broker, with every actor declared on it (jobs are sent through it)."""
+    from mailflow.jobs.broker import setup
+
+    return setup(settings)
+
+
+def _close_embedded_redis(broker) -> None:
+    from mailflow.jobs.broker import close_embedded_redis
+
+    close_embedded_redis(broker)
 
 
 def _setup_logging(verbose: bool = False) -> None:
@@ -59,7 +71,7 @@ def main(verbose: bool) -> None:
 def run() -> None:
     """Run everything in one process: database, embedded Redis, SMTP intake, web, workers,
     scheduler (and the IMAP poller when MAILFLOW_IMAP_URL is set)."""
-    from mailflow.lifecycle.timers import UnknownTimerKinds
+    from mailflow.schedule import UnknownTimerKinds
     from mailflow.service import EmbeddedService
 
     try:
@@ -73,13 +85,11 @@ def web() -> None:
     """Serve the web app and API (uvicorn)."""
     import uvicorn
 
-    from mailflow.broker import setup_broker
     from mailflow.web.app import create_app
     from mailflow.web.server import uvicorn_config
 
     settings = _settings()
-    setup_broker(settings)
-    import mailflow.actors  # noqa: F401
+    _setup_jobs(settings)
 
     uvicorn.Server(uvicorn_config(create_app(), settings, log_level="info")).run()
 
@@ -107,12 +117,10 @@ def _stop_metrics(server) -> None:
 @main.command()
 def smtp() -> None:
     """Run the SMTP intake server."""
-    from mailflow.broker import setup_broker
     from mailflow.inbound.smtp import IntakeController
 
     settings = _settings()
-    broker = setup_broker(settings)
-    import mailflow.actors  # noqa: F401
+    broker = _setup_jobs(settings)
 
     controller = IntakeController(settings)
     controller.start()
@@ -123,20 +131,18 @@ def smtp() -> None:
     finally:
         controller.stop()
         _stop_metrics(metrics)
-        close_embedded_redis(broker)
+        _close_embedded_redis(broker)
 
 
 @main.command()
 def imap() -> None:
     """Run the IMAP poller for MAILFLOW_IMAP_URL."""
-    from mailflow.broker import setup_broker
     from mailflow.inbound.imap import ImapPoller
 
     settings = _settings()
     if not settings.imap_url:
         raise click.UsageError("MAILFLOW_IMAP_URL is not set")
-    setup_broker(settings)
-    import mailflow.actors  # noqa: F401
+    _setup_jobs(settings)
 
     try:
         poller = ImapPoller(settings)
@@ -156,24 +162,22 @@ def imap() -> None:
 
 
 def _refuse_unknown_timers(settings, broker) -> None:
-    from mailflow.lifecycle.timers import UnknownTimerKinds, check_timer_kinds
+    from mailflow.schedule import UnknownTimerKinds, check_timer_kinds
 
     try:
         check_timer_kinds(settings)
     except UnknownTimerKinds as exc:
-        close_embedded_redis(broker)
+        _close_embedded_redis(broker)
         raise click.ClickException(str(exc)) from None
 
 
 @main.command()
 def scheduler() -> None:
     """Run the scheduler: sweeps due timers every few seconds."""
-    from mailflow.broker import setup_broker
-    from mailflow.scheduler import SchedulerThread
+    from mailflow.jobs.scheduler import SchedulerThread
 
     settings = _settings()
-    broker = setup_broker(settings)
-    import mailflow.actors  # noqa: F401
+    broker = _setup_jobs(settings)
 
     _refuse_unknown_timers(settings, broker)
     stop = threading.Event()
@@ -186,7 +190,7 @@ def scheduler() -> None:
         stop.set()
         thread.join(10)
         _stop_metrics(metrics)
-        close_embedded_redis(broker)
+        _close_embedded_redis(broker)
 
 
 @main.command()
@@ -194,18 +198,13 @@ def scheduler() -> None:
 @click.option("--queues", default=None, help="Comma-separated queues (default: all).")
 def worker(threads: int | None, queues: str | None) -> None:
     """Run a Dramatiq worker process (same as `dramatiq mailflow.worker`)."""
-    import dramatiq
-
+    from mailflow.jobs.worker import start_worker
     from mailflow.worker import broker
 
     settings = _settings()
-    w = dramatiq.Worker(
-        broker,
-        worker_threads=threads or settings.worker_threads,
-        worker_timeout=settings.worker_idle_poll_ms,
-        queues=set(queues.split(",")) if queues else None,
+    w = start_worker(
+        broker, settings, threads=threads, queues=set(queues.split(",")) if queues else None
     )
-    w.start()
     metrics = _serve_metrics(settings)
     click.echo(f"worker running with {w.worker_threads} threads")
     try:
@@ -213,19 +212,17 @@ def worker(threads: int | None, queues: str | None) -> None:
     finally:
         w.stop()
         _stop_metrics(metrics)
-        close_embedded_redis(broker)
+        _close_embedded_redis(broker)
 
 
 @main.command()
 @click.option("--at", "at", default=None, help="ISO-8601 instant (default: now).")
 def sweep(at: str | None) -> None:
     """Run every timer that is due at that instant, once."""
-    from mailflow.broker import setup_broker
-    from mailflow.scheduler import run_sweep
+    from mailflow.schedule import run_sweep
 
     settings = _settings()
-    broker = setup_broker(settings)
-    import mailflow.actors  # noqa: F401
+    broker = _setup_jobs(settings)
 
     _refuse_unknown_timers(settings, broker)
     instant = None
@@ -237,7 +234,7 @@ def sweep(at: str | None) -> None:
     try:
         results = run_sweep(settings, instant)
     finally:
-        close_embedded_redis(broker)
+        _close_embedded_redis(broker)
     for name, count in results.items():
         click.echo(f"{name}: {count}")
 
@@ -304,13 +301,11 @@ def leads() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def leads_import(file: Path) -> None:
     """Create leads from FILE, with a per-row report (created, duplicate, rejected and why)."""
-    from mailflow.broker import setup_broker
     from mailflow.leads.io import import_leads
     from mailflow.migrate import upgrade
 
     settings = _settings()
-    setup_broker(settings)
-    import mailflow.actors  # noqa: F401
+    _setup_jobs(settings)
 
     upgrade(settings)
     report = import_leads(file, settings)
@@ -426,18 +421,16 @@ def tiers() -> None:
 @tiers.command("recompute")
 def tiers_recompute() -> None:
     """Recompute every installer's score and tier now (the scheduler does it nightly)."""
-    from mailflow.broker import setup_broker
     from mailflow.clock import now
     from mailflow.ratings.service import recompute_all
 
     settings = _settings()
-    broker = setup_broker(settings)
-    import mailflow.actors  # noqa: F401
+    broker = _setup_jobs(settings)
 
     try:
         changes = recompute_all(settings, now())
     finally:
-        close_embedded_redis(broker)
+        _close_embedded_redis(broker)
     for change in changes:
         click.echo(
             f"installer {change.installer_id}: {change.old_tier} -> {change.new_tier} "

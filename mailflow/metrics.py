@@ -3,7 +3,8 @@
 Two kinds of series:
 
 - **observed** by the process that does the work (sends, jobs, SMTP answers, sweeps, and the
-  process's own CPU and memory), kept in ``OBSERVED``. ``mailflow web`` serves them at
+  process's own CPU and memory), kept in ``OBSERVED`` (the jobs' series are kept by the
+  Dramatiq middleware in ``mailflow.jobs.broker``). ``mailflow web`` serves them at
   ``/metrics``; ``mailflow worker|smtp|scheduler|imap`` serve theirs on
   ``MAILFLOW_METRICS_LISTEN`` (scrape every process; at scale the jobs run in the workers);
 - **database-wide** (outbox by state, inbound by outcome, leads by status), read at scrape time
@@ -18,13 +19,16 @@ import logging
 from prometheus_client import (
     CollectorRegistry,
     Counter,
-    Gauge,
     Histogram,
     ProcessCollector,
     generate_latest,
+    start_http_server,
 )
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
+
+from mailflow.db import session_scope
+from mailflow.models import InboundMessage, Lead, OutboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -67,94 +71,14 @@ SEND_RESULTS = Counter(
 )
 
 
-def observe_send(seconds: float, error: Exception | None) -> None:
+def observe_send(seconds: float, result: str) -> None:
+    """One send attempt: ``result`` is sent, permanent (failure) or temporary (failure)."""
     SEND_SECONDS.observe(seconds)
-    if error is None:
-        SEND_RESULTS.labels("sent").inc()
-    else:
-        from mailflow.outbound.transports import PermanentFailure
-
-        SEND_RESULTS.labels(
-            "permanent" if isinstance(error, PermanentFailure) else "temporary"
-        ).inc()
-
-
-class DramatiqMetrics:
-    """Dramatiq middleware: jobs processed, failed and in progress, and their duration, by
-    queue and actor (kept in this process's registry, so ``mailflow run`` shows its workers)."""
-
-    def __init__(self) -> None:
-        self.total = Counter(
-            "mailflow_dramatiq_messages_total",
-            "Messages processed",
-            ["queue", "actor"],
-            registry=OBSERVED,
-        )
-        self.errors = Counter(
-            "mailflow_dramatiq_message_errors_total",
-            "Messages that raised",
-            ["queue", "actor"],
-            registry=OBSERVED,
-        )
-        self.retried = Counter(
-            "mailflow_dramatiq_message_retries_total",
-            "Messages retried",
-            ["queue", "actor"],
-            registry=OBSERVED,
-        )
-        self.in_progress = Gauge(
-            "mailflow_dramatiq_messages_in_progress",
-            "Messages being processed",
-            ["queue", "actor"],
-            registry=OBSERVED,
-        )
-        self.seconds = Histogram(
-            "mailflow_dramatiq_message_duration_seconds",
-            "Time spent processing a message",
-            ["queue", "actor"],
-            registry=OBSERVED,
-            buckets=(0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120),
-        )
-        self._started: dict[str, float] = {}
-
-    def middleware(self):
-        import time
-
-        import dramatiq
-
-        metrics = self
-
-        class Middleware(dramatiq.Middleware):
-            def before_process_message(self, broker, message):
-                labels = (message.queue_name, message.actor_name)
-                metrics.in_progress.labels(*labels).inc()
-                metrics._started[message.message_id] = time.monotonic()
-
-            def after_process_message(self, broker, message, *, result=None, exception=None):
-                labels = (message.queue_name, message.actor_name)
-                metrics.in_progress.labels(*labels).dec()
-                started = metrics._started.pop(message.message_id, None)
-                if started is not None:
-                    metrics.seconds.labels(*labels).observe(time.monotonic() - started)
-                metrics.total.labels(*labels).inc()
-                if exception is not None:
-                    metrics.errors.labels(*labels).inc()
-                    if message.options.get("retries"):
-                        metrics.retried.labels(*labels).inc()
-
-            after_skip_message = after_process_message
-
-        return Middleware()
-
-
-DRAMATIQ = DramatiqMetrics()
+    SEND_RESULTS.labels(result).inc()
 
 
 class DatabaseCollector:
     def collect(self):
-        from mailflow.db import session_scope
-        from mailflow.models import InboundMessage, Lead, OutboxMessage
-
         outbox = GaugeMetricFamily(
             "mailflow_outbox_messages", "Outbox messages by state", labels=["state"]
         )
@@ -202,8 +126,6 @@ def serve_process_metrics(listen: str | None) -> object | None:
     ``MAILFLOW_METRICS_LISTEN`` is set; returns the server (``shutdown()`` it on exit)."""
     if not listen:
         return None
-    from prometheus_client import start_http_server
-
     host, _, port = listen.rpartition(":")
     server, _thread = start_http_server(int(port), addr=host or "127.0.0.1", registry=OBSERVED)
     log.info("metrics at http://%s/metrics", listen)

@@ -12,11 +12,24 @@ import logging
 import signal
 import threading
 from datetime import timedelta
+from urllib.parse import urlsplit, urlunsplit
 
 import click
+import uvicorn
 
+from mailflow.clock import now
 from mailflow.config import Settings
+from mailflow.inbound.imap import ImapPoller
+from mailflow.inbound.imap_status import report_health_forever
+from mailflow.inbound.smtp import IntakeController
+from mailflow.jobs.broker import close_embedded_redis, setup
+from mailflow.jobs.scheduler import SchedulerThread
+from mailflow.jobs.worker import start_worker
+from mailflow.migrate import upgrade
 from mailflow.private_files import private_dir
+from mailflow.schedule import check_timer_kinds, process_pending_inbound
+from mailflow.web.app import create_app
+from mailflow.web.server import uvicorn_config
 
 log = logging.getLogger(__name__)
 
@@ -27,50 +40,28 @@ class EmbeddedService:
         self.stop_event = threading.Event()
 
     def run(self) -> None:
-        import dramatiq
-        import uvicorn
-
-        from mailflow.broker import close_embedded_redis, setup_broker
-        from mailflow.migrate import upgrade
-
         settings = self.settings
         private_dir(settings.data_path)
         upgrade(settings)
-        broker = setup_broker(settings)
-        import mailflow.actors  # noqa: F401  (actors register on the broker just set)
-        from mailflow.lifecycle.timers import check_timer_kinds
-
+        broker = setup(settings)
         try:
             check_timer_kinds(settings)
         except Exception:
             close_embedded_redis(broker)
             raise
-        from mailflow.clock import now
-        from mailflow.inbound.smtp import IntakeController
-        from mailflow.scheduler import SchedulerThread, process_pending_inbound
-        from mailflow.web.app import create_app
-        from mailflow.web.server import uvicorn_config
 
         # Messages stored by a process that died before processing them: handle them first.
         recovered = process_pending_inbound(settings, now(), grace=timedelta(0))
         if recovered:
             log.info("processed %d inbound messages left pending by an earlier run", recovered)
 
-        worker = dramatiq.Worker(
-            broker,
-            worker_threads=settings.worker_threads,
-            worker_timeout=settings.worker_idle_poll_ms,
-        )
-        worker.start()
+        worker = start_worker(broker, settings)
         smtp = IntakeController(settings)
         smtp.start()
         scheduler = SchedulerThread(settings, self.stop_event)
         scheduler.start()
         imap_thread = None
         if settings.imap_url:
-            from mailflow.inbound.imap import ImapPoller
-            from mailflow.inbound.imap_status import report_health_forever
-
             poller = ImapPoller(settings)
             imap_thread = poller.start_thread(self.stop_event)
             report_health_forever(poller, settings, self.stop_event)
@@ -121,8 +112,6 @@ class EmbeddedService:
 
 def _redact(url: str) -> str:
     """Hide a password in a URL for printing."""
-    from urllib.parse import urlsplit, urlunsplit
-
     try:
         parts = urlsplit(url)
     except ValueError:

@@ -1,11 +1,9 @@
-"""Dramatiq entry point: sets the broker, then imports every actor.
+"""Dramatiq entry point: sets up the broker with every actor declared on it.
 
 ``dramatiq mailflow.worker`` (or ``mailflow worker``) runs workers against the configured
 broker; ``mailflow run`` runs worker threads in-process.
 """
 
-from mailflow.broker import setup_broker
+from mailflow.jobs.broker import setup
 
-broker = setup_broker()
-
-from mailflow.actors import *  # noqa: E402,F403  (registers every actor on the broker)
+broker = setup()

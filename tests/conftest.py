@@ -22,18 +22,13 @@ import dramatiq
 import pytest
 import time_machine
 
-# The broker must be in place before any actor module is imported.
-from support.broker import stub_broker  # isort: skip
-
-# Every queue is declared before any test's worker starts: a worker started earlier would take
-# the messages of a queue declared after it and never run them.
-import mailflow.actors  # noqa: E402, F401
-from mailflow import config as mf_config  # noqa: E402
-from mailflow import db as mf_db  # noqa: E402
-from mailflow.migrate import upgrade  # noqa: E402
-from support.database import use_postgres  # noqa: E402
-from support.waiting import free_port, wait_for  # noqa: E402
-from support.web import API_TOKEN, WEBHOOK_SECRET  # noqa: E402
+from mailflow import config as mf_config
+from mailflow import db as mf_db
+from mailflow.migrate import upgrade
+from support.broker import stub_broker
+from support.database import use_postgres
+from support.waiting import free_port, wait_for
+from support.web import API_TOKEN, WEBHOOK_SECRET
 
 # Fixtures shared by several test modules (``installer``, ``dovecot``, ``service_db``).
 pytest_plugins = [

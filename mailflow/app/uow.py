@@ -26,11 +26,11 @@ from mailflow.domain.effects import (
     Record,
     SetTimer,
 )
-from mailflow.lifecycle import timers
+from mailflow.infra import timers
+from mailflow.infra.enqueue import enqueue_on_commit
 from mailflow.models import Lead, LeadEvent, OutboxMessage
 from mailflow.outbound.emails import EmailSpec
 from mailflow.outbound.outbox import queue_email
-from mailflow.tasks import enqueue_on_commit
 
 MAX_DEPTH = 4
 

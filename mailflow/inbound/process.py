@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from mailflow.config import Settings
 from mailflow.db import is_postgres, session_scope
 from mailflow.inbound.parse import ParseResult, parse_message
+from mailflow.infra.enqueue import enqueue_on_commit
 from mailflow.leads.service import add_event, create_lead
 from mailflow.models import (
     Channel,
@@ -172,14 +173,11 @@ def record_bounce(
 
 def rerun_inbound(session: Session, inbound_id: int) -> bool:
     """Admin action after a parser fix: a quarantined message is processed again."""
-    from mailflow.inbound.actors import process_inbound
-    from mailflow.tasks import enqueue_on_commit
-
     row = session.get(InboundMessage, inbound_id)
     if row is None or row.outcome != InboundOutcome.QUARANTINED or row.channel == Channel.WEBHOOK:
         return False
     row.outcome, row.reason, row.processed_at = InboundOutcome.PENDING, None, None
-    enqueue_on_commit(session, process_inbound, row.id)
+    enqueue_on_commit(session, "process_inbound", row.id)
     return True
 
 

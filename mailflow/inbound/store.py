@@ -15,11 +15,14 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from functools import cache
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from mailflow.clock import now
-from mailflow.config import Settings
+from mailflow.config import Settings, get_settings
 from mailflow.db import session_scope
+from mailflow.inbound import blobs
+from mailflow.infra.enqueue import enqueue_on_commit, send_now
 from mailflow.models import Channel, InboundMessage
 
 log = logging.getLogger(__name__)
@@ -105,11 +108,6 @@ def store_many(
     The rows are inserted with ``ON CONFLICT (dedup_key) DO NOTHING``: new messages (by far
     the common case) cost one statement for the whole batch, and the unique key decides
     between two frontends storing the same message at the same moment."""
-    from mailflow.config import get_settings
-    from mailflow.inbound import blobs
-    from mailflow.inbound.actors import process_inbound
-    from mailflow.tasks import enqueue_on_commit
-
     settings = settings or get_settings()
     rows = []
     for item in items:
@@ -148,7 +146,7 @@ def store_many(
                 existing[key] = new_id
                 results.append(Stored(new_id, created=True))
                 if enqueue:
-                    enqueue_on_commit(session, process_inbound, new_id)
+                    enqueue_on_commit(session, "process_inbound", new_id)
             elif key in existing:
                 results.append(Stored(existing[key], created=False))
             else:  # another transaction holds it, uncommitted: try again later
@@ -160,9 +158,6 @@ def store_many(
 def _statements(dialect: str):
     """The insert (nothing on a known dedup_key) and the lookup, built once: executed with
     parameters they hit SQLAlchemy's compiled cache, the intake's hottest path."""
-    from sqlalchemy import bindparam
-    from sqlalchemy.dialects import postgresql, sqlite
-
     table = InboundMessage.__table__
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
     insert = insert.on_conflict_do_nothing(index_elements=["dedup_key"]).returning(
@@ -177,12 +172,10 @@ def _statements(dialect: str):
 def enqueue_processing(stored: list[Stored]) -> None:
     """Enqueue the processing of newly stored messages (after their commit). Should the broker
     be unreachable, the sweep processes what stays pending."""
-    from mailflow.inbound.actors import process_inbound
-
     for item in stored:
         if item.created:
             try:
-                process_inbound.send(item.id)
+                send_now("process_inbound", item.id)
             except Exception as exc:
                 log.warning(
                     "could not enqueue inbound message %s (%s); the sweep will process it",

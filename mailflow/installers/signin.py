@@ -1,7 +1,7 @@
 """Sign-in links for installers, sent by a job.
 
-``POST /dashboard/signin`` only enqueues ``send_signin_link`` with the address as typed, known
-or not: the request does the same work either way, so its timing does not tell which
+``POST /dashboard/signin`` only enqueues the ``send_signin_link`` job with the address as
+typed, known or not: the request does the same work either way, so its timing does not tell which
 addresses belong to installers (looking the installer up, signing a token and queueing the
 email took measurably longer than nothing). The job does the rest, and nothing for an
 unknown address.
@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-import dramatiq
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -23,7 +22,6 @@ from mailflow.links import tokens
 from mailflow.models import Installer, LinkNonce
 from mailflow.outbound.emails import signin_email
 from mailflow.outbound.outbox import queue_email
-from mailflow.tasks import retry_while_database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +32,8 @@ SIGNIN_LIMIT = 5
 SIGNIN_WINDOW = timedelta(hours=1)
 
 
-@dramatiq.actor(queue_name="outbound", max_retries=5, min_backoff=1000)
-@retry_while_database_unavailable
 def send_signin_link(address: str, next_url: str) -> None:
+    """The body of the ``send_signin_link`` job."""
     settings = get_settings()
     with session_scope(settings) as session:
         installer = session.scalar(select(Installer).where(Installer.email == address))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from mailflow.models import Lead
+from mailflow.infra.enqueue import enqueue_on_commit
+from mailflow.models import Lead, LeadStatus
 
 
 def lead_created(session: Session, lead: Lead) -> None:
-    """Called in the creating transaction."""
-    from mailflow.routing.actors import route_new_lead
-
-    route_new_lead(session, lead)
+    """Called in the creating transaction: a new lead is routed once it is committed."""
+    if lead.status == LeadStatus.NEW:
+        enqueue_on_commit(session, "route_lead_job", lead.id)

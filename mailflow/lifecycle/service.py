@@ -26,8 +26,8 @@ from mailflow.domain.effects import Outcome, QueueEmail, Record, SetTimer, outco
 from mailflow.domain.errors import NotYours, StepInvalid
 from mailflow.domain.events import LeadAccepted, LeadAssigned, StatusRecorded
 from mailflow.domain.lead import PROGRESS_TIMERS, RELEASE
+from mailflow.infra import timers
 from mailflow.leads.service import add_event
-from mailflow.lifecycle import timers
 from mailflow.links import tokens
 from mailflow.models import Actor, Installer, Lead, LeadStatus, Offer, OfferStatus, Timer
 from mailflow.outbound import emails
@@ -188,7 +188,6 @@ def _held_by(session: Session, timer: Timer, wanted: set) -> tuple[Lead, Install
     return lead, session.get(Installer, timer.installer_id)
 
 
-@timers.handles("status_reminder")
 def _status_reminder(session: Session, timer: Timer, at: datetime, settings: Settings) -> None:
     held = _held_by(session, timer, {LeadStatus.ACCEPTED})
     if held is None:
@@ -212,7 +211,6 @@ def _status_reminder(session: Session, timer: Timer, at: datetime, settings: Set
     )
 
 
-@timers.handles("reservation_lapse")
 def _reservation_lapse(session: Session, timer: Timer, at: datetime, settings: Settings) -> None:
     held = _held_by(session, timer, {LeadStatus.ACCEPTED})
     if held is None:
@@ -231,7 +229,6 @@ def _reservation_lapse(session: Session, timer: Timer, at: datetime, settings: S
     )
 
 
-@timers.handles("follow_up_reminder")
 def _follow_up_reminder(session: Session, timer: Timer, at: datetime, settings: Settings) -> None:
     held = _held_by(session, timer, {LeadStatus.FOLLOW_UP})
     if held is None:

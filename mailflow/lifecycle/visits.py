@@ -16,8 +16,8 @@ from mailflow.config import Settings
 from mailflow.domain import lead as states
 from mailflow.domain.errors import NotYours, StepInvalid
 from mailflow.i18n import gettext
+from mailflow.infra import timers
 from mailflow.leads.service import add_event
-from mailflow.lifecycle import timers
 from mailflow.models import Actor, Installer, Lead, SiteVisit
 from mailflow.outbound import emails
 from mailflow.outbound.emails import N_
@@ -230,7 +230,6 @@ def _notify_customer(
     queue_email(session, spec, now=now, settings=settings)
 
 
-@timers.handles("visit_reminder")
 def _visit_reminder(session: Session, timer, at: datetime, settings: Settings) -> None:
     visit = session.get(SiteVisit, timer.subject_id)
     if visit is None or visit.cancelled_at is not None:

@@ -22,13 +22,13 @@ from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
 from mailflow.db import get_engine, session_scope
+from mailflow.infra.enqueue import enqueue_on_commit, send_now
 from mailflow.metrics import observe_send
 from mailflow.models import OutboxMessage, OutboxState
 from mailflow.outbound.emails import EmailSpec
 from mailflow.outbound.message import build_message, new_message_id, verp_address
 from mailflow.outbound.templates import render_email
 from mailflow.outbound.transports import PermanentFailure, TemporaryFailure, thread_transport
-from mailflow.tasks import enqueue_on_commit
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +70,7 @@ def queue_email(
     session.add(row)
     session.flush()  # the id is part of the VERP return path
     row.raw = build_message(row, settings).as_bytes(policy=SMTP_POLICY)
-    from mailflow.outbound.actors import send_email
-
-    enqueue_on_commit(session, send_email, row.id)
+    enqueue_on_commit(session, "send_email", row.id)
     return row
 
 
@@ -132,7 +130,14 @@ def _send_one(item: Claimed, settings: Settings, now: datetime) -> tuple[Deliver
     except Exception as exc:  # an unexpected failure is treated as temporary
         log.exception("sending outbox message %s failed", item.id)
         error = TemporaryFailure(f"{type(exc).__name__}: {exc}")
-    observe_send(time.monotonic() - started, error)
+    observe_send(
+        time.monotonic() - started,
+        "sent"
+        if error is None
+        else "permanent"
+        if isinstance(error, PermanentFailure)
+        else "temporary",
+    )
     if error is None:
         return DeliveryResult(OutboxState.SENT), {
             "state": OutboxState.SENT,
@@ -195,9 +200,7 @@ def retry(session: Session, outbox_id: int, now: datetime) -> bool:
     if row is None or row.state not in (OutboxState.FAILED, OutboxState.CANCELLED):
         return False
     row.state, row.next_attempt_at, row.attempts = OutboxState.QUEUED, now, 0
-    from mailflow.outbound.actors import send_email
-
-    enqueue_on_commit(session, send_email, row.id)
+    enqueue_on_commit(session, "send_email", row.id)
     return True
 
 
@@ -220,8 +223,6 @@ LOST_JOB_GRACE = timedelta(seconds=60)
 
 def sweep_outbox(settings: Settings, at: datetime, *, batch: int = 500) -> int:
     """Release rows held by dead workers; send what is due and whose job may be lost."""
-    from mailflow.outbound.actors import send_email
-
     with session_scope(settings) as session:
         stuck = list(
             session.scalars(
@@ -258,7 +259,7 @@ def sweep_outbox(settings: Settings, at: datetime, *, batch: int = 500) -> int:
     due = sorted(set(stuck) | set(lost))
     for outbox_id in due:
         try:
-            send_email.send(outbox_id)
+            send_now("send_email", outbox_id)
         except Exception:
             log.warning("broker unavailable; sending outbox %s from the sweep", outbox_id)
             deliver(outbox_id, settings=settings, now=at)

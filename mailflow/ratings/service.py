@@ -16,8 +16,8 @@ from mailflow.db import session_scope
 from mailflow.domain.effects import NOTHING, CancelTimers, Outcome, SetTimer, outcome
 from mailflow.domain.errors import StepInvalid
 from mailflow.domain.events import StatusRecorded
+from mailflow.infra import timers
 from mailflow.leads.service import add_event
-from mailflow.lifecycle import timers
 from mailflow.links import tokens
 from mailflow.models import (
     Actor,
@@ -70,7 +70,6 @@ def _survey(session: Session, lead_id: int) -> Survey | None:
     return session.scalar(select(Survey).where(Survey.lead_id == lead_id))
 
 
-@timers.handles("survey")
 def _send_survey(session: Session, timer, at: datetime, settings: Settings) -> None:
     lead = session.get(Lead, timer.lead_id)
     if lead is None or lead.status not in SURVEY_STATUSES or not lead.email:
@@ -94,7 +93,6 @@ def _send_survey(session: Session, timer, at: datetime, settings: Settings) -> N
     )
 
 
-@timers.handles("survey_reminder")
 def _remind_survey(session: Session, timer, at: datetime, settings: Settings) -> None:
     survey = session.get(Survey, timer.subject_id)
     if survey is None or survey.submitted_at is not None or survey.reminded_at is not None:

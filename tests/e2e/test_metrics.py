@@ -7,7 +7,7 @@ from dramatiq.brokers.stub import StubBroker
 from fastapi.testclient import TestClient
 
 from mailflow import clock
-from mailflow.metrics import DRAMATIQ
+from mailflow.jobs.broker import DRAMATIQ
 from mailflow.outbound.outbox import deliver
 from mailflow.web.app import create_app
 from support.factories import queue_offer

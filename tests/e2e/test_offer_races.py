@@ -8,7 +8,7 @@ from datetime import timedelta
 import httpx
 
 from mailflow.models import LeadStatus
-from mailflow.scheduler import run_sweep
+from mailflow.schedule import run_sweep
 from support.offers import (
     csrf_of,
     emails_to,

@@ -24,7 +24,7 @@ from support.waiting import wait_for
 
 def use_relay(settings, monkeypatch, relay: Relay):
     updated = settings.model_copy(update={"outbound_url": relay.url})
-    monkeypatch.setattr("mailflow.outbound.actors.get_settings", lambda: updated)
+    monkeypatch.setattr("mailflow.jobs.actors.get_settings", lambda: updated)
     return updated
 
 

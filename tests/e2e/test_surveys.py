@@ -16,7 +16,7 @@ from mailflow.lifecycle.service import record_status
 from mailflow.models import Installer, Survey, TierChange
 from mailflow.ratings.service import pin_tier, recompute_all
 from mailflow.routing.offers import lock_lead
-from mailflow.scheduler import run_sweep
+from mailflow.schedule import run_sweep
 from support.lifecycle import accepted_lead
 from support.offers import csrf_of, emails_to, lead, links_in
 from support.people import GOLD_PARIS

@@ -429,7 +429,7 @@ def test_retention_purges_old_raw_messages_and_sent_bodies(settings):
         assert s.get(OutboxMessage, mails["recent_sent"]).body_text is None
         assert s.get(InboundMessage, rows["old_pending"]).raw is not None
     # The sweep runs it as a registered job.
-    from mailflow.scheduler import run_sweep
+    from mailflow.schedule import run_sweep
 
     results = run_sweep(settings, at + timedelta(days=400))
     assert results["retention"] >= 0 and results["lead_search"] >= 0

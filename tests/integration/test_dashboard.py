@@ -11,9 +11,6 @@ import time_machine
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-# Every queue declared before a worker starts: a stopped worker's middleware would otherwise
-# add consumers for a queue declared later and swallow its jobs.
-import mailflow.actors  # noqa: F401
 from mailflow import clock
 from mailflow.db import session_scope
 from mailflow.links import tokens

@@ -7,7 +7,6 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
-import mailflow.actors  # noqa: F401  (queues declared before the worker starts)
 from mailflow.db import get_engine
 from mailflow.web.app import create_app
 from support.broker import stub_broker

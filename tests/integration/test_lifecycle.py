@@ -12,9 +12,8 @@ import pytest
 from mailflow.db import session_scope
 from mailflow.domain import lead as states
 from mailflow.lifecycle.service import record_status
-from mailflow.lifecycle.timers import run_due
 from mailflow.models import Installer, LeadStatus, OfferStatus
-from mailflow.scheduler import run_sweep
+from mailflow.schedule import run_due_timers, run_sweep
 from support.lifecycle import accepted_lead, offers_of
 from support.offers import emails_to, lead, wait_for_offer
 from support.people import GOLD_PARIS, SILVER_PARIS
@@ -141,7 +140,7 @@ def test_follow_up_reminder_at_nine_once_with_two_schedulers(settings, worker):
     def scheduler():
         barrier.wait()
         for at in instants:
-            run_due(settings, at)
+            run_due_timers(settings, at)
 
     threads = [threading.Thread(target=scheduler) for _ in range(2)]
     for t in threads:

@@ -173,7 +173,7 @@ def test_everyone_declines_then_pool_and_admin_email(settings, worker, client):
 
 
 def test_pool_lead_is_offered_when_an_installer_becomes_eligible(settings, worker):
-    from mailflow.scheduler import run_sweep
+    from mailflow.schedule import run_sweep
 
     lead_id = new_lead(settings, postcode="33000", city="Bordeaux")  # nobody serves 33
     from support.waiting import wait_for

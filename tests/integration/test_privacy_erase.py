@@ -42,7 +42,7 @@ from mailflow.models import (
 )
 from mailflow.ratings.service import submit_survey
 from mailflow.routing.offers import accept, lock_lead, route_lead
-from mailflow.scheduler import run_sweep
+from mailflow.schedule import run_sweep
 from support.offers import load_installers
 from support.paths import CORPUS
 from support.web import post, signed_in_client

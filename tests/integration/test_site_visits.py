@@ -17,7 +17,7 @@ from mailflow.db import session_scope
 from mailflow.lifecycle.visits import book_visit, cancel_visit
 from mailflow.models import Installer
 from mailflow.routing.offers import lock_lead
-from mailflow.scheduler import run_sweep
+from mailflow.schedule import run_sweep
 from support.lifecycle import accepted_lead
 from support.mail import email_links
 from support.offers import csrf_of, emails_to, lead

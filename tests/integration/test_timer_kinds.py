@@ -13,13 +13,9 @@ from click.testing import CliRunner
 from mailflow.cli import main
 from mailflow.clock import now
 from mailflow.db import session_scope
-from mailflow.lifecycle.timers import (
-    UnknownTimerKinds,
-    check_timer_kinds,
-    run_due,
-    schedule,
-)
+from mailflow.infra.timers import schedule
 from mailflow.models import Timer, TimerStatus
+from mailflow.schedule import UnknownTimerKinds, check_timer_kinds, run_due_timers
 
 
 def _timer_of_kind(settings, kind: str) -> int:
@@ -41,7 +37,7 @@ def test_a_known_kind_passes_the_check(settings):
 
 def test_an_unknown_kind_stays_pending_and_stops_the_start(settings):
     timer_id = _timer_of_kind(settings, "call_back_reminder_v9")
-    assert run_due(settings, now()) == 0
+    assert run_due_timers(settings, now()) == 0
     assert _status(settings, timer_id) == TimerStatus.PENDING
 
     with pytest.raises(UnknownTimerKinds, match="call_back_reminder_v9"):

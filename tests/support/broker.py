@@ -1,12 +1,14 @@
-"""The one StubBroker of the test session. It must be in place before any actor module is
-imported, so tests/conftest.py imports this module first."""
+"""The one StubBroker of the test session, set up (every actor declared on it, jobs sent
+through it) when tests/conftest.py imports this module. Every queue is declared before any
+test's worker starts: a worker started earlier would take the messages of a queue declared
+after it and never run them."""
 
 from __future__ import annotations
 
 from dramatiq.brokers.stub import StubBroker
 
-from mailflow.broker import setup_broker
+from mailflow.jobs.broker import setup
 
 stub_broker = StubBroker()
 stub_broker.emit_after("process_boot")
-setup_broker(broker=stub_broker)
+setup(broker=stub_broker)

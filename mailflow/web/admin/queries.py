@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mailflow.infra.enqueue import queue_stats
 from mailflow.models import (
     InboundMessage,
     InboundOutcome,
@@ -196,12 +197,9 @@ def imap_health(session: Session, configured: bool) -> ImapHealth:
 
 
 def broker_queues() -> tuple[list[dict], str | None]:
-    """Dramatiq queue depths, or the reason they cannot be read (broker down)."""
-    from mailflow.broker_stats import queue_stats
-
+    """Dramatiq queue depths, or the reason they cannot be read (broker down). Every queue
+    is declared, even before its first job (``mailflow.jobs.broker.setup``)."""
     try:
-        import mailflow.actors  # noqa: F401  (every queue is declared, even before its first job)
-
         return queue_stats(), None
     except Exception as exc:
         log.warning("could not read the broker's queues", exc_info=True)

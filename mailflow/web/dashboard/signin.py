@@ -17,7 +17,7 @@ from mailflow.clock import now
 from mailflow.config import Settings, get_settings
 from mailflow.db import session_scope
 from mailflow.i18n import LANGUAGES
-from mailflow.installers.signin import send_signin_link
+from mailflow.infra.enqueue import send_now
 from mailflow.leads.schema import normalise_email
 from mailflow.outbound.emails import N_
 from mailflow.web.dashboard.common import _secure, _t, redirect, safe_next
@@ -116,7 +116,7 @@ def _signin_request(request: Request, form: dict, settings: Settings) -> Respons
 
     # Known or not, the same work: one job (its timing must not tell who is an installer).
     try:
-        send_signin_link.send(address, safe_next(next_url))
+        send_now("send_signin_link", address, safe_next(next_url))
     except Exception:
         log.warning("could not enqueue a sign-in link", exc_info=True)
 

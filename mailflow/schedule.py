@@ -1,0 +1,200 @@
+"""What the scheduler does, as two explicit tables.
+
+``SWEEPS``: the sweep jobs, run in this order by ``run_sweep`` (``mailflow sweep --at ISO`` for
+one instant; ``mailflow scheduler`` and ``mailflow run`` in a loop). Deadlines and retries live
+in the database, never only in the broker, so a lost broker loses nothing. Jobs are idempotent
+and claim their rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so two schedulers never act
+twice.
+
+``TIMER_HANDLERS``: which function acts on a due durable timer of each kind. A process that
+would sweep refuses to start while a pending timer has a kind missing from it
+(``check_timer_kinds``): a reminder is never dropped because its handler is unknown.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailflow.clock import now as clock_now
+from mailflow.config import Settings, get_settings
+from mailflow.db import log_failure, session_scope
+from mailflow.inbound.process import process_one
+from mailflow.infra import timers
+from mailflow.leads.retention import purge
+from mailflow.leads.search import index_pending
+from mailflow.lifecycle.service import (
+    _follow_up_reminder,
+    _reservation_lapse,
+    _status_reminder,
+    deactivate_silent_installers,
+    expire_stale_leads,
+    send_digests,
+)
+from mailflow.lifecycle.visits import _visit_reminder
+from mailflow.metrics import SWEEP_ACTIONS, SWEEP_FAILURES, SWEEP_SECONDS
+from mailflow.models import InboundMessage, InboundOutcome, Lead, LeadStatus, Timer
+from mailflow.outbound.outbox import sweep_outbox
+from mailflow.ratings.service import _remind_survey, _send_survey, nightly_recompute
+from mailflow.routing.offers import expire_due_offers, reoffer_pool, route_lead
+
+log = logging.getLogger(__name__)
+
+# ------------------------------------------------------------------------ timers ------------
+TimerHandler = Callable[[Session, Timer, datetime, Settings], None]
+
+TIMER_HANDLERS: Mapping[str, TimerHandler] = {
+    "status_reminder": _status_reminder,
+    "reservation_lapse": _reservation_lapse,
+    "follow_up_reminder": _follow_up_reminder,
+    "visit_reminder": _visit_reminder,
+    "survey": _send_survey,
+    "survey_reminder": _remind_survey,
+}
+
+
+class UnknownTimerKinds(RuntimeError):
+    """Pending timers of a kind no handler acts on: starting would leave them undone."""
+
+
+def unknown_pending_kinds(settings: Settings) -> set[str]:
+    with session_scope(settings) as session:
+        return timers.pending_kinds(session) - TIMER_HANDLERS.keys()
+
+
+def check_timer_kinds(settings: Settings) -> None:
+    """Run before a process starts sweeping: every pending timer's kind has a handler, or the
+    process refuses to start (a reminder must never be dropped because its handler is missing,
+    or because the data comes from a newer version)."""
+    unknown = unknown_pending_kinds(settings)
+    if unknown:
+        raise UnknownTimerKinds(
+            f"pending timers of unknown kind {', '.join(sorted(unknown))}: no handler would "
+            "act on them (a feature missing from this version of mailflow?). Not starting, so "
+            "that they are not lost; run the version that wrote them, or cancel them."
+        )
+
+
+def run_due_timers(settings: Settings, at: datetime, *, batch: int = 200) -> int:
+    """Act on every timer due at ``at``, each in its own transaction with its claim. A kind
+    without a handler stays pending, never marked done unacted (``check_timer_kinds`` refuses
+    to start a process that would meet one). Returns how many acted."""
+    acted = 0
+    while True:
+        with session_scope(settings) as session:
+            ids = timers.due(session, at, TIMER_HANDLERS, batch=batch)
+        for timer_id in ids:
+            try:
+                with session_scope(settings) as session:
+                    timer = timers.claim(session, timer_id, at)
+                    if timer is not None:  # else another scheduler took it
+                        TIMER_HANDLERS[timer.kind](session, timer, at, settings)
+                        acted += 1
+            except Exception:
+                log_failure(log, "timer %s failed; it stays pending", timer_id)
+        if len(ids) < batch:
+            return acted
+
+
+# ------------------------------------------------------------------------ sweeps ------------
+class Sweep(NamedTuple):
+    name: str  # the label of the sweep metrics
+    run: Callable[[Settings, datetime], int]  # returns how many rows it acted on
+
+
+def process_pending_inbound(
+    settings: Settings, at: datetime, *, grace: timedelta | None = None, batch: int = 200
+) -> int:
+    """Stored messages whose processing job was lost (broker down, process killed) are
+    processed here."""
+    if grace is None:
+        grace = timedelta(seconds=settings.pending_grace_seconds)
+    done = 0
+    while True:
+        with session_scope(settings) as session:
+            query = (
+                select(InboundMessage.id)
+                .where(
+                    InboundMessage.outcome == InboundOutcome.PENDING,
+                    InboundMessage.received_at <= at - grace,
+                    InboundMessage.channel != "webhook",
+                )
+                .order_by(InboundMessage.id)
+                .limit(batch)
+            )
+            ids = list(session.scalars(query))
+        if not ids:
+            return done
+        for inbound_id in ids:
+            try:
+                if process_one(inbound_id, now=at, settings=settings):
+                    done += 1
+            except Exception:
+                log_failure(log, "sweep: inbound message %s failed", inbound_id)
+        if len(ids) < batch:
+            return done
+
+
+def index_search_terms(settings: Settings, at: datetime) -> int:
+    """Search terms of new (or edited) leads."""
+    return index_pending(settings, limit=10_000)
+
+
+def route_waiting_leads(settings: Settings, at: datetime) -> int:
+    """New leads whose routing job was lost, and pool leads that may have a taker now."""
+    with session_scope(settings) as session:
+        stuck = list(
+            session.scalars(
+                select(Lead.id)
+                .where(Lead.status == LeadStatus.NEW, Lead.created_at <= at - timedelta(seconds=30))
+                .order_by(Lead.id)
+                .limit(500)
+            )
+        )
+    routed = 0
+    for lead_id in stuck:
+        with session_scope(settings) as session:
+            if route_lead(session, lead_id, now=at, settings=settings):
+                routed += 1
+    return routed + reoffer_pool(settings, at)
+
+
+SWEEPS: tuple[Sweep, ...] = (
+    Sweep("inbound", process_pending_inbound),
+    Sweep("retention", purge),  # raw messages and sent bodies past their retention periods
+    Sweep("lead_search", index_search_terms),
+    Sweep("timers", run_due_timers),
+    Sweep("expiry", expire_stale_leads),
+    Sweep("inactive_installers", deactivate_silent_installers),
+    Sweep("digests", send_digests),
+    Sweep("outbox", sweep_outbox),
+    Sweep("tiers", nightly_recompute),
+    Sweep("offers", expire_due_offers),
+    Sweep("route", route_waiting_leads),
+)
+assert len({sweep.name for sweep in SWEEPS}) == len(SWEEPS), "sweep names are metric labels"
+
+
+def run_sweep(settings: Settings | None = None, at: datetime | None = None) -> dict[str, int]:
+    """Every sweep job once, in order; a failing job is logged and counted (-1), the others
+    still run."""
+    settings = settings or get_settings()
+    at = at or clock_now()
+    results = {}
+    with SWEEP_SECONDS.time():
+        for name, run in SWEEPS:
+            try:
+                results[name] = run(settings, at)
+            except Exception:
+                log_failure(log, "sweep job %s failed", name)
+                SWEEP_FAILURES.labels(name).inc()
+                results[name] = -1
+            else:
+                if isinstance(results[name], int) and results[name] > 0:
+                    SWEEP_ACTIONS.labels(name).inc(results[name])
+    return results
