@@ -20,8 +20,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mailflow.inbound import labels as L
-from mailflow.inbound.mime import (
+from mailflow.domain.intake import label_data, labels
+from mailflow.domain.intake.mime import (
     DELIVERY_STATUS_TYPES,
     EMAIL_ADDRESS,
     MAX_DEPTH,
@@ -41,7 +41,17 @@ from mailflow.inbound.mime import (
     payload,
     payload_bytes,
 )
-from mailflow.inbound.values import (
+from mailflow.domain.intake.schema import (
+    BuildingType,
+    CustomerIn,
+    GridConnection,
+    LeadIn,
+    Product,
+    Source,
+    error_map,
+    normalise_phone,
+)
+from mailflow.domain.intake.values import (
     country_of_phone,
     country_of_postcode,
     find_external_id,
@@ -61,16 +71,6 @@ from mailflow.inbound.values import (
     split_address,
     split_postcode_city,
     split_postcode_prefix,
-)
-from mailflow.leads.schema import (
-    BuildingType,
-    CustomerIn,
-    GridConnection,
-    LeadIn,
-    Product,
-    Source,
-    error_map,
-    normalise_phone,
 )
 
 NO_LEAD_FIELDS = "no lead fields found"
@@ -509,7 +509,7 @@ class Collected:
     tabs: bool = False
 
     def core_count(self) -> int:
-        return len({f.key for f in self.fields if f.key in L.CUSTOMER_KEYS})
+        return len({f.key for f in self.fields if f.key in label_data.CUSTOMER_KEYS})
 
     def add_extra(self, label: str, value: Any, heading: str = "", qualify: bool = False) -> None:
         """Keep an unknown label's value under its label; a column heading (or, for a repeated
@@ -592,7 +592,7 @@ def collect(lines: list[str]) -> Collected:
     out = Collected()
     heading = ""
     columns: list[str] | None = None
-    pending: tuple[L.Resolved, str] | None = None  # a label whose value is on the next line
+    pending: tuple[labels.Resolved, str] | None = None  # a label whose value is on the next line
     current: Field | None = None  # the field unlabelled lines continue
     seen_label = False
 
@@ -603,7 +603,7 @@ def collect(lines: list[str]) -> Collected:
         value = value.strip()
         if not label:
             return
-        resolved = L.resolve(label, context)
+        resolved = labels.resolve(label, context)
         if resolved is None:
             if value:
                 out.add_extra(label, value, context, qualify=in_column)
@@ -612,9 +612,9 @@ def collect(lines: list[str]) -> Collected:
                 heading = label  # "Kosten pro Monat:" is a heading, not a field
             return
         seen_label = True
-        if resolved.key == L.IGNORED:
+        if resolved.key == label_data.IGNORED:
             return
-        if resolved.key == L.SUBJECT:
+        if resolved.key == label_data.SUBJECT:
             if value:
                 out.subjects.append(value)
             return
@@ -661,7 +661,7 @@ def collect(lines: list[str]) -> Collected:
         pair = _split_label_line(stripped)
         if pair is None:
             spaced = _SPACED_LINE.match(stripped)
-            if spaced and L.resolve(_clean_label(spaced.group("label"))):
+            if spaced and labels.resolve(_clean_label(spaced.group("label"))):
                 pair = (spaced.group("label"), spaced.group("value"))
         if pair is not None:
             take(pair[0], pair[1], heading)
@@ -937,7 +937,9 @@ def _document_candidate(document: dict, context: _Context) -> _Candidate:
     customer = document.get("customer")
     if isinstance(customer, dict):
         core = sum(
-            1 for key in customer if key in L.CUSTOMER_KEYS and customer[key] not in ("", None)
+            1
+            for key in customer
+            if key in label_data.CUSTOMER_KEYS and customer[key] not in ("", None)
         )
         return _Candidate(3, max(core, 1), context, "json", [], document=document)
     # a flat document ({"name": …, "zip": …}): its keys are labels
@@ -1042,7 +1044,7 @@ def _build_from_rows(
             holder.add_extra(item.label, item.value)
 
     customer: dict[str, Any] = {}
-    name, given, family = first("name"), first(L.FIRST_NAME), first(L.LAST_NAME)
+    name, given, family = first("name"), first(label_data.FIRST_NAME), first(label_data.LAST_NAME)
     surname = family or name
     if given and surname:
         customer["name"] = (
@@ -1057,12 +1059,12 @@ def _build_from_rows(
 
     addresses_given = [item.value for item in by_key.get("street", [])]
     street, postcode, city = first("street"), first("postcode"), first("city")
-    number = first(L.HOUSE_NUMBER)
+    number = first(label_data.HOUSE_NUMBER)
     if street and number:
         street = f"{street} {number}"
         addresses_given[0] = street
     elif number and not street:
-        keep(L.HOUSE_NUMBER)
+        keep(label_data.HOUSE_NUMBER)
     for index, address in enumerate(addresses_given):
         # "Adresse: Quai de Valmy 167 75010 Paris": street, postcode and city in one line
         address_street, address_postcode, address_city = split_address(address)
@@ -1070,7 +1072,7 @@ def _build_from_rows(
             street = address_street
         postcode = postcode or address_postcode
         city = city or address_city
-    combined = first(L.POSTCODE_CITY)
+    combined = first(label_data.POSTCODE_CITY)
     if combined:
         pair_postcode, pair_city = split_postcode_city(combined)
         if pair_postcode or pair_city:
@@ -1101,7 +1103,7 @@ def _build_from_rows(
     language = parse_language(language_value) if language_value else None
     if language_value and language is None:
         keep("language")
-    detected_language = L.vote_language(collected.votes)
+    detected_language = labels.vote_language(collected.votes)
     language = language or detected_language
 
     phones = [item.value for item in by_key.get("phone", [])]
@@ -1127,20 +1129,24 @@ def _build_from_rows(
         data["message"] = message
 
     details: dict[str, Any] = {}
-    for key in L.DETAIL_KEYS:
+    for key in label_data.DETAIL_KEYS:
         value = first(key)
         if value is None:
             continue
         parsed: Any
-        if key in L.NUMBER_DETAILS:
+        if key in label_data.NUMBER_DETAILS:
             parsed = (
                 parse_orientation(value)
                 if key == "roof_orientation_deg"
                 else number_with_unit(key, value)
             )
-            if isinstance(parsed, float) and key in L.INTEGER_DETAILS and parsed.is_integer():
+            if (
+                isinstance(parsed, float)
+                and key in label_data.INTEGER_DETAILS
+                and parsed.is_integer()
+            ):
                 parsed = int(parsed)
-        elif key in L.BOOL_DETAILS:
+        elif key in label_data.BOOL_DETAILS:
             parsed = parse_bool(value)
         else:
             parsed = value

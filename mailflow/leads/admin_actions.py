@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 from mailflow.config import Settings
 from mailflow.domain import lead as lead_rules
 from mailflow.domain import offer as offer_rules
+from mailflow.domain.intake.schema import LeadIn, error_map
 from mailflow.leads import search
-from mailflow.leads.schema import LeadIn, error_map
 from mailflow.leads.service import add_event
 from mailflow.lifecycle import timers
 from mailflow.lifecycle.service import PROGRESS_TIMERS

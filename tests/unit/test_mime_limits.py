@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from mailflow.inbound.mime import MAX_PARTS
+from mailflow.domain.intake.mime import MAX_PARTS
 from mailflow.inbound.parse import parse_message
 
 HEAD = (

@@ -9,17 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailflow.inbound.labels import LOOKUP, resolve, vote_language
-from mailflow.inbound.mime import decode_bytes, html_to_lines
-from mailflow.inbound.parse import (
-    BounceInfo,
-    ParseResult,
-    collect,
-    describe_errors,
-    parse_message,
-    split_forwarded,
-)
-from mailflow.inbound.values import (
+from mailflow.domain.intake.labels import LOOKUP, resolve, vote_language
+from mailflow.domain.intake.mime import decode_bytes, html_to_lines
+from mailflow.domain.intake.values import (
     country_of_phone,
     country_of_postcode,
     find_external_id,
@@ -37,6 +29,14 @@ from mailflow.inbound.values import (
     split_address,
     split_postcode_city,
     split_postcode_prefix,
+)
+from mailflow.inbound.parse import (
+    BounceInfo,
+    ParseResult,
+    collect,
+    describe_errors,
+    parse_message,
+    split_forwarded,
 )
 from support.paths import CORPUS, LOCAL_CORPUS
 

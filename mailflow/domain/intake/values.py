@@ -11,7 +11,7 @@ import unicodedata
 
 import phonenumbers
 
-from mailflow.leads.schema import BuildingType, GridConnection, Product, Source
+from mailflow.domain.intake.schema import BuildingType, GridConnection, Product, Source
 
 # Letters that NFKD does not decompose into "base letter + accent".
 _FOLD_TABLE = str.maketrans(

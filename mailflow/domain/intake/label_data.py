@@ -1,21 +1,10 @@
-"""Label vocabularies of lead emails (English, French, German, Polish) and their resolution.
-
-A label is compared in its normalised form (lower-case, accents stripped, punctuation collapsed:
-``"Intéressé par une solution de stockage ?"`` → ``"interesse par une solution de stockage"``).
-Resolution tries, in order: the exact vocabulary, the label without units and parentheses, then
-keyword rules for the many ways forms phrase the same question. Each vocabulary entry carries
-the language(s) it belongs to, so the labels of a lead also tell its language.
-"""
+"""The label vocabularies of lead emails (English, French, German, Polish), as data: the field keys,
+each key's labels per language, and the keyword rules and words of cost/savings tables that
+:mod:`mailflow.domain.intake.labels` resolves labels with."""
 
 from __future__ import annotations
 
-import functools
 import re
-from collections import Counter
-from collections.abc import Mapping
-from dataclasses import dataclass
-
-from mailflow.inbound.values import normalise_words
 
 # field keys that are not LeadIn/CustomerIn/details names
 FIRST_NAME = "first_name"
@@ -62,7 +51,7 @@ INTEGER_DETAILS = ("household_size", "module_count", "trees")
 ANY = "*"  # a label shared by all four languages: no vote
 
 # key → language → labels as written; normalised at import.
-_VOCABULARY: dict[str, dict[str, tuple[str, ...]]] = {
+VOCABULARY: dict[str, dict[str, tuple[str, ...]]] = {
     "name": {
         "en": ("Name", "Full name", "Your name", "Contact name", "Customer name", "Customer"),
         "de": ("Name", "Vollständiger Name", "Ihr Name", "Kunde", "Kundenname", "Ansprechpartner"),
@@ -503,30 +492,10 @@ _VOCABULARY: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
-def _build_lookup() -> dict[str, tuple[str, frozenset[str]]]:
-    lookup: dict[str, tuple[str, set[str]]] = {}
-    for key, by_language in _VOCABULARY.items():
-        # the schema's own field names ("postcode", "annual_consumption_kwh") are labels too:
-        # they are what flat JSON attachments use
-        own = normalise_words(key.replace("_", " "))
-        lookup.setdefault(own, (key, set()))
-        for language, labels in by_language.items():
-            for label in labels:
-                normalised = normalise_words(label)
-                known_key, languages = lookup.setdefault(normalised, (key, set()))
-                if known_key != key:
-                    raise ValueError(f"label {label!r} means both {known_key} and {key}")
-                if language != ANY:
-                    languages.add(language)
-    return {label: (key, frozenset(languages)) for label, (key, languages) in lookup.items()}
-
-
-LOOKUP = _build_lookup()
-
 # Keyword rules for labels the vocabulary does not list verbatim: every word must occur (words
 # of up to four letters as whole tokens, longer ones anywhere in a token, so German compounds
 # match). Checked in order: the more specific first.
-_RULES: tuple[tuple[tuple[str, ...], str], ...] = (
+RULES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("co2",), "co2_savings_kg"),
     (("speicher", "interess"), "storage_interest"),
     (("stockage", "interess"), "storage_interest"),
@@ -688,106 +657,13 @@ _RULES: tuple[tuple[tuple[str, ...], str], ...] = (
 
 # Words of cost and savings tables, whose labels ("Mit PV-Anlage", "Ersparnis") only make sense
 # with their column or section heading ("KOSTEN PRO MONAT").
-_SAVINGS_WORDS = ("ersparnis", "einsparung", "econom", "saving", "oszczedn")
-_COST_WORDS = ("kosten", "cout", "couts", "cost", "costs", "koszt", "rachun")
-_WITH_PV = re.compile(r"\b(mit|avec|with|z)\b.*\b(pv|photovolta\w*|fotowolta\w*|solar\w*|instal)")
-_WITHOUT_PV = re.compile(
+SAVINGS_WORDS = ("ersparnis", "einsparung", "econom", "saving", "oszczedn")
+COST_WORDS = ("kosten", "cout", "couts", "cost", "costs", "koszt", "rachun")
+WITH_PV = re.compile(r"\b(mit|avec|with|z)\b.*\b(pv|photovolta\w*|fotowolta\w*|solar\w*|instal)")
+WITHOUT_PV = re.compile(
     r"\b(ohne|sans|without|bez)\b.*\b(pv|photovolta\w*|fotowolta\w*|solar\w*|instal)"
 )
-_PERIOD_20Y = re.compile(r"\b20\s*(jahre\w*|ans|years?|lat)\b")
-_PERIOD_MONTH = re.compile(r"\b(monat\w*|mensuel\w*|mois|month\w*|miesi\w*|mtl)\b")
-_PERIOD_YEAR = re.compile(r"\b(jahr\w*|annuel\w*|annee\w*|an|year\w*|annual\w*|rok\w*|roczn\w*)\b")
-_UNITS = re.compile(r"\b(in|en|w|kwh|mwh|m2|qm|ct|cent|eur|euro|euros|zl|pln|deg|grad|kg|stk)\b")
-
-
-def _word_in(word: str, tokens: list[str]) -> bool:
-    if len(word) <= 4:
-        return word in tokens
-    return any(word in token for token in tokens)
-
-
-def _period(text: str) -> str | None:
-    if _PERIOD_20Y.search(text):
-        return "20y"
-    if _PERIOD_MONTH.search(text):
-        return "monthly"
-    if _PERIOD_YEAR.search(text):
-        return "yearly"
-    return None
-
-
-def _money_key(label: str, heading: str) -> str | None:
-    """cost_monthly_with_pv … savings_20y for a cost/savings label under ``heading``."""
-    tokens = label.split()
-    both = f"{label} {heading}"
-    savings = any(_word_in(word, tokens) for word in _SAVINGS_WORDS)
-    cost = not savings and any(_word_in(word, both.split()) for word in _COST_WORDS)
-    with_pv = bool(_WITH_PV.search(label))
-    without_pv = bool(_WITHOUT_PV.search(label))
-    if not savings and not cost and not (with_pv or without_pv):
-        return None
-    period = _period(label) or _period(heading)
-    if savings:
-        return {"monthly": "savings_monthly", "yearly": "savings_yearly", "20y": "savings_20y"}.get(
-            period or ""
-        )
-    if (cost or with_pv or without_pv) and period == "monthly" and (cost or _period(heading)):
-        if without_pv:
-            return "cost_monthly_without_pv"
-        if with_pv:
-            return "cost_monthly_with_pv"
-    return None
-
-
-def is_money_label(label: str) -> bool:
-    """Whether a label belongs to a cost/savings table (its meaning depends on the heading)."""
-    tokens = label.split()
-    return any(_word_in(word, tokens) for word in _SAVINGS_WORDS + _COST_WORDS) or bool(
-        _WITH_PV.search(label) or _WITHOUT_PV.search(label)
-    )
-
-
-@dataclass(frozen=True)
-class Resolved:
-    key: str
-    languages: frozenset[str]
-
-
-@functools.lru_cache(maxsize=4096)
-def resolve(label: str, heading: str = "") -> Resolved | None:
-    """The field a label means (``"PLZ"`` → postcode), or None for an unknown label.
-
-    ``heading`` is the section or column heading above the label, used for cost and savings
-    tables.
-    """
-    text = normalise_words(label)
-    if not text or len(text) > 80:
-        return None
-    hit = LOOKUP.get(text)
-    if hit:
-        return Resolved(*hit)
-    bare = _UNITS.sub(" ", normalise_words(re.sub(r"\(.*?\)", " ", label)))
-    bare = " ".join(bare.split())
-    if bare and bare in LOOKUP:
-        return Resolved(*LOOKUP[bare])
-    if "co2" not in text.split():
-        money = _money_key(text, normalise_words(heading))
-        if money:
-            return Resolved(money, frozenset())
-        if is_money_label(text):
-            return None  # a cost figure this schema has no key for: keep it under extra
-    tokens = text.split()
-    for words, key in _RULES:
-        if all(_word_in(word, tokens) for word in words):
-            return Resolved(key, frozenset())
-    return None
-
-
-def vote_language(votes: Mapping[str, float]) -> str | None:
-    """The language most labels were written in, if one leads."""
-    ranked = Counter(votes).most_common(2)
-    if not ranked or ranked[0][1] <= 0:
-        return None
-    if len(ranked) > 1 and ranked[1][1] == ranked[0][1]:
-        return None
-    return ranked[0][0]
+PERIOD_20Y = re.compile(r"\b20\s*(jahre\w*|ans|years?|lat)\b")
+PERIOD_MONTH = re.compile(r"\b(monat\w*|mensuel\w*|mois|month\w*|miesi\w*|mtl)\b")
+PERIOD_YEAR = re.compile(r"\b(jahr\w*|annuel\w*|annee\w*|an|year\w*|annual\w*|rok\w*|roczn\w*)\b")
+UNITS = re.compile(r"\b(in|en|w|kwh|mwh|m2|qm|ct|cent|eur|euro|euros|zl|pln|deg|grad|kg|stk)\b")
