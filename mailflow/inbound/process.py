@@ -18,7 +18,7 @@ from mailflow.db import is_postgres, session_scope
 from mailflow.domain.intake import replies
 from mailflow.domain.intake.headers import headers_of
 from mailflow.domain.intake.mime import MessageTooComplex, check_complexity
-from mailflow.inbound.parse import ParseResult, parse_message
+from mailflow.domain.intake.parse import ParseResult, parse_message
 from mailflow.leads.service import add_event, create_lead
 from mailflow.models import (
     Channel,

@@ -9,8 +9,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mailflow.domain.intake.bounces import BounceInfo
+from mailflow.domain.intake.forwards import split_forwarded
 from mailflow.domain.intake.labels import LOOKUP, resolve, vote_language
 from mailflow.domain.intake.mime import decode_bytes, html_to_lines
+from mailflow.domain.intake.parse import ParseResult, describe_errors, parse_message
+from mailflow.domain.intake.rows import collect
 from mailflow.domain.intake.values import (
     country_of_phone,
     country_of_postcode,
@@ -29,14 +33,6 @@ from mailflow.domain.intake.values import (
     split_address,
     split_postcode_city,
     split_postcode_prefix,
-)
-from mailflow.inbound.parse import (
-    BounceInfo,
-    ParseResult,
-    collect,
-    describe_errors,
-    parse_message,
-    split_forwarded,
 )
 from support.paths import CORPUS, LOCAL_CORPUS
 
