@@ -17,10 +17,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from mailflow.calendar import add_business_days
 from mailflow.config import Settings
 from mailflow.domain import lead as states
 from mailflow.domain import offer as offer_rules
+from mailflow.domain.calendar import add_business_days
 from mailflow.domain.lead import RELEASE
 from mailflow.i18n import gettext
 from mailflow.leads.service import add_event

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
 from mailflow.db import session_scope
+from mailflow.domain.score import History, Thresholds, Weights, compute
 from mailflow.leads.service import add_event
 from mailflow.lifecycle import timers
 from mailflow.links import tokens
@@ -29,7 +30,6 @@ from mailflow.models import (
 )
 from mailflow.outbound import emails
 from mailflow.outbound.outbox import queue_email
-from mailflow.ratings.score import History, Thresholds, Weights, compute
 from mailflow.status_rows import status_row
 
 log = logging.getLogger(__name__)

@@ -17,6 +17,8 @@ from mailflow.config import Settings
 from mailflow.db import is_postgres
 from mailflow.domain import lead as lead_rules
 from mailflow.domain import offer as offer_rules
+from mailflow.domain.deadlines import offer_deadline
+from mailflow.domain.routing import Candidate, available_days, choose, serving_prefix
 from mailflow.leads.service import add_event
 from mailflow.links import tokens
 from mailflow.models import (
@@ -31,8 +33,6 @@ from mailflow.models import (
 )
 from mailflow.outbound import emails
 from mailflow.outbound.outbox import queue_email
-from mailflow.routing.deadlines import offer_deadline
-from mailflow.routing.rules import Candidate, available_days, choose, serving_prefix
 
 log = logging.getLogger(__name__)
 
