@@ -5,6 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from mailflow.domain.intake.enums import (
+    mentions_calculator,
+    parse_building_type,
+    parse_grid_connection,
+    parse_product,
+    parse_source,
+    product_mentions,
+)
 from mailflow.domain.intake.forwards import Context
 from mailflow.domain.intake.label_data import (
     BOOL_DETAILS,
@@ -18,6 +26,15 @@ from mailflow.domain.intake.label_data import (
 )
 from mailflow.domain.intake.labels import vote_language
 from mailflow.domain.intake.mime import EMAIL_ADDRESS
+from mailflow.domain.intake.places import (
+    country_of_phone,
+    country_of_postcode,
+    parse_country,
+    parse_language,
+    split_address,
+    split_postcode_city,
+    split_postcode_prefix,
+)
 from mailflow.domain.intake.rows import Collected, Field
 from mailflow.domain.intake.schema import (
     BuildingType,
@@ -29,25 +46,12 @@ from mailflow.domain.intake.schema import (
     normalise_phone,
 )
 from mailflow.domain.intake.values import (
-    country_of_phone,
-    country_of_postcode,
     find_external_id,
     fold,
-    mentions_calculator,
     normalise_words,
     number_with_unit,
     parse_bool,
-    parse_building_type,
-    parse_country,
-    parse_grid_connection,
-    parse_language,
     parse_orientation,
-    parse_product,
-    parse_source,
-    product_mentions,
-    split_address,
-    split_postcode_city,
-    split_postcode_prefix,
 )
 
 MAX_MESSAGE_CHARS = 20000  # LeadIn.message's limit
