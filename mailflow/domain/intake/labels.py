@@ -1,5 +1,6 @@
 """Resolving the labels of lead emails (English, French, German, Polish) to field keys; the
-vocabularies themselves are data in :mod:`mailflow.domain.intake.label_data`.
+vocabularies and keyword rules themselves are data in :mod:`mailflow.domain.intake.label_data`
+and :mod:`mailflow.domain.intake.label_rules`.
 
 A label is compared in its normalised form (lower-case, accents stripped, punctuation collapsed:
 ``"Intéressé par une solution de stockage ?"`` → ``"interesse par une solution de stockage"``).
@@ -16,8 +17,8 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mailflow.domain.intake.label_data import (
-    ANY,
+from mailflow.domain.intake.label_data import ANY, VOCABULARY
+from mailflow.domain.intake.label_rules import (
     COST_WORDS,
     PERIOD_20Y,
     PERIOD_MONTH,
@@ -25,7 +26,6 @@ from mailflow.domain.intake.label_data import (
     RULES,
     SAVINGS_WORDS,
     UNITS,
-    VOCABULARY,
     WITH_PV,
     WITHOUT_PV,
 )
