@@ -63,7 +63,7 @@ class Settings(BaseSettings):
         None, description="Also alerted (pool, failures) besides admin users."
     )
 
-    # Scores and tiers (mailflow/ratings/score.py).
+    # Scores and tiers (mailflow/domain/score.py).
     tier_silver_threshold: float = Field(
         50.0, description="Score from which an installer is Silver."
     )

@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
-from mailflow.inbound.parse import BounceInfo
+from mailflow.domain.intake.bounces import BounceInfo
 from mailflow.leads.service import add_event
 from mailflow.models import (
     BounceEvent,

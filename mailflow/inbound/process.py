@@ -8,13 +8,17 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.utils import getaddresses
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
 from mailflow.db import is_postgres, session_scope
-from mailflow.inbound.parse import ParseResult, parse_message
+from mailflow.domain.intake import replies
+from mailflow.domain.intake.headers import headers_of
+from mailflow.domain.intake.mime import MessageTooComplex, check_complexity
+from mailflow.domain.intake.parse import ParseResult, parse_message
 from mailflow.infra.enqueue import enqueue_on_commit
 from mailflow.leads.service import add_event, create_lead
 from mailflow.models import (
@@ -52,9 +56,6 @@ def analyse(raw: bytes | None, envelope_to: list[str] | None, settings: Settings
         return Analysis(None, envelope_to)
     if b"\x00" in raw:
         return Analysis(raw, envelope_to, has_nul=True)
-    from mailflow.inbound.mime import MessageTooComplex, check_complexity
-    from mailflow.routing import replies
-
     try:
         check_complexity(raw)
         token = replies.reply_token(replies.reply_addresses(raw, envelope_to))
@@ -210,9 +211,6 @@ def process_reply(
 def record_auto_reply(session: Session, row: InboundMessage, raw: bytes, *, now: datetime) -> None:
     """An out-of-office to one of our messages goes on that lead's timeline. It is never an
     answer to an offer: nothing else changes."""
-    from email.utils import getaddresses
-
-    from mailflow.inbound.store import headers_of
     from mailflow.models import Lead
 
     headers = headers_of(raw)

@@ -7,12 +7,8 @@ returns acknowledge the message (250, IMAP flag, HTTP answer). The same message 
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 from dataclasses import dataclass
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 from functools import cache
 
 from sqlalchemy import bindparam, select
@@ -21,48 +17,18 @@ from sqlalchemy.dialects import postgresql, sqlite
 from mailflow.clock import now
 from mailflow.config import Settings, get_settings
 from mailflow.db import session_scope
+from mailflow.domain.intake.headers import dedup_key_for, message_id_of
 from mailflow.inbound import blobs
 from mailflow.infra.enqueue import enqueue_on_commit, send_now
 from mailflow.models import Channel, InboundMessage
 
 log = logging.getLogger(__name__)
-_MSGID = re.compile(r"<[^<>\s]+>")
 
 
 @dataclass(frozen=True)
 class Stored:
     id: int
     created: bool  # False: the same message was already stored
-
-
-def headers_of(raw: bytes):
-    """The header block of a raw message, parsed leniently (never raises)."""
-    ends = [i for i in (raw.find(b"\r\n\r\n", 0, 1 << 20), raw.find(b"\n\n", 0, 1 << 20)) if i >= 0]
-    head = raw[: min(ends)] if ends else raw[: 1 << 16]
-    try:
-        return BytesHeaderParser(policy=compat32).parsebytes(head + b"\n\n")
-    except Exception:
-        return BytesHeaderParser(policy=compat32).parsebytes(b"\n\n")
-
-
-def message_id_of(raw: bytes) -> str | None:
-    """The Message-ID header, normalised (angle brackets kept, surrounding junk dropped)."""
-    try:
-        value = headers_of(raw).get("Message-ID")
-    except Exception:
-        return None
-    if not value:
-        return None
-    value = str(value).strip()
-    match = _MSGID.search(value)
-    value = match.group(0) if match else value
-    return value[:998] or None
-
-
-def dedup_key_for(raw: bytes, message_id: str | None) -> str:
-    if message_id:
-        return f"mid:{message_id}"[:512]
-    return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
 @dataclass(frozen=True)

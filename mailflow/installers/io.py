@@ -13,7 +13,7 @@ from sqlalchemy import select
 from mailflow.clock import now
 from mailflow.config import Settings
 from mailflow.db import session_scope
-from mailflow.leads.schema import error_map, normalise_email
+from mailflow.domain.intake.schema import error_map, normalise_email
 from mailflow.models import Installer
 from mailflow.tabular import read_rows, write_rows
 

@@ -1,1 +1,2 @@
-"""Leads: the schema every channel produces, normalisation, creation and duplicates."""
+"""Leads: creation and duplicates, import/export, admin actions, privacy (the schema every
+channel produces is :mod:`mailflow.domain.intake.schema`)."""

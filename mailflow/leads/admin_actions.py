@@ -22,10 +22,10 @@ from mailflow.domain import lead as lead_rules
 from mailflow.domain import offer as offer_rules
 from mailflow.domain.effects import outcome
 from mailflow.domain.events import LeadNeedsInstaller
+from mailflow.domain.intake.schema import LeadIn, error_map
 from mailflow.domain.lead import PROGRESS_TIMERS
 from mailflow.infra import timers
 from mailflow.leads import search
-from mailflow.leads.schema import LeadIn, error_map
 from mailflow.leads.service import add_event
 from mailflow.models import (
     HELD_STATUSES,

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
 from mailflow.domain import lead as lead_rules
+from mailflow.domain.intake.headers import headers_of
 from mailflow.leads.service import add_event
 from mailflow.models import Actor, Channel, InboundMessage, Lead, LeadStatus
 
@@ -37,8 +38,6 @@ def sender_of(row: InboundMessage, raw: bytes | None) -> str | None:
         return row.envelope_from
     if row.channel != Channel.IMAP or raw is None:
         return None
-    from mailflow.inbound.store import headers_of
-
     headers = headers_of(raw)
     for name in ("Return-Path", "From"):
         found = [a for _, a in getaddresses([str(headers.get(name) or "")]) if a]

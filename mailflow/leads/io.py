@@ -14,8 +14,8 @@ from sqlalchemy.orm import selectinload
 from mailflow.clock import now
 from mailflow.config import Settings
 from mailflow.db import session_scope
+from mailflow.domain.intake.schema import LeadIn, error_map
 from mailflow.leads.hooks import lead_created
-from mailflow.leads.schema import LeadIn, error_map
 from mailflow.leads.service import create_lead
 from mailflow.models import Channel, InboundMessage, InboundOutcome, Lead, LeadStatus
 from mailflow.tabular import read_rows, write_rows

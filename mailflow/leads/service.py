@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
-from mailflow.leads.schema import LeadIn
+from mailflow.domain.intake.schema import LeadIn
 from mailflow.models import Actor, Lead, LeadEvent, LeadStatus
 
 

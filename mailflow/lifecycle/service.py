@@ -18,10 +18,10 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailflow.app.uow import UnitOfWork
-from mailflow.calendar import add_business_days
 from mailflow.config import Settings
 from mailflow.domain import lead as states
 from mailflow.domain import offer as offer_rules
+from mailflow.domain.calendar import add_business_days
 from mailflow.domain.effects import Outcome, QueueEmail, Record, SetTimer, outcome
 from mailflow.domain.errors import NotYours, StepInvalid
 from mailflow.domain.events import LeadAccepted, LeadAssigned, StatusRecorded

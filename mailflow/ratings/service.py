@@ -16,6 +16,7 @@ from mailflow.db import session_scope
 from mailflow.domain.effects import NOTHING, CancelTimers, Outcome, SetTimer, outcome
 from mailflow.domain.errors import StepInvalid
 from mailflow.domain.events import StatusRecorded
+from mailflow.domain.score import History, Thresholds, Weights, compute
 from mailflow.infra import timers
 from mailflow.leads.service import add_event
 from mailflow.links import tokens
@@ -33,7 +34,6 @@ from mailflow.models import (
 )
 from mailflow.outbound import emails
 from mailflow.outbound.outbox import queue_email
-from mailflow.ratings.score import History, Thresholds, Weights, compute
 from mailflow.status_rows import status_row
 
 log = logging.getLogger(__name__)

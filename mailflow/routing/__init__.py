@@ -1,1 +1,2 @@
-"""Routing: who gets a lead next, and until when (pure rules), plus the offer lifecycle."""
+"""Routing: the offer lifecycle and answers by email (the pure rules and deadlines are in
+:mod:`mailflow.domain.routing` and :mod:`mailflow.domain.deadlines`)."""

@@ -19,9 +19,11 @@ from mailflow.config import Settings
 from mailflow.db import is_postgres, session_scope
 from mailflow.domain import lead as lead_rules
 from mailflow.domain import offer as offer_rules
+from mailflow.domain.deadlines import offer_deadline
 from mailflow.domain.effects import NOTHING, Outcome, QueueEmail, outcome
 from mailflow.domain.events import LeadAccepted, LeadAssigned, LeadNeedsInstaller, LeadPooled
 from mailflow.domain.offer import OfferClosed
+from mailflow.domain.routing import Candidate, available_days, choose, serving_prefix
 from mailflow.models import (
     HELD_STATUSES,
     Actor,
@@ -31,8 +33,6 @@ from mailflow.models import (
     Offer,
     OfferStatus,
 )
-from mailflow.routing.deadlines import offer_deadline
-from mailflow.routing.rules import Candidate, available_days, choose, serving_prefix
 
 log = logging.getLogger(__name__)
 

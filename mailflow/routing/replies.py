@@ -7,16 +7,14 @@ it forged (``reply_auth``: DMARC or SPF failures refuse the reply); auto-replies
 from __future__ import annotations
 
 import logging
-import re
-import unicodedata
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
-from mailflow.inbound import mime
+from mailflow.domain.intake import mime
+from mailflow.domain.intake.replies import ACCEPT_WORDS, DECLINE_WORDS, ReplyOutcome, first_word
 from mailflow.links import tokens
 from mailflow.models import Installer, Offer, OfferStatus, OutboxMessage
 from mailflow.outbound.emails import reply_refused_email
@@ -24,90 +22,6 @@ from mailflow.outbound.outbox import queue_email
 from mailflow.routing import offers, reply_auth
 
 log = logging.getLogger(__name__)
-
-ACCEPT_WORDS = {
-    "accept",
-    "accepted",
-    "yes",
-    "accepter",
-    "accepte",
-    "oui",
-    "annehmen",
-    "annahme",
-    "ja",
-    "akzeptieren",
-    "akceptuje",
-    "akceptuj",
-    "przyjmuje",
-    "tak",
-}
-DECLINE_WORDS = {
-    "decline",
-    "declined",
-    "no",
-    "refuser",
-    "refuse",
-    "non",
-    "ablehnen",
-    "abgelehnt",
-    "nein",
-    "odrzucam",
-    "odrzuc",
-    "nie",
-}
-_REPLY_LOCAL = re.compile(r"^reply\+([A-Za-z0-9_\-.]+)$")
-
-
-@dataclass(frozen=True)
-class ReplyOutcome:
-    handled: bool
-    reason: str
-
-
-def reply_token(addresses: list[str]) -> str | None:
-    for address in addresses:
-        local = address.strip("<> ").rpartition("@")[0]
-        match = _REPLY_LOCAL.match(local)
-        if match:
-            return match.group(1)
-    return None
-
-
-def _plain(word: str) -> str:
-    folded = unicodedata.normalize("NFKD", word.lower())
-    return "".join(c for c in folded if c.isalpha())
-
-
-def first_word(raw: bytes) -> str | None:
-    """The first word the installer wrote: quoted lines and empty lines are skipped."""
-    message, _ = mime.parse_bytes(raw)
-    for _kind, part in mime.leaves(message):
-        if mime.content_type(part) != "text/plain" or mime.is_attachment(part):
-            continue
-        text, _ = mime.part_text(part)
-        for line in text.splitlines():
-            line = line.strip()
-            if not line or line.startswith(">"):
-                continue
-            word = _plain(line.split()[0])
-            return word or None
-    return None
-
-
-def reply_addresses(raw: bytes, envelope_to: list[str] | None) -> list[str]:
-    """Recipient addresses from the envelope and the headers (only the header block is read:
-    this runs for every inbound message, however large)."""
-    from email.utils import getaddresses
-
-    from mailflow.inbound.store import headers_of
-
-    headers = headers_of(raw)
-    values = [
-        str(v)
-        for name in ("To", "Cc", "Delivered-To", "X-Original-To")
-        for v in (headers.get_all(name) or [])
-    ]
-    return list(envelope_to or []) + [addr for _, addr in getaddresses(values) if addr]
 
 
 def handle_reply(

@@ -17,7 +17,7 @@ from email.message import Message
 
 import authres
 
-from mailflow.inbound import mime
+from mailflow.domain.intake import mime
 
 HEADER = "Authentication-Results"
 # Fallback for headers the RFC parser refuses (some providers omit the authserv-id): only

@@ -17,12 +17,8 @@ from sqlalchemy.orm import Session, selectinload
 from mailflow.clock import now
 from mailflow.config import Settings, get_settings
 from mailflow.db import session_scope
-from mailflow.inbound.webhook import (
-    SignatureError,
-    SignedRequest,
-    accept_webhook,
-    verify_signature,
-)
+from mailflow.domain.intake.webhook import SignatureError, SignedRequest, verify_signature
+from mailflow.inbound.webhook import accept_webhook
 from mailflow.models import (
     HELD_STATUSES,
     Channel,

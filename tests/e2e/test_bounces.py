@@ -15,10 +15,10 @@ from sqlalchemy import func, select
 
 from mailflow import clock
 from mailflow.db import session_scope
+from mailflow.domain.intake.schema import LeadIn
 from mailflow.inbound.process import process_inbound_message
 from mailflow.inbound.smtp import IntakeController
 from mailflow.inbound.store import store_inbound
-from mailflow.leads.schema import LeadIn
 from mailflow.leads.service import create_lead
 from mailflow.models import (
     AuditEntry,
@@ -232,7 +232,7 @@ def test_hard_bounces_of_three_messages_flag_the_installer(settings):
     with session_scope(settings) as s:
         lead = s.get(Lead, lead_id)
         candidate = next(c for c in load_candidates(s, lead, clock.now()) if c.id == installer_id)
-        assert candidate.bounced  # routing skips it (rules.py: "email address bounces")
+        assert candidate.bounced  # routing skips it (domain/routing.py: "email address bounces")
 
 
 def test_hard_bounces_outside_the_window_do_not_add_up(settings):

@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 
 from mailflow import clock
 from mailflow.db import session_scope
+from mailflow.domain.intake.schema import LeadIn
 from mailflow.inbound.process import process_one
 from mailflow.inbound.smtp import IntakeController
-from mailflow.leads.schema import LeadIn
 from mailflow.leads.service import add_event, create_lead
 from mailflow.models import (
     InboundMessage,

@@ -16,7 +16,7 @@ from email.policy import compat32
 import pytest
 from sqlalchemy import create_engine, text
 
-from mailflow.inbound.parse import parse_message
+from mailflow.domain.intake.parse import parse_message
 from support.database import use_postgres
 from support.servers import postfix
 from support.servers.process import MAILFLOW, MailflowProcess

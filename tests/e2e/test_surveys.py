@@ -224,7 +224,7 @@ def test_tiers_recompute_command(settings):
 
 
 def _give_history(session, installer, *, offers: int, accepted: int, marks: tuple) -> None:
-    from mailflow.leads.schema import LeadIn
+    from mailflow.domain.intake.schema import LeadIn
     from mailflow.leads.service import add_event, create_lead
     from mailflow.models import Lead, LeadStatus, Offer, OfferStatus
 

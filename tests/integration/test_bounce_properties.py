@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from mailflow import clock
 from mailflow.config import Settings
 from mailflow.db import session_scope
-from mailflow.inbound.parse import parse_message
+from mailflow.domain.intake.parse import parse_message
 from mailflow.inbound.process import process_inbound_message
 from mailflow.inbound.store import store_inbound
 from mailflow.models import BounceEvent, Channel, Installer, OutboxMessage, OutboxState

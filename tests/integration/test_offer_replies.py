@@ -10,6 +10,7 @@ import pytest
 
 from mailflow import clock
 from mailflow.db import session_scope
+from mailflow.domain.intake.replies import reply_token
 from mailflow.inbound.process import process_inbound_message
 from mailflow.inbound.store import store_inbound
 from mailflow.links import tokens
@@ -22,7 +23,6 @@ from mailflow.models import (
     OutboxMessage,
 )
 from mailflow.routing import offers
-from mailflow.routing.replies import reply_token
 from support.offers import emails_to, lead, load_installers, new_lead, wait_for_offer
 from support.people import GOLD_PARIS, SILVER_PARIS
 

@@ -12,7 +12,7 @@ from sqlalchemy import insert, select, update
 from mailflow import clock
 from mailflow.clock import now
 from mailflow.db import session_scope
-from mailflow.leads.schema import LeadIn
+from mailflow.domain.intake.schema import LeadIn
 from mailflow.leads.service import create_lead
 from mailflow.models import (
     Channel,

@@ -10,7 +10,7 @@ from email.message import EmailMessage
 from sqlalchemy import select
 
 from mailflow.db import session_scope
-from mailflow.inbound.webhook import sign
+from mailflow.domain.intake.webhook import sign
 from mailflow.models import InboundMessage
 from support.offers import emails_to
 from support.people import GOLD_PARIS

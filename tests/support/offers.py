@@ -8,9 +8,9 @@ from sqlalchemy import select
 
 from mailflow import clock
 from mailflow.db import session_scope
+from mailflow.domain.intake.schema import LeadIn
 from mailflow.installers.io import import_installers
 from mailflow.leads.hooks import lead_created
-from mailflow.leads.schema import LeadIn
 from mailflow.leads.service import create_lead
 from mailflow.models import Lead, Offer, OutboxMessage
 from support.paths import CORPUS

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailflow.calendar import add_business_days, closed_window_end
-from mailflow.routing.deadlines import offer_deadline
+from mailflow.domain.calendar import add_business_days, closed_window_end
+from mailflow.domain.deadlines import offer_deadline
 
 PARIS = ZoneInfo("Europe/Paris")
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import time
 
-from mailflow.inbound.mime import MAX_PARTS
-from mailflow.inbound.parse import parse_message
+from mailflow.domain.intake.mime import MAX_PARTS
+from mailflow.domain.intake.parse import parse_message
 
 HEAD = (
     b"From: Claire <claire@example.fr>\r\nTo: leads@localhost\r\nSubject: Lead\r\n"

@@ -9,34 +9,34 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailflow.inbound.labels import LOOKUP, resolve, vote_language
-from mailflow.inbound.mime import decode_bytes, html_to_lines
-from mailflow.inbound.parse import (
-    BounceInfo,
-    ParseResult,
-    collect,
-    describe_errors,
-    parse_message,
-    split_forwarded,
+from mailflow.domain.intake.bounces import BounceInfo
+from mailflow.domain.intake.enums import (
+    mentions_calculator,
+    parse_building_type,
+    parse_grid_connection,
+    parse_product,
 )
-from mailflow.inbound.values import (
+from mailflow.domain.intake.forwards import split_forwarded
+from mailflow.domain.intake.labels import LOOKUP, resolve, vote_language
+from mailflow.domain.intake.mime import decode_bytes, html_to_lines
+from mailflow.domain.intake.parse import ParseResult, describe_errors, parse_message
+from mailflow.domain.intake.places import (
     country_of_phone,
     country_of_postcode,
-    find_external_id,
-    mentions_calculator,
-    normalise_words,
-    number_with_unit,
-    parse_bool,
-    parse_building_type,
     parse_country,
-    parse_grid_connection,
     parse_language,
-    parse_number,
-    parse_orientation,
-    parse_product,
     split_address,
     split_postcode_city,
     split_postcode_prefix,
+)
+from mailflow.domain.intake.rows import collect
+from mailflow.domain.intake.values import (
+    find_external_id,
+    normalise_words,
+    number_with_unit,
+    parse_bool,
+    parse_number,
+    parse_orientation,
 )
 from support.paths import CORPUS, LOCAL_CORPUS
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from mailflow.inbound.parse import CUT_MARK, MAX_MESSAGE_CHARS, parse_message
+from mailflow.domain.intake.build import CUT_MARK, MAX_MESSAGE_CHARS
+from mailflow.domain.intake.parse import parse_message
 
 
 def text_lead(message: str, city: str = "Paris") -> bytes:

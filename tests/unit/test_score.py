@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailflow.ratings.score import History, Thresholds, compute, tier_for
+from mailflow.domain.score import History, Thresholds, compute, tier_for
 
 
 @pytest.mark.parametrize(

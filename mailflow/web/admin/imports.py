@@ -23,10 +23,10 @@ from sqlalchemy import select
 from mailflow.clock import now
 from mailflow.config import Settings
 from mailflow.db import session_scope
+from mailflow.domain.intake.schema import LeadIn, error_map
 from mailflow.installers.io import COLUMNS as INSTALLER_COLUMNS
 from mailflow.installers.io import InstallerRow
 from mailflow.leads.io import row_to_payload
-from mailflow.leads.schema import LeadIn, error_map
 from mailflow.leads.service import find_original
 from mailflow.models import InboundMessage, Installer
 from mailflow.private_files import open_private, private_dir

@@ -19,8 +19,8 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, joinedload
 
 from mailflow.db import is_postgres
+from mailflow.domain.intake.schema import BuildingType, Product, Source
 from mailflow.leads import search
-from mailflow.leads.schema import BuildingType, Product, Source
 from mailflow.models import (
     HELD_STATUSES,
     Installer,

@@ -11,10 +11,10 @@ from sqlalchemy import select
 from mailflow.clock import now
 from mailflow.config import get_settings
 from mailflow.db import session_scope
+from mailflow.domain.score import compute
 from mailflow.i18n import pick_language
 from mailflow.models import Survey
 from mailflow.outbound.emails import ADVICE, N_
-from mailflow.ratings.score import compute
 from mailflow.ratings.service import history_for, weights_of
 from mailflow.web.dashboard.common import _t, _tz, _when
 from mailflow.web.dashboard.labels import PREFIX

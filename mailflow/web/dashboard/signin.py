@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from mailflow.clock import now
 from mailflow.config import Settings, get_settings
 from mailflow.db import session_scope
+from mailflow.domain.intake.schema import normalise_email
 from mailflow.i18n import LANGUAGES
 from mailflow.infra.enqueue import send_now
-from mailflow.leads.schema import normalise_email
 from mailflow.outbound.emails import N_
 from mailflow.web.dashboard.common import _secure, _t, redirect, safe_next
 from mailflow.web.dashboard.labels import LANGUAGE_NAMES, MESSAGES, PREFIX, SIGNIN_CSRF_COOKIE

@@ -10,8 +10,8 @@ from fastapi.responses import Response
 from mailflow.clock import now
 from mailflow.config import get_settings
 from mailflow.db import session_scope
+from mailflow.domain.intake.schema import BuildingType, GridConnection, Product, Source
 from mailflow.leads import admin_actions, privacy
-from mailflow.leads.schema import BuildingType, GridConnection, Product, Source
 from mailflow.models import (
     Lead,
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from mailflow.calendar import closed_window_end
+from mailflow.domain.calendar import closed_window_end
 
 OFFER_WINDOW = timedelta(hours=24)
 
