@@ -15,3 +15,10 @@ def as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO-8601 in UTC with a ``Z`` (``None`` stays ``None``), as the API and exports write it."""
+    if value is None:
+        return None
+    return as_utc(value).isoformat().replace("+00:00", "Z")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailflow.config import Settings, get_settings
@@ -100,8 +103,6 @@ def make_engine(url: str, lock_timeout: float = 15.0) -> Engine:
 def _private_sqlite_file(url: str, settings: Settings) -> None:
     """The database holds the customers' personal data: 0600 in a 0700 directory, created so
     before SQLite creates it with the process umask's mode."""
-    from sqlalchemy.engine import make_url
-
     private_dir(settings.data_path)
     database = make_url(url).database
     if database and database != ":memory:" and not database.startswith("file:"):
@@ -161,11 +162,6 @@ def is_database_unavailable(exc: BaseException) -> bool:
     connections (a restart, a failover), a full pool, SQLite's lock timeout, a deadlock or a
     serialization failure. Such errors are retried and logged in one line; anything else is a
     bug and keeps its traceback."""
-    import sqlite3
-
-    import psycopg
-    from sqlalchemy import exc as sa_exc
-
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
@@ -193,8 +189,6 @@ def log_failure(logger, message: str, *args) -> None:
     """In an ``except`` block: one warning line when the database is unavailable (it is
     retried; a traceback per attempt during an outage only buries real bugs), the full
     traceback otherwise."""
-    import sys
-
     exc = sys.exc_info()[1]
     if exc is not None and is_database_unavailable(exc):
         logger.warning(message + ": database unavailable (%s)", *args, describe_unavailable(exc))

@@ -9,6 +9,9 @@ import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from openpyxl import Workbook, load_workbook
+from openpyxl.cell import WriteOnlyCell
+
 
 def read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     """(row number as a person counts it — header is row 1 —, {column: text}) per data row."""
@@ -82,8 +85,6 @@ def _mb(size: int) -> str:
 
 
 def _read_xlsx(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    from openpyxl import load_workbook
-
     check_xlsx_archive(path)
     workbook = load_workbook(path, read_only=True, data_only=True)
     try:
@@ -152,9 +153,6 @@ def csv_chunks(
 
 def write_xlsx(path: Path, columns: list[str], rows: Iterable[list], title: str = "Sheet") -> int:
     """An XLSX file (streamed to disk); text is always text, never a formula."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title)
     sheet.append(columns)

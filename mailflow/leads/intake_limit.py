@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from mailflow.config import Settings
 from mailflow.domain import lead as lead_rules
 from mailflow.domain.intake.headers import headers_of
+from mailflow.leads.hooks import lead_created
 from mailflow.leads.service import add_event
 from mailflow.models import Actor, Channel, InboundMessage, Lead, LeadStatus
 
@@ -104,8 +105,6 @@ def route_or_hold(
     raw: bytes | None = None,
 ) -> None:
     """Start the new lead's rotation, unless its sender is over the limit: then it is held."""
-    from mailflow.leads.hooks import lead_created
-
     reason = over_limit(session, row, settings, raw) if lead.status == LeadStatus.NEW else None
     if reason is None:
         lead_created(session, lead)

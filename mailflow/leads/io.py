@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from mailflow.clock import now
+from mailflow.clock import iso, now
 from mailflow.config import Settings
 from mailflow.db import session_scope
 from mailflow.domain.intake.schema import LeadIn, error_map
@@ -19,7 +19,6 @@ from mailflow.leads.hooks import lead_created
 from mailflow.leads.service import create_lead
 from mailflow.models import Channel, InboundMessage, InboundOutcome, Lead, LeadStatus
 from mailflow.tabular import read_rows, write_rows
-from mailflow.web.serialize import iso
 
 CUSTOMER_COLUMNS = {
     "name": "name",

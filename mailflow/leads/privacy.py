@@ -22,6 +22,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
+from mailflow.db import get_engine
 from mailflow.leads import personal_data, search
 from mailflow.leads.personal_data import ERASED
 from mailflow.leads.service import add_event
@@ -111,8 +112,6 @@ def forget_on_disk(settings: Settings) -> None:
     ``secure_delete`` pragma in ``mailflow.db``) and empty the log. Best effort: a long reader
     can make SQLite keep the log; it is emptied at a later checkpoint then. PostgreSQL keeps
     old row versions until VACUUM (autovacuum), which the operator's backups outlive anyway."""
-    from mailflow.db import get_engine
-
     engine = get_engine(settings)
     if engine.dialect.name != "sqlite":
         return

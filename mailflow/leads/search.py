@@ -25,7 +25,7 @@ from sqlalchemy import delete, func, insert, or_, select, union, update
 from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
-from mailflow.db import is_postgres
+from mailflow.db import is_postgres, session_scope
 from mailflow.models import Lead, LeadSearchTerm
 
 VERSION = 1
@@ -162,8 +162,6 @@ def reindex(session: Session, lead: Lead) -> None:
 def index_pending(settings: Settings, *, batch: int = 2000, limit: int | None = None) -> int:
     """Index every lead whose terms are missing (``search_version`` NULL: new, or marked stale
     by setting it to NULL); returns how many were indexed."""
-    from mailflow.db import session_scope
-
     done = 0
     while limit is None or done < limit:
         with session_scope(settings) as session:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from mailflow.app.uow import UnitOfWork
 from mailflow.config import Settings
+from mailflow.db import session_scope
 from mailflow.domain import lead as states
 from mailflow.domain import offer as offer_rules
 from mailflow.domain.calendar import add_business_days
@@ -251,7 +252,6 @@ def _follow_up_reminder(session: Session, timer: Timer, at: datetime, settings: 
 
 # ------------------------------------------------------------------ query sweeps -----------
 def expire_stale_leads(settings: Settings, at: datetime, *, batch: int = 500) -> int:
-    from mailflow.db import session_scope
 
     done = 0
     with session_scope(settings) as session:
@@ -290,7 +290,6 @@ def expire_stale_leads(settings: Settings, at: datetime, *, batch: int = 500) ->
 
 
 def deactivate_silent_installers(settings: Settings, at: datetime) -> int:
-    from mailflow.db import session_scope
 
     done = 0
     with session_scope(settings) as session:
@@ -335,7 +334,6 @@ def deactivate_silent_installers(settings: Settings, at: datetime) -> int:
 
 def send_digests(settings: Settings, at: datetime) -> int:
     """Once a week, each installer with leads waiting on them gets a summary (opt-out link)."""
-    from mailflow.db import session_scope
 
     sent = 0
     with session_scope(settings) as session:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from mailflow.config import Settings
 from mailflow.domain import lead as states
 from mailflow.domain.errors import NotYours, StepInvalid
-from mailflow.i18n import gettext
+from mailflow.i18n import gettext, pick_language
 from mailflow.infra import timers
 from mailflow.leads.service import add_event
 from mailflow.models import Actor, Installer, Lead, SiteVisit
@@ -165,7 +165,6 @@ def _customer_address(lead: Lead) -> str | None:
 
 
 def customer_language(lead: Lead) -> str:
-    from mailflow.i18n import pick_language
 
     by_country = {"FR": "fr", "BE": "fr", "DE": "de", "AT": "de", "CH": "de", "PL": "pl"}
     return pick_language(lead.language, by_country.get((lead.country or "").upper()))

@@ -76,8 +76,6 @@ def nonce_row(session: Session, settings: Settings, purpose: str, token: str):
     pages that explain what happened to a link; None for anything that is not our token.
     Only the token's own errors are swallowed: a database error propagates (an outage is a
     503, and a session that swallowed it could not commit)."""
-    from mailflow.models import LinkNonce
-
     try:
         payload = serializer(settings, purpose).loads(token)
     except Exception:

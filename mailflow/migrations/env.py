@@ -2,6 +2,7 @@
 
 from alembic import context
 
+from mailflow.db import get_engine
 from mailflow.models import Base
 
 config = context.config
@@ -11,8 +12,6 @@ target_metadata = Base.metadata
 def run_migrations_online() -> None:
     connectable = config.attributes.get("connection")
     if connectable is None:
-        from mailflow.db import get_engine
-
         with get_engine().connect() as connection:
             _run(connection)
     else:

@@ -32,6 +32,7 @@ from mailflow.models import (
 )
 from mailflow.web import serialize
 from mailflow.web.secrets import same_secret
+from mailflow.web.serialize import offers_for
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api")
@@ -242,8 +243,6 @@ def get_lead(lead_id: Annotated[int, Path(ge=1, le=MAX_ID)], db: DB) -> dict:
     )
     if lead is None:
         raise HTTPException(404, f"lead {lead_id} not found")
-    from mailflow.leads.offers_view import offers_for
-
     return serialize.lead_full(lead, offers_for(db, lead))
 
 

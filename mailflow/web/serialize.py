@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
 
-from mailflow.clock import as_utc
-from mailflow.models import InboundMessage, Installer, Lead, OutboxMessage
-
-
-def iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return as_utc(value).isoformat().replace("+00:00", "Z")
+from mailflow.clock import iso
+from mailflow.models import InboundMessage, Installer, Lead, Offer, OutboxMessage
 
 
 def lead_brief(lead: Lead) -> dict:
@@ -66,6 +61,28 @@ def lead_full(lead: Lead, offers: list[dict] | None = None) -> dict:
         "created_at": iso(lead.created_at),
         "updated_at": iso(lead.updated_at),
     }
+
+
+def offers_for(session: Session, lead: Lead) -> list[dict]:
+    """The offers of a lead as the API shows them, oldest first."""
+    rows = session.scalars(
+        select(Offer)
+        .where(Offer.lead_id == lead.id)
+        .options(selectinload(Offer.installer))
+        .order_by(Offer.id)
+    )
+    return [
+        {
+            "installer": o.installer.email,
+            "status": o.status.value,
+            "offered_at": iso(o.offered_at),
+            "deadline": iso(o.deadline),
+            "answered_at": iso(o.answered_at),
+            "decline_reason": o.decline_reason,
+            "reason": o.routing_reason,
+        }
+        for o in rows
+    ]
 
 
 def inbound_item(row: InboundMessage) -> dict:
