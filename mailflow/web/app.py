@@ -17,6 +17,8 @@ from mailflow.config import get_settings
 from mailflow.db import describe_unavailable, is_database_unavailable, session_scope
 from mailflow.metrics import render as render_metrics
 from mailflow.web import admin, api, dashboard, links, status_links, survey, vacation
+from mailflow.web.deps import request_language
+from mailflow.web.errors import problem
 from mailflow.web.limits import BodyLimitMiddleware, BodyRefused, refusal_response
 from mailflow.web.pages import render_page
 from mailflow.web.server import OncePerInterval, trust_proxies
@@ -43,9 +45,7 @@ def database_unavailable_response(request: Request) -> Response:
             status_code=503,
             headers=headers,
         )
-    response = links.problem(
-        "unavailable", request.headers.get("accept-language", "").split(",")[0]
-    )
+    response = problem("unavailable", request_language(request))
     response.headers.update(headers)
     return response
 
@@ -75,7 +75,7 @@ def create_app() -> FastAPI:
 
     @app.get("/", include_in_schema=False)
     def home(request: Request) -> HTMLResponse:
-        return render_page("home.html", request.headers.get("accept-language", "").split(",")[0])
+        return render_page("home.html", request_language(request))
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:

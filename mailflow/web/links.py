@@ -20,11 +20,13 @@ from sqlalchemy.orm import Session
 from mailflow.clock import now
 from mailflow.config import Settings, get_settings
 from mailflow.db import session_scope
-from mailflow.i18n import gettext, pick_language
+from mailflow.i18n import gettext, negotiate
 from mailflow.links import tokens
 from mailflow.models import Installer, Lead, Offer
 from mailflow.outbound.emails import N_, project_facts
 from mailflow.routing import offers
+from mailflow.web.deps import request_language
+from mailflow.web.errors import problem
 from mailflow.web.pages import render_page
 from mailflow.web.secrets import same_secret
 
@@ -32,86 +34,6 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 CSRF_COOKIE = "mf_link_csrf"
 
-PROBLEMS = {
-    "invalid": (
-        400,
-        N_("This link is not valid"),
-        N_("The link is incomplete or has been changed."),
-        N_("Open the link from the email again, or sign in to your dashboard."),
-    ),
-    "expired": (
-        410,
-        N_("This link has expired"),
-        N_("Links in our emails only work for a limited time."),
-        N_("Sign in to your dashboard to see your leads."),
-    ),
-    "used": (
-        409,
-        N_("This link has already been used"),
-        N_("Each of these links works only once."),
-        N_("Sign in to your dashboard to see your leads."),
-    ),
-    "already_accepted": (
-        409,
-        N_("You have already accepted this lead"),
-        N_("The lead is yours."),
-        N_("Sign in to your dashboard to see the customer's contact details."),
-    ),
-    "already_declined": (
-        409,
-        N_("You have already declined this lead"),
-        N_("It has gone to the next installer."),
-        None,
-    ),
-    "taken": (
-        409,
-        N_("This lead is no longer available"),
-        N_("Another installer has taken it, or it was withdrawn."),
-        None,
-    ),
-    "offer_expired": (
-        410,
-        N_("Too late: the offer has expired"),
-        N_("The deadline passed and the lead went to the next installer."),
-        None,
-    ),
-    "revealed": (
-        409,
-        N_("Contact details already shown"),
-        N_("For the customer's privacy they are shown only once by this link."),
-        N_("Sign in to your dashboard to see them again."),
-    ),
-    "not_yours": (
-        409,
-        N_("This lead is no longer yours"),
-        N_("It was given back, lapsed or reassigned, so this link no longer works."),
-        N_("Sign in to your dashboard to see your leads."),
-    ),
-    "csrf": (
-        403,
-        N_("Please try again"),
-        N_("The form was not sent from this page, or the page was open for too long."),
-        N_("Open the link from the email again."),
-    ),
-    "too_large": (
-        413,
-        N_("Too much sent"),
-        N_("What was sent is larger than this page accepts. Nothing was changed."),
-        N_("Go back and send less, or a smaller file."),
-    ),
-    "too_slow": (
-        408,
-        N_("Sending took too long"),
-        N_("The form did not arrive in time, so it was not read. Nothing was changed."),
-        N_("Go back and send it again."),
-    ),
-    "unavailable": (
-        503,
-        N_("Temporarily unavailable"),
-        N_("This service cannot answer right now. Nothing was changed."),
-        N_("Please try again in a minute: the link stays valid."),
-    ),
-}
 DECLINE_LABELS = {
     "no_capacity": N_("No capacity at the moment"),
     "out_of_area": N_("Outside my area"),
@@ -121,24 +43,12 @@ DECLINE_LABELS = {
 }
 
 
-def problem(code: str, language: str | None) -> HTMLResponse:
-    status, title, message, advice = PROBLEMS[code]
-    lang = pick_language(language)
-    return render_page(
-        "links/problem.html",
-        lang,
-        status_code=status,
-        title=gettext(lang, title),
-        message=gettext(lang, message),
-        advice=gettext(lang, advice) if advice else None,
-    )
-
-
 def _language_of(session: Session, installer_id: int | None, request: Request) -> str:
+    """The installer's language when the link says whose it is, the browser's otherwise."""
     installer = session.get(Installer, installer_id) if installer_id else None
-    if installer is not None:
-        return pick_language(installer.language)
-    return pick_language(request.headers.get("accept-language", "").split(",")[0])
+    return negotiate(
+        request.headers.get("accept-language"), installer.language if installer else None
+    )
 
 
 def _with_csrf(response: HTMLResponse, token: str) -> HTMLResponse:
@@ -181,7 +91,7 @@ async def show(action: str, token: str, request: Request) -> HTMLResponse:
 
 def _show(action: str, token: str, request: Request, settings: Settings) -> HTMLResponse:
     if action not in ("accept", "decline", "reveal"):
-        return problem("invalid", request.headers.get("accept-language"))
+        return problem("invalid", request_language(request))
     csrf = secrets.token_urlsafe(24)
     with session_scope(settings) as session:
         try:

@@ -26,7 +26,8 @@ from mailflow.links import tokens
 from mailflow.models import Installer, Lead
 from mailflow.outbound.emails import N_
 from mailflow.routing.offers import lock_lead
-from mailflow.web.links import _csrf_ok, _language_of, _with_csrf, problem
+from mailflow.web.errors import problem
+from mailflow.web.links import _csrf_ok, _language_of, _with_csrf
 from mailflow.web.pages import render_page
 
 router = APIRouter()

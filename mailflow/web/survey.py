@@ -16,7 +16,9 @@ from mailflow.lifecycle.visits import customer_language
 from mailflow.links import tokens
 from mailflow.models import Installer, Lead, Survey
 from mailflow.ratings.service import AlreadyAnswered, submit_survey
-from mailflow.web.links import _csrf_ok, _with_csrf, problem
+from mailflow.web.deps import request_language
+from mailflow.web.errors import problem
+from mailflow.web.links import _csrf_ok, _with_csrf
 from mailflow.web.pages import render_page
 
 router = APIRouter()
@@ -38,7 +40,7 @@ async def show(token: str, request: Request) -> HTMLResponse:
 
 
 def _show(token: str, request: Request, settings: Settings) -> HTMLResponse:
-    language_hint = request.headers.get("accept-language", "").split(",")[0]
+    language_hint = request_language(request)
     with session_scope(settings) as session:
         try:
             link = tokens.verify(session, settings, "survey", token, now=now())
@@ -69,7 +71,7 @@ def _show(token: str, request: Request, settings: Settings) -> HTMLResponse:
 async def submit(token: str, request: Request) -> HTMLResponse:
     form = await request.form()
     if not _csrf_ok(request, form):
-        return problem("csrf", request.headers.get("accept-language", "").split(",")[0])
+        return problem("csrf", request_language(request))
     fields = {k: str(v) for k, v in form.items()}
     return await run_in_threadpool(_submit, token, fields, request, get_settings())
 
@@ -82,7 +84,7 @@ def _submit(token: str, form: dict, request: Request, settings: Settings) -> HTM
         except tokens.LinkUsed:
             return _thanks(session, settings, token, already=True)
         except tokens.LinkError as exc:
-            return problem(exc.code, request.headers.get("accept-language", "").split(",")[0])
+            return problem(exc.code, request_language(request))
         language, context = _context(session, link)
     try:
         with session_scope(settings) as session:

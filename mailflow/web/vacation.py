@@ -36,7 +36,8 @@ from mailflow.web.dashboard.vacation import (
     pause_of,
     vacation_view,
 )
-from mailflow.web.links import PROBLEMS, _csrf_ok, _language_of, _with_csrf, problem
+from mailflow.web.errors import PROBLEMS, problem
+from mailflow.web.links import _csrf_ok, _language_of, _with_csrf
 from mailflow.web.pages import render_page
 
 log = logging.getLogger(__name__)

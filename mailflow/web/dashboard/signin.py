@@ -22,9 +22,10 @@ from mailflow.leads.schema import normalise_email
 from mailflow.outbound.emails import N_
 from mailflow.web.dashboard.common import _secure, _t, redirect, safe_next
 from mailflow.web.dashboard.labels import LANGUAGE_NAMES, MESSAGES, PREFIX, SIGNIN_CSRF_COOKIE
-from mailflow.web.dashboard.rendering import _browser_language, _message, _page
+from mailflow.web.dashboard.rendering import _message, _page
 from mailflow.web.dashboard.sessions import SignedIn, _clear_session_cookie, signed_in
-from mailflow.web.links import problem
+from mailflow.web.deps import request_language
+from mailflow.web.errors import problem
 from mailflow.web.secrets import same_secret
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def _signin_page(
     next_url: str = "",
 ) -> HTMLResponse:
     csrf = _signin_csrf(request)
-    language = _browser_language(request)
+    language = request_language(request)
     response = _page(
         "signin.html",
         None,
@@ -88,7 +89,7 @@ async def signin_request(request: Request) -> Response:
 
 
 def _signin_request(request: Request, form: dict, settings: Settings) -> Response:
-    language = _browser_language(request)
+    language = request_language(request)
     next_url = form.get("next", "")
     cookie = request.cookies.get(SIGNIN_CSRF_COOKIE) or ""
     if not cookie or not same_secret(cookie, form.get("csrf_token", "")):
@@ -146,7 +147,7 @@ def _guard_post(
 ) -> SignedIn | Response:
     who = signed_in(session, request, settings, at)
     if who is None:
-        return _message("signed_out", None, _browser_language(request))
+        return _message("signed_out", None, request_language(request))
     if not same_secret(form.get("csrf_token", ""), who.row.csrf_token):
         return _message("csrf", who)
     return who

@@ -1,0 +1,21 @@
+"""FastAPI dependencies shared by the pages and the API: what a handler needs from the request
+(the reader's language, the settings, ...) declared in its signature instead of computed in
+every handler."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from mailflow.i18n import negotiate
+
+
+def request_language(request: Request) -> str:
+    """The language of a page whose reader is not known yet: an explicit, supported ``?lang=``,
+    else the best supported language of ``Accept-Language`` (by its q-values), else English.
+    Pages that know the installer pass ``negotiate(header, installer.language)`` instead."""
+    return negotiate(request.headers.get("accept-language"), request.query_params.get("lang"))
+
+
+Language = Annotated[str, Depends(request_language)]
