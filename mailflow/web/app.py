@@ -17,6 +17,8 @@ from mailflow.config import get_settings
 from mailflow.db import describe_unavailable, is_database_unavailable, session_scope
 from mailflow.metrics import render as render_metrics
 from mailflow.web import admin, api, dashboard, links, status_links, survey, vacation
+from mailflow.web.admin.security import is_admin_path
+from mailflow.web.csrf import CsrfRefused
 from mailflow.web.deps import request_language
 from mailflow.web.errors import problem
 from mailflow.web.limits import BodyLimitMiddleware, BodyRefused, refusal_response
@@ -110,6 +112,12 @@ def create_app() -> FastAPI:
             describe_unavailable(exc),
         )
         return database_unavailable_response(request)
+
+    @app.exception_handler(CsrfRefused)
+    async def _csrf_refused(request: Request, _exc: CsrfRefused) -> Response:
+        if is_admin_path(request.scope):
+            return admin.csrf_refusal_page(request)
+        return problem("csrf", request_language(request))
 
     @app.exception_handler(BodyRefused)
     async def _body_refused(request: Request, exc: BodyRefused) -> Response:

@@ -2,7 +2,8 @@
 
 Opening a link never changes anything: mail scanners fetch every link in a message. ``GET``
 shows what the action will do and a button; the button ``POST``s to the same URL with a CSRF
-field that must match a cookie set by the ``GET`` (double submit), and only the ``POST`` acts.
+field that must match the signed cookie set by the ``GET`` (double submit, see
+:mod:`mailflow.web.csrf`), and only the ``POST`` acts.
 Tampered, expired, used and unknown links get a clear page in the installer's language with a
 4xx status and change nothing.
 """
@@ -10,7 +11,6 @@ Tampered, expired, used and unknown links get a clear page in the installer's la
 from __future__ import annotations
 
 import logging
-import secrets
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -25,14 +25,13 @@ from mailflow.links import tokens
 from mailflow.models import Installer, Lead, Offer
 from mailflow.outbound.emails import N_, project_facts
 from mailflow.routing import offers
+from mailflow.web.csrf import CsrfForm, page_token, with_cookie
 from mailflow.web.deps import request_language
 from mailflow.web.errors import problem
 from mailflow.web.pages import render_page
-from mailflow.web.secrets import same_secret
 
 log = logging.getLogger(__name__)
 router = APIRouter()
-CSRF_COOKIE = "mf_link_csrf"
 
 DECLINE_LABELS = {
     "no_capacity": N_("No capacity at the moment"),
@@ -49,25 +48,6 @@ def _language_of(session: Session, installer_id: int | None, request: Request) -
     return negotiate(
         request.headers.get("accept-language"), installer.language if installer else None
     )
-
-
-def _with_csrf(response: HTMLResponse, token: str) -> HTMLResponse:
-    response.set_cookie(
-        CSRF_COOKIE,
-        token,
-        httponly=True,
-        samesite="strict",
-        path="/l/",
-        max_age=3600,
-        secure=get_settings().base_url.lower().startswith("https://"),
-    )
-    return response
-
-
-def _csrf_ok(request: Request, form) -> bool:
-    cookie = request.cookies.get(CSRF_COOKIE) or ""
-    field = str(form.get("csrf_token") or "")
-    return bool(cookie) and same_secret(cookie, field)
 
 
 def customer_of(lead: Lead) -> dict:
@@ -92,7 +72,7 @@ async def show(action: str, token: str, request: Request) -> HTMLResponse:
 def _show(action: str, token: str, request: Request, settings: Settings) -> HTMLResponse:
     if action not in ("accept", "decline", "reveal"):
         return problem("invalid", request_language(request))
-    csrf = secrets.token_urlsafe(24)
+    csrf = page_token(request)
     with session_scope(settings) as session:
         try:
             link = tokens.verify(session, settings, action, token, now=now())
@@ -102,8 +82,10 @@ def _show(action: str, token: str, request: Request, settings: Settings) -> HTML
         installer = session.get(Installer, link.installer_id)
         if action == "reveal":
             lead = session.get(Lead, link.lead_id)
-            return _with_csrf(
-                render_page("links/reveal.html", language, lead_ref=lead.id, csrf_token=csrf), csrf
+            return with_cookie(
+                render_page("links/reveal.html", language, lead_ref=lead.id, csrf_token=csrf),
+                csrf,
+                settings,
             )
         offer = session.get(Offer, link.subject_id)
         closed = _closed_code(offer, now())
@@ -118,7 +100,7 @@ def _show(action: str, token: str, request: Request, settings: Settings) -> HTML
         }
         if action == "decline":
             context["reasons"] = [(k, gettext(language, v)) for k, v in DECLINE_LABELS.items()]
-        return _with_csrf(render_page(f"links/{action}.html", language, **context), csrf)
+        return with_cookie(render_page(f"links/{action}.html", language, **context), csrf, settings)
 
 
 def _closed_code(offer: Offer | None, at) -> str | None:
@@ -141,11 +123,7 @@ def _closed_code(offer: Offer | None, at) -> str | None:
 
 # ------------------------------------------------------------------------- POST -------------
 @router.post("/l/{action}/{token}", include_in_schema=False)
-async def act(action: str, token: str, request: Request) -> HTMLResponse:
-    form = await request.form()
-    if not _csrf_ok(request, form):
-        with session_scope() as session:
-            return problem("csrf", _language_of(session, None, request))
+async def act(action: str, token: str, request: Request, form: CsrfForm) -> HTMLResponse:
     fields = {k: str(v) for k, v in form.items()}
     return await run_in_threadpool(_act, action, token, fields, request, get_settings())
 

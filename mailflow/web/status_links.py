@@ -26,8 +26,10 @@ from mailflow.links import tokens
 from mailflow.models import Installer, Lead
 from mailflow.outbound.emails import N_
 from mailflow.routing.offers import lock_lead
+from mailflow.web.csrf import FIELD as CSRF_FIELD
+from mailflow.web.csrf import CsrfForm, page_token, with_cookie
 from mailflow.web.errors import problem
-from mailflow.web.links import _csrf_ok, _language_of, _with_csrf
+from mailflow.web.links import _language_of
 from mailflow.web.pages import render_page
 
 router = APIRouter()
@@ -82,15 +84,13 @@ async def show(token: str, request: Request) -> HTMLResponse:
 
 
 def _show(token: str, request: Request, settings: Settings) -> HTMLResponse:
-    import secrets
-
-    csrf = secrets.token_urlsafe(24)
+    csrf = page_token(request)
     with session_scope(settings) as session:
         loaded, page = _load(session, settings, token, request)
         if page is not None:
             return page
         _link, lead, installer, step, language = loaded
-        return _with_csrf(_form(lead, step, language, csrf, errors={}, values={}), csrf)
+        return with_cookie(_form(lead, step, language, csrf, errors={}, values={}), csrf, settings)
 
 
 def _form(
@@ -125,13 +125,10 @@ def _form(
 
 
 @router.post("/l/status/{token}", include_in_schema=False)
-async def act(token: str, request: Request) -> HTMLResponse:
-    form = await request.form()
-    if not _csrf_ok(request, form):
-        return problem("csrf", None)
-    fields = {k: str(v) for k, v in form.items() if k != "csrf_token"}
+async def act(token: str, request: Request, form: CsrfForm) -> HTMLResponse:
+    fields = {k: str(v) for k, v in form.items() if k != CSRF_FIELD}
     return await run_in_threadpool(
-        _act, token, fields, request, get_settings(), str(form.get("csrf_token"))
+        _act, token, fields, request, get_settings(), str(form.get(CSRF_FIELD))
     )
 
 

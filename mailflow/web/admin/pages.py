@@ -27,7 +27,6 @@ from mailflow.web.admin.audit import client_ip
 from mailflow.web.admin.auth import (
     Action,
     AdminIdentity,
-    csrf_form,
     end_session,
     optional_admin,
     require_action,
@@ -44,6 +43,7 @@ from mailflow.web.admin.users import (
     normalize_email,
     password_matches,
 )
+from mailflow.web.csrf import CsrfForm
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def login_form(
 
 
 @router.post("/login")
-def login(request: Request, form: FormData = Depends(csrf_form)) -> Response:
+def login(request: Request, form: CsrfForm) -> Response:
     email, password = normalize_email(_field(form, "email")), _field(form, "password")
     next_url = safe_next(_field(form, "next"), default="")
     ip = client_ip(request) or "unknown"
@@ -139,7 +139,7 @@ def login(request: Request, form: FormData = Depends(csrf_form)) -> Response:
 
 
 @router.post("/logout")
-def logout(request: Request, _form: FormData = Depends(csrf_form)) -> Response:
+def logout(request: Request, _form: CsrfForm) -> Response:
     end_session(request)
     return redirect("/admin/login")
 
