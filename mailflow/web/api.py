@@ -23,6 +23,7 @@ from mailflow.inbound.webhook import (
     accept_webhook,
     verify_signature,
 )
+from mailflow.leads.offers_view import offers_for
 from mailflow.models import (
     HELD_STATUSES,
     Channel,
@@ -35,6 +36,7 @@ from mailflow.models import (
     OutboxState,
 )
 from mailflow.web import serialize
+from mailflow.web.admin.lead_queries import LeadFilters, order_by
 from mailflow.web.secrets import same_secret
 
 log = logging.getLogger(__name__)
@@ -191,7 +193,6 @@ def list_leads(
     offset: Offset = 0,
 ) -> dict:
     """Leads matching every given filter, newest first, with the number of all matches."""
-    from mailflow.web.admin.lead_queries import LeadFilters, order_by
 
     filters = LeadFilters(
         q=q or "",
@@ -246,7 +247,6 @@ def get_lead(lead_id: Annotated[int, Path(ge=1, le=MAX_ID)], db: DB) -> dict:
     )
     if lead is None:
         raise HTTPException(404, f"lead {lead_id} not found")
-    from mailflow.leads.offers_view import offers_for
 
     return serialize.lead_full(lead, offers_for(db, lead))
 

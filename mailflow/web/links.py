@@ -21,8 +21,9 @@ from mailflow.clock import now
 from mailflow.config import Settings, get_settings
 from mailflow.db import session_scope
 from mailflow.i18n import gettext, negotiate
+from mailflow.leads.service import add_event
 from mailflow.links import tokens
-from mailflow.models import Installer, Lead, Offer
+from mailflow.models import Actor, Installer, Lead, LeadStatus, Offer, OfferStatus
 from mailflow.outbound.emails import N_, project_facts
 from mailflow.routing import offers
 from mailflow.web.csrf import CsrfForm, page_token, with_cookie
@@ -104,7 +105,6 @@ def _show(action: str, token: str, request: Request, settings: Settings) -> HTML
 
 
 def _closed_code(offer: Offer | None, at) -> str | None:
-    from mailflow.models import LeadStatus, OfferStatus
 
     if offer is None:
         return "invalid"
@@ -189,8 +189,6 @@ def _reveal(session: Session, link: tokens.LinkData, language: str, at) -> HTMLR
     lead = session.get(Lead, link.lead_id)
     if lead is None or lead.assigned_installer_id != link.installer_id:
         raise _Revealed()
-    from mailflow.leads.service import add_event
-    from mailflow.models import Actor
 
     add_event(
         session,

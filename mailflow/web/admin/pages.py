@@ -21,7 +21,10 @@ from mailflow.clock import now
 from mailflow.config import get_settings
 from mailflow.db import session_scope
 from mailflow.inbound import blobs
+from mailflow.inbound.process import rerun_inbound
 from mailflow.models import AdminUser, InboundMessage, InboundOutcome, OutboxMessage, OutboxState
+from mailflow.outbound.message import build_message
+from mailflow.outbound.outbox import cancel, retry
 from mailflow.web.admin import queries, throttle
 from mailflow.web.admin.audit import client_ip
 from mailflow.web.admin.auth import (
@@ -219,7 +222,6 @@ def outbox_detail(
         if row is None:
             return not_found(request, admin, f"outbox message #{outbox_id}")
         shown = redacted_copy(row)  # the links in it are the recipient's credentials
-        from mailflow.outbound.message import build_message
 
         headers: list[tuple[str, str]] = []
         raw, raw_error = "", None
@@ -251,7 +253,6 @@ def _after_action(request: Request, action: Action, default: str) -> RedirectRes
 def outbox_retry(
     request: Request, outbox_id: int, action: Action = Depends(require_action)
 ) -> Response:
-    from mailflow.outbound.outbox import retry
 
     with session_scope() as session:
         row = session.get(OutboxMessage, outbox_id)
@@ -275,7 +276,6 @@ def outbox_retry(
 def outbox_cancel(
     request: Request, outbox_id: int, action: Action = Depends(require_action)
 ) -> Response:
-    from mailflow.outbound.outbox import cancel
 
     with session_scope() as session:
         row = session.get(OutboxMessage, outbox_id)
@@ -397,7 +397,6 @@ def inbound_raw(
 def inbound_rerun(
     request: Request, inbound_id: int, action: Action = Depends(require_action)
 ) -> Response:
-    from mailflow.inbound.process import rerun_inbound
 
     with session_scope() as session:
         row = session.get(InboundMessage, inbound_id)

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mailflow.broker_stats import queue_stats
 from mailflow.models import (
     InboundMessage,
     InboundOutcome,
@@ -197,8 +198,6 @@ def imap_health(session: Session, configured: bool) -> ImapHealth:
 
 def broker_queues() -> tuple[list[dict], str | None]:
     """Dramatiq queue depths, or the reason they cannot be read (broker down)."""
-    from mailflow.broker_stats import queue_stats
-
     try:
         import mailflow.actors  # noqa: F401  (every queue is declared, even before its first job)
 
