@@ -23,6 +23,7 @@ from mailflow.web.deps import request_language
 from mailflow.web.errors import problem
 from mailflow.web.limits import BodyLimitMiddleware, BodyRefused, refusal_response
 from mailflow.web.pages import render_page
+from mailflow.web.security import SecurityHeadersMiddleware
 from mailflow.web.server import OncePerInterval, trust_proxies
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,7 @@ def create_app() -> FastAPI:
     async def _body_refused(request: Request, exc: BodyRefused) -> Response:
         return refusal_response(request, exc)
 
+    app.add_middleware(SecurityHeadersMiddleware)
     # Outermost of the app's own middleware, so every route's body is bounded.
     app.add_middleware(BodyLimitMiddleware, settings=get_settings)
 

@@ -14,7 +14,7 @@ from mailflow.web.admin import audit, data, installers, leads, review
 from mailflow.web.admin.auth import CSRF_REFUSED, LoginRequired, Refused, login_url
 from mailflow.web.admin.pages import router
 from mailflow.web.admin.rendering import render
-from mailflow.web.admin.security import AdminSessionMiddleware, SecurityHeadersMiddleware
+from mailflow.web.admin.security import AdminSessionMiddleware
 
 
 def install(app: FastAPI) -> None:
@@ -30,7 +30,6 @@ def install(app: FastAPI) -> None:
         signing_keys=settings.signing_keys,
         https_only=settings.base_url.lower().startswith("https://"),
     )
-    app.add_middleware(SecurityHeadersMiddleware)
 
     @app.exception_handler(LoginRequired)
     async def _login_required(_request: Request, exc: LoginRequired) -> Response:
