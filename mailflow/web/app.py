@@ -16,7 +16,7 @@ from mailflow import __version__
 from mailflow.config import get_settings
 from mailflow.db import describe_unavailable, is_database_unavailable, session_scope
 from mailflow.metrics import render as render_metrics
-from mailflow.web import admin, api, dashboard, links, status_links, survey, vacation
+from mailflow.web import admin, api, dashboard, links
 from mailflow.web.admin.security import is_admin_path
 from mailflow.web.csrf import CsrfRefused
 from mailflow.web.deps import request_language
@@ -70,10 +70,7 @@ def create_app() -> FastAPI:
     )
     app.include_router(api.router)
     admin.install(app)
-    app.include_router(status_links.router)  # before the generic /l/{action}/{token}
-    app.include_router(survey.router)
     app.include_router(dashboard.router)
-    app.include_router(vacation.router)  # before the generic /l/{action}/{token}
     app.include_router(links.router)
 
     @app.get("/", include_in_schema=False)

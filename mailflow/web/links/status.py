@@ -28,8 +28,8 @@ from mailflow.outbound.emails import N_
 from mailflow.routing.offers import lock_lead
 from mailflow.web.csrf import FIELD as CSRF_FIELD
 from mailflow.web.csrf import CsrfForm, page_token, with_cookie
+from mailflow.web.deps import link_language
 from mailflow.web.errors import problem
-from mailflow.web.links import _language_of
 from mailflow.web.pages import render_page
 
 router = APIRouter()
@@ -58,8 +58,8 @@ def _load(session, settings: Settings, token: str, request: Request):
     try:
         link = tokens.verify(session, settings, "status", token, now=now())
     except tokens.LinkError as exc:
-        return None, problem(exc.code, _language_of(session, None, request))
-    language = _language_of(session, link.installer_id, request)
+        return None, problem(exc.code, link_language(session, None, request))
+    language = link_language(session, link.installer_id, request)
     lead = session.get(Lead, link.lead_id)
     if lead is None or lead.assigned_installer_id != link.installer_id:
         return None, problem("not_yours", language)

@@ -1,6 +1,6 @@
 """Installer account link pages: ``/l/signin/<token>`` and ``/l/vacation/<token>``.
 
-As on every link page (see :mod:`mailflow.web.links`), opening the link changes nothing — mail
+As on every link page (see :mod:`mailflow.web.links.offers`), opening the link changes nothing — mail
 scanners fetch every link — and only the ``POST`` of the page's form acts, with the CSRF field
 echoing the signed cookie set by the ``GET`` (:mod:`mailflow.web.csrf`).
 
@@ -36,8 +36,8 @@ from mailflow.web.dashboard.vacation import (
     pause_of,
     vacation_view,
 )
+from mailflow.web.deps import link_language
 from mailflow.web.errors import PROBLEMS, problem
-from mailflow.web.links import _language_of
 from mailflow.web.pages import render_page
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def _link_language(
     """The installer's language even for a used or expired link (the nonce row still says
     whose it was); the browser's otherwise."""
     row = tokens.nonce_row(session, settings, purpose, token)
-    return _language_of(session, row.installer_id if row else None, request)
+    return link_language(session, row.installer_id if row else None, request)
 
 
 def _signin_problem(code: str, language: str) -> HTMLResponse:
@@ -88,7 +88,7 @@ def signin_link(token: str, request: Request) -> Response:
             )
         installer = _installer_of(session, link)
         if installer is None:
-            return _signin_problem("invalid", _language_of(session, None, request))
+            return _signin_problem("invalid", link_language(session, None, request))
         csrf = page_token(request)
         page = render_page(
             "dashboard/signin_link.html",
@@ -173,7 +173,7 @@ def vacation_link(token: str, request: Request) -> Response:
             return problem(exc.code, _link_language(session, settings, "vacation", token, request))
         installer = _installer_of(session, link)
         if installer is None:
-            return problem("invalid", _language_of(session, None, request))
+            return problem("invalid", link_language(session, None, request))
         csrf = page_token(request)
         return with_cookie(_vacation_page(installer, link, csrf), csrf, settings)
 
@@ -201,7 +201,7 @@ def _vacation(
             return problem(exc.code, _link_language(session, settings, "vacation", token, request))
         installer = _installer_of(session, link)
         if installer is None:
-            return problem("invalid", _language_of(session, None, request))
+            return problem("invalid", link_language(session, None, request))
         language = pick_language(installer.language)
         digest_link = link.extra.get("digest") == "off"
         action = "digest_off" if (digest_link or one_click) else form.get("action", "")

@@ -20,14 +20,14 @@ from sqlalchemy.orm import Session
 from mailflow.clock import now
 from mailflow.config import Settings, get_settings
 from mailflow.db import session_scope
-from mailflow.i18n import gettext, negotiate
+from mailflow.i18n import gettext
 from mailflow.leads.service import add_event
 from mailflow.links import tokens
 from mailflow.models import Actor, Installer, Lead, LeadStatus, Offer, OfferStatus
 from mailflow.outbound.emails import N_, project_facts
 from mailflow.routing import offers
 from mailflow.web.csrf import CsrfForm, page_token, with_cookie
-from mailflow.web.deps import request_language
+from mailflow.web.deps import link_language, request_language
 from mailflow.web.errors import problem
 from mailflow.web.pages import render_page
 
@@ -41,14 +41,6 @@ DECLINE_LABELS = {
     "spam": N_("Looks like spam or a fake request"),
     "other": N_("Another reason"),
 }
-
-
-def _language_of(session: Session, installer_id: int | None, request: Request) -> str:
-    """The installer's language when the link says whose it is, the browser's otherwise."""
-    installer = session.get(Installer, installer_id) if installer_id else None
-    return negotiate(
-        request.headers.get("accept-language"), installer.language if installer else None
-    )
 
 
 def customer_of(lead: Lead) -> dict:
@@ -78,8 +70,8 @@ def _show(action: str, token: str, request: Request, settings: Settings) -> HTML
         try:
             link = tokens.verify(session, settings, action, token, now=now())
         except tokens.LinkError as exc:
-            return problem(exc.code, _language_of(session, None, request))
-        language = _language_of(session, link.installer_id, request)
+            return problem(exc.code, link_language(session, None, request))
+        language = link_language(session, link.installer_id, request)
         installer = session.get(Installer, link.installer_id)
         if action == "reveal":
             lead = session.get(Lead, link.lead_id)
@@ -138,8 +130,8 @@ def _act(action: str, token: str, form: dict, request: Request, settings: Settin
         except tokens.LinkUsed:
             return _used(session, settings, action, token, request, at)
         except tokens.LinkError as exc:
-            return problem(exc.code, _language_of(session, None, request))
-        language = _language_of(session, link.installer_id, request)
+            return problem(exc.code, link_language(session, None, request))
+        language = link_language(session, link.installer_id, request)
     try:
         with session_scope(settings) as session:
             tokens.consume(session, link, now=at)
@@ -208,7 +200,7 @@ def _used(
 ) -> HTMLResponse:
     """A one-time link opened again: say what already happened, as specifically as we can."""
     row = tokens.nonce_row(session, settings, action, token)
-    language = _language_of(session, row.installer_id if row else None, request)
+    language = link_language(session, row.installer_id if row else None, request)
     if row is None:
         return problem("used", language)
     if action == "reveal":
