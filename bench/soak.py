@@ -677,7 +677,7 @@ class Installers:
         status, page, headers = self._http("GET", url)
         cookie = None
         for value in headers.get_all("set-cookie") or []:
-            if value.startswith("mf_link_csrf="):
+            if value.startswith("mf_csrf="):
                 cookie = value.split(";", 1)[0]
         found = re.search(r'name="csrf_token" value="([^"]+)"', page)
         return status, cookie, found.group(1) if found else None

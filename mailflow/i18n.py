@@ -4,10 +4,12 @@ numbers."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from functools import cache
 from zoneinfo import ZoneInfo
 
+from babel.core import negotiate_locale
 from babel.dates import format_date, format_time
 from babel.support import NullTranslations, Translations
 
@@ -24,6 +26,40 @@ def pick_language(*candidates: str | None) -> str:
             code = candidate.lower().replace("_", "-").split("-")[0]
             if code in LANGUAGES:
                 return code
+    return DEFAULT_LANGUAGE
+
+
+# One element of an Accept-Language header (RFC 9110 §12.5.4): a language range and an optional
+# weight between 0 and 1 with at most three decimals.
+_RANGE = re.compile(
+    r"\s*(?P<tag>[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8})*|\*)\s*"
+    r"(?:;\s*q\s*=\s*(?P<q>0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?)\s*)?"
+)
+
+
+def accepted_languages(header: str | None) -> list[str]:
+    """The language ranges of an ``Accept-Language`` header, most wanted first (ties keep the
+    header's order). Malformed elements, ``*`` and ranges weighted ``q=0`` are left out."""
+    weighted = []
+    for position, element in enumerate((header or "").split(",")):
+        match = _RANGE.fullmatch(element)
+        if match is None or match["tag"] == "*":
+            continue
+        weight = float(match["q"]) if match["q"] is not None else 1.0
+        if weight > 0:
+            weighted.append((-weight, position, match["tag"].replace("_", "-")))
+    return [tag for _weight, _position, tag in sorted(weighted)]
+
+
+def negotiate(header: str | None, *hints: str | None) -> str:
+    """The page language: the first supported hint (the installer's own language, an explicit
+    ``?lang=``), else the best supported language of the ``Accept-Language`` header by its
+    q-values (a region falls back to its language: ``de-AT`` is German), else English."""
+    explicit = [hint.replace("_", "-") for hint in hints if isinstance(hint, str) and hint]
+    for candidates in (explicit, accepted_languages(header)):
+        found = negotiate_locale(candidates, LANGUAGES, sep="-", aliases=None)
+        if found:
+            return found.lower()
     return DEFAULT_LANGUAGE
 
 

@@ -31,6 +31,7 @@ from mailflow.models import (
     OutboxState,
 )
 from mailflow.web import serialize
+from mailflow.web.admin.lead_queries import LeadFilters, order_by
 from mailflow.web.secrets import same_secret
 from mailflow.web.serialize import offers_for
 
@@ -188,7 +189,6 @@ def list_leads(
     offset: Offset = 0,
 ) -> dict:
     """Leads matching every given filter, newest first, with the number of all matches."""
-    from mailflow.web.admin.lead_queries import LeadFilters, order_by
 
     filters = LeadFilters(
         q=q or "",

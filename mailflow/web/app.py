@@ -16,9 +16,14 @@ from mailflow import __version__, reactions
 from mailflow.config import get_settings
 from mailflow.db import describe_unavailable, is_database_unavailable, session_scope
 from mailflow.metrics import render as render_metrics
-from mailflow.web import admin, api, dashboard, links, status_links, survey, vacation
+from mailflow.web import admin, api, dashboard, links
+from mailflow.web.admin.security import is_admin_path
+from mailflow.web.csrf import CsrfRefused
+from mailflow.web.deps import request_language
+from mailflow.web.errors import problem
 from mailflow.web.limits import BodyLimitMiddleware, BodyRefused, refusal_response
 from mailflow.web.pages import render_page
+from mailflow.web.security import SecurityHeadersMiddleware
 from mailflow.web.server import OncePerInterval, trust_proxies
 
 log = logging.getLogger(__name__)
@@ -43,9 +48,7 @@ def database_unavailable_response(request: Request) -> Response:
             status_code=503,
             headers=headers,
         )
-    response = links.problem(
-        "unavailable", request.headers.get("accept-language", "").split(",")[0]
-    )
+    response = problem("unavailable", request_language(request))
     response.headers.update(headers)
     return response
 
@@ -68,15 +71,12 @@ def create_app() -> FastAPI:
     )
     app.include_router(api.router)
     admin.install(app)
-    app.include_router(status_links.router)  # before the generic /l/{action}/{token}
-    app.include_router(survey.router)
     app.include_router(dashboard.router)
-    app.include_router(vacation.router)  # before the generic /l/{action}/{token}
     app.include_router(links.router)
 
     @app.get("/", include_in_schema=False)
     def home(request: Request) -> HTMLResponse:
-        return render_page("home.html", request.headers.get("accept-language", "").split(",")[0])
+        return render_page("home.html", request_language(request))
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:
@@ -112,10 +112,17 @@ def create_app() -> FastAPI:
         )
         return database_unavailable_response(request)
 
+    @app.exception_handler(CsrfRefused)
+    async def _csrf_refused(request: Request, _exc: CsrfRefused) -> Response:
+        if is_admin_path(request.scope):
+            return admin.csrf_refusal_page(request)
+        return problem("csrf", request_language(request))
+
     @app.exception_handler(BodyRefused)
     async def _body_refused(request: Request, exc: BodyRefused) -> Response:
         return refusal_response(request, exc)
 
+    app.add_middleware(SecurityHeadersMiddleware)
     # Outermost of the app's own middleware, so every route's body is bounded.
     app.add_middleware(BodyLimitMiddleware, settings=get_settings)
 

@@ -18,7 +18,8 @@ from fastapi.responses import JSONResponse, Response
 
 from mailflow.config import Settings
 from mailflow.web.admin.imports import MAX_IMPORT_BYTES
-from mailflow.web.links import problem
+from mailflow.web.deps import request_language
+from mailflow.web.errors import problem
 
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries and the other fields of an upload form
 _DOCUMENT_UPLOAD = re.compile(r"^/admin/leads/\d+/documents/?$")
@@ -61,8 +62,9 @@ def refusal_response(request: Request, exc: BodyRefused) -> Response:
     headers = dict(exc.headers or {})
     if request.url.path.startswith("/api") or "text/html" not in request.headers.get("accept", ""):
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
-    language = request.headers.get("accept-language", "").split(",")[0]
-    response = problem("too_large" if exc.status_code == 413 else "too_slow", language)
+    response = problem(
+        "too_large" if exc.status_code == 413 else "too_slow", request_language(request)
+    )
     response.headers.update(headers)
     return response
 

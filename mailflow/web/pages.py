@@ -11,17 +11,6 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from mailflow.i18n import format_instant, pick_language, translations
 from mailflow.resources import templates_dir
 
-# Link pages are reached from email; what they show must not leak or be cached (§4).
-PRIVATE_HEADERS = {
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-    "X-Robots-Tag": "noindex, nofollow",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-}
-
 
 @cache
 def environment(language: str) -> Environment:
@@ -44,4 +33,5 @@ def render_page(
 ) -> HTMLResponse:
     language = pick_language(language)
     html = environment(language).get_template(template).render(**context)
-    return HTMLResponse(html, status_code=status_code, headers=PRIVATE_HEADERS)
+    # The security headers come from web/security.py (one policy per path prefix).
+    return HTMLResponse(html, status_code=status_code)

@@ -171,11 +171,11 @@ def test_link_csrf_cookie_is_secure_when_the_site_is_https(settings, monkeypatch
     from fastapi.responses import HTMLResponse
 
     from mailflow import config as mf_config
-    from mailflow.web.links import CSRF_COOKIE, _with_csrf
+    from mailflow.web.csrf import COOKIE, with_cookie
 
-    plain = _with_csrf(HTMLResponse("x"), "token").headers["set-cookie"]
-    assert plain.startswith(CSRF_COOKIE) and "Secure" not in plain
+    plain = with_cookie(HTMLResponse("x"), "token").headers["set-cookie"]
+    assert plain.startswith(COOKIE) and "Secure" not in plain
     monkeypatch.setenv("MAILFLOW_BASE_URL", "https://leads.example.com")
     mf_config.reset_settings()
-    secure = _with_csrf(HTMLResponse("x"), "token").headers["set-cookie"]
+    secure = with_cookie(HTMLResponse("x"), "token").headers["set-cookie"]
     assert "Secure" in secure and "HttpOnly" in secure and "SameSite=strict" in secure

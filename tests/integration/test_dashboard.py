@@ -144,7 +144,8 @@ def test_signin_request_answers_the_same_and_only_mails_known_installers(setting
     page = client.get("/dashboard/signin")
     assert page.headers["Cache-Control"] == "no-store"
     assert page.headers["Referrer-Policy"] == "no-referrer"
-    assert "Path=/dashboard" in page.headers["set-cookie"]
+    cookie = page.headers["set-cookie"]  # the signed double-submit cookie of web/csrf.py
+    assert cookie.startswith("mf_csrf=") and "SameSite=strict" in cookie and "HttpOnly" in cookie
 
     known = request_link(client, "Contact@Soleil-Paris.example")
     unknown = request_link(client, "nobody@soleil-paris.example")

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from mailflow.web.app import create_app
 from support.mail import signed_headers
-from support.web import WEBHOOK_SECRET, csrf
+from support.web import WEBHOOK_SECRET, csrf, csrf_cookie
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def test_non_ascii_webhook_signature_is_a_401(client):
 
 
 def test_non_ascii_csrf_field_on_a_link_page_is_a_403(client):
-    client.cookies.set("mf_link_csrf", "abc", path="/l/")
+    client.cookies.update(csrf_cookie("abc"))
     response = client.post("/l/accept/some-token", data={"csrf_token": "é"})
     assert response.status_code == 403
 
@@ -93,9 +93,7 @@ shaped_headers = st.fixed_dictionaries(
         "Cookie": st.one_of(
             header_values,
             odd_text.map(
-                lambda t: (
-                    b"mf_link_csrf=%s; mf_dash_csrf=%s" % ((t.encode("latin-1", "replace"),) * 2)
-                )
+                lambda t: b"mf_csrf=%s; mailflow_admin=%s" % ((t.encode("latin-1", "replace"),) * 2)
             ),
         ),
         "Accept": st.sampled_from([b"text/html", b"application/json", b"*/*"]),

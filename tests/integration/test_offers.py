@@ -24,6 +24,7 @@ from support.offers import (
     wait_for_offer,
 )
 from support.people import GOLD_PARIS, SILVER_PARIS
+from support.web import csrf_cookie
 
 
 @pytest.fixture
@@ -218,10 +219,10 @@ def test_bad_links_get_a_clear_page_and_change_nothing(settings, worker, client,
     if case == "expired":
         with time_machine.travel(clock.now() + timedelta(days=15), tick=False):
             response = client.get(url)
-            post = client.post(url, data={"csrf_token": "x"}, cookies={"mf_link_csrf": "x"})
+            post = client.post(url, data={"csrf_token": "x"}, cookies=csrf_cookie("x"))
     else:
         response = client.get(url)
-        post = client.post(url, data={"csrf_token": "x"}, cookies={"mf_link_csrf": "x"})
+        post = client.post(url, data={"csrf_token": "x"}, cookies=csrf_cookie("x"))
     expected = 410 if case == "expired" else 400
     assert response.status_code == expected and post.status_code == expected
     assert "<h1>" in response.text and "Traceback" not in response.text

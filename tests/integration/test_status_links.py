@@ -13,6 +13,7 @@ from mailflow.models import LeadStatus
 from support.lifecycle import accepted_lead
 from support.mail import STEP_LINK, email_links
 from support.offers import csrf_of, lead
+from support.web import csrf_cookie
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -111,7 +112,7 @@ def test_a_released_lead_s_links_stop_working(settings, worker, client):
         assert response.status_code == 409 and "plus à vous" in response.text
     assert (
         client.post(
-            links["Contact tenté"], data={"csrf_token": "x"}, cookies={"mf_link_csrf": "x"}
+            links["Contact tenté"], data={"csrf_token": "x"}, cookies=csrf_cookie("x")
         ).status_code
         == 409
     )

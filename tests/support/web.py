@@ -7,6 +7,7 @@ import re
 
 from fastapi.testclient import TestClient
 
+from mailflow.web import csrf as web_csrf
 from mailflow.web.app import create_app
 from support.factories import make_admin
 from support.people import PASSWORD
@@ -45,3 +46,9 @@ def post(client: TestClient, url: str, data: dict | None = None, files=None, pag
     return client.post(
         url, data={"csrf_token": token, **(data or {})}, files=files, follow_redirects=False
     )
+
+
+def csrf_cookie(token: str) -> dict[str, str]:
+    """A valid signed double-submit cookie for ``token``, for posting to a link page without
+    opening it first (an expired or tampered link shows no form)."""
+    return {web_csrf.COOKIE: web_csrf.cookie_value(token)}

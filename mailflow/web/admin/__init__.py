@@ -1,23 +1,24 @@
 """Admin pages (password login, CSRF-protected forms).
 
 ``install(app)`` mounts everything the pages need: the routes under ``/admin``, the session
-cookie (``mailflow_admin``, path ``/admin``, signed with ``MAILFLOW_SECRET_KEYS``), the
-security headers, and the handlers that turn "not signed in" into a redirect to the login
-form and refusals into a 403 page.
+cookie (``mailflow_admin``, path ``/admin``, signed with ``MAILFLOW_SECRET_KEYS``), and the
+handlers that turn "not signed in" into a redirect to the login form and refusals into a 403
+page. The security headers come from :mod:`mailflow.web.security`, for every path.
 """
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
+from mailflow.config import get_settings
+from mailflow.web.admin import audit, data, installers, leads, review
+from mailflow.web.admin.auth import CSRF_REFUSED, LoginRequired, Refused, login_url
+from mailflow.web.admin.pages import router
+from mailflow.web.admin.rendering import render
+from mailflow.web.admin.security import AdminSessionMiddleware
+
 
 def install(app: FastAPI) -> None:
     """Mount the admin pages and what they need (sessions) on the app."""
-    from mailflow.config import get_settings
-    from mailflow.web.admin.auth import LoginRequired, Refused, login_url
-    from mailflow.web.admin.pages import router
-    from mailflow.web.admin.rendering import render
-    from mailflow.web.admin.security import AdminSessionMiddleware, SecurityHeadersMiddleware
-
     settings = get_settings()
     if not settings.signing_keys:
         raise RuntimeError("MAILFLOW_SECRET_KEYS holds no key: the admin session cannot be signed")
@@ -29,7 +30,6 @@ def install(app: FastAPI) -> None:
         signing_keys=settings.signing_keys,
         https_only=settings.base_url.lower().startswith("https://"),
     )
-    app.add_middleware(SecurityHeadersMiddleware)
 
     @app.exception_handler(LoginRequired)
     async def _login_required(_request: Request, exc: LoginRequired) -> Response:
@@ -37,19 +37,26 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Refused)
     async def _refused(request: Request, exc: Refused) -> Response:
-        return render(
-            request,
-            "admin/error.html",
-            admin=exc.admin,
-            status_code=exc.status_code,
-            title="Not allowed",
-            message=exc.message,
-        )
+        return refusal_page(request, exc)
+
+
+def refusal_page(request: Request, exc: Refused) -> Response:
+    return render(
+        request,
+        "admin/error.html",
+        admin=exc.admin,
+        status_code=exc.status_code,
+        title="Not allowed",
+        message=exc.message,
+    )
+
+
+def csrf_refusal_page(request: Request) -> Response:
+    """A form of the admin pages whose CSRF token does not match (see :mod:`mailflow.web.csrf`)."""
+    return refusal_page(request, Refused(403, CSRF_REFUSED))
 
 
 def console_routers() -> list:
     """The admin console's routers (pipeline, leads, installers, data, audit), in matching
     order: fixed paths such as ``/admin/leads/export.csv`` before ``/admin/leads/{lead_id}``."""
-    from mailflow.web.admin import audit, data, installers, leads, review
-
     return [data.router, leads.router, installers.router, audit.router, review.router]

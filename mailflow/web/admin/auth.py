@@ -26,13 +26,13 @@ from mailflow.clock import now
 from mailflow.config import get_settings
 from mailflow.db import session_scope
 from mailflow.models import AdminSession, AdminUser
+from mailflow.web import csrf
 from mailflow.web.admin.users import password_fingerprint
-from mailflow.web.secrets import same_secret
 
 SESSION_LIFETIME = timedelta(hours=12)
 # Last use is written at most this often (a page view is otherwise read-only).
 TOUCH_EVERY = timedelta(minutes=1)
-CSRF_FIELD = "csrf_token"
+CSRF_FIELD = csrf.FIELD
 
 
 # ------------------------------------------------------------------ refusals ----------------
@@ -153,21 +153,13 @@ def require_admin(
     return admin
 
 
+CSRF_REFUSED = "The form has expired or did not come from this site. Reload the page and try again."
+
+
 def check_csrf(request: Request, form: FormData) -> None:
-    expected = request.session.get("csrf")
-    given = form.get(CSRF_FIELD)
-    if not expected or not isinstance(given, str) or not same_secret(given, expected):
-        raise Refused(
-            403,
-            "The form has expired or did not come from this site. Reload the page and try again.",
-        )
-
-
-async def csrf_form(request: Request) -> FormData:
-    """The POSTed form, once its CSRF token matches the session's."""
-    form = await request.form()
-    check_csrf(request, form)
-    return form
+    """The admin session's token (:mod:`mailflow.web.csrf`), refused with the admin page."""
+    if not csrf.verify(request, form, csrf.session_token_of(request)):
+        raise Refused(403, CSRF_REFUSED)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ from mailflow.config import get_settings
 from mailflow.db import session_scope
 from mailflow.installers.io import COLUMNS as INSTALLER_COLUMNS
 from mailflow.installers.io import export_row as installer_export_row
-from mailflow.leads.io import EXPORT_COLUMNS
+from mailflow.installers.io import import_installers
+from mailflow.leads.io import EXPORT_COLUMNS, import_leads
 from mailflow.leads.io import export_row as lead_export_row
 from mailflow.models import Installer
 from mailflow.tabular import csv_chunks, write_xlsx
@@ -250,16 +251,12 @@ def _import_commit(kind: str):
             return redirect(f"/admin/{kind}/import")
         try:
             if kind == "leads":
-                from mailflow.leads.io import import_leads
-
                 report = import_leads(path, settings)
                 counts = {
                     o: report.count(o)
                     for o in ("created", "duplicate", "already_imported", "rejected")
                 }
             else:
-                from mailflow.installers.io import import_installers
-
                 report = import_installers(path, settings)
                 counts = {o: report.count(o) for o in ("created", "updated", "rejected")}
         finally:

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, joinedload
 
-from mailflow.db import is_postgres
+from mailflow.db import is_postgres, session_scope
 from mailflow.domain.intake.schema import BuildingType, Product, Source
 from mailflow.leads import search
 from mailflow.models import (
@@ -306,7 +306,6 @@ def lead_page(
 def iter_leads(settings, filters: LeadFilters, *, sort: str, chunk: int = 500) -> Iterator[Lead]:
     """Every lead matching the filters (for exports), in order, read in short transactions (a
     long read would hold SQLite's lock and make intake wait)."""
-    from mailflow.db import session_scope
 
     with session_scope(settings) as session:
         conds = filters.conditions(session, settings.default_country)

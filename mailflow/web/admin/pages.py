@@ -21,13 +21,15 @@ from mailflow.clock import now
 from mailflow.config import get_settings
 from mailflow.db import session_scope
 from mailflow.inbound import blobs
+from mailflow.inbound.process import rerun_inbound
 from mailflow.models import AdminUser, InboundMessage, InboundOutcome, OutboxMessage, OutboxState
+from mailflow.outbound.message import build_message
+from mailflow.outbound.outbox import cancel, retry
 from mailflow.web.admin import queries, throttle
 from mailflow.web.admin.audit import client_ip
 from mailflow.web.admin.auth import (
     Action,
     AdminIdentity,
-    csrf_form,
     end_session,
     optional_admin,
     require_action,
@@ -44,6 +46,7 @@ from mailflow.web.admin.users import (
     normalize_email,
     password_matches,
 )
+from mailflow.web.csrf import CsrfForm
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +96,7 @@ def login_form(
 
 
 @router.post("/login")
-def login(request: Request, form: FormData = Depends(csrf_form)) -> Response:
+def login(request: Request, form: CsrfForm) -> Response:
     email, password = normalize_email(_field(form, "email")), _field(form, "password")
     next_url = safe_next(_field(form, "next"), default="")
     ip = client_ip(request) or "unknown"
@@ -139,7 +142,7 @@ def login(request: Request, form: FormData = Depends(csrf_form)) -> Response:
 
 
 @router.post("/logout")
-def logout(request: Request, _form: FormData = Depends(csrf_form)) -> Response:
+def logout(request: Request, _form: CsrfForm) -> Response:
     end_session(request)
     return redirect("/admin/login")
 
@@ -219,7 +222,6 @@ def outbox_detail(
         if row is None:
             return not_found(request, admin, f"outbox message #{outbox_id}")
         shown = redacted_copy(row)  # the links in it are the recipient's credentials
-        from mailflow.outbound.message import build_message
 
         headers: list[tuple[str, str]] = []
         raw, raw_error = "", None
@@ -251,7 +253,6 @@ def _after_action(request: Request, action: Action, default: str) -> RedirectRes
 def outbox_retry(
     request: Request, outbox_id: int, action: Action = Depends(require_action)
 ) -> Response:
-    from mailflow.outbound.outbox import retry
 
     with session_scope() as session:
         row = session.get(OutboxMessage, outbox_id)
@@ -275,7 +276,6 @@ def outbox_retry(
 def outbox_cancel(
     request: Request, outbox_id: int, action: Action = Depends(require_action)
 ) -> Response:
-    from mailflow.outbound.outbox import cancel
 
     with session_scope() as session:
         row = session.get(OutboxMessage, outbox_id)
@@ -397,7 +397,6 @@ def inbound_raw(
 def inbound_rerun(
     request: Request, inbound_id: int, action: Action = Depends(require_action)
 ) -> Response:
-    from mailflow.inbound.process import rerun_inbound
 
     with session_scope() as session:
         row = session.get(InboundMessage, inbound_id)

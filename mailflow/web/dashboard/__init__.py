@@ -1,7 +1,7 @@
 """The installer dashboard ``/dashboard/`` (PRODUCT.md §5 and §7).
 
 Installers have no password: ``/dashboard/signin`` emails a one-time sign-in link
-(``/l/signin/<token>``, handled in :mod:`mailflow.web.vacation`), whose ``POST`` starts a
+(``/l/signin/<token>``, handled in :mod:`mailflow.web.links.vacation`), whose ``POST`` starts a
 session. Sessions are rows of ``installer_sessions`` (server side: signing out or expiry ends
 them for good); the cookie holds only the row's random id, signed with itsdangerous under every
 configured key (newest signs, older ones still verify). Each session has its own CSRF token,

@@ -19,7 +19,6 @@ from mailflow.models import (
     LeadStatus,
 )
 from mailflow.web.dashboard.labels import PREFIX, STATUS_LABELS
-from mailflow.web.pages import PRIVATE_HEADERS
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +67,7 @@ def _secure(settings: Settings) -> bool:
 
 
 def redirect(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303, headers=PRIVATE_HEADERS)
+    return RedirectResponse(url, status_code=303)
 
 
 def status_label(status: str, language: str) -> str:

@@ -19,7 +19,6 @@ PREFIX = "/dashboard"
 SESSION_COOKIE = "mf_installer"
 SESSION_SALT = "mailflow.installer-session"
 SESSION_LIFETIME = timedelta(days=30)
-SIGNIN_CSRF_COOKIE = "mf_dash_csrf"
 # Using the dashboard counts as activity (8 weeks without any → deactivated, §7); recorded at
 # most this often.
 ACTIVITY_EVERY = timedelta(hours=1)

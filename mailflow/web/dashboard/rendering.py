@@ -7,7 +7,7 @@ import logging
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from mailflow.i18n import LANGUAGES, pick_language
+from mailflow.i18n import pick_language
 from mailflow.web.dashboard.common import _t
 from mailflow.web.dashboard.labels import MESSAGES, NOTICES
 from mailflow.web.dashboard.sessions import SignedIn
@@ -59,9 +59,3 @@ def _message(code: str, who: SignedIn | None, language: str | None = None) -> HT
 def _notice(request: Request, language: str) -> str | None:
     code = request.query_params.get("done")
     return _t(language, NOTICES[code]) if code in NOTICES else None
-
-
-def _browser_language(request: Request) -> str:
-    asked = request.query_params.get("lang")
-    header = request.headers.get("accept-language", "").split(",")[0].split(";")[0]
-    return pick_language(asked if asked in LANGUAGES else None, header)

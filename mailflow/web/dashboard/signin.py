@@ -1,11 +1,10 @@
 """Sign-in: ``/dashboard/signin`` emails a one-time sign-in link; the form, shown before there
-is a session, uses a double-submit cookie limited to ``/dashboard``."""
+is a session, uses the signed double-submit cookie of :mod:`mailflow.web.csrf`. Forms of a
+session echo the session's own token (``_guard_post``)."""
 
 from __future__ import annotations
 
 import logging
-import re
-import secrets
 from datetime import datetime
 
 from fastapi import APIRouter, Request
@@ -20,20 +19,16 @@ from mailflow.domain.intake.schema import normalise_email
 from mailflow.i18n import LANGUAGES
 from mailflow.infra.enqueue import send_now
 from mailflow.outbound.emails import N_
-from mailflow.web.dashboard.common import _secure, _t, redirect, safe_next
-from mailflow.web.dashboard.labels import LANGUAGE_NAMES, MESSAGES, PREFIX, SIGNIN_CSRF_COOKIE
-from mailflow.web.dashboard.rendering import _browser_language, _message, _page
+from mailflow.web.csrf import page_token, verify, with_cookie
+from mailflow.web.dashboard.common import _t, redirect, safe_next
+from mailflow.web.dashboard.labels import LANGUAGE_NAMES, MESSAGES, PREFIX
+from mailflow.web.dashboard.rendering import _message, _page
 from mailflow.web.dashboard.sessions import SignedIn, _clear_session_cookie, signed_in
-from mailflow.web.links import problem
-from mailflow.web.secrets import same_secret
+from mailflow.web.deps import request_language
+from mailflow.web.errors import problem
 
 log = logging.getLogger(__name__)
 router = APIRouter()
-
-
-def _signin_csrf(request: Request) -> str:
-    current = request.cookies.get(SIGNIN_CSRF_COOKIE) or ""
-    return current if re.fullmatch(r"[A-Za-z0-9_\-]{24,64}", current) else secrets.token_urlsafe(24)
 
 
 def _signin_page(
@@ -46,8 +41,8 @@ def _signin_page(
     error: str | None = None,
     next_url: str = "",
 ) -> HTMLResponse:
-    csrf = _signin_csrf(request)
-    language = _browser_language(request)
+    csrf = page_token(request)
+    language = request_language(request)
     response = _page(
         "signin.html",
         None,
@@ -60,16 +55,7 @@ def _signin_page(
         next_url=safe_next(next_url) if next_url else "",
         languages=[(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
     )
-    response.set_cookie(
-        SIGNIN_CSRF_COOKIE,
-        csrf,
-        max_age=3600,
-        path=PREFIX,
-        httponly=True,
-        samesite="strict",
-        secure=_secure(settings),
-    )
-    return response
+    return with_cookie(response, csrf, settings)
 
 
 @router.get(f"{PREFIX}/signin", include_in_schema=False)
@@ -88,10 +74,9 @@ async def signin_request(request: Request) -> Response:
 
 
 def _signin_request(request: Request, form: dict, settings: Settings) -> Response:
-    language = _browser_language(request)
+    language = request_language(request)
     next_url = form.get("next", "")
-    cookie = request.cookies.get(SIGNIN_CSRF_COOKIE) or ""
-    if not cookie or not same_secret(cookie, form.get("csrf_token", "")):
+    if not verify(request, form):
         return _signin_page(
             request,
             settings,
@@ -146,7 +131,7 @@ def _guard_post(
 ) -> SignedIn | Response:
     who = signed_in(session, request, settings, at)
     if who is None:
-        return _message("signed_out", None, _browser_language(request))
-    if not same_secret(form.get("csrf_token", ""), who.row.csrf_token):
+        return _message("signed_out", None, request_language(request))
+    if not verify(request, form, who.row.csrf_token):
         return _message("csrf", who)
     return who

@@ -22,7 +22,10 @@ from mailflow.links import tokens
 from mailflow.models import Installer, Lead
 from mailflow.outbound.emails import N_
 from mailflow.routing.offers import lock_lead
-from mailflow.web.links import _csrf_ok, _language_of, _with_csrf, problem
+from mailflow.web.csrf import FIELD as CSRF_FIELD
+from mailflow.web.csrf import CsrfForm, page_token, with_cookie
+from mailflow.web.deps import link_language
+from mailflow.web.errors import problem
 from mailflow.web.pages import render_page
 
 router = APIRouter()
@@ -51,8 +54,8 @@ def _load(session, settings: Settings, token: str, request: Request):
     try:
         link = tokens.verify(session, settings, "status", token, now=now())
     except tokens.LinkError as exc:
-        return None, problem(exc.code, _language_of(session, None, request))
-    language = _language_of(session, link.installer_id, request)
+        return None, problem(exc.code, link_language(session, None, request))
+    language = link_language(session, link.installer_id, request)
     lead = session.get(Lead, link.lead_id)
     if lead is None or lead.assigned_installer_id != link.installer_id:
         return None, problem("not_yours", language)
@@ -77,15 +80,13 @@ async def show(token: str, request: Request) -> HTMLResponse:
 
 
 def _show(token: str, request: Request, settings: Settings) -> HTMLResponse:
-    import secrets
-
-    csrf = secrets.token_urlsafe(24)
+    csrf = page_token(request)
     with session_scope(settings) as session:
         loaded, page = _load(session, settings, token, request)
         if page is not None:
             return page
         _link, lead, installer, step, language = loaded
-        return _with_csrf(_form(lead, step, language, csrf, errors={}, values={}), csrf)
+        return with_cookie(_form(lead, step, language, csrf, errors={}, values={}), csrf, settings)
 
 
 def _form(
@@ -120,13 +121,10 @@ def _form(
 
 
 @router.post("/l/status/{token}", include_in_schema=False)
-async def act(token: str, request: Request) -> HTMLResponse:
-    form = await request.form()
-    if not _csrf_ok(request, form):
-        return problem("csrf", None)
-    fields = {k: str(v) for k, v in form.items() if k != "csrf_token"}
+async def act(token: str, request: Request, form: CsrfForm) -> HTMLResponse:
+    fields = {k: str(v) for k, v in form.items() if k != CSRF_FIELD}
     return await run_in_threadpool(
-        _act, token, fields, request, get_settings(), str(form.get("csrf_token"))
+        _act, token, fields, request, get_settings(), str(form.get(CSRF_FIELD))
     )
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
@@ -16,7 +14,10 @@ from mailflow.lifecycle.visits import customer_language
 from mailflow.links import tokens
 from mailflow.models import Installer, Lead, Survey
 from mailflow.ratings.service import AlreadyAnswered, submit_survey
-from mailflow.web.links import _csrf_ok, _with_csrf, problem
+from mailflow.web.csrf import FIELD as CSRF_FIELD
+from mailflow.web.csrf import CsrfForm, page_token, with_cookie
+from mailflow.web.deps import request_language
+from mailflow.web.errors import problem
 from mailflow.web.pages import render_page
 
 router = APIRouter()
@@ -38,7 +39,7 @@ async def show(token: str, request: Request) -> HTMLResponse:
 
 
 def _show(token: str, request: Request, settings: Settings) -> HTMLResponse:
-    language_hint = request.headers.get("accept-language", "").split(",")[0]
+    language_hint = request_language(request)
     with session_scope(settings) as session:
         try:
             link = tokens.verify(session, settings, "survey", token, now=now())
@@ -50,8 +51,8 @@ def _show(token: str, request: Request, settings: Settings) -> HTMLResponse:
         survey = session.get(Survey, link.subject_id)
         if survey is None or survey.submitted_at is not None:
             return render_page("links/survey_thanks.html", language, already=True, **context)
-        csrf = secrets.token_urlsafe(24)
-        return _with_csrf(
+        csrf = page_token(request)
+        return with_cookie(
             render_page(
                 "links/survey.html",
                 language,
@@ -62,14 +63,12 @@ def _show(token: str, request: Request, settings: Settings) -> HTMLResponse:
                 **context,
             ),
             csrf,
+            settings,
         )
 
 
 @router.post("/l/survey/{token}", include_in_schema=False)
-async def submit(token: str, request: Request) -> HTMLResponse:
-    form = await request.form()
-    if not _csrf_ok(request, form):
-        return problem("csrf", request.headers.get("accept-language", "").split(",")[0])
+async def submit(token: str, request: Request, form: CsrfForm) -> HTMLResponse:
     fields = {k: str(v) for k, v in form.items()}
     return await run_in_threadpool(_submit, token, fields, request, get_settings())
 
@@ -82,14 +81,14 @@ def _submit(token: str, form: dict, request: Request, settings: Settings) -> HTM
         except tokens.LinkUsed:
             return _thanks(session, settings, token, already=True)
         except tokens.LinkError as exc:
-            return problem(exc.code, request.headers.get("accept-language", "").split(",")[0])
+            return problem(exc.code, request_language(request))
         language, context = _context(session, link)
     try:
         with session_scope(settings) as session:
             tokens.consume(session, link, now=at)
             submit_survey(session, link.subject_id, form, now=at, settings=settings)
     except StepInvalid as invalid:
-        csrf = form.get("csrf_token", "")
+        csrf = form.get(CSRF_FIELD, "")
         return render_page(
             "links/survey.html",
             language,

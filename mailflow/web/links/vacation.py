@@ -1,8 +1,8 @@
 """Installer account link pages: ``/l/signin/<token>`` and ``/l/vacation/<token>``.
 
-As on every link page (see :mod:`mailflow.web.links`), opening the link changes nothing — mail
+As on every link page (see :mod:`mailflow.web.links.offers`), opening the link changes nothing — mail
 scanners fetch every link — and only the ``POST`` of the page's form acts, with the CSRF field
-echoing the ``mf_link_csrf`` cookie set by the ``GET``.
+echoing the signed cookie set by the ``GET`` (:mod:`mailflow.web.csrf`).
 
 - ``signin`` (one time, one hour): the button starts a dashboard session and goes to the
   dashboard (or to the page the installer asked for before signing in).
@@ -14,7 +14,6 @@ echoing the ``mf_link_csrf`` cookie set by the ``GET``.
 from __future__ import annotations
 
 import logging
-import secrets
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -28,6 +27,7 @@ from mailflow.i18n import gettext, pick_language
 from mailflow.links import tokens
 from mailflow.models import Installer
 from mailflow.outbound.emails import N_
+from mailflow.web.csrf import CsrfForm, CsrfRefused, page_token, verify, with_cookie
 from mailflow.web.dashboard.common import redirect, safe_next
 from mailflow.web.dashboard.sessions import set_session_cookie, start_session
 from mailflow.web.dashboard.vacation import (
@@ -36,7 +36,8 @@ from mailflow.web.dashboard.vacation import (
     pause_of,
     vacation_view,
 )
-from mailflow.web.links import PROBLEMS, _csrf_ok, _language_of, _with_csrf, problem
+from mailflow.web.deps import link_language
+from mailflow.web.errors import PROBLEMS, problem
 from mailflow.web.pages import render_page
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def _link_language(
     """The installer's language even for a used or expired link (the nonce row still says
     whose it was); the browser's otherwise."""
     row = tokens.nonce_row(session, settings, purpose, token)
-    return _language_of(session, row.installer_id if row else None, request)
+    return link_language(session, row.installer_id if row else None, request)
 
 
 def _signin_problem(code: str, language: str) -> HTMLResponse:
@@ -87,23 +88,19 @@ def signin_link(token: str, request: Request) -> Response:
             )
         installer = _installer_of(session, link)
         if installer is None:
-            return _signin_problem("invalid", _language_of(session, None, request))
-        csrf = secrets.token_urlsafe(24)
+            return _signin_problem("invalid", link_language(session, None, request))
+        csrf = page_token(request)
         page = render_page(
             "dashboard/signin_link.html",
             pick_language(installer.language),
             installer_name=installer.name,
             csrf_token=csrf,
         )
-        return _with_csrf(page, csrf)
+        return with_cookie(page, csrf, settings)
 
 
 @router.post("/l/signin/{token}", include_in_schema=False)
-async def signin_act(token: str, request: Request) -> Response:
-    form = await request.form()
-    if not _csrf_ok(request, form):
-        with session_scope() as session:
-            return problem("csrf", _language_of(session, None, request))
+async def signin_act(token: str, request: Request, _form: CsrfForm) -> Response:
     return await run_in_threadpool(_signin, token, request, get_settings())
 
 
@@ -176,9 +173,9 @@ def vacation_link(token: str, request: Request) -> Response:
             return problem(exc.code, _link_language(session, settings, "vacation", token, request))
         installer = _installer_of(session, link)
         if installer is None:
-            return problem("invalid", _language_of(session, None, request))
-        csrf = secrets.token_urlsafe(24)
-        return _with_csrf(_vacation_page(installer, link, csrf), csrf)
+            return problem("invalid", link_language(session, None, request))
+        csrf = page_token(request)
+        return with_cookie(_vacation_page(installer, link, csrf), csrf, settings)
 
 
 @router.post("/l/vacation/{token}", include_in_schema=False)
@@ -188,9 +185,8 @@ async def vacation_act(token: str, request: Request) -> Response:
     # RFC 8058 one-click unsubscribe (a mail client's POST, no page, no cookie): the signed
     # token is the authorisation, and it only ever turns the weekly summary off.
     one_click = fields.get("List-Unsubscribe") == "One-Click"
-    if not one_click and not _csrf_ok(request, form):
-        with session_scope() as session:
-            return problem("csrf", _language_of(session, None, request))
+    if not one_click and not verify(request, form):
+        raise CsrfRefused()
     return await run_in_threadpool(_vacation, token, fields, one_click, request, get_settings())
 
 
@@ -205,7 +201,7 @@ def _vacation(
             return problem(exc.code, _link_language(session, settings, "vacation", token, request))
         installer = _installer_of(session, link)
         if installer is None:
-            return problem("invalid", _language_of(session, None, request))
+            return problem("invalid", link_language(session, None, request))
         language = pick_language(installer.language)
         digest_link = link.extra.get("digest") == "off"
         action = "digest_off" if (digest_link or one_click) else form.get("action", "")
@@ -220,12 +216,13 @@ def _vacation(
             try:
                 apply_vacation(installer, action, form, at=at, language=language)
             except VacationInvalid as invalid:
-                csrf = request.cookies.get("mf_link_csrf") or secrets.token_urlsafe(24)
-                return _with_csrf(
+                csrf = page_token(request)
+                return with_cookie(
                     _vacation_page(
                         installer, link, csrf, status_code=422, values=form, errors=invalid.errors
                     ),
                     csrf,
+                    settings,
                 )
             vacation = vacation_view(installer, language, at)
             done = (

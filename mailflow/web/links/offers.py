@@ -2,7 +2,8 @@
 
 Opening a link never changes anything: mail scanners fetch every link in a message. ``GET``
 shows what the action will do and a button; the button ``POST``s to the same URL with a CSRF
-field that must match a cookie set by the ``GET`` (double submit), and only the ``POST`` acts.
+field that must match the signed cookie set by the ``GET`` (double submit, see
+:mod:`mailflow.web.csrf`), and only the ``POST`` acts.
 Tampered, expired, used and unknown links get a clear page in the installer's language with a
 4xx status and change nothing.
 """
@@ -10,7 +11,6 @@ Tampered, expired, used and unknown links get a clear page in the installer's la
 from __future__ import annotations
 
 import logging
-import secrets
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -20,98 +20,20 @@ from sqlalchemy.orm import Session
 from mailflow.clock import now
 from mailflow.config import Settings, get_settings
 from mailflow.db import session_scope
-from mailflow.i18n import gettext, pick_language
+from mailflow.i18n import gettext
+from mailflow.leads.service import add_event
 from mailflow.links import tokens
-from mailflow.models import Installer, Lead, Offer
+from mailflow.models import Actor, Installer, Lead, LeadStatus, Offer, OfferStatus
 from mailflow.outbound.emails import N_, project_facts
 from mailflow.routing import offers
+from mailflow.web.csrf import CsrfForm, page_token, with_cookie
+from mailflow.web.deps import link_language, request_language
+from mailflow.web.errors import problem
 from mailflow.web.pages import render_page
-from mailflow.web.secrets import same_secret
 
 log = logging.getLogger(__name__)
 router = APIRouter()
-CSRF_COOKIE = "mf_link_csrf"
 
-PROBLEMS = {
-    "invalid": (
-        400,
-        N_("This link is not valid"),
-        N_("The link is incomplete or has been changed."),
-        N_("Open the link from the email again, or sign in to your dashboard."),
-    ),
-    "expired": (
-        410,
-        N_("This link has expired"),
-        N_("Links in our emails only work for a limited time."),
-        N_("Sign in to your dashboard to see your leads."),
-    ),
-    "used": (
-        409,
-        N_("This link has already been used"),
-        N_("Each of these links works only once."),
-        N_("Sign in to your dashboard to see your leads."),
-    ),
-    "already_accepted": (
-        409,
-        N_("You have already accepted this lead"),
-        N_("The lead is yours."),
-        N_("Sign in to your dashboard to see the customer's contact details."),
-    ),
-    "already_declined": (
-        409,
-        N_("You have already declined this lead"),
-        N_("It has gone to the next installer."),
-        None,
-    ),
-    "taken": (
-        409,
-        N_("This lead is no longer available"),
-        N_("Another installer has taken it, or it was withdrawn."),
-        None,
-    ),
-    "offer_expired": (
-        410,
-        N_("Too late: the offer has expired"),
-        N_("The deadline passed and the lead went to the next installer."),
-        None,
-    ),
-    "revealed": (
-        409,
-        N_("Contact details already shown"),
-        N_("For the customer's privacy they are shown only once by this link."),
-        N_("Sign in to your dashboard to see them again."),
-    ),
-    "not_yours": (
-        409,
-        N_("This lead is no longer yours"),
-        N_("It was given back, lapsed or reassigned, so this link no longer works."),
-        N_("Sign in to your dashboard to see your leads."),
-    ),
-    "csrf": (
-        403,
-        N_("Please try again"),
-        N_("The form was not sent from this page, or the page was open for too long."),
-        N_("Open the link from the email again."),
-    ),
-    "too_large": (
-        413,
-        N_("Too much sent"),
-        N_("What was sent is larger than this page accepts. Nothing was changed."),
-        N_("Go back and send less, or a smaller file."),
-    ),
-    "too_slow": (
-        408,
-        N_("Sending took too long"),
-        N_("The form did not arrive in time, so it was not read. Nothing was changed."),
-        N_("Go back and send it again."),
-    ),
-    "unavailable": (
-        503,
-        N_("Temporarily unavailable"),
-        N_("This service cannot answer right now. Nothing was changed."),
-        N_("Please try again in a minute: the link stays valid."),
-    ),
-}
 DECLINE_LABELS = {
     "no_capacity": N_("No capacity at the moment"),
     "out_of_area": N_("Outside my area"),
@@ -119,45 +41,6 @@ DECLINE_LABELS = {
     "spam": N_("Looks like spam or a fake request"),
     "other": N_("Another reason"),
 }
-
-
-def problem(code: str, language: str | None) -> HTMLResponse:
-    status, title, message, advice = PROBLEMS[code]
-    lang = pick_language(language)
-    return render_page(
-        "links/problem.html",
-        lang,
-        status_code=status,
-        title=gettext(lang, title),
-        message=gettext(lang, message),
-        advice=gettext(lang, advice) if advice else None,
-    )
-
-
-def _language_of(session: Session, installer_id: int | None, request: Request) -> str:
-    installer = session.get(Installer, installer_id) if installer_id else None
-    if installer is not None:
-        return pick_language(installer.language)
-    return pick_language(request.headers.get("accept-language", "").split(",")[0])
-
-
-def _with_csrf(response: HTMLResponse, token: str) -> HTMLResponse:
-    response.set_cookie(
-        CSRF_COOKIE,
-        token,
-        httponly=True,
-        samesite="strict",
-        path="/l/",
-        max_age=3600,
-        secure=get_settings().base_url.lower().startswith("https://"),
-    )
-    return response
-
-
-def _csrf_ok(request: Request, form) -> bool:
-    cookie = request.cookies.get(CSRF_COOKIE) or ""
-    field = str(form.get("csrf_token") or "")
-    return bool(cookie) and same_secret(cookie, field)
 
 
 def customer_of(lead: Lead) -> dict:
@@ -181,19 +64,21 @@ async def show(action: str, token: str, request: Request) -> HTMLResponse:
 
 def _show(action: str, token: str, request: Request, settings: Settings) -> HTMLResponse:
     if action not in ("accept", "decline", "reveal"):
-        return problem("invalid", request.headers.get("accept-language"))
-    csrf = secrets.token_urlsafe(24)
+        return problem("invalid", request_language(request))
+    csrf = page_token(request)
     with session_scope(settings) as session:
         try:
             link = tokens.verify(session, settings, action, token, now=now())
         except tokens.LinkError as exc:
-            return problem(exc.code, _language_of(session, None, request))
-        language = _language_of(session, link.installer_id, request)
+            return problem(exc.code, link_language(session, None, request))
+        language = link_language(session, link.installer_id, request)
         installer = session.get(Installer, link.installer_id)
         if action == "reveal":
             lead = session.get(Lead, link.lead_id)
-            return _with_csrf(
-                render_page("links/reveal.html", language, lead_ref=lead.id, csrf_token=csrf), csrf
+            return with_cookie(
+                render_page("links/reveal.html", language, lead_ref=lead.id, csrf_token=csrf),
+                csrf,
+                settings,
             )
         offer = session.get(Offer, link.subject_id)
         closed = _closed_code(offer, now())
@@ -208,11 +93,10 @@ def _show(action: str, token: str, request: Request, settings: Settings) -> HTML
         }
         if action == "decline":
             context["reasons"] = [(k, gettext(language, v)) for k, v in DECLINE_LABELS.items()]
-        return _with_csrf(render_page(f"links/{action}.html", language, **context), csrf)
+        return with_cookie(render_page(f"links/{action}.html", language, **context), csrf, settings)
 
 
 def _closed_code(offer: Offer | None, at) -> str | None:
-    from mailflow.models import LeadStatus, OfferStatus
 
     if offer is None:
         return "invalid"
@@ -231,11 +115,7 @@ def _closed_code(offer: Offer | None, at) -> str | None:
 
 # ------------------------------------------------------------------------- POST -------------
 @router.post("/l/{action}/{token}", include_in_schema=False)
-async def act(action: str, token: str, request: Request) -> HTMLResponse:
-    form = await request.form()
-    if not _csrf_ok(request, form):
-        with session_scope() as session:
-            return problem("csrf", _language_of(session, None, request))
+async def act(action: str, token: str, request: Request, form: CsrfForm) -> HTMLResponse:
     fields = {k: str(v) for k, v in form.items()}
     return await run_in_threadpool(_act, action, token, fields, request, get_settings())
 
@@ -250,8 +130,8 @@ def _act(action: str, token: str, form: dict, request: Request, settings: Settin
         except tokens.LinkUsed:
             return _used(session, settings, action, token, request, at)
         except tokens.LinkError as exc:
-            return problem(exc.code, _language_of(session, None, request))
-        language = _language_of(session, link.installer_id, request)
+            return problem(exc.code, link_language(session, None, request))
+        language = link_language(session, link.installer_id, request)
     try:
         with session_scope(settings) as session:
             tokens.consume(session, link, now=at)
@@ -301,8 +181,6 @@ def _reveal(session: Session, link: tokens.LinkData, language: str, at) -> HTMLR
     lead = session.get(Lead, link.lead_id)
     if lead is None or lead.assigned_installer_id != link.installer_id:
         raise _Revealed()
-    from mailflow.leads.service import add_event
-    from mailflow.models import Actor
 
     add_event(
         session,
@@ -322,7 +200,7 @@ def _used(
 ) -> HTMLResponse:
     """A one-time link opened again: say what already happened, as specifically as we can."""
     row = tokens.nonce_row(session, settings, action, token)
-    language = _language_of(session, row.installer_id if row else None, request)
+    language = link_language(session, row.installer_id if row else None, request)
     if row is None:
         return problem("used", language)
     if action == "reveal":

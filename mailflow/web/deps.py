@@ -1,0 +1,31 @@
+"""FastAPI dependencies shared by the pages and the API: what a handler needs from the request
+(the reader's language, the settings, ...) declared in its signature instead of computed in
+every handler."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from mailflow.i18n import negotiate
+from mailflow.models import Installer
+
+
+def request_language(request: Request) -> str:
+    """The language of a page whose reader is not known yet: an explicit, supported ``?lang=``,
+    else the best supported language of ``Accept-Language`` (by its q-values), else English.
+    Pages that know the installer pass ``negotiate(header, installer.language)`` instead."""
+    return negotiate(request.headers.get("accept-language"), request.query_params.get("lang"))
+
+
+def link_language(session: Session, installer_id: int | None, request: Request) -> str:
+    """The installer's language when the link says whose it is, the browser's otherwise."""
+    installer = session.get(Installer, installer_id) if installer_id else None
+    return negotiate(
+        request.headers.get("accept-language"), installer.language if installer else None
+    )
+
+
+Language = Annotated[str, Depends(request_language)]
