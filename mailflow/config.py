@@ -154,7 +154,7 @@ class Settings(BaseSettings):
         30.0, description="Polling interval when the server has no IDLE."
     )
 
-    # Bounces (mailflow/inbound/bounces.py): only verified bounces of our own mail count.
+    # Bounces (mailflow/intake/bounces.py): only verified bounces of our own mail count.
     bounce_disable_after: int = Field(
         3,
         ge=1,

@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session
 from mailflow.clock import now as clock_now
 from mailflow.config import Settings, get_settings
 from mailflow.db import log_failure, session_scope
-from mailflow.inbound.process import process_one
 from mailflow.infra import timers
+from mailflow.intake.process import process_one
 from mailflow.leads.retention import purge
 from mailflow.leads.search import index_pending
 from mailflow.lifecycle.service import (

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from mailflow.config import Settings
 from mailflow.domain import lead as states
 from mailflow.domain.effects import QueueEmail
-from mailflow.i18n import gettext
+from mailflow.i18n import gettext, pick_language
 from mailflow.links import tokens
 from mailflow.models import AdminUser, Installer, Lead, LeadStatus, Offer
 from mailflow.outbound import emails
@@ -32,6 +32,12 @@ STEP_LABELS = {
     states.RELEASE: N_("Give the lead back"),
     VISIT: N_("Book a site visit"),
 }
+
+
+def customer_language(lead: Lead) -> str:
+    """The customer's language, or their country's when they gave none."""
+    by_country = {"FR": "fr", "BE": "fr", "DE": "de", "AT": "de", "CH": "de", "PL": "pl"}
+    return pick_language(lead.language, by_country.get((lead.country or "").upper()))
 
 
 def step_label(step: str, language: str) -> str:

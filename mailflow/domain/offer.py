@@ -39,6 +39,8 @@ def move(offer: HasStatus, wanted: S) -> None:
 # Each takes the locked rows, changes them through the tables and returns its Outcome: its own
 # timeline line and emails, and the events other features follow up (mailflow.reactions).
 DECLINE_REASONS = ("no_capacity", "out_of_area", "not_interested", "spam", "other")
+# Declines that say the lead was spam (not held against the installer's score when unconfirmed).
+SPAM_DECLINE_REASONS = ("spam",)
 
 
 class OfferClosed(Exception):

@@ -8,7 +8,7 @@ Protocol (PRODUCT.md §2, ``MAILFLOW_IMAP_URL``):
   flagged ``\\Deleted`` are left alone. A keyword is more robust than ``\\Seen``: a person
   reading the mailbox in a mail client does not make the poller skip a lead;
 * bodies are fetched in batches with ``BODY.PEEK[]`` (which does not set ``\\Seen``), each
-  message is committed by :func:`~mailflow.inbound.store.store_inbound`, and only after it
+  message is committed by :func:`~mailflow.infra.intake_store.store_inbound`, and only after it
   returned is the message marked (keyword and ``\\Seen``);
 * a crash between storing and marking is harmless: the message is read again and
   ``store_inbound`` recognises it (by Message-ID, or by the hash of its bytes), so no second
@@ -39,7 +39,7 @@ from imapclient import IMAPClient
 
 from mailflow.clock import now
 from mailflow.config import Settings, get_settings
-from mailflow.inbound.store import Stored, store_inbound
+from mailflow.infra.intake_store import Stored, store_inbound
 from mailflow.models import Channel
 
 log = logging.getLogger(__name__)

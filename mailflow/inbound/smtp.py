@@ -27,7 +27,7 @@ from mailflow.inbound.smtp_limits import (
     connection_cap,
     quiet_accept_errors,
 )
-from mailflow.inbound.store import Incoming, Stored, enqueue_processing, store_many
+from mailflow.infra.intake_store import Incoming, Stored, enqueue_processing, store_many
 from mailflow.metrics import SMTP_ANSWERS
 from mailflow.models import Channel
 

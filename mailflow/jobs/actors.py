@@ -14,9 +14,9 @@ from typing import Any, NamedTuple
 from mailflow.clock import now
 from mailflow.config import get_settings
 from mailflow.db import session_scope
-from mailflow.inbound.process import process_one
 from mailflow.infra.enqueue import send_now
 from mailflow.installers import signin
+from mailflow.intake.process import process_one
 from mailflow.jobs.retry import retry_while_database_unavailable
 from mailflow.outbound.outbox import deliver
 from mailflow.routing.offers import route_lead

@@ -10,9 +10,9 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mailflow.domain.offer import SPAM_DECLINE_REASONS
 from mailflow.leads.admin_actions import ActionRefused, LeadMissing, admin_event
 from mailflow.models import Lead, LeadStatus, Offer, OfferStatus
-from mailflow.ratings.service import SPAM_DECLINE_REASONS
 
 PAGE = 200
 

@@ -12,10 +12,11 @@ from icalendar import Calendar, Event, vCalAddress, vText
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailflow.app.emails import customer_language
 from mailflow.config import Settings
 from mailflow.domain import lead as states
 from mailflow.domain.errors import NotYours, StepInvalid
-from mailflow.i18n import gettext, pick_language
+from mailflow.i18n import gettext
 from mailflow.infra import timers
 from mailflow.leads.service import add_event
 from mailflow.models import Actor, Installer, Lead, SiteVisit
@@ -162,12 +163,6 @@ def cancel_visit(
 def _customer_address(lead: Lead) -> str | None:
     parts = [lead.street, " ".join(p for p in (lead.postcode, lead.city) if p)]
     return ", ".join(p for p in parts if p) or None
-
-
-def customer_language(lead: Lead) -> str:
-
-    by_country = {"FR": "fr", "BE": "fr", "DE": "de", "AT": "de", "CH": "de", "PL": "pl"}
-    return pick_language(lead.language, by_country.get((lead.country or "").upper()))
 
 
 def invitation(

@@ -31,7 +31,7 @@ class Installer(Base):
     vacation_until: Mapped[datetime | None]
     rating: Mapped[float | None]
     # Set when repeated hard bounces of our own mail disabled the address (offers skip it);
-    # an admin clears it (mailflow/inbound/bounces.py). Only bounces after the last clearing
+    # an admin clears it (mailflow/intake/bounces.py). Only bounces after the last clearing
     # count towards the next flag.
     bounced_at: Mapped[datetime | None]
     bounce_reason: Mapped[str | None] = mapped_column(Text)

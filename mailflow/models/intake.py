@@ -47,7 +47,7 @@ class InboundMessage(Base):
     imap_uid: Mapped[int | None] = mapped_column(BigInteger)
     size: Mapped[int] = mapped_column(Integer)
     raw: Mapped[bytes | None] = mapped_column(LargeBinary)
-    # Large messages on SQLite live in a file under the data directory (see inbound/blobs.py).
+    # Large messages on SQLite live in a file under the data directory (see infra/blobs.py).
     raw_path: Mapped[str | None] = mapped_column(String(255))
     received_at: Mapped[datetime] = mapped_column(default=now, index=True)
     outcome: Mapped[InboundOutcome] = mapped_column(

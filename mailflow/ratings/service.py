@@ -10,12 +10,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, not_, select, update
 from sqlalchemy.orm import Session
 
+from mailflow.app.emails import customer_language
 from mailflow.app.uow import UnitOfWork
 from mailflow.config import Settings
 from mailflow.db import session_scope
 from mailflow.domain.effects import NOTHING, CancelTimers, Outcome, SetTimer, outcome
 from mailflow.domain.errors import StepInvalid
 from mailflow.domain.events import StatusRecorded
+from mailflow.domain.offer import SPAM_DECLINE_REASONS
 from mailflow.domain.score import History, Thresholds, Weights, compute
 from mailflow.infra import timers
 from mailflow.leads.service import add_event
@@ -116,8 +118,6 @@ def _queue_survey_email(
     settings: Settings,
     reminder: bool,
 ) -> None:
-    from mailflow.lifecycle.visits import customer_language
-
     token = tokens.issue(
         session,
         settings,
@@ -194,10 +194,7 @@ def average_rating(session: Session, installer_id: int, *, now: datetime) -> flo
 
 # ------------------------------------------------------------------ scores and tiers -------
 # Declines saying the lead is fake: they count (as any decline) only once an admin confirmed
-# the lead was real; until then the score ignores the offer altogether.
-SPAM_DECLINE_REASONS = ("spam",)
-
-
+# the lead was real; until then the score ignores the offer altogether (SPAM_DECLINE_REASONS).
 def unconfirmed_spam_decline():
     return and_(
         Offer.status == OfferStatus.DECLINED,

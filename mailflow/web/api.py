@@ -18,7 +18,7 @@ from mailflow.clock import now
 from mailflow.config import Settings, get_settings
 from mailflow.db import session_scope
 from mailflow.domain.intake.webhook import SignatureError, SignedRequest, verify_signature
-from mailflow.inbound.webhook import accept_webhook
+from mailflow.intake.webhook import accept_webhook
 from mailflow.models import (
     HELD_STATUSES,
     Channel,

@@ -16,9 +16,9 @@ from sqlalchemy import func, select
 from mailflow import clock
 from mailflow.db import session_scope
 from mailflow.domain.intake.schema import LeadIn
-from mailflow.inbound.process import process_inbound_message
 from mailflow.inbound.smtp import IntakeController
-from mailflow.inbound.store import store_inbound
+from mailflow.infra.intake_store import store_inbound
+from mailflow.intake.process import process_inbound_message
 from mailflow.leads.service import create_lead
 from mailflow.models import (
     AuditEntry,

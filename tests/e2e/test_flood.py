@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from mailflow import clock
 from mailflow.db import session_scope
 from mailflow.domain.intake.schema import LeadIn
-from mailflow.inbound.process import process_one
 from mailflow.inbound.smtp import IntakeController
+from mailflow.intake.process import process_one
 from mailflow.leads.service import add_event, create_lead
 from mailflow.models import (
     InboundMessage,
@@ -113,7 +113,7 @@ def test_the_window_passes_and_trusted_platforms_have_no_limit(settings, broker)
     load_installers(settings)
     start = clock.now()
     trusted = settings.model_copy(update={"lead_limit_trusted_senders": "@calculator.example"})
-    from mailflow.inbound.store import store_inbound
+    from mailflow.infra.intake_store import store_inbound
     from mailflow.models import Channel
 
     for i in range(8):

@@ -211,7 +211,7 @@ def test_bad_mail_is_quarantined_and_the_next_one_still_works(settings, smtp_ser
 def test_a_batch_stores_new_messages_once_and_names_known_ones(settings, broker):
     """Group commit: one transaction for several messages, the same message twice in a batch,
     and one already stored before."""
-    from mailflow.inbound.store import Incoming, store_many
+    from mailflow.infra.intake_store import Incoming, store_many
     from mailflow.models import Channel
 
     first = store_many([Incoming(simple_lead("<known@x>"), Channel.SMTP)], settings)
@@ -267,7 +267,7 @@ def test_one_message_the_database_refuses_fails_alone(settings, smtp_server, mon
     import asyncio
 
     from mailflow.inbound import smtp as smtp_module
-    from mailflow.inbound.store import Incoming
+    from mailflow.infra.intake_store import Incoming
     from mailflow.models import Channel
 
     real = smtp_module.store_many

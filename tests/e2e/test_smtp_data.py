@@ -14,9 +14,9 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from mailflow.db import session_scope
-from mailflow.inbound import blobs
 from mailflow.inbound.smtp import IntakeController
 from mailflow.inbound.smtp_data import read_data
+from mailflow.infra import blobs
 from mailflow.models import InboundMessage
 from support.mail import inbound_rows
 

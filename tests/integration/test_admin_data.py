@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from mailflow import clock
 from mailflow.cli import main
 from mailflow.db import session_scope
-from mailflow.inbound import blobs
+from mailflow.infra import blobs
 from mailflow.leads import retention, search
 from mailflow.leads.io import EXPORT_COLUMNS
 from mailflow.models import (

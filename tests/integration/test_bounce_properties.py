@@ -13,8 +13,8 @@ from mailflow import clock
 from mailflow.config import Settings
 from mailflow.db import session_scope
 from mailflow.domain.intake.parse import parse_message
-from mailflow.inbound.process import process_inbound_message
-from mailflow.inbound.store import store_inbound
+from mailflow.infra.intake_store import store_inbound
+from mailflow.intake.process import process_inbound_message
 from mailflow.models import BounceEvent, Channel, Installer, OutboxMessage, OutboxState
 from mailflow.outbound.verp import verified_outbox_id, verp_address
 

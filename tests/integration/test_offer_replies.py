@@ -11,8 +11,8 @@ import pytest
 from mailflow import clock
 from mailflow.db import session_scope
 from mailflow.domain.intake.replies import reply_token
-from mailflow.inbound.process import process_inbound_message
-from mailflow.inbound.store import store_inbound
+from mailflow.infra.intake_store import store_inbound
+from mailflow.intake.process import process_inbound_message
 from mailflow.links import tokens
 from mailflow.models import (
     Channel,

@@ -20,9 +20,9 @@ from sqlalchemy import JSON, Enum, LargeBinary, String, Text, select
 
 from mailflow.cli import main
 from mailflow.db import session_scope
-from mailflow.inbound.process import process_one
-from mailflow.inbound.store import store_inbound
-from mailflow.inbound.webhook import accept_webhook
+from mailflow.infra.intake_store import store_inbound
+from mailflow.intake.process import process_one
+from mailflow.intake.webhook import accept_webhook
 from mailflow.leads import search
 from mailflow.leads.personal_data import NOT_PERSONAL, personal_columns
 from mailflow.lifecycle.service import record_status

@@ -13,7 +13,7 @@ import pytest
 from mailflow import db as mf_db
 from mailflow.config import Settings
 from mailflow.db import session_scope
-from mailflow.inbound import blobs
+from mailflow.infra import blobs
 from mailflow.migrate import upgrade
 from mailflow.models import LeadDocument
 from support.offers import new_lead

@@ -17,8 +17,8 @@ from mailflow.clock import now
 from mailflow.config import get_settings
 from mailflow.db import session_scope
 from mailflow.domain.intake.schema import error_map
-from mailflow.inbound.bounces import bounce_history, clear_bounce_flag
 from mailflow.installers.io import TIERS, InstallerRow
+from mailflow.intake.bounces import bounce_history, clear_bounce_flag
 from mailflow.models import HELD_STATUSES, Installer, Lead, Offer, TierChange
 from mailflow.ratings.service import pin_tier
 from mailflow.web.admin import lead_queries as lq

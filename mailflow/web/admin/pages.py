@@ -20,8 +20,8 @@ from starlette.datastructures import FormData
 from mailflow.clock import now
 from mailflow.config import get_settings
 from mailflow.db import session_scope
-from mailflow.inbound import blobs
-from mailflow.inbound.process import rerun_inbound
+from mailflow.infra import blobs
+from mailflow.intake.process import rerun_inbound
 from mailflow.models import AdminUser, InboundMessage, InboundOutcome, OutboxMessage, OutboxState
 from mailflow.outbound.message import build_message
 from mailflow.outbound.outbox import cancel, retry

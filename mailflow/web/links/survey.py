@@ -6,11 +6,11 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
+from mailflow.app.emails import customer_language
 from mailflow.clock import now
 from mailflow.config import Settings, get_settings
 from mailflow.db import is_database_unavailable, session_scope
 from mailflow.domain.errors import StepInvalid
-from mailflow.lifecycle.visits import customer_language
 from mailflow.links import tokens
 from mailflow.models import Installer, Lead, Survey
 from mailflow.ratings.service import AlreadyAnswered, submit_survey

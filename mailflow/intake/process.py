@@ -19,15 +19,20 @@ from mailflow.domain.intake import replies
 from mailflow.domain.intake.headers import headers_of
 from mailflow.domain.intake.mime import MessageTooComplex, check_complexity
 from mailflow.domain.intake.parse import ParseResult, parse_message
+from mailflow.infra import blobs
 from mailflow.infra.enqueue import enqueue_on_commit
+from mailflow.intake import bounces
+from mailflow.leads.intake_limit import route_or_hold
 from mailflow.leads.service import add_event, create_lead
 from mailflow.models import (
     Channel,
     InboundMessage,
     InboundOutcome,
+    Lead,
     LeadStatus,
     OutboxMessage,
 )
+from mailflow.routing.replies import handle_reply
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +76,6 @@ def _envelope_to(row: InboundMessage) -> list[str] | None:
 
 def process_one(inbound_id: int, *, now: datetime, settings: Settings) -> InboundOutcome | None:
     """Read, analyse outside any transaction, then apply in a short one."""
-    from mailflow.inbound import blobs
 
     with session_scope(settings) as session:
         row = session.get(InboundMessage, inbound_id)
@@ -102,8 +106,6 @@ def process_inbound_message(
         return None  # webhooks are processed synchronously by the API
     row.attempts += 1
     if analysis is None:
-        from mailflow.inbound import blobs
-
         analysis = analyse(blobs.read(settings, row), _envelope_to(row), settings)
     if analysis.raw is None:
         return _finish(row, InboundOutcome.QUARANTINED, now, reason="raw message missing")
@@ -146,7 +148,6 @@ def apply_result(
         outcome = (
             InboundOutcome.DUPLICATE if lead.status == LeadStatus.DUPLICATE else InboundOutcome.LEAD
         )
-        from mailflow.leads.intake_limit import route_or_hold
 
         route_or_hold(session, lead, row, now=now, settings=settings, raw=raw)
         return _finish(row, outcome, now)
@@ -165,8 +166,7 @@ def apply_result(
 def record_bounce(
     session: Session, row: InboundMessage, result: ParseResult, *, now: datetime, settings: Settings
 ) -> InboundOutcome:
-    """A bounce acts only on a message we verifiably sent (``mailflow/inbound/bounces.py``)."""
-    from mailflow.inbound import bounces
+    """A bounce acts only on a message we verifiably sent (``mailflow/intake/bounces.py``)."""
 
     reason = bounces.record_bounce(session, row, result.bounce, now=now, settings=settings)
     return _finish(row, InboundOutcome.BOUNCE, now, reason=reason)
@@ -187,7 +187,6 @@ def process_reply(
 ) -> InboundOutcome:
     """A reply to an offer email. Acting on it happens in a savepoint, so a refused answer
     leaves nothing half-done while the inbound row still records the outcome."""
-    from mailflow.routing.replies import handle_reply
 
     raw, token, result = analysis.raw, analysis.reply_token, analysis.result
     is_auto = result.kind in ("auto_reply", "bounce")
@@ -211,7 +210,6 @@ def process_reply(
 def record_auto_reply(session: Session, row: InboundMessage, raw: bytes, *, now: datetime) -> None:
     """An out-of-office to one of our messages goes on that lead's timeline. It is never an
     answer to an offer: nothing else changes."""
-    from mailflow.models import Lead
 
     headers = headers_of(raw)
     referenced = re.findall(

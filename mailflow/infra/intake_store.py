@@ -18,7 +18,7 @@ from mailflow.clock import now
 from mailflow.config import Settings, get_settings
 from mailflow.db import session_scope
 from mailflow.domain.intake.headers import dedup_key_for, message_id_of
-from mailflow.inbound import blobs
+from mailflow.infra import blobs
 from mailflow.infra.enqueue import enqueue_on_commit, send_now
 from mailflow.models import Channel, InboundMessage
 
