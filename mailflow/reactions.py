@@ -12,10 +12,12 @@ from mailflow.app.emails import EMAILS
 from mailflow.domain.events import (
     LeadAccepted,
     LeadAssigned,
+    LeadCreated,
     LeadNeedsInstaller,
     LeadPooled,
     StatusRecorded,
 )
+from mailflow.leads.created import route_new_lead
 from mailflow.lifecycle.service import start_reminders
 from mailflow.ratings.service import schedule_survey
 from mailflow.routing.offers import (
@@ -25,6 +27,8 @@ from mailflow.routing.offers import (
 )
 
 REACTIONS = {
+    # A new lead (not a duplicate, not held): its rotation starts once it is committed.
+    LeadCreated: (route_new_lead,),
     # Back in rotation (declined, expired, released, lapsed, put back): the next installer.
     LeadNeedsInstaller: (on_lead_needs_installer,),
     # Nobody can take it: the admins hear of it.

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from mailflow.config import Settings
 from mailflow.domain import lead as lead_rules
 from mailflow.domain.intake.headers import headers_of
-from mailflow.leads.hooks import lead_created
+from mailflow.leads.created import lead_created
 from mailflow.leads.service import add_event
 from mailflow.models import Actor, Channel, InboundMessage, Lead, LeadStatus
 
@@ -107,7 +107,7 @@ def route_or_hold(
     """Start the new lead's rotation, unless its sender is over the limit: then it is held."""
     reason = over_limit(session, row, settings, raw) if lead.status == LeadStatus.NEW else None
     if reason is None:
-        lead_created(session, lead)
+        lead_created(session, lead, now=now, settings=settings)
         return
     lead_rules.move(lead, LeadStatus.HELD, by=Actor.SYSTEM)
     lead.status_changed_at, lead.updated_at = now, now

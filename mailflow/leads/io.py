@@ -15,7 +15,7 @@ from mailflow.clock import iso, now
 from mailflow.config import Settings
 from mailflow.db import session_scope
 from mailflow.domain.intake.schema import LeadIn, error_map
-from mailflow.leads.hooks import lead_created
+from mailflow.leads.created import lead_created
 from mailflow.leads.service import create_lead
 from mailflow.models import Channel, InboundMessage, InboundOutcome, Lead, LeadStatus
 from mailflow.tabular import read_rows, write_rows
@@ -188,7 +188,7 @@ def import_leads(path: Path, settings: Settings) -> Report:
             duplicate = lead.status == LeadStatus.DUPLICATE
             inbound.outcome = InboundOutcome.DUPLICATE if duplicate else InboundOutcome.LEAD
             session.flush()
-            lead_created(session, lead)
+            lead_created(session, lead, now=at, settings=settings)
             report.rows.append(
                 RowResult(
                     number,

@@ -10,7 +10,7 @@ from mailflow import clock
 from mailflow.db import session_scope
 from mailflow.domain.intake.schema import LeadIn
 from mailflow.installers.io import import_installers
-from mailflow.leads.hooks import lead_created
+from mailflow.leads.created import lead_created
 from mailflow.leads.service import create_lead
 from mailflow.models import Lead, Offer, OutboxMessage
 from support.paths import CORPUS
@@ -50,7 +50,7 @@ def new_lead(
     )
     with session_scope(settings) as s:
         lead = create_lead(s, lead_in, now=clock.now(), source="email", channel="smtp")
-        lead_created(s, lead)
+        lead_created(s, lead, now=clock.now(), settings=settings)
         return lead.id
 
 
