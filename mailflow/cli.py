@@ -72,7 +72,7 @@ def run() -> None:
     """Run everything in one process: database, embedded Redis, SMTP intake, web, workers,
     scheduler (and the IMAP poller when MAILFLOW_IMAP_URL is set)."""
     from mailflow.schedule import UnknownTimerKinds
-    from mailflow.service import EmbeddedService
+    from mailflow.runtime import EmbeddedService
 
     try:
         EmbeddedService(_settings()).run()
