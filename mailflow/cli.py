@@ -71,8 +71,8 @@ def main(verbose: bool) -> None:
 def run() -> None:
     """Run everything in one process: database, embedded Redis, SMTP intake, web, workers,
     scheduler (and the IMAP poller when MAILFLOW_IMAP_URL is set)."""
-    from mailflow.schedule import UnknownTimerKinds
     from mailflow.runtime import EmbeddedService
+    from mailflow.schedule import UnknownTimerKinds
 
     try:
         EmbeddedService(_settings()).run()
