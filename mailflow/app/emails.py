@@ -15,9 +15,10 @@ from mailflow.domain import lead as states
 from mailflow.domain.effects import QueueEmail
 from mailflow.i18n import gettext, pick_language
 from mailflow.links import tokens
-from mailflow.models import AdminUser, Installer, Lead, LeadStatus, Offer
+from mailflow.models import AdminUser, Installer, Lead, LeadStatus, Offer, SiteVisit
 from mailflow.outbound import emails
 from mailflow.outbound.emails import N_, EmailSpec
+from mailflow.outbound.invitations import invitation
 
 VISIT = "visit"
 STEP_LABELS = {
@@ -217,6 +218,34 @@ def admin_alert(uow, effect: QueueEmail) -> list[EmailSpec]:
     ]
 
 
+def site_visit(uow, effect: QueueEmail) -> EmailSpec:
+    """``data["change"]``: booked, moved or cancelled (the invitation says REQUEST or CANCEL)."""
+    lead, installer = _rows(uow, effect)
+    visit = uow.session.get(SiteVisit, effect.subject_id)
+    change = effect.data["change"]
+    language = customer_language(lead)
+    method = "CANCEL" if change == "cancelled" else "REQUEST"
+    ics = invitation(visit, lead, installer, language=language, method=method, now=uow.now)
+    return emails.site_visit_email(
+        lead, installer, visit, change=change, language=language, ics=ics, method=method
+    )
+
+
+def site_visit_reminder(uow, effect: QueueEmail) -> EmailSpec:
+    """``data["for"]``: ``customer`` (to ``effect.to``) or ``installer``."""
+    lead, installer = _rows(uow, effect)
+    visit = uow.session.get(SiteVisit, effect.subject_id)
+    for_installer = effect.data["for"] == "installer"
+    return emails.visit_reminder_email(
+        lead,
+        installer,
+        visit,
+        to=installer.email if for_installer else effect.to,
+        language=emails.installer_language(installer) if for_installer else customer_language(lead),
+        for_installer=for_installer,
+    )
+
+
 EMAILS = {
     "offer": offer,
     "offer_accepted": offer_accepted,
@@ -224,4 +253,6 @@ EMAILS = {
     "reminder": reminder,
     "reservation_lapsed": reservation_lapsed,
     "admin_alert": admin_alert,
+    "site_visit": site_visit,
+    "site_visit_reminder": site_visit_reminder,
 }
