@@ -15,7 +15,16 @@ from mailflow.domain import lead as states
 from mailflow.domain.effects import QueueEmail
 from mailflow.i18n import gettext, pick_language
 from mailflow.links import tokens
-from mailflow.models import AdminUser, Installer, Lead, LeadStatus, Offer, SiteVisit
+from mailflow.models import (
+    AdminUser,
+    Installer,
+    Lead,
+    LeadStatus,
+    Offer,
+    SiteVisit,
+    Survey,
+    TierChange,
+)
 from mailflow.outbound import emails
 from mailflow.outbound.emails import N_, EmailSpec
 from mailflow.outbound.invitations import invitation
@@ -246,6 +255,40 @@ def site_visit_reminder(uow, effect: QueueEmail) -> EmailSpec:
     )
 
 
+def survey(uow, effect: QueueEmail) -> EmailSpec:
+    """``data["reminder"]``: the second asking. The link opens the survey ``subject_id``."""
+    session, settings = uow.session, uow.settings
+    lead, installer = _rows(uow, effect)
+    token = tokens.issue(
+        session,
+        settings,
+        "survey",
+        now=uow.now,
+        subject_id=effect.subject_id,
+        lead_id=lead.id,
+        installer_id=installer.id,
+    )
+    return emails.survey_email(
+        lead,
+        installer,
+        url=tokens.url(settings, "survey", token),
+        language=customer_language(lead),
+        reminder=effect.data["reminder"],
+    )
+
+
+def rating_received(uow, effect: QueueEmail) -> EmailSpec:
+    lead, installer = _rows(uow, effect)
+    return emails.rating_received_email(lead, installer, uow.session.get(Survey, effect.subject_id))
+
+
+def tier_changed(uow, effect: QueueEmail) -> EmailSpec:
+    """``subject_id``: the TierChange; ``data["advice"]``: what would raise the score."""
+    installer = uow.session.get(Installer, effect.installer_id)
+    change = uow.session.get(TierChange, effect.subject_id)
+    return emails.tier_changed_email(installer, change, list(effect.data["advice"]))
+
+
 EMAILS = {
     "offer": offer,
     "offer_accepted": offer_accepted,
@@ -255,4 +298,7 @@ EMAILS = {
     "admin_alert": admin_alert,
     "site_visit": site_visit,
     "site_visit_reminder": site_visit_reminder,
+    "survey": survey,
+    "rating_received": rating_received,
+    "tier_changed": tier_changed,
 }
