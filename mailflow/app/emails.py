@@ -289,6 +289,44 @@ def tier_changed(uow, effect: QueueEmail) -> EmailSpec:
     return emails.tier_changed_email(installer, change, list(effect.data["advice"]))
 
 
+def account_deactivated(uow, effect: QueueEmail) -> EmailSpec:
+    """The installer was deactivated for silence: a sign-in link (30 days) reactivates them."""
+    session, settings = uow.session, uow.settings
+    installer = session.get(Installer, effect.installer_id)
+    token = tokens.issue(
+        session,
+        settings,
+        "signin",
+        now=uow.now,
+        subject_id=installer.id,
+        installer_id=installer.id,
+        lifetime=timedelta(days=30),
+    )
+    return emails.deactivated_email(installer, signin_url=tokens.url(settings, "signin", token))
+
+
+def digest(uow, effect: QueueEmail) -> EmailSpec:
+    """``data``: ``lead_ids`` waiting on the installer (in order) and the ``open_offers`` count;
+    the link turns the digest off."""
+    session, settings = uow.session, uow.settings
+    installer = session.get(Installer, effect.installer_id)
+    token = tokens.issue(
+        session,
+        settings,
+        "vacation",
+        now=uow.now,
+        subject_id=installer.id,
+        installer_id=installer.id,
+        extra={"digest": "off"},
+    )
+    return emails.digest_email(
+        installer,
+        leads=[session.get(Lead, lead_id) for lead_id in effect.data["lead_ids"]],
+        open_offers=effect.data["open_offers"],
+        unsubscribe_url=tokens.url(settings, "vacation", token),
+    )
+
+
 EMAILS = {
     "offer": offer,
     "offer_accepted": offer_accepted,
@@ -301,4 +339,6 @@ EMAILS = {
     "survey": survey,
     "rating_received": rating_received,
     "tier_changed": tier_changed,
+    "account_deactivated": account_deactivated,
+    "digest": digest,
 }

@@ -29,11 +29,8 @@ from mailflow.domain.events import LeadAccepted, LeadAssigned, StatusRecorded
 from mailflow.domain.lead import PROGRESS_TIMERS, RELEASE
 from mailflow.infra import timers
 from mailflow.leads.service import add_event
-from mailflow.links import tokens
 from mailflow.models import Actor, Installer, Lead, LeadStatus, Offer, OfferStatus, Timer
-from mailflow.outbound import emails
 from mailflow.outbound.emails import N_
-from mailflow.outbound.outbox import queue_email
 from mailflow.routing.offers import lock_lead
 
 REMINDER_AFTER_BUSINESS_DAYS = 2
@@ -293,6 +290,7 @@ def deactivate_silent_installers(settings: Settings, at: datetime) -> int:
 
     done = 0
     with session_scope(settings) as session:
+        uow = UnitOfWork(session, settings, at)
         silent = list(
             session.scalars(
                 select(Installer).where(
@@ -311,23 +309,7 @@ def deactivate_silent_installers(settings: Settings, at: datetime) -> int:
             ).rowcount
             if claimed != 1:
                 continue
-            token = tokens.issue(
-                session,
-                settings,
-                "signin",
-                now=at,
-                subject_id=installer.id,
-                installer_id=installer.id,
-                lifetime=timedelta(days=30),
-            )
-            queue_email(
-                session,
-                emails.deactivated_email(
-                    installer, signin_url=tokens.url(settings, "signin", token)
-                ),
-                now=at,
-                settings=settings,
-            )
+            uow.apply(outcome(QueueEmail("account_deactivated", installer_id=installer.id)))
             done += 1
     return done
 
@@ -337,6 +319,7 @@ def send_digests(settings: Settings, at: datetime) -> int:
 
     sent = 0
     with session_scope(settings) as session:
+        uow = UnitOfWork(session, settings, at)
         due = list(
             session.scalars(
                 select(Installer).where(
@@ -384,25 +367,17 @@ def send_digests(settings: Settings, at: datetime) -> int:
                 continue  # another scheduler sends this one
             if not waiting and not offers:
                 continue
-            token = tokens.issue(
-                session,
-                settings,
-                "vacation",
-                now=at,
-                subject_id=installer.id,
-                installer_id=installer.id,
-                extra={"digest": "off"},
-            )
-            queue_email(
-                session,
-                emails.digest_email(
-                    installer,
-                    leads=waiting,
-                    open_offers=len(offers),
-                    unsubscribe_url=tokens.url(settings, "vacation", token),
-                ),
-                now=at,
-                settings=settings,
+            uow.apply(
+                outcome(
+                    QueueEmail(
+                        "digest",
+                        installer_id=installer.id,
+                        data={
+                            "lead_ids": tuple(lead.id for lead in waiting),
+                            "open_offers": len(offers),
+                        },
+                    )
+                )
             )
             sent += 1
     return sent
