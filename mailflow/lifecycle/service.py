@@ -23,12 +23,10 @@ from mailflow.db import session_scope
 from mailflow.domain import lead as states
 from mailflow.domain import offer as offer_rules
 from mailflow.domain.calendar import add_business_days
-from mailflow.domain.effects import Outcome, QueueEmail, Record, SetTimer, outcome
+from mailflow.domain.effects import CancelTimers, Outcome, QueueEmail, Record, SetTimer, outcome
 from mailflow.domain.errors import NotYours, StepInvalid
 from mailflow.domain.events import LeadAccepted, LeadAssigned, StatusRecorded
 from mailflow.domain.lead import PROGRESS_TIMERS, RELEASE
-from mailflow.infra import timers
-from mailflow.leads.service import add_event
 from mailflow.models import Actor, Installer, Lead, LeadStatus, Offer, OfferStatus, Timer
 from mailflow.outbound.emails import N_
 from mailflow.routing.offers import lock_lead
@@ -110,12 +108,13 @@ def record_status(
     tz = ZoneInfo(installer.timezone)
     data = validate_step(step, form, today=now.astimezone(tz).date())
     installer.last_action_at = now
-    timers.cancel(session, lead_id=lead.id, kinds=PROGRESS_TIMERS, now=now)
     uow = UnitOfWork(session, settings, now)
+    stop = CancelTimers(lead.id, PROGRESS_TIMERS)
     if step == RELEASE:
-        add_event(session, lead, "status", at=now, actor=actor, status=RELEASE, via=via, **data)
+        recorded = Record(lead.id, "status", actor, {"status": RELEASE, "via": via, **data})
         uow.apply(
-            states.release(
+            outcome(stop, recorded)
+            + states.release(
                 lead,
                 at=now,
                 actor=actor,
@@ -136,16 +135,11 @@ def record_status(
     elif step == LeadStatus.FAILED:
         progress["failed_reason"] = data.get("reason")
     lead.progress = progress
-    add_event(
-        session,
-        lead,
+    recorded = Record(
+        lead.id,
         "status",
-        at=now,
-        actor=actor,
-        status=str(step),
-        previous=str(previous),
-        via=via,
-        **data,
+        actor,
+        {"status": str(step), "previous": str(previous), "via": via, **data},
     )
     follow_up = ()
     if step == LeadStatus.FOLLOW_UP:
@@ -159,7 +153,7 @@ def record_status(
                 data={"note": data.get("note")},
             ),
         )
-    uow.apply(outcome(*follow_up, StatusRecorded(lead.id, installer.id, str(step))))
+    uow.apply(outcome(stop, recorded, *follow_up, StatusRecorded(lead.id, installer.id, str(step))))
     return lead
 
 
@@ -271,16 +265,20 @@ def expire_stale_leads(settings: Settings, at: datetime, *, batch: int = 500) ->
             ):
                 offer_rules.move(offer, OfferStatus.WITHDRAWN)
                 offer.answered_at = at
-            timers.cancel(session, lead_id=lead.id, kinds=PROGRESS_TIMERS, now=at)
             states.move(lead, LeadStatus.EXPIRED, by=Actor.SYSTEM)
             lead.status_changed_at, lead.updated_at = at, at
-            add_event(
-                session,
-                lead,
-                "expired",
-                at=at,
-                previous=str(previous),
-                reason="8 weeks after creation without progress",
+            UnitOfWork(session, settings, at).apply(
+                outcome(
+                    CancelTimers(lead.id, PROGRESS_TIMERS),
+                    Record(
+                        lead.id,
+                        "expired",
+                        data={
+                            "previous": str(previous),
+                            "reason": "8 weeks after creation without progress",
+                        },
+                    ),
+                )
             )
             done += 1
     return done
