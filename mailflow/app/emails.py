@@ -15,9 +15,19 @@ from mailflow.domain import lead as states
 from mailflow.domain.effects import QueueEmail
 from mailflow.i18n import gettext, pick_language
 from mailflow.links import tokens
-from mailflow.models import AdminUser, Installer, Lead, LeadStatus, Offer
+from mailflow.models import (
+    AdminUser,
+    Installer,
+    Lead,
+    LeadStatus,
+    Offer,
+    SiteVisit,
+    Survey,
+    TierChange,
+)
 from mailflow.outbound import emails
 from mailflow.outbound.emails import N_, EmailSpec
+from mailflow.outbound.invitations import invitation
 
 VISIT = "visit"
 STEP_LABELS = {
@@ -217,6 +227,106 @@ def admin_alert(uow, effect: QueueEmail) -> list[EmailSpec]:
     ]
 
 
+def site_visit(uow, effect: QueueEmail) -> EmailSpec:
+    """``data["change"]``: booked, moved or cancelled (the invitation says REQUEST or CANCEL)."""
+    lead, installer = _rows(uow, effect)
+    visit = uow.session.get(SiteVisit, effect.subject_id)
+    change = effect.data["change"]
+    language = customer_language(lead)
+    method = "CANCEL" if change == "cancelled" else "REQUEST"
+    ics = invitation(visit, lead, installer, language=language, method=method, now=uow.now)
+    return emails.site_visit_email(
+        lead, installer, visit, change=change, language=language, ics=ics, method=method
+    )
+
+
+def site_visit_reminder(uow, effect: QueueEmail) -> EmailSpec:
+    """``data["for"]``: ``customer`` (to ``effect.to``) or ``installer``."""
+    lead, installer = _rows(uow, effect)
+    visit = uow.session.get(SiteVisit, effect.subject_id)
+    for_installer = effect.data["for"] == "installer"
+    return emails.visit_reminder_email(
+        lead,
+        installer,
+        visit,
+        to=installer.email if for_installer else effect.to,
+        language=emails.installer_language(installer) if for_installer else customer_language(lead),
+        for_installer=for_installer,
+    )
+
+
+def survey(uow, effect: QueueEmail) -> EmailSpec:
+    """``data["reminder"]``: the second asking. The link opens the survey ``subject_id``."""
+    session, settings = uow.session, uow.settings
+    lead, installer = _rows(uow, effect)
+    token = tokens.issue(
+        session,
+        settings,
+        "survey",
+        now=uow.now,
+        subject_id=effect.subject_id,
+        lead_id=lead.id,
+        installer_id=installer.id,
+    )
+    return emails.survey_email(
+        lead,
+        installer,
+        url=tokens.url(settings, "survey", token),
+        language=customer_language(lead),
+        reminder=effect.data["reminder"],
+    )
+
+
+def rating_received(uow, effect: QueueEmail) -> EmailSpec:
+    lead, installer = _rows(uow, effect)
+    return emails.rating_received_email(lead, installer, uow.session.get(Survey, effect.subject_id))
+
+
+def tier_changed(uow, effect: QueueEmail) -> EmailSpec:
+    """``subject_id``: the TierChange; ``data["advice"]``: what would raise the score."""
+    installer = uow.session.get(Installer, effect.installer_id)
+    change = uow.session.get(TierChange, effect.subject_id)
+    return emails.tier_changed_email(installer, change, list(effect.data["advice"]))
+
+
+def account_deactivated(uow, effect: QueueEmail) -> EmailSpec:
+    """The installer was deactivated for silence: a sign-in link (30 days) reactivates them."""
+    session, settings = uow.session, uow.settings
+    installer = session.get(Installer, effect.installer_id)
+    token = tokens.issue(
+        session,
+        settings,
+        "signin",
+        now=uow.now,
+        subject_id=installer.id,
+        installer_id=installer.id,
+        lifetime=timedelta(days=30),
+    )
+    return emails.deactivated_email(installer, signin_url=tokens.url(settings, "signin", token))
+
+
+def digest(uow, effect: QueueEmail) -> EmailSpec:
+    """``data``: ``lead_ids`` waiting on the installer (in order) and the ``open_offers`` count;
+    the link turns the digest off."""
+    session, settings = uow.session, uow.settings
+    installer = session.get(Installer, effect.installer_id)
+    token = tokens.issue(
+        session,
+        settings,
+        "vacation",
+        now=uow.now,
+        subject_id=installer.id,
+        installer_id=installer.id,
+        extra={"digest": "off"},
+    )
+    return emails.digest_email(
+        installer,
+        leads=[session.get(Lead, lead_id) for lead_id in effect.data["lead_ids"]],
+        open_offers=effect.data["open_offers"],
+        unsubscribe_url=tokens.url(settings, "vacation", token),
+    )
+
+
 EMAILS = {
     "offer": offer,
     "offer_accepted": offer_accepted,
@@ -224,4 +334,11 @@ EMAILS = {
     "reminder": reminder,
     "reservation_lapsed": reservation_lapsed,
     "admin_alert": admin_alert,
+    "site_visit": site_visit,
+    "site_visit_reminder": site_visit_reminder,
+    "survey": survey,
+    "rating_received": rating_received,
+    "tier_changed": tier_changed,
+    "account_deactivated": account_deactivated,
+    "digest": digest,
 }

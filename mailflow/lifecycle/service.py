@@ -23,17 +23,12 @@ from mailflow.db import session_scope
 from mailflow.domain import lead as states
 from mailflow.domain import offer as offer_rules
 from mailflow.domain.calendar import add_business_days
-from mailflow.domain.effects import Outcome, QueueEmail, Record, SetTimer, outcome
+from mailflow.domain.effects import CancelTimers, Outcome, QueueEmail, Record, SetTimer, outcome
 from mailflow.domain.errors import NotYours, StepInvalid
 from mailflow.domain.events import LeadAccepted, LeadAssigned, StatusRecorded
 from mailflow.domain.lead import PROGRESS_TIMERS, RELEASE
-from mailflow.infra import timers
-from mailflow.leads.service import add_event
-from mailflow.links import tokens
 from mailflow.models import Actor, Installer, Lead, LeadStatus, Offer, OfferStatus, Timer
-from mailflow.outbound import emails
 from mailflow.outbound.emails import N_
-from mailflow.outbound.outbox import queue_email
 from mailflow.routing.offers import lock_lead
 
 REMINDER_AFTER_BUSINESS_DAYS = 2
@@ -113,12 +108,13 @@ def record_status(
     tz = ZoneInfo(installer.timezone)
     data = validate_step(step, form, today=now.astimezone(tz).date())
     installer.last_action_at = now
-    timers.cancel(session, lead_id=lead.id, kinds=PROGRESS_TIMERS, now=now)
     uow = UnitOfWork(session, settings, now)
+    stop = CancelTimers(lead.id, PROGRESS_TIMERS)
     if step == RELEASE:
-        add_event(session, lead, "status", at=now, actor=actor, status=RELEASE, via=via, **data)
+        recorded = Record(lead.id, "status", actor, {"status": RELEASE, "via": via, **data})
         uow.apply(
-            states.release(
+            outcome(stop, recorded)
+            + states.release(
                 lead,
                 at=now,
                 actor=actor,
@@ -139,16 +135,11 @@ def record_status(
     elif step == LeadStatus.FAILED:
         progress["failed_reason"] = data.get("reason")
     lead.progress = progress
-    add_event(
-        session,
-        lead,
+    recorded = Record(
+        lead.id,
         "status",
-        at=now,
-        actor=actor,
-        status=str(step),
-        previous=str(previous),
-        via=via,
-        **data,
+        actor,
+        {"status": str(step), "previous": str(previous), "via": via, **data},
     )
     follow_up = ()
     if step == LeadStatus.FOLLOW_UP:
@@ -162,7 +153,7 @@ def record_status(
                 data={"note": data.get("note")},
             ),
         )
-    uow.apply(outcome(*follow_up, StatusRecorded(lead.id, installer.id, str(step))))
+    uow.apply(outcome(stop, recorded, *follow_up, StatusRecorded(lead.id, installer.id, str(step))))
     return lead
 
 
@@ -274,16 +265,20 @@ def expire_stale_leads(settings: Settings, at: datetime, *, batch: int = 500) ->
             ):
                 offer_rules.move(offer, OfferStatus.WITHDRAWN)
                 offer.answered_at = at
-            timers.cancel(session, lead_id=lead.id, kinds=PROGRESS_TIMERS, now=at)
             states.move(lead, LeadStatus.EXPIRED, by=Actor.SYSTEM)
             lead.status_changed_at, lead.updated_at = at, at
-            add_event(
-                session,
-                lead,
-                "expired",
-                at=at,
-                previous=str(previous),
-                reason="8 weeks after creation without progress",
+            UnitOfWork(session, settings, at).apply(
+                outcome(
+                    CancelTimers(lead.id, PROGRESS_TIMERS),
+                    Record(
+                        lead.id,
+                        "expired",
+                        data={
+                            "previous": str(previous),
+                            "reason": "8 weeks after creation without progress",
+                        },
+                    ),
+                )
             )
             done += 1
     return done
@@ -293,6 +288,7 @@ def deactivate_silent_installers(settings: Settings, at: datetime) -> int:
 
     done = 0
     with session_scope(settings) as session:
+        uow = UnitOfWork(session, settings, at)
         silent = list(
             session.scalars(
                 select(Installer).where(
@@ -311,23 +307,7 @@ def deactivate_silent_installers(settings: Settings, at: datetime) -> int:
             ).rowcount
             if claimed != 1:
                 continue
-            token = tokens.issue(
-                session,
-                settings,
-                "signin",
-                now=at,
-                subject_id=installer.id,
-                installer_id=installer.id,
-                lifetime=timedelta(days=30),
-            )
-            queue_email(
-                session,
-                emails.deactivated_email(
-                    installer, signin_url=tokens.url(settings, "signin", token)
-                ),
-                now=at,
-                settings=settings,
-            )
+            uow.apply(outcome(QueueEmail("account_deactivated", installer_id=installer.id)))
             done += 1
     return done
 
@@ -337,6 +317,7 @@ def send_digests(settings: Settings, at: datetime) -> int:
 
     sent = 0
     with session_scope(settings) as session:
+        uow = UnitOfWork(session, settings, at)
         due = list(
             session.scalars(
                 select(Installer).where(
@@ -384,25 +365,17 @@ def send_digests(settings: Settings, at: datetime) -> int:
                 continue  # another scheduler sends this one
             if not waiting and not offers:
                 continue
-            token = tokens.issue(
-                session,
-                settings,
-                "vacation",
-                now=at,
-                subject_id=installer.id,
-                installer_id=installer.id,
-                extra={"digest": "off"},
-            )
-            queue_email(
-                session,
-                emails.digest_email(
-                    installer,
-                    leads=waiting,
-                    open_offers=len(offers),
-                    unsubscribe_url=tokens.url(settings, "vacation", token),
-                ),
-                now=at,
-                settings=settings,
+            uow.apply(
+                outcome(
+                    QueueEmail(
+                        "digest",
+                        installer_id=installer.id,
+                        data={
+                            "lead_ids": tuple(lead.id for lead in waiting),
+                            "open_offers": len(offers),
+                        },
+                    )
+                )
             )
             sent += 1
     return sent

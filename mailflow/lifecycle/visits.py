@@ -5,27 +5,20 @@ moving or cancelling sends an updated or cancelled invitation (same UID, higher 
 from __future__ import annotations
 
 import secrets
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Event, vCalAddress, vText
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailflow.app.emails import customer_language
+from mailflow.app.uow import UnitOfWork
 from mailflow.config import Settings
 from mailflow.domain import lead as states
 from mailflow.domain.errors import NotYours, StepInvalid
-from mailflow.i18n import gettext
-from mailflow.infra import timers
-from mailflow.leads.service import add_event
+from mailflow.domain.visit import visit_changed, visit_reminder
 from mailflow.models import Actor, Installer, Lead, SiteVisit
-from mailflow.outbound import emails
-from mailflow.outbound.emails import N_
-from mailflow.outbound.outbox import queue_email
 
 BOOKABLE = states.BOOKABLE
-VISIT_TIMERS = ("visit_reminder",)
 
 
 def parse_visit_form(form: dict, *, timezone: str, now: datetime) -> dict:
@@ -107,28 +100,7 @@ def book_visit(
     visit.updated_at = now
     session.flush()
     installer.last_action_at = now
-    add_event(
-        session,
-        lead,
-        f"site_visit_{change}",
-        at=now,
-        actor=actor,
-        starts_at=visit.starts_at.isoformat(),
-        sequence=visit.sequence,
-    )
-    timers.cancel(session, lead_id=lead.id, kinds=VISIT_TIMERS, now=now)
-    reminder_at = visit.starts_at - timedelta(days=1)
-    if reminder_at > now:
-        timers.schedule(
-            session,
-            "visit_reminder",
-            reminder_at,
-            lead_id=lead.id,
-            installer_id=installer.id,
-            subject_id=visit.id,
-            now=now,
-        )
-    _notify_customer(session, lead, installer, visit, change, now=now, settings=settings)
+    _announce(session, lead, installer, visit, change, actor=actor, now=now, settings=settings)
     return visit
 
 
@@ -146,17 +118,7 @@ def cancel_visit(
         return None
     visit.sequence += 1
     visit.cancelled_at = visit.updated_at = now
-    add_event(
-        session,
-        lead,
-        "site_visit_cancelled",
-        at=now,
-        actor=actor,
-        starts_at=visit.starts_at.isoformat(),
-        sequence=visit.sequence,
-    )
-    timers.cancel(session, lead_id=lead.id, kinds=VISIT_TIMERS, now=now)
-    _notify_customer(session, lead, installer, visit, "cancelled", now=now, settings=settings)
+    _announce(session, lead, installer, visit, "cancelled", actor=actor, now=now, settings=settings)
     return visit
 
 
@@ -165,63 +127,31 @@ def _customer_address(lead: Lead) -> str | None:
     return ", ".join(p for p in parts if p) or None
 
 
-def invitation(
-    visit: SiteVisit, lead: Lead, installer: Installer, *, language: str, method: str, now: datetime
-) -> str:
-    """The iCalendar text (RFC 5545/5546): times in UTC, so every client shows the right hour."""
-    cal = Calendar()
-    cal.add("prodid", "-//mailflow//site visits//EN")
-    cal.add("version", "2.0")
-    cal.add("method", method)
-    event = Event()
-    event.add("uid", visit.uid)
-    event.add("sequence", visit.sequence)
-    event.add("dtstamp", now)
-    event.add("dtstart", visit.starts_at)
-    event.add("dtend", visit.starts_at + timedelta(minutes=visit.duration_minutes))
-    company = installer.company or installer.name
-    event.add("summary", gettext(language, N_("Site visit: %(company)s"), company=company))
-    description = [gettext(language, N_("Your installer: %(company)s"), company=company)]
-    if installer.phone:
-        description.append(gettext(language, N_("Phone: %(phone)s"), phone=installer.phone))
-    if visit.note:
-        description.append(visit.note)
-    event.add("description", "\n".join(description))
-    if visit.address:
-        event.add("location", visit.address)
-    organizer = vCalAddress(f"mailto:{installer.email}")
-    organizer.params["cn"] = vText(company)
-    event.add("organizer", organizer)
-    if lead.email:
-        attendee = vCalAddress(f"mailto:{lead.email}")
-        attendee.params["cn"] = vText(lead.customer_name)
-        attendee.params["role"] = vText("REQ-PARTICIPANT")
-        event.add("attendee", attendee)
-    event.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
-    cal.add_component(event)
-    return cal.to_ical().decode()
-
-
-def _notify_customer(
+def _announce(
     session: Session,
     lead: Lead,
     installer: Installer,
     visit: SiteVisit,
     change: str,
     *,
+    actor: Actor,
     now: datetime,
     settings: Settings,
 ) -> None:
-    if not lead.email:
-        add_event(session, lead, "site_visit_not_sent", at=now, reason="customer has no email")
-        return
-    language = customer_language(lead)
-    method = "CANCEL" if change == "cancelled" else "REQUEST"
-    ics = invitation(visit, lead, installer, language=language, method=method, now=now)
-    spec = emails.site_visit_email(
-        lead, installer, visit, change=change, language=language, ics=ics, method=method
+    """The visit row has changed: the timeline, the reminder timer and the customer follow."""
+    UnitOfWork(session, settings, now).apply(
+        visit_changed(
+            lead_id=lead.id,
+            installer_id=installer.id,
+            visit_id=visit.id,
+            starts_at=visit.starts_at,
+            sequence=visit.sequence,
+            change=change,
+            customer_has_email=bool(lead.email),
+            actor=actor,
+            now=now,
+        )
     )
-    queue_email(session, spec, now=now, settings=settings)
 
 
 def _visit_reminder(session: Session, timer, at: datetime, settings: Settings) -> None:
@@ -229,34 +159,13 @@ def _visit_reminder(session: Session, timer, at: datetime, settings: Settings) -
     if visit is None or visit.cancelled_at is not None:
         return
     lead = session.get(Lead, visit.lead_id)
-    installer = session.get(Installer, visit.installer_id)
-    if lead.assigned_installer_id != installer.id:
+    if lead.assigned_installer_id != visit.installer_id:
         return
-    if lead.email:
-        queue_email(
-            session,
-            emails.visit_reminder_email(
-                lead,
-                installer,
-                visit,
-                to=lead.email,
-                language=customer_language(lead),
-                for_installer=False,
-            ),
-            now=at,
-            settings=settings,
+    UnitOfWork(session, settings, at).apply(
+        visit_reminder(
+            lead_id=lead.id,
+            installer_id=visit.installer_id,
+            visit_id=visit.id,
+            customer_email=lead.email,
         )
-    queue_email(
-        session,
-        emails.visit_reminder_email(
-            lead,
-            installer,
-            visit,
-            to=installer.email,
-            language=emails.installer_language(installer),
-            for_installer=True,
-        ),
-        now=at,
-        settings=settings,
     )
-    add_event(session, lead, "reminder", at=at, kind="site_visit")

@@ -10,18 +10,22 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, not_, select, update
 from sqlalchemy.orm import Session
 
-from mailflow.app.emails import customer_language
 from mailflow.app.uow import UnitOfWork
 from mailflow.config import Settings
 from mailflow.db import session_scope
-from mailflow.domain.effects import NOTHING, CancelTimers, Outcome, SetTimer, outcome
+from mailflow.domain.effects import (
+    NOTHING,
+    CancelTimers,
+    Outcome,
+    QueueEmail,
+    Record,
+    SetTimer,
+    outcome,
+)
 from mailflow.domain.errors import StepInvalid
 from mailflow.domain.events import StatusRecorded
 from mailflow.domain.offer import SPAM_DECLINE_REASONS
 from mailflow.domain.score import History, Thresholds, Weights, compute
-from mailflow.infra import timers
-from mailflow.leads.service import add_event
-from mailflow.links import tokens
 from mailflow.models import (
     Actor,
     Installer,
@@ -34,8 +38,6 @@ from mailflow.models import (
     Survey,
     TierChange,
 )
-from mailflow.outbound import emails
-from mailflow.outbound.outbox import queue_email
 from mailflow.status_rows import status_row
 
 log = logging.getLogger(__name__)
@@ -78,20 +80,16 @@ def _send_survey(session: Session, timer, at: datetime, settings: Settings) -> N
         return  # failed, expired, released… or nobody to ask
     if lead.assigned_installer_id != timer.installer_id or _survey(session, lead.id) is not None:
         return
-    installer = session.get(Installer, timer.installer_id)
-    survey = Survey(lead_id=lead.id, installer_id=installer.id, created_at=at, sent_at=at)
+    survey = Survey(lead_id=lead.id, installer_id=timer.installer_id, created_at=at, sent_at=at)
     session.add(survey)
     session.flush()
-    _queue_survey_email(session, lead, installer, survey, at=at, settings=settings, reminder=False)
-    add_event(session, lead, "survey_sent", at=at, to=lead.email)
-    timers.schedule(
-        session,
-        "survey_reminder",
-        at + REMINDER_AFTER,
-        lead_id=lead.id,
-        installer_id=installer.id,
-        subject_id=survey.id,
-        now=at,
+    who = {"lead_id": lead.id, "installer_id": survey.installer_id, "subject_id": survey.id}
+    UnitOfWork(session, settings, at).apply(
+        outcome(
+            QueueEmail("survey", **who, data={"reminder": False}),
+            Record(lead.id, "survey_sent", data={"to": lead.email}),
+            SetTimer("survey_reminder", at + REMINDER_AFTER, **who),
+        )
     )
 
 
@@ -102,42 +100,13 @@ def _remind_survey(session: Session, timer, at: datetime, settings: Settings) ->
     lead = session.get(Lead, survey.lead_id)
     if lead.status not in SURVEY_STATUSES:
         return
-    installer = session.get(Installer, survey.installer_id)
     survey.reminded_at = at
-    _queue_survey_email(session, lead, installer, survey, at=at, settings=settings, reminder=True)
-    add_event(session, lead, "survey_reminder", at=at, to=lead.email)
-
-
-def _queue_survey_email(
-    session: Session,
-    lead: Lead,
-    installer: Installer,
-    survey: Survey,
-    *,
-    at: datetime,
-    settings: Settings,
-    reminder: bool,
-) -> None:
-    token = tokens.issue(
-        session,
-        settings,
-        "survey",
-        now=at,
-        subject_id=survey.id,
-        lead_id=lead.id,
-        installer_id=installer.id,
-    )
-    queue_email(
-        session,
-        emails.survey_email(
-            lead,
-            installer,
-            url=tokens.url(settings, "survey", token),
-            language=customer_language(lead),
-            reminder=reminder,
-        ),
-        now=at,
-        settings=settings,
+    who = {"lead_id": lead.id, "installer_id": survey.installer_id, "subject_id": survey.id}
+    UnitOfWork(session, settings, at).apply(
+        outcome(
+            QueueEmail("survey", **who, data={"reminder": True}),
+            Record(lead.id, "survey_reminder", data={"to": lead.email}),
+        )
     )
 
 
@@ -173,11 +142,16 @@ def submit_survey(
     session.refresh(survey)
     lead = session.get(Lead, survey.lead_id)
     installer = session.get(Installer, survey.installer_id)
-    timers.cancel(session, lead_id=lead.id, kinds=("survey_reminder",), now=now)
-    add_event(session, lead, "rated", at=now, actor=Actor.CUSTOMER, **marks, comment=bool(comment))
+    # The rating first: the email tells the installer their new average.
     installer.rating = average_rating(session, installer.id, now=now)
-    queue_email(
-        session, emails.rating_received_email(lead, installer, survey), now=now, settings=settings
+    UnitOfWork(session, settings, now).apply(
+        outcome(
+            CancelTimers(lead.id, ("survey_reminder",)),
+            Record(lead.id, "rated", Actor.CUSTOMER, {**marks, "comment": bool(comment)}),
+            QueueEmail(
+                "rating_received", lead_id=lead.id, installer_id=installer.id, subject_id=survey.id
+            ),
+        )
     )
     return survey
 
@@ -332,11 +306,16 @@ def change_tier(
     )
     session.add(change)
     installer.tier, installer.tier_changed_at = tier, now
-    queue_email(
-        session,
-        emails.tier_changed_email(installer, change, advice or []),
-        now=now,
-        settings=settings,
+    session.flush()
+    UnitOfWork(session, settings, now).apply(
+        outcome(
+            QueueEmail(
+                "tier_changed",
+                installer_id=installer.id,
+                subject_id=change.id,
+                data={"advice": tuple(advice or ())},
+            )
+        )
     )
     return change
 
