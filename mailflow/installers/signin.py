@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from mailflow.clock import now
 from mailflow.config import Settings, get_settings
-from mailflow.db import session_scope
+from mailflow.db import is_postgres, session_scope
 from mailflow.links import tokens
 from mailflow.models import Installer, LinkNonce
 from mailflow.outbound.emails import signin_email
@@ -36,7 +36,12 @@ def send_signin_link(address: str, next_url: str) -> None:
     """The body of the ``send_signin_link`` job."""
     settings = get_settings()
     with session_scope(settings) as session:
-        installer = session.scalar(select(Installer).where(Installer.email == address))
+        query = select(Installer).where(Installer.email == address)
+        if is_postgres(session):
+            # Concurrent jobs for one address count the recent links one after the other, so
+            # the hourly limit holds (SQLite serialises writers already).
+            query = query.with_for_update()
+        installer = session.scalar(query)
         if installer is not None:
             email_signin_link(session, installer, settings, now(), next_url)
 
