@@ -39,7 +39,7 @@ from mailflow.web.admin.auth import (
 )
 from mailflow.web.admin.common import not_found, problem, redirect
 from mailflow.web.admin.redaction import redact_message, redact_text, redacted_copy
-from mailflow.web.admin.rendering import flash, format_duration, format_instant, render, to_json
+from mailflow.web.admin.rendering import flash, render
 from mailflow.web.admin.users import (
     find_candidate,
     new_hash_if_outdated,
@@ -47,6 +47,7 @@ from mailflow.web.admin.users import (
     password_matches,
 )
 from mailflow.web.csrf import CsrfForm
+from mailflow.web.formats import format_duration, format_utc_instant, to_json
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +179,7 @@ def monitor(
         queues=queues,
         queues_error=queues_error,
         refresh=refresh,
-        now_text=format_instant(at),
+        now_text=format_utc_instant(at),
     )
 
 

@@ -14,7 +14,8 @@ from mailflow.db import session_scope
 from mailflow.web.admin import lead_queries as lq
 from mailflow.web.admin.auth import AdminIdentity, require_admin
 from mailflow.web.admin.leads.common import VIEWS
-from mailflow.web.admin.rendering import format_instant, render
+from mailflow.web.admin.rendering import render
+from mailflow.web.formats import format_utc_instant
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -44,7 +45,7 @@ def pipeline_page(request: Request, admin: AdminIdentity = Depends(require_admin
         "admin/pipeline.html",
         admin=admin,
         p=summary,
-        now_text=format_instant(at),
+        now_text=format_utc_instant(at),
         statuses=lq.STATUSES,
     )
 
