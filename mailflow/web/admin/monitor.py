@@ -17,7 +17,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from mailflow.clock import now
-from mailflow.config import get_settings
 from mailflow.db import session_scope
 from mailflow.infra import blobs
 from mailflow.intake.process import rerun_inbound
@@ -25,10 +24,11 @@ from mailflow.models import InboundMessage, InboundOutcome, OutboxMessage, Outbo
 from mailflow.outbound.message import build_message
 from mailflow.outbound.outbox import cancel, retry
 from mailflow.web.admin import queries
-from mailflow.web.admin.auth import Action, AdminIdentity, require_action, require_admin
+from mailflow.web.admin.auth import Action, CurrentAdmin, require_action
 from mailflow.web.admin.common import after, not_found, problem
 from mailflow.web.admin.redaction import redact_message, redact_text, redacted_copy
 from mailflow.web.admin.rendering import flash, render
+from mailflow.web.deps import SettingsDep
 from mailflow.web.formats import format_utc_instant, to_json
 
 log = logging.getLogger(__name__)
@@ -45,10 +45,9 @@ INBOUND_OUTCOMES = [o.value for o in InboundOutcome]
 # ------------------------------------------------------------------ monitor -----------------
 @router.get("/")
 def monitor(
-    request: Request, refresh: int | None = None, admin: AdminIdentity = Depends(require_admin)
+    request: Request, admin: CurrentAdmin, settings: SettingsDep, refresh: int | None = None
 ) -> Response:
     at = now()
-    settings = get_settings()
     with session_scope() as session:
         summary = queries.outbox_summary(session, at)
         failures = queries.outbox_rows(session, state=OutboxState.FAILED.value, limit=PAGE_SIZE)
@@ -81,9 +80,9 @@ def monitor(
 @router.get("/outbox")
 def outbox_list(
     request: Request,
+    admin: CurrentAdmin,
     state: str | None = None,
     before: int | None = None,
-    admin: AdminIdentity = Depends(require_admin),
 ) -> Response:
     state = state or None
     if state is not None and state not in OUTBOX_STATES:
@@ -109,9 +108,8 @@ def outbox_list(
 
 @router.get("/outbox/{outbox_id}")
 def outbox_detail(
-    request: Request, outbox_id: int, admin: AdminIdentity = Depends(require_admin)
+    request: Request, outbox_id: int, admin: CurrentAdmin, settings: SettingsDep
 ) -> Response:
-    settings = get_settings()
     with session_scope() as session:
         row = session.get(OutboxMessage, outbox_id)
         if row is None:
@@ -190,9 +188,9 @@ def outbox_cancel(
 @router.get("/inbound")
 def inbound_list(
     request: Request,
+    admin: CurrentAdmin,
     outcome: str | None = None,
     before: int | None = None,
-    admin: AdminIdentity = Depends(require_admin),
 ) -> Response:
     outcome = outcome or None
     if outcome is not None and outcome not in INBOUND_OUTCOMES:
@@ -233,13 +231,13 @@ def _header_summary(raw: bytes) -> list[tuple[str, str]]:
 
 @router.get("/inbound/{inbound_id}")
 def inbound_detail(
-    request: Request, inbound_id: int, admin: AdminIdentity = Depends(require_admin)
+    request: Request, inbound_id: int, admin: CurrentAdmin, settings: SettingsDep
 ) -> Response:
     with session_scope() as session:
         row = session.get(InboundMessage, inbound_id)
         if row is None:
             return not_found(request, admin, f"inbound message #{inbound_id}")
-        stored = blobs.read(get_settings(), row) or b""
+        stored = blobs.read(settings, row) or b""
         session.expunge(row)
         row.raw = None  # detached: the template never needs the bytes again
     # An installer's reply quotes our offer, a bounce returns it: their links are credentials.
@@ -268,13 +266,13 @@ def inbound_detail(
 
 @router.get("/inbound/{inbound_id}/raw")
 def inbound_raw(
-    request: Request, inbound_id: int, admin: AdminIdentity = Depends(require_admin)
+    request: Request, inbound_id: int, admin: CurrentAdmin, settings: SettingsDep
 ) -> Response:
     if not admin.can_act:
         return problem(request, admin, 403, "Not allowed", "Raw sources are for admins only.")
     with session_scope() as session:
         row = session.get(InboundMessage, inbound_id)
-        raw = blobs.read(get_settings(), row) if row is not None else None
+        raw = blobs.read(settings, row) if row is not None else None
         if raw is None:
             return not_found(request, admin, f"stored message for inbound #{inbound_id}")
     return Response(

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from mailflow.clock import now
-from mailflow.config import get_settings
 from mailflow.db import session_scope
 from mailflow.web.admin import lead_queries as lq
-from mailflow.web.admin.auth import AdminIdentity, require_admin
+from mailflow.web.admin.auth import CurrentAdmin
 from mailflow.web.admin.leads.common import VIEWS
 from mailflow.web.admin.rendering import render
+from mailflow.web.deps import SettingsDep
 from mailflow.web.formats import format_utc_instant
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ def _list_context(request: Request) -> dict:
 
 
 @router.get("/pipeline")
-def pipeline_page(request: Request, admin: AdminIdentity = Depends(require_admin)) -> Response:
+def pipeline_page(request: Request, admin: CurrentAdmin) -> Response:
     at = now()
     with session_scope() as session:
         summary = lq.pipeline(session, at)
@@ -51,9 +51,8 @@ def pipeline_page(request: Request, admin: AdminIdentity = Depends(require_admin
 
 
 @router.get("/leads")
-def lead_list(request: Request, admin: AdminIdentity = Depends(require_admin)) -> Response:
+def lead_list(request: Request, admin: CurrentAdmin, settings: SettingsDep) -> Response:
     ctx = _list_context(request)
-    settings = get_settings()
     filters: lq.LeadFilters = ctx["filters"]
     page = columns = None
     with session_scope() as session:
