@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from mailflow.config import Settings, get_settings
 from mailflow.i18n import negotiate
 from mailflow.models import Installer
 
@@ -29,3 +30,6 @@ def link_language(session: Session, installer_id: int | None, request: Request) 
 
 
 Language = Annotated[str, Depends(request_language)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+# The admin's dependencies (CurrentAdmin, require_action) stay in web/admin/auth.py: the admin
+# package imports this module, so this one cannot import it back.

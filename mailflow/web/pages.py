@@ -1,5 +1,5 @@
-"""Pages for installers and customers (link pages, later the dashboard and the survey):
-Jinja2 with autoescaping, translated with the same gettext catalogs as the emails."""
+"""The one Jinja environment of the web pages (link pages, dashboard, survey, admin): one
+loader, autoescaping, the gettext catalogs of the emails, and every filter registered once."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from mailflow.i18n import format_instant, pick_language, translations
 from mailflow.resources import templates_dir
+from mailflow.web.csrf import FIELD as CSRF_FIELD
+from mailflow.web.formats import format_age, format_duration, format_utc_instant, to_json
 
 
 @cache
 def environment(language: str) -> Environment:
+    """The page environment for ``language``; the admin pages use the English one."""
     env = Environment(
         loader=FileSystemLoader(str(templates_dir() / "web")),
         autoescape=select_autoescape(),
@@ -23,8 +26,15 @@ def environment(language: str) -> Environment:
         lstrip_blocks=True,
     )
     env.install_gettext_translations(translations(language), newstyle=True)
+    # Pages for installers and customers: an instant in the reader's language and time zone.
     env.filters["instant"] = lambda value, tz: format_instant(value, language, tz)
+    # Admin pages: English, instants in UTC.
+    env.filters["utc_instant"] = format_utc_instant
+    env.filters["age"] = format_age
+    env.filters["duration"] = format_duration
+    env.filters["pretty_json"] = to_json
     env.globals["language"] = language
+    env.globals["csrf_field_name"] = CSRF_FIELD
     return env
 
 

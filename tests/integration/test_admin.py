@@ -23,6 +23,7 @@ from mailflow.models import (
     OutboxState,
     ServiceStatus,
 )
+from mailflow.web.admin import page_routers
 from mailflow.web.admin.users import hasher
 from mailflow.web.app import create_app
 from support.factories import make_admin, make_inbound, make_outbox, outbox_state
@@ -38,10 +39,9 @@ def inbound_outcome(settings, inbound_id: int) -> str:
 
 def admin_paths(method: str) -> list[str]:
     """Every admin route (the app's router only holds a lazy reference to the included one)."""
-    from mailflow.web.admin.pages import router
-
     return sorted(
         r.path
+        for router in page_routers()
         for r in router.routes
         if isinstance(r, APIRoute) and r.path.startswith("/admin") and method in r.methods
     )

@@ -10,9 +10,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
 from mailflow.config import get_settings
-from mailflow.web.admin import audit, data, installers, leads, review
+from mailflow.web.admin import audit, data, installers, leads, login, monitor, review
 from mailflow.web.admin.auth import CSRF_REFUSED, LoginRequired, Refused, login_url
-from mailflow.web.admin.pages import router
 from mailflow.web.admin.rendering import render
 from mailflow.web.admin.security import AdminSessionMiddleware
 
@@ -22,9 +21,8 @@ def install(app: FastAPI) -> None:
     settings = get_settings()
     if not settings.signing_keys:
         raise RuntimeError("MAILFLOW_SECRET_KEYS holds no key: the admin session cannot be signed")
-    app.include_router(router)
-    for console_router in console_routers():
-        app.include_router(console_router)
+    for router in [*page_routers(), *console_routers()]:
+        app.include_router(router)
     app.add_middleware(
         AdminSessionMiddleware,
         signing_keys=settings.signing_keys,
@@ -54,6 +52,11 @@ def refusal_page(request: Request, exc: Refused) -> Response:
 def csrf_refusal_page(request: Request) -> Response:
     """A form of the admin pages whose CSRF token does not match (see :mod:`mailflow.web.csrf`)."""
     return refusal_page(request, Refused(403, CSRF_REFUSED))
+
+
+def page_routers() -> list:
+    """The sign-in and the mail-queue monitor (outbox, inbound)."""
+    return [login.router, monitor.router]
 
 
 def console_routers() -> list:

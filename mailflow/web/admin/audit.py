@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from mailflow.clock import now
 from mailflow.db import session_scope
 from mailflow.models import AuditEntry
-from mailflow.web.admin.auth import AdminIdentity, require_admin
+from mailflow.web.admin.auth import AdminIdentity, CurrentAdmin
 from mailflow.web.admin.rendering import render
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -63,12 +63,12 @@ def record_web(
 @router.get("/audit")
 def audit_page(
     request: Request,
+    admin: CurrentAdmin,
     action: str | None = None,
     actor: str | None = None,
     object_type: str | None = None,
     object_id: str | None = None,
     before: int | None = None,
-    admin: AdminIdentity = Depends(require_admin),
 ) -> Response:
     filters = {
         "action": (action or "").strip()[:64],

@@ -14,6 +14,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Annotated
 from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Request
@@ -152,6 +153,9 @@ def require_admin(
         )
     return admin
 
+
+# A signed-in admin; without a session, a redirect to the login form (then back).
+CurrentAdmin = Annotated[AdminIdentity, Depends(require_admin)]
 
 CSRF_REFUSED = "The form has expired or did not come from this site. Reload the page and try again."
 

@@ -31,7 +31,7 @@ from mailflow.tabular import csv_chunks, write_xlsx
 from mailflow.web.admin import imports
 from mailflow.web.admin import lead_queries as lq
 from mailflow.web.admin.audit import record_web
-from mailflow.web.admin.auth import Action, AdminIdentity, require_action, require_admin
+from mailflow.web.admin.auth import Action, AdminIdentity, CurrentAdmin, require_action
 from mailflow.web.admin.common import check_content_length, field, redirect, safe_filename, upload
 from mailflow.web.admin.rendering import flash, render
 
@@ -69,7 +69,7 @@ def _lead_rows(filters: lq.LeadFilters, sort: str) -> Iterator[list]:
 
 
 @router.get("/leads/export.csv")
-def leads_export_csv(request: Request, admin: AdminIdentity = Depends(require_admin)) -> Response:
+def leads_export_csv(request: Request, admin: CurrentAdmin) -> Response:
     filters = lq.LeadFilters.parse(request.query_params)
     sort = lq.parse_sort(request.query_params.get("sort"))
     _audit_export(request, admin, "leads", "csv", filters.params())
@@ -98,7 +98,7 @@ def _xlsx_response(columns: list[str], rows: Iterator[list], title: str, name: s
 
 
 @router.get("/leads/export.xlsx")
-def leads_export_xlsx(request: Request, admin: AdminIdentity = Depends(require_admin)) -> Response:
+def leads_export_xlsx(request: Request, admin: CurrentAdmin) -> Response:
     filters = lq.LeadFilters.parse(request.query_params)
     sort = lq.parse_sort(request.query_params.get("sort"))
     _audit_export(request, admin, "leads", "xlsx", filters.params())
@@ -118,9 +118,7 @@ def _installer_rows() -> Iterator[list]:
 
 
 @router.get("/installers/export.csv")
-def installers_export_csv(
-    request: Request, admin: AdminIdentity = Depends(require_admin)
-) -> Response:
+def installers_export_csv(request: Request, admin: CurrentAdmin) -> Response:
     _audit_export(request, admin, "installers", "csv", None)
     return StreamingResponse(
         csv_stream(INSTALLER_COLUMNS, _installer_rows()),
@@ -130,9 +128,7 @@ def installers_export_csv(
 
 
 @router.get("/installers/export.xlsx")
-def installers_export_xlsx(
-    request: Request, admin: AdminIdentity = Depends(require_admin)
-) -> Response:
+def installers_export_xlsx(request: Request, admin: CurrentAdmin) -> Response:
     _audit_export(request, admin, "installers", "xlsx", None)
     return _xlsx_response(
         INSTALLER_COLUMNS, _installer_rows(), "Installers", f"installers-{_stamp()}.xlsx"
@@ -172,7 +168,7 @@ def _import_page(request, admin, kind: str, status_code: int = 200, **ctx) -> Re
 
 
 def _import_form(kind: str):
-    def page(request: Request, admin: AdminIdentity = Depends(require_admin)) -> Response:
+    def page(request: Request, admin: CurrentAdmin) -> Response:
         return _import_page(request, admin, kind)
 
     page.__name__ = f"{kind}_import_form"

@@ -23,7 +23,7 @@ from mailflow.models import HELD_STATUSES, Installer, Lead, Offer, TierChange
 from mailflow.ratings.service import pin_tier
 from mailflow.web.admin import lead_queries as lq
 from mailflow.web.admin.audit import record_web
-from mailflow.web.admin.auth import Action, AdminIdentity, require_action, require_admin
+from mailflow.web.admin.auth import Action, CurrentAdmin, require_action
 from mailflow.web.admin.common import field, not_found, redirect, valid_id
 from mailflow.web.admin.rendering import flash, render
 
@@ -66,12 +66,12 @@ def _flags(installer: Installer, at) -> list[str]:
 @router.get("/installers")
 def installer_list(
     request: Request,
+    admin: CurrentAdmin,
     q: str | None = None,
     country: str | None = None,
     tier: str | None = None,
     state: str | None = None,
     page: int = 1,
-    admin: AdminIdentity = Depends(require_admin),
 ) -> Response:
     at = now()
     q = (q or "").strip()[:100]
@@ -181,7 +181,7 @@ def _validate(form) -> tuple[InstallerRow | None, dict[str, str], dict[str, str]
 
 
 @router.get("/installers/new")
-def installer_new_form(request: Request, admin: AdminIdentity = Depends(require_admin)) -> Response:
+def installer_new_form(request: Request, admin: CurrentAdmin) -> Response:
     return _form_page(request, admin, None, _form_values(None), {})
 
 
@@ -216,9 +216,7 @@ def installer_create(request: Request, action: Action = Depends(require_action))
 
 
 @router.get("/installers/{installer_id}")
-def installer_detail(
-    request: Request, installer_id: int, admin: AdminIdentity = Depends(require_admin)
-) -> Response:
+def installer_detail(request: Request, installer_id: int, admin: CurrentAdmin) -> Response:
     if not valid_id(installer_id):
         return not_found(request, admin, f"installer #{installer_id}")
     with session_scope() as session:

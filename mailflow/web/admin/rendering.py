@@ -1,85 +1,17 @@
-"""Server-side rendering of the admin pages (Jinja2, autoescaped, templates in
-``templates/web/``)."""
+"""Server-side rendering of the admin pages (English, in the page environment of
+:mod:`mailflow.web.pages`, templates in ``templates/web/admin/``)."""
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from mailflow.clock import as_utc, now
-from mailflow.resources import templates_dir
-from mailflow.web.admin.auth import CSRF_FIELD, AdminIdentity, csrf_token
+from mailflow.i18n import DEFAULT_LANGUAGE
+from mailflow.web.admin.auth import AdminIdentity, csrf_token
 from mailflow.web.admin.redaction import redact_text
-
-
-def _instant(value: Any) -> datetime | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return as_utc(value)
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, UTC)
-    try:
-        return as_utc(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
-    except ValueError:
-        return None
-
-
-def format_instant(value: Any) -> str:
-    instant = _instant(value)
-    if instant is None:
-        return "—" if value in (None, "") else str(value)
-    return instant.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def format_duration(seconds: float) -> str:
-    seconds = int(max(seconds, 0))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min"
-    if seconds < 86400:
-        hours, rest = divmod(seconds, 3600)
-        return f"{hours} h {rest // 60} min" if rest >= 60 else f"{hours} h"
-    days, rest = divmod(seconds, 86400)
-    return f"{days} d {rest // 3600} h" if rest >= 3600 else f"{days} d"
-
-
-def format_age(value: Any) -> str:
-    instant = _instant(value)
-    if instant is None:
-        return "—"
-    delta = (now() - instant).total_seconds()
-    if delta < 0:
-        return "in " + format_duration(-delta)
-    return format_duration(delta) + " ago"
-
-
-def to_json(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
-
-
-@lru_cache(maxsize=1)
-def environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(str(templates_dir() / "web")),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["instant"] = format_instant
-    env.filters["age"] = format_age
-    env.filters["duration"] = format_duration
-    env.filters["pretty_json"] = to_json
-    env.globals["csrf_field_name"] = CSRF_FIELD
-    return env
+from mailflow.web.pages import environment
 
 
 def flash(request: Request, text: str, kind: str = "ok") -> None:
@@ -102,7 +34,7 @@ def render(
 ) -> HTMLResponse:
     flashes = request.session.pop("flash", []) if admin is not None else []
     html = (
-        environment()
+        environment(DEFAULT_LANGUAGE)
         .get_template(template)
         .render(
             admin=admin,

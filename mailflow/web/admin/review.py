@@ -13,7 +13,7 @@ from mailflow.clock import now
 from mailflow.db import session_scope
 from mailflow.leads import admin_actions, review
 from mailflow.web.admin.audit import record_web
-from mailflow.web.admin.auth import Action, AdminIdentity, require_action, require_admin
+from mailflow.web.admin.auth import Action, CurrentAdmin, require_action
 from mailflow.web.admin.common import after, not_found, valid_id
 from mailflow.web.admin.rendering import flash, render
 
@@ -22,7 +22,7 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 
 
 @router.get("/review")
-def review_page(request: Request, admin: AdminIdentity = Depends(require_admin)) -> Response:
+def review_page(request: Request, admin: CurrentAdmin) -> Response:
     with session_scope() as session:
         held = review.held_leads(session)
         declines = review.spam_declines(session)

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from mailflow.clock import now
-from mailflow.config import Settings, get_settings
+from mailflow.config import Settings
 from mailflow.db import session_scope
 from mailflow.i18n import gettext
 from mailflow.leads.service import add_event
@@ -27,7 +27,7 @@ from mailflow.models import Actor, Installer, Lead, LeadStatus, Offer, OfferStat
 from mailflow.outbound.emails import N_, project_facts
 from mailflow.routing import offers
 from mailflow.web.csrf import CsrfForm, page_token, with_cookie
-from mailflow.web.deps import link_language, request_language
+from mailflow.web.deps import SettingsDep, link_language, request_language
 from mailflow.web.errors import problem
 from mailflow.web.pages import render_page
 
@@ -58,8 +58,8 @@ def customer_of(lead: Lead) -> dict:
 
 # ------------------------------------------------------------------------- GET --------------
 @router.get("/l/{action}/{token}", include_in_schema=False)
-async def show(action: str, token: str, request: Request) -> HTMLResponse:
-    return await run_in_threadpool(_show, action, token, request, get_settings())
+async def show(action: str, token: str, request: Request, settings: SettingsDep) -> HTMLResponse:
+    return await run_in_threadpool(_show, action, token, request, settings)
 
 
 def _show(action: str, token: str, request: Request, settings: Settings) -> HTMLResponse:
@@ -115,9 +115,11 @@ def _closed_code(offer: Offer | None, at) -> str | None:
 
 # ------------------------------------------------------------------------- POST -------------
 @router.post("/l/{action}/{token}", include_in_schema=False)
-async def act(action: str, token: str, request: Request, form: CsrfForm) -> HTMLResponse:
+async def act(
+    action: str, token: str, request: Request, form: CsrfForm, settings: SettingsDep
+) -> HTMLResponse:
     fields = {k: str(v) for k, v in form.items()}
-    return await run_in_threadpool(_act, action, token, fields, request, get_settings())
+    return await run_in_threadpool(_act, action, token, fields, request, settings)
 
 
 def _act(action: str, token: str, form: dict, request: Request, settings: Settings) -> HTMLResponse:

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 
 from mailflow.app.emails import VISIT, status_links, step_label
 from mailflow.clock import now
-from mailflow.config import Settings, get_settings
+from mailflow.config import Settings
 from mailflow.db import session_scope
 from mailflow.domain import lead as states
 from mailflow.domain.errors import NotYours, StepInvalid
@@ -24,7 +24,7 @@ from mailflow.outbound.emails import N_
 from mailflow.routing.offers import lock_lead
 from mailflow.web.csrf import FIELD as CSRF_FIELD
 from mailflow.web.csrf import CsrfForm, page_token, with_cookie
-from mailflow.web.deps import link_language
+from mailflow.web.deps import SettingsDep, link_language
 from mailflow.web.errors import problem
 from mailflow.web.pages import render_page
 
@@ -75,8 +75,8 @@ def _load(session, settings: Settings, token: str, request: Request):
 
 
 @router.get("/l/status/{token}", include_in_schema=False)
-async def show(token: str, request: Request) -> HTMLResponse:
-    return await run_in_threadpool(_show, token, request, get_settings())
+async def show(token: str, request: Request, settings: SettingsDep) -> HTMLResponse:
+    return await run_in_threadpool(_show, token, request, settings)
 
 
 def _show(token: str, request: Request, settings: Settings) -> HTMLResponse:
@@ -121,10 +121,10 @@ def _form(
 
 
 @router.post("/l/status/{token}", include_in_schema=False)
-async def act(token: str, request: Request, form: CsrfForm) -> HTMLResponse:
+async def act(token: str, request: Request, form: CsrfForm, settings: SettingsDep) -> HTMLResponse:
     fields = {k: str(v) for k, v in form.items() if k != CSRF_FIELD}
     return await run_in_threadpool(
-        _act, token, fields, request, get_settings(), str(form.get(CSRF_FIELD))
+        _act, token, fields, request, settings, str(form.get(CSRF_FIELD))
     )
 
 

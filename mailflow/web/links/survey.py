@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse
 
 from mailflow.app.emails import customer_language
 from mailflow.clock import now
-from mailflow.config import Settings, get_settings
+from mailflow.config import Settings
 from mailflow.db import is_database_unavailable, session_scope
 from mailflow.domain.errors import StepInvalid
 from mailflow.links import tokens
@@ -16,7 +16,7 @@ from mailflow.models import Installer, Lead, Survey
 from mailflow.ratings.service import AlreadyAnswered, submit_survey
 from mailflow.web.csrf import FIELD as CSRF_FIELD
 from mailflow.web.csrf import CsrfForm, page_token, with_cookie
-from mailflow.web.deps import request_language
+from mailflow.web.deps import SettingsDep, request_language
 from mailflow.web.errors import problem
 from mailflow.web.pages import render_page
 
@@ -34,8 +34,8 @@ def _context(session, link: tokens.LinkData) -> tuple[str, dict]:
 
 
 @router.get("/l/survey/{token}", include_in_schema=False)
-async def show(token: str, request: Request) -> HTMLResponse:
-    return await run_in_threadpool(_show, token, request, get_settings())
+async def show(token: str, request: Request, settings: SettingsDep) -> HTMLResponse:
+    return await run_in_threadpool(_show, token, request, settings)
 
 
 def _show(token: str, request: Request, settings: Settings) -> HTMLResponse:
@@ -68,9 +68,11 @@ def _show(token: str, request: Request, settings: Settings) -> HTMLResponse:
 
 
 @router.post("/l/survey/{token}", include_in_schema=False)
-async def submit(token: str, request: Request, form: CsrfForm) -> HTMLResponse:
+async def submit(
+    token: str, request: Request, form: CsrfForm, settings: SettingsDep
+) -> HTMLResponse:
     fields = {k: str(v) for k, v in form.items()}
-    return await run_in_threadpool(_submit, token, fields, request, get_settings())
+    return await run_in_threadpool(_submit, token, fields, request, settings)
 
 
 def _submit(token: str, form: dict, request: Request, settings: Settings) -> HTMLResponse:

@@ -36,7 +36,7 @@ from mailflow.web.dashboard.vacation import (
     pause_of,
     vacation_view,
 )
-from mailflow.web.deps import link_language
+from mailflow.web.deps import SettingsDep, link_language
 from mailflow.web.errors import PROBLEMS, problem
 from mailflow.web.pages import render_page
 
@@ -77,8 +77,7 @@ def _installer_of(session: Session, link: tokens.LinkData) -> Installer | None:
 
 # ------------------------------------------------------------------ /l/signin ---------------
 @router.get("/l/signin/{token}", include_in_schema=False)
-def signin_link(token: str, request: Request) -> Response:
-    settings = get_settings()
+def signin_link(token: str, request: Request, settings: SettingsDep) -> Response:
     with session_scope(settings) as session:
         try:
             link = tokens.verify(session, settings, "signin", token, now=now())
@@ -100,8 +99,10 @@ def signin_link(token: str, request: Request) -> Response:
 
 
 @router.post("/l/signin/{token}", include_in_schema=False)
-async def signin_act(token: str, request: Request, _form: CsrfForm) -> Response:
-    return await run_in_threadpool(_signin, token, request, get_settings())
+async def signin_act(
+    token: str, request: Request, _form: CsrfForm, settings: SettingsDep
+) -> Response:
+    return await run_in_threadpool(_signin, token, request, settings)
 
 
 def _signin(token: str, request: Request, settings: Settings) -> Response:
@@ -164,8 +165,7 @@ def _vacation_page(
 
 
 @router.get("/l/vacation/{token}", include_in_schema=False)
-def vacation_link(token: str, request: Request) -> Response:
-    settings = get_settings()
+def vacation_link(token: str, request: Request, settings: SettingsDep) -> Response:
     with session_scope(settings) as session:
         try:
             link = tokens.verify(session, settings, "vacation", token, now=now())
@@ -179,7 +179,7 @@ def vacation_link(token: str, request: Request) -> Response:
 
 
 @router.post("/l/vacation/{token}", include_in_schema=False)
-async def vacation_act(token: str, request: Request) -> Response:
+async def vacation_act(token: str, request: Request, settings: SettingsDep) -> Response:
     form = await request.form()
     fields = {k: str(v) for k, v in form.items()}
     # RFC 8058 one-click unsubscribe (a mail client's POST, no page, no cookie): the signed
@@ -187,7 +187,7 @@ async def vacation_act(token: str, request: Request) -> Response:
     one_click = fields.get("List-Unsubscribe") == "One-Click"
     if not one_click and not verify(request, form):
         raise CsrfRefused()
-    return await run_in_threadpool(_vacation, token, fields, one_click, request, get_settings())
+    return await run_in_threadpool(_vacation, token, fields, one_click, request, settings)
 
 
 def _vacation(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
@@ -24,7 +24,7 @@ from mailflow.models import (
     OutboxMessage,
 )
 from mailflow.web.admin import lead_queries as lq
-from mailflow.web.admin.auth import AdminIdentity, require_admin
+from mailflow.web.admin.auth import CurrentAdmin
 from mailflow.web.admin.common import (
     not_found,
     valid_id,
@@ -72,9 +72,7 @@ def _installer_options(session, lead: Lead) -> list[dict]:
 
 
 @router.get("/leads/{lead_id}")
-def lead_detail(
-    request: Request, lead_id: int, admin: AdminIdentity = Depends(require_admin)
-) -> Response:
+def lead_detail(request: Request, lead_id: int, admin: CurrentAdmin) -> Response:
     if not valid_id(lead_id):
         return not_found(request, admin, f"lead #{lead_id}")
     with session_scope() as session:

@@ -16,7 +16,7 @@ from mailflow.models import (
     Lead,
 )
 from mailflow.web.admin.audit import record_web
-from mailflow.web.admin.auth import Action, AdminIdentity, require_action, require_admin
+from mailflow.web.admin.auth import Action, CurrentAdmin, require_action
 from mailflow.web.admin.common import (
     field,
     not_found,
@@ -55,9 +55,7 @@ def _values(lead: Lead) -> dict[str, str]:
 
 
 @router.get("/leads/{lead_id}/edit")
-def lead_edit_form(
-    request: Request, lead_id: int, admin: AdminIdentity = Depends(require_admin)
-) -> Response:
+def lead_edit_form(request: Request, lead_id: int, admin: CurrentAdmin) -> Response:
     if not valid_id(lead_id):
         return not_found(request, admin, f"lead #{lead_id}")
     with session_scope() as session:

@@ -21,7 +21,7 @@ from mailflow.models import (
 )
 from mailflow.private_files import open_private, private_dir
 from mailflow.web.admin.audit import record_web
-from mailflow.web.admin.auth import Action, AdminIdentity, require_action, require_admin
+from mailflow.web.admin.auth import Action, CurrentAdmin, require_action
 from mailflow.web.admin.common import (
     check_content_length,
     field,
@@ -189,7 +189,7 @@ def document_download(
     request: Request,
     lead_id: int,
     document_id: int,
-    admin: AdminIdentity = Depends(require_admin),
+    admin: CurrentAdmin,
 ) -> Response:
     settings = get_settings()
     with session_scope() as session:

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from mailflow.clock import now
-from mailflow.config import get_settings
 from mailflow.db import session_scope
 from mailflow.web.admin import lead_queries as lq
-from mailflow.web.admin.auth import AdminIdentity, require_admin
+from mailflow.web.admin.auth import CurrentAdmin
 from mailflow.web.admin.leads.common import VIEWS
-from mailflow.web.admin.rendering import format_instant, render
+from mailflow.web.admin.rendering import render
+from mailflow.web.deps import SettingsDep
+from mailflow.web.formats import format_utc_instant
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -35,7 +36,7 @@ def _list_context(request: Request) -> dict:
 
 
 @router.get("/pipeline")
-def pipeline_page(request: Request, admin: AdminIdentity = Depends(require_admin)) -> Response:
+def pipeline_page(request: Request, admin: CurrentAdmin) -> Response:
     at = now()
     with session_scope() as session:
         summary = lq.pipeline(session, at)
@@ -44,15 +45,14 @@ def pipeline_page(request: Request, admin: AdminIdentity = Depends(require_admin
         "admin/pipeline.html",
         admin=admin,
         p=summary,
-        now_text=format_instant(at),
+        now_text=format_utc_instant(at),
         statuses=lq.STATUSES,
     )
 
 
 @router.get("/leads")
-def lead_list(request: Request, admin: AdminIdentity = Depends(require_admin)) -> Response:
+def lead_list(request: Request, admin: CurrentAdmin, settings: SettingsDep) -> Response:
     ctx = _list_context(request)
-    settings = get_settings()
     filters: lq.LeadFilters = ctx["filters"]
     page = columns = None
     with session_scope() as session:

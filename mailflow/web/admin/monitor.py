@@ -1,4 +1,4 @@
-"""The admin pages: sign-in, the mail-queue monitor, outbox and inbound messages.
+"""The admin's mail-queue monitor: the overview, outbox and inbound messages.
 
 Every page needs a signed-in admin (``require_admin``: otherwise a redirect to the login form);
 every state-changing POST needs a session, the session's CSRF token and the ``admin`` role
@@ -14,39 +14,22 @@ from email.policy import SMTP as SMTP_POLICY
 from email.policy import default as default_policy
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import RedirectResponse, Response
-from starlette.datastructures import FormData
+from fastapi.responses import Response
 
 from mailflow.clock import now
-from mailflow.config import get_settings
 from mailflow.db import session_scope
 from mailflow.infra import blobs
 from mailflow.intake.process import rerun_inbound
-from mailflow.models import AdminUser, InboundMessage, InboundOutcome, OutboxMessage, OutboxState
+from mailflow.models import InboundMessage, InboundOutcome, OutboxMessage, OutboxState
 from mailflow.outbound.message import build_message
 from mailflow.outbound.outbox import cancel, retry
-from mailflow.web.admin import queries, throttle
-from mailflow.web.admin.audit import client_ip
-from mailflow.web.admin.auth import (
-    Action,
-    AdminIdentity,
-    end_session,
-    optional_admin,
-    require_action,
-    require_admin,
-    safe_next,
-    start_session,
-)
-from mailflow.web.admin.common import not_found, problem, redirect
+from mailflow.web.admin import queries
+from mailflow.web.admin.auth import Action, CurrentAdmin, require_action
+from mailflow.web.admin.common import after, not_found, problem
 from mailflow.web.admin.redaction import redact_message, redact_text, redacted_copy
-from mailflow.web.admin.rendering import flash, format_duration, format_instant, render, to_json
-from mailflow.web.admin.users import (
-    find_candidate,
-    new_hash_if_outdated,
-    normalize_email,
-    password_matches,
-)
-from mailflow.web.csrf import CsrfForm
+from mailflow.web.admin.rendering import flash, render
+from mailflow.web.deps import SettingsDep
+from mailflow.web.formats import format_utc_instant, to_json
 
 log = logging.getLogger(__name__)
 
@@ -59,101 +42,12 @@ OUTBOX_STATES = [s.value for s in OutboxState]
 INBOUND_OUTCOMES = [o.value for o in InboundOutcome]
 
 
-def _field(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value if isinstance(value, str) else ""
-
-
-# ------------------------------------------------------------------ sign-in -----------------
-def _login_page(
-    request: Request,
-    *,
-    next_url: str,
-    email: str = "",
-    error: str | None = None,
-    status_code: int = 200,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    return render(
-        request,
-        "admin/login.html",
-        admin=None,
-        status_code=status_code,
-        headers=headers,
-        next=next_url,
-        email=email,
-        error=error,
-    )
-
-
-@router.get("/login")
-def login_form(
-    request: Request, next: str | None = None, admin: AdminIdentity | None = Depends(optional_admin)
-) -> Response:
-    if admin is not None:
-        return redirect(safe_next(next))
-    return _login_page(request, next_url=safe_next(next, default=""))
-
-
-@router.post("/login")
-def login(request: Request, form: CsrfForm) -> Response:
-    email, password = normalize_email(_field(form, "email")), _field(form, "password")
-    next_url = safe_next(_field(form, "next"), default="")
-    ip = client_ip(request) or "unknown"
-    at = now()
-    # The attempt is counted before the password is looked at: parallel guesses cannot pass
-    # the limit. Each step below is its own short transaction, and the slow hash runs in none.
-    wait = throttle.reserve(email, ip, at)
-    if wait is not None:
-        log.warning("admin sign-in rate limited for %s from %s", email, ip)
-        return _login_page(
-            request,
-            next_url=next_url,
-            email=email,
-            status_code=429,
-            headers={"Retry-After": str(wait)},
-            error=f"Too many failed sign-ins. Try again in {format_duration(wait)}.",
-        )
-    candidate = find_candidate(email)
-    user_email = None
-    if password_matches(candidate, password):
-        new_hash = new_hash_if_outdated(candidate, password)
-        with session_scope() as session:
-            user = session.get(AdminUser, candidate.id)
-            # Unchanged since the check (no password reset or deactivation in between).
-            if user is not None and user.active and user.password_hash == candidate.password_hash:
-                if new_hash:
-                    user.password_hash = new_hash
-                user.last_login_at = at
-                start_session(session, request, user, at)
-                throttle.succeeded(session, email, ip)
-                user_email = user.email
-    if user_email is None:
-        log.info("failed admin sign-in for %s from %s", email, ip)
-        return _login_page(
-            request,
-            next_url=next_url,
-            email=email,
-            status_code=401,
-            error="Wrong email or password.",
-        )
-    log.info("admin %s signed in from %s", user_email, ip)
-    return redirect(safe_next(next_url))
-
-
-@router.post("/logout")
-def logout(request: Request, _form: CsrfForm) -> Response:
-    end_session(request)
-    return redirect("/admin/login")
-
-
 # ------------------------------------------------------------------ monitor -----------------
 @router.get("/")
 def monitor(
-    request: Request, refresh: int | None = None, admin: AdminIdentity = Depends(require_admin)
+    request: Request, admin: CurrentAdmin, settings: SettingsDep, refresh: int | None = None
 ) -> Response:
     at = now()
-    settings = get_settings()
     with session_scope() as session:
         summary = queries.outbox_summary(session, at)
         failures = queries.outbox_rows(session, state=OutboxState.FAILED.value, limit=PAGE_SIZE)
@@ -178,7 +72,7 @@ def monitor(
         queues=queues,
         queues_error=queues_error,
         refresh=refresh,
-        now_text=format_instant(at),
+        now_text=format_utc_instant(at),
     )
 
 
@@ -186,9 +80,9 @@ def monitor(
 @router.get("/outbox")
 def outbox_list(
     request: Request,
+    admin: CurrentAdmin,
     state: str | None = None,
     before: int | None = None,
-    admin: AdminIdentity = Depends(require_admin),
 ) -> Response:
     state = state or None
     if state is not None and state not in OUTBOX_STATES:
@@ -214,9 +108,8 @@ def outbox_list(
 
 @router.get("/outbox/{outbox_id}")
 def outbox_detail(
-    request: Request, outbox_id: int, admin: AdminIdentity = Depends(require_admin)
+    request: Request, outbox_id: int, admin: CurrentAdmin, settings: SettingsDep
 ) -> Response:
-    settings = get_settings()
     with session_scope() as session:
         row = session.get(OutboxMessage, outbox_id)
         if row is None:
@@ -245,10 +138,6 @@ def outbox_detail(
     )
 
 
-def _after_action(request: Request, action: Action, default: str) -> RedirectResponse:
-    return redirect(safe_next(_field(action.form, "next"), default=default))
-
-
 @router.post("/outbox/{outbox_id}/retry")
 def outbox_retry(
     request: Request, outbox_id: int, action: Action = Depends(require_action)
@@ -269,7 +158,7 @@ def outbox_retry(
             f"Message #{outbox_id} is {state}: only failed or cancelled messages can be retried.",
             "error",
         )
-    return _after_action(request, action, f"/admin/outbox/{outbox_id}")
+    return after(action, f"/admin/outbox/{outbox_id}")
 
 
 @router.post("/outbox/{outbox_id}/cancel")
@@ -292,16 +181,16 @@ def outbox_cancel(
             f"Message #{outbox_id} is {state}: only queued or failed messages can be cancelled.",
             "error",
         )
-    return _after_action(request, action, f"/admin/outbox/{outbox_id}")
+    return after(action, f"/admin/outbox/{outbox_id}")
 
 
 # ------------------------------------------------------------------ inbound -----------------
 @router.get("/inbound")
 def inbound_list(
     request: Request,
+    admin: CurrentAdmin,
     outcome: str | None = None,
     before: int | None = None,
-    admin: AdminIdentity = Depends(require_admin),
 ) -> Response:
     outcome = outcome or None
     if outcome is not None and outcome not in INBOUND_OUTCOMES:
@@ -342,13 +231,13 @@ def _header_summary(raw: bytes) -> list[tuple[str, str]]:
 
 @router.get("/inbound/{inbound_id}")
 def inbound_detail(
-    request: Request, inbound_id: int, admin: AdminIdentity = Depends(require_admin)
+    request: Request, inbound_id: int, admin: CurrentAdmin, settings: SettingsDep
 ) -> Response:
     with session_scope() as session:
         row = session.get(InboundMessage, inbound_id)
         if row is None:
             return not_found(request, admin, f"inbound message #{inbound_id}")
-        stored = blobs.read(get_settings(), row) or b""
+        stored = blobs.read(settings, row) or b""
         session.expunge(row)
         row.raw = None  # detached: the template never needs the bytes again
     # An installer's reply quotes our offer, a bounce returns it: their links are credentials.
@@ -377,13 +266,13 @@ def inbound_detail(
 
 @router.get("/inbound/{inbound_id}/raw")
 def inbound_raw(
-    request: Request, inbound_id: int, admin: AdminIdentity = Depends(require_admin)
+    request: Request, inbound_id: int, admin: CurrentAdmin, settings: SettingsDep
 ) -> Response:
     if not admin.can_act:
         return problem(request, admin, 403, "Not allowed", "Raw sources are for admins only.")
     with session_scope() as session:
         row = session.get(InboundMessage, inbound_id)
-        raw = blobs.read(get_settings(), row) if row is not None else None
+        raw = blobs.read(settings, row) if row is not None else None
         if raw is None:
             return not_found(request, admin, f"stored message for inbound #{inbound_id}")
     return Response(
@@ -414,4 +303,4 @@ def inbound_rerun(
             "(not webhook bodies) can be re-run.",
             "error",
         )
-    return _after_action(request, action, f"/admin/inbound/{inbound_id}")
+    return after(action, f"/admin/inbound/{inbound_id}")
