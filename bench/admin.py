@@ -23,8 +23,25 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from dramatiq.brokers.stub import StubBroker
+from fastapi.testclient import TestClient
+from sqlalchemy import event, func, insert, select, text
 
+from mailflow.config import get_settings
+from mailflow.db import get_engine, session_scope
 from mailflow.jobs.broker import setup  # noqa: E402
+from mailflow.leads.search import index_pending
+from mailflow.migrate import upgrade
+from mailflow.models import (
+    Actor,
+    Installer,
+    Lead,
+    LeadEvent,
+    LeadStatus,
+    Offer,
+    OfferStatus,
+)
+from mailflow.web.admin.users import create_admin_user
+from mailflow.web.app import create_app
 
 setup(broker=StubBroker())
 
@@ -174,11 +191,6 @@ HELD = {
 
 
 def seed(settings, n: int, rng: random.Random) -> dict:
-    from sqlalchemy import insert, select
-
-    from mailflow.db import session_scope
-    from mailflow.models import Actor, Installer, Lead, LeadEvent, LeadStatus, Offer, OfferStatus
-
     at = datetime.now(UTC)
     installers = []
     for i in range(120):
@@ -295,24 +307,11 @@ def main(n: int) -> None:
     tmp.mkdir(parents=True, exist_ok=True)
     reuse = bool(keep) and (tmp / "mailflow.db").exists()
     os.environ.update({"MAILFLOW_DATA_DIR": str(tmp), "MAILFLOW_SECRET_KEYS": "bench-key"})
-    from fastapi.testclient import TestClient
-    from sqlalchemy import event, text
-
-    from mailflow.config import get_settings
-    from mailflow.db import get_engine, session_scope
-    from mailflow.leads.search import index_pending
-    from mailflow.migrate import upgrade
-    from mailflow.web.admin.users import create_admin_user
-    from mailflow.web.app import create_app
 
     settings = get_settings()
     upgrade(settings)
     rng = random.Random(7)
     if reuse:
-        from sqlalchemy import func, select
-
-        from mailflow.models import Lead, Offer
-
         with session_scope(settings) as s:
             n = s.scalar(select(func.count()).select_from(Lead))
             seeded = {

@@ -31,7 +31,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import psycopg
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import shutil
+import socket
 
 from topology import (  # noqa: E402
     PostgresCluster,
@@ -101,8 +106,6 @@ def drive(ports: list[int], messages: int, sessions: int, size: int) -> tuple[fl
 
 
 def wait_port(port: int, timeout: float = 30) -> None:
-    import socket
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -208,8 +211,6 @@ def main() -> int:
         )
 
         def pg_rows() -> int:
-            import psycopg
-
             with psycopg.connect(pg.dsn("intake")) as conn:
                 return conn.execute("SELECT count(*) FROM inbound_messages").fetchone()[0]
 
@@ -226,7 +227,6 @@ def main() -> int:
     finally:
         redis.stop()
         pg.destroy()
-    import shutil
 
     shutil.rmtree(root, ignore_errors=True)
     print(

@@ -26,6 +26,8 @@ import threading
 import time
 from pathlib import Path
 
+import psycopg
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from soak import customer, lead_email, make_network, write_installers_csv  # noqa: E402
@@ -49,8 +51,6 @@ class Watcher(threading.Thread):
         self.stop_event = threading.Event()
 
     def run(self) -> None:
-        import psycopg
-
         last = 0
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             while not self.stop_event.is_set():
@@ -184,8 +184,6 @@ def main() -> int:
         watcher.join(5)
         latencies = [watcher.seen[e] - t for e, t in answered.items() if e in watcher.seen]
         missing_offers = len(answered) - len(latencies)
-        import psycopg
-
         with psycopg.connect(topo.database_dsn) as conn:
             stages = conn.execute(
                 "SELECT extract(epoch FROM l.created_at - i.received_at),"

@@ -23,7 +23,11 @@ import threading
 import time
 from pathlib import Path
 
+import psycopg
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import shutil
 
 from soak import customer, lead_email, make_network, write_installers_csv  # noqa: E402
 from topology import (  # noqa: E402
@@ -152,7 +156,6 @@ def embedded(n: int, connections: int) -> None:
         )
     finally:
         service.stop()
-        import shutil
 
         shutil.rmtree(root, ignore_errors=True)
 
@@ -169,8 +172,6 @@ def at_scale(n: int, connections: int) -> None:
         idle = {s.name: rss_kb(s.pid) for s in topo.services()}
 
         def offers() -> int:
-            import psycopg
-
             with psycopg.connect(topo.database_dsn) as conn:
                 return conn.execute(
                     "SELECT count(DISTINCT lead_id) FROM outbox WHERE template = 'offer'"

@@ -39,9 +39,19 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from dramatiq.brokers.stub import StubBroker
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.dialects.sqlite import DATETIME
+
+from mailflow.clock import now
+from mailflow.config import load_settings
+from mailflow.db import dispose_engines, get_engine
+from mailflow.installers.io import import_installers
 
 # Part 2 runs the sweep in this process: its emails are enqueued on an in-memory broker.
 from mailflow.jobs.broker import setup  # noqa: E402
+from mailflow.migrate import upgrade
+from mailflow.models import Installer, Lead, LeadStatus, Offer, OfferStatus
+from mailflow.routing.offers import expire_due_offers
 
 setup(broker=StubBroker())
 
@@ -306,14 +316,6 @@ class SweepBench:
     """A fresh SQLite database with the corpus installers, past offers and open offers."""
 
     def __init__(self) -> None:
-        from sqlalchemy import select
-
-        from mailflow.config import load_settings
-        from mailflow.db import get_engine
-        from mailflow.installers.io import import_installers
-        from mailflow.migrate import upgrade
-        from mailflow.models import Installer
-
         self.root = Path(tempfile.mkdtemp(prefix="mailflow-bench-sweep-"))
         self.settings = load_settings(data_dir=self.root / "data", database_url=None)
         upgrade(self.settings)
@@ -329,17 +331,10 @@ class SweepBench:
         self._insert_open(NOT_DUE, due=False)
 
     def close(self) -> None:
-        from mailflow.db import dispose_engines
-
         dispose_engines()
         shutil.rmtree(self.root, ignore_errors=True)
 
     def _insert_leads(self, count: int, *, status: str, prefix: str) -> list[int]:
-        from sqlalchemy import func, insert, select
-
-        from mailflow.clock import now
-        from mailflow.models import Lead, LeadStatus
-
         at = now() - timedelta(days=3)
         start = self.serial
         self.serial += count
@@ -366,10 +361,6 @@ class SweepBench:
     def _insert_open(self, count: int, *, due: bool) -> list[int]:
         """Leads in status ``offered`` with one open offer each (to the Paris gold installer),
         its deadline passed or still ahead. Returns the lead ids."""
-        from sqlalchemy import insert
-
-        from mailflow.clock import now
-        from mailflow.models import LeadStatus, Offer, OfferStatus
 
         lead_ids = self._insert_leads(count, status=LeadStatus.OFFERED, prefix="d" if due else "n")
         at = now()
@@ -393,9 +384,6 @@ class SweepBench:
     def _drop_leads(self, lead_ids: list[int]) -> None:
         """Delete the leads of one repetition; their offers, events and link nonces go with
         them (ON DELETE CASCADE), so every repetition sees the same history."""
-        from sqlalchemy import delete
-
-        from mailflow.models import Lead
 
         with self.engine.begin() as conn:
             conn.execute(delete(Lead).where(Lead.id.in_(lead_ids)))
@@ -403,10 +391,6 @@ class SweepBench:
     def grow_history(self, total: int) -> float:
         """Past offers (expired/declined/accepted, deadlines in the past) up to ``total``,
         spread over all installers and 5,000 leads, by sqlite3 executemany in batches."""
-        from sqlalchemy.dialects.sqlite import DATETIME
-
-        from mailflow.clock import now
-        from mailflow.models import OfferStatus
 
         started = time.perf_counter()
         # The stored form of an instant, as the model's UTCDateTime writes it on SQLite.
@@ -465,10 +449,6 @@ class SweepBench:
 
     def check_history(self) -> None:
         """The raw rows read back through the model like any other: all past, none open."""
-        from sqlalchemy import func, select
-
-        from mailflow.clock import now
-        from mailflow.models import Offer, OfferStatus
 
         with self.engine.connect() as conn:
             past = conn.scalar(
@@ -482,10 +462,6 @@ class SweepBench:
             raise RuntimeError(f"history rows do not read back: {past} of {self.history}")
 
     def due_query(self, at: datetime):
-        from sqlalchemy import select
-
-        from mailflow.models import Offer, OfferStatus
-
         # The same SELECT as expire_due_offers (SQLite: no FOR UPDATE).
         return (
             select(Offer.id)
@@ -495,8 +471,6 @@ class SweepBench:
         )
 
     def time_due_query(self, repeat: int = 20) -> float:
-        from mailflow.clock import now
-
         query = self.due_query(now())
         best = float("inf")
         with self.engine.connect() as conn:
@@ -507,10 +481,6 @@ class SweepBench:
         return best
 
     def query_plan(self) -> list[str]:
-        from sqlalchemy.dialects.sqlite import DATETIME
-
-        from mailflow.clock import now
-
         compiled = self.due_query(now()).compile(dialect=self.engine.dialect)
         params = compiled.construct_params()
         stored = DATETIME().bind_processor(self.engine.dialect)
@@ -528,8 +498,6 @@ class SweepBench:
 
     def time_sweep(self, due: int, reps: int) -> list[float]:
         """Each repetition: ``due`` fresh due offers, one sweep, then those leads removed."""
-        from mailflow.clock import now
-        from mailflow.routing.offers import expire_due_offers
 
         times = []
         for _ in range(reps):
@@ -544,10 +512,6 @@ class SweepBench:
 
 
 def sweep_vs_history(history: int, due: int, big_due: int, reps: int, big_reps: int) -> None:
-    from sqlalchemy import func, select
-
-    from mailflow.models import Offer
-
     small = min(10_000, history)
     bench = SweepBench()
     bench.grow_history(small)

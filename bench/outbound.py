@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import smtplib
+import socket
 import sys
 import tempfile
 import time
@@ -20,7 +21,16 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 from dramatiq.brokers.stub import StubBroker
 
+from mailflow import clock
+from mailflow.config import get_settings
+from mailflow.db import session_scope
+from mailflow.jobs.actors import SEND_BATCH
 from mailflow.jobs.broker import setup  # noqa: E402
+from mailflow.migrate import upgrade
+from mailflow.models import Installer, Lead, OutboxMessage
+from mailflow.outbound.emails import offer_email
+from mailflow.outbound.message import build_message
+from mailflow.outbound.outbox import deliver, queue_email
 
 setup(broker=StubBroker())
 
@@ -38,7 +48,6 @@ def main(n: int) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="mailflow-bench-"))
     sink = CountingSink()
     controller = Controller(sink, hostname="127.0.0.1", port=0)
-    import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -50,14 +59,6 @@ def main(n: int) -> None:
             "MAILFLOW_OUTBOUND_URL": f"smtp://127.0.0.1:{controller.port}",
         }
     )
-    from mailflow import clock
-    from mailflow.config import get_settings
-    from mailflow.db import session_scope
-    from mailflow.migrate import upgrade
-    from mailflow.models import Installer, Lead
-    from mailflow.outbound.emails import offer_email
-    from mailflow.outbound.message import build_message
-    from mailflow.outbound.outbox import deliver, queue_email
 
     settings = get_settings()
     upgrade(settings)
@@ -93,8 +94,6 @@ def main(n: int) -> None:
             )
             ids.append(queue_email(s, spec, now=clock.now(), settings=settings).id)
     with session_scope(settings) as s:
-        from mailflow.models import OutboxMessage
-
         sample = build_message(s.get(OutboxMessage, ids[0]), settings).as_bytes(policy=SMTP_POLICY)
 
     started = time.perf_counter()
@@ -105,7 +104,6 @@ def main(n: int) -> None:
 
     sink.count = 0
     started = time.perf_counter()
-    from mailflow.jobs.actors import SEND_BATCH
 
     for outbox_id in ids:  # what one worker thread does with the actor messages, in order
         deliver(outbox_id, settings=settings, now=clock.now(), batch=SEND_BATCH)

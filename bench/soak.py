@@ -76,8 +76,11 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 
+import redis
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import psycopg
 from topology import Topology, machine, missing_binaries  # noqa: E402
 
 REGIONS = {
@@ -112,13 +115,9 @@ class Db:
         self.conn = None
 
     def _connect(self):
-        import psycopg
-
         return psycopg.connect(self.dsn, autocommit=True, connect_timeout=3)
 
     def query(self, sql: str, params=(), *, retry_for: float = 120) -> list[tuple]:
-        import psycopg
-
         deadline = time.monotonic() + retry_for
         while True:
             with self.lock:
@@ -1006,8 +1005,6 @@ class Soak:
 
     def _redis_depth(self) -> int:
         try:
-            import redis
-
             client = redis.Redis.from_url(self.topo.redis.url, socket_timeout=2)
             total = 0
             for key in client.scan_iter("dramatiq:*"):

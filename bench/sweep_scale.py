@@ -39,6 +39,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import shutil
+
+import psycopg
 from soak import make_network, write_installers_csv  # noqa: E402
 from topology import PostgresCluster, base_env, cli, machine, missing_binaries  # noqa: E402
 
@@ -72,8 +75,6 @@ print(json.dumps(out))
 
 
 def populate(dsn: str, history: int, timers: int, offers: int, due: datetime, seed: int) -> None:
-    import psycopg
-
     rng = random.Random(seed)
     installers = list(range(1, 101))
     postcodes = ["75001", "75010", "75015", "92100", "93200", "94300"]
@@ -209,8 +210,6 @@ def populate(dsn: str, history: int, timers: int, offers: int, due: datetime, se
 
 
 def plans(dsn: str, due: datetime) -> list[str]:
-    import psycopg
-
     queries = {
         "due offers": "SELECT id FROM offers WHERE status = 'offered' AND deadline <= %s"
         " ORDER BY deadline LIMIT 200 FOR UPDATE SKIP LOCKED",
@@ -295,7 +294,6 @@ def main() -> int:
             results[history] = run_size(pg, root, history, args.timers, args.offers, due)
     finally:
         pg.destroy()
-        import shutil
 
         shutil.rmtree(root, ignore_errors=True)
 

@@ -27,6 +27,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import psycopg
+
 MAILFLOW = [sys.executable, "-m", "mailflow.cli"]
 SECRETS = {
     "MAILFLOW_SECRET_KEYS": "soak-signing-key-1,soak-signing-key-0",
@@ -227,8 +229,6 @@ class PostgresCluster:
         return f"host=127.0.0.1 port={self.port} user=postgres dbname={dbname}"
 
     def create_database(self, name: str) -> str:
-        import psycopg
-
         with psycopg.connect(self.dsn(), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
             conn.execute(f'CREATE DATABASE "{name}"')

@@ -15,16 +15,21 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dramatiq
 import pytest
 import time_machine
+import uvicorn
+from sqlalchemy import create_engine, text
 
 from mailflow import config as mf_config
 from mailflow import db as mf_db
 from mailflow.migrate import upgrade
+from mailflow.web.app import create_app
+from mailflow.web.server import uvicorn_config
 from support.broker import stub_broker
 from support.database import use_postgres
 from support.waiting import free_port, wait_for
@@ -147,8 +152,6 @@ _db_counter = itertools.count()
 
 
 def _fresh_postgres_database(server_url: str) -> str:
-    from sqlalchemy import create_engine, text
-
     name = f"mf_test_{os.getpid()}_{next(_db_counter)}"
     admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -214,12 +217,6 @@ def worker(broker, settings):
 @pytest.fixture
 def live_server(settings):
     """The web app served by a real uvicorn on a free loopback port (in a thread)."""
-    import threading
-
-    import uvicorn
-
-    from mailflow.web.app import create_app
-    from mailflow.web.server import uvicorn_config
 
     port = free_port()
     server = uvicorn.Server(

@@ -12,6 +12,7 @@ from datetime import timedelta
 import httpx
 import pytest
 import time_machine
+import uvicorn
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
@@ -35,8 +36,6 @@ def serve(settings):
     servers = []
 
     def start() -> str:
-        import uvicorn
-
         port = free_port()
         server = uvicorn.Server(
             uvicorn_config(create_app(), settings, host="127.0.0.1", port=port, log_level="warning")

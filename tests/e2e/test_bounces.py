@@ -22,6 +22,7 @@ from mailflow.intake.process import process_inbound_message
 from mailflow.leads.service import create_lead
 from mailflow.models import (
     AuditEntry,
+    BounceEvent,
     Channel,
     InboundMessage,
     InboundOutcome,
@@ -33,6 +34,7 @@ from mailflow.models import (
 )
 from mailflow.outbound.emails import admin_alert_email
 from mailflow.outbound.outbox import queue_email
+from mailflow.routing.offers import load_candidates
 from support.paths import CORPUS
 from support.waiting import wait_for
 from support.web import post, signed_in_client
@@ -124,8 +126,6 @@ def outbox_state(settings, outbox_id: int) -> OutboxState:
 
 
 def bounce_count(settings) -> int:
-    from mailflow.models import BounceEvent
-
     with session_scope(settings) as s:
         return s.scalar(select(func.count()).select_from(BounceEvent))
 
@@ -226,7 +226,6 @@ def test_hard_bounces_of_three_messages_flag_the_installer(settings):
     process(settings, dsn(third_path, INSTALLER), [third_path])
     flagged = installer_row(settings, INSTALLER)
     assert flagged.bounced_at is not None and "3 messages hard-bounced" in flagged.bounce_reason
-    from mailflow.routing.offers import load_candidates
 
     lead_id = add_lead(settings)
     with session_scope(settings) as s:

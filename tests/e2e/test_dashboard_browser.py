@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from mailflow.db import session_scope
 from mailflow.models import Installer, LeadStatus
+from mailflow.web.app import create_app
 from support.offers import (
     csrf_of,
     emails_to,
@@ -32,8 +33,6 @@ def set_active(settings, address: str, active: bool) -> None:
 
 
 def accept(settings, address: str, lead_id: int) -> None:
-    from mailflow.web.app import create_app
-
     mail = [m for m in emails_to(settings, address, "offer") if m.lead_id == lead_id][0]
     link = links_in(mail)["accept"]
     with TestClient(create_app()) as client:

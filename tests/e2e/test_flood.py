@@ -15,9 +15,11 @@ from mailflow import clock
 from mailflow.db import session_scope
 from mailflow.domain.intake.schema import LeadIn
 from mailflow.inbound.smtp import IntakeController
+from mailflow.infra.intake_store import store_inbound
 from mailflow.intake.process import process_one
 from mailflow.leads.service import add_event, create_lead
 from mailflow.models import (
+    Channel,
     InboundMessage,
     Installer,
     Lead,
@@ -113,8 +115,6 @@ def test_the_window_passes_and_trusted_platforms_have_no_limit(settings, broker)
     load_installers(settings)
     start = clock.now()
     trusted = settings.model_copy(update={"lead_limit_trusted_senders": "@calculator.example"})
-    from mailflow.infra.intake_store import store_inbound
-    from mailflow.models import Channel
 
     for i in range(8):
         store_inbound(

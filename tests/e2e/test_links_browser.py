@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from mailflow.models import LeadStatus
-from support.offers import emails_to, lead, links_in, load_installers, new_lead, wait_for_offer
+from support.offers import (
+    emails_to,
+    lead,
+    links_in,
+    load_installers,
+    new_lead,
+    wait_for_offer,
+)
 from support.people import GOLD_PARIS
 from support.servers.browser import browser_page, screenshot
 

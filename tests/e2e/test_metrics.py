@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import smtplib
+import urllib.request
+
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 from fastapi.testclient import TestClient
@@ -11,6 +14,8 @@ from mailflow.jobs.broker import DRAMATIQ
 from mailflow.outbound.outbox import deliver
 from mailflow.web.app import create_app
 from support.factories import queue_offer
+from support.servers.process import MailflowProcess, start_worker, stop_embedded_redis
+from support.waiting import free_port, wait_for
 
 
 def test_metrics_show_outbox_inbound_and_send_latency(settings, installer):
@@ -54,8 +59,6 @@ def test_dramatiq_middleware_counts_jobs(settings):
 
 
 def scrape(port: int) -> str:
-    import urllib.request
-
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
             return response.read().decode()
@@ -75,10 +78,6 @@ def sample(text: str, name: str) -> float:
 def test_smtp_worker_and_scheduler_processes_serve_their_own_metrics(settings, database_url):
     """At scale the jobs run in `mailflow worker`, the intake in `mailflow smtp` and the sweep in
     `mailflow scheduler`: each serves what it observed on MAILFLOW_METRICS_LISTEN."""
-    import smtplib
-
-    from support.servers.process import MailflowProcess, start_worker, stop_embedded_redis
-    from support.waiting import free_port, wait_for
 
     data_dir = settings.data_path  # one data directory: the processes share its embedded Redis
     ports = {name: free_port() for name in ("smtp", "worker", "scheduler")}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import mailbox
 import re
+import threading
 from datetime import timedelta
 
 import pytest
@@ -13,13 +14,13 @@ from sqlalchemy import func, select
 from mailflow import clock
 from mailflow.db import session_scope
 from mailflow.models import Installer, Lead, OutboxMessage, OutboxState
-from mailflow.outbound.emails import offer_email
+from mailflow.outbound.emails import EmailSpec, offer_email
 from mailflow.outbound.outbox import SENDING_LEASE, deliver, queue_email, sweep_outbox
-from mailflow.outbound.transports import thread_transport
+from mailflow.outbound.transports import MaildirTransport, thread_transport
 from mailflow.outbound.verp import verp_address
 from support.factories import make_lead, queue_offer
 from support.servers.relay import Relay
-from support.waiting import wait_for
+from support.waiting import free_port, wait_for
 
 
 def use_relay(settings, monkeypatch, relay: Relay):
@@ -125,8 +126,6 @@ def test_550_fails_at_once_with_the_answer(settings, installer, tmp_path, monkey
 
 
 def test_relay_down_is_temporary(settings, installer):
-    from support.waiting import free_port
-
     current = settings.model_copy(update={"outbound_url": f"smtp://127.0.0.1:{free_port()}"})
     outbox_id = queue_offer(settings, installer)
     assert deliver(outbox_id, settings=current, now=clock.now()).state == OutboxState.QUEUED
@@ -205,8 +204,6 @@ def test_dead_worker_and_lost_broker_message_are_recovered_once(settings, instal
 
 
 def test_maildir_delivery_is_idempotent(tmp_path):
-    from mailflow.outbound.transports import MaildirTransport
-
     transport = MaildirTransport(tmp_path / "md")
     for _ in range(3):
         transport.send("bounces+1@x", ["a@b"], b"Subject: hi\r\n\r\nbody\r\n", "<key-1@x>")
@@ -214,8 +211,6 @@ def test_maildir_delivery_is_idempotent(tmp_path):
 
 
 def test_concurrent_workers_send_each_message_once(settings, installer, tmp_path):
-    import threading
-
     relay = Relay(tmp_path).start()
     try:
         current = settings.model_copy(update={"outbound_url": relay.url})
@@ -242,8 +237,6 @@ def test_concurrent_workers_send_each_message_once(settings, installer, tmp_path
 
 
 def test_optional_mail_carries_list_unsubscribe(settings, installer):
-    from mailflow.outbound.emails import EmailSpec
-
     with session_scope(settings) as s:
         spec = EmailSpec(
             to="contact@soleil-paris.example",

@@ -9,7 +9,13 @@ import time
 import pytest
 
 from support.mail import simple_lead
-from support.servers.process import MAILFLOW, MailflowProcess, lead_for, send, start_big_senders
+from support.servers.process import (
+    MAILFLOW,
+    MailflowProcess,
+    lead_for,
+    send,
+    start_big_senders,
+)
 from support.waiting import wait_for
 
 

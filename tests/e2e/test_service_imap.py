@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 from support.paths import CORPUS
 from support.servers.process import MailflowProcess
 from support.waiting import wait_for
@@ -23,8 +25,6 @@ def test_run_polls_imap_and_reports_health(tmp_path, service_db, dovecot):
         lead = service.api(f"/api/leads/{item['lead_id']}")
         assert lead["customer"]["name"] == "Jonas Hartmann"
         assert "imap" in service.output() and dovecot.password not in service.output()
-
-        import sqlite3
 
         if service_db is None:
             db = sqlite3.connect(service.data_dir / "mailflow.db")

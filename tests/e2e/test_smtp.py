@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
 import smtplib
 import sqlite3
+import threading
 from email.message import EmailMessage
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+import mailflow.inbound.smtp as smtp_module
+from mailflow import db as mf_db
 from mailflow.db import session_scope
 from mailflow.inbound.smtp import IntakeController
-from mailflow.models import InboundOutcome, Lead
+from mailflow.infra.intake_store import Incoming, store_many
+from mailflow.models import Channel, InboundOutcome, Lead
 from mailflow.web.app import create_app
-from support.corpus import OUTCOME_FOR_KIND, assert_lead_matches, corpus_messages, expected_for
+from support.corpus import (
+    OUTCOME_FOR_KIND,
+    assert_lead_matches,
+    corpus_messages,
+    expected_for,
+)
 from support.database import use_postgres
 from support.mail import crlf, inbound_rows, simple_lead
-from support.waiting import wait_for
+from support.waiting import free_port, wait_for
 from support.web import AUTH
 
 
@@ -127,8 +137,6 @@ def test_oversized_message_gets_552(settings, smtp_server):
 
 @pytest.mark.skipif(use_postgres(), reason="SQLite lock scenario; PostgreSQL has its own test")
 def test_database_locked_answers_451_and_writes_nothing(settings, monkeypatch):
-    from mailflow import db as mf_db
-
     locked = settings.model_copy(update={"db_lock_timeout": 0.5})
     mf_db.dispose_engines()
     controller = IntakeController(locked, hostname="127.0.0.1", port=0)
@@ -153,8 +161,6 @@ def test_database_locked_answers_451_and_writes_nothing(settings, monkeypatch):
 
 def test_database_unreachable_answers_451(settings, tmp_path):
     if use_postgres():
-        from support.waiting import free_port
-
         url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nothing"
     else:
         url = f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'mailflow.db'}"
@@ -170,8 +176,6 @@ def test_database_unreachable_answers_451(settings, tmp_path):
 
 
 def test_any_handler_error_is_451_not_500(settings, smtp_server, monkeypatch):
-    import mailflow.inbound.smtp as smtp_module
-
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
@@ -211,8 +215,6 @@ def test_bad_mail_is_quarantined_and_the_next_one_still_works(settings, smtp_ser
 def test_a_batch_stores_new_messages_once_and_names_known_ones(settings, broker):
     """Group commit: one transaction for several messages, the same message twice in a batch,
     and one already stored before."""
-    from mailflow.infra.intake_store import Incoming, store_many
-    from mailflow.models import Channel
 
     first = store_many([Incoming(simple_lead("<known@x>"), Channel.SMTP)], settings)
     batch = [
@@ -238,7 +240,6 @@ def test_a_batch_stores_new_messages_once_and_names_known_ones(settings, broker)
 def test_parallel_senders_are_each_stored_once_and_processed(settings, smtp_server, worker):
     """Twenty clients at once (commits are shared between them): every message answered 250
     is stored once, a re-send is recognised, and every one becomes a lead."""
-    import threading
 
     answers: list[str] = []
 
@@ -264,11 +265,6 @@ def test_parallel_senders_are_each_stored_once_and_processed(settings, smtp_serv
 
 def test_one_message_the_database_refuses_fails_alone(settings, smtp_server, monkeypatch):
     """A batch the database refuses is stored message by message: only the culprit gets 451."""
-    import asyncio
-
-    from mailflow.inbound import smtp as smtp_module
-    from mailflow.infra.intake_store import Incoming
-    from mailflow.models import Channel
 
     real = smtp_module.store_many
 

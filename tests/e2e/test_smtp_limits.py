@@ -3,6 +3,9 @@ idle timeouts in every state, a recipient cap, and a flood that costs a few log 
 
 from __future__ import annotations
 
+import asyncio
+import errno
+import logging
 import resource
 import smtplib
 import socket
@@ -12,6 +15,7 @@ import time
 import pytest
 
 from mailflow.inbound.smtp import IntakeController
+from mailflow.inbound.smtp_limits import ThrottledLog, quiet_accept_errors
 from support.database import use_postgres
 from support.mail import inbound_rows, simple_lead
 from support.servers.process import MAILFLOW, MailflowProcess
@@ -206,12 +210,6 @@ def test_a_flood_from_one_address_past_the_open_file_limit(tmp_path, request):
 
 
 def test_accept_failures_are_one_line_per_interval(caplog):
-    import asyncio
-    import errno
-    import logging
-
-    from mailflow.inbound.smtp_limits import ThrottledLog, quiet_accept_errors
-
     handler = quiet_accept_errors(ThrottledLog(logging.getLogger("test.accept"), interval=60))
     loop = asyncio.new_event_loop()
     try:

@@ -14,7 +14,13 @@ from mailflow.models import Installer, Survey
 from mailflow.routing import offers
 from mailflow.routing.offers import lock_lead
 from mailflow.schedule import run_sweep
-from support.offers import emails_to, links_in, load_installers, new_lead, wait_for_offer
+from support.offers import (
+    emails_to,
+    links_in,
+    load_installers,
+    new_lead,
+    wait_for_offer,
+)
 from support.servers.browser import browser_page, screenshot
 
 CASES = {

@@ -9,16 +9,37 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 import time_machine
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
+from mailflow.cli import main
 from mailflow.db import session_scope
+from mailflow.domain.intake.schema import LeadIn
+from mailflow.leads.service import add_event, create_lead
 from mailflow.lifecycle.service import record_status
-from mailflow.models import Installer, Survey, TierChange
-from mailflow.ratings.service import pin_tier, recompute_all
+from mailflow.models import (
+    Installer,
+    Lead,
+    LeadStatus,
+    Offer,
+    OfferStatus,
+    Survey,
+    TierChange,
+)
+from mailflow.ratings.service import history_for, pin_tier, recompute_all
 from mailflow.routing.offers import lock_lead
 from mailflow.schedule import run_sweep
+from mailflow.web.app import create_app
 from support.lifecycle import accepted_lead
-from support.offers import csrf_of, emails_to, lead, links_in
+from support.offers import (
+    csrf_of,
+    emails_to,
+    lead,
+    links_in,
+    load_installers,
+    new_lead,
+    wait_for_offer,
+)
 from support.people import GOLD_PARIS
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -136,8 +157,6 @@ def test_no_survey_for_failed_leads(settings, worker):
 
 @time_machine.travel(datetime(2026, 11, 23, 10, 5, tzinfo=PARIS), tick=True)
 def test_bad_marks_are_refused_with_the_field(settings, worker):
-    from mailflow.web.app import create_app
-
     installed_lead(settings)
     run_sweep(settings, local(2026, 11, 23, 10, 0))
     url = links_in(surveys(settings)[0])["survey"]
@@ -158,8 +177,6 @@ def test_bad_marks_are_refused_with_the_field(settings, worker):
 
 
 def test_a_tier_change_moves_the_next_lead(settings, worker):
-    from support.offers import load_installers, new_lead, wait_for_offer
-
     load_installers(settings)
     first = new_lead(settings, email="a@example.fr")
     assert wait_for_offer(settings, first)[0].installer_id == _id(settings, GOLD_PARIS)
@@ -187,8 +204,6 @@ def _id(settings, email) -> int:
 
 
 def test_nightly_recompute_runs_once_a_day(settings, worker):
-    from support.offers import load_installers
-
     load_installers(settings)
     at = local(2026, 11, 20, 2, 0)
     first = run_sweep(settings, at)["tiers"]
@@ -204,11 +219,6 @@ def test_nightly_recompute_runs_once_a_day(settings, worker):
 
 
 def test_tiers_recompute_command(settings):
-    from click.testing import CliRunner
-
-    from mailflow.cli import main
-    from support.offers import load_installers
-
     load_installers(settings)
     result = CliRunner().invoke(main, ["tiers", "recompute"])
     assert result.exit_code == 0, result.output
@@ -224,10 +234,6 @@ def test_tiers_recompute_command(settings):
 
 
 def _give_history(session, installer, *, offers: int, accepted: int, marks: tuple) -> None:
-    from mailflow.domain.intake.schema import LeadIn
-    from mailflow.leads.service import add_event, create_lead
-    from mailflow.models import Lead, LeadStatus, Offer, OfferStatus
-
     start = datetime.now(PARIS) - timedelta(days=60)
     for i in range(offers):
         lead_in = LeadIn.model_validate(
@@ -265,10 +271,6 @@ def _give_history(session, installer, *, offers: int, accepted: int, marks: tupl
 def test_history_counts_the_last_year_of_answered_offers(settings):
     """The figures behind the score: answered offers of the last 365 days only, acceptance,
     time to answer, and progress on the accepted leads."""
-    from mailflow.leads.service import add_event
-    from mailflow.models import Lead, Offer, OfferStatus
-    from mailflow.ratings.service import history_for
-    from support.offers import load_installers, new_lead
 
     load_installers(settings)
     now = local(2026, 6, 1, 12)

@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from mailflow.cli import main
 from mailflow.clock import now
 from mailflow.db import session_scope
 from mailflow.models import (
@@ -485,8 +486,6 @@ def test_huge_raw_messages_are_truncated_on_the_page(signed_in, settings):
 
 # ------------------------------------------------------------------ CLI ---------------------
 def test_cli_admin_create(settings):
-    from mailflow.cli import main
-
     runner = CliRunner()
     result = runner.invoke(
         main, ["admin", "create", "Ops@Example.com", "--password", "a long enough password"]

@@ -40,7 +40,9 @@ from mailflow.models import (
     OutboxState,
 )
 from mailflow.routing.offers import route_lead
+from mailflow.schedule import run_sweep
 from mailflow.web.admin import console_routers
+from mailflow.web.admin.lead_queries import LeadFilters, lead_page
 from mailflow.web.app import create_app
 from support.factories import seed_leads
 from support.offers import emails_to, load_installers, new_lead
@@ -315,7 +317,6 @@ def assert_erased(settings, first, second, other, in_db, on_disk, by: str):
             and "claire" not in (entry.summary or "").lower()
         )
     search.index_pending(settings)
-    from mailflow.web.admin.lead_queries import LeadFilters, lead_page
 
     with session_scope(settings) as s:
         # Only the other customer (also a Claire Dubois) is found by name any more.
@@ -429,7 +430,6 @@ def test_retention_purges_old_raw_messages_and_sent_bodies(settings):
         assert s.get(OutboxMessage, mails["recent_sent"]).body_text is None
         assert s.get(InboundMessage, rows["old_pending"]).raw is not None
     # The sweep runs it as a registered job.
-    from mailflow.schedule import run_sweep
 
     results = run_sweep(settings, at + timedelta(days=400))
     assert results["retention"] >= 0 and results["lead_search"] >= 0

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from mailflow import clock
+from mailflow.config import reset_settings
 from mailflow.db import session_scope
 from mailflow.lifecycle.service import deactivate_silent_installers
 from mailflow.links import tokens
@@ -58,7 +59,6 @@ def admin(settings):
 
 def test_the_installer_cannot_undo_an_admins_deactivation(settings, admin, monkeypatch):
     monkeypatch.setenv("MAILFLOW_ADMIN_EMAIL", "support@mailflow.example")
-    from mailflow.config import reset_settings
 
     reset_settings()
     installer_id = installer(settings).id

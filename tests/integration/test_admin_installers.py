@@ -15,7 +15,14 @@ from sqlalchemy import func, select
 
 from mailflow import clock
 from mailflow.db import session_scope
-from mailflow.models import AuditEntry, Installer, Lead, LeadStatus, OutboxMessage, TierChange
+from mailflow.models import (
+    AuditEntry,
+    Installer,
+    Lead,
+    LeadStatus,
+    OutboxMessage,
+    TierChange,
+)
 from support.offers import load_installers
 from support.paths import CORPUS
 from support.web import post, signed_in_client

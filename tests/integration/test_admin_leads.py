@@ -30,6 +30,7 @@ from mailflow.models import (
 )
 from mailflow.routing.offers import OfferClosed, accept, route_lead
 from mailflow.web.admin import lead_queries as lq
+from mailflow.web.admin.common import safe_filename
 from support.factories import NOW, make_admin, seed_leads
 from support.offers import emails_to, load_installers, new_lead
 from support.waiting import wait_for  # noqa: F401  (fixture module)
@@ -708,8 +709,6 @@ def test_lead_detail_shows_fields_offers_and_timeline(settings, routed, admin_cl
 
 
 def test_safe_filenames():
-    from mailflow.web.admin.common import safe_filename
-
     for name in ("devis.pdf", "Facture EDF 2025.pdf", "zdjęcie dachu.JPG", "a-b_c (1).xlsx"):
         assert safe_filename(name) == name
     for name in (

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import timedelta
 
 import pytest
 import time_machine
+from fastapi.responses import HTMLResponse
 from fastapi.testclient import TestClient
 
+from mailflow import config as mf_config
+from mailflow import db as mf_db
 from mailflow.clock import now
 from mailflow.db import session_scope
 from mailflow.installers.io import import_installers
 from mailflow.models import Installer, Lead, LeadStatus
 from mailflow.web.app import create_app
+from mailflow.web.csrf import COOKIE, with_cookie
+from support.database import use_postgres
 from support.mail import signed_headers
 from support.paths import CORPUS
+from support.waiting import free_port
 from support.web import AUTH
 
 
@@ -137,13 +144,6 @@ def test_read_api_answers_are_not_cached(client):
 
 
 def test_healthz_during_an_outage_names_no_host_or_driver_error(settings, monkeypatch, caplog):
-    import logging
-
-    from mailflow import config as mf_config
-    from mailflow import db as mf_db
-    from support.database import use_postgres
-    from support.waiting import free_port
-
     port = free_port()
     monkeypatch.setenv(
         "MAILFLOW_DATABASE_URL",
@@ -168,11 +168,6 @@ def test_healthz_during_an_outage_names_no_host_or_driver_error(settings, monkey
 
 
 def test_link_csrf_cookie_is_secure_when_the_site_is_https(settings, monkeypatch):
-    from fastapi.responses import HTMLResponse
-
-    from mailflow import config as mf_config
-    from mailflow.web.csrf import COOKIE, with_cookie
-
     plain = with_cookie(HTMLResponse("x"), "token").headers["set-cookie"]
     assert plain.startswith(COOKIE) and "Secure" not in plain
     monkeypatch.setenv("MAILFLOW_BASE_URL", "https://leads.example.com")

@@ -8,11 +8,13 @@ from urllib.parse import unquote
 
 import pytest
 import time_machine
+from fastapi.responses import Response
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from mailflow import clock
 from mailflow.db import session_scope
+from mailflow.lifecycle.service import deactivate_silent_installers
 from mailflow.links import tokens
 from mailflow.models import (
     Installer,
@@ -22,7 +24,12 @@ from mailflow.models import (
     LinkNonce,
     Offer,
     OfferStatus,
+    SiteVisit,
+    Survey,
 )
+from mailflow.web.app import create_app
+from mailflow.web.dashboard.common import safe_next
+from mailflow.web.dashboard.sessions import set_session_cookie
 from support.broker import stub_broker
 from support.offers import (
     csrf_of,
@@ -39,8 +46,6 @@ SIGNIN = re.compile(r"/l/signin/[A-Za-z0-9_\-.]+")
 
 
 def make_client() -> TestClient:
-    from mailflow.web.app import create_app
-
     return TestClient(create_app())
 
 
@@ -240,8 +245,6 @@ def test_signin_goes_back_to_the_page_asked_for(settings, worker, client):
     done = client.post(path, data={"csrf_token": csrf_of(page.text)}, follow_redirects=False)
     assert done.headers["location"] == f"/dashboard/leads/{lead_id}"
 
-    from mailflow.web.dashboard.common import safe_next
-
     for evil in (
         "//evil.example/x",
         "https://evil.example/",
@@ -255,10 +258,6 @@ def test_signin_goes_back_to_the_page_asked_for(settings, worker, client):
 
 
 def test_session_cookie_is_secure_on_https(settings):
-    from fastapi.responses import Response
-
-    from mailflow.web.dashboard.sessions import set_session_cookie
-
     https = settings.model_copy(update={"base_url": "https://leads.example.com"})
     cookie = set_session_cookie(Response(), "value", https).headers["set-cookie"]
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
@@ -659,8 +658,6 @@ def test_paused_installer_signs_in_and_reactivates(settings, client):
 
 
 def test_deactivation_email_link_still_signs_in_the_next_day(settings, client):
-    from mailflow.lifecycle.service import deactivate_silent_installers
-
     load_installers(settings)
     update_installer(
         settings,
@@ -772,10 +769,6 @@ def test_posts_without_csrf_are_refused(settings, worker, client):
 
 
 def test_score_page_shows_tier_score_and_ratings(settings, client):
-    from datetime import timedelta
-
-    from mailflow.models import Survey
-
     load_installers(settings)
     lead_id = new_lead(settings)
     with session_scope(settings) as s:
@@ -804,8 +797,6 @@ def test_score_page_shows_tier_score_and_ratings(settings, client):
 
 
 def test_book_move_and_cancel_a_site_visit_from_the_lead_page(settings, worker, client):
-    from mailflow.models import SiteVisit
-
     load_installers(settings)
     only_gold_serves_paris(settings)
     lead_id = accept_lead(settings, client)

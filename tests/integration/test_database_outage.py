@@ -11,11 +11,16 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.exc import OperationalError
 
 from mailflow import config as mf_config
 from mailflow import db as mf_db
-from mailflow.db import is_database_unavailable
+from mailflow.db import is_database_unavailable, session_scope
+from mailflow.jobs import actors
+from mailflow.links import tokens
 from mailflow.models import LeadStatus, OfferStatus
+from mailflow.schedule import run_sweep
+from mailflow.web.app import create_app
 from support.database import use_postgres
 from support.mail import signed_headers
 from support.offers import (
@@ -81,7 +86,6 @@ def no_tracebacks(caplog) -> list[str]:
 def test_web_answers_503_during_an_outage_and_the_link_works_after(
     settings, worker, caplog, request
 ):
-    from mailflow.web.app import create_app
 
     load_installers(settings)
     lead_id = new_lead(settings)
@@ -137,8 +141,6 @@ def test_jobs_are_retried_without_a_traceback(settings, broker, caplog, request)
 
 
 def test_a_real_bug_in_a_job_keeps_its_traceback(settings, broker, monkeypatch):
-    from mailflow.jobs import actors
-
     def broken(*args, **kwargs):
         raise KeyError("a bug")
 
@@ -148,8 +150,6 @@ def test_a_real_bug_in_a_job_keeps_its_traceback(settings, broker, monkeypatch):
 
 
 def test_the_sweep_logs_one_line_per_job_during_an_outage(settings, caplog, request):
-    from mailflow.schedule import run_sweep
-
     request.getfixturevalue("database_down")
     caplog.set_level(logging.WARNING)
     results = run_sweep(mf_config.get_settings())
@@ -162,10 +162,6 @@ def test_explaining_a_link_lets_an_outage_through(settings, request):
     """Pages that explain a used or expired link look its nonce up; during an outage that
     lookup must fail loudly (a 503), not pass for "unknown link" and leave a session that
     cannot commit."""
-    from sqlalchemy.exc import OperationalError
-
-    from mailflow.db import session_scope
-    from mailflow.links import tokens
 
     token = tokens.serializer(settings, "accept").dumps({"n": "a-nonce"})
     request.getfixturevalue("database_down")

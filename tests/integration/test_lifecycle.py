@@ -8,14 +8,16 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 
 from mailflow.db import session_scope
 from mailflow.domain import lead as states
 from mailflow.lifecycle.service import record_status
-from mailflow.models import Installer, LeadStatus, OfferStatus
+from mailflow.models import Installer, LeadStatus, Offer, OfferStatus
+from mailflow.routing.offers import lock_lead
 from mailflow.schedule import run_due_timers, run_sweep
 from support.lifecycle import accepted_lead, offers_of
-from support.offers import emails_to, lead, wait_for_offer
+from support.offers import emails_to, lead, load_installers, new_lead, wait_for_offer
 from support.people import GOLD_PARIS, SILVER_PARIS
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -96,8 +98,6 @@ def test_a_public_holiday_moves_each_step_by_a_day(settings, worker):
 def test_a_status_recorded_in_time_cancels_the_reminder(settings, worker):
     lead_id = accepted_lead(settings, local(2026, 11, 19, 15, 0))
     with session_scope(settings) as s:
-        from mailflow.routing.offers import lock_lead
-
         row = lock_lead(s, lead_id)
         installer = s.get(Installer, row.assigned_installer_id)
         record_status(
@@ -117,8 +117,6 @@ def test_a_status_recorded_in_time_cancels_the_reminder(settings, worker):
 def test_follow_up_reminder_at_nine_once_with_two_schedulers(settings, worker):
     lead_id = accepted_lead(settings, local(2026, 11, 19, 15, 0))
     with session_scope(settings) as s:
-        from mailflow.routing.offers import lock_lead
-
         row = lock_lead(s, lead_id)
         installer = s.get(Installer, row.assigned_installer_id)
         record_status(
@@ -156,8 +154,6 @@ def test_leads_expire_after_eight_weeks(settings, worker):
     created = local(2026, 9, 1, 10, 0)
     lead_id = accepted_lead(settings, created)
     with session_scope(settings) as s:
-        from mailflow.routing.offers import lock_lead
-
         row = lock_lead(s, lead_id)
         installer = s.get(Installer, row.assigned_installer_id)
         record_status(
@@ -179,18 +175,12 @@ def test_leads_expire_after_eight_weeks(settings, worker):
 
 
 def test_offered_leads_expire_and_their_offer_is_withdrawn(settings, worker):
-    import time_machine
-
-    from support.offers import load_installers, new_lead
-
     created = local(2026, 9, 1, 10, 0)
     with time_machine.travel(created, tick=False):
         load_installers(settings)
         lead_id = new_lead(settings)
         wait_for_offer(settings, lead_id)
     with session_scope(settings) as s:  # keep it offered: push the deadline far away
-        from mailflow.models import Offer
-
         for offer in s.query(Offer).filter_by(lead_id=lead_id):
             offer.deadline = created + timedelta(weeks=10)
     sweep(settings, created + timedelta(weeks=8, minutes=1))

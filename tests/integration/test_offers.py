@@ -11,9 +11,13 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from mailflow import clock
+from mailflow import clock, config
+from mailflow.cli import main
 from mailflow.db import session_scope
+from mailflow.links.tokens import serializer
 from mailflow.models import AdminUser, LeadStatus, Offer, OfferStatus
+from mailflow.schedule import run_sweep
+from mailflow.web.app import create_app
 from support.offers import (
     csrf_of,
     emails_to,
@@ -24,6 +28,7 @@ from support.offers import (
     wait_for_offer,
 )
 from support.people import GOLD_PARIS, SILVER_PARIS
+from support.waiting import wait_for
 from support.web import csrf_cookie
 
 
@@ -34,8 +39,6 @@ def client(settings):
 
 
 def create_app_():
-    from mailflow.web.app import create_app
-
     return create_app()
 
 
@@ -133,8 +136,6 @@ def test_decline_moves_the_offer_on(settings, worker, client):
 
 
 def test_sweep_after_the_deadline_expires_and_reoffers(settings, worker):
-    from mailflow.cli import main
-
     load_installers(settings)
     lead_id = new_lead(settings)
     (offer,) = wait_for_offer(settings, lead_id)
@@ -174,10 +175,7 @@ def test_everyone_declines_then_pool_and_admin_email(settings, worker, client):
 
 
 def test_pool_lead_is_offered_when_an_installer_becomes_eligible(settings, worker):
-    from mailflow.schedule import run_sweep
-
     lead_id = new_lead(settings, postcode="33000", city="Bordeaux")  # nobody serves 33
-    from support.waiting import wait_for
 
     wait_for(lambda: lead(settings, lead_id).status == LeadStatus.POOL)
     load_installers(settings)  # Sud Énergie serves 33
@@ -205,12 +203,8 @@ def test_bad_links_get_a_clear_page_and_change_nothing(settings, worker, client,
     elif case == "garbage":
         url = "/l/accept/not-a-token"
     elif case == "unknown_nonce":
-        from mailflow.links.tokens import serializer
-
         url = "/l/accept/" + serializer(settings, "accept").dumps({"n": "nope"})
     elif case == "retired_key":
-        from mailflow import config
-
         monkeypatch.setenv("MAILFLOW_SECRET_KEYS", "brand-new-key")
         config.reset_settings()
         url = accept
@@ -231,8 +225,6 @@ def test_bad_links_get_a_clear_page_and_change_nothing(settings, worker, client,
 
 
 def test_old_key_still_verifies_after_rotation(settings, worker, client, monkeypatch):
-    from mailflow import config
-
     load_installers(settings)
     lead_id = new_lead(settings)
     wait_for_offer(settings, lead_id)

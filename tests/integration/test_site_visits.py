@@ -18,6 +18,7 @@ from mailflow.lifecycle.visits import book_visit, cancel_visit
 from mailflow.models import Installer
 from mailflow.routing.offers import lock_lead
 from mailflow.schedule import run_sweep
+from mailflow.web.app import create_app
 from support.lifecycle import accepted_lead
 from support.mail import email_links
 from support.offers import csrf_of, emails_to, lead
@@ -29,8 +30,6 @@ CUSTOMER = "claire@example.fr"
 
 @pytest.fixture
 def client(settings):
-    from mailflow.web.app import create_app
-
     with TestClient(create_app()) as client:
         yield client
 

@@ -10,6 +10,7 @@ import time_machine
 from fastapi.testclient import TestClient
 
 from mailflow.models import LeadStatus
+from mailflow.web.app import create_app
 from support.lifecycle import accepted_lead
 from support.mail import STEP_LINK, email_links
 from support.offers import csrf_of, lead
@@ -20,8 +21,6 @@ PARIS = ZoneInfo("Europe/Paris")
 
 @pytest.fixture
 def client(settings):
-    from mailflow.web.app import create_app
-
     with TestClient(create_app()) as client:
         yield client
 

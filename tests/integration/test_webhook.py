@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from mailflow.db import session_scope
-from mailflow.models import InboundMessage, Lead
+from mailflow.models import InboundMessage, Lead, WebhookSignature
 from mailflow.web.app import create_app
 from support.mail import signed_headers
 from support.paths import CORPUS
@@ -151,8 +151,6 @@ def test_verbatim_replay_with_a_fresh_idempotency_key_makes_no_second_lead(clien
 
 
 def test_remembered_signatures_are_pruned_once_their_timestamp_is_refused(client, settings):
-    from mailflow.models import WebhookSignature
-
     body = (CORPUS / "webhook" / "valid_minimal.json").read_bytes()
     assert post(client, body, timestamp=int(time.time()) - 290).status_code == 201
     # That signature's timestamp is refused from 10 s on: 20 s later it is forgotten.

@@ -5,11 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 
 import time_machine
+from sqlalchemy import select
 
 from mailflow.db import session_scope
 from mailflow.models import Offer
 from mailflow.routing import offers
-from support.offers import emails_to, links_in, load_installers, new_lead, wait_for_offer
+from support.offers import (
+    emails_to,
+    links_in,
+    load_installers,
+    new_lead,
+    wait_for_offer,
+)
 from support.people import GOLD_PARIS
 
 
@@ -31,8 +38,6 @@ def status_links(settings, address: str = GOLD_PARIS, template: str = "offer_acc
 
 
 def offers_of(settings, lead_id: int) -> list[Offer]:
-    from sqlalchemy import select
-
     with session_scope(settings) as s:
         return list(s.scalars(select(Offer).where(Offer.lead_id == lead_id).order_by(Offer.id)))
 

@@ -6,7 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mailflow.domain.routing import Candidate, available_days, choose, ineligibility, rank
+from mailflow.domain.routing import (
+    Candidate,
+    available_days,
+    choose,
+    ineligibility,
+    rank,
+)
 
 NOW = datetime(2026, 11, 19, 10, 0, tzinfo=UTC)
 

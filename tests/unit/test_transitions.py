@@ -10,7 +10,14 @@ import pytest
 
 from mailflow.domain import lead as lead_rules
 from mailflow.domain import offer as offer_rules
-from mailflow.domain.effects import CancelTimers, Enqueue, Outcome, QueueEmail, Record, outcome
+from mailflow.domain.effects import (
+    CancelTimers,
+    Enqueue,
+    Outcome,
+    QueueEmail,
+    Record,
+    outcome,
+)
 from mailflow.domain.events import (
     LeadAccepted,
     LeadAssigned,

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import sync_playwright
 
 from support.paths import REPO
 
@@ -32,7 +33,6 @@ def require_chromium() -> None:
 @contextmanager
 def browser_page(viewport: dict | None = None, locale: str = "en-US"):
     require_chromium()
-    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)

@@ -30,6 +30,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from imapclient import IMAPClient
@@ -225,8 +226,6 @@ userdb {{
     # ------------------------------------------------------------------ life cycle ---------
     @property
     def url(self) -> str:
-        from urllib.parse import quote
-
         return (
             f"imap://{quote(self.user, safe='')}:{quote(self.password, safe='')}"
             f"@{self.host}:{self.port}/INBOX"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import socket
 import ssl
 import subprocess
 import threading
@@ -117,8 +118,6 @@ class Relay:
         self.auth = auth
 
     def start(self) -> Relay:
-        import socket
-
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.controller.port = s.getsockname()[1]
