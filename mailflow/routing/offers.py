@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from mailflow.app.uow import UnitOfWork
@@ -304,12 +304,17 @@ def expire_due_offers(settings: Settings, at: datetime, *, batch: int = 200) -> 
 
 
 def reoffer_pool(settings: Settings, at: datetime, *, batch: int = 200) -> int:
-    """Pool leads are offered again as soon as an installer becomes eligible."""
+    """Pool leads are offered again as soon as an installer becomes eligible; those an admin
+    opened to the exchange, or whose claim lapsed, stay in the exchange for installers to
+    claim."""
     with session_scope(settings) as session:
         ids = list(
             session.scalars(
                 select(Lead.id)
-                .where(Lead.status == LeadStatus.POOL)
+                .where(
+                    Lead.status == LeadStatus.POOL,
+                    or_(Lead.exchange_reason.is_(None), Lead.exchange_reason == "rotation"),
+                )
                 .order_by(Lead.created_at)
                 .limit(batch)
             )
