@@ -36,6 +36,7 @@ from support.offers import (
 )
 from support.people import GOLD_PARIS, SILVER_PARIS
 from support.waiting import wait_for
+from support.web import post, signed_in_client
 
 PARIS = ZoneInfo("Europe/Paris")
 SUD = "info@sud-energie.example"  # serves 69 13 33 06, not Paris
@@ -295,3 +296,21 @@ def test_leaving_the_pool_leaves_the_exchange():
     assert not lead_rules.in_exchange(row)
     with pytest.raises(lead_rules.NotInExchange):
         lead_rules.claim(row, object(), at=clock.now())
+
+
+def test_admin_button_opens_the_lead_and_the_installers_tab_lists_it(settings, worker):
+    load_installers(settings)
+    lead_id = paris_lead(settings, 9)
+    wait_for_offer(settings, lead_id)
+    admin = signed_in_client(settings)
+    page = admin.get(f"/admin/leads/{lead_id}")
+    assert 'id="exchange-form"' in page.text
+    done = post(admin, f"/admin/leads/{lead_id}/exchange", page=f"/admin/leads/{lead_id}")
+    assert done.status_code == 303
+    row = lead(settings, lead_id)
+    assert row.status == LeadStatus.POOL and row.exchange_reason == "admin"
+    page = admin.get(f"/admin/leads/{lead_id}")
+    assert 'id="in-exchange"' in page.text and 'id="exchange-form"' not in page.text
+    again = post(admin, f"/admin/leads/{lead_id}/exchange", page=f"/admin/leads/{lead_id}")
+    assert again.status_code == 303
+    assert lead(settings, lead_id).exchange_reason == "admin"  # refused, nothing changed
