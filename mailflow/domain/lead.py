@@ -183,10 +183,10 @@ def pool(lead, *, at: datetime, offered_before: bool) -> Outcome:
             return outcome(_enter_exchange(lead, at, "rotation"))
         return Outcome()
     reason = "no eligible installer left" if offered_before else "no eligible installer"
+    lead.exchange_since, lead.exchange_reason = at, "rotation"
+    # One timeline line: in the pool, and so listed in the exchange.
     return outcome(
-        Record(lead.id, "pool", data={"reason": reason}),
-        _enter_exchange(lead, at, "rotation"),
-        LeadPooled(lead.id),
+        Record(lead.id, "pool", data={"reason": reason, "exchange": "listed"}), LeadPooled(lead.id)
     )
 
 

@@ -9,13 +9,13 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from test_exchange import paris_lead
 
 from mailflow.db import session_scope
 from mailflow.i18n import format_duration
 from mailflow.models import Installer, LeadStatus, Offer, OfferStatus
 from mailflow.schedule import run_sweep
 from mailflow.web.app import create_app
+from support.exchange import paris_lead
 from support.offers import csrf_of, emails_to, lead, links_in, load_installers, wait_for_offer
 from support.people import GOLD_PARIS, SILVER_PARIS
 
@@ -54,7 +54,9 @@ def expire_first(settings, client, lead_id: int) -> tuple[Offer, str]:
     action = re.search(r'action="(/l/accept/[^"]+/requeue)"', page.text).group(1)
     done = client.post(action, data={"csrf_token": csrf_of(page.text)})
     assert done.status_code == 200, done.text
-    assert "back in line" in done.text
+    assert 'id="requeue"' not in done.text
+    with session_scope(settings) as s:
+        assert s.get(Offer, first.id).requeued_at is not None
     again = client.get(accept)
     assert 'id="requeued"' in again.text and 'id="requeue"' not in again.text
     return first, accept
@@ -131,14 +133,33 @@ def test_second_chance_from_the_pool_is_offered_at_once(settings, client):
     assert {address_of(settings, first), address_of(settings, second)} == {GOLD_PARIS, SILVER_PARIS}
 
 
-def test_offer_page_and_email_show_the_time_left_and_the_subject_the_lead_number(settings, client):
+@pytest.mark.parametrize(
+    ("language", "subject", "left"),
+    [
+        ("en", r"Lead #{ref}: solar PV in 75010 Paris", r"\d+ hr( \d+ min)? left to answer\."),
+        (
+            "fr",
+            r"Lead n° {ref} : photovoltaïque à 75010 Paris",
+            r"Il vous reste \d+\sh(\s\d+\smin)? pour",
+        ),
+        ("de", r"Lead Nr\. {ref}: .* in 75010 Paris", r"Noch \d+\sStd\.(\s\d+\sMin\.)? Zeit"),
+    ],
+)
+def test_offer_email_and_page_show_the_time_left_and_the_subject_the_lead_number(
+    settings, client, language, subject, left
+):
     load_installers(settings)
+    with session_scope(settings) as s:
+        for row in s.scalars(select(Installer)):
+            row.language = language
     lead_id = paris_lead(settings, 25)
     (offer,) = wait_for_offer(settings, lead_id)
     address = address_of(settings, offer)
     (mail,) = [m for m in emails_to(settings, address, "offer") if m.lead_id == lead_id]
-    assert f"#{lead_id}" in mail.subject.split(":")[0]  # "Lead #12: …", "Lead n°12 : …"
-    left = format_duration(offer.deadline - mail.created_at, "fr")
-    assert re.fullmatch(r"\d+\sh(\s\d+\smin)?", left) and left in mail.body_text
+    assert re.fullmatch(subject.format(ref=lead_id), mail.subject), mail.subject
+    duration = format_duration(offer.deadline - mail.created_at, language)
+    assert re.search(left, mail.body_text) and duration in mail.body_text
+    assert duration in mail.body_html
     page = client.get(links_in(mail)["accept"])
-    assert 'id="time-left"' in page.text
+    shown = page.text[page.text.index('id="time-left"') :]
+    assert re.search(left, shown[: shown.index("</p>")].replace("\u202f", " "))

@@ -136,7 +136,7 @@ def _exchange_row(lead: Lead, language: str, tz: ZoneInfo) -> dict:
         "id": lead.id,
         "product": project["product_label"],
         "place": _place(lead),
-        "facts": [fact for fact in project["facts"][1:] if fact[1] != project["product_label"]],
+        "facts": project["facts"][2:],  # product and place are shown above
         "since": _when(lead.exchange_since, language, tz),
     }
 
