@@ -156,7 +156,8 @@ def move(lead: HasStatus, wanted: S, *, by: Actor) -> None:
         raise Refused(str(lead.status), str(wanted))
     lead.status = wanted
     if wanted != S.POOL and getattr(lead, "exchange_since", None) is not None:
-        lead.exchange_since = lead.exchange_reason = None  # out of the pool, out of the exchange
+        # Out of the pool, out of the exchange.
+        lead.exchange_since = lead.exchange_reason = lead.exchange_lapsed_installer_id = None
 
 
 # ------------------------------------------------------------------ transitions -------------
@@ -228,9 +229,11 @@ def claim(lead, installer, *, at: datetime) -> Outcome:
 
 def claim_lapsed(lead, installer_email: str, *, at: datetime) -> Outcome:
     """No status recorded within the claim's reservation: the lead goes back to the exchange."""
+    lapsed_installer = lead.assigned_installer_id
     lead.assigned_installer_id = None
     move(lead, S.POOL, by=Actor.SYSTEM)
     lead.updated_at = lead.status_changed_at = at
+    lead.exchange_lapsed_installer_id = lapsed_installer
     return outcome(
         CancelTimers(lead.id, PROGRESS_TIMERS),
         Record(

@@ -62,6 +62,9 @@ class Lead(Base):
     # there: "rotation" (nobody took it), "admin" (opened by an admin), "claim_lapsed".
     exchange_since: Mapped[datetime | None]
     exchange_reason: Mapped[str | None] = mapped_column(String(32))
+    # Whose claim lapsed: the lead is listed for the others (Q CELLS: "visible for the other
+    # partners"), so nobody holds a lead by claiming it again every two days.
+    exchange_lapsed_installer_id: Mapped[int | None] = mapped_column(Integer)
 
     events: Mapped[list[LeadEvent]] = relationship(
         back_populates="lead", order_by="LeadEvent.id", cascade="all, delete-orphan"

@@ -72,6 +72,11 @@ def serves(installer: Installer, lead: Lead) -> bool:
     return serving_prefix(_candidate(installer), lead.postcode, lead.country) is not None
 
 
+def may_claim(installer: Installer, lead: Lead) -> bool:
+    """Serves the lead's area, and did not just let a claim of it lapse."""
+    return serves(installer, lead) and lead.exchange_lapsed_installer_id != installer.id
+
+
 def _exchange_query():
     return select(Lead).where(
         Lead.status == LeadStatus.POOL,
@@ -92,7 +97,7 @@ def available_leads(
         .where(Lead.country == installer.country)
         .order_by(Lead.exchange_since, Lead.id)
     )
-    return [lead for lead in leads if serves(installer, lead)][:limit]
+    return [lead for lead in leads if may_claim(installer, lead)][:limit]
 
 
 def claim(
@@ -106,7 +111,7 @@ def claim(
     installer = session.get(Installer, installer_id)
     if not lead_rules.in_exchange(lead):
         raise ClaimRefused("taken")
-    if not installer_can_take(installer, now) or not serves(installer, lead):
+    if not installer_can_take(installer, now) or not may_claim(installer, lead):
         raise ClaimRefused("not_eligible")
     UnitOfWork(session, settings, now).apply(lead_rules.claim(lead, installer, at=now))
     return lead
@@ -184,7 +189,7 @@ def send_exchange_mail(settings: Settings, at: datetime) -> int:
         for installer in installers:
             if not installer_can_take(installer, at):
                 continue
-            leads = [lead for lead in listed if serves(installer, lead)]
+            leads = [lead for lead in listed if may_claim(installer, lead)]
             if not leads:
                 continue
             day_start = _local_day_start(at, installer.timezone)

@@ -142,6 +142,16 @@ def test_an_unworked_claim_returns_to_the_exchange_after_two_business_days(setti
         silver = s.scalar(select(Installer).where(Installer.email == SILVER_PARIS))
         listed = exchange.available_leads(s, silver, local(2026, 11, 23, 16, 0))
         assert lead_id in [x.id for x in listed]
+        gold_row = s.get(Installer, gold)
+        mine = exchange.available_leads(s, gold_row, local(2026, 11, 23, 16, 0))
+        assert lead_id not in [x.id for x in mine]  # whose claim lapsed: for the others
+    with pytest.raises(exchange.ClaimRefused), session_scope(settings) as s:
+        exchange.claim(s, lead_id, gold, now=local(2026, 11, 23, 16, 0), settings=settings)
+    with session_scope(settings) as s:
+        silver_id = s.scalar(select(Installer.id).where(Installer.email == SILVER_PARIS))
+        exchange.claim(s, lead_id, silver_id, now=local(2026, 11, 23, 16, 1), settings=settings)
+    row = lead(settings, lead_id)
+    assert row.assigned_installer_id == silver_id and row.exchange_lapsed_installer_id is None
 
 
 def test_a_status_recorded_in_time_keeps_the_claimed_lead(settings, client):

@@ -25,6 +25,7 @@ def upgrade() -> None:
     with op.batch_alter_table('leads', schema=None) as batch_op:
         batch_op.add_column(sa.Column('exchange_since', mailflow.models.base.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('exchange_reason', sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column('exchange_lapsed_installer_id', sa.Integer(), nullable=True))
         batch_op.create_index('ix_leads_exchange', ['exchange_since'], unique=False, sqlite_where=sa.text('exchange_since IS NOT NULL'), postgresql_where=sa.text('exchange_since IS NOT NULL'))
 
     with op.batch_alter_table('offers', schema=None) as batch_op:
@@ -45,6 +46,7 @@ def downgrade() -> None:
 
     with op.batch_alter_table('leads', schema=None) as batch_op:
         batch_op.drop_index('ix_leads_exchange', sqlite_where=sa.text('exchange_since IS NOT NULL'), postgresql_where=sa.text('exchange_since IS NOT NULL'))
+        batch_op.drop_column('exchange_lapsed_installer_id')
         batch_op.drop_column('exchange_reason')
         batch_op.drop_column('exchange_since')
 
