@@ -32,7 +32,7 @@ from mailflow.domain.calendar import add_business_days
 from mailflow.domain.effects import Outcome, QueueEmail, SetTimer, outcome
 from mailflow.domain.events import LeadClaimed
 from mailflow.domain.routing import Candidate, on_vacation, serving_prefix
-from mailflow.models import Installer, Lead, LeadStatus, Offer, OfferStatus, Timer
+from mailflow.models import Installer, Lead, LeadStatus, Offer, OfferStatus, Timer, TimerStatus
 from mailflow.routing.offers import lock_lead
 
 log = logging.getLogger(__name__)
@@ -124,6 +124,18 @@ def start_claim_reservation(uow: UnitOfWork, event: LeadClaimed) -> Outcome:
         uow.now, CLAIM_RESERVED_BUSINESS_DAYS, installer.country, installer.timezone
     )
     return outcome(SetTimer("claim_lapse", due, lead_id=event.lead_id, installer_id=installer.id))
+
+
+def claim_reserved_until(session: Session, lead_id: int, installer_id: int) -> datetime | None:
+    """When the installer's claim of the lead lapses, while no status is recorded."""
+    return session.scalar(
+        select(Timer.due_at).where(
+            Timer.lead_id == lead_id,
+            Timer.installer_id == installer_id,
+            Timer.kind == "claim_lapse",
+            Timer.status == TimerStatus.PENDING,
+        )
+    )
 
 
 def _claim_lapse(session: Session, timer: Timer, at: datetime, settings: Settings) -> None:

@@ -62,6 +62,7 @@ def test_available_leads_tab_and_claim_on_a_phone(settings, worker, live_server)
         silver.wait_for_url(re.compile(rf".*/dashboard/leads/{lead_id}\?done=claimed"))
         customer = silver.locator("#customer").inner_text()
         assert "Claire Dubois" in customer
+        assert silver.locator("#reserved").is_visible()  # until when it is reserved
         assert fits(silver)
         screenshot(silver, "exchange-claimed-phone.png")
 
