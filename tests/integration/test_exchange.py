@@ -23,7 +23,7 @@ from mailflow.routing import exchange
 from mailflow.routing.offers import lock_lead
 from mailflow.schedule import run_sweep
 from mailflow.web.app import create_app
-from support.exchange import installer_id, paris_lead, pooled_lead
+from support.exchange import installer_id, paris_lead, pooled_lead, signed_in
 from support.offers import (
     csrf_of,
     emails_to,
@@ -279,3 +279,41 @@ def test_admin_button_opens_the_lead_and_the_installers_tab_lists_it(settings, w
     again = post(admin, f"/admin/leads/{lead_id}/exchange", page=f"/admin/leads/{lead_id}")
     assert again.status_code == 303
     assert lead(settings, lead_id).exchange_reason == "admin"  # refused, nothing changed
+
+
+def test_two_claim_buttons_pressed_at_once_one_winner_and_a_clear_page(settings, worker):
+    """The same race through the dashboard: two signed-in installers post "claim" together."""
+    load_installers(settings)
+    with TestClient(create_app()) as client:
+        lead_id = pooled_lead(settings, client, n=50)
+    clients = {address: signed_in(settings, address) for address in (GOLD_PARIS, SILVER_PARIS)}
+    forms = {}
+    for address, c in clients.items():
+        page = c.get("/dashboard/?tab=available")
+        assert f'id="exchange-{lead_id}"' in page.text
+        forms[address] = csrf_of(page.text)
+    barrier = threading.Barrier(2)
+    answers = {}
+
+    def press(address: str) -> None:
+        barrier.wait()
+        answers[address] = clients[address].post(
+            f"/dashboard/exchange/{lead_id}/claim",
+            data={"csrf_token": forms[address]},
+            follow_redirects=False,
+        )
+
+    threads = [threading.Thread(target=press, args=(a,)) for a in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    codes = sorted(r.status_code for r in answers.values())
+    assert codes == [303, 409], codes
+    winner = next(a for a, r in answers.items() if r.status_code == 303)
+    loser = next(a for a, r in answers.items() if r.status_code == 409)
+    assert answers[winner].headers["location"] == f"/dashboard/leads/{lead_id}?done=claimed"
+    assert "Claire" not in answers[loser].text
+    assert lead(settings, lead_id).assigned_installer_id == installer_id(settings, winner)
+    for c in clients.values():
+        c.close()

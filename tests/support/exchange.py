@@ -3,6 +3,9 @@ installers declining it."""
 
 from __future__ import annotations
 
+import re
+
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from mailflow import clock
@@ -11,6 +14,7 @@ from mailflow.domain.intake.schema import LeadIn
 from mailflow.leads.created import lead_created
 from mailflow.leads.service import create_lead
 from mailflow.models import Installer, LeadStatus
+from mailflow.web.app import create_app
 from support.offers import csrf_of, emails_to, lead, links_in, wait_for_offer
 from support.waiting import wait_for
 
@@ -56,3 +60,20 @@ def pooled_lead(settings, client, n: int = 0) -> int:
         client.post(decline, data={"csrf_token": csrf_of(page.text), "reason": "no_capacity"})
     wait_for(lambda: lead(settings, lead_id).status == LeadStatus.POOL)
     return lead_id
+
+
+SIGNIN_LINK = re.compile(r"/l/signin/[A-Za-z0-9_\-.]+")
+
+
+def signed_in(settings, address: str) -> TestClient:
+    """A dashboard client signed in as ``address`` through the emailed one-time link."""
+    client = TestClient(create_app())
+    page = client.get("/dashboard/signin")
+    before = len(emails_to(settings, address, "signin"))
+    client.post("/dashboard/signin", data={"csrf_token": csrf_of(page.text), "email": address})
+    body = wait_for(lambda: emails_to(settings, address, "signin")[before:])[0].body_text
+    path = SIGNIN_LINK.search(body).group(0)
+    page = client.get(path)
+    done = client.post(path, data={"csrf_token": csrf_of(page.text)}, follow_redirects=False)
+    assert done.status_code == 303, done.text
+    return client
