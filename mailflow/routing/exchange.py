@@ -178,17 +178,13 @@ def send_exchange_mail(settings: Settings, at: datetime) -> int:
     is the claim: under two schedulers exactly one sends it."""
     sent = 0
     with session_scope(settings) as session:
-        listed = list(session.scalars(_exchange_query().order_by(Lead.exchange_since, Lead.id)))
-        if not listed:
-            return 0
-        countries = {lead.country for lead in listed}
+        # Installers due first (after the day's emails: none, and the exchange is not read).
         installers = list(
             session.scalars(
                 select(Installer)
                 .where(
                     Installer.active.is_(True),
                     Installer.exchange_mail_opt_out.is_(False),
-                    Installer.country.in_(countries),
                     or_(
                         Installer.last_exchange_mail_at.is_(None),
                         Installer.last_exchange_mail_at <= at - timedelta(hours=12),
@@ -197,6 +193,18 @@ def send_exchange_mail(settings: Settings, at: datetime) -> int:
                 .order_by(Installer.id)
             )
         )
+        if not installers:
+            return 0
+        countries = {installer.country for installer in installers}
+        listed = list(
+            session.scalars(
+                _exchange_query()
+                .where(Lead.country.in_(countries))
+                .order_by(Lead.exchange_since, Lead.id)
+            )
+        )
+        if not listed:
+            return 0
         uow = UnitOfWork(session, settings, at)
         for installer in installers:
             if not installer_can_take(installer, at):
