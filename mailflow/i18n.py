@@ -5,12 +5,12 @@ numbers."""
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
 from babel.core import negotiate_locale
-from babel.dates import format_date, format_time
+from babel.dates import format_date, format_time, format_timedelta
 from babel.support import NullTranslations, Translations
 
 from mailflow.resources import translations_dir
@@ -92,3 +92,23 @@ def format_instant(value: datetime, language: str, timezone: str, *, with_zone: 
 
 def format_day(value, language: str) -> str:
     return format_date(value, "full", locale=language)
+
+
+def format_duration(delta: timedelta, language: str) -> str:
+    """A duration in hours and minutes, localized: ``23 hr 12 min``, ``23 h 12 min``,
+    ``23 Std. 12 Min.`` (Babel's unit names; nothing below a minute, never negative)."""
+    minutes = max(int(delta.total_seconds() // 60), 0)
+    hours, minutes = divmod(minutes, 60)
+
+    def unit(value: timedelta, granularity: str) -> str:
+        # A threshold no value reaches makes Babel count in the granularity's own unit.
+        return format_timedelta(
+            value, granularity=granularity, threshold=10**12, format="short", locale=language
+        )
+
+    parts = []
+    if hours:
+        parts.append(unit(timedelta(hours=hours), "hour"))
+    if minutes or not hours:
+        parts.append(unit(timedelta(minutes=minutes), "minute"))
+    return " ".join(parts)

@@ -12,6 +12,7 @@ from mailflow.app.emails import EMAILS
 from mailflow.domain.events import (
     LeadAccepted,
     LeadAssigned,
+    LeadClaimed,
     LeadCreated,
     LeadNeedsInstaller,
     LeadPooled,
@@ -20,6 +21,7 @@ from mailflow.domain.events import (
 from mailflow.leads.created import route_new_lead
 from mailflow.lifecycle.service import start_reminders
 from mailflow.ratings.service import schedule_survey
+from mailflow.routing.exchange import start_claim_reservation
 from mailflow.routing.offers import (
     acceptance_emails,
     alert_admins,
@@ -36,6 +38,8 @@ REACTIONS = {
     # A lead has a holder: the progress reminders start, the holder gets the contact details.
     LeadAccepted: (start_reminders, acceptance_emails),
     LeadAssigned: (start_reminders, acceptance_emails),
+    # Claimed from the open exchange: reserved for two business days, contact details sent.
+    LeadClaimed: (start_claim_reservation, acceptance_emails),
     # An installation scheduled or done: the customer's survey is scheduled.
     StatusRecorded: (schedule_survey,),
 }

@@ -41,6 +41,7 @@ from mailflow.metrics import SWEEP_ACTIONS, SWEEP_FAILURES, SWEEP_SECONDS
 from mailflow.models import InboundMessage, InboundOutcome, Lead, LeadStatus, Timer
 from mailflow.outbound.outbox import sweep_outbox
 from mailflow.ratings.service import _remind_survey, _send_survey, nightly_recompute
+from mailflow.routing.exchange import _claim_lapse, send_exchange_mail
 from mailflow.routing.offers import expire_due_offers, reoffer_pool, route_lead
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ TIMER_HANDLERS: Mapping[str, TimerHandler] = {
     "visit_reminder": _visit_reminder,
     "survey": _send_survey,
     "survey_reminder": _remind_survey,
+    "claim_lapse": _claim_lapse,
 }
 
 
@@ -176,6 +178,8 @@ SWEEPS: tuple[Sweep, ...] = (
     Sweep("tiers", nightly_recompute),
     Sweep("offers", expire_due_offers),
     Sweep("route", route_waiting_leads),
+    # After routing: what is still in the exchange goes into the daily email.
+    Sweep("exchange_mail", send_exchange_mail),
 )
 assert len({sweep.name for sweep in SWEEPS}) == len(SWEEPS), "sweep names are metric labels"
 

@@ -142,6 +142,7 @@ def offer(uow, effect: QueueEmail) -> EmailSpec:
         accept_url=link("accept"),
         decline_url=link("decline"),
         vacation_url=vacation_url(session, installer, now=now, settings=settings),
+        now=now,
     )
     spec.headers["Reply-To"] = reply_address(session, settings, offer_row, now=now)
     return spec
@@ -327,6 +328,34 @@ def digest(uow, effect: QueueEmail) -> EmailSpec:
     )
 
 
+def exchange_claim_lapsed(uow, effect: QueueEmail) -> EmailSpec:
+    lead, installer = _rows(uow, effect)
+    return emails.exchange_claim_lapsed_email(lead, installer)
+
+
+def exchange_daily(uow, effect: QueueEmail) -> EmailSpec:
+    """``data``: ``lead_ids`` listed (at most the daily limit) and the ``total`` available; the
+    unsubscribe link turns this email off (a vacation-purpose token with ``exchange=off``)."""
+    session, settings = uow.session, uow.settings
+    installer = session.get(Installer, effect.installer_id)
+    token = tokens.issue(
+        session,
+        settings,
+        "vacation",
+        now=uow.now,
+        subject_id=installer.id,
+        installer_id=installer.id,
+        extra={"exchange": "off"},
+    )
+    return emails.exchange_daily_email(
+        installer,
+        leads=[session.get(Lead, lead_id) for lead_id in effect.data["lead_ids"]],
+        total=effect.data["total"],
+        dashboard_url=f"{settings.base_url.rstrip('/')}/dashboard/?tab=available",
+        unsubscribe_url=tokens.url(settings, "vacation", token),
+    )
+
+
 EMAILS = {
     "offer": offer,
     "offer_accepted": offer_accepted,
@@ -341,4 +370,6 @@ EMAILS = {
     "tier_changed": tier_changed,
     "account_deactivated": account_deactivated,
     "digest": digest,
+    "exchange_daily": exchange_daily,
+    "exchange_claim_lapsed": exchange_claim_lapsed,
 }

@@ -54,6 +54,15 @@ class LeadAssigned:
 
 
 @dataclass(frozen=True)
+class LeadClaimed:
+    """An installer claimed a lead of the open exchange: theirs as if accepted, reserved for
+    two business days."""
+
+    lead_id: int
+    installer_id: int
+
+
+@dataclass(frozen=True)
 class StatusRecorded:
     lead_id: int
     installer_id: int

@@ -5,6 +5,14 @@ moves it: installers record progress (Q CELLS step 3, LG steps 5–7); the syste
 through intake, rotation and expiry; admins assign, put back into rotation and close.
 ``release`` is an installer step rather than a status: the lead goes back to rotation
 (``new`` → ``offered``/``pool``), a system move.
+
+The open lead exchange (Q CELLS "bourse aux leads") is not a status of its own: a lead in the
+``pool`` is *in the exchange* while its ``exchange_since`` is set (PRODUCT.md's status names
+stay as they are). It gets there when nobody took it within its rotation (:func:`pool`), when
+an admin opens it (:func:`open_to_exchange`) or when a claim lapses (:func:`claim_lapsed`);
+any move out of the pool takes it out of the exchange. An installer's claim is ``pool`` →
+``accepted`` (:func:`claim`), reserved for two business days: without a status recorded by
+then it goes back (``accepted`` → ``pool``, :func:`claim_lapsed`).
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ from datetime import datetime
 from typing import Protocol
 
 from mailflow.domain.effects import CancelTimers, Outcome, Record, outcome
-from mailflow.domain.events import LeadAssigned, LeadNeedsInstaller, LeadPooled
+from mailflow.domain.events import LeadAssigned, LeadClaimed, LeadNeedsInstaller, LeadPooled
 from mailflow.domain.statuses import Actor
 from mailflow.domain.statuses import LeadStatus as S
 
@@ -59,18 +67,26 @@ SYSTEM_TRANSITIONS: dict[S, frozenset] = {
     # Held for review (intake limit): an admin releases it (back to new: rotation) or rejects
     # it as spam (failed).
     S.HELD: frozenset({S.NEW, S.FAILED}),
-    S.POOL: frozenset({S.OFFERED, S.NEW, S.POOL}),  # still nobody: stays in the pool
+    # Still nobody: stays in the pool; claimed from the exchange: accepted.
+    S.POOL: frozenset({S.OFFERED, S.NEW, S.POOL, S.ACCEPTED}),
     S.OFFERED: frozenset({S.ACCEPTED, S.NEW, S.POOL, S.EXPIRED}),
-    S.ACCEPTED: frozenset({S.NEW, S.EXPIRED}),
+    # A claim from the exchange that lapsed goes back to the exchange (pool).
+    S.ACCEPTED: frozenset({S.NEW, S.EXPIRED, S.POOL}),
     S.CONTACT_ATTEMPTED: frozenset({S.NEW, S.EXPIRED}),
     S.FIRST_CONTACT: frozenset({S.NEW, S.EXPIRED}),
     S.QUOTE_SENT: frozenset({S.NEW}),
     S.FOLLOW_UP: frozenset({S.NEW}),
 }
 # An admin may assign or put back into rotation any lead not installed, and close (fail) any
-# lead neither installed nor failed already.
+# lead neither installed nor failed already; a lead nobody holds yet may be opened to the
+# exchange (pool).
+OPENABLE = frozenset({S.NEW, S.OFFERED, S.POOL})
 ADMIN_TRANSITIONS: dict[S, frozenset] = {
-    status: frozenset({S.ACCEPTED, S.NEW} | ({S.FAILED} if status != S.FAILED else set()))
+    status: frozenset(
+        {S.ACCEPTED, S.NEW}
+        | ({S.FAILED} if status != S.FAILED else set())
+        | ({S.POOL} if status in OPENABLE else set())
+    )
     for status in S
     if status != S.INSTALLED
 }
@@ -139,21 +155,97 @@ def move(lead: HasStatus, wanted: S, *, by: Actor) -> None:
     if wanted not in _TABLES[by].get(lead.status, frozenset()):
         raise Refused(str(lead.status), str(wanted))
     lead.status = wanted
+    if wanted != S.POOL and getattr(lead, "exchange_since", None) is not None:
+        # Out of the pool, out of the exchange.
+        lead.exchange_since = lead.exchange_reason = lead.exchange_lapsed_installer_id = None
 
 
 # ------------------------------------------------------------------ transitions -------------
-PROGRESS_TIMERS = ("status_reminder", "reservation_lapse", "follow_up_reminder")
+PROGRESS_TIMERS = ("status_reminder", "reservation_lapse", "follow_up_reminder", "claim_lapse")
+
+
+def in_exchange(lead) -> bool:
+    return lead.status == S.POOL and getattr(lead, "exchange_since", None) is not None
+
+
+def _enter_exchange(lead, at: datetime, reason: str) -> Record:
+    lead.exchange_since, lead.exchange_reason = at, reason
+    return Record(lead.id, "exchange_listed", data={"reason": reason})
 
 
 def pool(lead, *, at: datetime, offered_before: bool) -> Outcome:
-    """Nobody can take the lead now: it waits in the pool (admins are told the first time)."""
+    """Nobody can take the lead now: it waits in the pool, listed in the exchange (admins are
+    told the first time)."""
     was_pool = lead.status == S.POOL
     move(lead, S.POOL, by=Actor.SYSTEM)
     lead.updated_at = at
     if was_pool:
+        if getattr(lead, "exchange_since", None) is None:
+            return outcome(_enter_exchange(lead, at, "rotation"))
         return Outcome()
     reason = "no eligible installer left" if offered_before else "no eligible installer"
-    return outcome(Record(lead.id, "pool", data={"reason": reason}), LeadPooled(lead.id))
+    lead.exchange_since, lead.exchange_reason = at, "rotation"
+    # One timeline line: in the pool, and so listed in the exchange.
+    return outcome(
+        Record(lead.id, "pool", data={"reason": reason, "exchange": "listed"}), LeadPooled(lead.id)
+    )
+
+
+class NotInExchange(Exception):
+    """The lead is no longer in the exchange (claimed by someone else, re-offered, closed)."""
+
+
+def open_to_exchange(lead, *, at: datetime, by: str) -> Outcome:
+    """An admin opens a lead nobody holds to the exchange (the caller withdrew open offers)."""
+    if lead.status not in OPENABLE:
+        raise Refused(str(lead.status), "exchange")
+    move(lead, S.POOL, by=Actor.ADMIN)
+    lead.updated_at = at
+    listed = _enter_exchange(lead, at, "admin")
+    return outcome(Record(lead.id, "exchange_opened", Actor.ADMIN, {"by": by}), listed)
+
+
+def claim(lead, installer, *, at: datetime) -> Outcome:
+    """An installer claims a lead of the exchange: it is theirs as if accepted, reserved until
+    the claim lapses (the ``claim_lapse`` timer its reaction sets)."""
+    if not in_exchange(lead):
+        raise NotInExchange(lead.id)
+    listed_since = lead.exchange_since
+    move(lead, S.ACCEPTED, by=Actor.SYSTEM)
+    lead.assigned_installer_id = installer.id
+    lead.updated_at = lead.accepted_at = lead.status_changed_at = at
+    installer.last_action_at = at
+    return outcome(
+        CancelTimers(lead.id, PROGRESS_TIMERS),
+        Record(
+            lead.id,
+            "exchange_claimed",
+            Actor.INSTALLER,
+            {"installer": installer.email, "listed_since": listed_since.isoformat()},
+        ),
+        LeadClaimed(lead.id, installer.id),
+    )
+
+
+def claim_lapsed(lead, installer_email: str, *, at: datetime) -> Outcome:
+    """No status recorded within the claim's reservation: the lead goes back to the exchange."""
+    lapsed_installer = lead.assigned_installer_id
+    lead.assigned_installer_id = None
+    move(lead, S.POOL, by=Actor.SYSTEM)
+    lead.updated_at = lead.status_changed_at = at
+    lead.exchange_lapsed_installer_id = lapsed_installer
+    return outcome(
+        CancelTimers(lead.id, PROGRESS_TIMERS),
+        Record(
+            lead.id,
+            "exchange_claim_lapsed",
+            data={
+                "installer": installer_email,
+                "reason": "no status recorded within 2 business days",
+            },
+        ),
+        _enter_exchange(lead, at, "claim_lapsed"),
+    )
 
 
 def release(lead, *, at: datetime, actor: Actor, reason: str) -> Outcome:

@@ -36,6 +36,7 @@ from mailflow.models import (
     Offer,
     OfferStatus,
 )
+from mailflow.routing import exchange
 from mailflow.routing.offers import lock_lead
 
 MAX_REASON = 2000
@@ -229,6 +230,24 @@ def back_to_rotation(
     UnitOfWork(session, settings, now).apply(rotated)
     open_offers = _open_offers(session, lead)
     return open_offers[0] if open_offers else None
+
+
+# ------------------------------------------------------------------ open exchange -----------
+def open_to_exchange(
+    session: Session, lead_id: int, *, by: str, now: datetime, settings: Settings
+) -> Lead:
+    """The lead is listed in the open exchange for every installer of its area to claim (an
+    open offer is withdrawn); only a lead nobody holds yet."""
+    lead = _locked(session, lead_id)
+    if lead_rules.in_exchange(lead):
+        raise ActionRefused(f"Lead #{lead.id} is in the exchange already.")
+    if lead.status not in lead_rules.OPENABLE:
+        raise ActionRefused(
+            f"Lead #{lead.id} is {lead.status.value}: only a new, offered or pool lead can be "
+            "opened to the exchange."
+        )
+    exchange.open_to_exchange(session, lead, now=now, settings=settings, by=by)
+    return lead
 
 
 # ------------------------------------------------------------------ close, archive, spam ----

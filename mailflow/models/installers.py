@@ -43,6 +43,9 @@ class Installer(Base):
     deactivated_by_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     digest_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
     last_digest_at: Mapped[datetime | None]
+    # The daily email of leads available in the exchange (opt-out, like the digest).
+    exchange_mail_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_exchange_mail_at: Mapped[datetime | None]
     phone: Mapped[str | None] = mapped_column(String(32))
     # Score and tier (customer ratings and diligence): see mailflow/ratings/score.py.
     score: Mapped[float | None]

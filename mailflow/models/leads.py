@@ -57,6 +57,14 @@ class Lead(Base):
     spam: Mapped[bool] = mapped_column(Boolean, default=False)
     erased_at: Mapped[datetime | None]
     search_version: Mapped[int | None] = mapped_column(Integer)
+    # The open lead exchange (Q CELLS "bourse aux leads"): set while a pool lead is listed for
+    # every eligible installer to claim (cleared by any move out of the pool), with why it is
+    # there: "rotation" (nobody took it), "admin" (opened by an admin), "claim_lapsed".
+    exchange_since: Mapped[datetime | None]
+    exchange_reason: Mapped[str | None] = mapped_column(String(32))
+    # Whose claim lapsed: the lead is listed for the others (Q CELLS: "visible for the other
+    # partners"), so nobody holds a lead by claiming it again every two days.
+    exchange_lapsed_installer_id: Mapped[int | None] = mapped_column(Integer)
 
     events: Mapped[list[LeadEvent]] = relationship(
         back_populates="lead", order_by="LeadEvent.id", cascade="all, delete-orphan"
@@ -153,6 +161,12 @@ Index(
     Lead.archived_at,
     sqlite_where=Lead.archived_at.is_not(None),
     postgresql_where=Lead.archived_at.is_not(None),
+)
+Index(
+    "ix_leads_exchange",
+    Lead.exchange_since,
+    sqlite_where=Lead.exchange_since.is_not(None),
+    postgresql_where=Lead.exchange_since.is_not(None),
 )
 Index(
     "ix_leads_search_pending",

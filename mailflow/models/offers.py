@@ -32,6 +32,9 @@ class Offer(Base):
     # A decline for "spam" counts against the installer's score only once an admin confirmed
     # that the lead was real (a flood of fake leads must not cost anyone their tier).
     decline_confirmed_at: Mapped[datetime | None]
+    # Second chance: the installer of this expired offer asked to be put back in line; routing
+    # may offer them the lead once more after the installers of the current cycle.
+    requeued_at: Mapped[datetime | None]
 
     lead: Mapped[Lead] = relationship()
     installer: Mapped[Installer] = relationship()

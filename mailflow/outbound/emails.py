@@ -12,7 +12,7 @@ from typing import Any
 
 from babel.numbers import format_decimal
 
-from mailflow.i18n import gettext, pick_language
+from mailflow.i18n import format_duration, gettext, pick_language
 from mailflow.models import Installer, Lead
 
 
@@ -106,6 +106,7 @@ def offer_email(
     accept_url: str,
     decline_url: str,
     vacation_url: str | None = None,
+    now: datetime | None = None,
 ) -> EmailSpec:
     language = installer_language(installer)
     return EmailSpec(
@@ -116,8 +117,11 @@ def offer_email(
         installer_id=installer.id,
         context={
             "installer_name": installer.name,
+            "lead_ref": lead.id,
             "project": project_facts(lead, language),
             "deadline": deadline,
+            # How long the installer has to answer, counted from when the email is written.
+            "time_left": format_duration(deadline - now, language) if now else None,
             "timezone": installer.timezone,
             "accept_url": accept_url,
             "decline_url": decline_url,
@@ -215,6 +219,39 @@ def reservation_lapsed_email(lead: Lead, installer: Installer) -> EmailSpec:
         lead_id=lead.id,
         installer_id=installer.id,
         context={"installer_name": installer.name, "lead_ref": lead.id},
+    )
+
+
+def exchange_claim_lapsed_email(lead: Lead, installer: Installer) -> EmailSpec:
+    return EmailSpec(
+        to=installer.email,
+        template="exchange_claim_lapsed",
+        language=installer_language(installer),
+        lead_id=lead.id,
+        installer_id=installer.id,
+        context={"installer_name": installer.name, "lead_ref": lead.id},
+    )
+
+
+def exchange_daily_email(
+    installer: Installer, *, leads: list[Lead], total: int, dashboard_url: str, unsubscribe_url: str
+) -> EmailSpec:
+    """What the open exchange has in the installer's area: area, product and key figures of
+    each lead, never who the customer is."""
+    language = installer_language(installer)
+    return EmailSpec(
+        to=installer.email,
+        template="exchange_daily",
+        language=language,
+        installer_id=installer.id,
+        context={
+            "installer_name": installer.name,
+            "leads": [{"ref": lead.id, "project": project_facts(lead, language)} for lead in leads],
+            "total": total,
+            "more": max(total - len(leads), 0),
+            "dashboard_url": dashboard_url,
+            "unsubscribe_url": unsubscribe_url,
+        },
     )
 
 

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from mailflow.app.uow import UnitOfWork
@@ -23,7 +23,7 @@ from mailflow.domain.deadlines import offer_deadline
 from mailflow.domain.effects import NOTHING, Outcome, QueueEmail, outcome
 from mailflow.domain.events import LeadAccepted, LeadAssigned, LeadNeedsInstaller, LeadPooled
 from mailflow.domain.offer import OfferClosed
-from mailflow.domain.routing import Candidate, available_days, choose, serving_prefix
+from mailflow.domain.routing import Candidate, Choice, available_days, choose, serving_prefix
 from mailflow.models import (
     HELD_STATUSES,
     Actor,
@@ -127,15 +127,37 @@ def offer_next(session: Session, lead: Lead, *, now: datetime, settings: Setting
 def next_offer(uow: UnitOfWork, lead: Lead) -> tuple[Outcome, Offer | None]:
     """The next offer of the (locked) lead: stored, with what it causes (or the pool)."""
     session, now = uow.session, uow.now
-    offered = set(session.scalars(select(Offer.installer_id).where(Offer.lead_id == lead.id)))
+    history = session.execute(
+        select(Offer.installer_id, Offer.requeued_at)
+        .where(Offer.lead_id == lead.id)
+        .order_by(Offer.id)
+    ).all()
+    offered = {installer_id for installer_id, _ in history}
+    candidates = load_candidates(session, lead, now)
     choice = choose(
-        load_candidates(session, lead, now),
+        candidates,
         postcode=lead.postcode,
         country=lead.country,
         offered=offered,
         now=now,
         shares=uow.settings.share_weights,
     )
+    if choice is None:
+        # Second chance: once the current cycle is over, those whose last offer of this lead
+        # expired and who asked to be put back in line (mailflow.routing.second_chance).
+        latest = {installer_id: requeued for installer_id, requeued in history}
+        again = {i for i, requeued in latest.items() if requeued is not None}
+        if again:
+            choice = choose(
+                candidates,
+                postcode=lead.postcode,
+                country=lead.country,
+                offered=offered - again,
+                now=now,
+                shares=uow.settings.share_weights,
+            )
+            if choice is not None:
+                choice = Choice(choice.installer, f"second chance; {choice.reason}")
     if choice is None:
         return lead_rules.pool(lead, at=now, offered_before=bool(offered)), None
     installer = session.get(Installer, choice.installer.id)
@@ -304,12 +326,17 @@ def expire_due_offers(settings: Settings, at: datetime, *, batch: int = 200) -> 
 
 
 def reoffer_pool(settings: Settings, at: datetime, *, batch: int = 200) -> int:
-    """Pool leads are offered again as soon as an installer becomes eligible."""
+    """Pool leads are offered again as soon as an installer becomes eligible; those an admin
+    opened to the exchange, or whose claim lapsed, stay in the exchange for installers to
+    claim."""
     with session_scope(settings) as session:
         ids = list(
             session.scalars(
                 select(Lead.id)
-                .where(Lead.status == LeadStatus.POOL)
+                .where(
+                    Lead.status == LeadStatus.POOL,
+                    or_(Lead.exchange_reason.is_(None), Lead.exchange_reason == "rotation"),
+                )
                 .order_by(Lead.created_at)
                 .limit(batch)
             )

@@ -20,6 +20,7 @@ def test_the_sweeps_run_in_their_order_under_their_metric_names():
         "tiers",
         "offers",
         "route",
+        "exchange_mail",
     ]
     assert all(callable(sweep.run) for sweep in SWEEPS)
 
@@ -32,5 +33,6 @@ def test_every_timer_kind_has_a_handler():
         "visit_reminder",
         "survey",
         "survey_reminder",
+        "claim_lapse",
     }
     assert all(callable(handler) for handler in TIMER_HANDLERS.values())

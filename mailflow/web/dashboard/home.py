@@ -26,6 +26,7 @@ from mailflow.models import (
     OfferStatus,
 )
 from mailflow.outbound.emails import N_, project_facts
+from mailflow.routing.exchange import available_leads
 from mailflow.web.dashboard.common import _day, _iso_day, _t, _tz, _when, redirect, status_label
 from mailflow.web.dashboard.labels import DEACTIVATED_BY_ADMIN, LIST_LIMIT, PREFIX, TAB_LABELS, TABS
 from mailflow.web.dashboard.rendering import _notice, _page
@@ -83,6 +84,8 @@ def _home(
         )
     )
     counts["new"] += len(offers)
+    available = available_leads(session, installer, at)
+    counts["available"] = len(available)
     statuses = [s for s in LeadStatus if _tab_of(s) == tab]
     order = {"new": Lead.accepted_at.desc(), "follow_up": Lead.status_changed_at.desc()}
     leads = list(
@@ -94,6 +97,9 @@ def _home(
         )
     )
     rows = [_row(lead, tab, language, tz) for lead in leads]
+    exchange_rows = (
+        [_exchange_row(lead, language, tz) for lead in available] if tab == "available" else []
+    )
     if tab == "follow_up":
         rows.sort(key=lambda r: r["sort"])
     offer_rows = (
@@ -109,6 +115,7 @@ def _home(
         tabs=[(key, _t(language, TAB_LABELS[key]), counts[key]) for key in TABS],
         rows=rows,
         offers=offer_rows,
+        exchange=exchange_rows,
         truncated=len(leads) >= LIST_LIMIT,
         timezone=installer.timezone,
         paused=pause_of(installer, get_settings()),
@@ -119,6 +126,19 @@ def _home(
 
 def _place(lead: Lead) -> str:
     return " ".join(p for p in (lead.postcode, lead.city) if p)
+
+
+def _exchange_row(lead: Lead, language: str, tz: ZoneInfo) -> dict:
+    """A lead of the exchange: where (postcode and city), what and the key figures, never who
+    (no name, street, email or phone)."""
+    project = project_facts(lead, language)
+    return {
+        "id": lead.id,
+        "product": project["product_label"],
+        "place": _place(lead),
+        "facts": project["facts"][2:],  # product and place are shown above
+        "since": _when(lead.exchange_since, language, tz),
+    }
 
 
 def _row(lead: Lead, tab: str, language: str, tz: ZoneInfo) -> dict:

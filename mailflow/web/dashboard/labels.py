@@ -37,12 +37,14 @@ CURRENCY_OF_COUNTRY = {
     "HU": "HUF",
 }
 
-TABS = ("new", "progress", "follow_up", "finished")
+TABS = ("new", "progress", "follow_up", "finished", "available")
 TAB_LABELS = {
     "new": N_("New"),
     "progress": N_("In progress"),
     "follow_up": N_("Follow-up"),
     "finished": N_("Finished"),
+    # The open lead exchange: leads nobody took, for any installer of the area to claim.
+    "available": N_("Available leads"),
 }
 STATUS_LABELS = {
     LeadStatus.NEW: N_("New"),
@@ -75,6 +77,8 @@ EVENT_LABELS = {
     "expired": N_("Expired"),
     "email_bounced": N_("Email bounced"),
     "status": N_("Status recorded"),
+    "exchange_claimed": N_("Claimed from the exchange"),
+    "exchange_claim_lapsed": N_("Reservation lapsed: back in the exchange"),
 }
 ACTOR_LABELS = {
     Actor.INSTALLER: N_("You"),
@@ -123,6 +127,10 @@ NOTICES = {
     "vacation": N_("Your vacation is saved: no offers during that time."),
     "vacation_cleared": N_("Vacation cleared: you receive offers again."),
     "preferences": N_("Your preferences are saved."),
+    "claimed": N_(
+        "The lead is yours: it is reserved for you for two business days. Record what happened "
+        "by then, or it goes back to the exchange."
+    ),
 }
 DEACTIVATED_BY_ADMIN = N_(
     "An administrator deactivated your account: you receive no offers, and only an "
@@ -138,6 +146,16 @@ MESSAGES = {
         403,
         N_("Please try again"),
         N_("The form was not sent from this page, or the page was open for too long."),
+    ),
+    "claim_taken": (
+        409,
+        N_("Too late: this lead is no longer available"),
+        N_("Another installer claimed it first, or it was given to someone meanwhile."),
+    ),
+    "claim_not_eligible": (
+        403,
+        N_("You cannot claim this lead"),
+        N_("It is outside your service area, or your account does not receive leads right now."),
     ),
     "not_found": (
         404,

@@ -27,6 +27,7 @@ from mailflow.models import (
     LeadEvent,
 )
 from mailflow.outbound.emails import N_, project_facts
+from mailflow.routing.exchange import claim_reserved_until
 from mailflow.routing.offers import lock_lead
 from mailflow.web.dashboard.common import (
     _day,
@@ -103,9 +104,11 @@ def _lead_page(
     facts = project_facts(lead, language)
 
     visit = current_visit(session, lead.id)
+    reserved_until = claim_reserved_until(session, lead.id, installer.id)
     return _page(
         "lead.html",
         who,
+        reserved_until=_when(reserved_until, language, tz) if reserved_until else None,
         status_code=status_code,
         section="leads",
         visit=(

@@ -62,6 +62,7 @@ def _settings_page(
         languages=[(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
         current_language=pick_language(installer.language),
         digest_opt_out=installer.digest_opt_out,
+        exchange_mail_opt_out=installer.exchange_mail_opt_out,
         paused=pause_of(installer, get_settings()),
         notice=notice,
     )
@@ -92,6 +93,12 @@ def _settings_save(request: Request, form: dict, settings: Settings) -> Response
             if chosen in LANGUAGES:
                 installer.language = chosen
             installer.digest_opt_out = form.get("digest_opt_out") in ("on", "1", "yes", "true")
+            installer.exchange_mail_opt_out = form.get("exchange_mail_opt_out") in (
+                "on",
+                "1",
+                "yes",
+                "true",
+            )
             done = "preferences"
         else:
             return _settings_page(who, at, status_code=422)

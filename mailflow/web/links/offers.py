@@ -20,12 +20,12 @@ from sqlalchemy.orm import Session
 from mailflow.clock import now
 from mailflow.config import Settings
 from mailflow.db import session_scope
-from mailflow.i18n import gettext
+from mailflow.i18n import format_duration, gettext
 from mailflow.leads.service import add_event
 from mailflow.links import tokens
 from mailflow.models import Actor, Installer, Lead, LeadStatus, Offer, OfferStatus
 from mailflow.outbound.emails import N_, project_facts
-from mailflow.routing import offers
+from mailflow.routing import offers, second_chance
 from mailflow.web.csrf import CsrfForm, page_token, with_cookie
 from mailflow.web.deps import SettingsDep, link_language, request_language
 from mailflow.web.errors import problem
@@ -82,11 +82,26 @@ def _show(action: str, token: str, request: Request, settings: Settings) -> HTML
             )
         offer = session.get(Offer, link.subject_id)
         closed = _closed_code(offer, now())
+        if closed == "offer_expired" and _second_chance_open(session, offer):
+            return with_cookie(
+                render_page(
+                    "links/expired.html",
+                    language,
+                    status_code=410,
+                    lead_ref=offer.lead_id,
+                    requeue_url=f"/l/{action}/{token}/requeue",
+                    requeued=offer.requeued_at is not None,
+                    csrf_token=csrf,
+                ),
+                csrf,
+                settings,
+            )
         if closed:
             return problem(closed, language)
         context = {
             "installer_name": installer.name,
             "deadline": offer.deadline,
+            "time_left": format_duration(offer.deadline - now(), language),
             "timezone": installer.timezone,
             "project": project_facts(offer.lead, language),
             "csrf_token": csrf,
@@ -94,6 +109,15 @@ def _show(action: str, token: str, request: Request, settings: Settings) -> HTML
         if action == "decline":
             context["reasons"] = [(k, gettext(language, v)) for k, v in DECLINE_LABELS.items()]
         return with_cookie(render_page(f"links/{action}.html", language, **context), csrf, settings)
+
+
+def _second_chance_open(session: Session, offer: Offer) -> bool:
+    """An offer that timed out while nobody holds the lead: the page offers a second chance
+    (or says it was asked for already). The deadline may have passed before the sweep ran."""
+    lead = offer.lead
+    if lead.status not in second_chance.WAITING:
+        return False
+    return offer.status in (OfferStatus.EXPIRED, OfferStatus.OFFERED)
 
 
 def _closed_code(offer: Offer | None, at) -> str | None:
@@ -111,6 +135,41 @@ def _closed_code(offer: Offer | None, at) -> str | None:
     if offer.status != OfferStatus.OFFERED or offer.lead.status != LeadStatus.OFFERED:
         return "taken"
     return None
+
+
+# ------------------------------------------------------------------------- second chance ----
+@router.post("/l/{action}/{token}/requeue", include_in_schema=False)
+async def requeue(
+    action: str, token: str, request: Request, form: CsrfForm, settings: SettingsDep
+) -> HTMLResponse:
+    return await run_in_threadpool(_requeue, action, token, request, settings)
+
+
+def _requeue(action: str, token: str, request: Request, settings: Settings) -> HTMLResponse:
+    """ "Put me back in line": the (unused) accept or decline link of the expired offer still
+    says whose offer it was; the installer is offered the lead again after the current cycle."""
+    if action not in ("accept", "decline"):
+        return problem("invalid", request_language(request))
+    at = now()
+    with session_scope(settings) as session:
+        try:
+            link = tokens.verify(session, settings, action, token, now=at)
+        except tokens.LinkError as exc:
+            return problem(exc.code, link_language(session, None, request))
+        language = link_language(session, link.installer_id, request)
+        offer = session.get(Offer, link.subject_id)
+        if offer is not None and offer.status == OfferStatus.OFFERED and at >= offer.deadline:
+            lead = offers.lock_lead(session, offer.lead_id)
+            session.refresh(offer)
+            offers.expire_offer(session, offer, lead, now=at, settings=settings)
+    try:
+        with session_scope(settings) as session:
+            second_chance.put_back_in_line(
+                session, link.subject_id, link.installer_id, now=at, settings=settings
+            )
+            return render_page("links/requeued.html", language)
+    except offers.OfferClosed as closed:
+        return problem(closed.code, language)
 
 
 # ------------------------------------------------------------------------- POST -------------

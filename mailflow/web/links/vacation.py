@@ -138,6 +138,15 @@ def _vacation_page(
 ) -> HTMLResponse:
     language = pick_language(installer.language)
     at = now()
+    if link.extra.get("exchange") == "off":
+        return render_page(
+            "dashboard/exchange_link.html",
+            language,
+            status_code=status_code,
+            installer_name=installer.name,
+            csrf_token=csrf,
+            already=installer.exchange_mail_opt_out,
+        )
     if link.extra.get("digest") == "off":
         return render_page(
             "dashboard/digest_link.html",
@@ -204,10 +213,20 @@ def _vacation(
             return problem("invalid", link_language(session, None, request))
         language = pick_language(installer.language)
         digest_link = link.extra.get("digest") == "off"
+        exchange_link = link.extra.get("exchange") == "off"
         action = "digest_off" if (digest_link or one_click) else form.get("action", "")
-        if one_click and not digest_link:
+        if exchange_link:
+            action = "exchange_off"  # the daily exchange email's own link turns only it off
+        if one_click and not (digest_link or exchange_link):
             return problem("invalid", language)
-        if action == "digest_off":
+        if action == "exchange_off":
+            installer.exchange_mail_opt_out = True
+            log.info("installer %s stopped the daily exchange email", installer.id)
+            done = gettext(
+                language, N_("You will no longer receive the daily email of available leads.")
+            )
+            vacation = None
+        elif action == "digest_off":
             installer.digest_opt_out = True
             log.info("installer %s stopped the weekly summary", installer.id)
             done = gettext(language, N_("You will no longer receive the weekly summary."))

@@ -128,6 +128,22 @@ def lead_rotate(
     )
 
 
+@router.post("/leads/{lead_id}/exchange")
+def lead_open_exchange(
+    request: Request, lead_id: int, action: Action = Depends(require_action)
+) -> Response:
+    return _act(
+        request,
+        action,
+        lead_id,
+        "lead.open_exchange",
+        lambda session: admin_actions.open_to_exchange(
+            session, lead_id, by=action.admin.email, now=now(), settings=get_settings()
+        ),
+        done=f"Lead #{lead_id} is in the open exchange: installers of its area can claim it.",
+    )
+
+
 @router.post("/leads/{lead_id}/close")
 def lead_close(
     request: Request, lead_id: int, action: Action = Depends(require_action)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from mailflow.clock import now
 from mailflow.config import get_settings
 from mailflow.db import session_scope
+from mailflow.domain import lead as lead_rules
 from mailflow.leads import admin_actions
 from mailflow.models import (
     HELD_STATUSES,
@@ -157,6 +158,8 @@ def lead_detail(request: Request, lead_id: int, admin: CurrentAdmin) -> Response
         held=held,
         final=lead.status in admin_actions.FINAL,
         closable=lead.status in admin_actions.CLOSABLE_FROM,
+        openable=lead.status in lead_rules.OPENABLE and not lead_rules.in_exchange(lead),
+        in_exchange=lead_rules.in_exchange(lead),
         max_document_mb=get_settings().document_max_bytes // (1024 * 1024),
         event_items=event_items,
     )
