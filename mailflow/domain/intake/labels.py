@@ -179,22 +179,48 @@ def _build_phrases() -> tuple[tuple[tuple[str, ...], str, frozenset[str]], ...]:
 
 
 PHRASES = _build_phrases()
+# every rule and phrase as (words, key, languages), and which of them each word occurs in: a
+# label is scored against the few whose words it holds, not against all of them
+_READINGS: tuple[tuple[tuple[str, ...], str, frozenset[str]], ...] = (
+    *((words, key, frozenset()) for words, key in RULES),
+    *PHRASES,
+)
+_IS_PHRASE = tuple(index >= len(RULES) for index in range(len(_READINGS)))
+
+
+def _index_words() -> dict[str, tuple[int, ...]]:
+    by_word: dict[str, list[int]] = {}
+    for index, (words, _key, _languages) in enumerate(_READINGS):
+        for word in set(words):
+            by_word.setdefault(word, []).append(index)
+    return {word: tuple(indexes) for word, indexes in by_word.items()}
+
+
+_BY_WORD = _index_words()
+_SHORT_WORDS = frozenset(word for word in _BY_WORD if len(word) <= 4)
+_LONG_WORDS = tuple(word for word in _BY_WORD if len(word) > 4)
 
 
 def candidates(text: str) -> list[Candidate]:
     """Every reading of a normalised label by the keyword rules and the vocabulary's phrases."""
     tokens = text.split()
     content = [i for i, token in enumerate(tokens) if token not in STOPWORDS]
+    present = _SHORT_WORDS.intersection(tokens) | {word for word in _LONG_WORDS if word in text}
+    indexes = sorted({index for word in present for index in _BY_WORD[word]})
     found: list[Candidate] = []
-    for words, key in RULES:
+    for index in indexes:
+        words, key, languages = _READINGS[index]
+        if not present.issuperset(words):
+            continue
         matched = _match(words, tokens)
-        if matched:
+        if not matched:
+            continue
+        if not _IS_PHRASE[index]:
             found.append(Candidate(key, *matched))
-    for words, key, languages in PHRASES:
-        matched = _match(words, tokens)
+            continue
         # a phrase explains at least a third of the label's words: "Wie viele Personen leben
         # im Haushalt" holds "Personen im Haushalt", a long question holding "Projet" does not
-        if not matched or len(matched[1]) * 3 < len(content):
+        if len(matched[1]) * 3 < len(content):
             continue
         score, used = matched
         positions = [tokens.index(word) if word in tokens else -1 for word in words]
