@@ -51,6 +51,7 @@ def _message(body: str, *, subject: str = "Anfrage", sender: str = "form@site.ex
         ("Company name", "company"),
         ("Nom de l'entreprise", "company"),
         ("Nom", "name"),
+        ("Nom de la rue", "street"),
         # a yes/no question about one product is that product's detail, not "the product"
         ("Interesse an einer Wärmepumpe", "heat_pump"),
         ("Intéressé par une solution de stockage ?", "storage_interest"),
@@ -143,7 +144,8 @@ def test_ad_platform_field_names(label: str, key: str) -> None:
 
 
 def test_unrelated_labels_stay_unknown() -> None:
-    for label in ("ad_name", "campaign_name", "created_time", "Lieblingsfarbe", "Civilité"):
+    labels = ("ad_name", "campaign_name", "created_time", "Lieblingsfarbe", "Civilité", "Statement")
+    for label in labels:
         assert resolve(label) is None, label
 
 

@@ -16,7 +16,8 @@ from mailflow.domain.intake.label_data import (
 
 # Keyword rules for labels the vocabulary does not list verbatim: every word must occur (words
 # of up to four letters as whole tokens, longer ones anywhere in a token, so German compounds
-# match). Every rule that matches is scored by how much of the label it explains (see
+# match; a word written "=word" counts only as a whole word: "=state" is not in "statement").
+# Every rule that matches is scored by how much of the label it explains (see
 # ``labels.best_reading``) together with the vocabulary's phrases: the order below only breaks
 # ties.
 RULES: tuple[tuple[tuple[str, ...], str], ...] = (
@@ -28,6 +29,8 @@ RULES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("magazyn", "zainteres"), "storage_interest"),
     (("imie", "nazwisk"), "name"),
     (("vor", "nachname"), "name"),  # "Vor- und Nachname"
+    (("rue",), "street"),  # before "nom": "Nom de la rue" is the street
+    (("voie",), "street"),
     (("nom",), "name"),  # "Nom", "Prénom Nom" (with the first name: see COMBINED_KEYS)
     (("company",), COMPANY),
     (("firma",), COMPANY),
@@ -96,7 +99,7 @@ RULES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("zuzyc", "prad"), "annual_consumption_kwh"),
     (("consumption",), "annual_consumption_kwh"),
     (("verbrauch",), "annual_consumption_kwh"),
-    (("usage",), "annual_consumption_kwh"),
+    (("=usage",), "annual_consumption_kwh"),
     (("zuzyc",), "annual_consumption_kwh"),
     (("dachflache",), "roof_area_m2"),
     (("surface", "toit"), "roof_area_m2"),
@@ -199,13 +202,13 @@ RULES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("projet",), "product"),
     (("projekt",), "product"),
     (("rodzaj", "instalac"), "product"),
-    (("state",), REGION),
+    (("=state",), REGION),
     (("bundesland",), REGION),
-    (("region",), REGION),
-    (("province",), REGION),
+    (("=region",), REGION),
+    (("=province",), REGION),
     (("wojewodztw",), REGION),
     (("kanton",), REGION),
-    (("canton",), REGION),
+    (("=canton",), REGION),
     (("lead", "id"), "external_id"),
     (("referen",), "external_id"),
     (("anfragenummer",), "external_id"),

@@ -141,12 +141,14 @@ def _match(words: tuple[str, ...], tokens: list[str]) -> tuple[float, frozenset[
     """
     score = 0.0
     used: set[int] = set()
-    for word in words:
+    for written in words:
+        word = written.lstrip("=")
+        whole = written.startswith("=") or len(word) <= 4
         best: tuple[float, int] | None = None
         for index, token in enumerate(tokens):
             if token == word:
                 quality = MATCH_QUALITY["token"]
-            elif len(word) <= 4:
+            elif whole:
                 continue
             elif token.startswith(word):
                 quality = MATCH_QUALITY["prefix"]
@@ -197,15 +199,19 @@ def _index_words() -> dict[str, tuple[int, ...]]:
 
 
 _BY_WORD = _index_words()
-_SHORT_WORDS = frozenset(word for word in _BY_WORD if len(word) <= 4)
-_LONG_WORDS = tuple(word for word in _BY_WORD if len(word) > 4)
+# words found as whole tokens only, and words also found inside longer ones
+_SHORT_WORDS = frozenset(word for word in _BY_WORD if len(word) <= 4 or word.startswith("="))
+_LONG_WORDS = tuple(word for word in _BY_WORD if word not in _SHORT_WORDS)
 
 
 def candidates(text: str) -> list[Candidate]:
     """Every reading of a normalised label by the keyword rules and the vocabulary's phrases."""
     tokens = text.split()
+    token_set = set(tokens)
     content = [i for i, token in enumerate(tokens) if token not in STOPWORDS]
-    present = _SHORT_WORDS.intersection(tokens) | {word for word in _LONG_WORDS if word in text}
+    present = {word for word in _SHORT_WORDS if word.lstrip("=") in token_set} | {
+        word for word in _LONG_WORDS if word in text
+    }
     indexes = sorted({index for word in present for index in _BY_WORD[word]})
     found: list[Candidate] = []
     for index in indexes:
