@@ -401,3 +401,11 @@ def test_invalid_phone_in_a_json_part_is_kept_and_flagged() -> None:
     result = _lead(json.dumps(document))
     assert result.lead.customer.country == "PL"
     assert result.lead.details["phone_invalid"] == "12 34"
+
+
+def test_a_yes_to_a_product_question_names_the_product() -> None:
+    body = "Name: Tom Hardy\nEmail: tom@example.com\nZip: 94110\nInterested in a heat pump?: Yes\n"
+    assert _lead(body).lead.product == "heat_pump"
+    lead = _lead(body.replace(": Yes", ": No")).lead
+    assert lead.product is None
+    assert lead.details["extra"] == {"Interested in a heat pump?": "No"}

@@ -96,6 +96,15 @@ def _usable_phone(phone: str, country: str) -> bool:
     return True
 
 
+def _product_of_row(item: Field) -> Product | None:
+    """The product a row names: its value ("Produkt: Wärmepumpe"), or its label when the value
+    says yes ("Interested in a heat pump?: Yes")."""
+    product = parse_product(item.value)
+    if product is None and parse_bool(item.value) is True:
+        product = parse_product(item.label)
+    return product
+
+
 def _email_in(value: str) -> str:
     found = EMAIL_ADDRESS.search(value)
     return found.group() if found else value
@@ -122,17 +131,17 @@ def build_from_rows(
         return items[0].value
 
     def first_read(key: str, parser) -> tuple[str | None, Any]:
-        """The first value of ``key`` that ``parser`` reads, else the first value: several
-        labels may resolve to one enum ("Travaux souhaités", "Délai du projet"); the others
-        are kept under extra."""
+        """The first row of ``key`` that ``parser`` reads (it gets the row), else the first
+        row: several labels may resolve to one enum ("Travaux souhaités", "Délai du projet");
+        the others are kept under extra."""
         items = by_key.get(key)
         if not items:
             return None, None
-        chosen = next((item for item in items if parser(item.value) is not None), items[0])
+        chosen = next((item for item in items if parser(item) is not None), items[0])
         for other in items:
             if other is not chosen and other.value != chosen.value:
                 holder.add_extra(other.label, other.value)
-        return chosen.value, parser(chosen.value)
+        return chosen.value, parser(chosen)
 
     def keep(key: str) -> None:
         for item in by_key.get(key, [])[:1]:
@@ -275,7 +284,7 @@ def build_from_rows(
         else:
             details[key] = parsed
 
-    product_value, product = first_read("product", parse_product)
+    product_value, product = first_read("product", _product_of_row)
     building_answer = None
     if product_value:
         if product is None:
@@ -296,7 +305,7 @@ def build_from_rows(
         ("building_type", parse_building_type),
         ("grid_connection", parse_grid_connection),
     ):
-        value, parsed_enum = first_read(key, parser)
+        value, parsed_enum = first_read(key, lambda item, parser=parser: parser(item.value))
         if parsed_enum is not None:
             data[key] = parsed_enum.value
         elif value:
