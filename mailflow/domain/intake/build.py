@@ -220,7 +220,7 @@ def build_from_rows(
             plate=plate,
             regions=regions,
             places=[value for value in (city, *addresses_given) if value],
-            language=detected_language,
+            language=language,  # the stated one, else the labels'
             emails=[customer["email"]] if customer.get("email") else [],
             senders=context.senders,
         )
