@@ -136,8 +136,8 @@ def _match(words: tuple[str, ...], tokens: list[str]) -> tuple[float, frozenset[
 
     A word counts by its letters, times how it was found: a whole token (1.0), the start of a
     token (0.9: "telefon" in "telefonnummer"), inside a token (0.8: German compounds,
-    "verbrauch" in "jahresstromverbrauch"). Words of up to four letters count as whole tokens
-    only.
+    "verbrauch" in "jahresstromverbrauch"). Words of up to four letters, and words written
+    ``"=word"``, count as whole tokens only.
     """
     score = 0.0
     used: set[int] = set()
