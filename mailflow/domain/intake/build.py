@@ -2,33 +2,37 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from mailflow.domain.intake.enums import (
+    building_type_of_answer,
     mentions_calculator,
     parse_building_type,
     parse_grid_connection,
     parse_product,
     parse_source,
+    product_in_text,
     product_mentions,
 )
 from mailflow.domain.intake.forwards import Context
 from mailflow.domain.intake.label_data import (
     BOOL_DETAILS,
+    COMPANY,
     DETAIL_KEYS,
     FIRST_NAME,
     HOUSE_NUMBER,
     INTEGER_DETAILS,
     LAST_NAME,
+    MONTHLY_CONSUMPTION,
     NUMBER_DETAILS,
     POSTCODE_CITY,
+    REGION,
 )
 from mailflow.domain.intake.labels import vote_language
 from mailflow.domain.intake.mime import EMAIL_ADDRESS
 from mailflow.domain.intake.places import (
-    country_of_phone,
-    country_of_postcode,
+    Evidence,
+    infer_country,
     parse_country,
     parse_language,
     split_address,
@@ -59,9 +63,8 @@ CUT_MARK = " […]"
 
 
 _PV_DATA = ("roof_area_m2", "roof_pitch_deg", "roof_orientation_deg", "module", "module_count")
-# languages that, with a five-digit postcode, name the country (German and French forms are
-# also used in AT/CH/BE/LU, whose postcodes have four digits)
-_LANGUAGE_COUNTRIES = {"de": "DE", "fr": "FR", "pl": "PL"}
+PHONE_INVALID = "phone_invalid"  # details key: the phone as written, when it is not valid
+_PHONE_DIGITS = 3  # a value with fewer digits is no phone number at all ("nur per Mail")
 _EMPTY_VALUES = {
     "n a",
     "na",
@@ -81,24 +84,8 @@ def _is_empty(value: str) -> bool:
     return normalise_words(value) in _EMPTY_VALUES and not any(ch.isdigit() for ch in value)
 
 
-def _infer_country(
-    phones: list[str], postcode: str | None, plate: str | None, language: str | None
-) -> str | None:
-    """Country from the phone's international prefix, an unambiguous postcode format, or the
-    form's language with a matching postcode; None leaves the default."""
-    for phone in phones:
-        country = country_of_phone(phone)
-        if country:
-            return country
-    if plate:
-        return plate
-    if postcode:
-        country = country_of_postcode(postcode)
-        if country:
-            return country
-        if language in _LANGUAGE_COUNTRIES and re.fullmatch(r"\d{5}", postcode):
-            return _LANGUAGE_COUNTRIES[language]
-    return None
+def _looks_like_phone(value: str) -> bool:
+    return sum(ch.isdigit() for ch in value) >= _PHONE_DIGITS
 
 
 def _usable_phone(phone: str, country: str) -> bool:
@@ -107,6 +94,15 @@ def _usable_phone(phone: str, country: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _product_of_row(item: Field) -> Product | None:
+    """The product a row names: its value ("Produkt: Wärmepumpe"), or its label when the value
+    says yes ("Interested in a heat pump?: Yes")."""
+    product = parse_product(item.value)
+    if product is None and parse_bool(item.value) is True:
+        product = parse_product(item.label)
+    return product
 
 
 def _email_in(value: str) -> str:
@@ -133,6 +129,19 @@ def build_from_rows(
             if other.value != items[0].value and key not in ("phone", "message"):
                 holder.add_extra(other.label, other.value)
         return items[0].value
+
+    def first_read(key: str, parser) -> tuple[str | None, Any]:
+        """The first row of ``key`` that ``parser`` reads (it gets the row), else the first
+        row: several labels may resolve to one enum ("Travaux souhaités", "Délai du projet");
+        the others are kept under extra."""
+        items = by_key.get(key)
+        if not items:
+            return None, None
+        chosen = next((item for item in items if parser(item) is not None), items[0])
+        for other in items:
+            if other is not chosen and other.value != chosen.value:
+                holder.add_extra(other.label, other.value)
+        return chosen.value, parser(chosen)
 
     def keep(key: str) -> None:
         for item in by_key.get(key, [])[:1]:
@@ -202,7 +211,23 @@ def build_from_rows(
     language = language or detected_language
 
     phones = [item.value for item in by_key.get("phone", [])]
-    country = country or _infer_country(phones, postcode, plate, detected_language)
+    regions = [item.value for item in by_key.get(REGION, [])]
+    info: dict[str, Any] = {}
+    if not country:
+        evidence = Evidence(
+            phones=phones,
+            postcode=postcode,
+            plate=plate,
+            regions=regions,
+            places=[value for value in (city, *addresses_given) if value],
+            language=language,  # the stated one, else the labels'
+            emails=[customer["email"]] if customer.get("email") else [],
+            senders=context.senders,
+        )
+        country, reasons = infer_country(evidence, default_country)
+        if country:
+            info["country_from"] = reasons[:10]
+    keep(REGION)
     customer["country"] = country
     customer["language"] = language
     region = country or default_country
@@ -210,8 +235,14 @@ def build_from_rows(
     chosen = usable[0] if usable else (phones[0] if phones and not customer.get("email") else None)
     if chosen:
         customer["phone"] = chosen
+    invalid: str | None = None
     for item in by_key.get("phone", []):
-        if item.value != chosen:
+        if item.value == chosen:
+            continue
+        if not usable and invalid is None and _looks_like_phone(item.value):
+            # not valid in the lead's country: kept as written and flagged, never dropped
+            invalid = item.value
+        else:
             holder.add_extra(item.label, item.value)
     customer["reachability"] = first("reachability")
 
@@ -224,6 +255,13 @@ def build_from_rows(
         data["message"] = message
 
     details: dict[str, Any] = {}
+    monthly = first(MONTHLY_CONSUMPTION)
+    if monthly is not None:
+        per_month = number_with_unit("annual_consumption_kwh", monthly)
+        if per_month is not None and not by_key.get("annual_consumption_kwh"):
+            details["annual_consumption_kwh"] = round(per_month * 12, 1)
+        else:
+            keep(MONTHLY_CONSUMPTION)
     for key in DETAIL_KEYS:
         value = first(key)
         if value is None:
@@ -246,23 +284,43 @@ def build_from_rows(
         else:
             details[key] = parsed
 
-    product_value = first("product")
-    product = parse_product(product_value) if product_value else None
+    product_value, product = first_read("product", _product_of_row)
+    building_answer = None
     if product_value:
         if product is None:
-            keep("product")
+            # "Kategorie: Einfamilienhaus": a generic label whose answer is the building
+            building_answer = building_type_of_answer(product_value)
+            if building_answer is None:
+                keep("product")
         elif product_mentions(product_value)[1] and product in (Product.PV, Product.PV_BATTERY):
             details.setdefault("heat_pump", True)  # "PV + Wärmepumpe"
+    if product is None:
+        # named elsewhere: the subject ("Neue Anfrage Wärmepumpe"), an intro line
+        for text in [*context.subjects, *collected.subjects, *collected.intro[:5]]:
+            product = product_in_text(text or "")
+            if product is not None:
+                info["product_from"] = (text or "")[:200]
+                break
     for key, parser in (
         ("building_type", parse_building_type),
         ("grid_connection", parse_grid_connection),
     ):
-        value = first(key)
-        parsed_enum = parser(value) if value else None
+        value, parsed_enum = first_read(key, lambda item, parser=parser: parser(item.value))
         if parsed_enum is not None:
             data[key] = parsed_enum.value
         elif value:
             keep(key)
+    if "building_type" not in data:
+        # the answer names the building even when its label does not ("Objekt",
+        # "Type: Maison individuelle"): an unknown label's short answer
+        answers = [building_answer] + [
+            building_type_of_answer(value)
+            for value in collected.extra.values()
+            if isinstance(value, str)
+        ]
+        found = next((answer for answer in answers if answer is not None), None)
+        if found is not None:
+            data["building_type"] = found.value
 
     hints = [*context.senders, *context.subjects, *collected.intro[:5]]
     calculator = any(mentions_calculator(text) for text in hints if text)
@@ -285,10 +343,13 @@ def build_from_rows(
     if external_id:
         data["external_id"] = external_id[:255]
 
+    keep(COMPANY)
+    if invalid is not None:
+        details[PHONE_INVALID] = invalid
+        info[PHONE_INVALID] = invalid
     if extra:
         details["extra"] = extra
     data["details"] = details
-    info: dict[str, Any] = {}
     if detected_language:
         info["language"] = detected_language
     if collected.extra:
@@ -349,12 +410,23 @@ def build_from_document(
     if isinstance(customer.get("language"), str):
         customer["language"] = parse_language(customer["language"]) or customer["language"]
     phone = customer.get("phone")
+    info: dict[str, Any] = {}
     if not customer.get("country"):
         postcode = customer.get("postcode") if isinstance(customer.get("postcode"), str) else None
-        phones = [phone] if isinstance(phone, str) else []
-        inferred = _infer_country(phones, postcode, None, None)
+        email = customer.get("email")
+        evidence = Evidence(
+            phones=[phone] if isinstance(phone, str) else [],
+            postcode=postcode,
+            places=[
+                v for v in (customer.get("city"), customer.get("street")) if isinstance(v, str)
+            ],
+            emails=[email] if isinstance(email, str) else [],
+            senders=context.senders,
+        )
+        inferred, reasons = infer_country(evidence, default_country)
         if inferred:
             customer["country"] = inferred
+            info["country_from"] = reasons[:10]
     region = customer.get("country") if isinstance(customer.get("country"), str) else None
     if (
         isinstance(phone, str)
@@ -362,7 +434,9 @@ def build_from_document(
         and customer.get("email")
         and not _usable_phone(phone, region or default_country)
     ):
-        extra["customer.phone"] = customer.pop("phone")
+        # not valid in the lead's country: kept as written and flagged, never dropped
+        details[PHONE_INVALID] = customer.pop("phone")
+        info[PHONE_INVALID] = details[PHONE_INVALID]
     data["customer"] = customer
 
     if not data.get("source"):
@@ -382,4 +456,4 @@ def build_from_document(
     if extra:
         details["extra"] = extra
     data["details"] = details
-    return data, {}
+    return data, info

@@ -20,7 +20,17 @@ _PV_WORDS = (
     "module",
     "modul",
 )
-_HEAT_PUMP_WORDS = ("warmepumpe", "pompe a chaleur", "pompa ciepla", "heat pump", "heatpump", "pac")
+# words with a space are regular expressions matched at a word start ("pomp\\w* ciepl": pompa,
+# pompy, pompę ciepła)
+_HEAT_PUMP_WORDS = (
+    "warmepumpe",
+    "pompe a chaleur",
+    "pompes a chaleur",
+    "pomp\\w* ciepl",
+    "heat pump",
+    "heatpump",
+    "pac",
+)
 _BATTERY_WORDS = (
     "speicher",
     "batter",
@@ -47,16 +57,27 @@ def _mentions(text: str, words: tuple[str, ...]) -> bool:
     return False
 
 
-def product_mentions(value: str) -> tuple[bool, bool, bool]:
+def product_mentions(value: str, pv_words: tuple[str, ...] = _PV_WORDS) -> tuple[bool, bool, bool]:
     """(pv, heat pump, battery) named in ``value``."""
     text = normalise_words(value)
     if "solartherm" in text.replace(" ", "") or "solar thermal" in text:
         text = text.replace("solar", "")  # solar thermal is not photovoltaics
     return (
-        _mentions(text, _PV_WORDS),
+        _mentions(text, pv_words),
         _mentions(text, _HEAT_PUMP_WORDS),
         _mentions(text, _BATTERY_WORDS),
     )
+
+
+def _product_of(mentions: tuple[bool, bool, bool]) -> Product | None:
+    pv, heat_pump, battery = mentions
+    if pv:
+        return Product.PV_BATTERY if battery else Product.PV
+    if heat_pump:
+        return Product.HEAT_PUMP
+    if battery:
+        return Product.BATTERY
+    return None
 
 
 def parse_product(value: object) -> Product | None:
@@ -67,14 +88,18 @@ def parse_product(value: object) -> Product | None:
         return Product(value.strip().lower())
     except ValueError:
         pass
-    pv, heat_pump, battery = product_mentions(value)
-    if pv:
-        return Product.PV_BATTERY if battery else Product.PV
-    if heat_pump:
-        return Product.HEAT_PUMP
-    if battery:
-        return Product.BATTERY
-    return None
+    return _product_of(product_mentions(value))
+
+
+# In a subject or a sentence, "module" and "panel" name other things too ("Formular-Modul",
+# "admin panel"): only words that name photovoltaics there.
+_PV_TEXT_WORDS = ("photovolta", "fotowolta", "solar", "solaire", "pv", "panneaux solaires")
+
+
+def product_in_text(text: str) -> Product | None:
+    """The product a subject or an intro line names ("Neue Anfrage Wärmepumpe", "Demande de
+    devis panneaux solaires"), else None."""
+    return _product_of(product_mentions(text[:300], _PV_TEXT_WORDS))
 
 
 _BUILDING_WORDS: dict[BuildingType, tuple[str, ...]] = {
@@ -145,6 +170,58 @@ _BUILDING_WORDS: dict[BuildingType, tuple[str, ...]] = {
         "szeregow",
     ),
 }
+
+
+# Words that, in a short answer, name a building whatever the question was ("Objekt:
+# Einfamilienhaus", "Type: Maison individuelle"); the generic words of _BUILDING_WORDS ("haus",
+# "home", "dom") are not enough there.
+_BUILDING_ANSWER_WORDS = (
+    "einfamilienhaus",
+    "zweifamilienhaus",
+    "mehrfamilienhaus",
+    "reihenhaus",
+    "doppelhaus",
+    "wohnhaus",
+    "bungalow",
+    "maison individuelle",
+    "maison",
+    "pavillon",
+    "appartement",
+    "apartment",
+    "detached",
+    "terraced",
+    "dom jednorodzin",
+    "jednorodzin",
+    "blizniak",
+    "szeregow",
+    "bauernhof",
+    "landwirtschaft",
+    "exploitation agricole",
+    "gospodarstw",
+    "farm",
+    "gewerbe",
+    "commercial",
+    "local commercial",
+    "bureaux",
+    "industrie",
+    "usine",
+    "warehouse",
+    "przemysl",
+)
+_ANSWER_MAX_WORDS = 6
+
+
+def building_type_of_answer(value: object) -> BuildingType | None:
+    """The building a short answer names whatever its label (``"Einfamilienhaus, Baujahr
+    1985"`` → residential), else None."""
+    if not isinstance(value, str):
+        return None
+    text = normalise_words(value)
+    if not text or len(text.split()) > _ANSWER_MAX_WORDS:
+        return None
+    if not _mentions(text, _BUILDING_ANSWER_WORDS):
+        return None
+    return parse_building_type(value)
 
 
 def parse_building_type(value: object) -> BuildingType | None:

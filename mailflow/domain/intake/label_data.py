@@ -9,6 +9,9 @@ FIRST_NAME = "first_name"
 LAST_NAME = "last_name"
 HOUSE_NUMBER = "house_number"
 POSTCODE_CITY = "postcode_city"
+REGION = "region"  # a state, Land, voivodeship, canton: evidence of the country, kept in extra
+COMPANY = "company"  # a company name: kept in extra (so "Company name" is not the customer's)
+MONTHLY_CONSUMPTION = "monthly_consumption_kwh"  # × 12 when no annual figure is given
 SUBJECT = "subject"  # a "Subject:" line (inline forwards): its ID counts
 IGNORED = "ignored"  # mail headers of inline forwards, MIME headers of broken messages
 
@@ -97,6 +100,7 @@ VOCABULARY: dict[str, dict[str, tuple[str, ...]]] = {
             "Mobilnummer",
             "Mobiltelefon",
             "Rufnummer",
+            "Rückrufnummer",
             "Festnetz",
         ),
         "fr": (
@@ -184,6 +188,18 @@ VOCABULARY: dict[str, dict[str, tuple[str, ...]]] = {
         "fr": ("Pays",),
         "pl": ("Kraj", "Państwo"),
     },
+    REGION: {
+        "en": ("State", "Region", "Province", "County", "State/Province"),
+        "de": ("Bundesland", "Kanton"),
+        "fr": ("Région", "Canton", "Province"),
+        "pl": ("Województwo",),
+    },
+    COMPANY: {
+        "en": ("Company", "Company name"),
+        "de": ("Firma", "Firmenname", "Unternehmen"),
+        "fr": ("Entreprise", "Société", "Raison sociale", "Nom de l'entreprise"),
+        "pl": ("Nazwa firmy",),
+    },
     "language": {
         "en": ("Language", "Preferred language"),
         "de": ("Sprache", "Bevorzugte Sprache"),
@@ -241,6 +257,8 @@ VOCABULARY: dict[str, dict[str, tuple[str, ...]]] = {
             "Anmerkungen",
             "Mitteilung",
             "Anliegen",
+            "Beschreibung",
+            "Projektbeschreibung",
         ),
         "fr": (
             "Message",
@@ -254,7 +272,18 @@ VOCABULARY: dict[str, dict[str, tuple[str, ...]]] = {
         "pl": ("Wiadomość", "Treść wiadomości", "Komentarz", "Uwagi", "Dodatkowe informacje"),
     },
     "product": {
-        "en": ("Product", "Product type", "Interest", "Interested in", "Solution", "Project type"),
+        "en": (
+            "Product",
+            "Product type",
+            "Interest",
+            "Interested in",
+            "What are you interested in",
+            "Solution",
+            "Project type",
+            "Category",
+            "Service",
+            "Service type",
+        ),
         "de": (
             "Produkt",
             "Produktart",
@@ -265,6 +294,9 @@ VOCABULARY: dict[str, dict[str, tuple[str, ...]]] = {
             "Systemtyp",
             "Anfrage zu",
             "Projektart",
+            "Kategorie",
+            "Ihr Projekt",
+            "Gewünschte Leistung",
         ),
         "fr": (
             "Produit",
@@ -275,6 +307,11 @@ VOCABULARY: dict[str, dict[str, tuple[str, ...]]] = {
             "Projet",
             "Type d'installation",
             "Solution souhaitée",
+            "Votre projet",
+            "Catégorie",
+            "Travaux souhaités",
+            "Type de travaux",
+            "Nature des travaux",
         ),
         "pl": (
             "Produkt",
@@ -282,13 +319,54 @@ VOCABULARY: dict[str, dict[str, tuple[str, ...]]] = {
             "Rodzaj instalacji",
             "Typ instalacji",
             "Zainteresowany",
+            "Kategoria",
+            "Rodzaj usługi",
+            "Interesuje mnie",
         ),
     },
     "building_type": {
-        "en": ("Building type", "Type of building", "Property type", "Lead type"),
-        "de": ("Gebäudeart", "Gebäudetyp", "Art des Gebäudes", "Objektart", "Objekttyp", "Haustyp"),
-        "fr": ("Type de bâtiment", "Type de logement", "Type de bien", "Type d'habitation"),
-        "pl": ("Rodzaj budynku", "Typ budynku", "Typ obiektu", "Rodzaj obiektu", "Typ leada"),
+        "en": (
+            "Building type",
+            "Type of building",
+            "Property type",
+            "Type of property",
+            "Property",
+            "Home type",
+            "Building",
+            "Lead type",
+        ),
+        "de": (
+            "Gebäudeart",
+            "Gebäudetyp",
+            "Art des Gebäudes",
+            "Gebäude",
+            "Objekt",
+            "Objektart",
+            "Objekttyp",
+            "Immobilie",
+            "Art der Immobilie",
+            "Haustyp",
+        ),
+        "fr": (
+            "Type de bâtiment",
+            "Bâtiment",
+            "Type de logement",
+            "Logement",
+            "Type de bien",
+            "Bien",
+            "Type d'habitation",
+            "Type de maison",
+        ),
+        "pl": (
+            "Rodzaj budynku",
+            "Typ budynku",
+            "Budynek",
+            "Obiekt",
+            "Typ obiektu",
+            "Rodzaj obiektu",
+            "Rodzaj nieruchomości",
+            "Typ leada",
+        ),
     },
     "grid_connection": {
         "en": ("Grid connection", "Grid type", "Connection type", "Grid"),
@@ -350,6 +428,11 @@ VOCABULARY: dict[str, dict[str, tuple[str, ...]]] = {
             "Consumption",
             "Yearly consumption",
             "Power consumption",
+            "Usage",
+            "Annual usage",
+            "Energy usage",
+            "Electricity usage",
+            "Annual electricity usage",
         ),
         "de": (
             "Stromverbrauch",
@@ -358,6 +441,7 @@ VOCABULARY: dict[str, dict[str, tuple[str, ...]]] = {
             "Verbrauch",
             "Jährlicher Stromverbrauch",
             "Stromverbrauch pro Jahr",
+            "Energieverbrauch",
         ),
         "fr": (
             "Consommation électrique",
@@ -372,6 +456,8 @@ VOCABULARY: dict[str, dict[str, tuple[str, ...]]] = {
             "Zużycie prądu",
             "Roczne zużycie prądu",
             "Zużycie energii elektrycznej",
+            "Zużycie",
+            "Roczne zużycie",
         ),
     },
     "electricity_price_ct_kwh": {

@@ -5,11 +5,21 @@ from __future__ import annotations
 
 import re
 
-from mailflow.domain.intake.label_data import FIRST_NAME, HOUSE_NUMBER, LAST_NAME, POSTCODE_CITY
+from mailflow.domain.intake.label_data import (
+    COMPANY,
+    FIRST_NAME,
+    HOUSE_NUMBER,
+    LAST_NAME,
+    POSTCODE_CITY,
+    REGION,
+)
 
 # Keyword rules for labels the vocabulary does not list verbatim: every word must occur (words
 # of up to four letters as whole tokens, longer ones anywhere in a token, so German compounds
-# match). Checked in order: the more specific first.
+# match; a word written "=word" counts only as a whole word: "=state" is not in "statement").
+# Every rule that matches is scored by how much of the label it explains (see
+# ``labels.best_reading``) together with the vocabulary's phrases: the order below only breaks
+# ties.
 RULES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("co2",), "co2_savings_kg"),
     (("speicher", "interess"), "storage_interest"),
@@ -18,6 +28,17 @@ RULES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("storage", "interest"), "storage_interest"),
     (("magazyn", "zainteres"), "storage_interest"),
     (("imie", "nazwisk"), "name"),
+    (("vor", "nachname"), "name"),  # "Vor- und Nachname"
+    (("rue",), "street"),  # before "nom": "Nom de la rue" is the street
+    (("voie",), "street"),
+    (("nom",), "name"),  # "Nom", "Prénom Nom" (with the first name: see COMBINED_KEYS)
+    (("company",), COMPANY),
+    (("firma",), COMPANY),
+    (("firmen",), COMPANY),
+    (("unternehmen",), COMPANY),
+    (("entreprise",), COMPANY),
+    (("societe",), COMPANY),
+    (("raison", "sociale"), COMPANY),
     (("vorname",), FIRST_NAME),
     (("prenom",), FIRST_NAME),
     (("first", "name"), FIRST_NAME),
@@ -42,6 +63,7 @@ RULES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("telephon",), "phone"),
     (("phone",), "phone"),
     (("handy",), "phone"),
+    (("rufnummer",), "phone"),
     (("mobil",), "phone"),
     (("portable",), "phone"),
     (("komork",), "phone"),
@@ -76,6 +98,9 @@ RULES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("zuzyc", "energi"), "annual_consumption_kwh"),
     (("zuzyc", "prad"), "annual_consumption_kwh"),
     (("consumption",), "annual_consumption_kwh"),
+    (("verbrauch",), "annual_consumption_kwh"),
+    (("=usage",), "annual_consumption_kwh"),
+    (("zuzyc",), "annual_consumption_kwh"),
     (("dachflache",), "roof_area_m2"),
     (("surface", "toit"), "roof_area_m2"),
     (("surface", "toiture"), "roof_area_m2"),
@@ -136,6 +161,9 @@ RULES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("bemerkung",), "message"),
     (("anmerkung",), "message"),
     (("mitteilung",), "message"),
+    (("beschreibung",), "message"),
+    (("description",), "message"),
+    (("opis",), "message"),
     (("message",), "message"),
     (("commentaire",), "message"),
     (("remarque",), "message"),
@@ -144,6 +172,13 @@ RULES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("uwag",), "message"),
     (("comment",), "message"),
     (("gebaude",), "building_type"),
+    (("objekt",), "building_type"),
+    (("immobilie",), "building_type"),
+    (("obiekt",), "building_type"),
+    (("nieruchomo",), "building_type"),
+    (("property",), "building_type"),
+    (("bien",), "building_type"),
+    (("maison",), "building_type"),
     (("batiment",), "building_type"),
     (("budynk",), "building_type"),
     (("building",), "building_type"),
@@ -158,7 +193,22 @@ RULES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("produit",), "product"),
     (("product",), "product"),
     (("interess",), "product"),
+    (("interested",), "product"),
     (("zainteres",), "product"),
+    (("interesuj",), "product"),
+    (("kategori",), "product"),
+    (("categor",), "product"),
+    (("travaux",), "product"),
+    (("projet",), "product"),
+    (("projekt",), "product"),
+    (("rodzaj", "instalac"), "product"),
+    (("=state",), REGION),
+    (("bundesland",), REGION),
+    (("=region",), REGION),
+    (("=province",), REGION),
+    (("wojewodztw",), REGION),
+    (("kanton",), REGION),
+    (("=canton",), REGION),
     (("lead", "id"), "external_id"),
     (("referen",), "external_id"),
     (("anfragenummer",), "external_id"),
@@ -168,6 +218,30 @@ RULES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("bateria",), "battery"),
     (("speicher",), "battery"),
     (("magazyn", "energi"), "battery"),
+)
+
+# How a rule's word was found in a label: a whole word, the start of one, inside a compound.
+MATCH_QUALITY = {"token": 1.0, "prefix": 0.9, "inside": 0.8}
+# A vocabulary label of one word counts inside longer labels only from this many letters
+# ("Telefon", "Adresse", "Projet"; not "Name", "Ort", "Tel").
+MIN_PHRASE_WORD = 6
+# A vocabulary phrase found with its words in another order counts this much of its score.
+OTHER_ORDER = 0.95
+# Two readings that explain different words of one label and together name one field.
+COMBINED_KEYS: dict[frozenset[str], str] = {
+    frozenset(("street", HOUSE_NUMBER)): "street",  # "Ulica i numer domu": street and number
+    frozenset(("postcode", "city")): POSTCODE_CITY,  # "Code postal, commune"
+    frozenset((FIRST_NAME, LAST_NAME)): "name",  # "Vorname Nachname"
+    frozenset((FIRST_NAME, "name")): "name",  # "Prénom Nom"
+}
+# Words that explain nothing on their own (left out of the vocabulary's phrases and of the
+# count of a label's words).
+STOPWORDS = frozenset(
+    """a an and are do does for how in is it of on or the to what which who you your yours
+    am an auf bei das der des die dem den ein eine einer fur ihr ihre ihrem ihren im in ist mit
+    pro sie und von was welche welcher wie zu zum zur
+    a au aux d de des du en est et l la le les par pour quel quelle sa ses son un une vos votre
+    czy do i jaki jaka jakie na o oraz pana pani w z ze""".split()
 )
 
 # Words of cost and savings tables, whose labels ("Mit PV-Anlage", "Ersparnis") only make sense
