@@ -82,7 +82,7 @@ def test_label_on_the_line_above_and_a_heading_anchor():
     kinds = {loc.field: loc.kind for loc in learned.locators}
     assert kinds == {"name": "anchor", "email": "anchor", "city": "anchor"}
     city = next(loc for loc in learned.locators if loc.field == "city")
-    assert (city.label, city.offset, city.after) == ("Address", 1, ", France")
+    assert (city.label, city.offset, city.pieces) == ("Address", 1, ("", ", France"))
     read = apply(mail("Zoé Martin", "zoe@example.com", "Saint-Étienne"), learned.locators)
     assert read == {"name": "Zoé Martin", "email": "zoe@example.com", "city": "Saint-Étienne"}
 
@@ -128,6 +128,23 @@ def test_a_value_not_in_the_text_is_a_constant_only_when_asked():
     product = next(loc for loc in learned.locators if loc.field == "product")
     assert product.kind == "constant"
     assert apply(["Name: Ewa", "Phone: 0700000000"], learned.locators)["product"] == "pv"
+
+
+def test_several_values_on_one_line_are_slots_between_fixed_text():
+    def mail(phone, email, postcode, city):
+        return ["Wie erreichbar", f"  {phone}  /  {email}", "Wo", f"{postcode} · {city}"]
+
+    values = {"phone": "06 12 34 56 78", "email": "a@example.org", "postcode": "75011"}
+    learned = learn(mail(*values.values(), "Paris"), values)
+    assert learned.missing == []
+    # the city was not entered: the postcode is the first word of what follows "Wo"
+    assert apply(
+        mail("+33 7 98 76 54 32", "zoe@example.com", "69003", "Lyon"), learned.locators
+    ) == {
+        "phone": "+33 7 98 76 54 32",
+        "email": "zoe@example.com",
+        "postcode": "69003",
+    }
 
 
 def test_labels_do_not_capture_other_values_and_a_missing_label_reads_nothing():

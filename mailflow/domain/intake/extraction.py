@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass
 from email.message import Message
 from email.utils import getaddresses
 
+from pydantic import ValidationError
+
 from mailflow.domain.intake.enums import parse_building_type, parse_grid_connection, parse_product
 from mailflow.domain.intake.mime import (
     content_type,
@@ -39,6 +41,8 @@ from mailflow.domain.intake.mime import (
     parse_bytes,
     part_text,
 )
+from mailflow.domain.intake.parse import describe_errors
+from mailflow.domain.intake.schema import LeadIn, error_map
 
 MAX_LINES = 2000
 MAX_LINE_CHARS = 2000
@@ -123,31 +127,46 @@ def _nonblank(lines: list[str]) -> list[int]:
 # ------------------------------------------------------------------ locators ----------------
 @dataclass(frozen=True)
 class Locator:
+    """Where one field sits. ``pieces`` is the value's line as fixed text around slots (the
+    values on that line): ``("Tel:", " / ", "")`` reads ``Tel: 0612 / a@b.example``; the field
+    is slot ``slot``. ``words``: when the text after the last slot is not the same as in the
+    example, the last slot's first words."""
+
     field: str
     kind: str
     label: str = ""
     offset: int = 0
     column: int = 0
-    before: str = ""
-    after: str = ""
-    words: int = 0  # with ``after``: when the text after differs, the value's first words
+    pieces: tuple[str, ...] = ("", "")
+    slot: int = 0
+    words: int = 0
     value: str = ""
 
     def to_json(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v not in ("", 0) or k in ("field", "kind")}
+        data = asdict(self)
+        data["pieces"] = list(self.pieces)
+        return {
+            k: v
+            for k, v in data.items()
+            if k in ("field", "kind")
+            or (v not in ("", 0) and not (k == "pieces" and v == ["", ""]))
+        }
 
     @classmethod
     def from_json(cls, data: Mapping) -> Locator | None:
         """A stored locator, or None when it is not one (unknown field or kind)."""
         try:
+            pieces = data.get("pieces") or ["", ""]
+            if not isinstance(pieces, list) or not 2 <= len(pieces) <= 40:
+                return None
             locator = cls(
                 field=str(data["field"]),
                 kind=str(data["kind"]),
                 label=str(data.get("label") or "")[:MAX_LINE_CHARS],
                 offset=int(data.get("offset") or 0),
                 column=int(data.get("column") or 0),
-                before=str(data.get("before") or "")[:MAX_LINE_CHARS],
-                after=str(data.get("after") or "")[:MAX_LINE_CHARS],
+                pieces=tuple(str(piece)[:MAX_LINE_CHARS] for piece in pieces),
+                slot=int(data.get("slot") or 0),
                 words=int(data.get("words") or 0),
                 value=str(data.get("value") or "")[:MAX_VALUE_CHARS],
             )
@@ -158,6 +177,7 @@ class Locator:
         if not (
             0 <= locator.offset <= MAX_LINES
             and 0 <= locator.column <= 100
+            and 0 <= locator.slot < len(locator.pieces) - 1
             and 0 <= locator.words <= 100
         ):
             return None
@@ -165,15 +185,24 @@ class Locator:
 
     def describe(self) -> str:
         """For the rules page."""
+        shape = "".join(
+            piece
+            + (
+                ("{" + ("value" if i == self.slot else "…") + "}")
+                if i < len(self.pieces) - 1
+                else ""
+            )
+            for i, piece in enumerate(self.pieces)
+        )
         if self.kind == "prefix":
-            return f"after “{self.label}” on its line"
+            return f"the line “{shape}”"
         if self.kind == "column":
             rows = "row" if self.offset == 1 else "rows"
             return f"column “{self.label}”, {self.offset} {rows} below the header"
         if self.kind == "anchor":
             where = f"“{self.label}”" if self.label else "the start of the text"
             lines = "line" if self.offset == 1 else "lines"
-            return f"{self.offset} {lines} below {where}"
+            return f"“{shape}”, {self.offset} {lines} below {where}"
         return f"always “{self.value}”"
 
 
@@ -184,33 +213,14 @@ def locators_from_json(data: object) -> list[Locator]:
     return [locator for locator in found if locator is not None]
 
 
-def _strip_after(rest: str, after: str) -> str | None:
-    if not after:
-        return rest
-    if norm(rest).endswith(norm(after)):
-        # cut as many characters as the folded suffix has words/characters in rest
-        folded_after = norm(after)
-        for cut in range(len(rest), -1, -1):
-            if norm(rest[cut:]) == folded_after:
-                return rest[:cut]
-    return None
+def squash(line: str) -> str:
+    """Runs of spaces folded, each cell trimmed, cells (tabs) kept apart."""
+    return "\t".join(" ".join(cell.split()) for cell in line.split("\t")).strip()
 
 
-def _after_prefix(line: str, label: str) -> str | None:
-    """The rest of ``line`` after the label ``label`` (compared folded), or None."""
-    folded, want = norm(line), norm(label)
-    if not want or not folded.startswith(want):
-        return None
-    # the label must end on a word boundary: "Name" does not read "Namesake: x"
-    if want[-1].isalnum() and len(folded) > len(want) and folded[len(want)].isalnum():
-        return None
-    # map the folded length back onto the original line
-    for cut in range(len(line) + 1):
-        if norm(line[:cut]) == want:
-            while cut < len(line) and norm(line[: cut + 1]) == want:
-                cut += 1
-            return line[cut:]
-    return None
+def _lower(text: str) -> str:
+    lowered = text.lower()
+    return lowered if len(lowered) == len(text) else text
 
 
 def _clean_value(value: str | None) -> str | None:
@@ -220,16 +230,38 @@ def _clean_value(value: str | None) -> str | None:
     return value[:MAX_VALUE_CHARS] or None
 
 
-def _read_line(line: str, before: str, after: str, words: int = 0) -> str | None:
-    rest = line
-    if before:
-        rest = _after_prefix(line, before)
-        if rest is None:
+def _slots(line: str, pieces: tuple[str, ...], words: int) -> list[str] | None:
+    """The values in ``line`` between the fixed ``pieces`` (left to right, no backtracking)."""
+    text = squash(line)
+    low = _lower(text)
+    fixed = [_lower(squash(piece)) for piece in pieces]
+    head = fixed[0]
+    if not low.startswith(head):
+        return None
+    if head and head[-1].isalnum() and len(low) > len(head) and low[len(head)].isalnum():
+        return None  # "Name" does not read "Namesake: x"
+    at, found = len(head), []
+    for piece in fixed[1:-1]:
+        where = low.find(piece, at) if piece else -1
+        if where < 0:
             return None
-    value = _strip_after(rest, after)
-    if value is None and words:
-        value = " ".join(rest.replace("\t", " ").split()[:words])
-    return _clean_value(value)
+        found.append(text[at:where])
+        at = where + len(piece)
+    tail = fixed[-1]
+    if not tail:
+        found.append(text[at:])
+    elif low.endswith(tail) and len(low) - len(tail) >= at:
+        found.append(text[at : len(text) - len(tail)])
+    elif words:
+        found.append(" ".join(text[at:].split()[:words]))
+    else:
+        return None
+    return found
+
+
+def _read_line(line: str, locator: Locator) -> str | None:
+    found = _slots(line, locator.pieces, locator.words)
+    return _clean_value(found[locator.slot]) if found else None
 
 
 def read(lines: list[str], locator: Locator) -> str | None:
@@ -238,7 +270,7 @@ def read(lines: list[str], locator: Locator) -> str | None:
         return _clean_value(locator.value)
     if locator.kind == "prefix":
         for line in lines:
-            value = _read_line(line, locator.label, locator.after, locator.words)
+            value = _read_line(line, locator)
             if value is not None:
                 return value
         return None
@@ -254,7 +286,7 @@ def read(lines: list[str], locator: Locator) -> str | None:
             position = locator.offset - 1
         if not 0 <= position < len(nonblank):
             return None
-        return _read_line(lines[nonblank[position]], locator.before, locator.after, locator.words)
+        return _read_line(lines[nonblank[position]], locator)
     if locator.kind == "column":
         want = norm(locator.label)
         for n, i in enumerate(nonblank):
@@ -313,77 +345,77 @@ def _find(line: str, value: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _words(after: str, value: str) -> int:
-    return len(value.split()) if after.strip() else 0
+def _template(text: str, values: Mapping[str, str]) -> tuple[tuple[str, ...], list[str]] | None:
+    """``text`` (squashed) as fixed pieces around the values found in it, and the fields in
+    slot order; None when no value is in it."""
+    low = _lower(text)
+    spans: list[tuple[int, int, str]] = []
+    for field, value in sorted(values.items(), key=lambda item: -len(item[1])):
+        want = _lower(squash(value))
+        start = low.find(want)
+        while start >= 0:
+            end = start + len(want)
+            if all(end <= s or start >= e for s, e, _ in spans):
+                spans.append((start, end, field))
+                break
+            start = low.find(want, start + 1)
+    if not spans:
+        return None
+    spans.sort()
+    pieces, fields, at = [], [], 0
+    for start, end, field in spans:
+        pieces.append(text[at:start])
+        fields.append(field)
+        at = end
+    pieces.append(text[at:])
+    return tuple(pieces), fields
 
 
 def _label_like(text: str) -> bool:
     return any(ch.isalpha() for ch in text)
 
 
-def _candidates(lines: list[str], field: str, value: str, others: list[str]) -> Iterable[Locator]:
+def _candidates(lines: list[str], field: str, values: Mapping[str, str]) -> Iterable[Locator]:
     nonblank = _nonblank(lines)
-    position_of = {i: n for n, i in enumerate(nonblank)}
+    folded = [norm(v) for v in values.values()]
 
-    def free(text: str) -> bool:  # holds no value of another field: fixed text of the format
-        folded = norm(text)
-        return not any(other and other in folded for other in others)
+    def fixed(line: str) -> bool:  # holds no entered value: text of the format itself
+        text = norm(line)
+        return _label_like(text) and not any(v in text for v in folded)
 
-    found = [(i, span) for i in nonblank for span in _find(lines[i], value)]
-    # labels on the value's line first (the most robust), then table columns, then lines above
-    for i, (start, end) in found:
-        line = lines[i]
-        before, after = line[:start], line[end:]
-        if _label_like(before) and free(before) and free(after):
-            yield Locator(
-                field,
-                "prefix",
-                label=before.strip(" "),
-                after=after.strip(),
-                words=_words(after, value),
-            )
-    for i, (start, end) in found:
-        line = lines[i]
-        if "\t" not in line:
+    here: list[tuple[int, tuple[str, ...], int]] = []  # (position, pieces, slot)
+    for n, i in enumerate(nonblank):
+        shaped = _template(squash(lines[i]), values)
+        if shaped is not None and field in shaped[1]:
+            here.append((n, shaped[0], shaped[1].index(field)))
+
+    def words(pieces: tuple[str, ...], slot: int) -> int:
+        last = slot == len(pieces) - 2 and pieces[-1].strip()
+        return len(values[field].split()) if last else 0
+
+    # a label on the value's line first (the most robust), then table columns, then lines above
+    for _, pieces, slot in here:
+        if _label_like(pieces[0]):
+            yield Locator(field, "prefix", pieces=pieces, slot=slot, words=words(pieces, slot))
+    value = norm(values[field])
+    for n, _pieces, _slot in here:
+        cells = _cells(lines[nonblank[n]])
+        column = next((c for c, cell in enumerate(cells) if cell.casefold() == value), None)
+        if column is None or len(cells) < 2:
             continue
-        cells = _cells(line)
-        column = next((c for c, cell in enumerate(cells) if norm(cell) == norm(value)), None)
-        if column is None:
-            continue
-        for n in range(position_of[i] - 1, max(-1, position_of[i] - MAX_ANCHOR_DISTANCE - 1), -1):
-            head = _cells(lines[nonblank[n]])
-            if len(head) > column and _label_like(head[column]) and free(lines[nonblank[n]]):
-                yield Locator(
-                    field, "column", label=head[column], column=column, offset=position_of[i] - n
-                )
+        for m in range(n - 1, max(-1, n - MAX_ANCHOR_DISTANCE - 1), -1):
+            head = _cells(lines[nonblank[m]])
+            if len(head) > column and _label_like(head[column]) and fixed(lines[nonblank[m]]):
+                yield Locator(field, "column", label=head[column], column=column, offset=n - m)
                 break
-    for i, (start, end) in found:
-        line = lines[i]
-        before, after = line[:start], line[end:]
-        if not (free(before) and free(after)):
-            continue
-        here = position_of[i]
-        for n in range(here - 1, max(-1, here - MAX_ANCHOR_DISTANCE - 1), -1):
-            above = lines[nonblank[n]]
-            if _label_like(above) and free(above):
-                yield Locator(
-                    field,
-                    "anchor",
-                    label=above.strip(),
-                    offset=here - n,
-                    before=before.strip(" "),
-                    after=after.strip(),
-                    words=_words(after, value),
-                )
+    for n, pieces, slot in here:
+        shape = {"pieces": pieces, "slot": slot, "words": words(pieces, slot)}
+        for m in range(n - 1, max(-1, n - MAX_ANCHOR_DISTANCE - 1), -1):
+            above = lines[nonblank[m]]
+            if fixed(above):
+                yield Locator(field, "anchor", label=squash(above), offset=n - m, **shape)
                 break
-        yield Locator(
-            field,
-            "anchor",
-            offset=here + 1,
-            before=before.strip(" "),
-            after=after.strip(),
-            words=_words(after, value),
-        )
+        yield Locator(field, "anchor", offset=n + 1, **shape)
 
 
 @dataclass(frozen=True)
@@ -399,15 +431,13 @@ def learn(lines: list[str], values: Mapping[str, str], constants: Iterable[str] 
     values = {k: _clean_value(v) for k, v in values.items() if k in FIELDS}
     values = {k: v for k, v in values.items() if v}
     constants = set(constants)
-    folded = {k: norm(v) for k, v in values.items()}
     locators: list[Locator] = []
     missing: list[str] = []
     for field, value in values.items():
-        others = [v for k, v in folded.items() if k != field and v not in folded[field]]
         chosen = None
-        for candidate in _candidates(lines, field, value, others):
-            # the value must be read back, and the anchor must be the first line like it
-            if norm(read(lines, candidate) or "") == folded[field]:
+        for candidate in _candidates(lines, field, values):
+            # the value must be read back (the anchor is the first line like it, ...)
+            if norm(read(lines, candidate) or "") == norm(value):
                 chosen = candidate
                 break
         if chosen is None and field in constants:
@@ -488,9 +518,9 @@ def subject_matches(pattern: str | None, subject: str) -> bool:
     return len(text) - at >= len(pieces[-1]) and text.endswith(pieces[-1])
 
 
-def to_lead_data(values: Mapping[str, str]) -> dict:
+def to_lead_data(values: Mapping[str, str], details: dict | None = None) -> dict:
     """Field values → the webhook's shape (``LeadIn``); enum texts read leniently."""
-    data: dict = {"customer": {}, "source": "email"}
+    data: dict = {"customer": {}, "source": "email", "details": dict(details or {})}
     for field, value in values.items():
         if not value:
             continue
@@ -502,3 +532,75 @@ def to_lead_data(values: Mapping[str, str]) -> dict:
         elif field in LEAD_FIELDS:
             data[field] = value
     return data
+
+
+def validate(
+    values: Mapping[str, str], default_country: str, details: dict | None = None
+) -> tuple[LeadIn | None, dict[str, str]]:
+    """The lead these values make, or the errors by field name (``email``, ``product``...)."""
+    try:
+        lead = LeadIn.model_validate(
+            to_lead_data(values, details), context={"default_country": default_country}
+        )
+    except ValidationError as exc:
+        errors = {}
+        for location, message in error_map(exc).items():
+            name = location.removeprefix("customer.")
+            errors[name if name in FIELDS else "form"] = message
+        return None, errors
+    return lead, {}
+
+
+# ------------------------------------------------------------------ rules -------------------
+@dataclass(frozen=True)
+class Rule:
+    id: int
+    sender: str
+    subject_pattern: str | None
+    locators: tuple[Locator, ...]
+
+    def matches(self, sender: str, subject: str) -> bool:
+        return sender_matches(self.sender, sender) and subject_matches(
+            self.subject_pattern, subject
+        )
+
+    def specificity(self) -> tuple[bool, bool, int]:
+        """An address before a domain, a subject pattern before none, the newest first."""
+        return (not self.sender.startswith("@"), bool(self.subject_pattern), self.id)
+
+
+@dataclass(frozen=True)
+class RuleRead:
+    """What a rule read in a message: a valid lead, or why not."""
+
+    rule_id: int
+    values: dict[str, str]
+    lead: LeadIn | None
+    error: str | None
+
+
+def read_with_rules(raw: bytes, rules: Iterable[Rule], default_country: str) -> RuleRead | None:
+    """The first matching rule (most specific first) that reads a valid lead; else the first
+    matching rule's failure; None when no rule matches the sender and subject."""
+    message, _ = parse_bytes(raw)
+    sender, subject = sender_of(message), header(message, "Subject")
+    matching = sorted(
+        (rule for rule in rules if rule.matches(sender, subject)),
+        key=Rule.specificity,
+        reverse=True,
+    )
+    if not matching:
+        return None
+    lines = decoded_lines(message)
+    failure = None
+    for rule in matching:
+        values = apply(lines, rule.locators)
+        lead, errors = validate(values, default_country, details={"extraction_rule": rule.id})
+        if lead is not None:
+            return RuleRead(rule.id, values, lead, None)
+        if failure is None:
+            reason = describe_errors(
+                {("customer." + k if k in CUSTOMER_FIELDS else k): v for k, v in errors.items()}
+            )
+            failure = RuleRead(rule.id, values, None, reason)
+    return failure

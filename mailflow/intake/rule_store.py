@@ -1,0 +1,30 @@
+"""The saved extraction rules as the intake reads them, and their counters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from mailflow.domain.intake.extraction import Rule, RuleRead, locators_from_json
+from mailflow.models import ExtractionRule
+
+
+def as_rule(row: ExtractionRule) -> Rule:
+    return Rule(row.id, row.sender, row.subject_pattern, tuple(locators_from_json(row.locators)))
+
+
+def load_rules(session: Session) -> tuple[Rule, ...]:
+    """Every rule, as plain values (read in one transaction, used outside it)."""
+    return tuple(as_rule(row) for row in session.scalars(select(ExtractionRule)))
+
+
+def count_read(session: Session, read: RuleRead, *, now: datetime) -> None:
+    """A message read by a rule counts on it; one it could not read counts as a failure."""
+    table = ExtractionRule.__table__
+    if read.lead is not None:
+        values = {"messages_read": table.c.messages_read + 1, "last_used_at": now}
+    else:
+        values = {"failures": table.c.failures + 1, "last_failure": (read.error or "")[:2000]}
+    session.execute(update(ExtractionRule).where(ExtractionRule.id == read.rule_id).values(values))
