@@ -19,12 +19,14 @@ from mailflow.db import session_scope
 from mailflow.domain.intake.extraction import (
     FIELDS,
     Learned,
-    RuleRead,
     decoded_lines_of,
     learn,
     locators_from_json,
-    read_with_rules,
     sender_of,
+)
+from mailflow.domain.intake.extraction_rules import (
+    RuleRead,
+    read_with_rules,
     valid_sender,
     validate,
 )

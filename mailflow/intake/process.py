@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from mailflow.config import Settings
 from mailflow.db import is_postgres, session_scope
 from mailflow.domain.intake import replies
-from mailflow.domain.intake.extraction import Rule, RuleRead, read_with_rules
+from mailflow.domain.intake.extraction_rules import Rule, RuleRead, read_with_rules
 from mailflow.domain.intake.headers import headers_of
 from mailflow.domain.intake.mime import MessageTooComplex, check_complexity
 from mailflow.domain.intake.parse import ParseResult, parse_message

@@ -7,7 +7,8 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from mailflow.domain.intake.extraction import Rule, RuleRead, locators_from_json
+from mailflow.domain.intake.extraction import locators_from_json
+from mailflow.domain.intake.extraction_rules import Rule, RuleRead
 from mailflow.models import ExtractionRule
 
 

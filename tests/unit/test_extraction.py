@@ -15,6 +15,8 @@ from mailflow.domain.intake.extraction import (
     highlight,
     learn,
     locators_from_json,
+)
+from mailflow.domain.intake.extraction_rules import (
     sender_matches,
     subject_matches,
     to_lead_data,

@@ -4,21 +4,19 @@ Pure: no I/O, no clock. An admin corrects the lead of one quarantined message; :
 finds where each value sits in the message's decoded text (a *locator*) and :func:`apply`
 reads the same places in another message of the same format.
 
-A locator is one of:
+A locator is one of (``pieces``: the value's line as fixed text around the values on it):
 
-- ``prefix``: the value follows a label on its own line (``Name: Jean``, ``Name<TAB>Jean``);
-  ``label`` is the text before the value, ``after`` any fixed text after it;
+- ``prefix``: the value's line starts with a label (``Name: Jean``, ``Name<TAB>Jean``,
+  ``Tel: 0612 / a@b.example``), found anywhere in the text;
 - ``column``: the value is a cell of a table whose header row (a tab-separated line) holds
   ``label`` in column ``column``; ``offset`` non-blank lines below it;
 - ``anchor``: the value is on the ``offset``-th non-blank line after a fixed line ``label``
   (the label above the value, or a heading); ``""`` is the start of the text;
-  ``before``/``after`` the fixed text around the value on its line;
 - ``constant``: the same value for every message (only when the admin says so).
 
-Texts are compared case-insensitively with runs of spaces folded; tabs separate table cells.
-A rule matches mail by sender (an address, or ``@domain`` for the domain and its subdomains)
-and an optional subject pattern: a plain "contains", or a glob whose only wildcard is ``*``,
-matched without regular expressions (no pattern typed in a web form can make it slow).
+Texts are compared case-insensitively with runs of spaces folded; tabs separate table cells;
+a value is found as a whole word ("FR" is not in "fragt"). Matching is left to right with
+``str.find``: no regular expression is built from what an admin or a message wrote.
 """
 
 from __future__ import annotations
@@ -28,9 +26,6 @@ from dataclasses import asdict, dataclass
 from email.message import Message
 from email.utils import getaddresses
 
-from pydantic import ValidationError
-
-from mailflow.domain.intake.enums import parse_building_type, parse_grid_connection, parse_product
 from mailflow.domain.intake.mime import (
     content_type,
     header,
@@ -41,8 +36,6 @@ from mailflow.domain.intake.mime import (
     parse_bytes,
     part_text,
 )
-from mailflow.domain.intake.parse import describe_errors
-from mailflow.domain.intake.schema import LeadIn, error_map
 
 MAX_LINES = 2000
 MAX_LINE_CHARS = 2000
@@ -65,11 +58,6 @@ CUSTOMER_FIELDS = (
 LEAD_FIELDS = ("external_id", "product", "building_type", "grid_connection", "message")
 FIELDS = CUSTOMER_FIELDS + LEAD_FIELDS
 KINDS = ("prefix", "column", "anchor", "constant")
-_ENUMS = {
-    "product": parse_product,
-    "building_type": parse_building_type,
-    "grid_connection": parse_grid_connection,
-}
 _TRIM = " \t:：|-–—*•"
 
 
@@ -219,8 +207,11 @@ def squash(line: str) -> str:
 
 
 def _lower(text: str) -> str:
+    """Lower case, one character for one (positions stay valid: "İ" stays as it is)."""
     lowered = text.lower()
-    return lowered if len(lowered) == len(text) else text
+    if len(lowered) == len(text):
+        return lowered
+    return "".join(ch.lower() if len(ch.lower()) == 1 else ch for ch in text)
 
 
 def _clean_value(value: str | None) -> str | None:
@@ -326,7 +317,8 @@ def _find(line: str, value: str) -> list[tuple[int, int]]:
     if simple:
         start = lowered.find(want)
         while start >= 0:
-            spans.append((start, start + len(want)))
+            if _whole(lowered, start, start + len(want)):
+                spans.append((start, start + len(want)))
             start = lowered.find(want, start + 1)
         return spans
     # runs of spaces, tabs, or letters that fold to another length: walk the candidates
@@ -337,12 +329,21 @@ def _find(line: str, value: str) -> list[tuple[int, int]]:
             for end in range(begin + 1, min(len(line), begin + 4 * len(want) + 4) + 1):
                 folded = norm(line[begin:end])
                 if folded == want:
-                    spans.append((begin, end))
+                    if _whole(line, begin, end):
+                        spans.append((begin, end))
                     break
                 if not want.startswith(folded):
                     break
         begin += 1
     return spans
+
+
+def _whole(text: str, start: int, end: int) -> bool:
+    """``text[start:end]`` is not a piece of a longer word or number ("FR" in "fragt")."""
+    return not (
+        (start > 0 and text[start - 1].isalnum() and text[start].isalnum())
+        or (end < len(text) and text[end].isalnum() and text[end - 1].isalnum())
+    )
 
 
 def _template(text: str, values: Mapping[str, str]) -> tuple[tuple[str, ...], list[str]] | None:
@@ -352,10 +353,10 @@ def _template(text: str, values: Mapping[str, str]) -> tuple[tuple[str, ...], li
     spans: list[tuple[int, int, str]] = []
     for field, value in sorted(values.items(), key=lambda item: -len(item[1])):
         want = _lower(squash(value))
-        start = low.find(want)
+        start = low.find(want) if want else -1
         while start >= 0:
             end = start + len(want)
-            if all(end <= s or start >= e for s, e, _ in spans):
+            if _whole(low, start, end) and all(end <= s or start >= e for s, e, _ in spans):
                 spans.append((start, end, field))
                 break
             start = low.find(want, start + 1)
@@ -472,135 +473,3 @@ def highlight(lines: list[str], values: Mapping[str, str]) -> list[list[tuple[st
             pieces.append((line[at:], None))
         result.append(pieces)
     return result
-
-
-# ------------------------------------------------------------------ matching ----------------
-def valid_sender(sender: str) -> bool:
-    """An address (``leads@platform.example``) or a domain (``@platform.example``)."""
-    local, at, domain = sender.partition("@")
-    return (
-        bool(at)
-        and "." in domain
-        and "@" not in domain
-        and not any(ch.isspace() for ch in sender)
-        and all(part for part in domain.split("."))
-        and len(sender) <= 320
-    )
-
-
-def sender_matches(pattern: str, sender: str) -> bool:
-    pattern, sender = pattern.strip().lower(), sender.strip().lower()
-    if not pattern or not sender:
-        return False
-    if pattern.startswith("@"):
-        domain = sender.rpartition("@")[2]
-        return domain == pattern[1:] or domain.endswith("." + pattern[1:])
-    return sender == pattern
-
-
-def subject_matches(pattern: str | None, subject: str) -> bool:
-    """No pattern: any subject. Without ``*``: the subject contains it. With ``*``: a glob over
-    the whole subject, pieces found left to right (linear, no backtracking)."""
-    if not pattern or not pattern.strip():
-        return True
-    want, text = norm(pattern), norm(subject)
-    if "*" not in want:
-        return want in text
-    pieces = want.split("*")
-    if not text.startswith(pieces[0]):
-        return False
-    at = len(pieces[0])
-    for piece in pieces[1:-1]:
-        found = text.find(piece, at)
-        if found < 0:
-            return False
-        at = found + len(piece)
-    return len(text) - at >= len(pieces[-1]) and text.endswith(pieces[-1])
-
-
-def to_lead_data(values: Mapping[str, str], details: dict | None = None) -> dict:
-    """Field values → the webhook's shape (``LeadIn``); enum texts read leniently."""
-    data: dict = {"customer": {}, "source": "email", "details": dict(details or {})}
-    for field, value in values.items():
-        if not value:
-            continue
-        if field in CUSTOMER_FIELDS:
-            data["customer"][field] = value
-        elif field in _ENUMS:
-            parsed = _ENUMS[field](value)
-            data[field] = parsed.value if parsed is not None else value
-        elif field in LEAD_FIELDS:
-            data[field] = value
-    return data
-
-
-def validate(
-    values: Mapping[str, str], default_country: str, details: dict | None = None
-) -> tuple[LeadIn | None, dict[str, str]]:
-    """The lead these values make, or the errors by field name (``email``, ``product``...)."""
-    try:
-        lead = LeadIn.model_validate(
-            to_lead_data(values, details), context={"default_country": default_country}
-        )
-    except ValidationError as exc:
-        errors = {}
-        for location, message in error_map(exc).items():
-            name = location.removeprefix("customer.")
-            errors[name if name in FIELDS else "form"] = message
-        return None, errors
-    return lead, {}
-
-
-# ------------------------------------------------------------------ rules -------------------
-@dataclass(frozen=True)
-class Rule:
-    id: int
-    sender: str
-    subject_pattern: str | None
-    locators: tuple[Locator, ...]
-
-    def matches(self, sender: str, subject: str) -> bool:
-        return sender_matches(self.sender, sender) and subject_matches(
-            self.subject_pattern, subject
-        )
-
-    def specificity(self) -> tuple[bool, bool, int]:
-        """An address before a domain, a subject pattern before none, the newest first."""
-        return (not self.sender.startswith("@"), bool(self.subject_pattern), self.id)
-
-
-@dataclass(frozen=True)
-class RuleRead:
-    """What a rule read in a message: a valid lead, or why not."""
-
-    rule_id: int
-    values: dict[str, str]
-    lead: LeadIn | None
-    error: str | None
-
-
-def read_with_rules(raw: bytes, rules: Iterable[Rule], default_country: str) -> RuleRead | None:
-    """The first matching rule (most specific first) that reads a valid lead; else the first
-    matching rule's failure; None when no rule matches the sender and subject."""
-    message, _ = parse_bytes(raw)
-    sender, subject = sender_of(message), header(message, "Subject")
-    matching = sorted(
-        (rule for rule in rules if rule.matches(sender, subject)),
-        key=Rule.specificity,
-        reverse=True,
-    )
-    if not matching:
-        return None
-    lines = decoded_lines(message)
-    failure = None
-    for rule in matching:
-        values = apply(lines, rule.locators)
-        lead, errors = validate(values, default_country, details={"extraction_rule": rule.id})
-        if lead is not None:
-            return RuleRead(rule.id, values, lead, None)
-        if failure is None:
-            reason = describe_errors(
-                {("customer." + k if k in CUSTOMER_FIELDS else k): v for k, v in errors.items()}
-            )
-            failure = RuleRead(rule.id, values, None, reason)
-    return failure
