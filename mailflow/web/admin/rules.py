@@ -182,6 +182,7 @@ def inbound_create_lead(
                 )
     except corrections.InvalidValues as exc:
         kept = {k: field(form, k, 1000) for k in ("rule_scope", "rule_sender", "rule_subject")}
+        kept.update({f"constant_{n}": "on" for n in FIELDS if field(form, f"constant_{n}")})
         return _read_page(request, admin, row, raw, values, exc.errors, form=kept, status_code=422)
     except corrections.Refusal as exc:
         flash(request, str(exc), "error")
