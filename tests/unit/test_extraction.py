@@ -17,6 +17,8 @@ from mailflow.domain.intake.extraction import (
     locators_from_json,
 )
 from mailflow.domain.intake.extraction_rules import (
+    Rule,
+    read_with_rules,
     sender_matches,
     subject_matches,
     to_lead_data,
@@ -229,3 +231,31 @@ def test_property_learned_on_one_message_reads_another(a, b):
     learned = learn(mail(a), first)
     assert learned.missing == []
     assert apply(mail(b), learned.locators) == dict(zip(fields, b, strict=True))
+
+
+def test_read_with_rules_picks_the_most_specific_matching_rule():
+    from_domain = Rule(
+        1, "@platform.example", None, (Locator("name", "prefix", pieces=("Name:", "")),)
+    )
+    from_address = Rule(
+        2,
+        "leads@platform.example",
+        "offre",
+        (
+            Locator("name", "prefix", pieces=("Nom:", "")),
+            Locator("email", "prefix", pieces=("Mail:", "")),
+            Locator("postcode", "prefix", pieces=("CP:", "")),
+        ),
+    )
+    raw = (
+        "From: Platform <leads@platform.example>\r\n"
+        "Subject: =?utf-8?q?Nouvelle_offre_=C3=A0_Paris?=\r\n\r\n"
+        "Nom: Zoé Martin\r\nMail: zoe@example.com\r\nCP: 75011\r\n"
+    ).encode()
+    read = read_with_rules(raw, [from_domain, from_address], "FR")
+    assert read.rule_id == 2 and read.lead.customer.email == "zoe@example.com"
+    # the domain rule matches too but reads no valid lead: the failure names the fields
+    failed = read_with_rules(raw, [from_domain], "FR")
+    assert failed.lead is None and "postcode" in failed.error
+    other = raw.replace(b"leads@platform.example", b"x@elsewhere.example")
+    assert read_with_rules(other, [from_domain, from_address], "FR") is None

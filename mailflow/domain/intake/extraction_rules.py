@@ -23,6 +23,7 @@ from mailflow.domain.intake.extraction import (
     norm,
     sender_of,
 )
+from mailflow.domain.intake.headers import headers_of
 from mailflow.domain.intake.mime import header, parse_bytes
 from mailflow.domain.intake.parse import describe_errors
 from mailflow.domain.intake.schema import LeadIn, error_map
@@ -142,8 +143,11 @@ class RuleRead:
 def read_with_rules(raw: bytes, rules: Iterable[Rule], default_country: str) -> RuleRead | None:
     """The first matching rule (most specific first) that reads a valid lead; else the first
     matching rule's failure; None when no rule matches the sender and subject."""
-    message, _ = parse_bytes(raw)
-    sender, subject = sender_of(message), header(message, "Subject")
+    rules = list(rules)
+    if not rules:
+        return None
+    head = headers_of(raw)  # the headers first: the whole message is parsed for a match only
+    sender, subject = sender_of(head), header(head, "Subject")
     matching = sorted(
         (rule for rule in rules if rule.matches(sender, subject)),
         key=Rule.specificity,
@@ -151,7 +155,7 @@ def read_with_rules(raw: bytes, rules: Iterable[Rule], default_country: str) -> 
     )
     if not matching:
         return None
-    lines = decoded_lines(message)
+    lines = decoded_lines(parse_bytes(raw)[0])
     failure = None
     for rule in matching:
         values = apply(lines, rule.locators)
