@@ -27,5 +27,6 @@ def count_read(session: Session, read: RuleRead, *, now: datetime) -> None:
     if read.lead is not None:
         values = {"messages_read": table.c.messages_read + 1, "last_used_at": now}
     else:
-        values = {"failures": table.c.failures + 1, "last_failure": (read.error or "")[:2000]}
+        fields = ", ".join(read.failed_fields) or "the lead"
+        values = {"failures": table.c.failures + 1, "last_failure": f"could not read: {fields}"}
     session.execute(update(ExtractionRule).where(ExtractionRule.id == read.rule_id).values(values))

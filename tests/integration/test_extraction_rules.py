@@ -90,7 +90,9 @@ def test_the_page_shows_decoded_text_escaped_with_the_parsers_values_highlighted
     assert "<script>alert(1)" not in text and "&lt;script&gt;alert(1)" in text
     assert re.search(r'<mark data-field="postcode">75011<small>', text)
     assert re.search(r'<mark data-field="email">jean@example.org<small>', text)
-    assert re.search(r'name="postcode"[^>]* value="75011"', text)  # pre-filled with the parser's candidate
+    assert re.search(
+        r'name="postcode"[^>]* value="75011"', text
+    )  # pre-filled with the parser's candidate
     # and the message's own page links to it
     assert (
         f'href="/admin/inbound/{inbound_id}/read"'
@@ -162,7 +164,9 @@ def test_validation_errors_are_shown_and_nothing_is_written(client, settings):
     response = create(client, first, {**FORM, "email": "not-an-email", "phone": ""})
     assert response.status_code == 422
     assert "not a valid email address" in html.unescape(response.text)
-    assert re.search(r'name="email"[^>]* value="not-an-email"', response.text)  # the admin's input is kept
+    assert re.search(
+        r'name="email"[^>]* value="not-an-email"', response.text
+    )  # the admin's input is kept
     assert (
         inbound(settings, first).outcome.value == "quarantined" and lead_of(settings, first) is None
     )

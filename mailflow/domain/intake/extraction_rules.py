@@ -138,6 +138,7 @@ class RuleRead:
     values: dict[str, str]
     lead: LeadIn | None
     error: str | None
+    failed_fields: tuple[str, ...] = ()  # names only (the rule's counters keep no mail text)
 
 
 def read_with_rules(raw: bytes, rules: Iterable[Rule], default_country: str) -> RuleRead | None:
@@ -166,5 +167,5 @@ def read_with_rules(raw: bytes, rules: Iterable[Rule], default_country: str) -> 
             reason = describe_errors(
                 {("customer." + k if k in CUSTOMER_FIELDS else k): v for k, v in errors.items()}
             )
-            failure = RuleRead(rule.id, values, None, reason)
+            failure = RuleRead(rule.id, values, None, reason, tuple(sorted(errors)))
     return failure
