@@ -15,6 +15,7 @@ from mailflow.domain.intake.extraction import (
     highlight,
     learn,
     locators_from_json,
+    norm,
 )
 from mailflow.domain.intake.extraction_rules import (
     Rule,
@@ -259,3 +260,16 @@ def test_read_with_rules_picks_the_most_specific_matching_rule():
     assert failed.lead is None and "postcode" in failed.error
     other = raw.replace(b"leads@platform.example", b"x@elsewhere.example")
     assert read_with_rules(other, [from_domain, from_address], "FR") is None
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    lines=st.lists(st.text(max_size=40), max_size=8),
+    values=st.dictionaries(st.sampled_from(["name", "email", "city"]), st.text(max_size=12)),
+)
+def test_property_whatever_is_learned_reads_its_value_back(lines, values):
+    learned = learn(lines, values)
+    read = apply(lines, learned.locators)
+    for locator in learned.locators:
+        assert norm(read[locator.field]) == norm(values[locator.field])
+    assert len(highlight(lines, values)) == len(lines)

@@ -143,7 +143,15 @@ class RuleRead:
 
 def read_with_rules(raw: bytes, rules: Iterable[Rule], default_country: str) -> RuleRead | None:
     """The first matching rule (most specific first) that reads a valid lead; else the first
-    matching rule's failure; None when no rule matches the sender and subject."""
+    matching rule's failure; None when no rule matches the sender and subject. Never raises
+    (like the parser: a message nobody can read is quarantined, not retried for ever)."""
+    try:
+        return _read_with_rules(raw, rules, default_country)
+    except Exception:
+        return None
+
+
+def _read_with_rules(raw: bytes, rules: Iterable[Rule], default_country: str) -> RuleRead | None:
     rules = list(rules)
     if not rules:
         return None
