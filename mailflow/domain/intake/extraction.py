@@ -214,7 +214,7 @@ def _lower(text: str) -> str:
     return "".join(ch.lower() if len(ch.lower()) == 1 else ch for ch in text)
 
 
-def _clean_value(value: str | None) -> str | None:
+def clean_value(value: str | None) -> str | None:
     if value is None:
         return None
     value = " ".join(value.replace("\t", " ").split()).strip(_TRIM)
@@ -252,13 +252,13 @@ def _slots(line: str, pieces: tuple[str, ...], words: int) -> list[str] | None:
 
 def _read_line(line: str, locator: Locator) -> str | None:
     found = _slots(line, locator.pieces, locator.words)
-    return _clean_value(found[locator.slot]) if found else None
+    return clean_value(found[locator.slot]) if found else None
 
 
 def read(lines: list[str], locator: Locator) -> str | None:
     """One field's value in ``lines``, or None."""
     if locator.kind == "constant":
-        return _clean_value(locator.value)
+        return clean_value(locator.value)
     if locator.kind == "prefix":
         for line in lines:
             value = _read_line(line, locator)
@@ -287,7 +287,7 @@ def read(lines: list[str], locator: Locator) -> str | None:
                 if position >= len(nonblank):
                     return None
                 row = _cells(lines[nonblank[position]])
-                return _clean_value(row[locator.column]) if len(row) > locator.column else None
+                return clean_value(row[locator.column]) if len(row) > locator.column else None
         return None
     return None
 
@@ -429,7 +429,7 @@ def learn(lines: list[str], values: Mapping[str, str], constants: Iterable[str] 
     """Where each value the admin entered sits in ``lines``. A field named in ``constants``
     becomes a constant when its value is not in the text; another value not in the text is
     reported missing. Each locator is checked: it must read its value back from ``lines``."""
-    values = {k: _clean_value(v) for k, v in values.items() if k in FIELDS}
+    values = {k: clean_value(v) for k, v in values.items() if k in FIELDS}
     values = {k: v for k, v in values.items() if v}
     constants = set(constants)
     locators: list[Locator] = []
