@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.utils import getaddresses
 
@@ -16,12 +17,14 @@ from sqlalchemy.orm import Session
 from mailflow.config import Settings
 from mailflow.db import is_postgres, session_scope
 from mailflow.domain.intake import replies
+from mailflow.domain.intake.extraction_rules import Rule, RuleRead, read_with_rules
 from mailflow.domain.intake.headers import headers_of
 from mailflow.domain.intake.mime import MessageTooComplex, check_complexity
 from mailflow.domain.intake.parse import ParseResult, parse_message
 from mailflow.infra import blobs
 from mailflow.infra.enqueue import enqueue_on_commit
 from mailflow.intake import bounces
+from mailflow.intake.rule_store import count_read, load_rules
 from mailflow.leads.intake_limit import route_or_hold
 from mailflow.leads.service import add_event, create_lead
 from mailflow.models import (
@@ -54,9 +57,15 @@ class Analysis:
     has_nul: bool = False
     reply_token: str | None = None
     result: ParseResult | None = None
+    rule: RuleRead | None = None  # what a saved extraction rule read, when one matched
 
 
-def analyse(raw: bytes | None, envelope_to: list[str] | None, settings: Settings) -> Analysis:
+def analyse(
+    raw: bytes | None,
+    envelope_to: list[str] | None,
+    settings: Settings,
+    rules: Sequence[Rule] = (),
+) -> Analysis:
     if raw is None:
         return Analysis(None, envelope_to)
     if b"\x00" in raw:
@@ -67,7 +76,19 @@ def analyse(raw: bytes | None, envelope_to: list[str] | None, settings: Settings
     except MessageTooComplex:
         token = None  # the parser quarantines it; not read as a reply either
     result = parse_message(raw, default_country=settings.default_country, envelope_to=envelope_to)
-    return Analysis(raw, envelope_to, reply_token=token, result=result)
+    read = None
+    if rules and token is None and result.kind in ("lead", "quarantine"):
+        # a source's saved rule reads its mail before the general parser's lead counts
+        # (bounces and auto-replies stay what they are); a rule that fails leaves the parser's
+        # result, with why
+        read = read_with_rules(raw, rules, settings.default_country)
+        if read is not None and read.lead is not None:
+            info = {k: v for k, v in result.info.items() if k != "candidate"}
+            result = ParseResult("lead", lead=read.lead, info={**info, "rule": read.rule_id})
+        elif read is not None:
+            info = {**result.info, "rule_failed": {"rule": read.rule_id, "reason": read.error}}
+            result = replace(result, info=info)
+    return Analysis(raw, envelope_to, reply_token=token, result=result, rule=read)
 
 
 def _envelope_to(row: InboundMessage) -> list[str] | None:
@@ -82,7 +103,8 @@ def process_one(inbound_id: int, *, now: datetime, settings: Settings) -> Inboun
         if row is None or row.outcome != InboundOutcome.PENDING or row.channel == Channel.WEBHOOK:
             return None
         raw, envelope_to = blobs.read(settings, row), _envelope_to(row)
-    analysis = analyse(raw, envelope_to, settings)
+        rules = load_rules(session)
+    analysis = analyse(raw, envelope_to, settings, rules)
     with session_scope(settings) as session:
         return process_inbound_message(
             session, inbound_id, now=now, settings=settings, analysis=analysis
@@ -106,7 +128,9 @@ def process_inbound_message(
         return None  # webhooks are processed synchronously by the API
     row.attempts += 1
     if analysis is None:
-        analysis = analyse(blobs.read(settings, row), _envelope_to(row), settings)
+        analysis = analyse(
+            blobs.read(settings, row), _envelope_to(row), settings, load_rules(session)
+        )
     if analysis.raw is None:
         return _finish(row, InboundOutcome.QUARANTINED, now, reason="raw message missing")
     if analysis.has_nul:
@@ -121,6 +145,8 @@ def process_inbound_message(
         return process_reply(session, row, analysis, now=now, settings=settings)
     result = analysis.result
     row.parsed = {"kind": result.kind, **(result.info or {})}
+    if analysis.rule is not None:
+        count_read(session, analysis.rule, now=now)
     return apply_result(session, row, result, now=now, settings=settings, raw=analysis.raw)
 
 

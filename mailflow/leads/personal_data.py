@@ -355,6 +355,12 @@ NOT_PERSONAL: dict[tuple[str, str], str] = {
     ("audit_log", "object_id"): "an id",
     ("audit_log", "ip"): _CUSTOMER_SIDE,
     ("webhook_keys", "key"): "an idempotency key chosen by the sender's software",
+    ("extraction_rules", "sender"): "a lead platform's address or domain",
+    ("extraction_rules", "subject_pattern"): "written by an admin: " + _CUSTOMER_SIDE,
+    ("extraction_rules", "locators"): "a platform's labels and fixed text; constants an admin "
+    "chose for every message of that source",
+    ("extraction_rules", "created_by"): _CUSTOMER_SIDE,
+    ("extraction_rules", "last_failure"): "the names of the fields a rule could not read",
     ("webhook_keys", "body_sha256"): "a hash",
     ("link_nonces", "nonce"): "random",
     ("link_nonces", "purpose"): "vocabulary",

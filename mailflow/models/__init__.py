@@ -5,6 +5,7 @@ re-exports them so callers write ``from mailflow.models import Lead``."""
 from mailflow.domain.statuses import Actor, LeadStatus, OfferStatus
 from mailflow.models.admin import AdminSession, AdminUser, AuditEntry, LoginThrottle, ServiceStatus
 from mailflow.models.base import NAMING, Base, UTCDateTime, enum_type
+from mailflow.models.extraction import ExtractionRule
 from mailflow.models.installers import Installer, InstallerSession
 from mailflow.models.intake import (
     Channel,
@@ -38,6 +39,7 @@ __all__ = [
     "Base",
     "BounceEvent",
     "Channel",
+    "ExtractionRule",
     "InboundMessage",
     "InboundOutcome",
     "Installer",

@@ -19,6 +19,7 @@ from mailflow.clock import now
 from mailflow.db import session_scope
 from mailflow.models import (
     AdminUser,
+    ExtractionRule,
     InboundMessage,
     OutboxMessage,
     OutboxState,
@@ -31,6 +32,24 @@ from support.factories import make_admin, make_inbound, make_outbox, outbox_stat
 from support.paths import CORPUS
 from support.waiting import wait_for
 from support.web import CSRF_RE, csrf, login
+
+
+def make_rule(settings) -> int:
+    with session_scope(settings) as s:
+        rule = ExtractionRule(
+            sender="@platform.example",
+            locators=[{"field": "name", "kind": "prefix", "pieces": ["Name:", ""]}],
+            created_by="admin@example.com",
+        )
+        s.add(rule)
+        s.flush()
+        return rule.id
+
+
+def rule_sender(settings, rule_id: int) -> str | None:
+    with session_scope(settings) as s:
+        rule = s.get(ExtractionRule, rule_id)
+        return rule.sender if rule is not None else None
 
 
 def inbound_outcome(settings, inbound_id: int) -> str:
@@ -77,6 +96,7 @@ def rows(settings, broker):
         "failed": make_outbox(settings, "failed", last_error="550 5.1.1 mailbox unavailable"),
         "queued": make_outbox(settings, "queued", subject="Still waiting"),
         "quarantined": make_inbound(settings, "quarantined", reason="no postcode found"),
+        "rule": make_rule(settings),
     }
 
 
@@ -85,6 +105,7 @@ def unchanged(settings, rows) -> bool:
         outbox_state(settings, rows["failed"]) == "failed"
         and outbox_state(settings, rows["queued"]) == "queued"
         and inbound_outcome(settings, rows["quarantined"]) == "quarantined"
+        and rule_sender(settings, rows["rule"]) == "@platform.example"
     )
 
 
@@ -109,7 +130,7 @@ def test_every_admin_page_redirects_to_login_when_signed_out(app, client, settin
         "/admin/inbound/{inbound_id}/raw",
         "/admin/login",
     } <= set(paths)
-    ids = {"outbox_id": rows["failed"], "inbound_id": rows["quarantined"]}
+    ids = {"outbox_id": rows["failed"], "inbound_id": rows["quarantined"], "rule_id": rows["rule"]}
     for path in paths:
         if path == "/admin/login":
             continue
@@ -138,7 +159,7 @@ def test_every_post_is_refused_when_signed_out(app, client, settings, rows):
         "/admin/outbox/{outbox_id}/cancel",
         "/admin/inbound/{inbound_id}/rerun",
     } <= set(paths)
-    ids = {"outbox_id": rows["failed"], "inbound_id": rows["quarantined"]}
+    ids = {"outbox_id": rows["failed"], "inbound_id": rows["quarantined"], "rule_id": rows["rule"]}
     for path in paths:
         response = client.post(fill(path, ids), data={"next": "/admin/"}, follow_redirects=False)
         assert response.status_code == 403, (path, response.status_code)
@@ -252,22 +273,22 @@ def test_posts_without_a_valid_csrf_token_are_refused(signed_in, settings, rows,
 def test_viewer_sees_everything_but_every_action_is_refused(app, client, settings, rows):
     make_admin(settings, email="viewer@example.com", role="viewer")
     assert login(client, email="viewer@example.com").status_code == 303
-    ids = {"outbox_id": rows["failed"], "inbound_id": rows["quarantined"]}
+    ids = {"outbox_id": rows["failed"], "inbound_id": rows["quarantined"], "rule_id": rows["rule"]}
     for path in admin_paths("GET"):
         if path == "/admin/login":
             continue
-        # Raw sources are for admins only (they are where tokens could hide).
-        expected = 403 if path.endswith("/raw") else 200
+        # Raw sources and decoded texts are for admins only (where tokens could hide).
+        expected = 403 if path.endswith(("/raw", "/read")) else 200
         assert client.get(fill(path, ids)).status_code == expected, path
     page = client.get("/admin/").text
     assert "550 5.1.1 mailbox unavailable" in page and "read-only" in page
     assert "/retry" not in page and "/cancel" not in page
     token = csrf(client, "/admin/")
     action_routes = [p for p in admin_paths("POST") if p not in ("/admin/login", "/admin/logout")]
-    assert len(action_routes) == 3
+    assert len(action_routes) == 7
     for path in action_routes:
         for outbox_id in (rows["failed"], rows["queued"]):
-            url = fill(path, {"outbox_id": outbox_id, "inbound_id": rows["quarantined"]})
+            url = fill(path, {**ids, "outbox_id": outbox_id})
             response = client.post(
                 url, data={"csrf_token": token, "next": "/admin/"}, follow_redirects=False
             )

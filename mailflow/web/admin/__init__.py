@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
 from mailflow.config import get_settings
-from mailflow.web.admin import audit, data, installers, leads, login, monitor, review
+from mailflow.web.admin import audit, data, installers, leads, login, monitor, review, rules
 from mailflow.web.admin.auth import CSRF_REFUSED, LoginRequired, Refused, login_url
 from mailflow.web.admin.rendering import render
 from mailflow.web.admin.security import AdminSessionMiddleware
@@ -55,8 +55,8 @@ def csrf_refusal_page(request: Request) -> Response:
 
 
 def page_routers() -> list:
-    """The sign-in and the mail-queue monitor (outbox, inbound)."""
-    return [login.router, monitor.router]
+    """The sign-in, the mail-queue monitor (outbox, inbound) and the extraction rules."""
+    return [login.router, monitor.router, rules.router]
 
 
 def console_routers() -> list:
