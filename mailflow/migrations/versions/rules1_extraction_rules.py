@@ -1,7 +1,7 @@
 """extraction rules: how to read one source's mail, learned from an admin's correction (#16)
 
 Revision ID: rules1
-Revises: http1
+Revises: exchange1
 """
 
 from alembic import op
@@ -10,7 +10,7 @@ import mailflow.models
 
 
 revision = "rules1"
-down_revision = "http1"
+down_revision = "exchange1"
 branch_labels = None
 depends_on = None
 
