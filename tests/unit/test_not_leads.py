@@ -129,6 +129,13 @@ def test_the_same_imprint_without_bulk_signals_stays_a_lead() -> None:
     assert result.kind == "lead"
 
 
+def test_a_newsletter_naming_its_publisher_on_top_is_still_not_a_lead() -> None:
+    top = "Sonnen Verlag GmbH presents: the heat pump letter (info@sonnen-verlag.example)\n\n"
+    raw = _message(top + PROSE + "\n\nImpressum\n" + IMPRINT, headers={"List-Id": "<l.x>"})
+    result = parse_message(raw)
+    assert result.kind == "auto_reply" and "in the footer" in result.reason
+
+
 def test_bulk_notification_with_the_lead_on_top_is_a_lead() -> None:
     raw = _message(
         "Neue Anfrage\n\n" + LEAD_BLOCK + "\n" + PROSE + "\n\nImpressum\n" + IMPRINT,
@@ -224,6 +231,11 @@ def test_subject_kind(subject: str, kind: str | None) -> None:
 def test_attribution_ends_what_the_sender_wrote(attribution: str) -> None:
     text = f"Accept\n\nThanks\n\n{attribution}\nName: Claire Dubois\nPLZ: 75010\n"
     assert strip_quoted_text(text, "reply").split() == ["Accept", "Thanks"]
+
+
+def test_a_field_ending_in_wrote_is_no_attribution() -> None:
+    text = "Name: Eva Roth\nMessage: my neighbour wrote:\nplease call\nPLZ: 10115\n"
+    assert strip_quoted_text(text, "reply") == text
 
 
 def test_quoted_lines_are_dropped_and_a_sentence_with_wrote_is_kept() -> None:

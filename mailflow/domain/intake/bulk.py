@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from email.message import Message
 
+from mailflow.domain.intake.labels import resolve
 from mailflow.domain.intake.mime import (
     content_type,
     header,
@@ -168,16 +169,35 @@ def _digits(text: str) -> str:
 
 
 def _contact_lines(lines: list[str], lead: LeadIn) -> list[int]:
-    """Indexes of the lines holding the customer's name, email or phone."""
+    """Indexes of the lines holding the customer's name, email or phone as fields (else
+    anywhere)."""
     customer = lead.customer
     needles = [n.lower() for n in (customer.name, customer.email) if n and len(n.strip()) >= 3]
     phone_tail = _digits(customer.phone or "")[-6:]
-    found = []
+    found, in_rows = [], []
     for index, line in enumerate(lines):
         low = line.lower()
         if any(n in low for n in needles) or (len(phone_tail) == 6 and phone_tail in _digits(line)):
             found.append(index)
-    return found
+            # a field's row, or the value under a "Label:" line: where the parser read it
+            previous = next((x for x in reversed(lines[:index]) if x.strip()), "")
+            if _is_field(line) or (previous.strip().endswith((":", "：")) and _is_field(previous)):
+                in_rows.append(index)
+    # a newsletter names its publisher on top and again in its imprint: the rows count
+    return in_rows or found
+
+
+def _is_field(line: str) -> bool:
+    """A ``Label: value`` line or table row whose label names a lead field."""
+    stripped = line.strip()
+    if "\t" in stripped:
+        label = stripped.split("\t", 1)[0]
+    else:
+        pair = split_label_line(stripped)
+        if pair is None:
+            return False
+        label = pair[0]
+    return resolve(label) is not None
 
 
 def _is_row(line: str) -> bool:

@@ -25,6 +25,7 @@ from email.message import Message
 
 from mailflow.domain.intake.forwards import split_forwarded
 from mailflow.domain.intake.mime import content_type, header, is_attachment, leaves, part_text
+from mailflow.domain.intake.rows import split_label_line
 from mailflow.domain.intake.values import normalise_words
 
 _MSGID = re.compile(r"<[^<>\s]+>")
@@ -92,6 +93,9 @@ def _is_attribution(line: str, following: str) -> int:
     stripped = line.strip()
     if not stripped or len(stripped) > 400 or stripped.startswith(">"):
         return 0
+    pair = split_label_line(stripped)
+    if pair is not None and pair[1].strip(" :"):
+        return 0  # a field ("Message: the customer wrote:"); attributions split as no field
     if stripped.endswith(":") and _ATTRIBUTION.match(normalise_words(stripped)):
         return 1
     joined = f"{stripped} {following.strip()}"
