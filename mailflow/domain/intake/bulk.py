@@ -89,7 +89,9 @@ _FOOTER = tuple(phrase for phrases in FOOTER_PHRASES.values() for phrase in phra
 MAX_FOOTER_LINE = 200  # a footer line is short; a sentence of prose mentioning "imprint" is not
 MAX_INTRO_LINES = 6  # non-empty lines before the lead block in a lead notification
 MIN_LABEL_SHARE = 0.5  # else: Label: value rows make at least half the message's lines
-MAX_LINES = 2000
+MAX_LINES = 2000  # lines of a body judged (the lead block and its context are on top)
+MAX_CHARS = 500_000
+HEAD_CHARS, TAIL_CHARS = 20_000, 30_000  # what the footer search reads of a long body
 
 
 @dataclass(frozen=True)
@@ -110,9 +112,16 @@ def header_signal(message: Message) -> str | None:
     return None
 
 
-def body_lines(message: Message) -> list[str]:
+def _clip(text: str, ends: bool) -> str:
+    if ends and len(text) > HEAD_CHARS + TAIL_CHARS:
+        return text[:HEAD_CHARS] + "\n" + text[-TAIL_CHARS:]
+    return text[:MAX_CHARS]
+
+
+def body_lines(message: Message, *, ends: bool = False) -> list[str]:
     """The body as lines: the text parts, else the HTML parts (attachments and attached
-    messages left out)."""
+    messages left out). ``ends``: only the head and the tail of a long body, where
+    newsletters put their "unsubscribe" lines (every message is looked at, so cheaply)."""
     plain: list[str] = []
     html: list[str] = []
     for kind, part in leaves(message):
@@ -123,10 +132,11 @@ def body_lines(message: Message) -> list[str]:
             continue
         text, _ = part_text(part)
         if ctype == "text/html" or looks_like_html(text):
-            html.extend(html_to_lines(text[:500_000]))
+            html.extend(html_to_lines(_clip(text, ends)))
         else:
-            plain.extend(text[:500_000].split("\n"))
-    return (plain if any(line.strip() for line in plain) else html)[:MAX_LINES]
+            plain.extend(_clip(text, ends).split("\n"))
+    lines = plain if any(line.strip() for line in plain) else html
+    return lines if ends else lines[:MAX_LINES]
 
 
 def is_footer_line(line: str) -> bool:
@@ -154,7 +164,7 @@ def footer_start(lines: list[str]) -> int | None:
 def footer_signal(message: Message) -> str | None:
     """A newsletter footer in the body ("unsubscribe" and its kin), or None. The ``--``
     signature alone is no sign of bulk mail."""
-    for line in body_lines(message):
+    for line in body_lines(message, ends=True):
         if line.strip() not in ("--", "-- ") and is_footer_line(line):
             return f"footer: {line.strip()[:80]}"
     return None
