@@ -119,8 +119,14 @@ def test_imprint_of_a_newsletter_without_footer_markers_is_not_a_lead() -> None:
     raw = _message(PROSE + "\n\n" + IMPRINT, headers={"Precedence": "bulk"})
     result = parse_message(raw)
     assert result.kind == "auto_reply"
-    assert "bulk mail, not a lead" in result.reason and "main content" in result.reason
+    assert "bulk mail, not a lead" in result.reason and "nothing about a project" in result.reason
     assert result.info["candidate"]["customer"]["name"] == "Sonnen Verlag GmbH"
+    # even with a product line, a block at the end of a long letter is not its content
+    raw = _message(
+        PROSE + "\n\n" + IMPRINT + "Produkt: Wärmepumpe\n", headers={"Precedence": "bulk"}
+    )
+    result = parse_message(raw)
+    assert result.kind == "auto_reply" and "not the message's main content" in result.reason
 
 
 def test_the_same_imprint_without_bulk_signals_stays_a_lead() -> None:
@@ -136,9 +142,23 @@ def test_a_newsletter_naming_its_publisher_on_top_is_still_not_a_lead() -> None:
     assert result.kind == "auto_reply" and "in the footer" in result.reason
 
 
+def test_a_short_mailing_with_a_contact_block_is_not_a_lead() -> None:
+    """No footer, the block on top: but a name, an email and a phone make no request."""
+    body = "Liebe Partner,\nunsere neue Preisliste ist da.\n\n" + IMPRINT
+    result = parse_message(_message(body, headers={"List-Id": "<partner.sonnen.example>"}))
+    assert result.kind == "auto_reply" and "nothing about a project" in result.reason
+    with_request = body + "Produkt: Wärmepumpe\n"
+    assert parse_message(_message(with_request, headers={"List-Id": "<p.x>"})).kind == "lead"
+
+
 def test_bulk_notification_with_the_lead_on_top_is_a_lead() -> None:
     raw = _message(
-        "Neue Anfrage\n\n" + LEAD_BLOCK + "\n" + PROSE + "\n\nImpressum\n" + IMPRINT,
+        "Neue Anfrage\n\n"
+        + LEAD_BLOCK
+        + "Produkt: Wärmepumpe\n\n"
+        + PROSE
+        + "\n\nImpressum\n"
+        + IMPRINT,
         headers={"Precedence": "bulk", "Auto-Submitted": "auto-generated", "List-Id": "<l.x>"},
     )
     result = parse_message(raw)
@@ -149,7 +169,7 @@ def test_bulk_notification_with_the_lead_on_top_is_a_lead() -> None:
 
 def test_bulk_lead_block_after_a_long_intro_counts_when_it_is_most_of_the_message() -> None:
     intro = "\n".join(f"Zeile {n} der Einleitung ohne Felder" for n in range(8))
-    rows = LEAD_BLOCK + "".join(f"Feld {n}: Wert {n}\n" for n in range(12))
+    rows = LEAD_BLOCK + "Dachfläche: 40 m²\n" + "".join(f"Feld {n}: Wert {n}\n" for n in range(12))
     result = parse_message(_message(intro + "\n" + rows, headers={"Precedence": "bulk"}))
     assert result.kind == "lead", result.reason
     assert result.info["bulk_verdict"] == "the lead block is the message's main content"

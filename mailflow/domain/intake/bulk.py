@@ -11,6 +11,8 @@ where the fields are and what the message is about:
 - the customer's name and contact lines must come before any footer (imprint, unsubscribe
   notice, ``--`` signature): a lead platform puts the lead on top, a newsletter its imprint
   at the bottom;
+- the lead must say something about a project (a product, a detail, a message, an id): an
+  imprint or a signature block has only a name, an address, a phone and an email;
 - and the structured block must be the main content: little text before it (a heading or a
   sentence, as lead notifications have), or most of the message's lines are ``Label: value``
   rows.
@@ -214,6 +216,20 @@ def _is_row(line: str) -> bool:
     return "\t" in line.strip() or split_label_line(line.strip()) is not None
 
 
+def project_evidence(lead: LeadIn) -> bool:
+    """What a lead has and an imprint has not: a product, a building or grid type, a project
+    detail (unknown labels under ``extra`` do not count), a message, or an external id."""
+    details = {k: v for k, v in (lead.details or {}).items() if k != "extra" and v is not None}
+    return bool(
+        lead.product
+        or lead.building_type
+        or lead.grid_connection
+        or lead.external_id
+        or lead.message
+        or details
+    )
+
+
 def judge(message: Message, lead: LeadIn, layout: str) -> Verdict:
     """Whether a lead found in bulk mail is clearly a lead (see the module's description)."""
     if layout == "json":
@@ -224,6 +240,10 @@ def judge(message: Message, lead: LeadIn, layout: str) -> Verdict:
     main = lines if footer is None else lines[:footer]
     if contact and footer is not None and min(contact) >= footer:
         return Verdict(False, "the customer fields are in the footer (imprint, unsubscribe)")
+    if not project_evidence(lead):
+        # a company's imprint or signature block has a name, an address and a phone, never a
+        # product, a project detail, a request or an id
+        return Verdict(False, "only contact details, nothing about a project")
     first = min(contact) if contact else None
     content = [line for line in main if line.strip()]
     if first is not None:
