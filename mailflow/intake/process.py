@@ -1,6 +1,7 @@
 """Turn a stored inbound message into its outcome: a lead, a duplicate, a bounce, an
-auto-reply (bulk mail too), a reply to one of our messages, or quarantine with a reason. Idempotent: a message already processed is left alone,
-so Dramatiq's at-least-once delivery and the sweep can both call it."""
+auto-reply (bulk mail too), a reply to one of our messages, or quarantine with a reason.
+Idempotent: a message already processed is left alone, so Dramatiq's at-least-once delivery and
+the sweep can both call it."""
 
 from __future__ import annotations
 
