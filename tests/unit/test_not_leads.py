@@ -305,3 +305,16 @@ def test_a_forward_with_reply_headers_keeps_its_forwarded_lead() -> None:
     )
     assert result.kind == "lead", result.reason
     assert result.lead.customer.name == "Eva Roth"
+
+
+def test_a_failing_check_never_costs_a_lead(monkeypatch) -> None:
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("mailflow.domain.intake.parse.reply_view", broken)
+    monkeypatch.setattr("mailflow.domain.intake.parse.judge", broken)
+    raw = _message(LEAD_BLOCK, headers={"Precedence": "bulk", "In-Reply-To": "<x@y>"})
+    result = parse_message(raw)
+    assert result.kind == "lead"
+    assert result.info["reply_view_error"] == "RuntimeError: boom"
+    assert result.info["bulk_verdict"] == "not judged"

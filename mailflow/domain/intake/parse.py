@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from mailflow.domain.intake.autoreplies import auto_reply_signal
 from mailflow.domain.intake.bounces import BounceInfo, detect_bounce, find_verp
-from mailflow.domain.intake.bulk import NOT_A_LEAD, bulk_signal, judge
+from mailflow.domain.intake.bulk import NOT_A_LEAD, Verdict, bulk_signal, judge
 from mailflow.domain.intake.candidates import best_candidate
 from mailflow.domain.intake.forwards import Context
 from mailflow.domain.intake.mime import MAX_DEPTH, header, parse_bytes, payload
@@ -98,12 +98,22 @@ def _parse(raw: bytes, default_country: str, envelope_to: list[str]) -> ParseRes
         return ParseResult(kind="auto_reply", info=info)
 
     # A reply's quoted text (the offer it answers, a customer's mail) is not the sender's lead.
-    body = reply_view(message)
+    # These two checks only ever take a lead away: when one of them fails on a strange
+    # message, the message is parsed as it was before them (and the failure noted).
+    try:
+        body = reply_view(message)
+    except Exception as exc:
+        info["reply_view_error"] = f"{type(exc).__name__}: {exc}"[:200]
+        body = None
     if body is not None:
         info["quoted_text_ignored"] = True
     else:
         body = message
-    bulk = bulk_signal(body)
+    try:
+        bulk = bulk_signal(body)
+    except Exception as exc:
+        info["bulk_error"] = f"{type(exc).__name__}: {exc}"[:200]
+        bulk = None
     if bulk:
         info["bulk"] = bulk
     candidate = best_candidate(body, Context.of(message), depth=0)
@@ -131,7 +141,11 @@ def _parse(raw: bytes, default_country: str, envelope_to: list[str]) -> ParseRes
     if bulk:
         # Newsletters' imprints have Name/Address/Phone lines; lead platforms send with
         # Precedence: bulk too. Only a clear lead counts (``bulk.judge``).
-        verdict = judge(body, lead, candidate.layout)
+        try:
+            verdict = judge(body, lead, candidate.layout)
+        except Exception as exc:
+            info["bulk_error"] = f"{type(exc).__name__}: {exc}"[:200]
+            verdict = Verdict(True, "not judged")
         info["bulk_verdict"] = verdict.why
         if not verdict.clearly_a_lead:
             info["candidate"] = _jsonable(data)
