@@ -3,7 +3,8 @@ holds every field of the webhook's schema a person types; it is validated as the
 validates (``LeadIn``), errors are shown beside their fields in the admin's language (the
 browser's, ``?lang=`` too) with the typed values kept, and a valid lead is created with source
 ``manual``, checked for duplicates, routed like any other, and written to the audit log.
-Viewers can neither open nor send it (``require_action``)."""
+A viewer sees the page without the form and cannot send it (``require_action``), as
+everywhere in the console."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from mailflow.i18n import LANGUAGES, gettext
 from mailflow.leads import manual
 from mailflow.models import LeadStatus
 from mailflow.web.admin.audit import record_web
-from mailflow.web.admin.auth import Action, CurrentAdmin, Refused, require_action
+from mailflow.web.admin.auth import Action, CurrentAdmin, require_action
 from mailflow.web.admin.common import field, redirect
 from mailflow.web.admin.rendering import flash, render
 from mailflow.web.deps import Language
@@ -185,8 +186,6 @@ def _page(request, admin, language, values, errors, status_code=200) -> Response
 
 @router.get("/leads/new")
 def new_lead_form(request: Request, admin: CurrentAdmin, language: Language) -> Response:
-    if not admin.can_act:
-        raise Refused(403, "Your account is read-only (viewer): it cannot create leads.", admin)
     values = {"country": get_settings().default_country, "form_id": secrets.token_urlsafe(16)}
     return _page(request, admin, language, values, {})
 
