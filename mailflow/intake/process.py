@@ -1,6 +1,7 @@
 """Turn a stored inbound message into its outcome: a lead, a duplicate, a bounce, an
-auto-reply, or quarantine with a reason. Idempotent: a message already processed is left alone,
-so Dramatiq's at-least-once delivery and the sweep can both call it."""
+auto-reply (bulk mail too), a reply to one of our messages, or quarantine with a reason.
+Idempotent: a message already processed is left alone, so Dramatiq's at-least-once delivery and
+the sweep can both call it."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from mailflow.domain.intake.extraction_rules import Rule, RuleRead, read_with_ru
 from mailflow.domain.intake.headers import headers_of
 from mailflow.domain.intake.mime import MessageTooComplex, check_complexity
 from mailflow.domain.intake.parse import ParseResult, parse_message
+from mailflow.domain.intake.quotes import referenced_ids
 from mailflow.infra import blobs
 from mailflow.infra.enqueue import enqueue_on_commit
 from mailflow.intake import bounces
@@ -35,7 +37,7 @@ from mailflow.models import (
     LeadStatus,
     OutboxMessage,
 )
-from mailflow.routing.replies import handle_reply
+from mailflow.routing.replies import handle_reply, handle_thread_reply
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,7 @@ class Analysis:
     reply_token: str | None = None
     result: ParseResult | None = None
     rule: RuleRead | None = None  # what a saved extraction rule read, when one matched
+    references: tuple[str, ...] = ()  # Message-IDs named by In-Reply-To, then References
 
 
 def analyse(
@@ -73,8 +76,9 @@ def analyse(
     try:
         check_complexity(raw)
         token = replies.reply_token(replies.reply_addresses(raw, envelope_to))
+        references = tuple(referenced_ids(headers_of(raw)))
     except MessageTooComplex:
-        token = None  # the parser quarantines it; not read as a reply either
+        token, references = None, ()  # the parser quarantines it; not read as a reply either
     result = parse_message(raw, default_country=settings.default_country, envelope_to=envelope_to)
     read = None
     if rules and token is None and result.kind in ("lead", "quarantine"):
@@ -88,7 +92,9 @@ def analyse(
         elif read is not None:
             info = {**result.info, "rule_failed": {"rule": read.rule_id, "reason": read.error}}
             result = replace(result, info=info)
-    return Analysis(raw, envelope_to, reply_token=token, result=result, rule=read)
+    return Analysis(
+        raw, envelope_to, reply_token=token, result=result, rule=read, references=references
+    )
 
 
 def _envelope_to(row: InboundMessage) -> list[str] | None:
@@ -143,6 +149,12 @@ def process_inbound_message(
         )
     if analysis.reply_token is not None:
         return process_reply(session, row, analysis, now=now, settings=settings)
+    if analysis.references and analysis.result.kind not in ("bounce", "auto_reply"):
+        answered = our_message(session, analysis.references)
+        if answered is not None:
+            return process_thread_reply(
+                session, row, analysis, answered, now=now, settings=settings
+            )
     result = analysis.result
     row.parsed = {"kind": result.kind, **(result.info or {})}
     if analysis.rule is not None:
@@ -180,7 +192,8 @@ def apply_result(
     if result.kind == "bounce" and result.bounce is not None:
         return record_bounce(session, row, result, now=now, settings=settings)
     if result.kind == "auto_reply":
-        record_auto_reply(session, row, raw, now=now)
+        # bulk mail is linked to our message only by reference, never by its sender
+        record_auto_reply(session, row, raw, now=now, by_sender="bulk" not in (result.info or {}))
         return _finish(row, InboundOutcome.AUTO_REPLY, now, reason=result.reason or "auto-reply")
     if result.kind == "reply":
         return _finish(row, InboundOutcome.REPLY, now, reason=result.reason)
@@ -233,7 +246,71 @@ def process_reply(
     return _finish(row, InboundOutcome.REPLY, now, reason=outcome.reason)
 
 
-def record_auto_reply(session: Session, row: InboundMessage, raw: bytes, *, now: datetime) -> None:
+def our_message(session: Session, references: tuple[str, ...]) -> OutboxMessage | None:
+    """The message we sent that a reply names: In-Reply-To's first, else the latest of
+    References."""
+    found = {
+        m.message_id: m
+        for m in session.scalars(
+            select(OutboxMessage).where(OutboxMessage.message_id.in_(references[:50]))
+        )
+    }
+    if not found:
+        return None
+    return found.get(references[0]) or found[max(found, key=references.index)]
+
+
+def process_thread_reply(
+    session: Session,
+    row: InboundMessage,
+    analysis: Analysis,
+    answered: OutboxMessage,
+    *,
+    now: datetime,
+    settings: Settings,
+) -> InboundOutcome:
+    """A reply to one of our messages that came without the reply token (to the plain intake
+    address): never a lead. It goes on the lead's timeline; an answer to an offer acts only as
+    a token reply would (``routing.replies.handle_thread_reply``)."""
+    raw = analysis.raw
+    savepoint = session.begin_nested()
+    try:
+        outcome = handle_thread_reply(session, raw, answered, now=now, settings=settings)
+        savepoint.commit()
+    except Exception:
+        savepoint.rollback()
+        raise
+    headers = headers_of(raw)
+    sender = next(
+        (addr.lower() for _, addr in getaddresses([str(headers.get("From") or "")]) if addr), None
+    )
+    row.parsed = {
+        "kind": "reply",
+        **(analysis.result.info or {}),
+        "reply_to_outbox": answered.id,
+        "parsed_as": analysis.result.kind,
+    }
+    lead = session.get(Lead, answered.lead_id) if answered.lead_id else None
+    if lead is not None:
+        row.lead_id = lead.id
+        add_event(
+            session,
+            lead,
+            "email_reply",
+            at=now,
+            sender=sender,
+            outbox_id=answered.id,
+            template=answered.template,
+            inbound_id=row.id,
+            subject=str(headers.get("Subject") or "")[:200],
+            result=outcome.reason[:300],
+        )
+    return _finish(row, InboundOutcome.REPLY, now, reason=outcome.reason)
+
+
+def record_auto_reply(
+    session: Session, row: InboundMessage, raw: bytes, *, now: datetime, by_sender: bool = True
+) -> None:
     """An out-of-office to one of our messages goes on that lead's timeline. It is never an
     answer to an offer: nothing else changes."""
 
@@ -253,7 +330,7 @@ def record_auto_reply(session: Session, row: InboundMessage, raw: bytes, *, now:
     sender = next(
         (addr.lower() for _, addr in getaddresses([str(headers.get("From") or "")]) if addr), None
     )
-    if outbox is None and sender:
+    if outbox is None and sender and by_sender:
         outbox = session.scalar(
             select(OutboxMessage)
             .where(OutboxMessage.to == sender, OutboxMessage.created_at >= now - timedelta(days=14))

@@ -20,9 +20,11 @@ from pydantic import ValidationError
 
 from mailflow.domain.intake.autoreplies import auto_reply_signal
 from mailflow.domain.intake.bounces import BounceInfo, detect_bounce, find_verp
+from mailflow.domain.intake.bulk import NOT_A_LEAD, Verdict, bulk_signal, judge
 from mailflow.domain.intake.candidates import best_candidate
 from mailflow.domain.intake.forwards import Context
 from mailflow.domain.intake.mime import MAX_DEPTH, header, parse_bytes, payload
+from mailflow.domain.intake.quotes import referenced_ids, reply_view
 from mailflow.domain.intake.schema import LeadIn, error_map
 
 NO_LEAD_FIELDS = "no lead fields found"
@@ -73,6 +75,9 @@ def _parse(raw: bytes, default_country: str, envelope_to: list[str]) -> ParseRes
     in_reply_to = header(message, "In-Reply-To")
     if in_reply_to:
         info["in_reply_to"] = in_reply_to[:300]  # lets the caller recognise installer replies
+    references = referenced_ids(message)
+    if references:
+        info["references"] = references[:10]
     if repairs:
         info["repairs"] = repairs
     defects = _defects(message)
@@ -92,23 +97,65 @@ def _parse(raw: bytes, default_country: str, envelope_to: list[str]) -> ParseRes
     if signal and strong:
         return ParseResult(kind="auto_reply", info=info)
 
-    candidate = best_candidate(message, Context.of(message), depth=0)
+    # A reply's quoted text (the offer it answers, a customer's mail) is not the sender's lead.
+    # These two checks only ever take a lead away: when one of them fails on a strange
+    # message, the message is parsed as it was before them (and the failure noted).
+    try:
+        body = reply_view(message)
+    except Exception as exc:
+        info["reply_view_error"] = f"{type(exc).__name__}: {exc}"[:200]
+        body = None
+    if body is not None:
+        info["quoted_text_ignored"] = True
+    else:
+        body = message
+    try:
+        bulk = bulk_signal(body)
+    except Exception as exc:
+        info["bulk_error"] = f"{type(exc).__name__}: {exc}"[:200]
+        bulk = None
+    if bulk:
+        info["bulk"] = bulk
+    candidate = best_candidate(body, Context.of(message), depth=0)
     # A weak signal (Auto-Submitted: auto-generated, Precedence: bulk) is also what lead
     # platforms send their notifications with: only what is not a valid lead is an auto-reply.
     if candidate is None:
+        if bulk:
+            return _not_a_lead(bulk, "no lead fields", info)
         if signal:
             return ParseResult(kind="auto_reply", info=info)
+        if "quoted_text_ignored" in info:
+            return _quarantine(f"{NO_LEAD_FIELDS} (the quoted text of a reply is not read)", info)
         return _quarantine(NO_LEAD_FIELDS, info)
     data, lead_info = candidate.build(default_country)
     info.update(lead_info)
     try:
         lead = LeadIn.model_validate(data, context={"default_country": default_country})
     except ValidationError as exc:
+        if bulk:
+            return _not_a_lead(bulk, describe_errors(error_map(exc)), info)
         if signal:
             return ParseResult(kind="auto_reply", info=info)
         info["candidate"] = _jsonable(data)
         return _quarantine(describe_errors(error_map(exc)), info)
+    if bulk:
+        # Newsletters' imprints have Name/Address/Phone lines; lead platforms send with
+        # Precedence: bulk too. Only a clear lead counts (``bulk.judge``).
+        try:
+            verdict = judge(body, lead, candidate.layout)
+        except Exception as exc:
+            info["bulk_error"] = f"{type(exc).__name__}: {exc}"[:200]
+            verdict = Verdict(True, "not judged")
+        info["bulk_verdict"] = verdict.why
+        if not verdict.clearly_a_lead:
+            info["candidate"] = _jsonable(data)
+            return _not_a_lead(bulk, verdict.why, info)
     return ParseResult(kind="lead", lead=lead, info=info)
+
+
+def _not_a_lead(signal: str, why: str, info: dict) -> ParseResult:
+    """Bulk mail: recorded as automatic mail (nobody answers a newsletter), with the reason."""
+    return ParseResult(kind="auto_reply", reason=f"{NOT_A_LEAD} ({signal}): {why}"[:500], info=info)
 
 
 def describe_errors(errors: dict[str, str]) -> str:

@@ -1,5 +1,6 @@
 """Server-side rendering of the admin pages (English, in the page environment of
-:mod:`mailflow.web.pages`, templates in ``templates/web/admin/``)."""
+:mod:`mailflow.web.pages`, templates in ``templates/web/admin/``; a page whose texts go through
+gettext may pass the admin's language)."""
 
 from __future__ import annotations
 
@@ -30,11 +31,12 @@ def render(
     admin: AdminIdentity | None,
     status_code: int = 200,
     headers: dict[str, str] | None = None,
+    language: str = DEFAULT_LANGUAGE,
     **context: Any,
 ) -> HTMLResponse:
     flashes = request.session.pop("flash", []) if admin is not None else []
     html = (
-        environment(DEFAULT_LANGUAGE)
+        environment(language)
         .get_template(template)
         .render(
             admin=admin,
