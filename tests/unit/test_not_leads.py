@@ -119,7 +119,10 @@ def test_imprint_of_a_newsletter_without_footer_markers_is_not_a_lead() -> None:
     raw = _message(PROSE + "\n\n" + IMPRINT, headers={"Precedence": "bulk"})
     result = parse_message(raw)
     assert result.kind == "auto_reply"
-    assert "bulk mail, not a lead" in result.reason and "nothing about a project" in result.reason
+    # the prose names a heat pump, which the parser may take for the product: then the block at
+    # the end is still not the message's content
+    assert "bulk mail, not a lead" in result.reason
+    assert "nothing about a project" in result.reason or "main content" in result.reason
     assert result.info["candidate"]["customer"]["name"] == "Sonnen Verlag GmbH"
     # even with a product line, a block at the end of a long letter is not its content
     raw = _message(
