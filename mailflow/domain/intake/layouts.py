@@ -56,7 +56,7 @@ SEPARATORS: tuple[Separator, ...] = (
     # PHP form mailers: "nom = Dupont", "code_postal=75011", print_r's "[email] => a@b.fr"
     Separator(
         "equals",
-        re.compile(r"^\[?(?P<label>[^\W\d][\w .'’/-]{0,59}?)\]?\s*=>?\s*(?P<value>[^=].*|)$"),
+        re.compile(r"^\[?(?P<label>[^\W\d][\w .,'’/°#-]{0,59}?)\]?\s*=>?\s*(?P<value>[^=].*|)$"),
         True,
     ),
     # one "label;value" pair a line: the transposed CSV exports of lead portals
@@ -70,7 +70,7 @@ CELL_SEPARATORS = ("\t", ";", ",", "|")
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][\w-]{0,40}$")
 _DECORATION = re.compile(r"^[\s\-–—=*_#•·▪>|]+|[\s\-–—=*_#•·▪|:：]+$")
-_SENTENCE_END = re.compile(r"[.!?,;]$")
+_SENTENCE_END = re.compile(r"[!?,;]$")
 
 
 def _label_text(line: str) -> str:
@@ -103,10 +103,12 @@ def stacked_label(line: str) -> str | None:
     words = text.split()
     if not text or len(text) > 60 or len(words) > MAX_LABEL_WORDS or _SENTENCE_END.search(text):
         return None
-    if not _known(text):
-        return None
-    if normalise_words(text) not in LOOKUP and len(words) > MAX_RULE_LABEL_WORDS:
-        return None  # a keyword rule matched a phrase: "please call my mobile after six"
+    if not _known(text) or (text.endswith(".") and normalise_words(text) not in LOOKUP):
+        return None  # "Tel." is a label, "Call my mobile." a sentence
+    if normalise_words(text) not in LOOKUP and (
+        len(words) > MAX_RULE_LABEL_WORDS or any(ch.isdigit() for ch in text)
+    ):
+        return None  # a keyword rule matched a phrase or a value: "Hauptstraße 5"
     return text
 
 
@@ -189,7 +191,7 @@ def header_pairs(header: str, row: str) -> list[tuple[str, str]] | None:
         known = sum(1 for label in labels if _known(_label_text(label)))
         if known < 2 or 2 * known < len(labels):
             continue
-        if 3 * sum(1 for value in values if _is_label_line(value)) >= len(values):
+        if 3 * sum(1 for value in values if _is_label(value)) >= len(values):
             continue  # a second line of labels, not values
         values += [""] * (len(labels) - len(values))
         return [(_label_text(label), value) for label, value in zip(labels, values, strict=True)]

@@ -421,8 +421,9 @@ class _HtmlLines(HTMLParser):
             filled = [pieces for pieces in self.row_pieces if pieces]
             if len(filled) == 1 and len(filled[0]) > 1:
                 self.lines.extend(filled[0])  # one cell holding lines of text
-            # a row of <th>, one per column ("Field | Value"), heads the table: not a field
-            elif cells and not (self.header_row and len(cells) > 1 and all(cells)):
+            # a row of two <th> ("Field | Value") heads a table of labels and values: not a
+            # field; more <th> name the columns of rows of values below (read as a header row)
+            elif cells and not (self.header_row and len(cells) == 2 and all(cells)):
                 self.lines.append("\t".join(cells))
         self.row = []
         self.row_pieces = []
