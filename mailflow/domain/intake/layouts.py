@@ -33,7 +33,7 @@ from mailflow.domain.intake.rows import Collected, collect, split_label_line
 from mailflow.domain.intake.values import normalise_words
 
 MAX_LABEL_WORDS = 8  # a label on its own line is short; longer lines are prose
-MAX_RULE_LABEL_WORDS = 4  # … and shorter still when only a keyword rule resolves it
+MAX_RULE_LABEL_WORDS = 6  # … and shorter still when only a keyword rule resolves it
 MAX_GAP = 2  # blank lines allowed between a label and its value
 
 
@@ -70,7 +70,9 @@ CELL_SEPARATORS = ("\t", ";", ",", "|")
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][\w-]{0,40}$")
 _DECORATION = re.compile(r"^[\s\-–—=*_#•·▪>|]+|[\s\-–—=*_#•·▪|:：]+$")
-_SENTENCE_END = re.compile(r"[!?,;]$")
+_SENTENCE_END = re.compile(r"[!,;]$")  # "?" ends labels too: "Wofür interessieren Sie sich?"
+# "--- Label ---" (WordPress form plugins' plain text): a label even when no vocabulary knows it
+_MARKED_LABEL = re.compile(r"^-{2,}\s*(?P<label>[^-\s].{0,58}?)\s*-{2,}$")
 
 
 def _label_text(line: str) -> str:
@@ -99,6 +101,9 @@ def stacked_label(line: str) -> str | None:
     pair = split_label_line(line)
     if pair is not None and pair[1]:
         return None  # "Label: value" is read by every reading
+    marked = _MARKED_LABEL.match(line)
+    if marked:
+        return marked.group("label").rstrip(":：").strip() or None
     text = _label_text(line)
     words = text.split()
     if not text or len(text) > 60 or len(words) > MAX_LABEL_WORDS or _SENTENCE_END.search(text):
