@@ -18,7 +18,15 @@ from hypothesis import strategies as st
 
 from mailflow.domain.intake.label_data import VOCABULARY
 from mailflow.domain.intake.labels import resolve
-from mailflow.domain.intake.layouts import header_pairs, read_stacked, stacked_label
+from mailflow.domain.intake.layouts import (
+    READERS,
+    header_pairs,
+    plausible,
+    read_best,
+    read_stacked,
+    score,
+    stacked_label,
+)
 from mailflow.domain.intake.parse import parse_message
 from mailflow.domain.intake.rows import collect
 
@@ -313,6 +321,11 @@ def csv_comma(rows: list[tuple[str, str]]) -> EmailMessage:
     return _text(_csv(rows, ","))
 
 
+def csv_pairs(rows: list[tuple[str, str]]) -> EmailMessage:
+    # a transposed export: one "label;value" pair a line
+    return _text("".join(f"{label};{value}\n" for label, value in rows))
+
+
 def csv_attachment(rows: list[tuple[str, str]]) -> EmailMessage:
     message = _text("Please find the new lead attached.\n\nKind regards\n")
     message.add_attachment(
@@ -354,6 +367,7 @@ LAYOUTS: dict[str, Callable[[list[tuple[str, str]]], EmailMessage]] = {
     "html_b_br_in_cells": html_b_br_in_cells,
     "csv_semicolon": csv_semicolon,
     "csv_comma": csv_comma,
+    "csv_pairs": csv_pairs,
     "csv_attachment": csv_attachment,
     "csv_octet_stream": csv_octet_stream,
     "json_attachment": json_attachment,
@@ -422,3 +436,25 @@ def test_header_pairs_need_a_line_of_labels_over_a_line_of_values() -> None:
     ]
     assert header_pairs("Name;E-Mail;PLZ", "Telefon;Ort;Land") is None  # two lines of labels
     assert header_pairs("Wir, die Stadtwerke, grüßen", "Anna, Berta, Carl") is None
+
+
+def test_the_best_reading_wins_and_plain_wins_ties() -> None:
+    plain = ["Name: Anna Weber", "PLZ: 10115", "E-Mail: anna@example.de"]
+    assert read_best(plain).layout == "plain"  # every reading reads these lines alike
+    stacked = ["Name", "Anna Weber", "PLZ", "10115", "E-Mail", "anna@example.de"]
+    best = read_best(stacked)
+    assert best.layout == "stacked"
+    assert score(best.collected) == (3, 3)
+    assert [name for name, _ in READERS][0] == "plain"
+
+
+def test_a_value_that_is_a_label_or_of_the_wrong_shape_scores_against_its_reading() -> None:
+    assert not plausible("name", "E-Mail")
+    assert not plausible("phone", "Postal code")
+    assert not plausible("email", "Jean Dupont")
+    assert not plausible("postcode", "Paris")
+    assert plausible("postcode", "SW1A 1AA") and plausible("phone", "+48 601 234 567")
+    # a header line of labels read as label<TAB>value pairs gives labels as values
+    wrong = collect(["Name\tE-Mail\tTelefon\tPLZ"])
+    right = collect(["Name\tAnna", "E-Mail\ta@b.example", "Telefon\t0171 2345678", "PLZ\t1"])
+    assert score(wrong) < score(right)
