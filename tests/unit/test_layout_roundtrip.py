@@ -458,3 +458,54 @@ def test_a_value_that_is_a_label_or_of_the_wrong_shape_scores_against_its_readin
     wrong = collect(["Name\tE-Mail\tTelefon\tPLZ"])
     right = collect(["Name\tAnna", "E-Mail\ta@b.example", "Telefon\t0171 2345678", "PLZ\t1"])
     assert score(wrong) < score(right)
+
+
+# Mail that is no lead, with label words on their own lines, dashes, "=" and ";"
+PROSE = {
+    "fr_newsletter": """Bonjour,
+
+Notre nouvelle offre - panneaux solaires à prix réduit !
+Contact
+Notre équipe vous répond du lundi au vendredi.
+Adresse
+Retrouvez-nous au salon de Lyon, stand 12.
+Prix = 9 990 € TTC ; pose comprise
+Téléphone
+Appelez-nous au numéro habituel !
+
+Se désinscrire - cliquez ici""",
+    "de_reply": """Hallo Herr Weber,
+
+vielen Dank für Ihre Anfrage - wir melden uns morgen.
+Telefon
+leider nicht erreichbar, bitte per Mail.
+Ort
+wird noch abgestimmt
+
+Mit freundlichen Grüßen
+Team Solar""",
+    "en_personal": """Hi Tom,
+
+Thanks for yesterday - great to catch up.
+Name of the pub was The Crown, by the way.
+Message me when you're back.
+Cheers
+Dave""",
+    "pl_info": """Dzień dobry,
+
+Informujemy - zmiana godzin pracy biura.
+Adres
+bez zmian
+Kontakt = jak dotychczas
+Pozdrawiamy""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(PROSE))
+def test_prose_stays_prose(name: str) -> None:
+    result = parse_message(_text(PROSE[name]).as_bytes())
+    assert result.kind == "quarantine"
+    best = read_best(PROSE[name].splitlines())
+    assert not [item for item in best.collected.fields if item.key in ("name", "postcode")]
+    if name != "pl_info":  # "Adres" / "bez zmian" is an address as far as layout goes
+        assert best.layout == "plain", best

@@ -118,11 +118,12 @@ def stacked_label(line: str) -> str | None:
 
 
 def _is_label_line(line: str) -> bool:
-    """A label alone, or a ``Label: value`` line whose label is known: never a value."""
+    """A label alone, or a ``Label: value`` line whose label is known (a mail header's too:
+    ``From: …`` under "--- Original Message ---"): never a value."""
     if stacked_label(line) is not None:
         return True
     pair = split_label_line(_single_cell(line))
-    return pair is not None and bool(pair[1]) and _known(pair[0])
+    return pair is not None and bool(pair[1]) and resolve(pair[0]) is not None
 
 
 def _next_filled(lines: list[str], start: int, gap: int = MAX_GAP) -> int | None:
@@ -294,17 +295,16 @@ def plausible(key: str, value: str) -> bool:
 
 
 def score(collected: Collected) -> tuple[int, int]:
-    """(customer fields with plausible values, plausible fields less implausible ones)."""
+    """(customer fields with plausible values less those with implausible ones, all plausible
+    fields less all implausible ones)."""
     first: dict[str, str] = {}
     for item in collected.fields:
         first.setdefault(item.key, item.value)
     core = good = 0
     for key, value in first.items():
-        if plausible(key, value):
-            good += 1
-            core += key in CUSTOMER_KEYS
-        else:
-            good -= 1
+        sign = 1 if plausible(key, value) else -1
+        good += sign
+        core += sign if key in CUSTOMER_KEYS else 0
     return core, good
 
 
