@@ -319,7 +319,10 @@ def read_best(lines: list[str]) -> Reading:
     best: Reading | None = None
     best_score: tuple[int, int] | None = None
     for name, reader in READERS:
-        collected = collect(reader(lines))
+        rewritten = reader(lines)
+        if best is not None and rewritten == lines:
+            continue  # nothing in this layout: the plain reading already read it
+        collected = collect(rewritten)
         value = score(collected)
         if best_score is None or value > best_score:
             best, best_score = Reading(name, collected), value
