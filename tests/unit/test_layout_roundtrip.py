@@ -27,6 +27,7 @@ from mailflow.domain.intake.layouts import (
     score,
     stacked_label,
 )
+from mailflow.domain.intake.mime import html_to_lines
 from mailflow.domain.intake.parse import parse_message
 from mailflow.domain.intake.rows import collect
 
@@ -509,3 +510,25 @@ def test_prose_stays_prose(name: str) -> None:
     assert not [item for item in best.collected.fields if item.key in ("name", "postcode")]
     if name != "pl_info":  # "Adres" / "bez zmian" is an address as far as layout goes
         assert best.layout == "plain", best
+
+
+def test_html_lines_of_one_cell_rows_and_header_rows() -> None:
+    page = (
+        "<table><tr><td><p>Name: Anna</p><p>PLZ: 10115</p><b>Telefon</b><br>0171 2345678"
+        "</td></tr></table>"
+        "<table><tr><th>Feld</th><th>Wert</th></tr><tr><td>Ort</td><td>Berlin</td></tr></table>"
+        "<table><tr><th>Name</th><th>E-Mail</th><th>PLZ</th></tr>"
+        "<tr><td>Anna</td><td>a@b.example</td><td>10115</td></tr></table>"
+    )
+    assert html_to_lines(page) == [
+        "Name: Anna",  # a wrapper table's cell keeps its lines
+        "PLZ: 10115",
+        "Telefon",
+        "0171 2345678",
+        "",
+        "Ort\tBerlin",  # "Feld | Wert" heads a table of labels and values: dropped
+        "",
+        "Name\tE-Mail\tPLZ",  # three <th> name the columns of the row below
+        "Anna\ta@b.example\t10115",
+        "",
+    ]
