@@ -271,6 +271,10 @@ def dash(rows: list[tuple[str, str]]) -> EmailMessage:
     return _text("Demande reçue - merci\n\n" + "".join(f"{lab} - {v}\n" for lab, v in rows))
 
 
+def arrow(rows: list[tuple[str, str]]) -> EmailMessage:
+    return _text("".join(f"{label} -> {value}\n" for label, value in rows))
+
+
 def equals(rows: list[tuple[str, str]]) -> EmailMessage:
     return _text("".join(f"{label.replace(' ', '_')} = {value}\n" for label, value in rows))
 
@@ -360,6 +364,7 @@ LAYOUTS: dict[str, Callable[[list[tuple[str, str]]], EmailMessage]] = {
     "tab": tab,
     "dash": dash,
     "equals": equals,
+    "arrow": arrow,
     "html_table": html_table,
     "html_label_row_above": html_label_row_above,
     "html_header_row": html_header_row,

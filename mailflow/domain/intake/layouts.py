@@ -10,7 +10,8 @@ reading). Readers:
   value on the next line (blank lines between them allowed, as WordPress form plugins send);
 - ``header_row``: a line of labels above one line of values, cells separated by a tab, ``;``,
   ``,`` or ``|`` (CSV bodies and attachments, tables whose labels are a row above the values);
-- one reader per entry of :data:`SEPARATORS` (``Label - value``, ``field = value`` …).
+- one reader per entry of :data:`SEPARATORS` (``Label - value``, ``field = value``,
+  ``Label -> value``, ``label;value``).
 
 Each reading is scored (:func:`score`) by how many customer fields it resolves with plausible
 values, then how many known fields, less the implausible ones; the best reading wins and the
@@ -58,6 +59,12 @@ SEPARATORS: tuple[Separator, ...] = (
         "equals",
         re.compile(r"^\[?(?P<label>[^\W\d][\w .,'’/°#-]{0,59}?)\]?\s*=>?\s*(?P<value>[^=].*|)$"),
         True,
+    ),
+    # "Name -> Jean", "PLZ » 10115", "Ort → Berlin"
+    Separator(
+        "arrow",
+        re.compile(r"^(?P<label>[^\t:=>»→]{1,60}?)\s*(?:-+>|=>|→|»|>>)\s*(?P<value>\S.*)$"),
+        False,
     ),
     # one "label;value" pair a line: the transposed CSV exports of lead portals
     Separator(
