@@ -537,3 +537,19 @@ def test_html_lines_of_one_cell_rows_and_header_rows() -> None:
         "Anna\ta@b.example\t10115",
         "",
     ]
+
+
+def test_a_quoted_csv_value_may_hold_line_breaks() -> None:
+    message = _text("Neue Anfrage im Anhang.\n")
+    table = (
+        'Name;E-Mail;PLZ;Bemerkung\r\nAnna Weber;anna@example.de;10115;"Bitte ab 17 Uhr;\r\n'
+        'Dach nach Süden"\r\n'
+    )
+    message.add_attachment(
+        table.encode("cp1252"), maintype="application", subtype="octet-stream", filename="a.csv"
+    )
+    result = parse_message(message.as_bytes())
+    assert result.kind == "lead", result.reason
+    assert result.lead.customer.postcode == "10115"
+    assert result.lead.message == "Bitte ab 17 Uhr; Dach nach Süden"
+    assert result.info["layout"] == "attachment_header_row"

@@ -23,6 +23,7 @@ could also be prose (a label above a value, a dash).
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from mailflow.domain.intake.values import normalise_words
 MAX_LABEL_WORDS = 8  # a label on its own line is short; longer lines are prose
 MAX_RULE_LABEL_WORDS = 6  # … and shorter still when only a keyword rule resolves it
 MAX_GAP = 2  # blank lines allowed between a label and its value
+MAX_ROW_LINES = 20  # lines one quoted CSV row may run over
 
 
 @dataclass(frozen=True)
@@ -183,8 +185,11 @@ def _cells(line: str, separator: str) -> list[str]:
         cells = line.split("\t")
     else:
         try:
-            cells = next(csv.reader([line], delimiter=separator, skipinitialspace=True))
-        except (csv.Error, StopIteration):
+            reader = csv.reader(
+                io.StringIO(line, newline=""), delimiter=separator, skipinitialspace=True
+            )
+            cells = next(reader, [])
+        except csv.Error:
             return []
     cells = [" ".join(cell.split()) for cell in cells]
     while cells and not cells[-1]:
@@ -218,7 +223,14 @@ def read_header_row(lines: list[str]) -> list[str]:
     index = 0
     while index < len(lines):
         at = _next_filled(lines, index + 1, gap=0)
-        pairs = header_pairs(lines[index], lines[at]) if at is not None else None
+        pairs = None
+        if at is not None:
+            row = lines[at]
+            # a quoted value holding line breaks ("Bemerkung") goes on over the next lines
+            while row.count('"') % 2 and at + 1 < len(lines) and at - index < MAX_ROW_LINES:
+                at += 1
+                row = f"{row}\n{lines[at]}"
+            pairs = header_pairs(lines[index], row)
         if pairs is None or at is None:
             out.append(lines[index])
             index += 1
