@@ -1,5 +1,6 @@
-"""Where in a message the lead is: each JSON part, forwarded message, body and text attachment
-is a candidate; the most plausible one is built."""
+"""Where in a message the lead is: each JSON part, forwarded message, body, text and CSV
+attachment is a candidate, read under its best layout (:mod:`mailflow.domain.intake.layouts`);
+the most plausible one is built."""
 
 from __future__ import annotations
 
