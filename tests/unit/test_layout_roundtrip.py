@@ -301,6 +301,13 @@ def html_header_row(rows: list[tuple[str, str]]) -> EmailMessage:
     return _html(f"<table><tr>{head}</tr><tr>{values}</tr></table>")
 
 
+def html_cards(rows: list[tuple[str, str]]) -> EmailMessage:
+    # two fields side by side a row, each "<b>Label</b><br>value" in its cell
+    cards = [f"<td><b>{_e(lab)}</b><br>{_e(v)}</td>" for lab, v in rows]
+    table = "".join(f"<tr>{''.join(cards[i : i + 2])}</tr>" for i in range(0, len(cards), 2))
+    return _html(f"<table>{table}</table>")
+
+
 def html_dl(rows: list[tuple[str, str]]) -> EmailMessage:
     items = "".join(f"<dt>{_e(label)}</dt><dd>{_e(value)}</dd>" for label, value in rows)
     return _html(f"<h2>Demande</h2><dl>{items}</dl>")
@@ -369,6 +376,7 @@ LAYOUTS: dict[str, Callable[[list[tuple[str, str]]], EmailMessage]] = {
     "html_label_row_above": html_label_row_above,
     "html_header_row": html_header_row,
     "html_dl": html_dl,
+    "html_cards": html_cards,
     "html_strong_br": html_strong_br,
     "html_b_br_in_cells": html_b_br_in_cells,
     "csv_semicolon": csv_semicolon,

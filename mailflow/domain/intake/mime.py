@@ -371,8 +371,9 @@ _CELL_TAGS = {"td", "th", "dt", "dd"}
 class _HtmlLines(HTMLParser):
     """HTML as lines of text: a table row (or dt/dd pair) becomes ``cell<TAB>cell``, block
     elements and <br> end lines, inline markup (``<b>Label:</b> value``) stays on its line.
-    A row with one cell (the wrapper tables of mail templates, ``<td><b>Name</b><br>Jean</td>``)
-    keeps the lines of that cell: it is a block of text, not a label and value."""
+    A row whose cells all hold several lines (the wrapper tables of mail templates, form cards
+    ``<td><b>Name</b><br>Jean</td>``) keeps the lines of each cell: blocks of text, not a label
+    and a value."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -419,8 +420,11 @@ class _HtmlLines(HTMLParser):
             while cells and not cells[-1]:
                 cells.pop()
             filled = [pieces for pieces in self.row_pieces if pieces]
-            if len(filled) == 1 and len(filled[0]) > 1:
-                self.lines.extend(filled[0])  # one cell holding lines of text
+            if filled and all(len(pieces) > 1 for pieces in filled):
+                # cells holding lines of text (a wrapper cell; form cards side by side,
+                # "<td><b>Name</b><br>Jean</td><td><b>PLZ</b><br>10115</td>"): their lines
+                for pieces in filled:
+                    self.lines.extend(pieces)
             # a row of two <th> ("Field | Value") heads a table of labels and values: not a
             # field; more <th> name the columns of rows of values below (read as a header row)
             elif cells and not (self.header_row and len(cells) == 2 and all(cells)):
