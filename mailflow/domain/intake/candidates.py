@@ -1,5 +1,6 @@
-"""Where in a message the lead is: each JSON part, forwarded message, body and text attachment
-is a candidate; the most plausible one is built."""
+"""Where in a message the lead is: each JSON part, forwarded message, body, text and CSV
+attachment is a candidate, read under its best layout (:mod:`mailflow.domain.intake.layouts`);
+the most plausible one is built."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from email.message import Message
 from mailflow.domain.intake.build import build_from_document, build_from_rows
 from mailflow.domain.intake.forwards import Context, split_forwarded
 from mailflow.domain.intake.label_data import CUSTOMER_KEYS
+from mailflow.domain.intake.layouts import read_best
 from mailflow.domain.intake.limits import MAX_BODY_CHARS, MAX_LINES
 from mailflow.domain.intake.mime import (
     content_type,
@@ -22,6 +24,11 @@ from mailflow.domain.intake.mime import (
     part_text,
 )
 from mailflow.domain.intake.rows import Collected, collect
+
+# CSV parts: read as text whatever they are declared as (spreadsheets are often sent as
+# application/octet-stream or application/vnd.ms-excel); a header line over a row of values
+CSV_TYPES = ("text/csv", "text/comma-separated-values", "application/csv", "text/x-csv")
+CSV_SUFFIXES = (".csv",)
 
 PLAUSIBLE_CORE = 3  # customer fields (name, email, postcode …) that make a body look like a lead
 
@@ -76,9 +83,14 @@ def best_candidate(message: Message, context: Context, depth: int) -> _Candidate
             if document is not None:
                 candidates.append(_document_candidate(document, context))
             continue
+        if ctype in CSV_TYPES or name.endswith(CSV_SUFFIXES):
+            text, note = part_text(part)
+            if note:
+                notes.append(note)
+            attached.append((text, False))
+            continue
         if not (ctype.startswith("text/") or ctype.startswith("multipart/")) or ctype in (
             "text/calendar",
-            "text/csv",
             "text/rfc822-headers",
         ):
             continue
@@ -119,7 +131,8 @@ def _rows_candidate(
 ) -> _Candidate | None:
     best: _Candidate | None = None
     for segment in split_forwarded(lines):
-        collected = collect(segment.lines)
+        reading = read_best(segment.lines)
+        collected = reading.collected
         if collected.core_count() == 0:
             continue
         segment_context = (
@@ -127,7 +140,10 @@ def _rows_candidate(
             if segment.forwarded
             else context
         )
-        name = f"{layout}_tabs" if collected.tabs and layout == "text" else layout
+        if reading.layout != "plain":
+            name = f"{layout}_{reading.layout}"  # "html_stacked", "attachment_header_row"
+        else:
+            name = f"{layout}_tabs" if collected.tabs and layout == "text" else layout
         candidate = _Candidate(
             rank, collected.core_count(), segment_context, name, notes, collected=collected
         )

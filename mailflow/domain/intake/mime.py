@@ -370,12 +370,16 @@ _CELL_TAGS = {"td", "th", "dt", "dd"}
 
 class _HtmlLines(HTMLParser):
     """HTML as lines of text: a table row (or dt/dd pair) becomes ``cell<TAB>cell``, block
-    elements and <br> end lines, inline markup (``<b>Label:</b> value``) stays on its line."""
+    elements and <br> end lines, inline markup (``<b>Label:</b> value``) stays on its line.
+    A row whose cells all hold several lines (the wrapper tables of mail templates, form cards
+    ``<td><b>Name</b><br>Jean</td>``) keeps the lines of each cell: blocks of text, not a label
+    and a value."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.lines: list[str] = []
         self.row: list[str] = []
+        self.row_pieces: list[list[str]] = []  # the lines of each cell of the row
         self.header_row = True  # all cells so far are <th>
         self.text: list[str] = []
         self.in_cell = False
@@ -384,14 +388,18 @@ class _HtmlLines(HTMLParser):
         self.skip_depth = 0
         self.tables: list[bool] = []  # saved in_cell of enclosing tables
 
+    def _pieces(self) -> list[str]:
+        pieces = "".join(self.text).split("\n")
+        return [" ".join(piece.split()) for piece in pieces if piece.strip()]
+
     def _text(self) -> str:
         """The cell or paragraph being built; line breaks inside a cell become ", "."""
-        pieces = "".join(self.text).split("\n")
-        return ", ".join(" ".join(piece.split()) for piece in pieces if piece.strip())
+        return ", ".join(self._pieces())
 
     def _end_cell(self) -> None:
         if self.in_cell:
             # a cell spanning columns keeps the grid: "KOSTEN PRO MONAT" over label and value
+            self.row_pieces.append(self._pieces())
             self.row.extend([self._text()] + [""] * (self.colspan - 1))
             self.header_row = self.header_row and self.cell_is_header
             self.text = []
@@ -411,10 +419,18 @@ class _HtmlLines(HTMLParser):
             cells = self.row
             while cells and not cells[-1]:
                 cells.pop()
-            # a row of <th>, one per column ("Field | Value"), heads the table: not a field
-            if cells and not (self.header_row and len(cells) > 1 and all(cells)):
+            filled = [pieces for pieces in self.row_pieces if pieces]
+            if filled and all(len(pieces) > 1 for pieces in filled):
+                # cells holding lines of text (a wrapper cell; form cards side by side,
+                # "<td><b>Name</b><br>Jean</td><td><b>PLZ</b><br>10115</td>"): their lines
+                for pieces in filled:
+                    self.lines.extend(pieces)
+            # a row of two <th> ("Field | Value") heads a table of labels and values: not a
+            # field; more <th> name the columns of rows of values below (read as a header row)
+            elif cells and not (self.header_row and len(cells) == 2 and all(cells)):
                 self.lines.append("\t".join(cells))
         self.row = []
+        self.row_pieces = []
         self.header_row = True
 
     def _blank(self) -> None:
@@ -469,7 +485,9 @@ class _HtmlLines(HTMLParser):
             self._end_cell()
             if tag == "dd":
                 self._end_row()
-        elif tag in _BLOCK_TAGS and not self.in_cell:
+        elif tag in _BLOCK_TAGS and self.in_cell:
+            self.text.append("\n")  # "<td><p>Name: X</p>Phone: Y</td>": two lines
+        elif tag in _BLOCK_TAGS:
             self._end_row()
             if tag in ("p", "div", "h1", "h2", "h3", "h4", "h5", "h6"):
                 self._blank()

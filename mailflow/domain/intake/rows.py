@@ -78,8 +78,9 @@ def split_label_line(line: str) -> tuple[str, str] | None:
         return None
     if label.count("(") != label.count(")") or value.startswith("//"):
         return None
-    if label[-1].isdigit() and value[:1].isdigit():  # "ab 18:00"
-        return None
+    between = line[match.end("label") : match.start("value")]
+    if label[-1].isdigit() and value[:1].isdigit() and between.strip() == between:
+        return None  # "ab 18:00" (but "Address line 1: 221B Baker Street" is a field)
     return label, value.strip("*_ ").strip()
 
 
@@ -91,6 +92,15 @@ def _looks_like_heading(line: str) -> bool:
         and not _SENTENCE_END.search(line)
         and not EMAIL_ADDRESS.search(line)
     )
+
+
+def _is_header_row(cells: list[str]) -> bool:
+    """A row of three or more labels, most of them known: the columns of a table whose values
+    are on the row below, never label and value pairs."""
+    if len(cells) < 3 or not all(cells):
+        return False
+    known = sum(1 for cell in cells if resolve(_clean_label(cell)) is not None)
+    return known >= 2 and 2 * known >= len(cells)
 
 
 _MARKDOWN_ROW = re.compile(r"^\s*\|.*\|\s*$")
@@ -168,6 +178,8 @@ def collect(lines: list[str]) -> Collected:
                 cells.pop()
             if len(cells) >= 2:
                 out.tabs = True
+                if _is_header_row(cells):
+                    continue  # "Name | E-Mail | PLZ" over a row of values: no field itself
                 pairs = [
                     (cells[i], cells[i + 1] if i + 1 < len(cells) else "")
                     for i in range(0, len(cells), 2)
