@@ -241,6 +241,22 @@ def read_header_row(lines: list[str]) -> list[str]:
     return out
 
 
+def _separated_field(label: str, value: str) -> bool:
+    """A known label; one the vocabulary lists verbatim, or a short phrase before a value that is
+    no sentence ("vielen Dank für Ihre Anfrage - wir melden uns morgen." is prose)."""
+    if not _known(label):
+        return False
+    if normalise_words(label) in LOOKUP:
+        return True
+    words = label.split()
+    return (
+        len(words) <= MAX_RULE_LABEL_WORDS
+        and len(words) <= 4
+        and not any(ch.isdigit() for ch in label)
+        and not value.rstrip().endswith((".", "!", "?"))
+    )
+
+
 def separated_reader(separator: Separator) -> Callable[[list[str]], list[str]]:
     def read(lines: list[str]) -> list[str]:
         out: list[str] = []
@@ -251,7 +267,7 @@ def separated_reader(separator: Separator) -> Callable[[list[str]], list[str]]:
                 continue
             label = match.group("label").replace("_", " ").strip()
             value = match.group("value").strip()
-            if _known(label) or (
+            if _separated_field(label, value) or (
                 separator.any_label and _IDENTIFIER.match(match.group("label").strip()) and value
             ):
                 out.append(f"{label}\t{value}")
