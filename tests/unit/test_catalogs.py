@@ -14,11 +14,16 @@ TRANSLATED = [language for language in LANGUAGES if language != DEFAULT_LANGUAGE
 
 
 def _messages(catalog) -> dict:
+    # plural messages: ids and strings are tuples in a .po, lists in a .mo
     return {
-        message.id: message.string
+        _hashable(message.id): _hashable(message.string)
         for message in catalog
         if message.id and message.string and not message.fuzzy
     }
+
+
+def _hashable(value):
+    return tuple(value) if isinstance(value, list | tuple) else value
 
 
 @pytest.mark.parametrize("language", TRANSLATED)
