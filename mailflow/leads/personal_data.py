@@ -329,6 +329,7 @@ ERASURES: tuple[TableErasure, ...] = (
 _CUSTOMER_SIDE = "the installer's or admin's own data, not a customer's"
 NOT_PERSONAL: dict[tuple[str, str], str] = {
     ("leads", "source"): "the channel's name",
+    ("leads", "exchange_reason"): "vocabulary (why the lead is in the exchange)",
     ("leads", "external_id"): "the lead platform's reference (statistics, re-imports)",
     ("leads", "product"): "vocabulary",
     ("leads", "building_type"): "vocabulary",

@@ -88,9 +88,10 @@ def test_relay_gets_both_parts_headers_and_language(
         assert "/l/accept/TOKEN-A" in text and "/l/accept/TOKEN-A" in html
         assert "Claire" not in text and "claire@example.fr" not in html  # no identity in offers
         subjects[msg["Subject"]] = text
-    assert any(s.startswith("Nouveau lead") for s in subjects)
-    assert any(s.startswith("Neuer Lead") for s in subjects)
-    assert any(s.startswith("New lead") for s in subjects)
+    # each in its installer's language, with the lead's number
+    assert any(s.startswith("Lead n° ") for s in subjects)
+    assert any(s.startswith("Lead Nr. ") for s in subjects)
+    assert any(s.startswith("Lead #") for s in subjects)
 
 
 def test_451_then_250_is_delivered_once_after_a_retry(settings, installer, tmp_path, monkeypatch):
