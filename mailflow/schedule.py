@@ -38,10 +38,10 @@ from mailflow.lifecycle.service import (
 )
 from mailflow.lifecycle.visits import _visit_reminder
 from mailflow.metrics import SWEEP_ACTIONS, SWEEP_FAILURES, SWEEP_SECONDS
-from mailflow.models import InboundMessage, InboundOutcome, Lead, LeadStatus, Timer
+from mailflow.models import InboundMessage, InboundOutcome, Timer
 from mailflow.outbound.outbox import sweep_outbox
 from mailflow.ratings.service import _remind_survey, _send_survey, nightly_recompute
-from mailflow.routing.offers import expire_due_offers, reoffer_pool, route_lead
+from mailflow.routing.offers import expire_due_offers, offer_waiting_leads, reoffer_pool
 
 log = logging.getLogger(__name__)
 
@@ -146,22 +146,9 @@ def index_search_terms(settings: Settings, at: datetime) -> int:
 
 
 def route_waiting_leads(settings: Settings, at: datetime) -> int:
-    """New leads whose routing job was lost, and pool leads that may have a taker now."""
-    with session_scope(settings) as session:
-        stuck = list(
-            session.scalars(
-                select(Lead.id)
-                .where(Lead.status == LeadStatus.NEW, Lead.created_at <= at - timedelta(seconds=30))
-                .order_by(Lead.id)
-                .limit(500)
-            )
-        )
-    routed = 0
-    for lead_id in stuck:
-        with session_scope(settings) as session:
-            if route_lead(session, lead_id, now=at, settings=settings):
-                routed += 1
-    return routed + reoffer_pool(settings, at)
+    """Leads waiting for a free installer (oldest first), new leads whose routing job was
+    lost, and pool leads that may have a taker now."""
+    return offer_waiting_leads(settings, at) + reoffer_pool(settings, at)
 
 
 SWEEPS: tuple[Sweep, ...] = (

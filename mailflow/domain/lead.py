@@ -156,6 +156,16 @@ def pool(lead, *, at: datetime, offered_before: bool) -> Outcome:
     return outcome(Record(lead.id, "pool", data={"reason": reason}), LeadPooled(lead.id))
 
 
+def wait(lead, *, at: datetime) -> Outcome:
+    """Every installer who could take the lead is busy (open offers, capacity, caps): it stays
+    new and waits its turn, offered oldest first as answers come in (no admin alert)."""
+    if lead.waiting_since is not None:
+        return Outcome()
+    lead.waiting_since = at
+    lead.updated_at = at
+    return outcome(Record(lead.id, "waiting", data={"reason": "eligible installers are busy"}))
+
+
 def release(lead, *, at: datetime, actor: Actor, reason: str) -> Outcome:
     """A held lead goes back to rotation (given back, lapsed reservation, admin)."""
     previous = lead.assigned_installer_id

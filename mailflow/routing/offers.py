@@ -20,10 +20,18 @@ from mailflow.db import is_postgres, session_scope
 from mailflow.domain import lead as lead_rules
 from mailflow.domain import offer as offer_rules
 from mailflow.domain.deadlines import offer_deadline
-from mailflow.domain.effects import NOTHING, Outcome, QueueEmail, outcome
+from mailflow.domain.effects import NOTHING, Enqueue, Outcome, QueueEmail, outcome
 from mailflow.domain.events import LeadAccepted, LeadAssigned, LeadNeedsInstaller, LeadPooled
 from mailflow.domain.offer import OfferClosed
-from mailflow.domain.routing import Candidate, available_days, choose, serving_prefix
+from mailflow.domain.routing import (
+    Candidate,
+    available_days,
+    choose,
+    paced_caps,
+    period_starts,
+    serving_prefix,
+    waits,
+)
 from mailflow.models import (
     HELD_STATUSES,
     Actor,
@@ -53,14 +61,40 @@ def lock_offer(session: Session, offer_id: int) -> Offer | None:
     return session.scalar(query)
 
 
-def load_candidates(session: Session, lead: Lead, now: datetime) -> list[Candidate]:
-    """Installers of the lead's country with the figures the rules need."""
-    installers = [
+def serving_installers(session: Session, lead: Lead) -> list[Installer]:
+    return [
         i
         for i in session.scalars(select(Installer).where(Installer.country == lead.country))
-        # Only those serving the postcode need figures: the rest are ineligible anyway.
         if serving_prefix(_bare(i), lead.postcode, lead.country) is not None
     ]
+
+
+def period_counts(session: Session, installer: Installer, now: datetime) -> tuple[int, int, int]:
+    """Leads offered to the installer (withdrawn offers aside) in their current day, week and
+    month, counted in their time zone."""
+    day, week, month = period_starts(now, installer.timezone)
+    since = min(week, month)
+    offered = Offer.offered_at
+    row = session.execute(
+        select(
+            func.count().filter(offered >= day),
+            func.count().filter(offered >= week),
+            func.count().filter(offered >= month),
+        ).where(
+            Offer.installer_id == installer.id,
+            offered >= since,
+            Offer.status != OfferStatus.WITHDRAWN,
+        )
+    ).one()
+    return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
+
+
+def load_candidates(
+    session: Session, lead: Lead, now: datetime, settings: Settings | None = None
+) -> list[Candidate]:
+    """Installers of the lead's country with the figures the rules need."""
+    # Only those serving the postcode need figures: the rest are ineligible anyway.
+    installers = serving_installers(session, lead)
     if not installers:
         return []
     ids = [i.id for i in installers]
@@ -81,6 +115,22 @@ def load_candidates(session: Session, lead: Lead, now: datetime) -> list[Candida
             .group_by(Lead.assigned_installer_id)
         ).all()
     )
+    pending = dict(
+        session.execute(
+            select(Offer.installer_id, func.count())
+            .where(Offer.installer_id.in_(ids), Offer.status == OfferStatus.OFFERED)
+            .group_by(Offer.installer_id)
+        ).all()
+    )
+    limit = settings.max_pending_offers if settings is not None else None
+    day_pct = settings.pacing_day_percent if settings is not None else 10.0
+    week_pct = settings.pacing_week_percent if settings is not None else 30.0
+    counts, caps = {}, {}
+    for i in installers:
+        caps[i.id] = paced_caps(
+            i.cap_day, i.cap_week, i.cap_month, day_percent=day_pct, week_percent=week_pct
+        )
+        counts[i.id] = period_counts(session, i, now) if any(caps[i.id]) else (0, 0, 0)
     return [
         Candidate(
             id=i.id,
@@ -98,6 +148,14 @@ def load_candidates(session: Session, lead: Lead, now: datetime) -> list[Candida
             offers_30d=recent.get(i.id, 0),
             available_days=available_days(i.vacation_from, i.vacation_until, now),
             last_offer_at=as_utc(last[i.id]) if i.id in last else None,
+            pending_offers=pending.get(i.id, 0),
+            pending_limit=limit,
+            offers_day=counts[i.id][0],
+            offers_week=counts[i.id][1],
+            offers_month=counts[i.id][2],
+            cap_day=caps[i.id][0],
+            cap_week=caps[i.id][1],
+            cap_month=caps[i.id][2],
         )
         for i in installers
     ]
@@ -128,16 +186,14 @@ def next_offer(uow: UnitOfWork, lead: Lead) -> tuple[Outcome, Offer | None]:
     """The next offer of the (locked) lead: stored, with what it causes (or the pool)."""
     session, now = uow.session, uow.now
     offered = set(session.scalars(select(Offer.installer_id).where(Offer.lead_id == lead.id)))
-    choice = choose(
-        load_candidates(session, lead, now),
-        postcode=lead.postcode,
-        country=lead.country,
-        offered=offered,
-        now=now,
-        shares=uow.settings.share_weights,
-    )
+    candidates = load_candidates(session, lead, now, uow.settings)
+    where = {"postcode": lead.postcode, "country": lead.country, "offered": offered, "now": now}
+    choice = choose(candidates, **where, shares=uow.settings.share_weights)
     if choice is None:
+        if lead.status == LeadStatus.NEW and waits(candidates, **where):
+            return lead_rules.wait(lead, at=now), None
         return lead_rules.pool(lead, at=now, offered_before=bool(offered)), None
+    lead.waiting_since = None
     installer = session.get(Installer, choice.installer.id)
     offer = Offer(
         lead_id=lead.id,
@@ -158,6 +214,12 @@ def on_lead_needs_installer(uow: UnitOfWork, event: LeadNeedsInstaller) -> Outco
     if lead is None or lead.status not in ROUTABLE:
         return NOTHING
     return next_offer(uow, lead)[0]
+
+
+def offer_waiting(uow: UnitOfWork, event: object) -> Outcome:
+    """Reaction: an answer (accept, decline, expiry, withdrawal) or a release frees an
+    installer's slot: waiting leads are offered, oldest first, once this is committed."""
+    return outcome(Enqueue("offer_waiting_job"))
 
 
 def alert_admins(uow: UnitOfWork, event: LeadPooled) -> Outcome:
@@ -301,6 +363,71 @@ def expire_due_offers(settings: Settings, at: datetime, *, batch: int = 200) -> 
                     acted += 1
         if len(ids) < batch or not acted:
             return done
+
+
+def offer_waiting_leads(
+    settings: Settings, at: datetime, *, grace: timedelta = timedelta(seconds=30), batch: int = 500
+) -> int:
+    """Leads that wait for a free installer (and new leads whose routing job was lost, after
+    ``grace``) are offered, oldest first, each in its own transaction. Within one pass an
+    installer found busy stays busy (this pass only makes offers), so a lead whose possible
+    installers are all busy is skipped without loading its figures: a queue of thousands of
+    waiting leads costs a few queries per batch."""
+    busy: set[int] = set()
+    routed = 0
+    after = None
+    while True:
+        with session_scope(settings) as session:
+            query = (
+                select(Lead.id, Lead.country, Lead.postcode, Lead.created_at)
+                .where(
+                    Lead.status == LeadStatus.NEW,
+                    (Lead.waiting_since.is_not(None)) | (Lead.created_at <= at - grace),
+                )
+                .order_by(Lead.created_at, Lead.id)
+                .limit(batch)
+            )
+            if after is not None:
+                query = query.where(
+                    (Lead.created_at > after[0])
+                    | ((Lead.created_at == after[0]) & (Lead.id > after[1]))
+                )
+            rows = session.execute(query).all()
+            if not rows:
+                return routed
+            offered: dict[int, set[int]] = {}
+            for lead_id, installer_id in session.execute(
+                select(Offer.lead_id, Offer.installer_id).where(
+                    Offer.lead_id.in_([r.id for r in rows])
+                )
+            ):
+                offered.setdefault(lead_id, set()).add(installer_id)
+            installers = list(session.scalars(select(Installer)))
+        by_country: dict[str, list[Candidate]] = {}
+        for i in installers:
+            by_country.setdefault(i.country.upper(), []).append(_bare(i))
+        for row in rows:
+            serving = {
+                c.id
+                for c in by_country.get(row.country.upper(), [])
+                if serving_prefix(c, row.postcode, row.country) is not None
+            }
+            if serving and serving <= busy | offered.get(row.id, set()):
+                continue  # everyone who could take it is busy: it keeps waiting
+            with session_scope(settings) as session:
+                lead = lock_lead(session, row.id)
+                if lead is None or lead.status != LeadStatus.NEW:
+                    continue
+                uow = _uow(session, settings, at)
+                result, offer = next_offer(uow, lead)
+                uow.apply(result)
+                if offer is not None:
+                    routed += 1
+                elif lead.status == LeadStatus.NEW:  # waits: those who could are busy
+                    busy |= serving - offered.get(row.id, set())
+        after = (rows[-1].created_at, rows[-1].id)
+        if len(rows) < batch:
+            return routed
 
 
 def reoffer_pool(settings: Settings, at: datetime, *, batch: int = 200) -> int:
