@@ -41,6 +41,7 @@ from mailflow.metrics import SWEEP_ACTIONS, SWEEP_FAILURES, SWEEP_SECONDS
 from mailflow.models import InboundMessage, InboundOutcome, Timer
 from mailflow.outbound.outbox import sweep_outbox
 from mailflow.ratings.service import _remind_survey, _send_survey, nightly_recompute
+from mailflow.routing.alerts import send_admin_digests
 from mailflow.routing.offers import expire_due_offers, offer_waiting_leads, reoffer_pool
 
 log = logging.getLogger(__name__)
@@ -163,6 +164,7 @@ SWEEPS: tuple[Sweep, ...] = (
     Sweep("tiers", nightly_recompute),
     Sweep("offers", expire_due_offers),
     Sweep("route", route_waiting_leads),
+    Sweep("admin_digest", send_admin_digests),  # after routing: this sweep's pool leads too
 )
 assert len({sweep.name for sweep in SWEEPS}) == len(SWEEPS), "sweep names are metric labels"
 

@@ -200,10 +200,8 @@ def reservation_lapsed(uow, effect: QueueEmail) -> EmailSpec:
     return emails.reservation_lapsed_email(lead, installer)
 
 
-def admin_alert(uow, effect: QueueEmail) -> list[EmailSpec]:
-    """Every active admin (and ``MAILFLOW_ADMIN_EMAIL``) is told that a lead waits in the pool."""
-    session, settings = uow.session, uow.settings
-    lead = session.get(Lead, effect.lead_id)
+def admin_recipients(session: Session, settings: Settings) -> list[str]:
+    """Every active admin, and ``MAILFLOW_ADMIN_EMAIL``."""
     recipients = list(
         session.scalars(
             select(AdminUser.email).where(AdminUser.active.is_(True), AdminUser.role == "admin")
@@ -211,6 +209,15 @@ def admin_alert(uow, effect: QueueEmail) -> list[EmailSpec]:
     )
     if settings.admin_email and settings.admin_email not in recipients:
         recipients.append(settings.admin_email)
+    return recipients
+
+
+def admin_alert(uow, effect: QueueEmail) -> list[EmailSpec]:
+    """Every active admin (and ``MAILFLOW_ADMIN_EMAIL``) is told that a lead waits in the pool
+    (at once; pool leads normally go into the admin digest, mailflow/routing/alerts.py)."""
+    session, settings = uow.session, uow.settings
+    lead = session.get(Lead, effect.lead_id)
+    recipients = admin_recipients(session, settings)
     return [
         emails.admin_alert_email(
             to,

@@ -207,6 +207,16 @@ def admin_alert_email(
     )
 
 
+def admin_digest_email(to: str, *, alerts: list[dict], pool_url: str) -> EmailSpec:
+    """The admins' digest: every alert since the last one (``title``, ``message``, ``url``)."""
+    return EmailSpec(
+        to=to,
+        template="admin_digest",
+        language="en",
+        context={"alerts": alerts, "count": len(alerts), "pool_url": pool_url},
+    )
+
+
 def reservation_lapsed_email(lead: Lead, installer: Installer) -> EmailSpec:
     return EmailSpec(
         to=installer.email,

@@ -20,7 +20,7 @@ from mailflow.db import is_postgres, session_scope
 from mailflow.domain import lead as lead_rules
 from mailflow.domain import offer as offer_rules
 from mailflow.domain.deadlines import offer_deadline
-from mailflow.domain.effects import NOTHING, Enqueue, Outcome, QueueEmail, outcome
+from mailflow.domain.effects import NOTHING, AlertAdmins, Enqueue, Outcome, QueueEmail, outcome
 from mailflow.domain.events import LeadAccepted, LeadAssigned, LeadNeedsInstaller, LeadPooled
 from mailflow.domain.offer import OfferClosed
 from mailflow.domain.routing import (
@@ -223,8 +223,19 @@ def offer_waiting(uow: UnitOfWork, event: object) -> Outcome:
 
 
 def alert_admins(uow: UnitOfWork, event: LeadPooled) -> Outcome:
-    """Reaction: the admins hear of a lead nobody can take."""
-    return outcome(QueueEmail("admin_alert", lead_id=event.lead_id))
+    """Reaction: the admins hear of a lead nobody can take, in their next digest."""
+    lead = uow.session.get(Lead, event.lead_id)
+    return outcome(
+        AlertAdmins(
+            "pool",
+            title=f"Lead #{lead.id} is in the pool",
+            message=(
+                f"{lead.product or 'unknown product'}, {lead.postcode} {lead.city or ''}, "
+                f"{lead.country}: no installer serves it or can take it"
+            ),
+            lead_id=lead.id,
+        )
+    )
 
 
 def acceptance_emails(uow: UnitOfWork, event: LeadAccepted | LeadAssigned) -> Outcome:

@@ -20,6 +20,7 @@ def test_the_sweeps_run_in_their_order_under_their_metric_names():
         "tiers",
         "offers",
         "route",
+        "admin_digest",
     ]
     assert all(callable(sweep.run) for sweep in SWEEPS)
 
