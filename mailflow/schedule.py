@@ -43,6 +43,7 @@ from mailflow.outbound.outbox import sweep_outbox
 from mailflow.ratings.service import _remind_survey, _send_survey, nightly_recompute
 from mailflow.routing.alerts import send_admin_digests
 from mailflow.routing.offers import expire_due_offers, offer_waiting_leads, reoffer_pool
+from mailflow.routing.withdrawals import withdraw_unavailable_offers
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +163,7 @@ SWEEPS: tuple[Sweep, ...] = (
     Sweep("digests", send_digests),
     Sweep("outbox", sweep_outbox),
     Sweep("tiers", nightly_recompute),
+    Sweep("withdrawals", withdraw_unavailable_offers),  # vacation started, deactivated
     Sweep("offers", expire_due_offers),
     Sweep("route", route_waiting_leads),
     Sweep("admin_digest", send_admin_digests),  # after routing: this sweep's pool leads too

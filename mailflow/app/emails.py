@@ -334,12 +334,23 @@ def digest(uow, effect: QueueEmail) -> EmailSpec:
     )
 
 
+def offers_withdrawn(uow, effect: QueueEmail) -> EmailSpec:
+    session = uow.session
+    return emails.offers_withdrawn_email(
+        session.get(Installer, effect.installer_id),
+        leads=[session.get(Lead, lead_id) for lead_id in effect.data["lead_ids"]],
+        reason=effect.data["reason"],
+        dashboard_url=f"{uow.settings.base_url.rstrip('/')}/dashboard/",
+    )
+
+
 EMAILS = {
     "offer": offer,
     "offer_accepted": offer_accepted,
     "contact_details": contact_details,
     "reminder": reminder,
     "reservation_lapsed": reservation_lapsed,
+    "offers_withdrawn": offers_withdrawn,
     "admin_alert": admin_alert,
     "site_visit": site_visit,
     "site_visit_reminder": site_visit_reminder,

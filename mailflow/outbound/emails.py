@@ -275,6 +275,28 @@ def digest_email(
     )
 
 
+def offers_withdrawn_email(
+    installer: Installer, *, leads: list[Lead], reason: str, dashboard_url: str
+) -> EmailSpec:
+    """The installer went on vacation or was deactivated: their open offers went to others."""
+    return EmailSpec(
+        to=installer.email,
+        template="offers_withdrawn",
+        language=installer_language(installer),
+        installer_id=installer.id,
+        context={
+            "installer_name": installer.name,
+            "reason": reason,
+            "count": len(leads),
+            "leads": [
+                {"ref": lead.id, "place": " ".join(p for p in (lead.postcode, lead.city) if p)}
+                for lead in leads
+            ],
+            "dashboard_url": dashboard_url,
+        },
+    )
+
+
 def signin_email(installer: Installer, *, signin_url: str) -> EmailSpec:
     return EmailSpec(
         to=installer.email,

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from mailflow.app.uow import UnitOfWork
@@ -414,6 +414,7 @@ def offer_waiting_leads(
             ):
                 offered.setdefault(lead_id, set()).add(installer_id)
             installers = list(session.scalars(select(Installer)))
+        skipped: list[int] = []
         by_country: dict[str, list[Candidate]] = {}
         for i in installers:
             by_country.setdefault(i.country.upper(), []).append(_bare(i))
@@ -424,7 +425,8 @@ def offer_waiting_leads(
                 if serving_prefix(c, row.postcode, row.country) is not None
             }
             if serving and serving <= busy | offered.get(row.id, set()):
-                continue  # everyone who could take it is busy: it keeps waiting
+                skipped.append(row.id)  # everyone who could take it is busy: it waits
+                continue
             with session_scope(settings) as session:
                 lead = lock_lead(session, row.id)
                 if lead is None or lead.status != LeadStatus.NEW:
@@ -436,6 +438,17 @@ def offer_waiting_leads(
                     routed += 1
                 elif lead.status == LeadStatus.NEW:  # waits: those who could are busy
                     busy |= serving - offered.get(row.id, set())
+        if skipped:  # in line, as the leads found waiting one by one
+            with session_scope(settings) as session:
+                session.execute(
+                    update(Lead)
+                    .where(
+                        Lead.id.in_(skipped),
+                        Lead.status == LeadStatus.NEW,
+                        Lead.waiting_since.is_(None),
+                    )
+                    .values(waiting_since=at)
+                )
         after = (rows[-1].created_at, rows[-1].id)
         if len(rows) < batch:
             return routed
@@ -444,14 +457,19 @@ def offer_waiting_leads(
 def reoffer_pool(settings: Settings, at: datetime, *, batch: int = 200) -> int:
     """Pool leads are offered again as soon as an installer becomes eligible."""
     with session_scope(settings) as session:
-        ids = list(
-            session.scalars(
-                select(Lead.id)
-                .where(Lead.status == LeadStatus.POOL)
-                .order_by(Lead.created_at)
-                .limit(batch)
-            )
-        )
+        rows = session.execute(
+            select(Lead.id, Lead.country, Lead.postcode)
+            .where(Lead.status == LeadStatus.POOL)
+            .order_by(Lead.created_at)
+            .limit(batch)
+        ).all()
+        serving = [_bare(i) for i in session.scalars(select(Installer).where(Installer.active))]
+    # A lead nobody active serves stays in the pool: not worth a transaction.
+    ids = [
+        row.id
+        for row in rows
+        if any(serving_prefix(c, row.postcode, row.country) is not None for c in serving)
+    ]
     offered = 0
     for lead_id in ids:
         with session_scope(settings) as session:

@@ -18,6 +18,7 @@ def test_the_sweeps_run_in_their_order_under_their_metric_names():
         "digests",
         "outbox",
         "tiers",
+        "withdrawals",
         "offers",
         "route",
         "admin_digest",

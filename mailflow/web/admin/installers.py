@@ -21,6 +21,7 @@ from mailflow.installers.io import TIERS, InstallerRow
 from mailflow.intake.bounces import bounce_history, clear_bounce_flag
 from mailflow.models import HELD_STATUSES, Installer, Lead, Offer, TierChange
 from mailflow.ratings.service import pin_tier
+from mailflow.routing.withdrawals import withdraw_open_offers_of
 from mailflow.web.admin import lead_queries as lq
 from mailflow.web.admin.audit import record_web
 from mailflow.web.admin.auth import Action, CurrentAdmin, require_action
@@ -349,6 +350,8 @@ def _set_active(request: Request, installer_id: int, action: Action, active: boo
             installer.deactivated_at, installer.last_action_at = None, at
         else:
             installer.deactivated_at = at
+            # Their open offers go to the next installers at once (one email tells them).
+            withdrawn = withdraw_open_offers_of(session, installer, now=at, settings=get_settings())
         held = lq.open_leads_by_installer(session, [installer_id]).get(installer_id, 0)
         record_web(
             session,
@@ -365,6 +368,11 @@ def _set_active(request: Request, installer_id: int, action: Action, active: boo
         flash(
             request,
             f"{email} is deactivated: no more offers."
+            + (
+                f" {len(withdrawn)} open offer(s) withdrawn and offered to others."
+                if withdrawn
+                else ""
+            )
             + (
                 f" They still hold {held} lead(s): reassign them from the lead pages."
                 if held
