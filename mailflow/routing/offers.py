@@ -89,6 +89,41 @@ def period_counts(session: Session, installer: Installer, now: datetime) -> tupl
     return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
 
 
+@dataclass(frozen=True)
+class Standing:
+    """Where an installer stands against their limits (dashboard, admin page)."""
+
+    pending: int
+    pending_limit: int
+    # (leads offered, cap in force after pacing or None) for the day, week and month.
+    periods: tuple[tuple[int, int | None], ...]
+    own_caps: tuple[int | None, int | None, int | None]
+
+
+def installer_standing(
+    session: Session, installer: Installer, now: datetime, settings: Settings
+) -> Standing:
+    pending = session.scalar(
+        select(func.count()).where(
+            Offer.installer_id == installer.id, Offer.status == OfferStatus.OFFERED
+        )
+    )
+    caps = paced_caps(
+        installer.cap_day,
+        installer.cap_week,
+        installer.cap_month,
+        day_percent=settings.pacing_day_percent,
+        week_percent=settings.pacing_week_percent,
+    )
+    used = period_counts(session, installer, now)
+    return Standing(
+        pending=pending or 0,
+        pending_limit=settings.max_pending_offers,
+        periods=tuple(zip(used, caps, strict=True)),
+        own_caps=(installer.cap_day, installer.cap_week, installer.cap_month),
+    )
+
+
 def load_candidates(
     session: Session, lead: Lead, now: datetime, settings: Settings | None = None
 ) -> list[Candidate]:

@@ -21,6 +21,7 @@ from mailflow.installers.io import TIERS, InstallerRow
 from mailflow.intake.bounces import bounce_history, clear_bounce_flag
 from mailflow.models import HELD_STATUSES, Installer, Lead, Offer, TierChange
 from mailflow.ratings.service import pin_tier
+from mailflow.routing.offers import installer_standing
 from mailflow.routing.withdrawals import withdraw_open_offers_of
 from mailflow.web.admin import lead_queries as lq
 from mailflow.web.admin.audit import record_web
@@ -42,6 +43,9 @@ FIELDS = (
     "postcodes",
     "tier",
     "capacity",
+    "cap_day",
+    "cap_week",
+    "cap_month",
 )
 STATES = ("active", "inactive", "vacation", "bounced")
 PAGE_SIZE = 100
@@ -153,6 +157,13 @@ def _form_values(installer: Installer | None) -> dict[str, str]:
 
 
 def _form_page(request, admin, installer, values, errors, status_code=200, **extra) -> Response:
+    settings = get_settings()
+    if installer is not None and "standing" not in extra:
+        with session_scope() as session:
+            row = session.get(Installer, installer.id)
+            extra["standing"] = (
+                installer_standing(session, row, now(), settings) if row is not None else None
+            )
     return render(
         request,
         "admin/installer_detail.html",
@@ -168,6 +179,11 @@ def _form_page(request, admin, installer, values, errors, status_code=200, **ext
         open_leads=extra.pop("open_leads", 0),
         flags=extra.pop("flags", []),
         bounces=extra.pop("bounces", []),
+        standing=extra.pop("standing", None),
+        max_pending_offers=settings.max_pending_offers,
+        pacing_day_percent=f"{settings.pacing_day_percent:g}",
+        pacing_week_percent=f"{settings.pacing_week_percent:g}",
+        admin_digest_minutes=f"{settings.admin_digest_minutes:g}",
         **extra,
     )
 
