@@ -217,8 +217,12 @@ def offer_next(session: Session, lead: Lead, *, now: datetime, settings: Setting
     return offer
 
 
-def next_offer(uow: UnitOfWork, lead: Lead) -> tuple[Outcome, Offer | None]:
-    """The next offer of the (locked) lead: stored, with what it causes (or the pool)."""
+def next_offer(
+    uow: UnitOfWork, lead: Lead, *, in_order: bool = False
+) -> tuple[Outcome, Offer | None]:
+    """The next offer of the (locked) lead: stored, with what it causes (or the pool).
+    ``in_order``: the caller goes through the waiting leads oldest first (the drain), so no
+    older waiting lead needs looking for."""
     session, now = uow.session, uow.now
     offered = set(session.scalars(select(Offer.installer_id).where(Offer.lead_id == lead.id)))
     candidates = load_candidates(session, lead, now, uow.settings)
@@ -228,6 +232,14 @@ def next_offer(uow: UnitOfWork, lead: Lead) -> tuple[Outcome, Offer | None]:
         if lead.status == LeadStatus.NEW and waits(candidates, **where):
             return lead_rules.wait(lead, at=now), None
         return lead_rules.pool(lead, at=now, offered_before=bool(offered)), None
+    if (
+        not in_order
+        and lead.status == LeadStatus.NEW
+        and _older_lead_waits_for(session, lead, choice.installer)
+    ):
+        # First come, first served: the older lead gets this installer's free slot (the
+        # drain offers it), this one waits its turn.
+        return lead_rules.wait(lead, at=now) + outcome(Enqueue("offer_waiting_job")), None
     lead.waiting_since = None
     installer = session.get(Installer, choice.installer.id)
     offer = Offer(
@@ -241,6 +253,38 @@ def next_offer(uow: UnitOfWork, lead: Lead) -> tuple[Outcome, Offer | None]:
     session.add(offer)
     session.flush()
     return offer_rules.offered(lead, offer, installer.email, at=now), offer
+
+
+OLDER_SCAN = 500  # older waiting leads looked at before an offer (the queue's head)
+
+
+def _older_lead_waits_for(session: Session, lead: Lead, installer: Candidate) -> bool:
+    """Whether a lead that arrived earlier waits for a slot this installer could give it (they
+    serve it and were not offered it before): then it goes first."""
+    older = session.execute(
+        select(Lead.id, Lead.postcode, Lead.country)
+        .where(
+            Lead.status == LeadStatus.NEW,
+            Lead.waiting_since.is_not(None),
+            Lead.country == lead.country,
+            Lead.id != lead.id,
+            (Lead.created_at < lead.created_at)
+            | ((Lead.created_at == lead.created_at) & (Lead.id < lead.id)),
+        )
+        .order_by(Lead.created_at, Lead.id)
+        .limit(OLDER_SCAN)
+    ).all()
+    served = [r.id for r in older if serving_prefix(installer, r.postcode, r.country) is not None]
+    if not served:
+        return False
+    declined = set(
+        session.scalars(
+            select(Offer.lead_id).where(
+                Offer.lead_id.in_(served), Offer.installer_id == installer.id
+            )
+        )
+    )
+    return any(lead_id not in declined for lead_id in served)
 
 
 def on_lead_needs_installer(uow: UnitOfWork, event: LeadNeedsInstaller) -> Outcome:
@@ -467,7 +511,7 @@ def offer_waiting_leads(
                 if lead is None or lead.status != LeadStatus.NEW:
                     continue
                 uow = _uow(session, settings, at)
-                result, offer = next_offer(uow, lead)
+                result, offer = next_offer(uow, lead, in_order=True)
                 uow.apply(result)
                 if offer is not None:
                     routed += 1

@@ -27,7 +27,7 @@ from mailflow.models import (
     OutboxMessage,
 )
 from mailflow.routing.alerts import send_admin_digests
-from mailflow.routing.offers import OfferClosed, accept, decline
+from mailflow.routing.offers import OfferClosed, accept, decline, offer_waiting_leads, route_lead
 from mailflow.routing.withdrawals import withdraw_open_offers_of
 from mailflow.schedule import run_sweep
 
@@ -362,6 +362,22 @@ def test_three_thousand_leads_drain_fairly_within_caps(settings, broker):
             )
         )
 
+    # In order of arrival: a lead is first offered no earlier than any older lead of the area,
+    # and the leads still waiting are the youngest.
+    with session_scope(settings) as s:
+        first = dict(
+            s.execute(
+                select(Offer.lead_id, func.min(Offer.offered_at))
+                .join(Lead, Lead.id == Offer.lead_id)
+                .where(Lead.postcode.like("69%"))
+                .group_by(Offer.lead_id)
+            ).all()
+        )
+        area = list(s.scalars(select(Lead.id).where(Lead.postcode.like("69%")).order_by(Lead.id)))
+    firsts = [first[i] for i in area if i in first]
+    assert firsts == sorted(firsts)
+    assert [i in first for i in area] == sorted((i in first for i in area), reverse=True)
+
     # Caps and pacing hold in each installer's own day, week and month.
     per_period = defaultdict(Counter)
     for installer_id, offered_at, _status in offers:
@@ -397,3 +413,36 @@ def test_three_thousand_leads_drain_fairly_within_caps(settings, broker):
         f"{ {spec[i]['name']: totals[i] for i in ids} }; lead statuses {dict(statuses)}; "
         f"pool events {pool_events}; digests per admin {digests[ADMINS[0]]}"
     )
+
+
+def test_a_new_lead_does_not_overtake_older_waiting_leads(settings, broker):
+    (solo,) = add_installers(settings, [{"name": "solo"}])
+    import_leads(settings, 5, at=START)
+    run_sweep(settings, START + timedelta(minutes=1))  # 3 offered, 2 wait
+    with session_scope(settings) as s:
+        waiting = list(
+            s.scalars(select(Lead.id).where(Lead.status == LeadStatus.NEW).order_by(Lead.id))
+        )
+    assert len(waiting) == 2
+    at = START + timedelta(hours=1)
+    with session_scope(settings) as s:
+        decline(
+            s,
+            open_offers(settings)[solo][0],
+            solo,
+            reason="other",
+            note=None,
+            now=at,
+            settings=settings,
+        )
+    # A slot is free; a lead arriving now is routed (its job) before the drain runs.
+    import_leads(settings, 1, at=at + timedelta(seconds=1))
+    with session_scope(settings) as s:
+        newest = s.scalar(select(func.max(Lead.id)))
+        assert route_lead(s, newest, now=at + timedelta(seconds=2), settings=settings) is None
+    with session_scope(settings) as s:
+        assert s.get(Lead, newest).waiting_since is not None  # it waits its turn
+    assert offer_waiting_leads(settings, at + timedelta(seconds=3)) == 1
+    with session_scope(settings) as s:
+        assert s.get(Lead, waiting[0]).status == LeadStatus.OFFERED
+        assert s.get(Lead, newest).status == LeadStatus.NEW
