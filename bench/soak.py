@@ -1084,7 +1084,9 @@ class Soak:
         row = self.db.query(
             "SELECT (SELECT count(*) FROM inbound_messages WHERE outcome = 'pending'),"
             " (SELECT count(*) FROM outbox WHERE state IN ('queued', 'sending')),"
-            " (SELECT count(*) FROM leads WHERE status = 'new'),"
+            # A lead waiting for a free installer (all of its area's have their open offers,
+            # #17) is settled: it is offered as answers come in.
+            " (SELECT count(*) FROM leads WHERE status = 'new' AND waiting_since IS NULL),"
             " (SELECT count(*) FROM outbox WHERE state = 'sent')"
         )[0]
         self.installers.scan()
@@ -1284,9 +1286,12 @@ class Soak:
         self.sender.send(sub)
         self.subs.append(sub)
         while time.monotonic() - started < 20:
+            # Routed by the worker: offered, or waiting its turn when every installer of its
+            # area holds their limit of open offers (#17), a routing decision all the same.
             if sub.lead_id and self.db.scalar(
-                "SELECT count(*) FROM outbox WHERE lead_id = %s AND template = 'offer'",
-                (sub.lead_id,),
+                "SELECT (SELECT count(*) FROM outbox WHERE lead_id = %s AND template = 'offer')"
+                " + (SELECT count(*) FROM leads WHERE id = %s AND waiting_since IS NOT NULL)",
+                (sub.lead_id, sub.lead_id),
             ):
                 seconds = round(time.monotonic() - started, 2)
                 self.note(f"canary lead {sub.lead_id}: offer email queued after {seconds}s")

@@ -295,10 +295,23 @@ def on_lead_needs_installer(uow: UnitOfWork, event: LeadNeedsInstaller) -> Outco
     return next_offer(uow, lead)[0]
 
 
+# Causes of a lead's return to rotation that free a slot of an installer who can still take
+# leads. An expiry is acted on by the sweep, whose routing step drains right after; a
+# withdrawal frees the slot of an installer who is away.
+FREES_A_SLOT = frozenset({"declined", "released", "back_to_rotation"})
+
+
 def offer_waiting(uow: UnitOfWork, event: object) -> Outcome:
-    """Reaction: an answer (accept, decline, expiry, withdrawal) or a release frees an
-    installer's slot: waiting leads are offered, oldest first, once this is committed."""
-    return outcome(Enqueue("offer_waiting_job"))
+    """Reaction: an answer (accept, decline) or a release frees an installer's slot: if leads
+    wait, they are offered, oldest first, once this is committed (the job)."""
+    if isinstance(event, LeadNeedsInstaller) and event.cause not in FREES_A_SLOT:
+        return NOTHING
+    someone_waits = uow.session.scalar(
+        select(Lead.id)
+        .where(Lead.status == LeadStatus.NEW, Lead.waiting_since.is_not(None))
+        .limit(1)
+    )
+    return outcome(Enqueue("offer_waiting_job")) if someone_waits else NOTHING
 
 
 def alert_admins(uow: UnitOfWork, event: LeadPooled) -> Outcome:
