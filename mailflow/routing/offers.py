@@ -240,6 +240,12 @@ def next_offer(
         # First come, first served: the older lead gets this installer's free slot (the
         # drain offers it), this one waits its turn.
         return lead_rules.wait(lead, at=now) + outcome(Enqueue("offer_waiting_job")), None
+    if is_postgres(session) and not _claim_slot(session, choice.installer, uow.settings):
+        # Another transaction is offering this installer a lead right now: the pending limit
+        # must hold across workers, so this lead waits for the drain (SQLite has one writer).
+        if lead.status != LeadStatus.NEW:
+            return NOTHING, None
+        return lead_rules.wait(lead, at=now) + outcome(Enqueue("offer_waiting_job")), None
     lead.waiting_since = None
     installer = session.get(Installer, choice.installer.id)
     offer = Offer(
@@ -253,6 +259,24 @@ def next_offer(
     session.add(offer)
     session.flush()
     return offer_rules.offered(lead, offer, installer.email, at=now), offer
+
+
+def _claim_slot(session: Session, candidate: Candidate, settings: Settings) -> bool:
+    """PostgreSQL: lock the installer's row (never waiting for it, so no lock-order deadlock
+    with the lead's) and count their open offers again, as committed now."""
+    locked = session.scalar(
+        select(Installer.id).where(Installer.id == candidate.id).with_for_update(skip_locked=True)
+    )
+    if locked is None:
+        return False
+    pending = session.scalar(
+        select(func.count()).where(
+            Offer.installer_id == candidate.id, Offer.status == OfferStatus.OFFERED
+        )
+    )
+    return pending < settings.max_pending_offers and (
+        candidate.open_leads + pending < candidate.capacity
+    )
 
 
 OLDER_SCAN = 500  # older waiting leads looked at before an offer (the queue's head)
