@@ -6,8 +6,10 @@ alerts as a digest."""
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -446,3 +448,32 @@ def test_a_new_lead_does_not_overtake_older_waiting_leads(settings, broker):
     with session_scope(settings) as s:
         assert s.get(Lead, waiting[0]).status == LeadStatus.OFFERED
         assert s.get(Lead, newest).status == LeadStatus.NEW
+
+
+def test_the_pending_limit_holds_when_workers_route_at_once(settings, broker):
+    """Eight routing jobs at the same moment for one installer: never more than the limit
+    (PostgreSQL: the installer's row is claimed; SQLite: one writer)."""
+    (solo,) = add_installers(settings, [{"name": "solo"}])
+    import_leads(settings, 12, at=START)
+    with session_scope(settings) as s:
+        ids = list(s.scalars(select(Lead.id).order_by(Lead.id)))
+    at = START + timedelta(seconds=20)
+    start = threading.Barrier(8)
+
+    def route(lead_id):
+        start.wait()
+        with session_scope(settings) as s:
+            route_lead(s, lead_id, now=at, settings=settings)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(route, ids[:8]))
+    # At most the limit (on PostgreSQL a job that found the installer claimed by another
+    # lets its lead wait for the drain rather than block).
+    assert 1 <= len(open_offers(settings)[solo]) <= settings.max_pending_offers
+    offer_waiting_leads(settings, at + timedelta(seconds=1))
+    assert len(open_offers(settings)[solo]) == settings.max_pending_offers
+    # The rest wait (none in the pool, no alert).
+    statuses = lead_statuses(settings)
+    assert statuses[LeadStatus.POOL] == 0 and statuses[LeadStatus.OFFERED] == 3
+    with session_scope(settings) as s:
+        assert s.scalar(select(func.count()).select_from(AdminAlert)) == 0
