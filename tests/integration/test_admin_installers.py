@@ -20,11 +20,15 @@ from mailflow.models import (
     Installer,
     Lead,
     LeadStatus,
+    Offer,
+    OfferStatus,
     OutboxMessage,
     TierChange,
 )
-from support.offers import load_installers
+from mailflow.routing.offers import route_lead
+from support.offers import emails_to, load_installers, new_lead
 from support.paths import CORPUS
+from support.people import GOLD_PARIS, SILVER_PARIS
 from support.web import post, signed_in_client
 
 CORPUS_CSV = CORPUS / "installers.csv"
@@ -365,3 +369,22 @@ def test_caps_in_the_form_the_export_and_the_import(settings, admin_client):
     post(admin_client, "/admin/installers/import/commit", {"ref": ref, "filename": "new.csv"})
     stored = installers(settings)["contact@soleil-paris.example"]
     assert (stored.cap_day, stored.cap_week, stored.cap_month) == (5, None, 40)
+
+
+def test_deactivation_withdraws_open_offers_and_the_lead_moves_on(settings, admin_client):
+    load_installers(settings)
+    lead_id = new_lead(settings)
+    with session_scope(settings) as s:
+        route_lead(s, lead_id, now=clock.now(), settings=settings)
+    gold = installers(settings)[GOLD_PARIS]
+    assert post(admin_client, f"/admin/installers/{gold.id}/deactivate", {}).status_code == 303
+    assert "1 open offer(s) withdrawn" in admin_client.get(f"/admin/installers/{gold.id}").text
+    with session_scope(settings) as s:
+        offers = [
+            (o.installer_id, o.status)
+            for o in s.scalars(select(Offer).where(Offer.lead_id == lead_id).order_by(Offer.id))
+        ]
+    silver = installers(settings)[SILVER_PARIS]
+    assert offers == [(gold.id, OfferStatus.WITHDRAWN), (silver.id, OfferStatus.OFFERED)]
+    (told,) = emails_to(settings, GOLD_PARIS, "offers_withdrawn")
+    assert f"#{lead_id}" in told.body_text and "deactivated" in told.body_text.lower()
