@@ -256,7 +256,7 @@ def test_admin_alerts_are_batched_into_digests(settings, broker):
 
 
 # ------------------------------------------------------------------ 3,000 leads ------------
-SIM_DAYS = 4
+SIM_DAYS = 9  # two weeks: the weekly caps start again
 AREA = [
     {"name": "gold-monthly", "tier": "gold", "cap_month": 300},  # paced: 30/day, 90/week
     {"name": "gold-daily", "tier": "gold", "cap_day": 20},
@@ -333,7 +333,7 @@ def test_three_thousand_leads_drain_fairly_within_caps(settings, broker):
                             )
                     except OfferClosed:
                         pass
-        at += timedelta(hours=2)
+        at += timedelta(hours=3)
     elapsed = time.monotonic() - started
     assert vacation_checked
 
