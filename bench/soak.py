@@ -156,6 +156,9 @@ class Installer:
     language: str
     tier: str
     capacity: int
+    # Leads per day and per month (paced), as admins set them (#17); None = no cap.
+    cap_day: int | None = None
+    cap_month: int | None = None
 
 
 def make_network(n: int, rng: random.Random) -> list[Installer]:
@@ -175,17 +178,22 @@ def make_network(n: int, rng: random.Random) -> list[Installer]:
                 tier=rng.choice(["gold", "silver", "silver", "bronze", "bronze"]),
                 # A few small ones fill up (leads then wait in the pool); most never do.
                 capacity=3 if i % 11 == 5 else 100_000,
+                # A few have caps: their leads wait or go to others once a cap is reached.
+                cap_day=4 if i % 7 == 3 else None,
+                cap_month=30 if i % 9 == 4 else None,
             )
         )
     return installers
 
 
 def write_installers_csv(path: Path, installers: list[Installer]) -> None:
-    lines = ["email,name,company,language,country,timezone,postcodes,tier,capacity"]
+    lines = [
+        "email,name,company,language,country,timezone,postcodes,tier,capacity,cap_day,cap_month"
+    ]
     for i in installers:
         lines.append(
             f"{i.email},{i.name},{i.name} SARL,{i.language},FR,Europe/Paris,"
-            f"{' '.join(i.prefixes)},{i.tier},{i.capacity}"
+            f"{' '.join(i.prefixes)},{i.tier},{i.capacity},{i.cap_day or ''},{i.cap_month or ''}"
         )
     path.write_text("\n".join(lines) + "\n")
 
@@ -1084,7 +1092,9 @@ class Soak:
         row = self.db.query(
             "SELECT (SELECT count(*) FROM inbound_messages WHERE outcome = 'pending'),"
             " (SELECT count(*) FROM outbox WHERE state IN ('queued', 'sending')),"
-            " (SELECT count(*) FROM leads WHERE status = 'new'),"
+            # A lead waiting for a free installer (all of its area's have their open offers,
+            # #17) is settled: it is offered as answers come in.
+            " (SELECT count(*) FROM leads WHERE status = 'new' AND waiting_since IS NULL),"
             " (SELECT count(*) FROM outbox WHERE state = 'sent')"
         )[0]
         self.installers.scan()
@@ -1284,9 +1294,12 @@ class Soak:
         self.sender.send(sub)
         self.subs.append(sub)
         while time.monotonic() - started < 20:
+            # Routed by the worker: offered, or waiting its turn when every installer of its
+            # area holds their limit of open offers (#17), a routing decision all the same.
             if sub.lead_id and self.db.scalar(
-                "SELECT count(*) FROM outbox WHERE lead_id = %s AND template = 'offer'",
-                (sub.lead_id,),
+                "SELECT (SELECT count(*) FROM outbox WHERE lead_id = %s AND template = 'offer')"
+                " + (SELECT count(*) FROM leads WHERE id = %s AND waiting_since IS NOT NULL)",
+                (sub.lead_id, sub.lead_id),
             ):
                 seconds = round(time.monotonic() - started, 2)
                 self.note(f"canary lead {sub.lead_id}: offer email queued after {seconds}s")

@@ -78,6 +78,32 @@ class Settings(BaseSettings):
         "tier in one area (gold gets 3 for silver's 2 and bronze's 1).",
     )
 
+    # Distribution (mailflow/domain/routing.py): how many leads an installer is asked at once.
+    max_pending_offers: int = Field(
+        3,
+        ge=1,
+        description="Open offers an installer holds at most at once; further leads wait in "
+        "order of arrival and are offered as answers come in.",
+    )
+    pacing_day_percent: float = Field(
+        10.0,
+        gt=0,
+        le=100,
+        description="Share of an installer's monthly cap they may receive in one day (pacing).",
+    )
+    pacing_week_percent: float = Field(
+        30.0,
+        gt=0,
+        le=100,
+        description="Share of an installer's monthly cap they may receive in one week (pacing).",
+    )
+    admin_digest_minutes: float = Field(
+        15.0,
+        ge=0,
+        description="Admin alerts (leads in the pool, …) are batched: at most one email per "
+        "admin per this many minutes, listing every alert.",
+    )
+
     # Operational knobs (not part of the stable interface, but documented in the README).
     max_message_size: int = Field(
         10 * 1024 * 1024, description="SMTP size limit in bytes (552 over it)."

@@ -25,6 +25,7 @@ from mailflow.routing.exchange import start_claim_reservation
 from mailflow.routing.offers import (
     acceptance_emails,
     alert_admins,
+    offer_waiting,
     on_lead_needs_installer,
 )
 
@@ -32,11 +33,12 @@ REACTIONS = {
     # A new lead (not a duplicate, not held): its rotation starts once it is committed.
     LeadCreated: (route_new_lead,),
     # Back in rotation (declined, expired, released, lapsed, put back): the next installer.
-    LeadNeedsInstaller: (on_lead_needs_installer,),
+    # An installer's slot is free again: waiting leads are offered, oldest first.
+    LeadNeedsInstaller: (on_lead_needs_installer, offer_waiting),
     # Nobody can take it: the admins hear of it.
     LeadPooled: (alert_admins,),
     # A lead has a holder: the progress reminders start, the holder gets the contact details.
-    LeadAccepted: (start_reminders, acceptance_emails),
+    LeadAccepted: (start_reminders, acceptance_emails, offer_waiting),
     LeadAssigned: (start_reminders, acceptance_emails),
     # Claimed from the open exchange: reserved for two business days, contact details sent.
     LeadClaimed: (start_claim_reservation, acceptance_emails),

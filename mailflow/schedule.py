@@ -38,11 +38,13 @@ from mailflow.lifecycle.service import (
 )
 from mailflow.lifecycle.visits import _visit_reminder
 from mailflow.metrics import SWEEP_ACTIONS, SWEEP_FAILURES, SWEEP_SECONDS
-from mailflow.models import InboundMessage, InboundOutcome, Lead, LeadStatus, Timer
+from mailflow.models import InboundMessage, InboundOutcome, Timer
 from mailflow.outbound.outbox import sweep_outbox
 from mailflow.ratings.service import _remind_survey, _send_survey, nightly_recompute
+from mailflow.routing.alerts import send_admin_digests
 from mailflow.routing.exchange import _claim_lapse, send_exchange_mail
-from mailflow.routing.offers import expire_due_offers, reoffer_pool, route_lead
+from mailflow.routing.offers import expire_due_offers, offer_waiting_leads, reoffer_pool
+from mailflow.routing.withdrawals import withdraw_unavailable_offers
 
 log = logging.getLogger(__name__)
 
@@ -148,22 +150,9 @@ def index_search_terms(settings: Settings, at: datetime) -> int:
 
 
 def route_waiting_leads(settings: Settings, at: datetime) -> int:
-    """New leads whose routing job was lost, and pool leads that may have a taker now."""
-    with session_scope(settings) as session:
-        stuck = list(
-            session.scalars(
-                select(Lead.id)
-                .where(Lead.status == LeadStatus.NEW, Lead.created_at <= at - timedelta(seconds=30))
-                .order_by(Lead.id)
-                .limit(500)
-            )
-        )
-    routed = 0
-    for lead_id in stuck:
-        with session_scope(settings) as session:
-            if route_lead(session, lead_id, now=at, settings=settings):
-                routed += 1
-    return routed + reoffer_pool(settings, at)
+    """Leads waiting for a free installer (oldest first), new leads whose routing job was
+    lost, and pool leads that may have a taker now."""
+    return offer_waiting_leads(settings, at) + reoffer_pool(settings, at)
 
 
 SWEEPS: tuple[Sweep, ...] = (
@@ -176,10 +165,12 @@ SWEEPS: tuple[Sweep, ...] = (
     Sweep("digests", send_digests),
     Sweep("outbox", sweep_outbox),
     Sweep("tiers", nightly_recompute),
+    Sweep("withdrawals", withdraw_unavailable_offers),  # vacation started, deactivated
     Sweep("offers", expire_due_offers),
     Sweep("route", route_waiting_leads),
     # After routing: what is still in the exchange goes into the daily email.
     Sweep("exchange_mail", send_exchange_mail),
+    Sweep("admin_digest", send_admin_digests),  # after routing: this sweep's pool leads too
 )
 assert len({sweep.name for sweep in SWEEPS}) == len(SWEEPS), "sweep names are metric labels"
 

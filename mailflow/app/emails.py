@@ -201,10 +201,8 @@ def reservation_lapsed(uow, effect: QueueEmail) -> EmailSpec:
     return emails.reservation_lapsed_email(lead, installer)
 
 
-def admin_alert(uow, effect: QueueEmail) -> list[EmailSpec]:
-    """Every active admin (and ``MAILFLOW_ADMIN_EMAIL``) is told that a lead waits in the pool."""
-    session, settings = uow.session, uow.settings
-    lead = session.get(Lead, effect.lead_id)
+def admin_recipients(session: Session, settings: Settings) -> list[str]:
+    """Every active admin, and ``MAILFLOW_ADMIN_EMAIL``."""
     recipients = list(
         session.scalars(
             select(AdminUser.email).where(AdminUser.active.is_(True), AdminUser.role == "admin")
@@ -212,6 +210,15 @@ def admin_alert(uow, effect: QueueEmail) -> list[EmailSpec]:
     )
     if settings.admin_email and settings.admin_email not in recipients:
         recipients.append(settings.admin_email)
+    return recipients
+
+
+def admin_alert(uow, effect: QueueEmail) -> list[EmailSpec]:
+    """Every active admin (and ``MAILFLOW_ADMIN_EMAIL``) is told that a lead waits in the pool
+    (at once; pool leads normally go into the admin digest, mailflow/routing/alerts.py)."""
+    session, settings = uow.session, uow.settings
+    lead = session.get(Lead, effect.lead_id)
+    recipients = admin_recipients(session, settings)
     return [
         emails.admin_alert_email(
             to,
@@ -356,12 +363,23 @@ def exchange_daily(uow, effect: QueueEmail) -> EmailSpec:
     )
 
 
+def offers_withdrawn(uow, effect: QueueEmail) -> EmailSpec:
+    session = uow.session
+    return emails.offers_withdrawn_email(
+        session.get(Installer, effect.installer_id),
+        leads=[session.get(Lead, lead_id) for lead_id in effect.data["lead_ids"]],
+        reason=effect.data["reason"],
+        dashboard_url=f"{uow.settings.base_url.rstrip('/')}/dashboard/",
+    )
+
+
 EMAILS = {
     "offer": offer,
     "offer_accepted": offer_accepted,
     "contact_details": contact_details,
     "reminder": reminder,
     "reservation_lapsed": reservation_lapsed,
+    "offers_withdrawn": offers_withdrawn,
     "admin_alert": admin_alert,
     "site_visit": site_visit,
     "site_visit_reminder": site_visit_reminder,

@@ -19,6 +19,7 @@ from mailflow.clock import now as clock_now
 from mailflow.config import Settings, get_settings
 from mailflow.db import session_scope
 from mailflow.domain.effects import (
+    AlertAdmins,
     CancelTimers,
     Enqueue,
     Outcome,
@@ -28,7 +29,7 @@ from mailflow.domain.effects import (
 )
 from mailflow.infra import timers
 from mailflow.infra.enqueue import enqueue_on_commit
-from mailflow.models import Lead, LeadEvent, OutboxMessage
+from mailflow.models import AdminAlert, Lead, LeadEvent, OutboxMessage
 from mailflow.outbound.emails import EmailSpec
 from mailflow.outbound.outbox import queue_email
 
@@ -104,6 +105,16 @@ class UnitOfWork:
                 specs = _wiring.composers[effect.kind](self, effect)
                 for spec in [] if specs is None else specs if isinstance(specs, list) else [specs]:
                     self.queue(spec)
+            case AlertAdmins(kind, title, message, lead_id):
+                self.session.add(
+                    AdminAlert(
+                        kind=kind,
+                        title=title,
+                        message=message,
+                        lead_id=lead_id,
+                        created_at=self.now,
+                    )
+                )
             case Enqueue(job, args):
                 enqueue_on_commit(self.session, job, *args)
             case _:

@@ -58,6 +58,17 @@ class QueueEmail:
 
 
 @dataclass(frozen=True)
+class AlertAdmins:
+    """Something the admins must hear of: stored, and sent in the next admin digest (at most
+    one email per admin per interval, listing every alert)."""
+
+    kind: str
+    title: str
+    message: str = ""
+    lead_id: int | None = None
+
+
+@dataclass(frozen=True)
 class Enqueue:
     """A job, by name, sent to the broker once the transaction has committed."""
 
@@ -65,7 +76,7 @@ class Enqueue:
     args: tuple = ()
 
 
-Effect = Record | SetTimer | CancelTimers | QueueEmail | Enqueue
+Effect = Record | SetTimer | CancelTimers | QueueEmail | AlertAdmins | Enqueue
 
 
 @dataclass(frozen=True)

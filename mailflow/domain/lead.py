@@ -248,6 +248,16 @@ def claim_lapsed(lead, installer_email: str, *, at: datetime) -> Outcome:
     )
 
 
+def wait(lead, *, at: datetime) -> Outcome:
+    """Every installer who could take the lead is busy (open offers, capacity, caps): it stays
+    new and waits its turn, offered oldest first as answers come in (no admin alert)."""
+    if lead.waiting_since is not None:
+        return Outcome()
+    lead.waiting_since = at
+    lead.updated_at = at
+    return outcome(Record(lead.id, "waiting", data={"reason": "eligible installers are busy"}))
+
+
 def release(lead, *, at: datetime, actor: Actor, reason: str) -> Outcome:
     """A held lead goes back to rotation (given back, lapsed reservation, admin)."""
     previous = lead.assigned_installer_id

@@ -153,6 +153,26 @@ def expire(offer, lead, installer_email: str, *, at: datetime) -> Outcome:
     return result
 
 
+def withdraw_unavailable(offer, lead, installer_email: str, *, at: datetime, why: str) -> Outcome:
+    """The installer cannot answer any more (vacation, deactivated): the open offer is
+    withdrawn and the lead moves on to the next installer at once."""
+    if offer.status != S.OFFERED:
+        return Outcome()
+    move(offer, S.WITHDRAWN)
+    offer.answered_at = at
+    result = outcome(
+        Record(
+            lead.id,
+            "offer_withdrawn",
+            data={"installer": installer_email, "offer_id": offer.id, "reason": why},
+        )
+    )
+    if lead.status == LeadStatus.OFFERED:
+        lead_rules.move(lead, LeadStatus.NEW, by=Actor.SYSTEM)
+        result += outcome(LeadNeedsInstaller(lead.id, "offer_withdrawn"))
+    return result
+
+
 def withdraw(offers, *, at: datetime) -> list[int]:
     """Open offers are withdrawn (their accept links answer "taken"); returns their ids."""
     ids = []

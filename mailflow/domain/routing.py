@@ -1,7 +1,11 @@
 """Who gets the offer (PRODUCT.md §3), as pure functions of plain data.
 
 Eligible: active, not on vacation, not flagged for bounces, serves the lead's postcode (prefixes
-per country), below capacity, not offered this lead before. Order: fewest offers in the last 30
+per country), not offered this lead before, and not busy: held leads plus open offers below
+capacity, fewer open offers than the pending limit, and below the daily, weekly and monthly
+caps (a monthly cap is paced: at most a share of it per day and per week). When the only
+installers who could take the lead are busy, the lead waits (``waits``) instead of going to
+the pool. Order: fewest offers in the last 30
 days (per day the installer was available) relative to the tier's share (a higher tier gets
 more leads: gold > silver > bronze), then tier, then longest since the last offer, then rating;
 the installer id breaks remaining ties so the choice is deterministic.
@@ -9,9 +13,11 @@ the installer id breaks remaining ties so the choice is deterministic.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 TIER_RANK = {"gold": 3, "silver": 2, "bronze": 1}
 
@@ -36,6 +42,17 @@ class Candidate:
     # compares offers per available day, so a returning installer does not catch up on
     # the leads they missed while away.
     available_days: float = 30.0
+    # Open offers waiting for the installer's answer, and how many they may hold at once.
+    pending_offers: int = 0
+    pending_limit: int | None = None
+    # Leads offered in the installer's current day, week and month, and the caps in force
+    # (after pacing; None = no cap).
+    offers_day: int = 0
+    offers_week: int = 0
+    offers_month: int = 0
+    cap_day: int | None = None
+    cap_week: int | None = None
+    cap_month: int | None = None
 
     @property
     def offer_rate(self) -> float:
@@ -88,6 +105,66 @@ def available_days(
     return max(window_days - away, 0.0)
 
 
+def paced_caps(
+    cap_day: int | None,
+    cap_week: int | None,
+    cap_month: int | None,
+    *,
+    day_percent: float = 10.0,
+    week_percent: float = 30.0,
+) -> tuple[int | None, int | None, int | None]:
+    """The caps in force: an installer's own caps, and a monthly cap spread over the month so
+    that it is not used up on its first day (at most ``day_percent`` of it per day and
+    ``week_percent`` per week, rounded up, at least one)."""
+    if cap_month is not None:
+        paced_day = max(math.ceil(cap_month * day_percent / 100), 1)
+        paced_week = max(math.ceil(cap_month * week_percent / 100), 1)
+        cap_day = paced_day if cap_day is None else min(cap_day, paced_day)
+        cap_week = paced_week if cap_week is None else min(cap_week, paced_week)
+    return cap_day, cap_week, cap_month
+
+
+def period_starts(now: datetime, timezone: str) -> tuple[datetime, datetime, datetime]:
+    """Start of the installer's current day, week (Monday) and month, in their time zone."""
+    try:
+        tz = ZoneInfo(timezone or "UTC")
+    except (KeyError, ValueError):
+        tz = ZoneInfo("UTC")
+    local = now.astimezone(tz)
+    day = datetime.combine(local.date(), time(0), tzinfo=tz)
+    week = datetime.combine(local.date() - timedelta(days=local.weekday()), time(0), tzinfo=tz)
+    month = datetime.combine(local.date().replace(day=1), time(0), tzinfo=tz)
+    return day, week, month
+
+
+# Reasons that pass once the installer answers or a new day/week/month starts: a lead for
+# which some installer is only busy waits for them instead of going to the pool.
+BUSY = frozenset(
+    {
+        "at capacity",
+        "too many open offers",
+        "daily cap reached",
+        "weekly cap reached",
+        "monthly cap reached",
+    }
+)
+
+
+def busy_reason(candidate: Candidate) -> str | None:
+    if candidate.open_leads + candidate.pending_offers >= candidate.capacity:
+        return "at capacity"
+    if candidate.pending_limit is not None and candidate.pending_offers >= candidate.pending_limit:
+        return "too many open offers"
+    for used, cap, reason in (
+        (candidate.offers_day, candidate.cap_day, "daily cap reached"),
+        (candidate.offers_week, candidate.cap_week, "weekly cap reached"),
+        (candidate.offers_month, candidate.cap_month, "monthly cap reached"),
+    ):
+        if cap is not None and used >= cap:
+            return reason
+    return None
+
+
 def on_vacation(candidate: Candidate, now: datetime) -> bool:
     if candidate.vacation_from is None and candidate.vacation_until is None:
         return False
@@ -110,9 +187,18 @@ def ineligibility(
         return "already offered this lead"
     if serving_prefix(candidate, postcode, country) is None:
         return "does not serve this postcode"
-    if candidate.open_leads >= candidate.capacity:
-        return "at capacity"
-    return None
+    return busy_reason(candidate)
+
+
+def waits(
+    candidates: list[Candidate], *, postcode: str, country: str, offered: set[int], now: datetime
+) -> bool:
+    """True when nobody can take the lead now only because those who could are busy (open
+    offers, capacity, caps): the lead waits for them rather than going to the pool."""
+    return any(
+        ineligibility(c, postcode=postcode, country=country, offered=offered, now=now) in BUSY
+        for c in candidates
+    )
 
 
 DEFAULT_SHARES = {"gold": 3.0, "silver": 2.0, "bronze": 1.0}

@@ -26,6 +26,7 @@ _KEY = "mailflow_after_commit"
 JOBS: dict[str, str] = {
     "process_inbound": "inbound",
     "route_lead_job": "routing",
+    "offer_waiting_job": "routing",
     "send_email": "outbound",
     "send_signin_link": "outbound",
 }

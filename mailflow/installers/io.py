@@ -1,5 +1,7 @@
 """Installers CSV/XLSX in the format of PRODUCT.md §11:
-``email,name,company,language,country,timezone,postcodes,tier,capacity``."""
+``email,name,company,language,country,timezone,postcodes,tier,capacity``, and optionally
+``cap_day,cap_week,cap_month`` (leads per day, week, month in the installer's time zone; empty
+= no cap; a file without these columns leaves the caps as they are)."""
 
 from __future__ import annotations
 
@@ -27,7 +29,11 @@ COLUMNS = [
     "postcodes",
     "tier",
     "capacity",
+    "cap_day",
+    "cap_week",
+    "cap_month",
 ]
+CAPS = ("cap_day", "cap_week", "cap_month")
 TIERS = ("bronze", "silver", "gold")
 
 
@@ -43,6 +49,9 @@ class InstallerRow(BaseModel):
     postcodes: str = ""
     tier: str = "bronze"
     capacity: int = Field(10, ge=0)
+    cap_day: int | None = Field(None, ge=0)
+    cap_week: int | None = Field(None, ge=0)
+    cap_month: int | None = Field(None, ge=0)
     phone: str | None = None  # optional extra column, shown to customers with site visits
 
     @field_validator("email")
@@ -127,6 +136,8 @@ def import_installers(path: Path, settings: Settings) -> Report:
                 session.add(installer)
                 outcome = "created"
             for key, value in row.model_dump().items():
+                if key in CAPS and key not in raw:
+                    continue  # an older file without the caps leaves them as they are
                 setattr(installer, key, value)
             installer.updated_at = now()
             session.flush()
@@ -146,6 +157,9 @@ def export_row(installer: Installer) -> list:
         installer.postcodes,
         installer.tier,
         installer.capacity,
+        installer.cap_day,
+        installer.cap_week,
+        installer.cap_month,
     ]
 
 

@@ -19,7 +19,7 @@ from mailflow.installers import signin
 from mailflow.intake.process import process_one
 from mailflow.jobs.retry import retry_while_database_unavailable
 from mailflow.outbound.outbox import deliver
-from mailflow.routing.offers import route_lead
+from mailflow.routing.offers import offer_waiting_leads, route_lead
 
 # Claiming a few due neighbours sends a burst over one relay connection; their own messages
 # then find nothing to do.
@@ -36,6 +36,12 @@ def route_lead_job(lead_id: int) -> None:
     settings = get_settings()
     with session_scope(settings) as session:
         route_lead(session, lead_id, now=now(), settings=settings)
+
+
+@retry_while_database_unavailable
+def offer_waiting_job() -> None:
+    """An installer answered (or a lead was released): waiting leads are offered, oldest first."""
+    offer_waiting_leads(get_settings(), now())
 
 
 @retry_while_database_unavailable
@@ -61,6 +67,7 @@ ACTORS: dict[str, Actor] = {
         process_inbound, {"max_retries": 5, "min_backoff": 1000, "max_backoff": 60000}
     ),
     "route_lead_job": Actor(route_lead_job, {"max_retries": 5, "min_backoff": 1000}),
+    "offer_waiting_job": Actor(offer_waiting_job, {"max_retries": 3, "min_backoff": 1000}),
     "send_email": Actor(send_email, {"max_retries": 3, "time_limit": 120_000}),
     "send_signin_link": Actor(send_signin_link, {"max_retries": 5, "min_backoff": 1000}),
 }

@@ -330,6 +330,9 @@ _CUSTOMER_SIDE = "the installer's or admin's own data, not a customer's"
 NOT_PERSONAL: dict[tuple[str, str], str] = {
     ("leads", "source"): "the channel's name",
     ("leads", "exchange_reason"): "vocabulary (why the lead is in the exchange)",
+    ("admin_alerts", "kind"): "vocabulary",
+    ("admin_alerts", "title"): "the lead's number",
+    ("admin_alerts", "message"): "product and area (postcode, city, country), as kept for statistics",
     ("leads", "external_id"): "the lead platform's reference (statistics, re-imports)",
     ("leads", "product"): "vocabulary",
     ("leads", "building_type"): "vocabulary",

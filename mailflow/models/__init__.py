@@ -3,7 +3,14 @@ imports every table so that Alembic (mailflow/migrations/env.py) sees one metada
 re-exports them so callers write ``from mailflow.models import Lead``."""
 
 from mailflow.domain.statuses import Actor, LeadStatus, OfferStatus
-from mailflow.models.admin import AdminSession, AdminUser, AuditEntry, LoginThrottle, ServiceStatus
+from mailflow.models.admin import (
+    AdminAlert,
+    AdminSession,
+    AdminUser,
+    AuditEntry,
+    LoginThrottle,
+    ServiceStatus,
+)
 from mailflow.models.base import NAMING, Base, UTCDateTime, enum_type
 from mailflow.models.extraction import ExtractionRule
 from mailflow.models.installers import Installer, InstallerSession
@@ -33,6 +40,7 @@ __all__ = [
     "HELD_STATUSES",
     "NAMING",
     "Actor",
+    "AdminAlert",
     "AdminSession",
     "AdminUser",
     "AuditEntry",

@@ -80,3 +80,21 @@ class ServiceStatus(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class AdminAlert(Base):
+    """Something the admins must hear of (a lead in the pool, …), batched into one digest per
+    admin per MAILFLOW_ADMIN_DIGEST_MINUTES by the scheduler's sweep; ``sent_at`` is set in the
+    transaction that queues the digest, so each alert is sent once."""
+
+    __tablename__ = "admin_alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(255))
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    sent_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_admin_alerts_sent_at", "sent_at", "created_at"),)

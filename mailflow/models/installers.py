@@ -26,6 +26,11 @@ class Installer(Base):
     postcodes: Mapped[str] = mapped_column(Text, default="")
     tier: Mapped[str] = mapped_column(String(16), default="bronze")
     capacity: Mapped[int] = mapped_column(Integer, default=10)
+    # Leads (offers made) per day, week and month in the installer's time zone; None = no cap.
+    # A monthly cap is also paced (MAILFLOW_PACING_DAY_PERCENT, _WEEK_PERCENT).
+    cap_day: Mapped[int | None] = mapped_column(Integer)
+    cap_week: Mapped[int | None] = mapped_column(Integer)
+    cap_month: Mapped[int | None] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     vacation_from: Mapped[datetime | None]
     vacation_until: Mapped[datetime | None]

@@ -50,6 +50,9 @@ class Lead(Base):
     )
     created_at: Mapped[datetime] = mapped_column(default=now, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
+    # Set while the lead waits for a free slot (every eligible installer is busy or at a cap):
+    # it is offered, oldest first, as soon as one answers (mailflow/routing/offers.py).
+    waiting_since: Mapped[datetime | None]
     # Admin console: hidden from the default lists (archived; spam is archived too), personal
     # fields anonymised on the customer's request (erased), and the version of the search
     # terms indexed for the lead (NULL: not indexed yet; see mailflow/leads/search.py).

@@ -211,6 +211,16 @@ def admin_alert_email(
     )
 
 
+def admin_digest_email(to: str, *, alerts: list[dict], pool_url: str) -> EmailSpec:
+    """The admins' digest: every alert since the last one (``title``, ``message``, ``url``)."""
+    return EmailSpec(
+        to=to,
+        template="admin_digest",
+        language="en",
+        context={"alerts": alerts, "count": len(alerts), "pool_url": pool_url},
+    )
+
+
 def reservation_lapsed_email(lead: Lead, installer: Installer) -> EmailSpec:
     return EmailSpec(
         to=installer.email,
@@ -298,6 +308,28 @@ def digest_email(
             ],
             "open_offers": open_offers,
             "unsubscribe_url": unsubscribe_url,
+        },
+    )
+
+
+def offers_withdrawn_email(
+    installer: Installer, *, leads: list[Lead], reason: str, dashboard_url: str
+) -> EmailSpec:
+    """The installer went on vacation or was deactivated: their open offers went to others."""
+    return EmailSpec(
+        to=installer.email,
+        template="offers_withdrawn",
+        language=installer_language(installer),
+        installer_id=installer.id,
+        context={
+            "installer_name": installer.name,
+            "reason": reason,
+            "count": len(leads),
+            "leads": [
+                {"ref": lead.id, "place": " ".join(p for p in (lead.postcode, lead.city) if p)}
+                for lead in leads
+            ],
+            "dashboard_url": dashboard_url,
         },
     )
 

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailflow.app.uow import UnitOfWork
@@ -20,10 +20,19 @@ from mailflow.db import is_postgres, session_scope
 from mailflow.domain import lead as lead_rules
 from mailflow.domain import offer as offer_rules
 from mailflow.domain.deadlines import offer_deadline
-from mailflow.domain.effects import NOTHING, Outcome, QueueEmail, outcome
+from mailflow.domain.effects import NOTHING, AlertAdmins, Enqueue, Outcome, QueueEmail, outcome
 from mailflow.domain.events import LeadAccepted, LeadAssigned, LeadNeedsInstaller, LeadPooled
 from mailflow.domain.offer import OfferClosed
-from mailflow.domain.routing import Candidate, Choice, available_days, choose, serving_prefix
+from mailflow.domain.routing import (
+    Candidate,
+    Choice,
+    available_days,
+    choose,
+    paced_caps,
+    period_starts,
+    serving_prefix,
+    waits,
+)
 from mailflow.models import (
     HELD_STATUSES,
     Actor,
@@ -53,14 +62,75 @@ def lock_offer(session: Session, offer_id: int) -> Offer | None:
     return session.scalar(query)
 
 
-def load_candidates(session: Session, lead: Lead, now: datetime) -> list[Candidate]:
-    """Installers of the lead's country with the figures the rules need."""
-    installers = [
+def serving_installers(session: Session, lead: Lead) -> list[Installer]:
+    return [
         i
         for i in session.scalars(select(Installer).where(Installer.country == lead.country))
-        # Only those serving the postcode need figures: the rest are ineligible anyway.
         if serving_prefix(_bare(i), lead.postcode, lead.country) is not None
     ]
+
+
+def period_counts(session: Session, installer: Installer, now: datetime) -> tuple[int, int, int]:
+    """Leads offered to the installer (withdrawn offers aside) in their current day, week and
+    month, counted in their time zone."""
+    day, week, month = period_starts(now, installer.timezone)
+    since = min(week, month)
+    offered = Offer.offered_at
+    row = session.execute(
+        select(
+            func.count().filter(offered >= day),
+            func.count().filter(offered >= week),
+            func.count().filter(offered >= month),
+        ).where(
+            Offer.installer_id == installer.id,
+            offered >= since,
+            Offer.status != OfferStatus.WITHDRAWN,
+        )
+    ).one()
+    return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where an installer stands against their limits (dashboard, admin page)."""
+
+    pending: int
+    pending_limit: int
+    # (leads offered, cap in force after pacing or None) for the day, week and month.
+    periods: tuple[tuple[int, int | None], ...]
+    own_caps: tuple[int | None, int | None, int | None]
+
+
+def installer_standing(
+    session: Session, installer: Installer, now: datetime, settings: Settings
+) -> Standing:
+    pending = session.scalar(
+        select(func.count()).where(
+            Offer.installer_id == installer.id, Offer.status == OfferStatus.OFFERED
+        )
+    )
+    caps = paced_caps(
+        installer.cap_day,
+        installer.cap_week,
+        installer.cap_month,
+        day_percent=settings.pacing_day_percent,
+        week_percent=settings.pacing_week_percent,
+    )
+    used = period_counts(session, installer, now)
+    return Standing(
+        pending=pending or 0,
+        pending_limit=settings.max_pending_offers,
+        periods=tuple(zip(used, caps, strict=True)),
+        own_caps=(installer.cap_day, installer.cap_week, installer.cap_month),
+    )
+
+
+def load_candidates(
+    session: Session, lead: Lead, now: datetime, settings: Settings | None = None
+) -> list[Candidate]:
+    """Installers of the lead's country with the figures the rules need."""
+    # Only those serving the postcode need figures: the rest are ineligible anyway.
+    installers = serving_installers(session, lead)
     if not installers:
         return []
     ids = [i.id for i in installers]
@@ -81,6 +151,22 @@ def load_candidates(session: Session, lead: Lead, now: datetime) -> list[Candida
             .group_by(Lead.assigned_installer_id)
         ).all()
     )
+    pending = dict(
+        session.execute(
+            select(Offer.installer_id, func.count())
+            .where(Offer.installer_id.in_(ids), Offer.status == OfferStatus.OFFERED)
+            .group_by(Offer.installer_id)
+        ).all()
+    )
+    limit = settings.max_pending_offers if settings is not None else None
+    day_pct = settings.pacing_day_percent if settings is not None else 10.0
+    week_pct = settings.pacing_week_percent if settings is not None else 30.0
+    counts, caps = {}, {}
+    for i in installers:
+        caps[i.id] = paced_caps(
+            i.cap_day, i.cap_week, i.cap_month, day_percent=day_pct, week_percent=week_pct
+        )
+        counts[i.id] = period_counts(session, i, now) if any(caps[i.id]) else (0, 0, 0)
     return [
         Candidate(
             id=i.id,
@@ -98,6 +184,14 @@ def load_candidates(session: Session, lead: Lead, now: datetime) -> list[Candida
             offers_30d=recent.get(i.id, 0),
             available_days=available_days(i.vacation_from, i.vacation_until, now),
             last_offer_at=as_utc(last[i.id]) if i.id in last else None,
+            pending_offers=pending.get(i.id, 0),
+            pending_limit=limit,
+            offers_day=counts[i.id][0],
+            offers_week=counts[i.id][1],
+            offers_month=counts[i.id][2],
+            cap_day=caps[i.id][0],
+            cap_week=caps[i.id][1],
+            cap_month=caps[i.id][2],
         )
         for i in installers
     ]
@@ -124,8 +218,12 @@ def offer_next(session: Session, lead: Lead, *, now: datetime, settings: Setting
     return offer
 
 
-def next_offer(uow: UnitOfWork, lead: Lead) -> tuple[Outcome, Offer | None]:
-    """The next offer of the (locked) lead: stored, with what it causes (or the pool)."""
+def next_offer(
+    uow: UnitOfWork, lead: Lead, *, in_order: bool = False
+) -> tuple[Outcome, Offer | None]:
+    """The next offer of the (locked) lead: stored, with what it causes (or the pool).
+    ``in_order``: the caller goes through the waiting leads oldest first (the drain), so no
+    older waiting lead needs looking for."""
     session, now = uow.session, uow.now
     history = session.execute(
         select(Offer.installer_id, Offer.requeued_at)
@@ -133,15 +231,12 @@ def next_offer(uow: UnitOfWork, lead: Lead) -> tuple[Outcome, Offer | None]:
         .order_by(Offer.id)
     ).all()
     offered = {installer_id for installer_id, _ in history}
-    candidates = load_candidates(session, lead, now)
-    choice = choose(
-        candidates,
-        postcode=lead.postcode,
-        country=lead.country,
-        offered=offered,
-        now=now,
-        shares=uow.settings.share_weights,
-    )
+    candidates = load_candidates(session, lead, now, uow.settings)
+    where = {"postcode": lead.postcode, "country": lead.country, "offered": offered, "now": now}
+    choice = choose(candidates, **where, shares=uow.settings.share_weights)
+    if choice is None and lead.status == LeadStatus.NEW and waits(candidates, **where):
+        # installers who could take it are busy: the current cycle is not over, it waits
+        return lead_rules.wait(lead, at=now), None
     if choice is None:
         # Second chance: once the current cycle is over, those whose last offer of this lead
         # expired and who asked to be put back in line (mailflow.routing.second_chance).
@@ -150,16 +245,28 @@ def next_offer(uow: UnitOfWork, lead: Lead) -> tuple[Outcome, Offer | None]:
         if again:
             choice = choose(
                 candidates,
-                postcode=lead.postcode,
-                country=lead.country,
-                offered=offered - again,
-                now=now,
+                **{**where, "offered": offered - again},
                 shares=uow.settings.share_weights,
             )
             if choice is not None:
                 choice = Choice(choice.installer, f"second chance; {choice.reason}")
     if choice is None:
         return lead_rules.pool(lead, at=now, offered_before=bool(offered)), None
+    if (
+        not in_order
+        and lead.status == LeadStatus.NEW
+        and _older_lead_waits_for(session, lead, choice.installer)
+    ):
+        # First come, first served: the older lead gets this installer's free slot (the
+        # drain offers it), this one waits its turn.
+        return lead_rules.wait(lead, at=now) + outcome(Enqueue("offer_waiting_job")), None
+    if is_postgres(session) and not _claim_slot(session, choice.installer, uow.settings):
+        # Another transaction is offering this installer a lead right now: the pending limit
+        # must hold across workers, so this lead waits for the drain (SQLite has one writer).
+        if lead.status != LeadStatus.NEW:
+            return NOTHING, None
+        return lead_rules.wait(lead, at=now) + outcome(Enqueue("offer_waiting_job")), None
+    lead.waiting_since = None
     installer = session.get(Installer, choice.installer.id)
     offer = Offer(
         lead_id=lead.id,
@@ -174,6 +281,56 @@ def next_offer(uow: UnitOfWork, lead: Lead) -> tuple[Outcome, Offer | None]:
     return offer_rules.offered(lead, offer, installer.email, at=now), offer
 
 
+def _claim_slot(session: Session, candidate: Candidate, settings: Settings) -> bool:
+    """PostgreSQL: lock the installer's row (never waiting for it, so no lock-order deadlock
+    with the lead's) and count their open offers again, as committed now."""
+    locked = session.scalar(
+        select(Installer.id).where(Installer.id == candidate.id).with_for_update(skip_locked=True)
+    )
+    if locked is None:
+        return False
+    pending = session.scalar(
+        select(func.count()).where(
+            Offer.installer_id == candidate.id, Offer.status == OfferStatus.OFFERED
+        )
+    )
+    return pending < settings.max_pending_offers and (
+        candidate.open_leads + pending < candidate.capacity
+    )
+
+
+OLDER_SCAN = 500  # older waiting leads looked at before an offer (the queue's head)
+
+
+def _older_lead_waits_for(session: Session, lead: Lead, installer: Candidate) -> bool:
+    """Whether a lead that arrived earlier waits for a slot this installer could give it (they
+    serve it and were not offered it before): then it goes first."""
+    older = session.execute(
+        select(Lead.id, Lead.postcode, Lead.country)
+        .where(
+            Lead.status == LeadStatus.NEW,
+            Lead.waiting_since.is_not(None),
+            Lead.country == lead.country,
+            Lead.id != lead.id,
+            (Lead.created_at < lead.created_at)
+            | ((Lead.created_at == lead.created_at) & (Lead.id < lead.id)),
+        )
+        .order_by(Lead.created_at, Lead.id)
+        .limit(OLDER_SCAN)
+    ).all()
+    served = [r.id for r in older if serving_prefix(installer, r.postcode, r.country) is not None]
+    if not served:
+        return False
+    declined = set(
+        session.scalars(
+            select(Offer.lead_id).where(
+                Offer.lead_id.in_(served), Offer.installer_id == installer.id
+            )
+        )
+    )
+    return any(lead_id not in declined for lead_id in served)
+
+
 def on_lead_needs_installer(uow: UnitOfWork, event: LeadNeedsInstaller) -> Outcome:
     """Reaction: a lead back in rotation is offered to the next installer (or pooled)."""
     lead = uow.session.get(Lead, event.lead_id)
@@ -182,9 +339,39 @@ def on_lead_needs_installer(uow: UnitOfWork, event: LeadNeedsInstaller) -> Outco
     return next_offer(uow, lead)[0]
 
 
+# Causes of a lead's return to rotation that free a slot of an installer who can still take
+# leads. An expiry is acted on by the sweep, whose routing step drains right after; a
+# withdrawal frees the slot of an installer who is away.
+FREES_A_SLOT = frozenset({"declined", "released", "back_to_rotation"})
+
+
+def offer_waiting(uow: UnitOfWork, event: object) -> Outcome:
+    """Reaction: an answer (accept, decline) or a release frees an installer's slot: if leads
+    wait, they are offered, oldest first, once this is committed (the job)."""
+    if isinstance(event, LeadNeedsInstaller) and event.cause not in FREES_A_SLOT:
+        return NOTHING
+    someone_waits = uow.session.scalar(
+        select(Lead.id)
+        .where(Lead.status == LeadStatus.NEW, Lead.waiting_since.is_not(None))
+        .limit(1)
+    )
+    return outcome(Enqueue("offer_waiting_job")) if someone_waits else NOTHING
+
+
 def alert_admins(uow: UnitOfWork, event: LeadPooled) -> Outcome:
-    """Reaction: the admins hear of a lead nobody can take."""
-    return outcome(QueueEmail("admin_alert", lead_id=event.lead_id))
+    """Reaction: the admins hear of a lead nobody can take, in their next digest."""
+    lead = uow.session.get(Lead, event.lead_id)
+    return outcome(
+        AlertAdmins(
+            "pool",
+            title=f"Lead #{lead.id} is in the pool",
+            message=(
+                f"{lead.product or 'unknown product'}, {lead.postcode} {lead.city or ''}, "
+                f"{lead.country}: no installer serves it or can take it"
+            ),
+            lead_id=lead.id,
+        )
+    )
 
 
 def acceptance_emails(uow: UnitOfWork, event: LeadAccepted | LeadAssigned) -> Outcome:
@@ -325,22 +512,105 @@ def expire_due_offers(settings: Settings, at: datetime, *, batch: int = 200) -> 
             return done
 
 
+def offer_waiting_leads(
+    settings: Settings, at: datetime, *, grace: timedelta = timedelta(seconds=30), batch: int = 500
+) -> int:
+    """Leads that wait for a free installer (and new leads whose routing job was lost, after
+    ``grace``) are offered, oldest first, each in its own transaction. Within one pass an
+    installer found busy stays busy (this pass only makes offers), so a lead whose possible
+    installers are all busy is skipped without loading its figures: a queue of thousands of
+    waiting leads costs a few queries per batch."""
+    busy: set[int] = set()
+    routed = 0
+    after = None
+    while True:
+        with session_scope(settings) as session:
+            query = (
+                select(Lead.id, Lead.country, Lead.postcode, Lead.created_at)
+                .where(
+                    Lead.status == LeadStatus.NEW,
+                    (Lead.waiting_since.is_not(None)) | (Lead.created_at <= at - grace),
+                )
+                .order_by(Lead.created_at, Lead.id)
+                .limit(batch)
+            )
+            if after is not None:
+                query = query.where(
+                    (Lead.created_at > after[0])
+                    | ((Lead.created_at == after[0]) & (Lead.id > after[1]))
+                )
+            rows = session.execute(query).all()
+            if not rows:
+                return routed
+            offered: dict[int, set[int]] = {}
+            for lead_id, installer_id in session.execute(
+                select(Offer.lead_id, Offer.installer_id).where(
+                    Offer.lead_id.in_([r.id for r in rows])
+                )
+            ):
+                offered.setdefault(lead_id, set()).add(installer_id)
+            installers = list(session.scalars(select(Installer)))
+        skipped: list[int] = []
+        by_country: dict[str, list[Candidate]] = {}
+        for i in installers:
+            by_country.setdefault(i.country.upper(), []).append(_bare(i))
+        for row in rows:
+            serving = {
+                c.id
+                for c in by_country.get(row.country.upper(), [])
+                if serving_prefix(c, row.postcode, row.country) is not None
+            }
+            if serving and serving <= busy | offered.get(row.id, set()):
+                skipped.append(row.id)  # everyone who could take it is busy: it waits
+                continue
+            with session_scope(settings) as session:
+                lead = lock_lead(session, row.id)
+                if lead is None or lead.status != LeadStatus.NEW:
+                    continue
+                uow = _uow(session, settings, at)
+                result, offer = next_offer(uow, lead, in_order=True)
+                uow.apply(result)
+                if offer is not None:
+                    routed += 1
+                elif lead.status == LeadStatus.NEW:  # waits: those who could are busy
+                    busy |= serving - offered.get(row.id, set())
+        if skipped:  # in line, as the leads found waiting one by one
+            with session_scope(settings) as session:
+                session.execute(
+                    update(Lead)
+                    .where(
+                        Lead.id.in_(skipped),
+                        Lead.status == LeadStatus.NEW,
+                        Lead.waiting_since.is_(None),
+                    )
+                    .values(waiting_since=at)
+                )
+        after = (rows[-1].created_at, rows[-1].id)
+        if len(rows) < batch:
+            return routed
+
+
 def reoffer_pool(settings: Settings, at: datetime, *, batch: int = 200) -> int:
     """Pool leads are offered again as soon as an installer becomes eligible; those an admin
     opened to the exchange, or whose claim lapsed, stay in the exchange for installers to
     claim."""
     with session_scope(settings) as session:
-        ids = list(
-            session.scalars(
-                select(Lead.id)
-                .where(
-                    Lead.status == LeadStatus.POOL,
-                    or_(Lead.exchange_reason.is_(None), Lead.exchange_reason == "rotation"),
-                )
-                .order_by(Lead.created_at)
-                .limit(batch)
+        rows = session.execute(
+            select(Lead.id, Lead.country, Lead.postcode)
+            .where(
+                Lead.status == LeadStatus.POOL,
+                or_(Lead.exchange_reason.is_(None), Lead.exchange_reason == "rotation"),
             )
-        )
+            .order_by(Lead.created_at)
+            .limit(batch)
+        ).all()
+        serving = [_bare(i) for i in session.scalars(select(Installer).where(Installer.active))]
+    # A lead nobody active serves stays in the pool: not worth a transaction.
+    ids = [
+        row.id
+        for row in rows
+        if any(serving_prefix(c, row.postcode, row.country) is not None for c in serving)
+    ]
     offered = 0
     for lead_id in ids:
         with session_scope(settings) as session:

@@ -20,11 +20,15 @@ from mailflow.models import (
     Installer,
     Lead,
     LeadStatus,
+    Offer,
+    OfferStatus,
     OutboxMessage,
     TierChange,
 )
-from support.offers import load_installers
+from mailflow.routing.offers import route_lead
+from support.offers import emails_to, load_installers, new_lead
 from support.paths import CORPUS
+from support.people import GOLD_PARIS, SILVER_PARIS
 from support.web import post, signed_in_client
 
 CORPUS_CSV = CORPUS / "installers.csv"
@@ -297,7 +301,9 @@ def test_export_csv_and_xlsx_round_trip(settings, admin_client):
     assert exported.status_code == 200
     assert exported.headers["content-disposition"].startswith('attachment; filename="installers-')
     rows = list(csv.DictReader(io.StringIO(exported.content.decode("utf-8-sig"))))
-    expected = sorted(corpus_rows(), key=lambda r: r["email"])
+    # The corpus file has no caps: exported as empty columns (no cap).
+    caps = {"cap_day": "", "cap_week": "", "cap_month": ""}
+    expected = sorted(({**r, **caps} for r in corpus_rows()), key=lambda r: r["email"])
     assert rows == expected
     workbook = load_workbook(io.BytesIO(admin_client.get("/admin/installers/export.xlsx").content))
     sheet = workbook.active
@@ -313,3 +319,72 @@ def test_export_csv_and_xlsx_round_trip(settings, admin_client):
             )
             == 2
         )
+
+
+def test_caps_in_the_form_the_export_and_the_import(settings, admin_client):
+    """Leads per day, week and month: set on the admin page, exported, imported back; a file
+    without the cap columns leaves them alone; the page explains the routing rules."""
+    load_installers(settings)
+    soleil = installers(settings)["contact@soleil-paris.example"]
+    page = admin_client.get(f"/admin/installers/{soleil.id}").text
+    assert "How leads are distributed" in page and "at most 3 offers waiting" in page
+    form = {
+        "email": soleil.email,
+        "name": soleil.name,
+        "language": soleil.language,
+        "country": soleil.country,
+        "timezone": soleil.timezone,
+        "postcodes": soleil.postcodes,
+        "tier": soleil.tier,
+        "capacity": str(soleil.capacity),
+        "cap_day": "",
+        "cap_week": "12",
+        "cap_month": "40",
+    }
+    post(admin_client, f"/admin/installers/{soleil.id}", form)
+    stored = installers(settings)["contact@soleil-paris.example"]
+    assert (stored.cap_day, stored.cap_week, stored.cap_month) == (None, 12, 40)
+    page = admin_client.get(f"/admin/installers/{soleil.id}").text
+    # Paced: 10 % of 40 a day, min(12, 30 % of 40) a week.
+    assert re.search(
+        r'id="caps".*0<span class="small muted">/4</span> · 0<span class="small muted">/12</span> · 0<span class="small muted">/40',
+        page,
+        re.S,
+    )
+    exported = admin_client.get("/admin/installers/export.csv").content.decode("utf-8-sig")
+    row = next(r for r in csv.DictReader(io.StringIO(exported)) if r["email"] == soleil.email)
+    assert (row["cap_day"], row["cap_week"], row["cap_month"]) == ("", "12", "40")
+    # An older file without the caps leaves them; one with an empty cap clears it.
+    data = b"email,name,country,timezone,postcodes,tier,capacity\ncontact@soleil-paris.example,Camille Roux,FR,Europe/Paris,75,gold,25\n"
+    ref = re.search(
+        r'name="ref" value="([^"]+)"', upload(admin_client, "installers", "old.csv", data).text
+    ).group(1)
+    post(admin_client, "/admin/installers/import/commit", {"ref": ref, "filename": "old.csv"})
+    stored = installers(settings)["contact@soleil-paris.example"]
+    assert (stored.capacity, stored.cap_week, stored.cap_month) == (25, 12, 40)
+    data = b"email,name,country,postcodes,tier,capacity,cap_day,cap_week,cap_month\ncontact@soleil-paris.example,Camille Roux,FR,75,gold,25,5,,40\n"
+    ref = re.search(
+        r'name="ref" value="([^"]+)"', upload(admin_client, "installers", "new.csv", data).text
+    ).group(1)
+    post(admin_client, "/admin/installers/import/commit", {"ref": ref, "filename": "new.csv"})
+    stored = installers(settings)["contact@soleil-paris.example"]
+    assert (stored.cap_day, stored.cap_week, stored.cap_month) == (5, None, 40)
+
+
+def test_deactivation_withdraws_open_offers_and_the_lead_moves_on(settings, admin_client):
+    load_installers(settings)
+    lead_id = new_lead(settings)
+    with session_scope(settings) as s:
+        route_lead(s, lead_id, now=clock.now(), settings=settings)
+    gold = installers(settings)[GOLD_PARIS]
+    assert post(admin_client, f"/admin/installers/{gold.id}/deactivate", {}).status_code == 303
+    assert "1 open offer(s) withdrawn" in admin_client.get(f"/admin/installers/{gold.id}").text
+    with session_scope(settings) as s:
+        offers = [
+            (o.installer_id, o.status)
+            for o in s.scalars(select(Offer).where(Offer.lead_id == lead_id).order_by(Offer.id))
+        ]
+    silver = installers(settings)[SILVER_PARIS]
+    assert offers == [(gold.id, OfferStatus.WITHDRAWN), (silver.id, OfferStatus.OFFERED)]
+    (told,) = emails_to(settings, GOLD_PARIS, "offers_withdrawn")
+    assert f"#{lead_id}" in told.body_text and "deactivated" in told.body_text.lower()

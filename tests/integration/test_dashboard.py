@@ -839,3 +839,37 @@ def test_book_move_and_cancel_a_site_visit_from_the_lead_page(settings, worker, 
         ).status_code
         == 403
     )
+
+
+@time_machine.travel(datetime(2026, 12, 1, 9, 0, tzinfo=UTC), tick=True)
+def test_limits_card_and_vacation_from_today_withdraws_open_offers(settings, client):
+    """#17: the dashboard shows the installer's limits; a vacation starting today withdraws
+    the offers waiting for their answer at once (the lead moves on, one email)."""
+    load_installers(settings)
+    update_installer(settings, GOLD_PARIS, cap_month=40)
+    lead_id = new_lead(settings)
+    (offer,) = wait_for_offer(settings, lead_id)
+    assert offer.installer_id == installer(settings, GOLD_PARIS).id
+    sign_in(client, settings, GOLD_PARIS)
+    limits = section(client.get("/dashboard/").text, "limits")
+    assert re.search(r"1 / 3\b", limits)  # one offer waiting, at most 3
+    assert "1 / 4" in limits and "1 / 12" in limits and "1 / 40" in limits  # paced caps
+
+    csrf = csrf_of(client.get("/dashboard/settings").text)
+    saved = client.post(
+        "/dashboard/settings",
+        data={
+            "csrf_token": csrf,
+            "action": "vacation",
+            "vacation_from": "2026-12-01",
+            "vacation_until": "2026-12-10",
+        },
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303
+    (first, second) = wait_for_offer(settings, lead_id, 2)
+    assert first.status == OfferStatus.WITHDRAWN and second.status == OfferStatus.OFFERED
+    assert second.installer_id == installer(settings, SILVER_PARIS).id
+    (told,) = emails_to(settings, GOLD_PARIS, "offers_withdrawn")
+    assert f"#{lead_id}" in told.body_text
+    assert "offer_withdrawn" in [e.type for e in lead(settings, lead_id).events]

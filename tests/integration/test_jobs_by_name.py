@@ -18,6 +18,7 @@ from mailflow.jobs.actors import ACTORS
 NAMES_IN_REDIS = {
     "process_inbound": "inbound",
     "route_lead_job": "routing",
+    "offer_waiting_job": "routing",  # new: waiting leads are offered when a slot frees (#17)
     "send_email": "outbound",
     "send_signin_link": "outbound",
 }

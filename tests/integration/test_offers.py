@@ -170,8 +170,12 @@ def test_everyone_declines_then_pool_and_admin_email(settings, worker, client):
     row = lead(settings, lead_id)
     assert row.status == LeadStatus.POOL
     assert "pool" in [e.type for e in row.events]
-    (alert,) = emails_to(settings, "admin@mailflow.example", "admin_alert")
-    assert f"#{lead_id}" in alert.subject
+    # The admins hear of it in their next digest (the sweep), not in an email per lead.
+    assert emails_to(settings, "admin@mailflow.example") == []
+    run_sweep(settings, clock.now())
+    (digest,) = emails_to(settings, "admin@mailflow.example", "admin_digest")
+    assert f"Lead #{lead_id} is in the pool" in digest.body_text
+    assert "/admin/leads?status=pool" in digest.body_text
 
 
 def test_pool_lead_is_offered_when_an_installer_becomes_eligible(settings, worker):

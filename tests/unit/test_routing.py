@@ -7,11 +7,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mailflow.domain.routing import (
+    BUSY,
     Candidate,
     available_days,
     choose,
     ineligibility,
+    paced_caps,
+    period_starts,
     rank,
+    waits,
 )
 
 NOW = datetime(2026, 11, 19, 10, 0, tzinfo=UTC)
@@ -143,3 +147,67 @@ def test_shares_over_a_thousand_leads():
     assert offers[1] == pytest.approx(1000 * 3 / 7, abs=5)
     assert offers[2] == pytest.approx(1000 * 2 / 7, abs=5)
     assert offers[3] == pytest.approx(offers[4], abs=2) == pytest.approx(1000 / 7, abs=5)
+
+
+# ------------------------------------------------------------------ capacity (#17) ---------
+@pytest.mark.parametrize(
+    ("candidate", "reason"),
+    [
+        (cand(1, capacity=3, open_leads=1, pending_offers=2), "at capacity"),
+        (cand(1, pending_offers=3, pending_limit=3), "too many open offers"),
+        (cand(1, offers_day=5, cap_day=5), "daily cap reached"),
+        (cand(1, offers_week=9, cap_week=9), "weekly cap reached"),
+        (cand(1, offers_month=40, cap_month=40), "monthly cap reached"),
+    ],
+)
+def test_busy_installers_are_not_eligible(candidate, reason):
+    assert (
+        ineligibility(candidate, postcode="75010", country="FR", offered=set(), now=NOW) == reason
+    )
+    assert reason in BUSY
+
+
+def test_below_every_limit_is_eligible():
+    c = cand(1, pending_offers=2, pending_limit=3, offers_day=4, cap_day=5, capacity=10)
+    assert ineligibility(c, postcode="75010", country="FR", offered=set(), now=NOW) is None
+
+
+def test_a_lead_waits_only_for_busy_installers():
+    where = {"postcode": "75010", "country": "FR", "now": NOW}
+    busy = cand(1, pending_offers=3, pending_limit=3)
+    assert waits([busy, cand(2, active=False)], offered=set(), **where)
+    # Nobody serves it, or the only busy one was offered this lead already: the pool.
+    assert not waits([cand(2, postcodes=("69",))], offered=set(), **where)
+    assert not waits([busy], offered={1}, **where)
+    assert not waits([cand(3, active=False)], offered=set(), **where)
+
+
+@pytest.mark.parametrize(
+    ("caps", "paced"),
+    [
+        ((None, None, None), (None, None, None)),
+        ((None, None, 300), (30, 90, 300)),  # 10 % a day, 30 % a week
+        ((20, None, 300), (20, 90, 300)),  # the installer's own tighter cap wins
+        ((50, 200, 300), (30, 90, 300)),
+        ((None, None, 5), (1, 2, 5)),  # rounded up, at least one
+        ((7, 30, None), (7, 30, None)),
+    ],
+)
+def test_monthly_caps_are_paced(caps, paced):
+    assert paced_caps(*caps) == paced
+
+
+def test_periods_start_in_the_installers_time_zone():
+    # Wednesday 2 December 2026, 23:30 UTC: already Thursday 3 December in Paris, and
+    # Thursday noon in Auckland; the week starts on Monday 30 November, locally.
+    at = datetime(2026, 12, 2, 23, 30, tzinfo=UTC)
+    day, week, month = period_starts(at, "Europe/Paris")
+    assert day == datetime(2026, 12, 2, 23, 0, tzinfo=UTC)
+    assert week == datetime(2026, 11, 29, 23, 0, tzinfo=UTC)
+    assert month == datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
+    day, _, _ = period_starts(at, "Pacific/Auckland")
+    assert day == datetime(2026, 12, 2, 11, 0, tzinfo=UTC)
+    day, _, month = period_starts(at, "America/New_York")
+    assert day == datetime(2026, 12, 2, 5, 0, tzinfo=UTC)
+    assert month == datetime(2026, 12, 1, 5, 0, tzinfo=UTC)
+    assert period_starts(at, "Not/AZone")[0] == datetime(2026, 12, 2, 0, 0, tzinfo=UTC)

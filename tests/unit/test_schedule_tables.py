@@ -18,9 +18,11 @@ def test_the_sweeps_run_in_their_order_under_their_metric_names():
         "digests",
         "outbox",
         "tiers",
+        "withdrawals",
         "offers",
         "route",
         "exchange_mail",
+        "admin_digest",
     ]
     assert all(callable(sweep.run) for sweep in SWEEPS)
 

@@ -21,6 +21,8 @@ from mailflow.installers.io import TIERS, InstallerRow
 from mailflow.intake.bounces import bounce_history, clear_bounce_flag
 from mailflow.models import HELD_STATUSES, Installer, Lead, Offer, TierChange
 from mailflow.ratings.service import pin_tier
+from mailflow.routing.offers import installer_standing
+from mailflow.routing.withdrawals import withdraw_open_offers_of
 from mailflow.web.admin import lead_queries as lq
 from mailflow.web.admin.audit import record_web
 from mailflow.web.admin.auth import Action, CurrentAdmin, require_action
@@ -41,6 +43,9 @@ FIELDS = (
     "postcodes",
     "tier",
     "capacity",
+    "cap_day",
+    "cap_week",
+    "cap_month",
 )
 STATES = ("active", "inactive", "vacation", "bounced")
 PAGE_SIZE = 100
@@ -152,6 +157,13 @@ def _form_values(installer: Installer | None) -> dict[str, str]:
 
 
 def _form_page(request, admin, installer, values, errors, status_code=200, **extra) -> Response:
+    settings = get_settings()
+    if installer is not None and "standing" not in extra:
+        with session_scope() as session:
+            row = session.get(Installer, installer.id)
+            extra["standing"] = (
+                installer_standing(session, row, now(), settings) if row is not None else None
+            )
     return render(
         request,
         "admin/installer_detail.html",
@@ -167,6 +179,11 @@ def _form_page(request, admin, installer, values, errors, status_code=200, **ext
         open_leads=extra.pop("open_leads", 0),
         flags=extra.pop("flags", []),
         bounces=extra.pop("bounces", []),
+        standing=extra.pop("standing", None),
+        max_pending_offers=settings.max_pending_offers,
+        pacing_day_percent=f"{settings.pacing_day_percent:g}",
+        pacing_week_percent=f"{settings.pacing_week_percent:g}",
+        admin_digest_minutes=f"{settings.admin_digest_minutes:g}",
         **extra,
     )
 
@@ -349,6 +366,8 @@ def _set_active(request: Request, installer_id: int, action: Action, active: boo
             installer.deactivated_at, installer.last_action_at = None, at
         else:
             installer.deactivated_at = at
+            # Their open offers go to the next installers at once (one email tells them).
+            withdrawn = withdraw_open_offers_of(session, installer, now=at, settings=get_settings())
         held = lq.open_leads_by_installer(session, [installer_id]).get(installer_id, 0)
         record_web(
             session,
@@ -365,6 +384,11 @@ def _set_active(request: Request, installer_id: int, action: Action, active: boo
         flash(
             request,
             f"{email} is deactivated: no more offers."
+            + (
+                f" {len(withdrawn)} open offer(s) withdrawn and offered to others."
+                if withdrawn
+                else ""
+            )
             + (
                 f" They still hold {held} lead(s): reassign them from the lead pages."
                 if held

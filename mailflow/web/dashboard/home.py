@@ -19,6 +19,7 @@ from mailflow.domain import lead as states
 from mailflow.i18n import pick_language
 from mailflow.links import tokens
 from mailflow.models import (
+    HELD_STATUSES,
     Lead,
     LeadStatus,
     LinkNonce,
@@ -27,6 +28,7 @@ from mailflow.models import (
 )
 from mailflow.outbound.emails import N_, project_facts
 from mailflow.routing.exchange import available_leads
+from mailflow.routing.offers import installer_standing
 from mailflow.web.dashboard.common import _day, _iso_day, _t, _tz, _when, redirect, status_label
 from mailflow.web.dashboard.labels import DEACTIVATED_BY_ADMIN, LIST_LIMIT, PREFIX, TAB_LABELS, TABS
 from mailflow.web.dashboard.rendering import _notice, _page
@@ -121,6 +123,13 @@ def _home(
         paused=pause_of(installer, get_settings()),
         vacation=vacation_view(installer, language, at),
         notice=_notice(request, language),
+        standing=installer_standing(session, installer, at, settings),
+        held=session.scalar(
+            select(func.count()).where(
+                Lead.assigned_installer_id == installer.id, Lead.status.in_(HELD_STATUSES)
+            )
+        ),
+        capacity=installer.capacity,
     )
 
 

@@ -71,6 +71,7 @@ EVENT_LABELS = {
     "accepted": N_("Accepted"),
     "declined": N_("Declined"),
     "offer_expired": N_("Offer expired"),
+    "offer_withdrawn": N_("Offer withdrawn"),
     "contact_details_revealed": N_("Contact details shown"),
     "reminder": N_("Reminder sent"),
     "released": N_("Given back"),

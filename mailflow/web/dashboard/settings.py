@@ -13,6 +13,7 @@ from mailflow.clock import now
 from mailflow.config import Settings, get_settings
 from mailflow.db import session_scope
 from mailflow.i18n import LANGUAGES, pick_language
+from mailflow.routing.withdrawals import withdraw_open_offers_of
 from mailflow.web.dashboard.common import redirect
 from mailflow.web.dashboard.labels import LANGUAGE_NAMES, PREFIX
 from mailflow.web.dashboard.rendering import _notice, _page
@@ -88,6 +89,8 @@ def _settings_save(request: Request, form: dict, settings: Settings) -> Response
                 done = apply_vacation(installer, action, form, at=at, language=language)
             except VacationInvalid as invalid:
                 return _settings_page(who, at, status_code=422, values=form, errors=invalid.errors)
+            # Away from now on: open offers go to the next installers at once.
+            withdraw_open_offers_of(session, installer, now=at, settings=settings)
         elif action == "preferences":
             chosen = form.get("language", "")
             if chosen in LANGUAGES:

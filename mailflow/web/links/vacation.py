@@ -27,6 +27,7 @@ from mailflow.i18n import gettext, pick_language
 from mailflow.links import tokens
 from mailflow.models import Installer
 from mailflow.outbound.emails import N_
+from mailflow.routing.withdrawals import withdraw_open_offers_of
 from mailflow.web.csrf import CsrfForm, CsrfRefused, page_token, verify, with_cookie
 from mailflow.web.dashboard.common import redirect, safe_next
 from mailflow.web.dashboard.sessions import set_session_cookie, start_session
@@ -243,6 +244,8 @@ def _vacation(
                     csrf,
                     settings,
                 )
+            # Away from now on: open offers go to the next installers at once.
+            withdraw_open_offers_of(session, installer, now=at, settings=settings)
             vacation = vacation_view(installer, language, at)
             done = (
                 gettext(language, N_("Your vacation is saved: no offers during that time."))
