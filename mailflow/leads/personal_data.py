@@ -332,7 +332,10 @@ NOT_PERSONAL: dict[tuple[str, str], str] = {
     ("leads", "exchange_reason"): "vocabulary (why the lead is in the exchange)",
     ("admin_alerts", "kind"): "vocabulary",
     ("admin_alerts", "title"): "the lead's number",
-    ("admin_alerts", "message"): "product and area (postcode, city, country), as kept for statistics",
+    (
+        "admin_alerts",
+        "message",
+    ): "product and area (postcode, city, country), as kept for statistics",
     ("leads", "external_id"): "the lead platform's reference (statistics, re-imports)",
     ("leads", "product"): "vocabulary",
     ("leads", "building_type"): "vocabulary",
