@@ -43,7 +43,8 @@ from mailflow.outbound.outbox import sweep_outbox
 from mailflow.ratings.service import _remind_survey, _send_survey, nightly_recompute
 from mailflow.routing.alerts import send_admin_digests
 from mailflow.routing.exchange import _claim_lapse, send_exchange_mail
-from mailflow.routing.offers import expire_due_offers, offer_waiting_leads, reoffer_pool
+from mailflow.routing.offers import expire_due_offers, reoffer_pool
+from mailflow.routing.waiting import offer_waiting_leads
 from mailflow.routing.withdrawals import withdraw_unavailable_offers
 
 log = logging.getLogger(__name__)

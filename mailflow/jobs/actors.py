@@ -19,7 +19,8 @@ from mailflow.installers import signin
 from mailflow.intake.process import process_one
 from mailflow.jobs.retry import retry_while_database_unavailable
 from mailflow.outbound.outbox import deliver
-from mailflow.routing.offers import offer_waiting_leads, route_lead
+from mailflow.routing.offers import route_lead
+from mailflow.routing.waiting import offer_waiting_leads
 
 # Claiming a few due neighbours sends a burst over one relay connection; their own messages
 # then find nothing to do.

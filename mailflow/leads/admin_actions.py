@@ -22,7 +22,7 @@ from mailflow.domain import lead as lead_rules
 from mailflow.domain import offer as offer_rules
 from mailflow.domain.effects import outcome
 from mailflow.domain.events import LeadNeedsInstaller
-from mailflow.domain.intake.schema import LeadIn, error_map
+from mailflow.domain.intake.schema import CUSTOMER_FIELDS, LeadIn, error_map
 from mailflow.domain.lead import PROGRESS_TIMERS
 from mailflow.infra import timers
 from mailflow.leads import search
@@ -43,17 +43,7 @@ MAX_REASON = 2000
 # Finished for good: nothing to assign, rotate or close any more.
 FINAL = frozenset({LeadStatus.INSTALLED})
 CLOSABLE_FROM = frozenset(LeadStatus) - {LeadStatus.FAILED, LeadStatus.INSTALLED}
-EDITABLE_CUSTOMER = (
-    "name",
-    "email",
-    "phone",
-    "street",
-    "postcode",
-    "city",
-    "country",
-    "language",
-    "reachability",
-)
+EDITABLE_CUSTOMER = CUSTOMER_FIELDS
 EDITABLE_LEAD = (
     "external_id",
     "source",

@@ -31,7 +31,8 @@ from mailflow.models import (
     OutboxMessage,
 )
 from mailflow.routing.alerts import send_admin_digests
-from mailflow.routing.offers import OfferClosed, accept, decline, offer_waiting_leads, route_lead
+from mailflow.routing.offers import OfferClosed, accept, decline, route_lead
+from mailflow.routing.waiting import offer_waiting_leads
 from mailflow.routing.withdrawals import withdraw_open_offers_of
 from mailflow.schedule import run_sweep
 

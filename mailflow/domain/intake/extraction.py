@@ -36,6 +36,7 @@ from mailflow.domain.intake.mime import (
     parse_bytes,
     part_text,
 )
+from mailflow.domain.intake.schema import CUSTOMER_FIELDS
 
 MAX_LINES = 2000
 MAX_LINE_CHARS = 2000
@@ -44,17 +45,6 @@ MAX_VALUE_CHARS = 2000
 MAX_LOCATORS = 40
 MAX_ANCHOR_DISTANCE = 6  # non-blank lines between a value and the line it is read under
 
-CUSTOMER_FIELDS = (
-    "name",
-    "email",
-    "phone",
-    "street",
-    "postcode",
-    "city",
-    "country",
-    "language",
-    "reachability",
-)
 LEAD_FIELDS = ("external_id", "product", "building_type", "grid_connection", "message")
 FIELDS = CUSTOMER_FIELDS + LEAD_FIELDS
 KINDS = ("prefix", "column", "anchor", "constant")

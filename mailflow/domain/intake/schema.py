@@ -127,6 +127,20 @@ class CustomerIn(BaseModel):
         return self
 
 
+# the customer's fields a person enters or corrects (forms, extraction rules), in form order
+CUSTOMER_FIELDS = (
+    "name",
+    "email",
+    "phone",
+    "street",
+    "postcode",
+    "city",
+    "country",
+    "language",
+    "reachability",
+)
+
+
 class LeadIn(BaseModel):
     """A lead as delivered by a channel; the webhook body has exactly this shape."""
 

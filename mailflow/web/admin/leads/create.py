@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from mailflow.clock import now
 from mailflow.config import get_settings
 from mailflow.db import session_scope
-from mailflow.domain.intake.schema import BuildingType, GridConnection, Product
+from mailflow.domain.intake.schema import CUSTOMER_FIELDS, BuildingType, GridConnection, Product
 from mailflow.i18n import LANGUAGES, gettext
 from mailflow.leads import manual
 from mailflow.models import LeadStatus
@@ -37,17 +37,6 @@ def N_(message: str) -> str:  # noqa: N802 - the gettext convention for "mark on
     return message
 
 
-CUSTOMER_FIELDS = (
-    "name",
-    "email",
-    "phone",
-    "street",
-    "postcode",
-    "city",
-    "country",
-    "language",
-    "reachability",
-)
 LEAD_FIELDS = ("product", "building_type", "grid_connection", "external_id", "message")
 # Project details (PRODUCT.md §2 keys): (key, label, kind)
 DETAIL_FIELDS: tuple[tuple[str, str, str], ...] = (
