@@ -36,6 +36,7 @@ from mailflow.models import (
     OutboxState,
 )
 from mailflow.outbound.verp import verified_outbox_id
+from mailflow.routing.withdrawals import withdraw_open_offers_of
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,8 @@ def _flag_if_repeated(
         f"{count} messages hard-bounced within {settings.bounce_window_days} days; last: {reason}"
     )[:2000]
     log.warning("installer %s flagged as bouncing: %s", installer.id, installer.bounce_reason)
+    # Offers to an address that bounces would wait out their deadline unread: they move on now.
+    withdraw_open_offers_of(session, installer, now=now, settings=settings)
 
 
 def clear_bounce_flag(installer: Installer, *, now: datetime) -> bool:

@@ -1,7 +1,8 @@
 """Offers an installer can no longer answer are withdrawn at once: when they go on vacation,
-when an admin deactivates them, and by the sweep for a vacation that starts later (or any
-other way an installer became unavailable). Each lead moves on to the next installer in the
-same transaction; the installer is told in one email listing the leads."""
+when an admin deactivates them, when their address is flagged as bouncing, and by the sweep
+for a vacation that starts later (or any other way an installer became unavailable). Each lead
+moves on to the next installer in the same transaction; the installer is told in one email
+listing the leads (not a bouncing address: that email would bounce too)."""
 
 from __future__ import annotations
 
@@ -21,9 +22,12 @@ from mailflow.routing.offers import lock_lead, lock_offer
 
 
 def unavailable_because(installer: Installer, at: datetime) -> str | None:
-    """Why the installer cannot answer offers now (``vacation``, ``deactivated``), or None."""
+    """Why the installer cannot answer offers now (``deactivated``, ``bouncing``, ``vacation``),
+    or None."""
     if not installer.active:
         return "deactivated"
+    if installer.bounced_at is not None:
+        return "bouncing"
     bare = Candidate(
         id=installer.id,
         email=installer.email,
@@ -63,7 +67,7 @@ def withdraw_open_offers_of(
             continue
         uow.apply(offer_rules.withdraw_unavailable(offer, lead, installer.email, at=now, why=why))
         leads.append(lead.id)
-    if leads:
+    if leads and why != "bouncing":
         uow.apply(
             outcome(
                 QueueEmail(
@@ -77,7 +81,7 @@ def withdraw_open_offers_of(
 
 
 def withdraw_unavailable_offers(settings: Settings, at: datetime) -> int:
-    """Sweep: open offers of installers who are on vacation or deactivated now are withdrawn
+    """Sweep: open offers of installers on vacation, deactivated or bouncing now are withdrawn
     (one transaction per installer). Returns how many leads moved on."""
     with session_scope(settings) as session:
         ids = list(
@@ -89,6 +93,7 @@ def withdraw_unavailable_offers(settings: Settings, at: datetime) -> int:
                     ),
                     or_(
                         Installer.active.is_(False),
+                        Installer.bounced_at.is_not(None),
                         Installer.vacation_from.is_not(None),
                         Installer.vacation_until.is_not(None),
                     ),

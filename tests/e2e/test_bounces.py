@@ -28,13 +28,16 @@ from mailflow.models import (
     InboundOutcome,
     Installer,
     Lead,
+    LeadEvent,
     LeadStatus,
+    Offer,
+    OfferStatus,
     OutboxMessage,
     OutboxState,
 )
 from mailflow.outbound.emails import admin_alert_email
 from mailflow.outbound.outbox import queue_email
-from mailflow.routing.offers import load_candidates
+from mailflow.routing.offers import load_candidates, route_lead
 from support.paths import CORPUS
 from support.waiting import wait_for
 from support.web import post, signed_in_client
@@ -232,6 +235,42 @@ def test_hard_bounces_of_three_messages_flag_the_installer(settings):
         lead = s.get(Lead, lead_id)
         candidate = next(c for c in load_candidates(s, lead, clock.now()) if c.id == installer_id)
         assert candidate.bounced  # routing skips it (domain/routing.py: "email address bounces")
+
+
+def test_flagging_an_installer_withdraws_their_open_offers_and_the_lead_moves_on(settings):
+    """An offer to an address that bounces would wait out its deadline unread: once the
+    installer is flagged, the lead goes to the next installer in the same transaction, and no
+    "offers withdrawn" email is written to the address that bounces."""
+    flagged_id = add_installer(settings, INSTALLER)
+    other_id = add_installer(settings, OTHER)
+    with session_scope(settings) as s:
+        s.get(Installer, flagged_id).tier = "gold"
+    lead_id = add_lead(settings)
+    with session_scope(settings) as s:
+        first = route_lead(s, lead_id, now=clock.now(), settings=settings)
+        assert first.installer_id == flagged_id
+    for _ in range(3):
+        _, return_path = sent_message(settings, INSTALLER)
+        process(settings, dsn(return_path, INSTALLER), [return_path])
+    assert installer_row(settings, INSTALLER).bounced_at is not None
+    with session_scope(settings) as s:
+        offers = [
+            (o.installer_id, o.status)
+            for o in s.scalars(select(Offer).where(Offer.lead_id == lead_id).order_by(Offer.id))
+        ]
+        withdrawn_emails = s.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.template == "offers_withdrawn")
+        )
+        reasons = [
+            e.data.get("reason")
+            for e in s.scalars(select(LeadEvent).where(LeadEvent.lead_id == lead_id))
+            if e.type == "offer_withdrawn"
+        ]
+    assert offers == [(flagged_id, OfferStatus.WITHDRAWN), (other_id, OfferStatus.OFFERED)]
+    assert reasons == ["bouncing"]
+    assert withdrawn_emails == 0
 
 
 def test_hard_bounces_outside_the_window_do_not_add_up(settings):
