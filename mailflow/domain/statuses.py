@@ -31,6 +31,9 @@ class OfferStatus(enum.StrEnum):
     DECLINED = "declined"
     EXPIRED = "expired"
     WITHDRAWN = "withdrawn"
+    # A lead the installer claimed from the open exchange: no email, no link; it counts toward
+    # the installer's caps like any offer (and capacity through the lead they now hold).
+    CLAIMED = "claimed"
 
 
 class Actor(enum.StrEnum):

@@ -20,7 +20,7 @@ import logging
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailflow.app.uow import UnitOfWork
@@ -31,9 +31,18 @@ from mailflow.domain import offer as offer_rules
 from mailflow.domain.calendar import add_business_days
 from mailflow.domain.effects import Outcome, QueueEmail, SetTimer, outcome
 from mailflow.domain.events import LeadClaimed
-from mailflow.domain.routing import Candidate, on_vacation, serving_prefix
-from mailflow.models import Installer, Lead, LeadStatus, Offer, OfferStatus, Timer, TimerStatus
-from mailflow.routing.offers import lock_lead
+from mailflow.domain.routing import Candidate, busy_reason, on_vacation, serving_prefix
+from mailflow.models import (
+    HELD_STATUSES,
+    Installer,
+    Lead,
+    LeadStatus,
+    Offer,
+    OfferStatus,
+    Timer,
+    TimerStatus,
+)
+from mailflow.routing.offers import installer_standing, lock_lead
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +52,8 @@ LIST_LIMIT = 200
 
 
 class ClaimRefused(Exception):
-    """``code``: ``taken`` (no longer in the exchange) or ``not_eligible``."""
+    """``code``: ``taken`` (no longer in the exchange), ``not_eligible``, ``at_capacity`` or
+    ``cap_reached``."""
 
     def __init__(self, code: str) -> None:
         super().__init__(code)
@@ -75,6 +85,39 @@ def serves(installer: Installer, lead: Lead) -> bool:
 def may_claim(installer: Installer, lead: Lead) -> bool:
     """Serves the lead's area, and did not just let a claim of it lapse."""
     return serves(installer, lead) and lead.exchange_lapsed_installer_id != installer.id
+
+
+def claim_limit(
+    session: Session, installer: Installer, at: datetime, settings: Settings
+) -> str | None:
+    """Why the installer may not claim more leads now (``at capacity``, ``daily cap reached``,
+    ``weekly cap reached``, ``monthly cap reached``), or None. Capacity and caps (with pacing)
+    hold for claims as for offers; the open-offer limit does not, a claim being the installer's
+    own choice rather than mail to answer."""
+    standing = installer_standing(session, installer, at, settings)
+    held = session.scalar(
+        select(func.count()).where(
+            Lead.assigned_installer_id == installer.id, Lead.status.in_(HELD_STATUSES)
+        )
+    )
+    (day, cap_day), (week, cap_week), (month, cap_month) = standing.periods
+    return busy_reason(
+        Candidate(
+            id=installer.id,
+            email=installer.email,
+            country=installer.country,
+            postcodes=(),
+            capacity=installer.capacity,
+            open_leads=held or 0,
+            pending_offers=standing.pending,
+            offers_day=day,
+            offers_week=week,
+            offers_month=month,
+            cap_day=cap_day,
+            cap_week=cap_week,
+            cap_month=cap_month,
+        )
+    )
 
 
 def _exchange_query():
@@ -113,7 +156,22 @@ def claim(
         raise ClaimRefused("taken")
     if not installer_can_take(installer, now) or not may_claim(installer, lead):
         raise ClaimRefused("not_eligible")
+    limit = claim_limit(session, installer, now, settings)
+    if limit is not None:
+        raise ClaimRefused("at_capacity" if limit == "at capacity" else "cap_reached")
     UnitOfWork(session, settings, now).apply(lead_rules.claim(lead, installer, at=now))
+    # The claim is on the installer's record of offers: caps and fairness count it.
+    session.add(
+        Offer(
+            lead_id=lead.id,
+            installer_id=installer.id,
+            status=OfferStatus.CLAIMED,
+            offered_at=now,
+            answered_at=now,
+            deadline=now,
+            routing_reason="claimed from the open exchange",
+        )
+    )
     return lead
 
 
@@ -210,6 +268,8 @@ def send_exchange_mail(settings: Settings, at: datetime) -> int:
             if not installer_can_take(installer, at):
                 continue
             leads = [lead for lead in listed if may_claim(installer, lead)]
+            if leads and claim_limit(session, installer, at, settings) is not None:
+                continue  # no invitation to claim what they may not take today
             if not leads:
                 continue
             day_start = _local_day_start(at, installer.timezone)

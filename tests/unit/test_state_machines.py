@@ -80,5 +80,10 @@ def test_an_answered_offer_never_changes_again(answered):
             offer_rules.move(offer, wanted)
     assert offer.status == answered
     open_offer = SimpleNamespace(status=OfferStatus.OFFERED)
+    if answered == OfferStatus.CLAIMED:
+        # Born claimed (a lead taken from the exchange): no open offer ever becomes one.
+        with pytest.raises(offer_rules.Refused):
+            offer_rules.move(open_offer, answered)
+        return
     offer_rules.move(open_offer, answered)
     assert open_offer.status == answered

@@ -27,10 +27,17 @@ from mailflow.models import (
     OfferStatus,
 )
 from mailflow.outbound.emails import N_, project_facts
-from mailflow.routing.exchange import available_leads
+from mailflow.routing.exchange import available_leads, claim_limit
 from mailflow.routing.offers import installer_standing
 from mailflow.web.dashboard.common import _day, _iso_day, _t, _tz, _when, redirect, status_label
-from mailflow.web.dashboard.labels import DEACTIVATED_BY_ADMIN, LIST_LIMIT, PREFIX, TAB_LABELS, TABS
+from mailflow.web.dashboard.labels import (
+    CLAIM_LIMITS,
+    DEACTIVATED_BY_ADMIN,
+    LIST_LIMIT,
+    PREFIX,
+    TAB_LABELS,
+    TABS,
+)
 from mailflow.web.dashboard.rendering import _notice, _page
 from mailflow.web.dashboard.sessions import SignedIn, _to_signin, _touch, signed_in
 from mailflow.web.dashboard.signin import _guard_post
@@ -118,6 +125,11 @@ def _home(
         rows=rows,
         offers=offer_rows,
         exchange=exchange_rows,
+        claim_limit=(
+            _t(language, CLAIM_LIMITS[limit])
+            if tab == "available" and (limit := claim_limit(session, installer, at, settings))
+            else None
+        ),
         truncated=len(leads) >= LIST_LIMIT,
         timezone=installer.timezone,
         paused=pause_of(installer, get_settings()),

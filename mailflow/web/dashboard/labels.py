@@ -81,6 +81,20 @@ EVENT_LABELS = {
     "exchange_claimed": N_("Claimed from the exchange"),
     "exchange_claim_lapsed": N_("Reservation lapsed: back in the exchange"),
 }
+# Why the Available tab cannot offer a claim now (routing.exchange.claim_limit's reasons).
+CLAIM_LIMITS = {
+    "at capacity": N_(
+        "You are at your capacity: record what happened with your leads to claim more."
+    ),
+    "daily cap reached": N_("You have reached your daily number of leads: claim again tomorrow."),
+    "weekly cap reached": N_(
+        "You have reached your weekly number of leads: claim again next week."
+    ),
+    "monthly cap reached": N_(
+        "You have reached your number of leads for this month (or what pacing allows so far): "
+        "claim again later."
+    ),
+}
 ACTOR_LABELS = {
     Actor.INSTALLER: N_("You"),
     Actor.CUSTOMER: N_("Customer"),
@@ -157,6 +171,22 @@ MESSAGES = {
         403,
         N_("You cannot claim this lead"),
         N_("It is outside your service area, or your account does not receive leads right now."),
+    ),
+    "claim_at_capacity": (
+        409,
+        N_("You are at your capacity"),
+        N_(
+            "You hold as many leads and open offers as your capacity allows. Record what "
+            "happened with your leads, then claim again."
+        ),
+    ),
+    "claim_cap_reached": (
+        409,
+        N_("You have reached your limit of leads for now"),
+        N_(
+            "Your daily, weekly or monthly number of leads is reached (see Your limits on your "
+            "dashboard). You can claim again when the period ends."
+        ),
     ),
     "not_found": (
         404,
