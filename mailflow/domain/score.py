@@ -11,6 +11,12 @@ The score (0–100) weighs, over the last 12 months:
 
 Weights and tier thresholds come from settings; the function also says what would raise the
 score most, for the email that announces a tier change.
+
+The tier follows the score (``decide_tier``) with three brakes, each explained to the installer
+on their score page: too little history keeps the tier an admin imported (a newcomer is not
+moved on priors alone), a margin below each threshold keeps the current tier (no flapping from
+night to night), and a single customer rating never changes a tier on its own (the change must
+hold without the latest rating too).
 """
 
 from __future__ import annotations
@@ -23,6 +29,11 @@ ACCEPT_PRIOR, ACCEPT_PRIOR_WEIGHT = 0.5, 4
 FAST_HOURS, SLOW_HOURS = 2.0, 24.0
 LAPSE_PENALTY = 5.0  # points per lapsed reservation, at most 20
 TIERS = ("bronze", "silver", "gold")
+# Below this much history the tier does not follow the score (priors alone decide nothing).
+MIN_ANSWERED_OFFERS = 5
+MIN_RATINGS = 3
+# Points under a threshold an installer may fall before losing the tier.
+TIER_MARGIN = 5.0
 
 
 @dataclass(frozen=True)
@@ -120,3 +131,65 @@ def compute(
     return Score(
         score, tier_for(score, thresholds), {k: round(v, 3) for k, v in parts.items()}, advice
     )
+
+
+def enough_history(history: History) -> bool:
+    return history.offers_answered >= MIN_ANSWERED_OFFERS or len(history.ratings) >= MIN_RATINGS
+
+
+@dataclass(frozen=True)
+class TierDecision:
+    """The tier the installer should have, and why (shown on their score page):
+    ``pinned`` (an admin set it), ``little_history`` (kept until there is enough),
+    ``margin`` (under the threshold but within the margin), ``one_rating`` (the latest rating
+    alone would change it: not yet), ``score`` (the score decides)."""
+
+    tier: str
+    why: str
+    score: float
+
+
+def _follow(
+    current: str, history: History, weights: Weights, thresholds: Thresholds, margin: float
+) -> str:
+    """The tier the history leads to, before the single-rating brake."""
+    if not enough_history(history):
+        return current
+    score = compute(history, weights, thresholds).score
+    target = tier_for(score, thresholds)
+    if TIERS.index(target) >= TIERS.index(current):
+        return target  # promotion at the threshold itself
+    # Demotion only below the margin, and then to where the score plus the margin lands.
+    return min(current, tier_for(score + margin, thresholds), key=TIERS.index)
+
+
+def _step(current: str, tier: str) -> int:
+    return TIERS.index(tier) - TIERS.index(current)
+
+
+def decide_tier(
+    current: str,
+    history: History,
+    weights: Weights = Weights(),
+    thresholds: Thresholds = Thresholds(),
+    *,
+    pinned: bool = False,
+    margin: float = TIER_MARGIN,
+) -> TierDecision:
+    """The tier ``current`` becomes from ``history`` (its ratings in the order received)."""
+    score = compute(history, weights, thresholds).score
+    if pinned:
+        return TierDecision(current, "pinned", score)
+    if not enough_history(history):
+        return TierDecision(current, "little_history", score)
+    target = _follow(current, history, weights, thresholds, margin)
+    if target != current and history.ratings:
+        before = History(**{**history.__dict__, "ratings": history.ratings[:-1]})
+        without_latest = _follow(current, before, weights, thresholds, margin)
+        if _step(current, without_latest) * _step(current, target) <= 0:
+            return TierDecision(current, "one_rating", score)
+        # Both point the same way: go no further than both do.
+        target = min(target, without_latest, key=lambda tier: abs(_step(current, tier)))
+    if target == current and tier_for(score, thresholds) != current:
+        return TierDecision(current, "margin", score)
+    return TierDecision(target, "score", score)

@@ -25,7 +25,7 @@ from mailflow.domain.effects import (
 from mailflow.domain.errors import StepInvalid
 from mailflow.domain.events import StatusRecorded
 from mailflow.domain.offer import SPAM_DECLINE_REASONS
-from mailflow.domain.score import History, Thresholds, Weights, compute
+from mailflow.domain.score import History, Thresholds, Weights, compute, decide_tier
 from mailflow.models import (
     Actor,
     Installer,
@@ -182,7 +182,9 @@ def history_for(session: Session, installer_id: int, *, now: datetime) -> Histor
     ratings = tuple(
         s.average
         for s in session.scalars(
-            select(Survey).where(Survey.installer_id == installer_id, Survey.submitted_at >= since)
+            select(Survey)
+            .where(Survey.installer_id == installer_id, Survey.submitted_at >= since)
+            .order_by(Survey.submitted_at, Survey.id)  # the latest last: decide_tier reads it
         )
         if s.average
     )
@@ -248,15 +250,6 @@ def weights_of(settings: Settings) -> tuple[Weights, Thresholds]:
     )
 
 
-# Below this much history the score is shown but the tier (imported or pinned) stays: a
-# newcomer is not demoted or promoted on priors alone.
-MIN_ANSWERED_OFFERS = 5
-
-
-def enough_history(history: History) -> bool:
-    return history.offers_answered >= MIN_ANSWERED_OFFERS or len(history.ratings) >= 1
-
-
 def recompute_installer(
     session: Session, installer: Installer, *, now: datetime, settings: Settings
 ) -> TierChange | None:
@@ -270,12 +263,15 @@ def recompute_installer(
         "computed_at": now.isoformat(),
     }
     installer.rating = average_rating(session, installer.id, now=now)
-    if installer.tier_pinned or result.tier == installer.tier or not enough_history(history):
+    decision = decide_tier(
+        installer.tier, history, weights, thresholds, pinned=installer.tier_pinned
+    )
+    if decision.tier == installer.tier:
         return None
     return change_tier(
         session,
         installer,
-        result.tier,
+        decision.tier,
         now=now,
         settings=settings,
         score=result.score,

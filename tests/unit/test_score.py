@@ -6,7 +6,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailflow.domain.score import History, Thresholds, compute, tier_for
+from mailflow.domain.score import (
+    TIER_MARGIN,
+    TIERS,
+    History,
+    Thresholds,
+    TierDecision,
+    compute,
+    decide_tier,
+    enough_history,
+    tier_for,
+)
 
 
 @pytest.mark.parametrize(
@@ -98,3 +108,89 @@ def test_more_good_ratings_never_lower_the_score(history, extra):
     better = History(**{**history.__dict__, "ratings": history.ratings + (5,) * extra})
     assert compute(better).score >= compute(history).score
     assert 0 <= compute(history).score <= 100
+
+
+# ------------------------------------------------------------------ the tier decision -------
+tiers = st.sampled_from(TIERS)
+
+
+def test_one_middling_rating_does_not_drop_an_imported_gold():
+    """The report: a Gold installer's first survey averaged 3.67 and dropped them to Silver."""
+    decision = decide_tier("gold", History(ratings=(3.67,)))
+    assert decision == TierDecision("gold", "little_history", decision.score)
+
+
+def test_pinned_tier_stays_whatever_the_score():
+    awful = History(ratings=(1,) * 10, offers_answered=20, answer_hours=(50,))
+    assert decide_tier("gold", awful, pinned=True).tier == "gold"
+    assert decide_tier("gold", awful).tier == "bronze"
+
+
+def test_the_margin_keeps_a_tier_just_under_its_threshold():
+    history = History(ratings=(4, 4, 4, 4), offers_answered=10, offers_accepted=7)
+    score = compute(history).score
+    gold_near = Thresholds(silver=40, gold=score + 2)
+    assert decide_tier("gold", history, thresholds=gold_near) == TierDecision(
+        "gold", "margin", score
+    )
+    assert decide_tier("silver", history, thresholds=gold_near).tier == "silver"
+    gold_far = Thresholds(silver=40, gold=score + TIER_MARGIN + 1)
+    assert decide_tier("gold", history, thresholds=gold_far).tier == "silver"
+
+
+def _step_from_history(current: str, history: History) -> int:
+    """The rule as specified: no move without enough history; up at the threshold; down only
+    past the margin. Positive = promotion, negative = demotion."""
+    if not enough_history(history):
+        return 0
+    score = compute(history).score
+    up = TIERS.index(tier_for(score, Thresholds())) - TIERS.index(current)
+    if up >= 0:
+        return up
+    return min(0, TIERS.index(tier_for(score + TIER_MARGIN, Thresholds())) - TIERS.index(current))
+
+
+@settings(max_examples=400, deadline=None)
+@given(tiers, histories, marks, st.booleans())
+def test_a_single_rating_never_changes_a_tier_on_its_own(current, history, rating, pinned):
+    """If adding one rating changes the tier, the history without that rating already points
+    the same way: the latest rating alone never swings a tier."""
+    rated = History(**{**history.__dict__, "ratings": (*history.ratings, rating)})
+    after = decide_tier(current, rated, pinned=pinned)
+    step = TIERS.index(after.tier) - TIERS.index(current)
+    if pinned:
+        assert step == 0
+    if step:
+        assert _step_from_history(current, history) * step > 0
+        # and no further than the history without the rating goes
+        assert abs(step) <= abs(_step_from_history(current, history))
+
+
+@settings(max_examples=400, deadline=None)
+@given(tiers, histories)
+def test_the_tier_shown_agrees_with_the_score_and_the_thresholds(current, history):
+    """The decision's reason is true of the figures the score page shows next to it."""
+    thresholds = Thresholds()
+    decision = decide_tier(current, history, thresholds=thresholds)
+    by_score = tier_for(decision.score, thresholds)
+    assert decision.score == compute(history).score
+    if decision.why == "little_history":
+        assert decision.tier == current and not enough_history(history)
+    elif decision.why == "margin":
+        # Under the current tier's threshold, but by no more than the margin.
+        assert decision.tier == current and TIERS.index(by_score) < TIERS.index(current)
+        assert decision.score >= getattr(thresholds, current) - TIER_MARGIN
+    elif decision.why == "score":
+        assert enough_history(history)
+        # Promotions at the threshold; demotions only past the margin.
+        if TIERS.index(decision.tier) > TIERS.index(current):
+            assert TIERS.index(by_score) >= TIERS.index(decision.tier)
+        elif TIERS.index(decision.tier) < TIERS.index(current):
+            assert decision.score < getattr(thresholds, current) - TIER_MARGIN
+        else:
+            assert by_score == current
+    # Deciding again from the new tier changes nothing (no flapping from night to night),
+    # unless the single-rating brake held back a change.
+    if decision.why != "one_rating":
+        again = decide_tier(decision.tier, history, thresholds=thresholds)
+        assert again.tier == decision.tier

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from babel.numbers import format_decimal, format_number
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import select
@@ -11,13 +12,22 @@ from sqlalchemy import select
 from mailflow.clock import now
 from mailflow.config import get_settings
 from mailflow.db import session_scope
-from mailflow.domain.score import compute
+from mailflow.domain.score import (
+    MIN_ANSWERED_OFFERS,
+    MIN_RATINGS,
+    RATING_PRIOR,
+    TIER_MARGIN,
+    Thresholds,
+    TierDecision,
+    compute,
+    decide_tier,
+)
 from mailflow.i18n import pick_language
 from mailflow.models import Survey
 from mailflow.outbound.emails import ADVICE, N_
 from mailflow.ratings.service import history_for, weights_of
 from mailflow.web.dashboard.common import _t, _tz, _when
-from mailflow.web.dashboard.labels import PREFIX
+from mailflow.web.dashboard.labels import PREFIX, TIER_LABELS
 from mailflow.web.dashboard.rendering import _page
 from mailflow.web.dashboard.sessions import _to_signin, signed_in
 
@@ -37,7 +47,11 @@ def score_page(request: Request) -> Response:
         installer = who.installer
         language = pick_language(installer.language)
         weights, thresholds = weights_of(settings)
-        result = compute(history_for(session, installer.id, now=at), weights, thresholds)
+        history = history_for(session, installer.id, now=at)
+        result = compute(history, weights, thresholds)
+        decision = decide_tier(
+            installer.tier, history, weights, thresholds, pinned=installer.tier_pinned
+        )
         ratings = list(
             session.scalars(
                 select(Survey)
@@ -47,7 +61,11 @@ def score_page(request: Request) -> Response:
             )
         )
         parts = [
-            (_t(language, label), round(100 * result.parts[key]), getattr(weights, key))
+            (
+                _t(language, label),
+                format_number(round(100 * result.parts[key]), locale=language),
+                format_decimal(getattr(weights, key), locale=language),
+            )
             for key, label in (
                 ("rating", N_("Customer ratings")),
                 ("acceptance", N_("Offers accepted")),
@@ -60,14 +78,24 @@ def score_page(request: Request) -> Response:
             who,
             language=language,
             section="score",
-            tier=installer.tier,
+            tier=_t(language, TIER_LABELS[installer.tier]),
+            tier_key=installer.tier,
             pinned=installer.tier_pinned,
-            score=result.score,
-            stored_score=installer.score,
+            score=format_decimal(result.score, format="0.#", locale=language),
+            explanation=_explain(decision, installer.tier, thresholds, language),
+            no_ratings=not history.ratings,
+            prior=format_decimal(RATING_PRIOR, locale=language),
             parts=parts,
-            thresholds={"silver": thresholds.silver, "gold": thresholds.gold},
+            thresholds={
+                "silver": format_decimal(thresholds.silver, format="0.#", locale=language),
+                "gold": format_decimal(thresholds.gold, format="0.#", locale=language),
+            },
             advice=[_t(language, ADVICE[a]) for a in result.advice if a in ADVICE],
-            rating=installer.rating,
+            rating=(
+                format_decimal(installer.rating, format="0.0#", locale=language)
+                if installer.rating
+                else None
+            ),
             ratings=[
                 {
                     "when": _when(r.submitted_at, language, _tz(installer)),
@@ -80,3 +108,48 @@ def score_page(request: Request) -> Response:
                 for r in ratings
             ],
         )
+
+
+def _explain(decision: TierDecision, tier: str, thresholds: Thresholds, language: str) -> str:
+    """Why the tier shown is the tier it is, in words that agree with the figures."""
+    name = _t(language, TIER_LABELS[tier])
+    if decision.why == "pinned":
+        return _t(language, N_("Set by an administrator: your score does not change it."))
+    if decision.why == "little_history":
+        return _t(
+            language,
+            N_(
+                "Your tier stays %(tier)s until you have answered %(offers)s offers or received "
+                "%(ratings)s customer ratings: a few answers alone do not move it."
+            ),
+            tier=name,
+            offers=MIN_ANSWERED_OFFERS,
+            ratings=MIN_RATINGS,
+        )
+    if decision.why == "margin":
+        threshold = getattr(thresholds, tier)
+        return _t(
+            language,
+            N_(
+                "Your score is under the %(tier)s threshold (%(threshold)s), but you keep "
+                "%(tier)s as long as it stays at %(floor)s or more."
+            ),
+            tier=name,
+            threshold=format_decimal(threshold, format="0.#", locale=language),
+            floor=format_decimal(threshold - TIER_MARGIN, format="0.#", locale=language),
+        )
+    if decision.why == "one_rating":
+        return _t(
+            language,
+            N_(
+                "Your latest customer rating alone would change your tier: it changes only if "
+                "the next ones point the same way."
+            ),
+        )
+    if decision.tier != tier:
+        return _t(
+            language,
+            N_("From tonight's update, your tier is %(tier)s."),
+            tier=_t(language, TIER_LABELS[decision.tier]),
+        )
+    return _t(language, N_("Your tier follows your score."))
