@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -24,6 +25,18 @@ SECRETS_FILE = "secrets.json"
 @lru_cache(maxsize=64)
 def _resolved(path: str, cwd: str) -> Path:
     return Path(path).expanduser().resolve()
+
+
+@dataclass(frozen=True)
+class Brand:
+    """What the people mailflow writes to see of the platform (MAILFLOW_BRAND_*)."""
+
+    name: str = "mailflow"
+    sender_name: str = "mailflow"
+    color: str = "#0b6e4f"
+    logo_url: str | None = None
+    footer: str = ""
+    privacy_url: str | None = None
 
 
 class Settings(BaseSettings):
@@ -51,6 +64,26 @@ class Settings(BaseSettings):
         None, description="smtp://, smtps://, smtp+starttls://, maildir:PATH."
     )
     from_address: str = Field("leads@localhost", description="Sender of outgoing mail.")
+    # The brand customers and installers see (emails, link pages, survey): a network running
+    # mailflow shows its own name, never "mailflow: leads for installers" to a customer.
+    brand_name: str = Field("mailflow", min_length=1, max_length=80, description="Platform name.")
+    brand_sender_name: str | None = Field(
+        None, max_length=80, description="Display name of outgoing mail; unset = the brand name."
+    )
+    brand_color: str = Field(
+        "#0b6e4f",
+        pattern=r"^#[0-9A-Fa-f]{6}$",
+        description="Header colour of emails and pages (#rrggbb; white text must read on it).",
+    )
+    brand_logo_url: str | None = Field(
+        None, pattern=r"^https://", description="https:// URL of a logo shown in email headers."
+    )
+    brand_footer: str = Field(
+        "", max_length=500, description="Legal footer of customer emails and pages."
+    )
+    brand_privacy_url: str | None = Field(
+        None, pattern=r"^https?://", description="Privacy policy linked from customer mail."
+    )
     intake_address: str = Field("leads@localhost", description="Address leads are sent to.")
     imap_url: str | None = Field(
         None, description="imap(s)://user:pass@host:port/FOLDER; unset = no poller."
@@ -271,6 +304,17 @@ class Settings(BaseSettings):
     )
 
     # ---- derived values -------------------------------------------------------------------
+    @property
+    def brand(self) -> Brand:
+        return Brand(
+            name=self.brand_name,
+            sender_name=self.brand_sender_name or self.brand_name,
+            color=self.brand_color,
+            logo_url=self.brand_logo_url,
+            footer=self.brand_footer,
+            privacy_url=self.brand_privacy_url,
+        )
+
     @property
     def share_weights(self) -> dict[str, float]:
         weights = {"gold": 3.0, "silver": 2.0, "bronze": 1.0}

@@ -45,6 +45,9 @@ class EmailSpec:
     installer_id: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
     attachments: list[dict] | None = None
+    # "customer": the network's brand, legal footer and privacy link; never the installers'
+    # tagline. "installer" (and admins): the platform as the network's people know it.
+    audience: str = "installer"
 
 
 def _number(value: Any, language: str, unit: str = "") -> str:
@@ -366,6 +369,7 @@ def site_visit_email(
             "note": visit.note,
         },
         headers={"Reply-To": installer.email},
+        audience="customer",
         attachments=[
             {
                 "content_type": "text/calendar",
@@ -397,6 +401,7 @@ def visit_reminder_email(
             "timezone": installer.timezone,
             "address": visit.address,
         },
+        audience="installer" if for_installer else "customer",
     )
 
 
@@ -415,6 +420,7 @@ def survey_email(
             "url": url,
             "reminder": reminder,
         },
+        audience="customer",
     )
 
 

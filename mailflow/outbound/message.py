@@ -19,7 +19,7 @@ def new_message_id(settings: Settings) -> str:
 
 def build_message(row: OutboxMessage, settings: Settings) -> EmailMessage:
     msg = EmailMessage()
-    msg["From"] = Address("mailflow", addr_spec=settings.from_address)
+    msg["From"] = Address(settings.brand.sender_name, addr_spec=settings.from_address)
     msg["To"] = row.to
     msg["Subject"] = row.subject
     msg["Date"] = format_datetime(row.created_at)

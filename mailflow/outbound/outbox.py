@@ -46,7 +46,9 @@ def backoff(attempts: int) -> timedelta:
 def queue_email(
     session: Session, spec: EmailSpec, *, now: datetime, settings: Settings
 ) -> OutboxMessage:
-    rendered = render_email(spec.template, spec.language, spec.context)
+    rendered = render_email(
+        spec.template, spec.language, spec.context, brand=settings.brand, audience=spec.audience
+    )
     headers = dict(spec.headers)
     if spec.context.get("unsubscribe_url"):
         # RFC 2369: mail clients show an unsubscribe button for optional mail (the digest).

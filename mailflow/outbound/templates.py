@@ -9,6 +9,7 @@ from functools import cache
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from mailflow.config import Brand
 from mailflow.i18n import format_day, format_instant, pick_language, translations
 from mailflow.resources import templates_dir
 
@@ -43,10 +44,18 @@ def template_names() -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("_"))
 
 
-def render_email(name: str, language: str, context: dict) -> Rendered:
+def render_email(
+    name: str,
+    language: str,
+    context: dict,
+    *,
+    brand: Brand = Brand(),
+    audience: str = "installer",
+) -> Rendered:
     language = pick_language(language)
     text_env = _environment(language, html=False)
     html_env = _environment(language, html=True)
+    context = {"brand": brand, "audience": audience, **context}
     subject = text_env.get_template(f"email/{name}/subject.txt").render(context)
     text = text_env.get_template(f"email/{name}/body.txt").render(context)
     html = html_env.get_template(f"email/{name}/body.html").render(context)

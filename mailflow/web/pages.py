@@ -8,6 +8,7 @@ from functools import cache
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from mailflow.config import get_settings
 from mailflow.i18n import format_instant, pick_language, translations
 from mailflow.resources import templates_dir
 from mailflow.web.csrf import FIELD as CSRF_FIELD
@@ -42,6 +43,7 @@ def render_page(
     template: str, language: str | None, status_code: int = 200, **context
 ) -> HTMLResponse:
     language = pick_language(language)
+    context.setdefault("brand", get_settings().brand)
     html = environment(language).get_template(template).render(**context)
     # The security headers come from web/security.py (one policy per path prefix).
     return HTMLResponse(html, status_code=status_code)
