@@ -345,16 +345,30 @@ def signin_email(installer: Installer, *, signin_url: str) -> EmailSpec:
 
 
 def site_visit_email(
-    lead: Lead, installer: Installer, visit, *, change: str, language: str, ics: str, method: str
+    lead: Lead,
+    installer: Installer,
+    visit,
+    *,
+    change: str,
+    language: str,
+    ics: str,
+    method: str,
+    for_installer: bool = False,
 ) -> EmailSpec:
+    """The visit booked, moved or cancelled, with its invitation: to the customer (replies go
+    to the installer), or the installer's own copy (``for_installer``: the customer's name and
+    phone, in the installer's language)."""
     return EmailSpec(
-        to=lead.email,
+        to=installer.email if for_installer else lead.email,
         template="site_visit",
         language=language,
         lead_id=lead.id,
         installer_id=installer.id,
         context={
-            "customer_name": lead.customer_name,
+            "for_installer": for_installer,
+            "name": installer.name if for_installer else lead.customer_name,
+            "customer_name": lead.customer_name or f"#{lead.id}",
+            "customer_phone": lead.phone,
             "change": change,
             "company": installer.company or installer.name,
             "installer_name": installer.name,
@@ -365,20 +379,28 @@ def site_visit_email(
             "address": visit.address,
             "note": visit.note,
         },
-        headers={"Reply-To": installer.email},
+        headers={} if for_installer else {"Reply-To": installer.email},
         attachments=[
             {
                 "content_type": "text/calendar",
                 "filename": "invitation.ics",
                 "content": ics,
-                "params": {"method": method},
+                # RFC 5545 3.1.4 / RFC 6047 2.4: the charset and the iTIP method of the part.
+                "params": {"charset": "utf-8", "method": method},
             }
         ],
     )
 
 
 def visit_reminder_email(
-    lead: Lead, installer: Installer, visit, *, to: str, language: str, for_installer: bool
+    lead: Lead,
+    installer: Installer,
+    visit,
+    *,
+    to: str,
+    language: str,
+    for_installer: bool,
+    tomorrow: bool = True,
 ) -> EmailSpec:
     return EmailSpec(
         to=to,
