@@ -35,6 +35,30 @@ BUILDING_NAMES = {
 }
 
 
+# Optional mail: what an installer can turn off (the weekly summary, the exchange's daily
+# email). It carries its unsubscribe link in the body (the base layout shows
+# ``unsubscribe_url``) and in ``List-Unsubscribe`` with RFC 8058 one-click
+# (``List-Unsubscribe-Post``). Every other email is transactional (offers, acceptance, contact
+# details, sign-in links, visits, reminders, surveys…) and carries no List-Unsubscribe: there
+# is nothing to unsubscribe from.
+OPTIONAL_EMAILS = frozenset({"digest", "exchange_daily"})
+UNSUBSCRIBE_HEADERS = ("List-Unsubscribe", "List-Unsubscribe-Post")
+
+
+def unsubscribe_headers(template: str, context: dict[str, Any]) -> dict[str, str]:
+    """RFC 2369 / RFC 8058 headers of an optional email (none for a transactional one). The
+    URL carries the signed token, so the mail client's one-click POST needs nothing else."""
+    if template not in OPTIONAL_EMAILS:
+        return {}
+    url = context.get("unsubscribe_url")
+    if not url or not str(url).startswith(("https://", "http://")):
+        raise ValueError(f"the optional email {template!r} needs an absolute unsubscribe_url")
+    return {
+        "List-Unsubscribe": f"<{url}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
 @dataclass
 class EmailSpec:
     to: str
@@ -411,6 +435,7 @@ def visit_reminder_email(
         context={
             "name": installer.name if for_installer else lead.customer_name,
             "for_installer": for_installer,
+            "tomorrow": tomorrow,
             "company": installer.company or installer.name,
             "installer_phone": installer.phone,
             "customer_name": lead.customer_name,
