@@ -27,7 +27,7 @@ from mailflow.models import (
 )
 from mailflow.outbound import emails
 from mailflow.outbound.emails import N_, EmailSpec
-from mailflow.outbound.invitations import invitation
+from mailflow.outbound.invitations import invitation, invitation_method, visit_zone
 
 VISIT = "visit"
 STEP_LABELS = {
@@ -236,15 +236,33 @@ def admin_alert(uow, effect: QueueEmail) -> list[EmailSpec]:
 
 
 def site_visit(uow, effect: QueueEmail) -> EmailSpec:
-    """``data["change"]``: booked, moved or cancelled (the invitation says REQUEST or CANCEL)."""
+    """``data["change"]``: booked, moved or cancelled; ``data["for"]``: ``installer`` for the
+    installer's copy (their language, the customer's name and phone), else the customer's
+    (the invitation says REQUEST or CANCEL; the installer's copy is a PUBLISH)."""
     lead, installer = _rows(uow, effect)
     visit = uow.session.get(SiteVisit, effect.subject_id)
     change = effect.data["change"]
-    language = customer_language(lead)
-    method = "CANCEL" if change == "cancelled" else "REQUEST"
-    ics = invitation(visit, lead, installer, language=language, method=method, now=uow.now)
+    for_installer = effect.data.get("for") == "installer"
+    language = emails.installer_language(installer) if for_installer else customer_language(lead)
+    cancelled = change == "cancelled"
+    ics = invitation(
+        visit,
+        lead,
+        installer,
+        language=language,
+        now=uow.now,
+        cancelled=cancelled,
+        for_installer=for_installer,
+    )
     return emails.site_visit_email(
-        lead, installer, visit, change=change, language=language, ics=ics, method=method
+        lead,
+        installer,
+        visit,
+        change=change,
+        language=language,
+        ics=ics,
+        method=invitation_method(cancelled=cancelled, for_installer=for_installer),
+        for_installer=for_installer,
     )
 
 
@@ -253,6 +271,7 @@ def site_visit_reminder(uow, effect: QueueEmail) -> EmailSpec:
     lead, installer = _rows(uow, effect)
     visit = uow.session.get(SiteVisit, effect.subject_id)
     for_installer = effect.data["for"] == "installer"
+    zone = visit_zone(installer)
     return emails.visit_reminder_email(
         lead,
         installer,
@@ -260,6 +279,9 @@ def site_visit_reminder(uow, effect: QueueEmail) -> EmailSpec:
         to=installer.email if for_installer else effect.to,
         language=emails.installer_language(installer) if for_installer else customer_language(lead),
         for_installer=for_installer,
+        # A reminder that fires late, on the day itself, must not say "tomorrow".
+        tomorrow=visit.starts_at.astimezone(zone).date()
+        == uow.now.astimezone(zone).date() + timedelta(days=1),
     )
 
 

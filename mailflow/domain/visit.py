@@ -24,8 +24,9 @@ def visit_changed(
     actor: Actor,
     now: datetime,
 ) -> Outcome:
-    """A timeline line, the day-before reminder (re)set unless cancelled or too late, and the
-    customer's invitation (or a note that nobody could be told)."""
+    """A timeline line, the day-before reminder (re)set unless cancelled or too late, the
+    customer's invitation (or a note that the customer could not be told) and the installer's
+    own copy of it (their calendar follows the booking, the move, the cancellation)."""
     if change not in CHANGES:
         raise ValueError(f"not a visit change: {change!r}")
     effects = [
@@ -62,13 +63,49 @@ def visit_changed(
         effects.append(
             Record(lead_id, "site_visit_not_sent", data={"reason": "customer has no email"})
         )
+    effects.append(
+        QueueEmail(
+            "site_visit",
+            lead_id=lead_id,
+            installer_id=installer_id,
+            subject_id=visit_id,
+            data={"change": change, "for": "installer"},
+        )
+    )
     return outcome(*effects)
 
 
+def still_worth_reminding(*, happens_at: datetime, now: datetime) -> bool:
+    """Does a reminder of something that happens at ``happens_at`` still make sense ``now``?
+    Only before it happens: a timer that fires late (the scheduler was down, the database
+    was unreachable) is dropped once its moment has passed, never sent after the fact."""
+    return now < happens_at
+
+
 def visit_reminder(
-    *, lead_id: int, installer_id: int, visit_id: int, customer_email: str | None
+    *,
+    lead_id: int,
+    installer_id: int,
+    visit_id: int,
+    customer_email: str | None,
+    starts_at: datetime,
+    now: datetime,
 ) -> Outcome:
-    """The day before: the customer (if they have an address) and the installer are reminded."""
+    """The day before: the customer (if they have an address) and the installer are reminded.
+    A reminder that comes too late (the visit has begun or is over) sends nothing; the lead's
+    timeline says why."""
+    if not still_worth_reminding(happens_at=starts_at, now=now):
+        return outcome(
+            Record(
+                lead_id,
+                "reminder_skipped",
+                data={
+                    "kind": "site_visit",
+                    "reason": "the visit had passed",
+                    "starts_at": starts_at.isoformat(),
+                },
+            )
+        )
     who = {"lead_id": lead_id, "installer_id": installer_id, "subject_id": visit_id}
     customer = (
         (QueueEmail("site_visit_reminder", **who, to=customer_email, data={"for": "customer"}),)

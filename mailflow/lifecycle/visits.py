@@ -167,5 +167,7 @@ def _visit_reminder(session: Session, timer, at: datetime, settings: Settings) -
             installer_id=visit.installer_id,
             visit_id=visit.id,
             customer_email=lead.email,
+            starts_at=visit.starts_at,
+            now=at,
         )
     )

@@ -35,6 +35,30 @@ BUILDING_NAMES = {
 }
 
 
+# Optional mail: what an installer can turn off (the weekly summary, the exchange's daily
+# email). It carries its unsubscribe link in the body (the base layout shows
+# ``unsubscribe_url``) and in ``List-Unsubscribe`` with RFC 8058 one-click
+# (``List-Unsubscribe-Post``). Every other email is transactional (offers, acceptance, contact
+# details, sign-in links, visits, reminders, surveys…) and carries no List-Unsubscribe: there
+# is nothing to unsubscribe from.
+OPTIONAL_EMAILS = frozenset({"digest", "exchange_daily"})
+UNSUBSCRIBE_HEADERS = ("List-Unsubscribe", "List-Unsubscribe-Post")
+
+
+def unsubscribe_headers(template: str, context: dict[str, Any]) -> dict[str, str]:
+    """RFC 2369 / RFC 8058 headers of an optional email (none for a transactional one). The
+    URL carries the signed token, so the mail client's one-click POST needs nothing else."""
+    if template not in OPTIONAL_EMAILS:
+        return {}
+    url = context.get("unsubscribe_url")
+    if not url or not str(url).startswith(("https://", "http://")):
+        raise ValueError(f"the optional email {template!r} needs an absolute unsubscribe_url")
+    return {
+        "List-Unsubscribe": f"<{url}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
 @dataclass
 class EmailSpec:
     to: str
@@ -348,16 +372,30 @@ def signin_email(installer: Installer, *, signin_url: str) -> EmailSpec:
 
 
 def site_visit_email(
-    lead: Lead, installer: Installer, visit, *, change: str, language: str, ics: str, method: str
+    lead: Lead,
+    installer: Installer,
+    visit,
+    *,
+    change: str,
+    language: str,
+    ics: str,
+    method: str,
+    for_installer: bool = False,
 ) -> EmailSpec:
+    """The visit booked, moved or cancelled, with its invitation: to the customer (replies go
+    to the installer), or the installer's own copy (``for_installer``: the customer's name and
+    phone, in the installer's language)."""
     return EmailSpec(
-        to=lead.email,
+        to=installer.email if for_installer else lead.email,
         template="site_visit",
         language=language,
         lead_id=lead.id,
         installer_id=installer.id,
         context={
-            "customer_name": lead.customer_name,
+            "for_installer": for_installer,
+            "name": installer.name if for_installer else lead.customer_name,
+            "customer_name": lead.customer_name or f"#{lead.id}",
+            "customer_phone": lead.phone,
             "change": change,
             "company": installer.company or installer.name,
             "installer_name": installer.name,
@@ -368,21 +406,29 @@ def site_visit_email(
             "address": visit.address,
             "note": visit.note,
         },
-        headers={"Reply-To": installer.email},
-        audience="customer",
+        headers={} if for_installer else {"Reply-To": installer.email},
+        audience="installer" if for_installer else "customer",
         attachments=[
             {
                 "content_type": "text/calendar",
                 "filename": "invitation.ics",
                 "content": ics,
-                "params": {"method": method},
+                # RFC 5545 3.1.4 / RFC 6047 2.4: the charset and the iTIP method of the part.
+                "params": {"charset": "utf-8", "method": method},
             }
         ],
     )
 
 
 def visit_reminder_email(
-    lead: Lead, installer: Installer, visit, *, to: str, language: str, for_installer: bool
+    lead: Lead,
+    installer: Installer,
+    visit,
+    *,
+    to: str,
+    language: str,
+    for_installer: bool,
+    tomorrow: bool = True,
 ) -> EmailSpec:
     return EmailSpec(
         to=to,
@@ -393,6 +439,7 @@ def visit_reminder_email(
         context={
             "name": installer.name if for_installer else lead.customer_name,
             "for_installer": for_installer,
+            "tomorrow": tomorrow,
             "company": installer.company or installer.name,
             "installer_phone": installer.phone,
             "customer_name": lead.customer_name,

@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.policy import SMTP, EmailPolicy
 from email.utils import format_datetime, make_msgid
 
 from mailflow.config import Settings
 from mailflow.models import OutboxMessage
 from mailflow.outbound.verp import domain_of, verp_address
 
-__all__ = ["build_message", "domain_of", "new_message_id", "verp_address"]
+__all__ = ["WIRE_POLICY", "build_message", "domain_of", "new_message_id", "verp_address"]
+
+
+class _WirePolicy(EmailPolicy):
+    """The SMTP policy, except that a subject is never folded right after ``Subject:``.
+    The standard folder moves a long subject without a fitting first break to the next line
+    (``Subject:\r\n Reminder…``), which readers (Python's parser among them) unfold into a
+    subject starting with a space. Such a subject is folded at its spaces instead."""
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        folded = super().fold_binary(name, value)
+        if name.lower() != "subject" or not folded.startswith(f"{name}:{self.linesep}".encode()):
+            return folded
+        text = str(value)
+        charset = "us-ascii" if text.isascii() else "utf-8"
+        header = Header(text, charset, maxlinelen=self.max_line_length, header_name=name)
+        return f"{name}: {header.encode(linesep=self.linesep)}{self.linesep}".encode("ascii")
+
+
+WIRE_POLICY = _WirePolicy() + SMTP
 
 
 def new_message_id(settings: Settings) -> str:

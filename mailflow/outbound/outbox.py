@@ -15,7 +15,6 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.policy import SMTP as SMTP_POLICY
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
@@ -25,8 +24,8 @@ from mailflow.db import get_engine, session_scope
 from mailflow.infra.enqueue import enqueue_on_commit, send_now
 from mailflow.metrics import observe_send
 from mailflow.models import OutboxMessage, OutboxState
-from mailflow.outbound.emails import EmailSpec
-from mailflow.outbound.message import build_message, new_message_id, verp_address
+from mailflow.outbound.emails import UNSUBSCRIBE_HEADERS, EmailSpec, unsubscribe_headers
+from mailflow.outbound.message import WIRE_POLICY, build_message, new_message_id, verp_address
 from mailflow.outbound.templates import render_email
 from mailflow.outbound.transports import PermanentFailure, TemporaryFailure, thread_transport
 
@@ -49,10 +48,9 @@ def queue_email(
     rendered = render_email(
         spec.template, spec.language, spec.context, brand=settings.brand, audience=spec.audience
     )
-    headers = dict(spec.headers)
-    if spec.context.get("unsubscribe_url"):
-        # RFC 2369: mail clients show an unsubscribe button for optional mail (the digest).
-        headers.setdefault("List-Unsubscribe", f"<{spec.context['unsubscribe_url']}>")
+    # Mail clients show an unsubscribe button for optional mail only (outbound.emails).
+    headers = {k: v for k, v in spec.headers.items() if k not in UNSUBSCRIBE_HEADERS}
+    headers.update(unsubscribe_headers(spec.template, spec.context))
     row = OutboxMessage(
         to=spec.to,
         template=spec.template,
@@ -71,7 +69,7 @@ def queue_email(
     )
     session.add(row)
     session.flush()  # the id is part of the VERP return path
-    row.raw = build_message(row, settings).as_bytes(policy=SMTP_POLICY)
+    row.raw = build_message(row, settings).as_bytes(policy=WIRE_POLICY)
     enqueue_on_commit(session, "send_email", row.id)
     return row
 

@@ -237,7 +237,9 @@ def test_concurrent_workers_send_each_message_once(settings, installer, tmp_path
     assert states == {OutboxState.SENT}
 
 
-def test_optional_mail_carries_list_unsubscribe(settings, installer):
+def test_transactional_mail_never_pretends_to_be_optional(settings, installer):
+    """An admin alert is not optional mail: even with a link in its context it carries no
+    List-Unsubscribe (the optional ones are checked in tests/integration/test_email_headers)."""
     with session_scope(settings) as s:
         spec = EmailSpec(
             to="contact@soleil-paris.example",
@@ -252,4 +254,4 @@ def test_optional_mail_carries_list_unsubscribe(settings, installer):
         )
         row = queue_email(s, spec, now=clock.now(), settings=settings)
         raw = row.raw
-    assert b"List-Unsubscribe: <http://x/l/digest/T>" in raw
+    assert b"List-Unsubscribe" not in raw

@@ -80,6 +80,7 @@ EVENT_LABELS = {
     "status": N_("Status recorded"),
     "exchange_claimed": N_("Claimed from the exchange"),
     "exchange_claim_lapsed": N_("Reservation lapsed: back in the exchange"),
+    "reminder_skipped": N_("Reminder not sent: the visit had passed"),
 }
 # Why the Available tab cannot offer a claim now (routing.exchange.claim_limit's reasons).
 CLAIM_LIMITS = {
