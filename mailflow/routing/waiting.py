@@ -104,6 +104,9 @@ class Blocked:
 
     installer: Candidate
     reason: str | None
+    # The installer's own (day, week, month) caps: a cap in force below its own is the monthly
+    # cap paced (``domain.routing.paced_caps``).
+    own_caps: tuple[int | None, int | None, int | None] = (None, None, None)
 
     @property
     def busy(self) -> bool:
@@ -126,6 +129,7 @@ def why_waiting_many(
         )
     )
     bare = {i.id: _bare(i) for i in installers}
+    own = {i.id: (i.cap_day, i.cap_week, i.cap_month) for i in installers}
     serving = {
         lead.id: [
             i.id
@@ -159,6 +163,7 @@ def why_waiting_many(
                     offered=offered.get(lead.id, set()),
                     now=now,
                 ),
+                own[i],
             )
             for i in serving[lead.id]
         ]

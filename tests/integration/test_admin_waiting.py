@@ -5,9 +5,11 @@ shows how many wait; a waiting lead's page says it waits and why; viewers see it
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from fastapi.testclient import TestClient
 from sqlalchemy import event, insert, select
 
@@ -18,8 +20,17 @@ from mailflow.routing.offers import decline, route_lead
 from mailflow.web.app import create_app
 from support.web import signed_in_client
 
+PARIS = ZoneInfo("Europe/Paris")
 ROW = re.compile(r'<tr data-lead="(\d+)">')
 WAITING = 30  # leads left waiting once the three installers are busy
+
+
+@pytest.fixture(autouse=True)
+def midday():
+    """Today at noon in Paris: the leads routed minutes ago count in the installers' day."""
+    today = clock.now().astimezone(PARIS).date()
+    with time_machine.travel(datetime.combine(today, time(12), tzinfo=PARIS), tick=True):
+        yield
 
 
 def add_installers(settings) -> dict[str, int]:
@@ -269,3 +280,51 @@ def test_the_page_speaks_the_admins_language(admin_client, line):
 def test_signed_out_is_sent_to_sign_in(settings):
     response = TestClient(create_app()).get("/admin/leads/waiting", follow_redirects=False)
     assert response.status_code == 303 and "/admin/login" in response.headers["location"]
+
+
+def test_a_paced_monthly_cap_is_named(settings, admin_client, line):
+    with session_scope(settings) as s:
+        paced = Installer(
+            email="paced@installer.example",
+            name="Paced",
+            country="FR",
+            timezone="Europe/Paris",
+            postcodes="38",
+            capacity=100,
+            cap_month=10,  # paced: at most 1 a day (10 %), 3 a week (30 %)
+        )
+        s.add(paced)
+        s.flush()
+        paced_id = paced.id
+    at = clock.now() - timedelta(minutes=1)
+    with session_scope(settings) as s:
+        s.execute(
+            insert(Lead),
+            [
+                {
+                    "status": LeadStatus.NEW,
+                    "source": "import",
+                    "product": "battery",
+                    "customer_name": f"Grenoble {i}",
+                    "email": f"g{i}@customer.example",
+                    "postcode": "38000",
+                    "city": "Grenoble",
+                    "country": "FR",
+                    "details": {},
+                    "progress": {},
+                    "spam": False,
+                    "created_at": at + timedelta(seconds=i),
+                    "updated_at": at + timedelta(seconds=i),
+                }
+                for i in range(2)
+            ],
+        )
+        first, second = s.scalars(select(Lead.id).where(Lead.postcode == "38000").order_by(Lead.id))
+    for lead_id in (first, second):
+        with session_scope(settings) as s:
+            route_lead(s, lead_id, now=at + timedelta(seconds=5), settings=settings)
+    html = admin_client.get("/admin/leads/waiting?postcode=38").text
+    assert [int(i) for i in ROW.findall(html)] == [second]
+    assert reasons(html, second) == {paced_id: "daily cap 1 reached (monthly cap 10, paced)"}
+    # The lead list links to the page.
+    assert 'href="/admin/leads/waiting"' in admin_client.get("/admin/leads").text
