@@ -13,8 +13,9 @@ from sqlalchemy import event, insert, select
 
 from mailflow import clock
 from mailflow.db import get_engine, session_scope
-from mailflow.models import Installer, Lead, LeadStatus
+from mailflow.models import Installer, Lead, LeadStatus, Offer
 from mailflow.routing.offers import decline, route_lead
+from mailflow.routing.waiting import offer_waiting_leads
 from mailflow.web.app import create_app
 from support.waiting_line import make_line, noon_in_paris
 from support.web import signed_in_client
@@ -95,6 +96,10 @@ def test_a_freed_slot_changes_the_reason(settings, admin_client, line):
     first = line["waiting"][0]
     assert reasons(html, first)[line["installers"]["small"]] == "can take it now"
     assert "An installer can take it now" in row_html(html, first)
+    offer_waiting_leads(settings, clock.now())  # the next pass does what the page said
+    with session_scope(settings) as s:
+        offer = s.scalar(select(Offer).where(Offer.lead_id == first))
+        assert offer is not None and offer.installer_id == line["installers"]["small"]
 
 
 def test_pagination_and_filters(settings, admin_client, line):
@@ -239,3 +244,26 @@ def test_a_paced_monthly_cap_is_named(settings, admin_client, line):
     assert reasons(html, second) == {paced_id: "daily cap 1 reached (monthly cap 10, paced)"}
     # The lead list links to the page.
     assert 'href="/admin/leads/waiting"' in admin_client.get("/admin/leads").text
+
+
+def test_when_nobody_can_take_it_any_more_the_page_says_it_goes_to_the_pool(
+    settings, admin_client, line
+):
+    who = line["installers"]
+    with session_scope(settings) as s:
+        for name in ("pending", "capped", "small"):
+            s.get(Installer, who[name]).active = False
+    html = admin_client.get("/admin/leads/waiting").text
+    first = line["waiting"][0]
+    assert reasons(html, first) == {
+        who["pending"]: "deactivated",
+        who["capped"]: "deactivated",
+        who["small"]: "deactivated",
+        who["away"]: "on vacation",
+    }
+    assert "Nobody can take it any more: it goes to the pool at the next pass." in row_html(
+        html, first
+    )
+    offer_waiting_leads(settings, clock.now())  # the next pass does what the page said
+    with session_scope(settings) as s:
+        assert s.get(Lead, first).status == LeadStatus.POOL
