@@ -130,7 +130,13 @@ def load_candidates(
 ) -> list[Candidate]:
     """Installers of the lead's country with the figures the rules need."""
     # Only those serving the postcode need figures: the rest are ineligible anyway.
-    installers = serving_installers(session, lead)
+    return candidates_of(session, serving_installers(session, lead), now, settings)
+
+
+def candidates_of(
+    session: Session, installers: list[Installer], now: datetime, settings: Settings | None = None
+) -> list[Candidate]:
+    """These installers with the figures the rules need (a few queries for all of them)."""
     if not installers:
         return []
     ids = [i.id for i in installers]

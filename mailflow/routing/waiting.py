@@ -3,15 +3,18 @@ offers, caps) are offered oldest first as answers free slots, by the drain job a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
 from mailflow.db import session_scope
-from mailflow.domain.routing import Candidate, serving_prefix
+from mailflow.domain.routing import BUSY, Candidate, ineligibility, serving_prefix
 from mailflow.models import Installer, Lead, LeadStatus, Offer
-from mailflow.routing.offers import _bare, _uow, lock_lead, next_offer
+from mailflow.routing.offers import _bare, _uow, candidates_of, lock_lead, next_offer
 
 
 def offer_waiting_leads(
@@ -90,3 +93,96 @@ def offer_waiting_leads(
         after = (rows[-1].created_at, rows[-1].id)
         if len(rows) < batch:
             return routed
+
+
+# ------------------------------------------------------------------ why a lead waits -------
+@dataclass(frozen=True)
+class Blocked:
+    """An installer who serves a waiting lead's postcode, with what keeps them from taking it:
+    the rules' own reason (``domain.routing.ineligibility``), None when nothing does any more
+    (a slot freed since: the lead is offered at the next pass, older leads first)."""
+
+    installer: Candidate
+    reason: str | None
+    # The installer's own (day, week, month) caps: a cap in force below its own is the monthly
+    # cap paced (``domain.routing.paced_caps``).
+    own_caps: tuple[int | None, int | None, int | None] = (None, None, None)
+
+    @property
+    def busy(self) -> bool:
+        return self.reason in BUSY
+
+
+def why_waiting_many(
+    session: Session, leads: Sequence[Lead], now: datetime, settings: Settings
+) -> dict[int, list[Blocked]]:
+    """Why each of these leads waits (read only): every installer serving its postcode and
+    what blocks them, busy ones first. The installers' figures are loaded once for all the
+    leads (a page of the admin's list: leads of one area share their installers), so the
+    cost is a few queries per page, not per lead."""
+    if not leads:
+        return {}
+    countries = {lead.country for lead in leads}
+    installers = list(
+        session.scalars(
+            select(Installer).where(Installer.country.in_(countries)).order_by(Installer.id)
+        )
+    )
+    bare = {i.id: _bare(i) for i in installers}
+    own = {i.id: (i.cap_day, i.cap_week, i.cap_month) for i in installers}
+    serving = {
+        lead.id: [
+            i.id
+            for i in installers
+            if i.country == lead.country
+            and serving_prefix(bare[i.id], lead.postcode, lead.country) is not None
+        ]
+        for lead in leads
+    }
+    wanted = {i for ids in serving.values() for i in ids}
+    figures = {
+        c.id: c
+        for c in candidates_of(session, [i for i in installers if i.id in wanted], now, settings)
+    }
+    offered: dict[int, set[int]] = {}
+    for lead_id, installer_id in session.execute(
+        select(Offer.lead_id, Offer.installer_id).where(
+            Offer.lead_id.in_([lead.id for lead in leads])
+        )
+    ):
+        offered.setdefault(lead_id, set()).add(installer_id)
+    why: dict[int, list[Blocked]] = {}
+    for lead in leads:
+        found = [
+            Blocked(
+                figures[i],
+                ineligibility(
+                    figures[i],
+                    postcode=lead.postcode,
+                    country=lead.country,
+                    offered=offered.get(lead.id, set()),
+                    now=now,
+                ),
+                own[i],
+            )
+            for i in serving[lead.id]
+        ]
+        found.sort(key=lambda b: (not b.busy, b.reason is None, b.installer.email))
+        why[lead.id] = found
+    return why
+
+
+def outlook(blocked: list[Blocked]) -> str:
+    """What the next pass of the drain does with a waiting lead, from why it waits: it keeps
+    be offered when someone can take it now (``"offered"``, older leads first), keeps waiting
+    while those who could take it are busy (``"waits"``), else goes to the pool (``"pool"``)."""
+    if any(b.reason is None for b in blocked):
+        return "offered"
+    if any(b.busy for b in blocked):
+        return "waits"
+    return "pool"
+
+
+def why_waiting(session: Session, lead: Lead, now: datetime, settings: Settings) -> list[Blocked]:
+    """Why this lead waits: :func:`why_waiting_many` for one lead."""
+    return why_waiting_many(session, [lead], now, settings)[lead.id]

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from mailflow.web.admin.leads import actions, create, detail, edit, files, pipeline
+from mailflow.web.admin.leads import actions, create, detail, edit, files, pipeline, waiting
 
 # One router holding every route of the modules, in this order (specific paths before the
 # ones with parameters; FastAPI matches in order).
 router = APIRouter(prefix="/admin", include_in_schema=False)
-for _module in (pipeline, create, detail, actions, edit, files):
+for _module in (pipeline, create, waiting, detail, actions, edit, files):
     router.routes.extend(_module.router.routes)

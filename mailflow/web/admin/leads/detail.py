@@ -21,9 +21,11 @@ from mailflow.models import (
     Lead,
     LeadDocument,
     LeadNote,
+    LeadStatus,
     Offer,
     OutboxMessage,
 )
+from mailflow.routing.waiting import outlook, why_waiting
 from mailflow.web.admin import lead_queries as lq
 from mailflow.web.admin.auth import CurrentAdmin
 from mailflow.web.admin.common import (
@@ -141,6 +143,11 @@ def lead_detail(request: Request, lead_id: int, admin: CurrentAdmin) -> Response
         )
         installers = _installer_options(session, lead) if admin.can_act else []
         events = list(lead.events)
+        waits = (
+            why_waiting(session, lead, now(), get_settings())
+            if lead.status == LeadStatus.NEW and lead.waiting_since is not None
+            else None
+        )
     held = lead.status in HELD_STATUSES
     return render(
         request,
@@ -162,6 +169,8 @@ def lead_detail(request: Request, lead_id: int, admin: CurrentAdmin) -> Response
         in_exchange=lead_rules.in_exchange(lead),
         max_document_mb=get_settings().document_max_bytes // (1024 * 1024),
         event_items=event_items,
+        waits=waits,
+        outlook=outlook,
     )
 
 

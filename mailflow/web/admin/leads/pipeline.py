@@ -13,6 +13,7 @@ from mailflow.db import session_scope
 from mailflow.web.admin import lead_queries as lq
 from mailflow.web.admin.auth import CurrentAdmin
 from mailflow.web.admin.leads.common import VIEWS
+from mailflow.web.admin.leads.waiting import waiting_summary
 from mailflow.web.admin.rendering import render
 from mailflow.web.deps import SettingsDep
 from mailflow.web.formats import format_utc_instant
@@ -40,11 +41,14 @@ def pipeline_page(request: Request, admin: CurrentAdmin) -> Response:
     at = now()
     with session_scope() as session:
         summary = lq.pipeline(session, at)
+        waiting, oldest_waiting = waiting_summary(session)
     return render(
         request,
         "admin/pipeline.html",
         admin=admin,
         p=summary,
+        waiting=waiting,
+        oldest_waiting=oldest_waiting,
         now_text=format_utc_instant(at),
         statuses=lq.STATUSES,
     )
