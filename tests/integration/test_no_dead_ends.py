@@ -164,6 +164,17 @@ def test_pages_that_say_sign_in_link_to_a_prefilled_form(settings, client):
     signin = client.get(dashboard)
     assert f'value="{GOLD_PARIS}"' in signin.text
 
+    # The contact details page ("sign in to your dashboard to see them again") links there.
+    stub_broker.join("outbound")
+    reveal = links_in(emails_to(settings, GOLD_PARIS, "contact_details")[-1])["reveal"]
+    page = client.get(reveal)
+    shown = client.post(reveal, data={"csrf_token": csrf_of(page.text)})
+    link = html.unescape(re.search(r'href="([^"]+)" id="signin-link"', shown.text).group(1))
+    assert parse_qs(urlsplit(link).query) == {
+        "email": [GOLD_PARIS],
+        "next": [f"/dashboard/leads/{lead_id}"],
+    }
+
     # The paused installer's vacation page says "sign in" and links to the pre-filled form.
     set_installer(settings, GOLD_PARIS, active=False)
     stub_broker.join("outbound")
