@@ -193,6 +193,7 @@ def reminder(uow, effect: QueueEmail) -> EmailSpec:
         reason=reason,
         status_links=status_links(session, lead, installer, now=now, settings=settings),
         vacation_url=vacation_url(session, installer, now=now, settings=settings),
+        lead_url=f"{settings.base_url.rstrip('/')}/dashboard/leads/{lead.id}",
     )
 
 

@@ -104,9 +104,10 @@ def accept(offer, lead, installer, *, at: datetime, actor: Actor, via: str) -> O
 
 
 def decline(
-    offer, lead, installer, *, reason: str, note: str | None, at: datetime, via: str
+    offer, lead, installer, *, reason: str | None, note: str | None, at: datetime, via: str
 ) -> Outcome:
-    if reason not in DECLINE_REASONS:
+    # No reason given stays None (the reason is optional); an unknown one is "other".
+    if reason is not None and reason not in DECLINE_REASONS:
         reason = "other"
     move(offer, S.DECLINED)
     offer.answered_at = at

@@ -85,6 +85,53 @@ def validate_step(step: str, form: dict, *, today: date) -> dict:
     return data
 
 
+# How the installer reached the customer (the Q CELLS status form's "type de contact").
+CONTACT_TYPES = ("phone", "email", "visit", "other")
+
+
+def validate_contact(form: dict, *, today: date) -> dict:
+    """The contact a status change records: its type (optional, one of CONTACT_TYPES) and its
+    day (today in the installer's zone unless given; never in the future). Raises StepInvalid
+    naming the bad field."""
+    kind = str(form.get("contact_type") or "").strip()
+    raw = str(form.get("contact_date") or "").strip()
+    if not kind and not raw:
+        return {}
+    errors: dict[str, str] = {}
+    if kind and kind not in CONTACT_TYPES:
+        errors["contact_type"] = "must be a contact type"
+    day = today
+    if raw:
+        try:
+            day = _parse_date(raw)
+        except ValueError:
+            errors["contact_date"] = "must be a date (YYYY-MM-DD)"
+        else:
+            if day > today:
+                errors["contact_date"] = "must not be in the future"
+    if errors:
+        raise StepInvalid(errors)
+    return {**({"contact_type": kind} if kind else {}), "contact_date": day.isoformat()}
+
+
+def _validate(step: str, form: dict, *, today: date) -> tuple[dict, dict]:
+    """The step's fields and, except when giving the lead back, the contact (kept apart: the
+    contact goes to the timeline, not to the lead's progress); all errors at once."""
+    errors: dict[str, str] = {}
+    found: list[dict] = []
+    checks = [lambda: validate_step(step, form, today=today)]
+    if step != RELEASE:
+        checks.append(lambda: validate_contact(form, today=today))
+    for check in checks:
+        try:
+            found.append(check())
+        except StepInvalid as invalid:
+            errors.update(invalid.errors)
+    if errors:
+        raise StepInvalid(errors)
+    return found[0], (found[1] if len(found) > 1 else {})
+
+
 # ------------------------------------------------------------------ recording --------------
 def record_status(
     session: Session,
@@ -106,7 +153,7 @@ def record_status(
         raise NotYours()
     states.check_installer_step(lead.status, step)
     tz = ZoneInfo(installer.timezone)
-    data = validate_step(step, form, today=now.astimezone(tz).date())
+    data, contact = _validate(step, form, today=now.astimezone(tz).date())
     installer.last_action_at = now
     uow = UnitOfWork(session, settings, now)
     stop = CancelTimers(lead.id, PROGRESS_TIMERS)
@@ -139,7 +186,7 @@ def record_status(
         lead.id,
         "status",
         actor,
-        {"status": str(step), "previous": str(previous), "via": via, **data},
+        {"status": str(step), "previous": str(previous), "via": via, **data, **contact},
     )
     follow_up = ()
     if step == LeadStatus.FOLLOW_UP:

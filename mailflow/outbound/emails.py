@@ -209,7 +209,10 @@ def reminder_email(
     reason: str,
     status_links: list[dict],
     vacation_url: str | None = None,
+    lead_url: str | None = None,
 ) -> EmailSpec:
+    # The lead as the installer knows it: the customer's name and place once it is theirs.
+    held = lead.assigned_installer_id == installer.id
     return EmailSpec(
         to=installer.email,
         template="reminder",
@@ -219,9 +222,13 @@ def reminder_email(
         context={
             "installer_name": installer.name,
             "lead_ref": lead.id,
+            "customer_name": lead.customer_name if held else None,
+            "place": " ".join(p for p in (lead.postcode, lead.city) if p) if held else None,
             "reason": reason,
             "status_links": status_links,
             "vacation_url": vacation_url,
+            "lead_url": lead_url,
+            "status_form_url": f"{lead_url}#record" if lead_url else None,
         },
     )
 

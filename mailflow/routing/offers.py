@@ -446,7 +446,7 @@ def decline(
     offer_id: int,
     installer_id: int | None,
     *,
-    reason: str,
+    reason: str | None,
     note: str | None,
     now: datetime,
     settings: Settings,

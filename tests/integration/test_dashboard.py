@@ -278,7 +278,9 @@ def test_tabs_show_the_right_leads(settings, worker, client):
     assert record(client, progress, "contact_attempted").status_code == 303
     soon = (clock.now() + timedelta(days=10)).date().isoformat()
     assert record(client, follow, "follow_up", date=soon, note="rappeler").status_code == 303
-    assert record(client, finished, "failed", reason="plus intéressé").status_code == 303
+    assert (
+        record(client, finished, "failed", reason="plus intéressé", confirm="on").status_code == 303
+    )
 
     new = client.get("/dashboard/")
     assert new.status_code == 200
@@ -424,7 +426,7 @@ def test_record_a_quote_from_the_lead_page(settings, worker, client):
     assert len([e for e in lead(settings, lead_id).events if e.type == "status"]) == 1
 
     # Giving the lead back: it leaves the dashboard.
-    released = record(client, lead_id, "released", reason="trop loin")
+    released = record(client, lead_id, "released", reason="trop loin", confirm="on")
     assert (
         released.status_code == 303 and released.headers["location"] == "/dashboard/?done=released"
     )

@@ -102,7 +102,11 @@ def test_whole_progress_through_links(settings, worker, client):
 def test_a_released_lead_s_links_stop_working(settings, worker, client):
     lead_id = accepted_lead(settings, datetime(2026, 11, 19, 15, 0, tzinfo=PARIS))
     links = email_links(settings)
-    released = record(client, links["Rendre le lead"], reason="no time")
+    # Giving the lead back cannot be undone: without the confirmation box nothing happens.
+    unconfirmed = record(client, links["Rendre le lead"], reason="no time")
+    assert unconfirmed.status_code == 422 and "Cochez" in unconfirmed.text
+    assert lead(settings, lead_id).status == LeadStatus.ACCEPTED
+    released = record(client, links["Rendre le lead"], reason="no time", confirm="yes")
     assert released.status_code == 200
     got = lead(settings, lead_id)
     assert got.assigned_installer_id is None and got.status == LeadStatus.OFFERED

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import date, datetime
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_time
@@ -16,6 +17,7 @@ from mailflow.config import Settings
 from mailflow.i18n import gettext
 from mailflow.models import (
     Installer,
+    Lead,
     LeadStatus,
 )
 from mailflow.web.dashboard.labels import PREFIX, STATUS_LABELS
@@ -85,6 +87,23 @@ def _step_text(step: str, language: str) -> str:
 
 
 _NEXT = re.compile(r"^/dashboard/[A-Za-z0-9_\-/]*(\?[A-Za-z0-9_\-=&]*)?$")
+
+
+def map_url(lead: Lead) -> str | None:
+    """An OpenStreetMap search for the customer's address (shown with the address, so only to
+    the installer holding the lead)."""
+    parts = [lead.street, " ".join(p for p in (lead.postcode, lead.city) if p), lead.country]
+    query = ", ".join(p for p in parts if p)
+    if not (lead.street or lead.city or lead.postcode):
+        return None
+    return "https://www.openstreetmap.org/search?" + urlencode({"query": query})
+
+
+def signin_url(email: str | None, next_url: str | None = None) -> str:
+    """The sign-in page with the form pre-filled with ``email`` (only pre-filled: the sign-in
+    answers the same for any address) and where to go once signed in."""
+    query = {k: v for k, v in (("email", email), ("next", next_url)) if v}
+    return f"{PREFIX}/signin" + (f"?{urlencode(query)}" if query else "")
 
 
 def safe_next(value) -> str:

@@ -56,8 +56,7 @@ def home(request: Request) -> Response:
             return _to_signin(request)
         _touch(who.installer, at)
         tab = request.query_params.get("tab")
-        tab = tab if tab in TABS else "new"
-        return _home(session, who, settings, at, tab, request)
+        return _home(session, who, settings, at, tab if tab in TABS else None, request)
 
 
 def _tab_of(status: LeadStatus) -> str | None:
@@ -72,8 +71,36 @@ def _tab_of(status: LeadStatus) -> str | None:
     return None
 
 
+def _follow_ups_due(session: Session, installer, today) -> int:
+    """Leads in follow-up whose "remind me on" day has come."""
+    due = 0
+    for progress in session.scalars(
+        select(Lead.progress).where(
+            Lead.assigned_installer_id == installer.id, Lead.status == LeadStatus.FOLLOW_UP
+        )
+    ):
+        day = _iso_day(((progress or {}).get("follow_up") or {}).get("date"))
+        due += day is not None and day <= today
+    return due
+
+
+def opening_tab(counts: dict[str, int], offers_waiting: int, follow_ups_due: int) -> str:
+    """The tab with work: offers waiting for an answer, else follow-ups due, else the first tab
+    with something in it (New when everything is empty)."""
+    if offers_waiting:
+        return "new"
+    if follow_ups_due:
+        return "follow_up"
+    return next((key for key in TABS if counts.get(key)), "new")
+
+
 def _home(
-    session: Session, who: SignedIn, settings: Settings, at: datetime, tab: str, request: Request
+    session: Session,
+    who: SignedIn,
+    settings: Settings,
+    at: datetime,
+    tab: str | None,
+    request: Request,
 ) -> HTMLResponse:
     installer = who.installer
     language, tz = pick_language(installer.language), _tz(installer)
@@ -95,6 +122,9 @@ def _home(
     counts["new"] += len(offers)
     available = available_leads(session, installer, at)
     counts["available"] = len(available)
+    if tab is None:
+        due = _follow_ups_due(session, installer, at.astimezone(tz).date())
+        tab = opening_tab(counts, len(offers), due)
     statuses = [s for s in LeadStatus if _tab_of(s) == tab]
     order = {"new": Lead.accepted_at.desc(), "follow_up": Lead.status_changed_at.desc()}
     leads = list(

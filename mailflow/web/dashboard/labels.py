@@ -114,8 +114,8 @@ STEP_FIELDS: dict[str, list[tuple[str, str]]] = {
     LeadStatus.INSTALLATION_SCHEDULED: [("date", "date")],
     LeadStatus.INSTALLED: [("date", "date")],
     LeadStatus.FOLLOW_UP: [("date", "date"), ("note", "textarea")],
-    LeadStatus.FAILED: [("reason", "textarea")],
-    states.RELEASE: [("reason", "textarea")],
+    LeadStatus.FAILED: [("reason", "textarea"), ("confirm", "checkbox")],
+    states.RELEASE: [("reason", "textarea"), ("confirm", "checkbox")],
 }
 FIELD_LABELS = {
     (LeadStatus.QUOTE_SENT, "amount"): N_("Quote amount"),
@@ -128,6 +128,21 @@ FIELD_LABELS = {
     (LeadStatus.FOLLOW_UP, "note"): N_("Note (optional)"),
     (LeadStatus.FAILED, "reason"): N_("Reason (optional)"),
     (states.RELEASE, "reason"): N_("Why are you giving it back? (optional)"),
+    (LeadStatus.FAILED, "confirm"): N_(
+        "Yes, the customer does not want to go on: close this lead for good."
+    ),
+    (states.RELEASE, "confirm"): N_(
+        "Yes, give this lead back: it goes to another installer and leaves my dashboard."
+    ),
+}
+# Steps that cannot be undone: shown in a danger style, confirmed by a required checkbox
+# (checked by the server, so it works without JavaScript).
+DESTRUCTIVE_STEPS = (LeadStatus.FAILED, states.RELEASE)
+CONTACT_TYPE_LABELS = {
+    "phone": N_("Phone"),
+    "email": N_("Email"),
+    "visit": N_("Visit"),
+    "other": N_("Other"),
 }
 STEP_ERRORS = {
     "choose": N_("Choose what happened."),
@@ -136,6 +151,9 @@ STEP_ERRORS = {
     "must be a 3-letter currency code": N_("Enter a 3-letter currency code, e.g. EUR."),
     "must be in the future": N_("Choose a day after today."),
     "must be a date (YYYY-MM-DD)": N_("Enter a date."),
+    "must not be in the future": N_("The contact date cannot be in the future."),
+    "must be a contact type": N_("Choose phone, email, visit or other."),
+    "confirm": N_("Tick the box to confirm: this step cannot be undone."),
 }
 NOTICES = {
     "saved": N_("Saved."),

@@ -19,7 +19,7 @@ from mailflow.domain import lead as states
 from mailflow.domain.errors import NotYours, StepInvalid
 from mailflow.domain.lead import BOOKABLE
 from mailflow.i18n import pick_language
-from mailflow.lifecycle.service import record_status
+from mailflow.lifecycle.service import CONTACT_TYPES, record_status
 from mailflow.lifecycle.visits import current_visit
 from mailflow.models import (
     Installer,
@@ -37,13 +37,16 @@ from mailflow.web.dashboard.common import (
     _t,
     _tz,
     _when,
+    map_url,
     redirect,
     status_label,
 )
 from mailflow.web.dashboard.home import _place
 from mailflow.web.dashboard.labels import (
     ACTOR_LABELS,
+    CONTACT_TYPE_LABELS,
     CURRENCY_OF_COUNTRY,
+    DESTRUCTIVE_STEPS,
     EVENT_LABELS,
     FIELD_LABELS,
     PREFIX,
@@ -83,7 +86,14 @@ def lead_page(lead_id: str, request: Request) -> Response:
         if lead is None:
             return _message("not_found", who)
         language = pick_language(who.installer.language)
-        return _lead_page(session, who, lead, at, notice=_notice(request, language))
+        return _lead_page(
+            session,
+            who,
+            lead,
+            at,
+            notice=_notice(request, language),
+            printable=request.query_params.get("print") == "1",
+        )
 
 
 def _lead_page(
@@ -98,6 +108,7 @@ def _lead_page(
     chosen: str = "",
     values: dict | None = None,
     errors: dict | None = None,
+    printable: bool = False,
 ) -> HTMLResponse:
     installer = who.installer
     language, tz = pick_language(installer.language), _tz(installer)
@@ -140,6 +151,7 @@ def _lead_page(
             "phone": lead.phone,
             "reachability": lead.reachability,
             "message": lead.message,
+            "map_url": map_url(lead),
         },
         facts=facts["facts"] + _other_details(lead, facts["facts"]),
         progress=_progress(lead, language),
@@ -148,6 +160,18 @@ def _lead_page(
         steps=_steps(lead, installer, language, values or {}, errors or {}),
         chosen=chosen,
         step_error=(errors or {}).get("status"),
+        contact={
+            "types": [(k, _t(language, CONTACT_TYPE_LABELS[k])) for k in CONTACT_TYPES],
+            "type": (values or {}).get("contact_type", ""),
+            "date": (values or {}).get("contact_date", at.astimezone(tz).date().isoformat()),
+            "today": at.astimezone(tz).date().isoformat(),
+            "errors": [
+                (errors or {})[name]
+                for name in ("contact_type", "contact_date")
+                if (errors or {}).get(name)
+            ],
+        },
+        printable=printable,
         notice=notice,
         problem=problem,
     )
@@ -288,6 +312,18 @@ def _event_details(event: LeadEvent, language: str, tz: ZoneInfo) -> list[str]:
         day = _iso_day(data.get("date"))
         if day:
             out.append(pair(N_("Date"), _day(day, language)))
+        kind = CONTACT_TYPE_LABELS.get(data.get("contact_type"))
+        contact_day = _iso_day(data.get("contact_date"))
+        if kind or contact_day:
+            value = ", ".join(
+                v
+                for v in (
+                    t(kind) if kind else "",
+                    _day(contact_day, language) if contact_day else "",
+                )
+                if v
+            )
+            out.append(pair(N_("Contact"), value))
         for key, label in (("note", N_("Note")), ("reason", N_("Reason"))):
             if data.get(key):
                 out.append(pair(label, str(data[key])))
@@ -326,11 +362,18 @@ def _steps(
                     "kind": kind,
                     "label": _t(language, FIELD_LABELS[(step, name)]),
                     "value": values.get(key, default),
-                    "required": name in states.REQUIRED_FIELDS.get(step, ()),
+                    "required": name in states.REQUIRED_FIELDS.get(step, ()) or name == "confirm",
                     "error": errors.get(name) if values.get("status") == step else None,
                 }
             )
-        steps.append({"value": str(step), "label": _step_text(step, language), "fields": fields})
+        steps.append(
+            {
+                "value": str(step),
+                "label": _step_text(step, language),
+                "fields": fields,
+                "destructive": step in DESTRUCTIVE_STEPS,
+            }
+        )
     return steps
 
 
@@ -343,13 +386,23 @@ async def lead_status(lead_id: str, request: Request) -> Response:
 def _step_form(step: str, form: dict) -> dict:
     """The chosen step's fields: ``<step>-<field>`` from the page's form (plain ``<field>``
     names are accepted too)."""
-    names = (*states.REQUIRED_FIELDS.get(step, ()), *states.OPTIONAL_FIELDS.get(step, ()))
-    fields = {}
+    names = (
+        *states.REQUIRED_FIELDS.get(step, ()),
+        *states.OPTIONAL_FIELDS.get(step, ()),
+        "confirm",
+    )
+    fields = {k: form[k] for k in ("contact_type", "contact_date") if k in form}
     for name in names:
         value = form.get(f"{step}-{name}", form.get(name))
         if value is not None:
             fields[name] = value
     return fields
+
+
+def confirm_destructive(step: str, fields: dict) -> None:
+    """A step that cannot be undone (failed, release) needs its confirmation box ticked."""
+    if step in DESTRUCTIVE_STEPS and str(fields.get("confirm") or "") not in ("on", "yes"):
+        raise StepInvalid({"confirm": "confirm"})
 
 
 class _Rollback(Exception):
@@ -374,6 +427,7 @@ def _lead_status(lead_id: str, request: Request, form: dict, settings: Settings)
             try:
                 if not step:
                     raise StepInvalid({"status": "choose"})
+                confirm_destructive(step, _step_form(step, form))
                 record_status(
                     session,
                     lead,

@@ -63,8 +63,14 @@ def signin_form(request: Request) -> Response:
     settings = get_settings()
     with session_scope(settings) as session:
         if signed_in(session, request, settings, now()) is not None:
-            return redirect(f"{PREFIX}/")
-    return _signin_page(request, settings, next_url=request.query_params.get("next", ""))
+            return redirect(safe_next(request.query_params.get("next", "")))
+    # ``email`` only pre-fills the form (a link from a page or email that knows the address).
+    return _signin_page(
+        request,
+        settings,
+        next_url=request.query_params.get("next", ""),
+        email=request.query_params.get("email", "").strip()[:320],
+    )
 
 
 @router.post(f"{PREFIX}/signin", include_in_schema=False)

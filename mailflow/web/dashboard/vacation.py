@@ -10,7 +10,7 @@ from mailflow.models import (
     Installer,
 )
 from mailflow.outbound.emails import N_
-from mailflow.web.dashboard.common import _day, _t, _tz
+from mailflow.web.dashboard.common import _day, _t, _tz, signin_url
 from mailflow.web.dashboard.labels import MAX_VACATION
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,7 @@ def pause_of(installer: Installer, settings: Settings) -> dict | None:
     return {
         "by_admin": installer.deactivated_by_admin,
         "contact": settings.admin_email or settings.from_address,
+        "signin_url": signin_url(installer.email),
     }
 
 

@@ -27,6 +27,7 @@ from mailflow.models import Actor, Installer, Lead, LeadStatus, Offer, OfferStat
 from mailflow.outbound.emails import N_, project_facts
 from mailflow.routing import offers, second_chance
 from mailflow.web.csrf import CsrfForm, page_token, with_cookie
+from mailflow.web.dashboard.common import map_url, signin_url
 from mailflow.web.deps import SettingsDep, link_language, request_language
 from mailflow.web.errors import problem
 from mailflow.web.pages import render_page
@@ -53,6 +54,7 @@ def customer_of(lead: Lead) -> dict:
         "phone": lead.phone,
         "reachability": lead.reachability,
         "message": lead.message,
+        "map_url": map_url(lead),
     }
 
 
@@ -205,18 +207,25 @@ def _act(action: str, token: str, form: dict, request: Request, settings: Settin
                     language,
                     customer=customer_of(result.lead),
                     project=project_facts(result.lead, language),
+                    lead_ref=result.lead.id,
+                    lead_url=f"/dashboard/leads/{result.lead.id}",
+                    dashboard_url=signin_url(
+                        session.get(Installer, link.installer_id).email, "/dashboard/"
+                    ),
                 )
             elif action == "decline":
-                offers.decline(
+                offer = offers.decline(
                     session,
                     link.subject_id,
                     link.installer_id,
-                    reason=form.get("reason", "other"),
+                    reason=form.get("reason") or None,  # optional: nothing is chosen for them
                     note=form.get("note"),
                     now=at,
                     settings=settings,
                 )
-                page = render_page("links/declined.html", language)
+                page = render_page(
+                    "links/declined.html", language, next_step=_after_decline(session, offer)
+                )
             else:
                 page = _reveal(session, link, language, at)
             return page
@@ -232,6 +241,18 @@ def _act(action: str, token: str, form: dict, request: Request, settings: Settin
         return problem(code, language)
     except _Revealed:
         return problem("revealed", language)
+
+
+def _after_decline(session: Session, declined: Offer) -> str:
+    """What routing did with the lead in the decline's own transaction (the reaction to
+    ``LeadNeedsInstaller`` ran in it): offered to another installer, listed in the exchange
+    (pool), or waiting for an installer with room."""
+    lead = session.get(Lead, declined.lead_id)
+    if lead.status == LeadStatus.OFFERED:
+        return "offered"
+    if lead.status == LeadStatus.POOL:
+        return "exchange" if lead.exchange_since is not None else "pool"
+    return "waiting"
 
 
 class _Revealed(Exception):
@@ -251,8 +272,13 @@ def _reveal(session: Session, link: tokens.LinkData, language: str, at) -> HTMLR
         actor=Actor.INSTALLER,
         installer_id=link.installer_id,
     )
+    installer = session.get(Installer, link.installer_id)
     return render_page(
-        "links/revealed.html", language, lead_ref=lead.id, customer=customer_of(lead)
+        "links/revealed.html",
+        language,
+        lead_ref=lead.id,
+        customer=customer_of(lead),
+        signin_url=signin_url(installer.email, f"/dashboard/leads/{lead.id}"),
     )
 
 

@@ -4,6 +4,8 @@ step with the fields it needs, the POST records it."""
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
@@ -16,7 +18,7 @@ from mailflow.domain import lead as states
 from mailflow.domain.errors import NotYours, StepInvalid
 from mailflow.domain.lead import BOOKABLE
 from mailflow.i18n import gettext
-from mailflow.lifecycle.service import record_status
+from mailflow.lifecycle.service import CONTACT_TYPES, record_status
 from mailflow.lifecycle.visits import book_visit
 from mailflow.links import tokens
 from mailflow.models import Installer, Lead
@@ -24,6 +26,8 @@ from mailflow.outbound.emails import N_
 from mailflow.routing.offers import lock_lead
 from mailflow.web.csrf import FIELD as CSRF_FIELD
 from mailflow.web.csrf import CsrfForm, page_token, with_cookie
+from mailflow.web.dashboard.labels import CONTACT_TYPE_LABELS, DESTRUCTIVE_STEPS, STEP_ERRORS
+from mailflow.web.dashboard.lead import confirm_destructive
 from mailflow.web.deps import SettingsDep, link_language
 from mailflow.web.errors import problem
 from mailflow.web.pages import render_page
@@ -86,7 +90,13 @@ def _show(token: str, request: Request, settings: Settings) -> HTMLResponse:
         if page is not None:
             return page
         _link, lead, installer, step, language = loaded
-        return with_cookie(_form(lead, step, language, csrf, errors={}, values={}), csrf, settings)
+        today = now().astimezone(ZoneInfo(installer.timezone)).date().isoformat()
+        values = {} if step in (VISIT, states.RELEASE) else {"contact_date": today}
+        return with_cookie(
+            _form(lead, step, language, csrf, errors={}, values=values, today=today),
+            csrf,
+            settings,
+        )
 
 
 def _form(
@@ -97,6 +107,7 @@ def _form(
     *,
     errors: dict,
     values: dict,
+    today: str,
     status_code: int = 200,
 ) -> HTMLResponse:
     if step == VISIT:
@@ -104,6 +115,10 @@ def _form(
     else:
         required = states.REQUIRED_FIELDS.get(step, ())
         fields = list(required) + list(states.OPTIONAL_FIELDS.get(step, ()))
+        if step != states.RELEASE:
+            fields += ["contact_type", "contact_date"]
+        if step in DESTRUCTIVE_STEPS:
+            fields.append("confirm")
     return render_page(
         "links/status.html",
         language,
@@ -113,11 +128,28 @@ def _form(
         step_label=step_label(step, language),
         current=status_name(lead.status.value, language),
         fields=fields,
-        required=states.REQUIRED_FIELDS.get(step, ()),
+        required=(*states.REQUIRED_FIELDS.get(step, ()), "confirm"),
         errors=errors,
         values=values,
         csrf_token=csrf,
+        destructive=step in DESTRUCTIVE_STEPS,
+        contact_types=[(k, gettext(language, CONTACT_TYPE_LABELS[k])) for k in CONTACT_TYPES],
+        today=today,
     )
+
+
+def _error_texts(errors: dict, language: str) -> dict:
+    """The errors this page adds (confirmation, contact) in the installer's language; the
+    step's own errors as they come."""
+    return {
+        name: gettext(language, STEP_ERRORS[msg])
+        if name in _OWN_ERRORS and msg in STEP_ERRORS
+        else msg
+        for name, msg in errors.items()
+    }
+
+
+_OWN_ERRORS = ("confirm", "contact_type", "contact_date")
 
 
 @router.post("/l/status/{token}", include_in_schema=False)
@@ -135,7 +167,9 @@ def _act(token: str, fields: dict, request: Request, settings: Settings, csrf: s
             return page
         _link, lead, installer, step, language = loaded
         lead = lock_lead(session, lead.id)
+        today = now().astimezone(ZoneInfo(installer.timezone)).date().isoformat()
         try:
+            confirm_destructive(step, fields)
             if step == VISIT:
                 book_visit(session, lead, installer, fields, now=now(), settings=settings)
             else:
@@ -152,7 +186,14 @@ def _act(token: str, fields: dict, request: Request, settings: Settings, csrf: s
         except StepInvalid as invalid:
             session.rollback()
             return _form(
-                lead, step, language, csrf, errors=invalid.errors, values=fields, status_code=422
+                lead,
+                step,
+                language,
+                csrf,
+                errors=_error_texts(invalid.errors, language),
+                values=fields,
+                today=today,
+                status_code=422,
             )
         except (NotYours, states.Refused):
             session.rollback()
