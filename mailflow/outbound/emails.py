@@ -10,9 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from babel.numbers import format_decimal
-
-from mailflow.i18n import format_duration, gettext, pick_language
+from mailflow.i18n import format_duration, format_number, gettext, pick_language
 from mailflow.models import Installer, Lead
 
 
@@ -33,6 +31,55 @@ BUILDING_NAMES = {
     "industrial": N_("industrial"),
     "agricultural": N_("agricultural"),
 }
+GRID_NAMES = {
+    "on_grid": N_("connected to the grid"),
+    "off_grid": N_("off the grid"),
+    "zero_injection": N_("zero feed-in"),
+}
+# A lead's status as installers read it (the same words as the dashboard's).
+STATUS_NAMES = {
+    "new": N_("New"),
+    "offered": N_("Offered"),
+    "pool": N_("Waiting for an installer"),
+    "accepted": N_("Accepted, no progress recorded yet"),
+    "contact_attempted": N_("Contact attempted"),
+    "first_contact": N_("First contact made"),
+    "quote_sent": N_("Quote sent"),
+    "order_placed": N_("Order placed"),
+    "installation_scheduled": N_("Installation scheduled"),
+    "installed": N_("Installed"),
+    "failed": N_("Failed"),
+    "follow_up": N_("Follow-up"),
+    "expired": N_("Expired"),
+    "duplicate": N_("Duplicate"),
+    "quarantined": N_("Quarantined"),
+    "held": N_("Held for review"),
+}
+TIER_NAMES = {"bronze": N_("Bronze"), "silver": N_("Silver"), "gold": N_("Gold")}
+# Every detail a lead may carry (domain/intake/label_data.DETAIL_KEYS): its label and unit.
+DETAIL_LABELS: dict[str, tuple[str, str]] = {
+    "household_size": (N_("Household size"), ""),
+    "annual_consumption_kwh": (N_("Annual consumption"), "kWh"),
+    "electricity_price_ct_kwh": (N_("Electricity price"), "ct/kWh"),
+    "roof_area_m2": (N_("Roof area"), "m²"),
+    "roof_pitch_deg": (N_("Roof pitch"), "°"),
+    "roof_orientation_deg": (N_("Roof orientation"), "°"),
+    "module_count": (N_("Modules"), ""),
+    "cost_monthly_with_pv": (N_("Monthly cost with solar"), "€"),
+    "cost_monthly_without_pv": (N_("Monthly cost without solar"), "€"),
+    "savings_monthly": (N_("Estimated savings per month"), "€"),
+    "savings_yearly": (N_("Estimated savings per year"), "€"),
+    "savings_20y": (N_("Estimated savings over 20 years"), "€"),
+    "co2_savings_kg": (N_("CO₂ saved"), "kg"),
+    "trees": (N_("Equivalent in trees"), ""),
+    "storage_interest": (N_("Interested in storage"), ""),
+    "battery": (N_("Battery"), ""),
+    "heat_pump": (N_("Heat pump"), ""),
+    "main_consumption": (N_("Main consumption"), ""),
+    "module": (N_("Module"), ""),
+    "extra": (N_("Other information"), ""),
+    "grid_connection": (N_("Grid connection"), ""),
+}
 
 
 @dataclass
@@ -51,8 +98,33 @@ def _number(value: Any, language: str, unit: str = "") -> str:
     if isinstance(value, bool) or value is None:
         return str(value)
     if isinstance(value, int | float):
-        return format_decimal(value, locale=language) + (f" {unit}" if unit else "")
+        # the unit stays on the number's line (a no-break space)
+        return format_number(value, language) + (f"\u00a0{unit}" if unit else "")
     return str(value)
+
+
+def detail_fact(key: str, value: Any, language: str) -> tuple[str, str]:
+    """A lead detail as a label and a value for people: ``Electricity price`` / ``32,5 ct/kWh``,
+    yes/no for flags, the grid connection by name; an unknown key is shown by its words."""
+    t = lambda message: gettext(language, message)  # noqa: E731
+    label, unit = DETAIL_LABELS.get(key, (None, ""))
+    shown_label = t(label) if label else key.replace("_", " ").capitalize()
+    if isinstance(value, bool):
+        return shown_label, t(N_("yes")) if value else t(N_("no"))
+    if key == "grid_connection" and value in GRID_NAMES:
+        return shown_label, t(GRID_NAMES[value])
+    if isinstance(value, dict):
+        text = ", ".join(f"{k}: {detail_text(v, language)}" for k, v in value.items())
+        return shown_label, text
+    if isinstance(value, list):
+        return shown_label, ", ".join(detail_text(v, language) for v in value)
+    return shown_label, _number(value, language, unit)
+
+
+def detail_text(value: Any, language: str) -> str:
+    if isinstance(value, bool):
+        return gettext(language, N_("yes") if value else N_("no"))
+    return _number(value, language)
 
 
 def project_facts(lead: Lead, language: str) -> dict[str, Any]:
@@ -301,7 +373,9 @@ def digest_email(
             "leads": [
                 {
                     "ref": lead.id,
-                    "status": lead.status.value,
+                    "status": gettext(
+                        language, STATUS_NAMES.get(lead.status.value, N_("In progress"))
+                    ),
                     "place": " ".join(p for p in (lead.postcode, lead.city) if p),
                 }
                 for lead in leads
@@ -419,10 +493,11 @@ def survey_email(
 
 
 def rating_received_email(lead: Lead, installer: Installer, survey) -> EmailSpec:
+    language = installer_language(installer)
     return EmailSpec(
         to=installer.email,
         template="rating_received",
-        language=installer_language(installer),
+        language=language,
         lead_id=lead.id,
         installer_id=installer.id,
         context={
@@ -433,7 +508,7 @@ def rating_received_email(lead: Lead, installer: Installer, survey) -> EmailSpec
             "communication": survey.communication,
             "comment": survey.comment,
             "stars": "★" * round(survey.average or 0) + "☆" * (5 - round(survey.average or 0)),
-            "rating": installer.rating,
+            "rating": format_number(installer.rating, language) if installer.rating else None,
         },
     )
 
@@ -456,9 +531,9 @@ def tier_changed_email(installer: Installer, change, advice: list[str]) -> Email
         installer_id=installer.id,
         context={
             "installer_name": installer.name,
-            "old_tier": change.old_tier,
-            "new_tier": change.new_tier,
-            "score": change.score,
+            "old_tier": gettext(language, TIER_NAMES.get(change.old_tier, change.old_tier)),
+            "new_tier": gettext(language, TIER_NAMES.get(change.new_tier, change.new_tier)),
+            "score": format_number(change.score, language, digits=1),
             "advice": [gettext(language, ADVICE[a]) for a in advice if a in ADVICE],
             "higher": ["bronze", "silver", "gold"].index(change.new_tier)
             > ["bronze", "silver", "gold"].index(change.old_tier),

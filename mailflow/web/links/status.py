@@ -24,9 +24,10 @@ from mailflow.outbound.emails import N_
 from mailflow.routing.offers import lock_lead
 from mailflow.web.csrf import FIELD as CSRF_FIELD
 from mailflow.web.csrf import CsrfForm, page_token, with_cookie
-from mailflow.web.deps import SettingsDep, link_language
+from mailflow.web.deps import SettingsDep, link_language, token_language
 from mailflow.web.errors import problem
 from mailflow.web.pages import render_page
+from mailflow.web.validation import error_texts
 
 router = APIRouter()
 
@@ -54,7 +55,7 @@ def _load(session, settings: Settings, token: str, request: Request):
     try:
         link = tokens.verify(session, settings, "status", token, now=now())
     except tokens.LinkError as exc:
-        return None, problem(exc.code, link_language(session, None, request))
+        return None, problem(exc.code, token_language(session, settings, "status", token, request))
     language = link_language(session, link.installer_id, request)
     lead = session.get(Lead, link.lead_id)
     if lead is None or lead.assigned_installer_id != link.installer_id:
@@ -148,11 +149,18 @@ def _act(token: str, fields: dict, request: Request, settings: Settings, csrf: s
                     now=now(),
                     settings=settings,
                     via="email link",
+                    language=language,
                 )
         except StepInvalid as invalid:
             session.rollback()
             return _form(
-                lead, step, language, csrf, errors=invalid.errors, values=fields, status_code=422
+                lead,
+                step,
+                language,
+                csrf,
+                errors=error_texts(invalid.errors, language),
+                values=fields,
+                status_code=422,
             )
         except (NotYours, states.Refused):
             session.rollback()
