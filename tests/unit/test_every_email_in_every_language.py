@@ -181,7 +181,9 @@ def test_every_email_reads_right_in_every_language(template, language):
             found = problems(text, language)
             assert not found, f"{template} ({language}, {part}): {found}"
             if language == "fr" and (spacing := french_spacing(text)):
-                warnings.warn(f"{template} {part}: no space before punctuation: {spacing}")
+                warnings.warn(
+                    f"{template} {part}: no space before punctuation: {spacing}", stacklevel=2
+                )
 
 
 @pytest.mark.parametrize(
