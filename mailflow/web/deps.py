@@ -7,10 +7,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from mailflow.app.emails import customer_language
 from mailflow.config import Settings, get_settings
+from mailflow.db import session_scope
 from mailflow.i18n import negotiate
 from mailflow.links import tokens
 from mailflow.models import Installer, Lead
@@ -43,6 +45,20 @@ def token_language(
         if lead is not None:
             return negotiate(request.headers.get("accept-language"), customer_language(lead))
     return link_language(session, row.installer_id if row else None, request)
+
+
+def path_language(request: Request, settings: Settings) -> str:
+    """The language of a page answered before its handler ran (a refused form on a link page):
+    whoever the link in the path was written for, else the browser's. A database that cannot
+    answer only costs the hint."""
+    parts = request.url.path.split("/")
+    if len(parts) >= 4 and parts[1] == "l" and parts[2] in tokens.PURPOSES:
+        try:
+            with session_scope(settings) as session:
+                return token_language(session, settings, parts[2], parts[3], request)
+        except SQLAlchemyError:
+            pass
+    return request_language(request)
 
 
 Language = Annotated[str, Depends(request_language)]
