@@ -239,3 +239,43 @@ def test_expired_and_used_links_speak_the_installer_s_language(settings, worker,
         # A token that is not ours says nothing about its reader: the browser's language.
         forged = reader.get("/l/accept/not-a-token", "forged")
         assert f'<html lang="{OTHER[language]}">' in forged.text
+
+
+def signed_in(settings, reader: Reader) -> None:
+    page = reader.get("/dashboard/signin")
+    reader.post("/dashboard/signin", {"csrf_token": csrf_of(page.text), "email": GOLD_PARIS})
+    stub_broker.join("outbound")
+    path = SIGNIN.search(emails_to(settings, GOLD_PARIS, "signin")[-1].body_text).group(0)
+    page = reader.get(path)
+    reader.post(path, {"csrf_token": csrf_of(page.text)}, follow_redirects=False)
+
+
+@pytest.mark.parametrize("language", ["de", "fr", "en"])
+def test_the_dashboard_quote_reads_amounts_in_the_installer_s_language(settings, worker, language):
+    lead_id = set_up(settings, language)
+    offer = [m for m in emails_to(settings, GOLD_PARIS, "offer") if m.lead_id == lead_id][-1]
+    with TestClient(create_app()) as client:
+        reader = Reader(client, language)
+        reader.act(links_in(offer)["accept"], "accepted")
+        signed_in(settings, reader)
+        lead_page = f"/dashboard/leads/{lead_id}"
+
+        def quote(amount: str):
+            page = reader.get(lead_page)
+            data = {
+                "csrf_token": csrf_of(page.text),
+                "status": "quote_sent",
+                "quote_sent-amount": amount,
+                "quote_sent-currency": "EUR",
+            }
+            return reader.post(f"{lead_page}/status", data, follow_redirects=False)
+
+        refused = quote(MALFORMED[language])
+        assert refused.status_code == 422
+        assert EXAMPLE[language] in refused.text and "must be" not in refused.text
+        with session_scope(settings) as s:
+            assert s.get(Lead, lead_id).status == LeadStatus.ACCEPTED
+        saved = quote(AMOUNTS[language])
+        assert saved.status_code == 303, saved.text
+    with session_scope(settings) as s:
+        assert s.get(Lead, lead_id).progress["quote"]["amount"] == 12500.5
