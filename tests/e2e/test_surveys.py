@@ -163,7 +163,9 @@ def test_bad_marks_are_refused_with_the_field(settings, worker):
     with TestClient(create_app()) as client:
         page = client.get(url)
         bad = client.post(url, data={"csrf_token": csrf_of(page.text), "service": "9"})
-        assert bad.status_code == 422 and "1 to 5" in bad.text
+        # In the customer's language (French), never the English code.
+        assert bad.status_code == 422 and "Choisissez de 1 à 5 étoiles." in bad.text
+        assert "1 to 5" not in bad.text
         good = client.post(
             url,
             data={
