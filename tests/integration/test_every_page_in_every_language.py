@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from mailflow import clock
 from mailflow.db import session_scope
-from mailflow.i18n import LANGUAGES
+from mailflow.i18n import LANGUAGES, gettext
 from mailflow.links import tokens
 from mailflow.models import Installer, Lead, LeadStatus, LinkNonce, Survey
 from mailflow.web.app import create_app
@@ -175,7 +175,13 @@ def dashboard(settings, reader: Reader, lead_id: int) -> None:
     ):
         reader.get(path, "dashboard " + path)
     lead_page = reader.get(f"/dashboard/leads/{lead_id}", "lead page")
-    assert "+33 1 40 34 70 00" in lead_page.text
+    shown = visible_text(lead_page.text)
+    assert "+33 1 40 34 70 00" in shown
+    # Every detail by its label in the installer's language, numbers in their locale.
+    price = {"en": "32.5", "fr": "32,5", "de": "32,5", "pl": "32,5"}[reader.language]
+    label = gettext(reader.language, "Electricity price")
+    assert f"{label} {price} ct/kWh" in re.sub(r"\s+", " ", shown)
+    assert "ct kwh" not in shown.lower()
     bad = reader.post(
         f"/dashboard/leads/{lead_id}/status",
         {
