@@ -21,6 +21,7 @@ from mailflow.lifecycle.visits import book_visit
 from mailflow.links import tokens
 from mailflow.models import Installer, Lead
 from mailflow.outbound.emails import N_
+from mailflow.outbound.emails import STATUS_NAMES as LEAD_STATUS_NAMES
 from mailflow.routing.offers import lock_lead
 from mailflow.web.csrf import FIELD as CSRF_FIELD
 from mailflow.web.csrf import CsrfForm, page_token, with_cookie
@@ -47,7 +48,9 @@ STATUS_NAMES = {
 
 
 def status_name(status: str, language: str) -> str:
-    return gettext(language, STATUS_NAMES.get(status, status))
+    # A status no step leads to (pool, offered, duplicate…): the dashboard's word for it.
+    name = STATUS_NAMES.get(status) or LEAD_STATUS_NAMES.get(status, N_("In progress"))
+    return gettext(language, name)
 
 
 def _load(session, settings: Settings, token: str, request: Request):
