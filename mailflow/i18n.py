@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from decimal import Decimal
 from functools import cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import phonenumbers
 from babel.core import negotiate_locale
 from babel.dates import format_date, format_time, format_timedelta
+from babel.numbers import NumberFormatError, format_decimal, get_group_symbol, parse_decimal
 from babel.support import NullTranslations, Translations
 
 from mailflow.resources import translations_dir
@@ -112,3 +116,64 @@ def format_duration(delta: timedelta, language: str) -> str:
     if minutes or not hours:
         parts.append(unit(timedelta(minutes=minutes), "minute"))
     return " ".join(parts)
+
+
+# Spaces people type between thousands (a plain space, no-break, narrow no-break, thin).
+_SPACES = re.compile(r"[ \u00a0\u202f\u2009]")
+# A number without grouping whose decimals cannot be mistaken for a group of thousands
+# (``12500.50`` on a German page, ``12500,5`` on an English one).
+_PLAIN = re.compile(r"[0-9]+(?:[.,][0-9]{1,2})?")
+
+
+def parse_number(text: str, language: str) -> Decimal:
+    """A decimal typed by a person reading the page in ``language``: ``12.500,50`` (de),
+    ``14 900,00`` with any kind of space (fr, pl), ``12,500.50`` (en), and plain ``12500.50``
+    or ``12500,50`` everywhere. Raises ValueError on anything else (``12.500,50`` on an English
+    page, ``1,2,3``, exponents) rather than guess."""
+    value = text.strip()
+    if not value or any(c in value for c in "eE"):
+        raise ValueError(text)
+    if _PLAIN.fullmatch(value):
+        return Decimal(value.replace(",", "."))
+    locale = pick_language(language)
+    group = get_group_symbol(locale)
+    if _SPACES.fullmatch(group):
+        value = _SPACES.sub(group, value)
+    try:
+        number = parse_decimal(value, locale=locale, strict=True)
+    except NumberFormatError:
+        raise ValueError(text) from None
+    if not number.is_finite():  # "NaN", "Infinity"
+        raise ValueError(text)
+    return number
+
+
+def format_number(value: Any, language: str, digits: int = 2) -> str:
+    """A number for people: the locale's separators, at most ``digits`` decimals (``68,5``,
+    ``3,67``, ``12 500,5``); anything that is not a number is shown as it is."""
+    if isinstance(value, bool) or value is None or value == "":
+        return "" if value in (None, "") else str(value)
+    if isinstance(value, str):
+        try:
+            value = Decimal(value)
+        except ArithmeticError:
+            return value
+    if not isinstance(value, int | float | Decimal):
+        return str(value)
+    pattern = "#,##0" + ("." + "#" * digits if digits else "")
+    return format_decimal(value, format=pattern, locale=pick_language(language))
+
+
+def format_phone(value: Any, region: str | None = None) -> str:
+    """A phone number for people, in international format (``+49 341 14065515``); a number
+    phonenumbers cannot read is shown as it was given."""
+    if not value:
+        return ""
+    text = str(value).strip()
+    try:
+        number = phonenumbers.parse(text, (region or "").upper() or None)
+    except phonenumbers.NumberParseException:
+        return text
+    if not phonenumbers.is_possible_number(number):
+        return text
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import InvalidOperation
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select, update
@@ -27,6 +27,7 @@ from mailflow.domain.effects import CancelTimers, Outcome, QueueEmail, Record, S
 from mailflow.domain.errors import NotYours, StepInvalid
 from mailflow.domain.events import LeadAccepted, LeadAssigned, StatusRecorded
 from mailflow.domain.lead import PROGRESS_TIMERS, RELEASE
+from mailflow.i18n import parse_number
 from mailflow.models import Actor, Installer, Lead, LeadStatus, Offer, OfferStatus, Timer
 from mailflow.outbound.emails import N_
 from mailflow.routing.offers import lock_lead
@@ -44,8 +45,9 @@ def _parse_date(value: str) -> date:
     return date.fromisoformat(value.strip())
 
 
-def validate_step(step: str, form: dict, *, today: date) -> dict:
-    """Clean the fields a step needs; raises StepInvalid naming each bad field."""
+def validate_step(step: str, form: dict, *, today: date, language: str = "en") -> dict:
+    """Clean the fields a step needs; raises StepInvalid naming each bad field. Amounts are
+    read as written in ``language`` (``12.500,50`` in German, ``12 500,50`` in French)."""
     errors: dict[str, str] = {}
     data: dict = {}
     for name in states.REQUIRED_FIELDS.get(step, ()):
@@ -53,8 +55,8 @@ def validate_step(step: str, form: dict, *, today: date) -> dict:
             errors[name] = "required"
     if step == LeadStatus.QUOTE_SENT and "amount" not in errors:
         try:
-            amount = Decimal(str(form["amount"]).replace(" ", "").replace(",", "."))
-            if amount <= 0:
+            amount = parse_number(str(form["amount"]), language)
+            if not amount.is_finite() or amount <= 0:
                 raise InvalidOperation
             data["amount"] = float(amount)
         except (InvalidOperation, ValueError):
@@ -114,12 +116,12 @@ def validate_contact(form: dict, *, today: date) -> dict:
     return {**({"contact_type": kind} if kind else {}), "contact_date": day.isoformat()}
 
 
-def _validate(step: str, form: dict, *, today: date) -> tuple[dict, dict]:
+def _validate(step: str, form: dict, *, today: date, language: str = "en") -> tuple[dict, dict]:
     """The step's fields and, except when giving the lead back, the contact (kept apart: the
     contact goes to the timeline, not to the lead's progress); all errors at once."""
     errors: dict[str, str] = {}
     found: list[dict] = []
-    checks = [lambda: validate_step(step, form, today=today)]
+    checks = [lambda: validate_step(step, form, today=today, language=language)]
     if step != RELEASE:
         checks.append(lambda: validate_contact(form, today=today))
     for check in checks:
@@ -144,8 +146,10 @@ def record_status(
     settings: Settings,
     actor: Actor = Actor.INSTALLER,
     via: str = "link",
+    language: str = "en",
 ) -> Lead:
-    """The installer records a step on a lead they hold (the lead is locked by the caller)."""
+    """The installer records a step on a lead they hold (the lead is locked by the caller);
+    ``language`` is the one the form was filled in (how its numbers are written)."""
     if (
         lead.assigned_installer_id != installer.id
         or lead.status not in states.INSTALLER_TRANSITIONS
@@ -153,7 +157,7 @@ def record_status(
         raise NotYours()
     states.check_installer_step(lead.status, step)
     tz = ZoneInfo(installer.timezone)
-    data, contact = _validate(step, form, today=now.astimezone(tz).date())
+    data, contact = _validate(step, form, today=now.astimezone(tz).date(), language=language)
     installer.last_action_at = now
     uow = UnitOfWork(session, settings, now)
     stop = CancelTimers(lead.id, PROGRESS_TIMERS)

@@ -45,7 +45,7 @@ def parse_visit_form(form: dict, *, timezone: str, now: datetime) -> dict:
     if day and moment:
         starts = datetime.combine(day, moment, tzinfo=ZoneInfo(timezone))
         if starts <= now:
-            errors["date"] = "must be in the future"
+            errors["date"] = "must be later than now"
     if errors:
         raise StepInvalid(errors)
     return {

@@ -10,30 +10,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from babel.numbers import format_decimal
-
-from mailflow.i18n import format_duration, gettext, pick_language
+from mailflow.i18n import format_duration, format_number, gettext, pick_language
 from mailflow.models import Installer, Lead
-
-
-def N_(message: str) -> str:  # noqa: N802 - the gettext convention for "mark only"
-    return message
-
-
-PRODUCT_NAMES = {
-    "pv": N_("solar PV"),
-    "heat_pump": N_("heat pump"),
-    "battery": N_("battery storage"),
-    "pv_battery": N_("solar PV with battery"),
-    None: N_("energy project"),
-}
-BUILDING_NAMES = {
-    "residential": N_("residential"),
-    "commercial": N_("commercial"),
-    "industrial": N_("industrial"),
-    "agricultural": N_("agricultural"),
-}
-
+from mailflow.outbound.names import (
+    BUILDING_NAMES,
+    DETAIL_LABELS,
+    GRID_NAMES,
+    N_,
+    PRODUCT_NAMES,
+    STATUS_NAMES,
+    TIER_NAMES,
+)
 
 # Optional mail: what an installer can turn off (the weekly summary, the exchange's daily
 # email). It carries its unsubscribe link in the body (the base layout shows
@@ -78,8 +65,33 @@ def _number(value: Any, language: str, unit: str = "") -> str:
     if isinstance(value, bool) or value is None:
         return str(value)
     if isinstance(value, int | float):
-        return format_decimal(value, locale=language) + (f" {unit}" if unit else "")
+        # the unit stays on the number's line (a no-break space)
+        return format_number(value, language) + (f"\u00a0{unit}" if unit else "")
     return str(value)
+
+
+def detail_fact(key: str, value: Any, language: str) -> tuple[str, str]:
+    """A lead detail as a label and a value for people: ``Electricity price`` / ``32,5 ct/kWh``,
+    yes/no for flags, the grid connection by name; an unknown key is shown by its words."""
+    t = lambda message: gettext(language, message)  # noqa: E731
+    label, unit = DETAIL_LABELS.get(key, (None, ""))
+    shown_label = t(label) if label else key.replace("_", " ").capitalize()
+    if isinstance(value, bool):
+        return shown_label, t(N_("yes")) if value else t(N_("no"))
+    if key == "grid_connection" and value in GRID_NAMES:
+        return shown_label, t(GRID_NAMES[value])
+    if isinstance(value, dict):
+        text = ", ".join(f"{k}: {detail_text(v, language)}" for k, v in value.items())
+        return shown_label, text
+    if isinstance(value, list):
+        return shown_label, ", ".join(detail_text(v, language) for v in value)
+    return shown_label, _number(value, language, unit)
+
+
+def detail_text(value: Any, language: str) -> str:
+    if isinstance(value, bool):
+        return gettext(language, N_("yes") if value else N_("no"))
+    return _number(value, language)
 
 
 def project_facts(lead: Lead, language: str) -> dict[str, Any]:
@@ -335,7 +347,9 @@ def digest_email(
             "leads": [
                 {
                     "ref": lead.id,
-                    "status": lead.status.value,
+                    "status": gettext(
+                        language, STATUS_NAMES.get(lead.status.value, N_("In progress"))
+                    ),
                     "place": " ".join(p for p in (lead.postcode, lead.city) if p),
                 }
                 for lead in leads
@@ -479,10 +493,11 @@ def survey_email(
 
 
 def rating_received_email(lead: Lead, installer: Installer, survey) -> EmailSpec:
+    language = installer_language(installer)
     return EmailSpec(
         to=installer.email,
         template="rating_received",
-        language=installer_language(installer),
+        language=language,
         lead_id=lead.id,
         installer_id=installer.id,
         context={
@@ -493,7 +508,7 @@ def rating_received_email(lead: Lead, installer: Installer, survey) -> EmailSpec
             "communication": survey.communication,
             "comment": survey.comment,
             "stars": "★" * round(survey.average or 0) + "☆" * (5 - round(survey.average or 0)),
-            "rating": installer.rating,
+            "rating": format_number(installer.rating, language) if installer.rating else None,
         },
     )
 
@@ -516,9 +531,9 @@ def tier_changed_email(installer: Installer, change, advice: list[str]) -> Email
         installer_id=installer.id,
         context={
             "installer_name": installer.name,
-            "old_tier": change.old_tier,
-            "new_tier": change.new_tier,
-            "score": change.score,
+            "old_tier": gettext(language, TIER_NAMES.get(change.old_tier, change.old_tier)),
+            "new_tier": gettext(language, TIER_NAMES.get(change.new_tier, change.new_tier)),
+            "score": format_number(change.score, language, digits=1),
             "advice": [gettext(language, ADVICE[a]) for a in advice if a in ADVICE],
             "higher": ["bronze", "silver", "gold"].index(change.new_tier)
             > ["bronze", "silver", "gold"].index(change.old_tier),

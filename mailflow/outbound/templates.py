@@ -10,7 +10,14 @@ from functools import cache
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from mailflow.config import Brand
-from mailflow.i18n import format_day, format_instant, pick_language, translations
+from mailflow.i18n import (
+    format_day,
+    format_instant,
+    format_number,
+    format_phone,
+    pick_language,
+    translations,
+)
 from mailflow.resources import templates_dir
 
 
@@ -35,6 +42,9 @@ def _environment(language: str, html: bool) -> Environment:
     env.install_gettext_translations(translations(language), newstyle=True)
     env.filters["instant"] = lambda value, tz: format_instant(value, language, tz)
     env.filters["day"] = lambda value: format_day(value, language)
+    # Numbers with the reader's separators (68,5 · 12.500,5), phones as people write them.
+    env.filters["number"] = lambda value, digits=2: format_number(value, language, digits)
+    env.filters["phone"] = format_phone
     env.globals["language"] = language
     return env
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi_offline import FastAPIOffline
@@ -19,7 +20,7 @@ from mailflow.metrics import render as render_metrics
 from mailflow.web import admin, api, dashboard, links
 from mailflow.web.admin.security import is_admin_path
 from mailflow.web.csrf import CsrfRefused
-from mailflow.web.deps import request_language
+from mailflow.web.deps import path_language, request_language
 from mailflow.web.errors import problem
 from mailflow.web.limits import BodyLimitMiddleware, BodyRefused, refusal_response
 from mailflow.web.pages import render_page
@@ -116,7 +117,9 @@ def create_app() -> FastAPI:
     async def _csrf_refused(request: Request, _exc: CsrfRefused) -> Response:
         if is_admin_path(request.scope):
             return admin.csrf_refusal_page(request)
-        return problem("csrf", request_language(request))
+        # A link page's refusal speaks the language of whoever the link was written for.
+        language = await run_in_threadpool(path_language, request, get_settings())
+        return problem("csrf", language)
 
     @app.exception_handler(BodyRefused)
     async def _body_refused(request: Request, exc: BodyRefused) -> Response:

@@ -7,11 +7,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from mailflow.app.emails import customer_language
 from mailflow.config import Settings, get_settings
+from mailflow.db import session_scope
 from mailflow.i18n import negotiate
-from mailflow.models import Installer
+from mailflow.links import tokens
+from mailflow.models import Installer, Lead
 
 
 def request_language(request: Request) -> str:
@@ -27,6 +31,34 @@ def link_language(session: Session, installer_id: int | None, request: Request) 
     return negotiate(
         request.headers.get("accept-language"), installer.language if installer else None
     )
+
+
+def token_language(
+    session: Session, settings: Settings, purpose: str, token: str, request: Request
+) -> str:
+    """The language of whoever a link was written for, even when the link no longer acts
+    (used, expired: its signed nonce still says whose it was): the customer's for a survey,
+    the installer's otherwise. A token that is not ours follows the browser."""
+    row = tokens.nonce_row(session, settings, purpose, token)
+    if row is not None and purpose == "survey":
+        lead = session.get(Lead, row.lead_id) if row.lead_id else None
+        if lead is not None:
+            return negotiate(request.headers.get("accept-language"), customer_language(lead))
+    return link_language(session, row.installer_id if row else None, request)
+
+
+def path_language(request: Request, settings: Settings) -> str:
+    """The language of a page answered before its handler ran (a refused form on a link page):
+    whoever the link in the path was written for, else the browser's. A database that cannot
+    answer only costs the hint."""
+    parts = request.url.path.split("/")
+    if len(parts) >= 4 and parts[1] == "l" and parts[2] in tokens.PURPOSES:
+        try:
+            with session_scope(settings) as session:
+                return token_language(session, settings, parts[2], parts[3], request)
+        except SQLAlchemyError:
+            pass
+    return request_language(request)
 
 
 Language = Annotated[str, Depends(request_language)]

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from mailflow.config import get_settings
-from mailflow.i18n import format_instant, pick_language, translations
+from mailflow.i18n import format_instant, format_number, format_phone, pick_language, translations
 from mailflow.resources import templates_dir
 from mailflow.web.csrf import FIELD as CSRF_FIELD
 from mailflow.web.formats import format_age, format_duration, format_utc_instant, to_json
@@ -34,6 +34,9 @@ def environment(language: str) -> Environment:
     env.filters["age"] = format_age
     env.filters["duration"] = format_duration
     env.filters["pretty_json"] = to_json
+    # Numbers with the reader's separators (68,5 · 12.500,5), phones as people write them.
+    env.filters["number"] = lambda value, digits=2: format_number(value, language, digits)
+    env.filters["phone"] = format_phone
     env.globals["language"] = language
     env.globals["csrf_field_name"] = CSRF_FIELD
     return env

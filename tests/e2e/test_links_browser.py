@@ -28,7 +28,9 @@ def test_click_accept_see_the_details(settings, worker, live_server):
         page.get_by_role("button", name="Accepter le lead").click()
         page.wait_for_selector("#customer")
         text = page.locator("#customer").inner_text()
-        assert "Claire Dubois" in text and "claire@example.fr" in text and "+33140347000" in text
+        assert (
+            "Claire Dubois" in text and "claire@example.fr" in text and "+33 1 40 34 70 00" in text
+        )
         screenshot(page, "offer-accepted-details.png")
         # The page fits a phone: no horizontal scrolling.
         assert page.evaluate("document.documentElement.scrollWidth") <= 390

@@ -163,7 +163,9 @@ def test_bad_marks_are_refused_with_the_field(settings, worker):
     with TestClient(create_app()) as client:
         page = client.get(url)
         bad = client.post(url, data={"csrf_token": csrf_of(page.text), "service": "9"})
-        assert bad.status_code == 422 and "1 to 5" in bad.text
+        # In the customer's language (French), never the English code.
+        assert bad.status_code == 422 and "Choisissez de 1 à 5 étoiles." in bad.text
+        assert "1 to 5" not in bad.text
         good = client.post(
             url,
             data={
@@ -230,7 +232,8 @@ def test_tiers_recompute_command(settings):
     result = CliRunner().invoke(main, ["tiers", "recompute"])
     assert "bronze -> gold" in result.output, result.output
     (mail,) = emails_to(settings, "info@sud-energie.example", "tier_changed")
-    assert "Gold" in mail.subject
+    # The installer reads French: the tier by its French name, not the key or the English word.
+    assert mail.subject.endswith(" Or") and "Gold" not in mail.subject
 
 
 def _give_history(session, installer, *, offers: int, accepted: int, marks: tuple) -> None:

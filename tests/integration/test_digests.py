@@ -19,7 +19,9 @@ def test_the_digest_lists_the_waiting_leads_once_a_week(settings, worker):
     lead_id = accepted_lead(settings, accepted_at)
     assert send_digests(settings, accepted_at + timedelta(hours=1)) >= 1
     (mail,) = emails_to(settings, GOLD_PARIS, "digest")
-    assert re.search(rf"- #{lead_id} \S+.*\(accepted\)", mail.body_text)
+    # The status in the installer's words (French), never the raw value.
+    assert re.search(rf"- #{lead_id} \S+.*\(Accepté, aucun suivi enregistré\)", mail.body_text)
+    assert "(accepted)" not in mail.body_text
     assert re.search(r"/l/vacation/\S+", mail.body_text)
     send_digests(settings, accepted_at + timedelta(days=6))
     assert len(emails_to(settings, GOLD_PARIS, "digest")) == 1  # not again within the week

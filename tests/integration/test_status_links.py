@@ -60,7 +60,9 @@ def test_whole_progress_through_links(settings, worker, client):
     # The same link works again while the lead is theirs (a second attempt to reach them).
     assert record(client, links["Contact tenté"]).status_code == 200
     missing = record(client, links["Devis envoyé"])
-    assert missing.status_code == 422 and "required" in missing.text
+    # The French page says what is wrong in French, never the English code.
+    assert missing.status_code == 422 and "Obligatoire." in missing.text
+    assert "required" not in missing.text
     quoted = record(
         client,
         links["Devis envoyé"],

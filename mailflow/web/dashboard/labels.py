@@ -81,6 +81,37 @@ EVENT_LABELS = {
     "exchange_claimed": N_("Claimed from the exchange"),
     "exchange_claim_lapsed": N_("Reservation lapsed: back in the exchange"),
     "reminder_skipped": N_("Reminder not sent: the visit had passed"),
+    "site_visit_booked": N_("Site visit booked"),
+    "site_visit_moved": N_("Site visit moved"),
+    "site_visit_cancelled": N_("Site visit cancelled"),
+    "site_visit_not_sent": N_("Visit invitation not sent: the customer has no email address"),
+    "survey_sent": N_("Rating request sent to the customer"),
+    "survey_reminder": N_("Rating request reminder sent"),
+    "rated": N_("Rated by the customer"),
+    "requeued": N_("Put back in line"),
+    "pool": N_("Waiting for an installer"),
+    "waiting": N_("Waiting for an installer"),
+    "held": N_("Held for review"),
+    "exchange_listed": N_("Listed in the lead exchange"),
+    "exchange_opened": N_("Opened to the lead exchange"),
+    "auto_reply": N_("Automatic reply received"),
+    "email_reply": N_("Email reply received"),
+    "erased": N_("Personal data erased"),
+}
+# An event kind this table does not know yet: a neutral word, never the raw kind.
+OTHER_EVENT = N_("Update")
+# Reasons the service writes itself (released, declined): shown in the reader's language; what
+# an installer typed is shown as typed.
+REASON_LABELS = {
+    "given back by the installer": N_("given back by the installer"),
+    "reservation lapsed: no progress recorded within two business days of the reminder": N_(
+        "reservation lapsed: no progress recorded within two business days of the reminder"
+    ),
+    "no_capacity": N_("No capacity at the moment"),
+    "out_of_area": N_("Outside my area"),
+    "not_interested": N_("Not interested in this project"),
+    "spam": N_("Looks like spam or a fake request"),
+    "other": N_("Another reason"),
 }
 # Why the Available tab cannot offer a claim now (routing.exchange.claim_limit's reasons).
 CLAIM_LIMITS = {
@@ -143,17 +174,6 @@ CONTACT_TYPE_LABELS = {
     "email": N_("Email"),
     "visit": N_("Visit"),
     "other": N_("Other"),
-}
-STEP_ERRORS = {
-    "choose": N_("Choose what happened."),
-    "required": N_("Required."),
-    "must be a positive number": N_("Enter a positive amount, e.g. 12500 or 12500.50."),
-    "must be a 3-letter currency code": N_("Enter a 3-letter currency code, e.g. EUR."),
-    "must be in the future": N_("Choose a day after today."),
-    "must be a date (YYYY-MM-DD)": N_("Enter a date."),
-    "must not be in the future": N_("The contact date cannot be in the future."),
-    "must be a contact type": N_("Choose phone, email, visit or other."),
-    "confirm": N_("Tick the box to confirm: this step cannot be undone."),
 }
 NOTICES = {
     "saved": N_("Saved."),

@@ -26,7 +26,7 @@ from mailflow.models import (
     Lead,
     LeadEvent,
 )
-from mailflow.outbound.emails import N_, project_facts
+from mailflow.outbound.emails import N_, detail_fact, project_facts
 from mailflow.routing.exchange import claim_reserved_until
 from mailflow.routing.offers import lock_lead
 from mailflow.web.dashboard.common import (
@@ -49,13 +49,15 @@ from mailflow.web.dashboard.labels import (
     DESTRUCTIVE_STEPS,
     EVENT_LABELS,
     FIELD_LABELS,
+    OTHER_EVENT,
     PREFIX,
-    STEP_ERRORS,
+    REASON_LABELS,
     STEP_FIELDS,
 )
 from mailflow.web.dashboard.rendering import _message, _notice, _page
 from mailflow.web.dashboard.sessions import SignedIn, _to_signin, _touch, signed_in
 from mailflow.web.dashboard.signin import _guard_post
+from mailflow.web.validation import error_texts
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -153,7 +155,7 @@ def _lead_page(
             "message": lead.message,
             "map_url": map_url(lead),
         },
-        facts=facts["facts"] + _other_details(lead, facts["facts"]),
+        facts=facts["facts"] + _other_details(lead, language),
         progress=_progress(lead, language),
         timeline=_timeline(lead, installer, language, tz),
         timezone=installer.timezone,
@@ -190,22 +192,17 @@ _SHOWN_DETAILS = {
 }
 
 
-def _other_details(lead: Lead, facts: list) -> list[tuple[str, str]]:
-    """Details the offer summary leaves out, shown as they came (escaped by the template)."""
+def _other_details(lead: Lead, language: str) -> list[tuple[str, str]]:
+    """Details the offer summary leaves out, with their labels in the installer's language
+    (values as they came, escaped by the template)."""
     extra: list[tuple[str, str]] = []
     for key, value in sorted((lead.details or {}).items()):
         if key in _SHOWN_DETAILS or value in (None, "", [], {}):
             continue
-        if isinstance(value, dict | list):
-            value = (
-                ", ".join(f"{k}: {v}" for k, v in value.items())
-                if isinstance(value, dict)
-                else ", ".join(str(v) for v in value)
-            )
-        extra.append((key.replace("_", " ").capitalize(), str(value)[:500]))
-    for label, value in (("grid_connection", lead.grid_connection),):
-        if value:
-            extra.append((label.replace("_", " ").capitalize(), value))
+        label, text = detail_fact(key, value, language)
+        extra.append((label, text[:500]))
+    if lead.grid_connection:
+        extra.append(detail_fact("grid_connection", lead.grid_connection, language))
     return extra
 
 
@@ -285,7 +282,7 @@ def _event_label(event: LeadEvent, language: str) -> str:
     if event.type == "status" and data.get("status"):
         return _step_text(data["status"], language)
     label = EVENT_LABELS.get(event.type)
-    return _t(language, label) if label else event.type.replace("_", " ").capitalize()
+    return _t(language, label or OTHER_EVENT)
 
 
 def _event_details(event: LeadEvent, language: str, tz: ZoneInfo) -> list[str]:
@@ -338,7 +335,12 @@ def _event_details(event: LeadEvent, language: str, tz: ZoneInfo) -> list[str]:
         except ValueError:
             pass
     elif event.type in ("released", "declined") and data.get("reason"):
-        out.append(pair(N_("Reason"), str(data["reason"])))
+        reason = str(data["reason"])
+        out.append(
+            pair(N_("Reason"), _t(language, REASON_LABELS[reason]))
+            if reason in REASON_LABELS
+            else pair(N_("Reason"), reason)
+        )
     return out
 
 
@@ -437,12 +439,10 @@ def _lead_status(lead_id: str, request: Request, form: dict, settings: Settings)
                     now=at,
                     settings=settings,
                     via="dashboard",
+                    language=language,
                 )
             except StepInvalid as invalid:
-                errors = {
-                    name: _t(language, STEP_ERRORS[msg]) if msg in STEP_ERRORS else msg
-                    for name, msg in invalid.errors.items()
-                }
+                errors = error_texts(invalid.errors, language)
                 raise _Rollback() from None
             except states.Refused as refused:
                 problem = (

@@ -18,6 +18,7 @@ from mailflow.web.dashboard.labels import PREFIX
 from mailflow.web.dashboard.lead import _lead_id, _lead_page, _owned_lead
 from mailflow.web.dashboard.rendering import _message
 from mailflow.web.dashboard.signin import _guard_post
+from mailflow.web.validation import error_summary
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -54,6 +55,6 @@ def _lead_visit(lead_id: str, request: Request, form: dict, settings: Settings) 
                 lead,
                 at,
                 status_code=422,
-                problem="; ".join(f"{k}: {v}" for k, v in errors.items()),
+                problem=error_summary(errors, who.installer.language),
             )
         return redirect(f"{PREFIX}/leads/{lead.id}?done=saved#visit")

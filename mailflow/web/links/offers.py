@@ -28,7 +28,7 @@ from mailflow.outbound.emails import N_, project_facts
 from mailflow.routing import offers, second_chance
 from mailflow.web.csrf import CsrfForm, page_token, with_cookie
 from mailflow.web.dashboard.common import map_url, signin_url
-from mailflow.web.deps import SettingsDep, link_language, request_language
+from mailflow.web.deps import SettingsDep, link_language, request_language, token_language
 from mailflow.web.errors import problem
 from mailflow.web.pages import render_page
 
@@ -72,7 +72,7 @@ def _show(action: str, token: str, request: Request, settings: Settings) -> HTML
         try:
             link = tokens.verify(session, settings, action, token, now=now())
         except tokens.LinkError as exc:
-            return problem(exc.code, link_language(session, None, request))
+            return problem(exc.code, token_language(session, settings, action, token, request))
         language = link_language(session, link.installer_id, request)
         installer = session.get(Installer, link.installer_id)
         if action == "reveal":
@@ -157,7 +157,7 @@ def _requeue(action: str, token: str, request: Request, settings: Settings) -> H
         try:
             link = tokens.verify(session, settings, action, token, now=at)
         except tokens.LinkError as exc:
-            return problem(exc.code, link_language(session, None, request))
+            return problem(exc.code, token_language(session, settings, action, token, request))
         language = link_language(session, link.installer_id, request)
         offer = session.get(Offer, link.subject_id)
         if offer is not None and offer.status == OfferStatus.OFFERED and at >= offer.deadline:
@@ -193,7 +193,7 @@ def _act(action: str, token: str, form: dict, request: Request, settings: Settin
         except tokens.LinkUsed:
             return _used(session, settings, action, token, request, at)
         except tokens.LinkError as exc:
-            return problem(exc.code, link_language(session, None, request))
+            return problem(exc.code, token_language(session, settings, action, token, request))
         language = link_language(session, link.installer_id, request)
     try:
         with session_scope(settings) as session:

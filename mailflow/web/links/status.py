@@ -23,14 +23,16 @@ from mailflow.lifecycle.visits import book_visit
 from mailflow.links import tokens
 from mailflow.models import Installer, Lead
 from mailflow.outbound.emails import N_
+from mailflow.outbound.emails import STATUS_NAMES as LEAD_STATUS_NAMES
 from mailflow.routing.offers import lock_lead
 from mailflow.web.csrf import FIELD as CSRF_FIELD
 from mailflow.web.csrf import CsrfForm, page_token, with_cookie
-from mailflow.web.dashboard.labels import CONTACT_TYPE_LABELS, DESTRUCTIVE_STEPS, STEP_ERRORS
+from mailflow.web.dashboard.labels import CONTACT_TYPE_LABELS, DESTRUCTIVE_STEPS
 from mailflow.web.dashboard.lead import confirm_destructive
-from mailflow.web.deps import SettingsDep, link_language
+from mailflow.web.deps import SettingsDep, link_language, token_language
 from mailflow.web.errors import problem
 from mailflow.web.pages import render_page
+from mailflow.web.validation import error_texts
 
 router = APIRouter()
 
@@ -50,7 +52,9 @@ STATUS_NAMES = {
 
 
 def status_name(status: str, language: str) -> str:
-    return gettext(language, STATUS_NAMES.get(status, status))
+    # A status no step leads to (pool, offered, duplicate…): the dashboard's word for it.
+    name = STATUS_NAMES.get(status) or LEAD_STATUS_NAMES.get(status, N_("In progress"))
+    return gettext(language, name)
 
 
 def _load(session, settings: Settings, token: str, request: Request):
@@ -58,7 +62,7 @@ def _load(session, settings: Settings, token: str, request: Request):
     try:
         link = tokens.verify(session, settings, "status", token, now=now())
     except tokens.LinkError as exc:
-        return None, problem(exc.code, link_language(session, None, request))
+        return None, problem(exc.code, token_language(session, settings, "status", token, request))
     language = link_language(session, link.installer_id, request)
     lead = session.get(Lead, link.lead_id)
     if lead is None or lead.assigned_installer_id != link.installer_id:
@@ -138,20 +142,6 @@ def _form(
     )
 
 
-def _error_texts(errors: dict, language: str) -> dict:
-    """The errors this page adds (confirmation, contact) in the installer's language; the
-    step's own errors as they come."""
-    return {
-        name: gettext(language, STEP_ERRORS[msg])
-        if name in _OWN_ERRORS and msg in STEP_ERRORS
-        else msg
-        for name, msg in errors.items()
-    }
-
-
-_OWN_ERRORS = ("confirm", "contact_type", "contact_date")
-
-
 @router.post("/l/status/{token}", include_in_schema=False)
 async def act(token: str, request: Request, form: CsrfForm, settings: SettingsDep) -> HTMLResponse:
     fields = {k: str(v) for k, v in form.items() if k != CSRF_FIELD}
@@ -182,6 +172,7 @@ def _act(token: str, fields: dict, request: Request, settings: Settings, csrf: s
                     now=now(),
                     settings=settings,
                     via="email link",
+                    language=language,
                 )
         except StepInvalid as invalid:
             session.rollback()
@@ -190,7 +181,7 @@ def _act(token: str, fields: dict, request: Request, settings: Settings, csrf: s
                 step,
                 language,
                 csrf,
-                errors=_error_texts(invalid.errors, language),
+                errors=error_texts(invalid.errors, language),
                 values=fields,
                 today=today,
                 status_code=422,

@@ -16,9 +16,10 @@ from mailflow.models import Installer, Lead, Survey
 from mailflow.ratings.service import AlreadyAnswered, submit_survey
 from mailflow.web.csrf import FIELD as CSRF_FIELD
 from mailflow.web.csrf import CsrfForm, page_token, with_cookie
-from mailflow.web.deps import SettingsDep, request_language
+from mailflow.web.deps import SettingsDep, token_language
 from mailflow.web.errors import problem
 from mailflow.web.pages import render_page
+from mailflow.web.validation import error_texts
 
 router = APIRouter()
 CRITERIA = ("service", "installation", "communication")
@@ -39,14 +40,13 @@ async def show(token: str, request: Request, settings: SettingsDep) -> HTMLRespo
 
 
 def _show(token: str, request: Request, settings: Settings) -> HTMLResponse:
-    language_hint = request_language(request)
     with session_scope(settings) as session:
         try:
             link = tokens.verify(session, settings, "survey", token, now=now())
         except tokens.LinkUsed:
             return _thanks(session, settings, token, already=True)
         except tokens.LinkError as exc:
-            return problem(exc.code, language_hint)
+            return problem(exc.code, token_language(session, settings, "survey", token, request))
         language, context = _context(session, link)
         survey = session.get(Survey, link.subject_id)
         if survey is None or survey.submitted_at is not None:
@@ -83,7 +83,7 @@ def _submit(token: str, form: dict, request: Request, settings: Settings) -> HTM
         except tokens.LinkUsed:
             return _thanks(session, settings, token, already=True)
         except tokens.LinkError as exc:
-            return problem(exc.code, request_language(request))
+            return problem(exc.code, token_language(session, settings, "survey", token, request))
         language, context = _context(session, link)
     try:
         with session_scope(settings) as session:
@@ -97,7 +97,7 @@ def _submit(token: str, form: dict, request: Request, settings: Settings) -> HTM
             status_code=422,
             csrf_token=csrf,
             criteria=CRITERIA,
-            errors=invalid.errors,
+            errors=error_texts(invalid.errors, language),
             values=form,
             **context,
         )
