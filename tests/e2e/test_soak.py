@@ -59,6 +59,8 @@ INVARIANTS = [
     "duplicates",  # one original lead per customer, even when two submissions race
     "vacation",  # no offers to installers on vacation
     "links",  # one winner per double click, late clicks refused
+    "exchange",  # claims from the exchange: one holder, one winner per race, lapses go back
+    "exchange_privacy",  # no customer identity on the Available leads page
     "emails",  # no email queued twice for the same event (two schedulers at one instant)
     "bounces",  # forged bounces (headers, guessed or badly signed VERP) disable nobody
     "errors",  # no exception in the logs but connection errors during the faults
