@@ -96,6 +96,8 @@ import psycopg
 import soak_exchange  # noqa: E402
 from topology import Topology, machine, missing_binaries  # noqa: E402
 
+from mailflow.domain.routing import paced_caps, period_starts
+
 REGIONS = {
     "75": ["Paris", [f"750{d:02d}" for d in range(1, 21)]],
     "92": ["Nanterre", ["92000", "92100", "92200", "92300", "92400"]],
@@ -1154,6 +1156,26 @@ class Soak:
             "installers_busy": self.installers.busy(),
         }
 
+    def _unrouted(self) -> str:
+        """The new leads nobody offered yet, with the end of their timelines (for the log)."""
+        rows = self.db.query(
+            "SELECT id, postcode, created_at, updated_at FROM leads WHERE status = 'new'"
+            " AND waiting_since IS NULL ORDER BY id LIMIT 3"
+        )
+        out = []
+        for lead_id, postcode, created, updated in rows:
+            events = self.db.query(
+                "SELECT type, at, data FROM lead_events WHERE lead_id = %s"
+                " ORDER BY id DESC LIMIT 4",
+                (lead_id,),
+            )
+            out.append(
+                f"lead {lead_id} ({postcode}, created {created:%H:%M:%S}, updated "
+                f"{updated:%m-%d %H:%M:%S}): "
+                + "; ".join(f"{t} {at:%m-%d %H:%M:%S} {d}" for t, at, d in reversed(events))
+            )
+        return ": " + " | ".join(out)
+
     def wait_quiet(self, timeout: float) -> dict:
         started = time.monotonic()
         deadline = started + timeout
@@ -1169,7 +1191,7 @@ class Soak:
                 self.note(f"not quiet after {timeout:.0f}s: {busy}")
                 return state
             if time.monotonic() > report_at:
-                self.note(f"waiting for {busy}")
+                self.note(f"waiting for {busy}{self._unrouted() if busy.get('new_leads') else ''}")
                 report_at += 15
             time.sleep(1.0)
 
@@ -1893,6 +1915,44 @@ class Soak:
                 f"{self.vacation['set_at']:%H:%M:%S} UTC"
                 if self.vacation
                 else "vacation was not set",
+                problems,
+            )
+        )
+
+        # 7b. caps: no capped installer was offered more leads in a day, week or month (their
+        # time zone) than the cap in force (their own, paced: mailflow.domain.routing), with
+        # the traders' declines and claims in the mix. Withdrawn offers do not count.
+        problems = []
+        capped = {i.email: i for i in self.network if i.cap_day or i.cap_month}
+        rows = db.query(
+            "SELECT i.email, i.timezone, o.offered_at FROM offers o JOIN installers i"
+            " ON i.id = o.installer_id WHERE o.status != 'withdrawn' AND i.email = ANY(%s)",
+            (list(capped),),
+        )
+        per_period: Counter = Counter()
+        for email_, tz, offered_at in rows:
+            for kind, start in zip(
+                ("day", "week", "month"), period_starts(offered_at, tz), strict=True
+            ):
+                per_period[(email_, kind, start)] += 1
+        most: Counter = Counter()
+        for (email_, kind, start), n in sorted(per_period.items()):
+            i = capped[email_]
+            day, week, month = paced_caps(i.cap_day, None, i.cap_month)
+            cap = {"day": day, "week": week, "month": month}[kind]
+            most[kind] = max(most[kind], n)
+            if cap is not None and n > cap:
+                problems.append(
+                    f"{email_}: {n} leads offered in the {kind} from {start:%Y-%m-%d}, cap {cap}"
+                )
+        report.checks.append(
+            Check(
+                "caps: no installer offered more leads in a period than their cap",
+                not problems,
+                f"{len(capped)} capped installers (daily {sorted({i.cap_day for i in capped.values() if i.cap_day})}, "
+                f"monthly {sorted({i.cap_month for i in capped.values() if i.cap_month})}, "
+                f"paced), {len(rows)} offers to them; the most in one day "
+                f"{most['day']}, week {most['week']}, month {most['month']}",
                 problems,
             )
         )

@@ -58,6 +58,7 @@ INVARIANTS = [
     "outbox",  # empty or only permanent failures
     "duplicates",  # one original lead per customer, even when two submissions race
     "vacation",  # no offers to installers on vacation
+    "caps",  # no capped installer offered more leads in a day, week or month than its cap
     "links",  # one winner per double click, late clicks refused
     "exchange",  # claims from the exchange: one holder, one winner per race, lapses go back
     "exchange_privacy",  # no customer identity on the Available leads page
