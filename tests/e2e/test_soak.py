@@ -2,10 +2,12 @@
 
 PostgreSQL, a ``redis-server``, 2 ``mailflow smtp``, 3 ``mailflow worker``, 2 ``mailflow
 scheduler`` and one ``mailflow web`` on loopback; a simulated installer network answers the
-offer emails; midway a worker is SIGKILLed, Redis restarts with its data wiped and PostgreSQL
-refuses connections for 10 seconds. The soak runs once for this module; each invariant it
-checks is one test here, so a failure names the promise that was broken (the printout of the
-whole run is in the captured output).
+offer emails, and three installers claim leads of the open exchange from their dashboards
+(signed in through the emailed link; two at once on the same lead; some claims worked on,
+others left to lapse at the time jumps); midway a worker is SIGKILLed, Redis restarts with
+its data wiped and PostgreSQL refuses connections for 10 seconds. The soak runs once for this
+module; each invariant it checks is one test here, so a failure names the promise that was
+broken (the printout of the whole run is in the captured output).
 
 The long form is run by hand: ``python bench/soak.py --leads 5000 --minutes 10``.
 """
