@@ -1,6 +1,7 @@
 """Fault-injection soak of the at-scale topology, with a simulated installer network.
 
-    python bench/soak.py [--leads 5000] [--minutes 10] [--installers 30] [--seed 1] [--keep]
+    python bench/soak.py [--leads 5000] [--minutes 10] [--installers 30] [--traders 3] [--seed 1]
+                         [--keep]
 
 On loopback it starts a throw-away PostgreSQL (initdb/pg_ctl), a ``redis-server``, ``mailflow db
 upgrade``, 2 ``mailflow smtp`` frontends, 3 ``mailflow worker`` processes, 2 ``mailflow
@@ -2120,6 +2121,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smtp", type=int, default=2)
     parser.add_argument("--schedulers", type=int, default=2)
     parser.add_argument("--no-faults", action="store_true")
+    parser.add_argument(
+        "--traders", type=int, default=3, help="Installers using the exchange (0: none)."
+    )
     parser.add_argument("--keep", action="store_true", help="Keep the logs and Maildir.")
     parser.add_argument("--json", type=Path, help="Also write the invariants as JSON here.")
     args = parser.parse_args(argv)
@@ -2136,6 +2140,7 @@ def main(argv: list[str] | None = None) -> int:
         smtp=args.smtp,
         schedulers=args.schedulers,
         faults=not args.no_faults,
+        traders=args.traders,
         keep=args.keep,
     )
     started = time.monotonic()
