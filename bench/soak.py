@@ -1532,6 +1532,11 @@ class Soak:
                     )
                 if taken and taken[0] == "exchange_claimed":
                     reclaimed += 1
+            elif c.status_refused:
+                problems.append(
+                    f"lead {c.lead_id}: {c.trader}'s status refused (409) while the claim held "
+                    f"(next on its timeline: {nxt and nxt[0]})"
+                )
             elif c.worked is False:
                 problems.append(
                     f"lead {c.lead_id}: {c.trader}'s claim, left without a status, did not "

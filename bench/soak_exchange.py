@@ -55,6 +55,8 @@ class Claim:
     unavailable: int = 0  # 503 answers retried (PostgreSQL down)
     errors: list[int] = field(default_factory=list)  # 500 answers (never expected)
     worked: bool | None = None  # a won claim: status recorded (True) or left to lapse
+    # The status was refused (409): right only if a time jump lapsed the claim in between.
+    status_refused: bool = False
 
 
 class Trader:
@@ -282,7 +284,9 @@ class Exchange:
         if claim.worked:
             answer = trader.record_status(lead_id)
             self._count(f"status_{answer}")
-            if answer != 303:
+            if answer == 409:
+                claim.worked, claim.status_refused = None, True
+            elif answer != 303:
                 claim.worked = None
                 self.problems.append(f"{trader.email}: status on lead {lead_id} answered {answer}")
 
