@@ -1,6 +1,7 @@
 """Fault-injection soak of the at-scale topology, with a simulated installer network.
 
-    python bench/soak.py [--leads 5000] [--minutes 10] [--installers 30] [--seed 1] [--keep]
+    python bench/soak.py [--leads 5000] [--minutes 10] [--installers 30] [--traders 3] [--seed 1]
+                         [--keep]
 
 On loopback it starts a throw-away PostgreSQL (initdb/pg_ctl), a ``redis-server``, ``mailflow db
 upgrade``, 2 ``mailflow smtp`` frontends, 3 ``mailflow worker`` processes, 2 ``mailflow
@@ -16,6 +17,12 @@ imports a generated installer network and then, for ``--minutes``:
   through the link pages (GET, then POST with the CSRF cookie), replies "accept"/"decline" by
   email to the offer's Reply-To address, ignores the offer (its deadline passes), double-clicks
   (two POSTs racing), or clicks an offer that has already expired; two installers go on vacation;
+- runs the open lead exchange (``soak_exchange.py``): a few "traders" serve an area of their
+  own and decline its offers, so its leads reach the pool and the exchange; signed in to the
+  dashboard through the emailed one-time link, they look at their Available leads every few
+  seconds and claim some (POST with the session's CSRF token), sometimes two of them the same
+  lead at the same instant; half the claims won get a status at once, the others are left for
+  the time jumps to lapse back into the exchange;
 - compresses time: every few seconds the clock jumps past the deadlines of the open offers, by
   two ``mailflow sweep --at <instant>`` processes started at once (two schedulers acting at the
   same instant), while the two real schedulers keep sweeping in real time;
@@ -32,8 +39,9 @@ installers stop answering) and checks and prints the invariants:
 1. every message answered 250 (and every webhook answered 201/200) is a lead, a duplicate or
    quarantined (a reply to an offer: a reply) — none lost, none pending;
 2. every lead has at most one holder at any time (acceptances and releases alternate on its
-   timeline, the holder is the installer of its last accepted offer) and at most one
-   accepted offer per holding period;
+   timeline, claims from the exchange and lapsed claims counting as such; the holder is the
+   installer of its last accepted offer or claim) and at most one accepted offer per holding
+   period;
 3. no offer email was sent twice (one Maildir message per offer, one offer per lead and
    installer, unique Message-IDs) and none is missing;
 4. every deadline that passed was acted on (no offer still ``offered`` with its deadline at or
@@ -43,7 +51,12 @@ installers stop answering) and checks and prints the invariants:
 and further promises it can see: no installer flagged and no message marked bounced by the
 forged bounces (each one is recorded as an ignored bounce), one original lead per customer (duplicates recognised even when
 they race), no offers to installers on vacation, one winner per double click, late clicks change
-nothing, no email queued twice, and no mailflow process died (other than the one killed).
+nothing, no email queued twice, and no mailflow process died (other than the one killed); and
+for the exchange: every claim answered 303 (won) or 409 (taken), never 500, one winner per race,
+every claim won on the lead's timeline, a claim worked on kept, a claim left alone lapsed back
+into the exchange and not taken again by the same installer before anyone else, and no customer
+identity on the Available leads page (the holders invariant counts claims and lapses as takes
+and releases).
 
 Exit status 0 when every invariant holds. ``tests/e2e/test_soak.py`` runs a short form in CI.
 """
@@ -81,7 +94,10 @@ import redis
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import psycopg
+import soak_exchange  # noqa: E402
 from topology import Topology, machine, missing_binaries  # noqa: E402
+
+from mailflow.domain.routing import paced_caps, period_starts
 
 REGIONS = {
     "75": ["Paris", [f"750{d:02d}" for d in range(1, 21)]],
@@ -98,6 +114,10 @@ BEHAVIOURS = [
     ("mixed", 4),  # each offer: accept, decline, reply or ignore
     ("double_click", 2),  # accepts with two POSTs racing
 ]
+# Traders (``SoakConfig.traders``) serve only the exchange area and decline every offer by
+# link: its leads go through their rotation to the pool, listed in the open exchange, where
+# the traders claim them from their dashboards (soak_exchange.py).
+TRADER = "trader"
 
 
 def now_utc() -> datetime:
@@ -161,7 +181,7 @@ class Installer:
     cap_month: int | None = None
 
 
-def make_network(n: int, rng: random.Random) -> list[Installer]:
+def make_network(n: int, rng: random.Random, *, traders: int = 0) -> list[Installer]:
     names = [b for b, w in BEHAVIOURS for _ in range(w)]
     installers = []
     prefixes = list(REGIONS)
@@ -181,6 +201,18 @@ def make_network(n: int, rng: random.Random) -> list[Installer]:
                 # A few have caps: their leads wait or go to others once a cap is reached.
                 cap_day=4 if i % 7 == 3 else None,
                 cap_month=30 if i % 9 == 4 else None,
+            )
+        )
+    for k in range(traders):
+        installers.append(
+            Installer(
+                email=f"trader{k}@exchange.example",
+                name=f"Trader {k}",
+                behaviour=TRADER,
+                prefixes=[soak_exchange.AREA[0]],
+                language=["fr", "en", "de"][k % 3],
+                tier=["gold", "silver", "bronze"][k % 3],
+                capacity=100_000,
             )
         )
     return installers
@@ -231,9 +263,11 @@ class Submission:
     done: threading.Event = field(default_factory=threading.Event)
 
 
-def customer(run: str, n: int) -> Customer:
+def customer(run: str, n: int, *, exchange_every: int = 0) -> Customer:
     prefix = list(REGIONS)[n % len(REGIONS)]
     city, postcodes = REGIONS[prefix]
+    if exchange_every and n % exchange_every == exchange_every - 1:
+        _, city, postcodes = soak_exchange.AREA  # a lead for the exchange traders
     return Customer(
         n=n,
         name=f"Client Soak {n}",
@@ -327,11 +361,18 @@ def webhook_body(c: Customer) -> bytes:
 
 
 def plan_submissions(
-    total: int, duration: float, run: str, rng: random.Random, *, twins: float = 0.03
+    total: int,
+    duration: float,
+    run: str,
+    rng: random.Random,
+    *,
+    twins: float = 0.03,
+    exchange_every: int = 0,
 ) -> list[Submission]:
     """``total`` lead submissions spread evenly over ``duration`` seconds: 4% unparseable, 4%
     later duplicates, ``twins`` the same customer twice at the same moment, 3% exact re-sends,
-    3% webhook replays, a quarter by webhook, the rest by SMTP."""
+    3% webhook replays, a quarter by webhook, the rest by SMTP; one customer in
+    ``exchange_every`` lives in the exchange area."""
     shares = [
         ("malformed", 0.04),
         ("dup", 0.04),
@@ -354,7 +395,7 @@ def plan_submissions(
             r -= share
         if variant == "dup" and not made:
             variant = "smtp"
-        c = customer(run, i + 1)
+        c = customer(run, i + 1, exchange_every=exchange_every)
         mid = f"<soak-{run}-{i}@calculator.example>"
         if variant == "malformed":
             subs.append(Submission(f"junk-{i}", "smtp", "malformed", None, malformed_email(i, run)))
@@ -546,6 +587,7 @@ class Installers:
         self.double_clicks: list[tuple[int, int]] = []
         self.late_clicks: list[tuple[str, int]] = []  # (installer, HTTP status)
         self.replies: list[Submission] = []
+        self.on_mail = None  # called with (to, text) for every email (the exchange's sign-ins)
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._watch, name="maildir", daemon=True)
 
@@ -601,6 +643,8 @@ class Installers:
         decline = re.search(r"/l/decline/(\S+)", text)
         with self.lock:
             self.mails.append(mail)
+        if self.on_mail is not None:
+            self.on_mail(mail.to, text)
         if not accept:
             return
         mail.accept, mail.decline = accept.group(1), decline.group(1) if decline else None
@@ -638,6 +682,8 @@ class Installers:
         if installer is None:
             return
         action = installer.behaviour
+        if action == TRADER:
+            action = "decline_link"
         if action == "mixed":
             action = self.rng.choice(["accept_link", "decline_link", "reply", "ignore"])
         if action == "accept_link":
@@ -837,6 +883,11 @@ class SoakConfig:
     sweep_interval: float = 0.5
     senders: int = 12
     twins: float = 0.03  # share of customers who submit twice at the same moment
+    # Installers who use the open exchange from their dashboards, and one customer in
+    # ``exchange_every`` in their area (whose leads reach the exchange); 0: no exchange.
+    traders: int = 3
+    exchange_every: int = 10
+    exchange_round: float = 2.0  # seconds between two looks at the Available leads
     forged_bounces: float = 0.05  # forged bounces sent, per lead
     faults: bool = True
     pg_outage: float = 10.0
@@ -1106,6 +1157,26 @@ class Soak:
             "installers_busy": self.installers.busy(),
         }
 
+    def _unrouted(self) -> str:
+        """The new leads nobody offered yet, with the end of their timelines (for the log)."""
+        rows = self.db.query(
+            "SELECT id, postcode, created_at, updated_at FROM leads WHERE status = 'new'"
+            " AND waiting_since IS NULL ORDER BY id LIMIT 3"
+        )
+        out = []
+        for lead_id, postcode, created, updated in rows:
+            events = self.db.query(
+                "SELECT type, at, data FROM lead_events WHERE lead_id = %s"
+                " ORDER BY id DESC LIMIT 4",
+                (lead_id,),
+            )
+            out.append(
+                f"lead {lead_id} ({postcode}, created {created:%H:%M:%S}, updated "
+                f"{updated:%m-%d %H:%M:%S}): "
+                + "; ".join(f"{t} {at:%m-%d %H:%M:%S} {d}" for t, at, d in reversed(events))
+            )
+        return ": " + " | ".join(out)
+
     def wait_quiet(self, timeout: float) -> dict:
         started = time.monotonic()
         deadline = started + timeout
@@ -1121,7 +1192,7 @@ class Soak:
                 self.note(f"not quiet after {timeout:.0f}s: {busy}")
                 return state
             if time.monotonic() > report_at:
-                self.note(f"waiting for {busy}")
+                self.note(f"waiting for {busy}{self._unrouted() if busy.get('new_leads') else ''}")
                 report_at += 15
             time.sleep(1.0)
 
@@ -1148,7 +1219,7 @@ class Soak:
         )
         try:
             topo.start_backends()
-            self.network = make_network(cfg.installers, self.rng)
+            self.network = make_network(cfg.installers, self.rng, traders=cfg.traders)
             csv = topo.root / "installers.csv"
             write_installers_csv(csv, self.network)
             topo.cli("installers", "import", str(csv))
@@ -1156,7 +1227,7 @@ class Soak:
             self.db = Db(topo.database_dsn)
             self.note(
                 f"topology up: {len(topo.services())} mailflow processes, "
-                f"{cfg.installers} installers imported"
+                f"{cfg.installers} installers and {cfg.traders} exchange traders imported"
             )
             self._drive()
             self._settle()
@@ -1164,6 +1235,8 @@ class Soak:
         finally:
             codes = {}
             try:
+                if hasattr(self, "exchange"):
+                    self.exchange.stop()
                 if hasattr(self, "installers"):
                     self.installers.stop()
                 codes = topo.stop()
@@ -1178,8 +1251,24 @@ class Soak:
         duration = cfg.minutes * 60
         self.sender = Sender(self.topo, self.stats)
         self.installers = Installers(self.topo, self.network, self.sender, self.rng)
+        self.exchange = soak_exchange.Exchange(
+            self.topo.base_url,
+            [i.email for i in self.network if i.behaviour == TRADER],
+            random.Random(self.rng.random()),
+            every=cfg.exchange_round,
+        )
+        self.installers.on_mail = self.exchange.mail
         self.installers.start()
-        self.subs = plan_submissions(cfg.leads, duration, self.run, self.rng, twins=cfg.twins)
+        if cfg.traders:
+            self.exchange.start()
+        self.subs = plan_submissions(
+            cfg.leads,
+            duration,
+            self.run,
+            self.rng,
+            twins=cfg.twins,
+            exchange_every=cfg.exchange_every if cfg.traders else 0,
+        )
         by_key: dict[str, Submission] = {}
         jump_every = cfg.jump_every or max(duration / 6, 5.0)
         control: list[tuple[float, str]] = [
@@ -1274,7 +1363,10 @@ class Soak:
             days = {0: 8, 1: 12}.get(k)
             self.jump(at_least=self.started_at + timedelta(days=days) if days else None)
         self.wait_quiet(cfg.settle_timeout)
-        # Installers stop answering; replies already sent are processed; one last time jump.
+        # Installers stop answering and trading; replies already sent are processed; one last
+        # time jump (it lapses the claims made since the previous one).
+        self.exchange.stop()
+        self.note(f"exchange traders stopped: {self.exchange.summary()}")
         self.installers.answering = False
         self.wait_quiet(cfg.settle_timeout)
         self.jump(final=True)
@@ -1351,6 +1443,193 @@ class Soak:
         return lines
 
     # -- invariants
+    def _check_exchange(self) -> None:
+        """The exchange in use: claims through the web process, races, lapses (checked before
+        the last time jump, which lets the leads expire)."""
+        ex = self.exchange
+        db = self.db
+        claims = list(ex.claims)
+        won = [c for c in claims if c.status == 303]
+        timeline = defaultdict(list)  # lead -> [(type, installer email, data)]
+        for lead_id, type_, data in db.query(
+            "SELECT lead_id, type, data FROM lead_events WHERE type IN ('exchange_claimed',"
+            " 'exchange_claim_lapsed', 'exchange_listed', 'released', 'accepted', 'pool')"
+            " ORDER BY id"
+        ):
+            timeline[lead_id].append((type_, (data or {}).get("installer"), data or {}))
+        problems = list(ex.problems)
+        # Every answer to a claim: won (303 to the lead) or refused 409; never a 500.
+        for c in claims:
+            if c.errors:
+                problems.append(f"{c.trader}'s claim of lead {c.lead_id} answered {c.errors}")
+            if c.status not in (303, 409):
+                problems.append(f"{c.trader}'s claim of lead {c.lead_id}: HTTP {c.status}")
+        # One winner per race.
+        races = defaultdict(list)
+        for c in claims:
+            if c.race is not None:
+                races[c.race].append(c)
+        for pair in races.values():
+            if sum(c.status == 303 for c in pair) > 1:
+                problems.append(
+                    f"lead {pair[0].lead_id} claimed by {[c.trader for c in pair]} at once: "
+                    "both won"
+                )
+        # Every claim won is on the lead's timeline, and the timeline has no other claim.
+        recorded = Counter(
+            (lead, who)
+            for lead, evs in timeline.items()
+            for t, who, _ in evs
+            if t == "exchange_claimed"
+        )
+        answered = Counter((c.lead_id, c.trader) for c in won)
+        for key in sorted(set(recorded) | set(answered)):
+            if recorded[key] != answered[key]:
+                problems.append(
+                    f"lead {key[0]}: {answered[key]} claims by {key[1]} answered 303, "
+                    f"{recorded[key]} on its timeline"
+                )
+        # What became of each claim won: the next move of its lead. Worked on: kept (no lapse);
+        # left alone: lapsed by the time jumps, back in the exchange, and never taken again by
+        # the installer whose claim lapsed before someone else has had it.
+        nth: Counter = Counter()
+        lapsed = reclaimed = 0
+        for c in won:
+            nth[(c.lead_id, c.trader)] += 1
+            evs = timeline.get(c.lead_id, [])
+            mine = [
+                i
+                for i, (t, who, _) in enumerate(evs)
+                if t == "exchange_claimed" and who == c.trader
+            ]
+            if len(mine) < nth[(c.lead_id, c.trader)]:
+                continue  # reported above
+            at = mine[nth[(c.lead_id, c.trader)] - 1]
+            after = [e for e in evs[at + 1 :] if e[0] != "pool"]
+            nxt = after[0] if after else None
+            if nxt and nxt[0] == "exchange_claim_lapsed":
+                lapsed += 1
+                if nxt[1] != c.trader:
+                    problems.append(f"lead {c.lead_id}: {c.trader}'s claim lapsed as {nxt[1]}'s")
+                if c.worked:
+                    problems.append(
+                        f"lead {c.lead_id}: {c.trader} recorded a status, the claim lapsed all the "
+                        "same"
+                    )
+                listed = after[1] if len(after) > 1 else None
+                if not listed or listed[0] != "exchange_listed":
+                    problems.append(
+                        f"lead {c.lead_id}: {c.trader}'s claim lapsed, then {listed}, not back in "
+                        "the exchange"
+                    )
+                taken = next(
+                    (e for e in after[1:] if e[0] in ("exchange_claimed", "accepted")), None
+                )
+                if taken and taken[1] == c.trader:
+                    problems.append(
+                        f"lead {c.lead_id}: {c.trader}'s claim lapsed, and {c.trader} took it "
+                        "again before anyone else"
+                    )
+                if taken and taken[0] == "exchange_claimed":
+                    reclaimed += 1
+            elif c.status_refused:
+                problems.append(
+                    f"lead {c.lead_id}: {c.trader}'s status refused (409) while the claim held "
+                    f"(next on its timeline: {nxt and nxt[0]})"
+                )
+            elif c.worked is False:
+                problems.append(
+                    f"lead {c.lead_id}: {c.trader}'s claim, left without a status, did not "
+                    f"lapse (next on its timeline: {nxt and nxt[0]})"
+                )
+        # Where the leads are now: a lead whose last move was a lapsed claim is in the exchange,
+        # held by nobody, hidden from the installer whose claim lapsed.
+        lead_ids = sorted(timeline)
+        now_rows = {
+            row[0]: row[1:]
+            for row in db.query(
+                "SELECT l.id, l.status, l.assigned_installer_id, l.exchange_since,"
+                " i.email FROM leads l LEFT JOIN installers i"
+                " ON i.id = l.exchange_lapsed_installer_id WHERE l.id = ANY(%s)",
+                (lead_ids,),
+            )
+        }
+        for lead_id in lead_ids:
+            moves = [
+                e
+                for e in timeline[lead_id]
+                if e[0] in ("exchange_claimed", "exchange_claim_lapsed")
+            ]
+            if not moves or moves[-1][0] != "exchange_claim_lapsed":
+                continue
+            status, assigned, since, hidden_from = now_rows[lead_id]
+            later = [e[0] for e in timeline[lead_id]][-1]
+            if later in ("accepted", "released"):
+                continue  # offered again meanwhile (moved out of the pool)
+            if status != "pool" or assigned is not None or since is None:
+                problems.append(
+                    f"lead {lead_id}: claim lapsed, now {status} (holder {assigned}, "
+                    f"exchange since {since})"
+                )
+            elif hidden_from != moves[-1][1]:
+                problems.append(
+                    f"lead {lead_id}: {moves[-1][1]}'s claim lapsed, hidden from {hidden_from}"
+                )
+        summary = ex.summary()
+        summary["lapsed"] = lapsed
+        summary["claimed again after a lapse"] = reclaimed
+        self.exchange_figures = summary
+        if self.cfg.traders:
+            for what, n in (
+                ("claims won", summary["won"]),
+                ("races", summary["races"]),
+                ("claims worked on", summary["worked on"]),
+                ("lapsed claims", lapsed),
+            ):
+                if not n:
+                    problems.append(f"the soak exercised no {what}")
+        self.report.checks.append(
+            Check(
+                "exchange: one holder per claimed lead, one winner per race, lapsed claims back",
+                not problems,
+                f"{summary['claims tried']} claims through the web process by "
+                f"{summary['traders signed in']} signed-in traders, {summary['won']} won, "
+                f"{summary['races']} races (two claims at once: "
+                f"{dict(Counter('+'.join(sorted(str(c.status) for c in p)) for p in races.values()))}"
+                f"), {summary['lost races']} lost; {summary['worked on']} worked on (kept), "
+                f"{lapsed} lapsed back to the exchange, {reclaimed} claimed again by another; "
+                f"answers {dict(sorted(Counter(c.status for c in claims).items()))}",
+                problems,
+            )
+        )
+
+        # Nothing on the Available page tells who the customer is.
+        problems = list(ex.leaks)
+        listed = sorted({i for _, ids, _ in ex.pages for i in ids})
+        people = {
+            row[0]: [v for v in row[1:] if v]
+            for row in db.query(
+                "SELECT id, customer_name, email, phone, street FROM leads WHERE id = ANY(%s)",
+                (listed,),
+            )
+        }
+        for who, ids, page in ex.pages:
+            for lead_id in ids:
+                shown = [v for v in people.get(lead_id, []) if v in page]
+                if shown:
+                    problems.append(f"{who}'s Available page shows lead {lead_id}'s {shown}")
+        if self.cfg.traders and not ex.views:
+            problems.append("no Available page listed a lead")
+        self.report.checks.append(
+            Check(
+                "exchange privacy: no customer identity on the Available leads page",
+                not problems,
+                f"{ex.views} Available pages listing {len(ex.listed)} leads read; the last "
+                f"{len(ex.pages)} checked against each listed lead's name, email, phone and street",
+                problems[:50],
+            )
+        )
+
     def _check(self) -> None:
         db = self.db
         report = self.report
@@ -1424,13 +1703,16 @@ class Soak:
             )
         )
 
-        # 2. at most one holder per lead
+        # 2. at most one holder per lead. A lead is taken by an accepted offer or a claim from
+        # the exchange, and let go by a release or a lapsed claim.
+        taken, let_go = ("accepted", "exchange_claimed"), ("released", "exchange_claim_lapsed")
         events = defaultdict(list)
         for lead_id, type_, data in db.query(
-            "SELECT lead_id, type, data FROM lead_events WHERE type IN ('accepted', 'released')"
-            " ORDER BY id"
+            "SELECT lead_id, type, data FROM lead_events WHERE type IN ('accepted', 'released',"
+            " 'exchange_claimed', 'exchange_claim_lapsed') ORDER BY id"
         ):
             events[lead_id].append((type_, data))
+        emails_by_id = dict(db.query("SELECT id, email FROM installers"))
         leads = db.query("SELECT id, status, assigned_installer_id FROM leads")
         accepted_offers = defaultdict(list)
         for lead_id, installer_id, offer_id in db.query(
@@ -1449,24 +1731,32 @@ class Soak:
         problems = []
         holders = 0
         for lead_id, status, assigned in leads:
-            seq = [t for t, _ in events.get(lead_id, [])]
+            timeline = events.get(lead_id, [])
+            seq = [t for t, _ in timeline]
             for a, b in zip(seq, seq[1:], strict=False):
-                if a == b == "accepted":
-                    problems.append(f"lead {lead_id}: accepted twice without a release: {seq}")
+                if a in taken and b in taken:
+                    problems.append(f"lead {lead_id}: taken twice without a release: {seq}")
                     break
             accepts = seq.count("accepted")
-            releases = seq.count("released")
-            if len(accepted_offers.get(lead_id, [])) > releases + 1:
-                problems.append(
-                    f"lead {lead_id}: {len(accepted_offers[lead_id])} accepted offers, "
-                    f"{releases} releases"
-                )
+            takes = sum(t in taken for t in seq)
+            releases = sum(t in let_go for t in seq)
+            if takes > releases + 1:
+                problems.append(f"lead {lead_id}: taken {takes} times, let go {releases} times")
             if accepts != len(accepted_offers.get(lead_id, [])):
                 problems.append(
                     f"lead {lead_id}: {accepts} acceptances on the timeline, "
                     f"{len(accepted_offers.get(lead_id, []))} accepted offers"
                 )
-            if status in held:
+            last_taken = next((e for e in reversed(timeline) if e[0] in taken), None)
+            if status in held and last_taken and last_taken[0] == "exchange_claimed":
+                holders += 1
+                claimer = (last_taken[1] or {}).get("installer")
+                if assigned is None or emails_by_id.get(assigned) != claimer:
+                    problems.append(
+                        f"lead {lead_id} ({status}): holder {emails_by_id.get(assigned)}, "
+                        f"last claimed from the exchange by {claimer}"
+                    )
+            elif status in held:
                 holders += 1
                 last = accepted_offers.get(lead_id, [])
                 if assigned is None or not last or last[-1][0] != assigned:
@@ -1483,7 +1773,11 @@ class Soak:
                 not problems,
                 f"{len(leads)} leads, {holders} held; "
                 f"{sum(t == 'accepted' for e in events.values() for t, _ in e)} acceptances, "
-                f"{sum(t == 'released' for e in events.values() for t, _ in e)} releases; "
+                f"{sum(t == 'released' for e in events.values() for t, _ in e)} releases, "
+                f"{sum(t == 'exchange_claimed' for e in events.values() for t, _ in e)} claims "
+                f"from the exchange, "
+                f"{sum(t == 'exchange_claim_lapsed' for e in events.values() for t, _ in e)} "
+                "lapsed; "
                 f"leads by status {dict(sorted(statuses.items()))}",
                 problems,
             )
@@ -1631,6 +1925,44 @@ class Soak:
             )
         )
 
+        # 7b. caps: no capped installer was offered more leads in a day, week or month (their
+        # time zone) than the cap in force (their own, paced: mailflow.domain.routing), with
+        # the traders' declines and claims in the mix. Withdrawn offers do not count.
+        problems = []
+        capped = {i.email: i for i in self.network if i.cap_day or i.cap_month}
+        rows = db.query(
+            "SELECT i.email, i.timezone, o.offered_at FROM offers o JOIN installers i"
+            " ON i.id = o.installer_id WHERE o.status != 'withdrawn' AND i.email = ANY(%s)",
+            (list(capped),),
+        )
+        per_period: Counter = Counter()
+        for email_, tz, offered_at in rows:
+            for kind, start in zip(
+                ("day", "week", "month"), period_starts(offered_at, tz), strict=True
+            ):
+                per_period[(email_, kind, start)] += 1
+        most: Counter = Counter()
+        for (email_, kind, start), n in sorted(per_period.items()):
+            i = capped[email_]
+            day, week, month = paced_caps(i.cap_day, None, i.cap_month)
+            cap = {"day": day, "week": week, "month": month}[kind]
+            most[kind] = max(most[kind], n)
+            if cap is not None and n > cap:
+                problems.append(
+                    f"{email_}: {n} leads offered in the {kind} from {start:%Y-%m-%d}, cap {cap}"
+                )
+        report.checks.append(
+            Check(
+                "caps: no installer offered more leads in a period than their cap",
+                not problems,
+                f"{len(capped)} capped installers (daily {sorted({i.cap_day for i in capped.values() if i.cap_day})}, "
+                f"monthly {sorted({i.cap_month for i in capped.values() if i.cap_month})}, "
+                f"paced), {len(rows)} offers to them; the most in one day "
+                f"{most['day']}, week {most['week']}, month {most['month']}",
+                problems,
+            )
+        )
+
         # 8. races on links: one winner; late clicks change nothing
         problems = []
         for pair in inst.double_clicks:
@@ -1650,6 +1982,8 @@ class Soak:
                 problems,
             )
         )
+
+        self._check_exchange()
 
         # 9. no email queued twice (any template). A last time jump first, nine weeks on: the
         # leads expire and every installer is silent long enough to be deactivated, by both
@@ -1769,6 +2103,8 @@ class Soak:
             f"webhook 201 {s['webhook_201']}, 200 {s['webhook_200']}, 5xx {s['webhook_500']}; "
             f"replies 250 {s['reply_250']}, temporary failures {s['reply_temporary_failures']}",
             f"installers: {dict(sorted(inst.stats.items()))}",
+            f"exchange: {getattr(self, 'exchange_figures', {})}; "
+            f"answers {dict(sorted(self.exchange.stats.items()))}",
             "metrics at the end:",
             *[f"  {line}" for line in getattr(self, "metrics", [])],
             "faults and time jumps:",
@@ -1790,6 +2126,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smtp", type=int, default=2)
     parser.add_argument("--schedulers", type=int, default=2)
     parser.add_argument("--no-faults", action="store_true")
+    parser.add_argument(
+        "--traders", type=int, default=3, help="Installers using the exchange (0: none)."
+    )
     parser.add_argument("--keep", action="store_true", help="Keep the logs and Maildir.")
     parser.add_argument("--json", type=Path, help="Also write the invariants as JSON here.")
     args = parser.parse_args(argv)
@@ -1806,6 +2145,7 @@ def main(argv: list[str] | None = None) -> int:
         smtp=args.smtp,
         schedulers=args.schedulers,
         faults=not args.no_faults,
+        traders=args.traders,
         keep=args.keep,
     )
     started = time.monotonic()

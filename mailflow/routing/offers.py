@@ -266,9 +266,10 @@ def next_offer(
         # First come, first served: the older lead gets this installer's free slot (the
         # drain offers it), this one waits its turn.
         return lead_rules.wait(lead, at=now) + outcome(Enqueue("offer_waiting_job")), None
-    if is_postgres(session) and not _claim_slot(session, choice.installer, uow.settings):
-        # Another transaction is offering this installer a lead right now: the pending limit
-        # must hold across workers, so this lead waits for the drain (SQLite has one writer).
+    if is_postgres(session) and not _claim_slot(session, choice.installer, uow.settings, now):
+        # Another transaction is offering this installer a lead right now (or did since the
+        # figures were loaded): the pending limit and the caps must hold across workers, so
+        # this lead waits for the drain (SQLite has one writer).
         if lead.status != LeadStatus.NEW:
             return NOTHING, None
         return lead_rules.wait(lead, at=now) + outcome(Enqueue("offer_waiting_job")), None
@@ -287,9 +288,10 @@ def next_offer(
     return offer_rules.offered(lead, offer, installer.email, at=now), offer
 
 
-def _claim_slot(session: Session, candidate: Candidate, settings: Settings) -> bool:
+def _claim_slot(session: Session, candidate: Candidate, settings: Settings, now: datetime) -> bool:
     """PostgreSQL: lock the installer's row (never waiting for it, so no lock-order deadlock
-    with the lead's) and count their open offers again, as committed now."""
+    with the lead's) and count their open offers, and the period's offers against the caps in
+    force, again, as committed now."""
     locked = session.scalar(
         select(Installer.id).where(Installer.id == candidate.id).with_for_update(skip_locked=True)
     )
@@ -300,9 +302,16 @@ def _claim_slot(session: Session, candidate: Candidate, settings: Settings) -> b
             Offer.installer_id == candidate.id, Offer.status == OfferStatus.OFFERED
         )
     )
-    return pending < settings.max_pending_offers and (
-        candidate.open_leads + pending < candidate.capacity
-    )
+    if (
+        pending >= settings.max_pending_offers
+        or candidate.open_leads + pending >= candidate.capacity
+    ):
+        return False
+    caps = (candidate.cap_day, candidate.cap_week, candidate.cap_month)
+    if not any(cap is not None for cap in caps):
+        return True
+    used = period_counts(session, session.get(Installer, candidate.id), now)
+    return all(cap is None or n < cap for n, cap in zip(used, caps, strict=True))
 
 
 OLDER_SCAN = 500  # older waiting leads looked at before an offer (the queue's head)

@@ -2,10 +2,12 @@
 
 PostgreSQL, a ``redis-server``, 2 ``mailflow smtp``, 3 ``mailflow worker``, 2 ``mailflow
 scheduler`` and one ``mailflow web`` on loopback; a simulated installer network answers the
-offer emails; midway a worker is SIGKILLed, Redis restarts with its data wiped and PostgreSQL
-refuses connections for 10 seconds. The soak runs once for this module; each invariant it
-checks is one test here, so a failure names the promise that was broken (the printout of the
-whole run is in the captured output).
+offer emails, and three installers claim leads of the open exchange from their dashboards
+(signed in through the emailed link; two at once on the same lead; some claims worked on,
+others left to lapse at the time jumps); midway a worker is SIGKILLed, Redis restarts with
+its data wiped and PostgreSQL refuses connections for 10 seconds. The soak runs once for this
+module; each invariant it checks is one test here, so a failure names the promise that was
+broken (the printout of the whole run is in the captured output).
 
 The long form is run by hand: ``python bench/soak.py --leads 5000 --minutes 10``.
 """
@@ -58,7 +60,10 @@ INVARIANTS = [
     "outbox",  # empty or only permanent failures
     "duplicates",  # one original lead per customer, even when two submissions race
     "vacation",  # no offers to installers on vacation
+    "caps",  # no capped installer offered more leads in a day, week or month than its cap
     "links",  # one winner per double click, late clicks refused
+    "exchange",  # claims from the exchange: one holder, one winner per race, lapses go back
+    "exchange_privacy",  # no customer identity on the Available leads page
     "emails",  # no email queued twice for the same event (two schedulers at one instant)
     "bounces",  # forged bounces (headers, guessed or badly signed VERP) disable nobody
     "errors",  # no exception in the logs but connection errors during the faults

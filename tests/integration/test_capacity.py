@@ -31,7 +31,14 @@ from mailflow.models import (
     OutboxMessage,
 )
 from mailflow.routing.alerts import send_admin_digests
-from mailflow.routing.offers import OfferClosed, accept, decline, route_lead
+from mailflow.routing.offers import (
+    OfferClosed,
+    _claim_slot,
+    accept,
+    decline,
+    load_candidates,
+    route_lead,
+)
 from mailflow.routing.waiting import offer_waiting_leads
 from mailflow.routing.withdrawals import withdraw_open_offers_of
 from mailflow.schedule import run_sweep
@@ -484,3 +491,32 @@ def test_the_pending_limit_holds_when_workers_route_at_once(settings, broker):
     assert statuses[LeadStatus.POOL] == 0 and statuses[LeadStatus.OFFERED] == 3
     with session_scope(settings) as s:
         assert s.scalar(select(func.count()).select_from(AdminAlert)) == 0
+
+
+def test_a_daily_cap_reached_meanwhile_is_counted_again_when_the_slot_is_claimed(settings, broker):
+    """Two workers route two leads to the same capped installer: each counted the day's offers
+    before the other's offer was committed. The one that claims the installer's row second
+    must count again and let its lead wait (the fault-injection soak saw 4 offers in a day
+    against a paced cap of 3)."""
+    (capped,) = add_installers(settings, [{"name": "capped", "cap_day": 2}])
+    assert settings.max_pending_offers > 2  # the cap, not the pending limit, is what binds
+    import_leads(settings, 3, at=START)
+    with session_scope(settings) as s:
+        first, second, third = s.scalars(select(Lead.id).order_by(Lead.id))
+    at = START + timedelta(seconds=20)
+    with session_scope(settings) as s:
+        route_lead(s, first, now=at, settings=settings)
+    # The third lead's worker loads the figures now: one offer today, under the cap.
+    with session_scope(settings) as s:
+        (stale,) = load_candidates(s, s.get(Lead, third), at, settings)
+    assert (stale.offers_day, stale.cap_day) == (1, 2)
+    # Meanwhile another worker offers the second lead: the cap is reached.
+    with session_scope(settings) as s:
+        route_lead(s, second, now=at, settings=settings)
+    assert len(open_offers(settings)[capped]) == 2
+    with session_scope(settings) as s:
+        assert not _claim_slot(s, stale, settings, at)
+    # The next day the cap leaves room again.
+    with session_scope(settings) as s:
+        (fresh,) = load_candidates(s, s.get(Lead, third), at + timedelta(days=1), settings)
+        assert _claim_slot(s, fresh, settings, at + timedelta(days=1))
