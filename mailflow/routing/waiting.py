@@ -65,9 +65,11 @@ def offer_waiting_leads(
                 for c in by_country.get(row.country.upper(), [])
                 if serving_prefix(c, row.postcode, row.country) is not None
             }
-            if serving and serving <= busy | offered.get(row.id, set()):
+            untried = serving - offered.get(row.id, set())
+            if untried and untried <= busy:
                 skipped.append(row.id)  # everyone who could take it is busy: it waits
                 continue
+            # (Nobody left untried: routing decides, a second chance or the pool.)
             with session_scope(settings) as session:
                 lead = lock_lead(session, row.id)
                 if lead is None or lead.status != LeadStatus.NEW:

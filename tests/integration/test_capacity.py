@@ -520,3 +520,27 @@ def test_a_daily_cap_reached_meanwhile_is_counted_again_when_the_slot_is_claimed
     with session_scope(settings) as s:
         (fresh,) = load_candidates(s, s.get(Lead, third), at + timedelta(days=1), settings)
         assert _claim_slot(s, fresh, settings, at + timedelta(days=1))
+
+
+def test_a_lost_routing_job_after_everyone_was_offered_the_lead_pools_it(settings, broker):
+    """A new lead every serving installer has already been offered (its routing job lost
+    after a decline) is not 'waiting for a busy installer': the drain lets routing decide, and
+    with nobody left it goes to the pool (and the exchange), never waits for ever."""
+    (solo,) = add_installers(settings, [{"name": "solo"}])
+    import_leads(settings, 1, at=START)
+    with session_scope(settings) as s:
+        lead_id = s.scalar(select(Lead.id))
+        s.add(
+            Offer(
+                lead_id=lead_id,
+                installer_id=solo,
+                status=OfferStatus.DECLINED,
+                offered_at=START,
+                answered_at=START + timedelta(minutes=5),
+                deadline=START + timedelta(days=1),
+            )
+        )
+    offer_waiting_leads(settings, START + timedelta(minutes=10))
+    with session_scope(settings) as s:
+        lead = s.get(Lead, lead_id)
+        assert lead.status == LeadStatus.POOL and lead.waiting_since is None
