@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
-from test_surveys import CUSTOMER, installed_lead  # noqa: I001 (a sibling test module)
 
 from mailflow import config as mf_config
 from mailflow.schedule import run_sweep
 from mailflow.web.app import create_app
+from support.lifecycle import CUSTOMER, installed_lead
 from support.offers import emails_to
 from support.people import GOLD_PARIS
 

@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from sqlalchemy import select
-from test_surveys import CUSTOMER, installed_lead  # noqa: I001 (a sibling test module)
 
 from mailflow import clock
 from mailflow.db import session_scope
@@ -26,6 +25,7 @@ from mailflow.routing import exchange
 from mailflow.routing.offers import accept, lock_lead
 from mailflow.schedule import run_sweep
 from support.exchange import paris_lead, signed_in
+from support.lifecycle import CUSTOMER, installed_lead
 from support.offers import emails_to, links_in, load_installers, wait_for_offer
 from support.people import GOLD_PARIS, SILVER_PARIS
 from support.screens import accessibility_problems, compare_with_reference

@@ -16,7 +16,6 @@ from mailflow.cli import main
 from mailflow.db import session_scope
 from mailflow.domain.intake.schema import LeadIn
 from mailflow.leads.service import add_event, create_lead
-from mailflow.lifecycle.service import record_status
 from mailflow.models import (
     Installer,
     Lead,
@@ -27,10 +26,9 @@ from mailflow.models import (
     TierChange,
 )
 from mailflow.ratings.service import history_for, pin_tier, recompute_all
-from mailflow.routing.offers import lock_lead
 from mailflow.schedule import run_sweep
 from mailflow.web.app import create_app
-from support.lifecycle import accepted_lead
+from support.lifecycle import CUSTOMER, accepted_lead, installed_lead, progress
 from support.offers import (
     csrf_of,
     emails_to,
@@ -43,32 +41,10 @@ from support.offers import (
 from support.people import GOLD_PARIS
 
 PARIS = ZoneInfo("Europe/Paris")
-CUSTOMER = "claire@example.fr"
 
 
 def local(*args) -> datetime:
     return datetime(*args, tzinfo=PARIS)
-
-
-def progress(settings, lead_id, *steps):
-    for step, form, at in steps:
-        with session_scope(settings) as s:
-            row = lock_lead(s, lead_id)
-            installer = s.get(Installer, row.assigned_installer_id)
-            record_status(s, row, installer, step, form, now=at, settings=settings)
-
-
-def installed_lead(settings) -> int:
-    lead_id = accepted_lead(settings, local(2026, 11, 2, 10, 0))
-    progress(
-        settings,
-        lead_id,
-        ("first_contact", {}, local(2026, 11, 3, 10, 0)),
-        ("order_placed", {}, local(2026, 11, 5, 10, 0)),
-        ("installation_scheduled", {"date": "2026-11-20"}, local(2026, 11, 6, 10, 0)),
-        ("installed", {"date": "2026-11-20"}, local(2026, 11, 20, 18, 0)),
-    )
-    return lead_id
 
 
 def surveys(settings):
