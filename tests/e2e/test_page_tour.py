@@ -81,11 +81,15 @@ def _world(settings) -> dict[str, str]:
     offer_mail = [m for m in emails_to(settings, GOLD_PARIS, "offer") if m.lead_id == offered][0]
     survey_mail = emails_to(settings, CUSTOMER, "survey")[0]
     links = links_in(offer_mail)
+    accepted_mail = [
+        m for m in emails_to(settings, GOLD_PARIS, "offer_accepted") if m.lead_id == taken
+    ][0]
     return {
         "accept": links["accept"],
         "decline": links["decline"],
         "vacation": links["vacation"],
         "survey": links_in(survey_mail)["survey"],
+        "status": links_in(accepted_mail)["status"],
         "taken": f"/dashboard/leads/{taken}",
         "installed": f"/dashboard/leads/{installed}",
     }
@@ -114,6 +118,7 @@ def _pages(links: dict[str, str]) -> list[tuple[str, str, bool]]:
         ("offer-accept", links["accept"], False),
         ("offer-decline", links["decline"], False),
         ("vacation-link", links["vacation"], False),
+        ("status-link", links["status"], False),
         ("survey", links["survey"], False),
         ("link-invalid", "/l/accept/not-a-token", False),
     ]
