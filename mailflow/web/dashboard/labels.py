@@ -127,7 +127,6 @@ CLAIM_LIMITS = {
         "claim again later."
     ),
 }
-TIER_LABELS = {"bronze": N_("Bronze"), "silver": N_("Silver"), "gold": N_("Gold")}
 ACTOR_LABELS = {
     Actor.INSTALLER: N_("You"),
     Actor.CUSTOMER: N_("Customer"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from babel.numbers import format_decimal, format_number
+from babel.numbers import format_decimal
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import select
@@ -25,9 +25,10 @@ from mailflow.domain.score import (
 from mailflow.i18n import pick_language
 from mailflow.models import Survey
 from mailflow.outbound.emails import ADVICE, N_
+from mailflow.outbound.names import TIER_NAMES
 from mailflow.ratings.service import history_for, weights_of
 from mailflow.web.dashboard.common import _t, _tz, _when
-from mailflow.web.dashboard.labels import PREFIX, TIER_LABELS
+from mailflow.web.dashboard.labels import PREFIX
 from mailflow.web.dashboard.rendering import _page
 from mailflow.web.dashboard.sessions import _to_signin, signed_in
 
@@ -63,7 +64,7 @@ def score_page(request: Request) -> Response:
         parts = [
             (
                 _t(language, label),
-                format_number(round(100 * result.parts[key]), locale=language),
+                format_decimal(round(100 * result.parts[key]), locale=language),
                 format_decimal(getattr(weights, key), locale=language),
             )
             for key, label in (
@@ -78,7 +79,7 @@ def score_page(request: Request) -> Response:
             who,
             language=language,
             section="score",
-            tier=_t(language, TIER_LABELS[installer.tier]),
+            tier=_t(language, TIER_NAMES[installer.tier]),
             tier_key=installer.tier,
             pinned=installer.tier_pinned,
             score=format_decimal(result.score, format="0.#", locale=language),
@@ -112,7 +113,7 @@ def score_page(request: Request) -> Response:
 
 def _explain(decision: TierDecision, tier: str, thresholds: Thresholds, language: str) -> str:
     """Why the tier shown is the tier it is, in words that agree with the figures."""
-    name = _t(language, TIER_LABELS[tier])
+    name = _t(language, TIER_NAMES[tier])
     if decision.why == "pinned":
         return _t(language, N_("Set by an administrator: your score does not change it."))
     if decision.why == "little_history":
@@ -150,6 +151,6 @@ def _explain(decision: TierDecision, tier: str, thresholds: Thresholds, language
         return _t(
             language,
             N_("From tonight's update, your tier is %(tier)s."),
-            tier=_t(language, TIER_LABELS[decision.tier]),
+            tier=_t(language, TIER_NAMES[decision.tier]),
         )
     return _t(language, N_("Your tier follows your score."))
