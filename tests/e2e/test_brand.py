@@ -9,6 +9,7 @@ from email.policy import default as default_policy
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from fastapi.testclient import TestClient
 
 from mailflow import config as mf_config
@@ -47,7 +48,10 @@ def test_customer_mail_and_pages_carry_the_brand_not_the_installers_tagline(bran
     assert parsed["From"].addresses[0].display_name == "SolarNetz Kundenservice"
     # The survey page the customer opens: the brand's header and legal footer.
     path = "/l/survey/" + survey.body_text.split("/l/survey/")[1].split()[0]
-    with TestClient(create_app()) as client:
+    with (
+        time_machine.travel(datetime(2026, 11, 23, 10, 5, tzinfo=PARIS)),
+        TestClient(create_app()) as client,
+    ):
         page = client.get(path)
     assert page.status_code == 200
     assert "<header>SolarNetz</header>" in page.text and 'id="legal"' in page.text
