@@ -20,7 +20,6 @@ from mailflow.models import Installer, Lead, LeadStatus, Offer, OfferStatus
 from mailflow.schedule import run_sweep
 from mailflow.web.app import create_app
 from mailflow.web.dashboard.home import opening_tab
-from support.broker import stub_broker
 from support.lifecycle import accepted_lead
 from support.offers import (
     csrf_of,
@@ -32,6 +31,7 @@ from support.offers import (
     wait_for_offer,
 )
 from support.people import GOLD_PARIS, SILVER_PARIS
+from support.waiting import wait_for
 
 PARIS = ZoneInfo("Europe/Paris")
 SIGNIN = re.compile(r"/l/signin/[A-Za-z0-9_\-.]+")
@@ -51,10 +51,13 @@ def set_installer(settings, address: str, **values) -> None:
 
 
 def sign_in(client, settings, address: str = GOLD_PARIS) -> None:
+    before = len(emails_to(settings, address, "signin"))
     page = client.get("/dashboard/signin")
     client.post("/dashboard/signin", data={"csrf_token": csrf_of(page.text), "email": address})
-    stub_broker.join("outbound")
-    path = SIGNIN.search(emails_to(settings, address, "signin")[-1].body_text).group(0)
+    # The link is written by a job: wait for its email (joining a queue can wait for ever on
+    # messages other tests left delayed).
+    mail = wait_for(lambda: emails_to(settings, address, "signin")[before:])[0]
+    path = SIGNIN.search(mail.body_text).group(0)
     page = client.get(path)
     done = client.post(path, data={"csrf_token": csrf_of(page.text)}, follow_redirects=False)
     assert done.status_code == 303
@@ -165,8 +168,8 @@ def test_pages_that_say_sign_in_link_to_a_prefilled_form(settings, client):
     assert f'value="{GOLD_PARIS}"' in signin.text
 
     # The contact details page ("sign in to your dashboard to see them again") links there.
-    stub_broker.join("outbound")
-    reveal = links_in(emails_to(settings, GOLD_PARIS, "contact_details")[-1])["reveal"]
+    details = wait_for(lambda: emails_to(settings, GOLD_PARIS, "contact_details"))
+    reveal = links_in(details[-1])["reveal"]
     page = client.get(reveal)
     shown = client.post(reveal, data={"csrf_token": csrf_of(page.text)})
     link = html.unescape(re.search(r'href="([^"]+)" id="signin-link"', shown.text).group(1))
@@ -177,7 +180,6 @@ def test_pages_that_say_sign_in_link_to_a_prefilled_form(settings, client):
 
     # The paused installer's vacation page says "sign in" and links to the pre-filled form.
     set_installer(settings, GOLD_PARIS, active=False)
-    stub_broker.join("outbound")
     footer = re.search(
         r"/l/vacation/[A-Za-z0-9_\-.]+", emails_to(settings, GOLD_PARIS)[-1].body_text
     )
@@ -315,8 +317,7 @@ def test_status_records_contact_type_and_date(settings, client):
 
 def test_status_link_page_records_the_contact_and_confirms(settings, client):
     lead_id = accepted_lead(settings, clock.now() - timedelta(hours=1))
-    stub_broker.join("outbound")
-    mail = emails_to(settings, GOLD_PARIS, "offer_accepted")[-1]
+    mail = wait_for(lambda: emails_to(settings, GOLD_PARIS, "offer_accepted"))[-1]
     links = dict(
         (label.strip(), url.split("/l/status/")[1])
         for url, label in re.findall(
