@@ -13,8 +13,9 @@ import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mailflow.private_files import private_dir
@@ -94,6 +95,10 @@ class Settings(BaseSettings):
     default_country: str = Field("FR", description="Country for leads that carry none.")
     admin_email: str | None = Field(
         None, description="Also alerted (pool, failures) besides admin users."
+    )
+    admin_time_zone: str = Field(
+        "Europe/Paris",
+        description="IANA time zone in which the admin console shows every time.",
     )
 
     # Scores and tiers (mailflow/domain/score.py).
@@ -323,6 +328,15 @@ class Settings(BaseSettings):
             if name.strip() in weights and value.strip():
                 weights[name.strip()] = max(float(value), 0.01)
         return weights
+
+    @field_validator("admin_time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (an IANA name: Europe/Paris)") from exc
+        return value
 
     @model_validator(mode="after")
     def _links_follow_the_listen_address(self) -> Settings:

@@ -29,6 +29,7 @@ from mailflow.models import (
     Offer,
     OfferStatus,
 )
+from mailflow.web.admin import story
 
 COUNT_CAP = 1_000
 PAGE_SIZES = (25, 50, 100, 200)
@@ -533,6 +534,33 @@ def installer_choices(session: Session) -> list[tuple[int, str, str, bool]]:
             )
         )
     ]
+
+
+# ------------------------------------------------------------------ lead page ---------------
+def installers_named(session: Session, events: list) -> dict[Any, story.Installer]:
+    """The installers a lead's events name (by email or id), keyed by lower-case email and by
+    id, for the timeline's sentences."""
+    emails, ids = set(), set()
+    for event in events:
+        data = event.data if isinstance(event.data, dict) else {}
+        for key in ("installer", "previous_installer"):
+            if isinstance(data.get(key), str):
+                emails.add(data[key].strip().lower())
+        if isinstance(data.get("installer_id"), int):
+            ids.add(data["installer_id"])
+    if not emails and not ids:
+        return {}
+    rows = session.execute(
+        select(
+            Installer.id, Installer.email, Installer.company, Installer.name, Installer.tier
+        ).where(func.lower(Installer.email).in_(emails) | Installer.id.in_(ids))
+    )
+    found: dict[Any, story.Installer] = {}
+    for ident, email, company, name, tier in rows:
+        # The company, as the network knows its installers ("Soleil Paris SARL").
+        who = story.Installer(name=company or name or email, email=email, tier=str(tier or ""))
+        found[ident] = found[email.strip().lower()] = who
+    return found
 
 
 def url_with(path: str, params: dict[str, Any]) -> str:

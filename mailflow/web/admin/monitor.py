@@ -9,15 +9,15 @@ database and broker calls are blocking.
 from __future__ import annotations
 
 import logging
-from email.parser import BytesHeaderParser
+from dataclasses import replace
 from email.policy import SMTP as SMTP_POLICY
-from email.policy import default as default_policy
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from mailflow.clock import now
 from mailflow.db import session_scope
+from mailflow.domain.intake import readable
 from mailflow.infra import blobs
 from mailflow.intake.process import rerun_inbound
 from mailflow.models import InboundMessage, InboundOutcome, OutboxMessage, OutboxState
@@ -29,7 +29,7 @@ from mailflow.web.admin.common import after, not_found, problem
 from mailflow.web.admin.redaction import redact_message, redact_text, redacted_copy
 from mailflow.web.admin.rendering import flash, render
 from mailflow.web.deps import SettingsDep
-from mailflow.web.formats import format_utc_instant, to_json
+from mailflow.web.formats import format_admin_instant, to_json
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,9 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 PAGE_SIZE = 50
 # The inbound detail page shows at most this much of the raw message; the rest is a download.
 RAW_PREVIEW_BYTES = 256 * 1024
+# The decoded view reads at most this much of a message (bigger ones are rare and the rest is
+# in the raw download).
+MAX_DECODED_BYTES = 8 * 1024 * 1024
 OUTBOX_STATES = [s.value for s in OutboxState]
 INBOUND_OUTCOMES = [o.value for o in InboundOutcome]
 
@@ -72,7 +75,7 @@ def monitor(
         queues=queues,
         queues_error=queues_error,
         refresh=refresh,
-        now_text=format_utc_instant(at),
+        now_text=format_admin_instant(at),
     )
 
 
@@ -114,15 +117,17 @@ def outbox_detail(
         row = session.get(OutboxMessage, outbox_id)
         if row is None:
             return not_found(request, admin, f"outbox message #{outbox_id}")
-        shown = redacted_copy(row)  # the links in it are the recipient's credentials
+        copy = redacted_copy(row)  # the links in it are the recipient's credentials
 
         headers: list[tuple[str, str]] = []
-        raw, raw_error = "", None
+        raw, raw_error, view = "", None, None
         try:
-            message = build_message(shown, settings)
+            message = build_message(copy, settings)
             headers = [(name, str(value)) for name, value in message.items()]
+            source = message.as_bytes(policy=SMTP_POLICY)
+            view = shown(readable.read(source))
             if admin.can_act:  # the raw source is for admins, not viewers
-                raw = message.as_bytes(policy=SMTP_POLICY).decode("utf-8", errors="replace")
+                raw = source.decode("utf-8", errors="replace")
         except Exception as exc:  # a row that cannot be built must still be inspectable
             log.warning("could not build outbox message %s", outbox_id, exc_info=True)
             raw_error = f"{type(exc).__name__}: {exc}"
@@ -131,8 +136,9 @@ def outbox_detail(
         "admin/outbox_detail.html",
         admin=admin,
         row=row,
-        shown=shown,
+        shown=copy,
         mail_headers=headers,
+        decoded=view,
         raw=raw,
         raw_error=raw_error,
     )
@@ -217,16 +223,15 @@ def inbound_list(
     )
 
 
-def _header_summary(raw: bytes) -> list[tuple[str, str]]:
-    try:
-        headers = BytesHeaderParser(policy=default_policy).parsebytes(raw[:RAW_PREVIEW_BYTES])
-        return [
-            (name, str(headers[name]))
-            for name in ("From", "To", "Subject", "Date")
-            if headers[name] is not None
-        ]
-    except Exception:  # a broken header is exactly what admins come here to look at
-        return []
+def shown(view: readable.Readable) -> readable.Readable:
+    """The decoded view with every link token redacted (quoted replies carry our links)."""
+    return readable.Readable(
+        headers=[(name, redact_text(value)) for name, value in view.headers],
+        parts=[replace(part, text=redact_text(part.text)) for part in view.parts],
+        attachments=[replace(a, name=redact_text(a.name)) for a in view.attachments],
+        notes=[redact_text(note) for note in view.notes],
+        left_out=view.left_out,
+    )
 
 
 @router.get("/inbound/{inbound_id}")
@@ -242,6 +247,7 @@ def inbound_detail(
         row.raw = None  # detached: the template never needs the bytes again
     # An installer's reply quotes our offer, a bounce returns it: their links are credentials.
     raw_bytes = redact_message(stored) if stored else b""
+    view = shown(readable.read(raw_bytes[:MAX_DECODED_BYTES])) if raw_bytes else None
     parsed = redact_text(to_json(row.parsed)) if row.parsed else ""
     can_rerun = row.outcome == InboundOutcome.QUARANTINED and row.channel.value != "webhook"
     return render(
@@ -257,9 +263,9 @@ def inbound_detail(
         has_raw=bool(stored),
         truncated=len(raw_bytes) > RAW_PREVIEW_BYTES,
         preview_bytes=RAW_PREVIEW_BYTES,
-        mail_headers=[(name, redact_text(value)) for name, value in _header_summary(raw_bytes)]
-        if raw_bytes
-        else [],
+        mail_headers=view.headers if view else [],
+        # The decoded text is the customer's message: admins only, like the raw source.
+        decoded=view if view and admin.can_act else None,
         can_rerun=can_rerun,
     )
 

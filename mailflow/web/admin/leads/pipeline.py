@@ -16,7 +16,7 @@ from mailflow.web.admin.leads.common import VIEWS
 from mailflow.web.admin.leads.waiting import waiting_summary
 from mailflow.web.admin.rendering import render
 from mailflow.web.deps import SettingsDep
-from mailflow.web.formats import format_utc_instant
+from mailflow.web.formats import format_admin_instant
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -49,7 +49,7 @@ def pipeline_page(request: Request, admin: CurrentAdmin) -> Response:
         p=summary,
         waiting=waiting,
         oldest_waiting=oldest_waiting,
-        now_text=format_utc_instant(at),
+        now_text=format_admin_instant(at),
         statuses=lq.STATUSES,
     )
 

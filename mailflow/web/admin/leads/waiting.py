@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailflow.clock import as_utc, now
+from mailflow.config import get_settings
 from mailflow.db import session_scope
 from mailflow.i18n import format_instant
 from mailflow.models import Lead, LeadStatus
@@ -89,7 +90,7 @@ def waiting_page(
         )
 
     def instant(value: datetime) -> str:
-        return format_instant(as_utc(value), language, "UTC")
+        return format_instant(as_utc(value), language, get_settings().admin_time_zone)
 
     return render(
         request,
