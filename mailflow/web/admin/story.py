@@ -31,6 +31,7 @@ from mailflow.web.dashboard.labels import (
 
 TEXT_LIMIT = 500  # a value typed by someone (a reason, a note) is cut to this on the page
 # "gold, 0 offers in 30 days, serves 75; 2 other eligible" (domain/routing.choose)
+LABEL_ONLY = ("reminder_skipped", "site_visit_not_sent", "survey_sent", "survey_reminder")
 _ROUTING_REASON = re.compile(r"^(bronze|silver|gold), (\d+) offers? in 30 days")
 
 
@@ -280,6 +281,8 @@ def _sentence(words, event, data, installers, offered_at) -> str:
             else N_("Email reply received from %(sender)s")
         )
         return w._(message, sender=_clip(data.get("sender") or "?"))
+    if kind in LABEL_ONLY:  # the dashboard's words say it all; the data repeats them
+        return w._(EVENT_LABELS[kind])
     return _admin_sentence(w, kind, data, installers) or _generic(w, kind, data)
 
 
@@ -321,7 +324,7 @@ def _status(w: Words, data: Mapping[str, Any]) -> str:
         contact = w._(kind) if kind else w._("Contact")
         if data.get("contact_date"):
             contact = w._("%(kind)s on %(day)s", kind=contact, day=w.day(data["contact_date"]))
-        notes.append(w._("contact: %(contact)s", contact=contact.lower()))
+        notes.append(w._("contact: %(contact)s", contact=contact))
     sentence = w._("Status: %(status)s", status=w.status(step))
     return f"{sentence} ({'; '.join(notes)})" if notes else sentence
 
