@@ -454,7 +454,8 @@ def test_assign_withdraws_the_offer_and_emails_the_installer(settings, routed, a
     assert [m.template for m in emails_to(settings, idf)] == ["offer_accepted", "contact_details"]
     # The timeline on the page names the admin and the reason.
     page = admin_client.get(f"/admin/leads/{routed}").text
-    assert "reassigned" in page and "no answer from Sud" in page and "admin@example.com" in page
+    assert "Reassigned from Sud Énergie to IDF Photovoltaïque: no answer from Sud" in page
+    assert "admin@example.com" in page
 
 
 def test_assign_is_refused_without_a_reason_or_to_a_deactivated_installer(
@@ -701,10 +702,10 @@ def test_lead_detail_shows_fields_offers_and_timeline(settings, routed, admin_cl
         "Claire Dubois",
         "+33140347000",
         "Quai de Valmy 167",
-        "annual consumption kwh",
+        "<dt>Annual consumption</dt><dd>3,100\xa0kWh</dd>",
         "contact@soleil-paris.example",
-        "intake",
-        "offered",
+        "Request received from email (smtp)",
+        "Offered to Soleil Paris SARL (gold, 0 offers in 30 days) until ",
         'id="assign-form"',
         'id="erase-form"',
     ):

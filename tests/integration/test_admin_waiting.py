@@ -77,7 +77,8 @@ def test_the_page_lists_waiting_leads_oldest_first_with_why(admin_client, line):
     assert "Secret" not in html and "@customer.example" not in html and "+336" not in html
     first = row_html(html, listed[0])
     assert "69006 Lyon · FR" in first and "pv" in first
-    assert "(UTC)" in first  # the absolute instant beside the relative one
+    # the absolute instant beside the relative one, in the admin's time zone
+    assert "(Europe/Paris)" in first
 
 
 def test_a_freed_slot_changes_the_reason(settings, admin_client, line):
