@@ -166,7 +166,7 @@ def timeline(
         except Exception:  # odd data recorded long ago: the generic sentence, never a 500
             text = _generic(words, event.type, data)
         actor = getattr(event.actor, "value", str(event.actor))
-        by = _clip(data.get("by")) if actor == "admin" else ""
+        by = _clip(data.get("by")) if data.get("by") else ""  # an admin's email
         sentences.append(Sentence(event.at, actor, by, str(event.type), text))
     return sentences
 
