@@ -15,7 +15,7 @@ from email.message import Message
 
 from mailflow.domain.intake import mime
 
-HEADERS = ("From", "To", "Cc", "Reply-To", "Subject", "Date", "Message-ID")
+HEADERS = ("From", "To", "Cc", "Reply-To", "Subject", "Date")
 MAX_HEADER_CHARS = 1000  # per header value
 MAX_PARTS = 50  # text parts shown
 MAX_ATTACHMENTS = 100
