@@ -141,6 +141,9 @@ def test_the_lead_page_tells_what_happened_in_the_admins_time_zone(
         "Waiting in the pool, listed in the lead exchange: no eligible installer left",
     ]
     assert "{" not in "".join(sentences(page))
+    # the offers table gives the reason in words too; the project by its names
+    assert "declined: No capacity at the moment — full until March" in plain(page)
+    assert "<dt>Product</dt><dd>solar PV</dd>" in page
 
     page = admin_client.get(f"/admin/leads/{won}").text
     told = sentences(page)

@@ -419,3 +419,15 @@ def test_details_by_their_words_and_units():
         ("Roof area", "35.5 m²"),
         ("Interested in storage", "yes"),
     ]
+
+
+def test_the_project_by_its_names():
+    lead = SimpleNamespace(product="heat_pump", building_type="residential", grid_connection=None)
+    assert story.project_words(lead, "en") == {
+        "product": "heat pump",
+        "building": "residential",
+        "grid": "—",
+    }
+    odd = SimpleNamespace(product="wind_turbine", building_type=None, grid_connection="off_grid")
+    assert story.project_words(odd, "fr")["product"] == "wind turbine"
+    assert story.project_words(odd, "en")["grid"] == "off the grid"

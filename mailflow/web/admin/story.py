@@ -22,7 +22,14 @@ from babel.numbers import format_decimal, get_currency_symbol
 from mailflow.clock import as_utc
 from mailflow.i18n import format_duration, translations
 from mailflow.outbound.emails import detail_fact
-from mailflow.outbound.names import N_, STATUS_NAMES, TIER_NAMES
+from mailflow.outbound.names import (
+    BUILDING_NAMES,
+    GRID_NAMES,
+    N_,
+    PRODUCT_NAMES,
+    STATUS_NAMES,
+    TIER_NAMES,
+)
 from mailflow.web.dashboard.labels import (
     CONTACT_TYPE_LABELS,
     EVENT_LABELS,
@@ -415,3 +422,25 @@ def detail_fields(details: Mapping[str, Any] | None, language: str) -> list[tupl
         label, text = detail_fact(str(key), value, language)
         rows.append((label, text[:TEXT_LIMIT]))
     return rows
+
+
+def project_words(lead: Any, language: str) -> dict[str, str]:
+    """The lead's product, building and grid connection by their names ("solar PV", not
+    "pv"); a value the tables do not know is shown in words, a missing one as a dash."""
+    w = Words(language, ZoneInfo("UTC"))
+
+    def name(table: Mapping[Any, str], value: Any) -> str:
+        if value in table:
+            return w._(table[value])
+        return str(value).replace("_", " ") if value else "—"
+
+    return {
+        "product": name(PRODUCT_NAMES, lead.product),
+        "building": name(BUILDING_NAMES, lead.building_type),
+        "grid": name(GRID_NAMES, lead.grid_connection),
+    }
+
+
+def decline_reason(reason: Any, language: str) -> str:
+    """A decline reason of the offers table in words ("No capacity at the moment")."""
+    return Words(language, ZoneInfo("UTC")).reason(reason)

@@ -179,6 +179,8 @@ def lead_detail(request: Request, lead_id: int, admin: CurrentAdmin) -> Response
         ),
         progress_fields=lambda language: story.progress_fields(lead.progress, language),
         detail_fields=lambda language: story.detail_fields(lead.details, language),
+        project_words=lambda language: story.project_words(lead, language),
+        decline_reason=story.decline_reason,
     )
 
 
