@@ -391,6 +391,16 @@ def test_pipeline_summary(settings, admin_client):
     assert re.search(r'id="offers-waiting">3<', page.text)
     assert re.search(r'id="pool-size">2<', page.text)
     assert 'href="/admin/pipeline" class="active"' in page.text or "Pipeline</a>" in page.text
+    # Statuses grouped by stage with the stage's total: 3 offered + 2 pool + 1 new are open,
+    # 3 accepted in progress, none won or lost.
+    stages = dict(
+        re.findall(
+            r'data-group="(\w+)">\s*<tr class="group-row">.*?class="num group-count">([\d,]+)<',
+            page.text,
+            re.S,
+        )
+    )
+    assert stages == {"open": "6", "in_progress": "3", "won": "0", "lost": "0"}
 
 
 # ------------------------------------------------------------------ actions -----------------
