@@ -212,8 +212,14 @@ def test_column_chooser_shows_exactly_the_chosen_columns(settings, leads, admin_
     assert re.findall(r'name="cols" value="(\w+)" checked', chooser) == ["id", "contact", "status"]
     search = page.split('role="search"')[1].split("</form>")[0]
     assert re.findall(r'name="cols" value="(\w+)"', search) == ["contact", "id", "status"]
-    default = admin_client.get("/admin/leads").text.split("</thead>")[0]
-    assert re.findall(r'data-col="(\w+)"', default) == lq.DEFAULT_COLUMNS
+    # So do the export links of the whole list (the default columns: no column= at all).
+    assert (
+        'href="/admin/leads/export.xlsx?sort=-created&amp;column=contact&amp;column=id&amp;column=status"'
+        in page
+    )
+    default = admin_client.get("/admin/leads").text
+    assert 'href="/admin/leads/export.xlsx?sort=-created" id="export-xlsx"' in default
+    assert re.findall(r'data-col="(\w+)"', default.split("</thead>")[0]) == lq.DEFAULT_COLUMNS
 
 
 def test_saved_filter_round_trip(settings, leads, admin_client):

@@ -93,7 +93,8 @@ def lead_list(request: Request, admin: CurrentAdmin, settings: SettingsDep) -> R
         page_sizes=lq.PAGE_SIZES,
         link=link,
         sort_link=sort_link,
-        export_query=lq.url_with("", {**base, "sort": ctx["sort"]}),
+        # The export links carry the chosen columns (``column=``, as the selection's export).
+        export_query=lq.url_with("", {**base, "sort": ctx["sort"], "column": extra.get("cols")}),
         default_sort=lq.DEFAULT_SORT,
         default_per=lq.DEFAULT_PAGE_SIZE,
         custom_columns=ctx["columns"] != lq.DEFAULT_COLUMNS,
