@@ -147,6 +147,11 @@ def test_kanban_on_a_phone_and_bulk_rotation_on_a_desktop(live_server, settings,
         screenshot(page, "admin-leads-bulk-result.png")
         page.click("#back-to-list")
         page.wait_for_url("**/admin/leads?postcode=75")
+        # On a desktop the board scrolls sideways too, the page does not.
+        page.goto(f"{live_server}/admin/leads?view=kanban")
+        assert page.evaluate("document.documentElement.scrollWidth") <= DESKTOP["width"]
+        assert page.locator("#kanban").evaluate("k => k.scrollWidth > k.clientWidth")
+        screenshot(page, "admin-kanban-desktop.png")
 
     with session_scope(settings) as s:
         for lead_id in offered:
