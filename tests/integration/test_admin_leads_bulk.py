@@ -290,3 +290,26 @@ def test_a_saved_search_for_an_erased_customer_loses_its_search_term(settings, l
             "Claire": "status=offered",
             "Lyon": "q=Lyon&status=offered",
         }
+
+
+def test_an_ordered_or_scheduled_lead_can_be_put_back_in_rotation(settings, leads, admin_client):
+    """The admin's transitions allow it (any lead not installed); the system's table alone did
+    not, and the page answered 500."""
+    first, second, _won = leads
+    sud = installer_id(settings, SUD)
+    bulk(admin_client, [first, second], "assign", installer_id=sud, reason="area")
+    with session_scope(settings) as s:
+        s.get(Lead, first).status = LeadStatus.ORDER_PLACED
+        s.get(Lead, second).status = LeadStatus.INSTALLATION_SCHEDULED
+    page = bulk(admin_client, [first], "rotate", reason="order cancelled")
+    assert page.status_code == 200 and outcomes(page.text)[first][0] == "yes"
+    response = post(admin_client, f"/admin/leads/{second}/rotate", {"reason": "date cancelled"})
+    assert response.status_code == 303
+    for lead_id in (first, second):
+        status, holder, _ = state(settings, lead_id)
+        assert status in ("offered", "pool") and holder is None
+        with session_scope(settings) as s:
+            released = s.scalars(
+                select(LeadEvent).where(LeadEvent.lead_id == lead_id, LeadEvent.type == "released")
+            ).one()
+            assert released.actor == "admin" and released.data["installer_id"] == sud

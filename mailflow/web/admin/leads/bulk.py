@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from mailflow.clock import now
 from mailflow.config import get_settings
 from mailflow.db import session_scope
+from mailflow.domain import lead as lead_rules
 from mailflow.leads import admin_actions
 from mailflow.web.admin import lead_queries as lq
 from mailflow.web.admin.audit import record_web
@@ -123,6 +124,8 @@ def leads_bulk(request: Request, action: Action = Depends(require_action)) -> Re
                 )
         except admin_actions.ActionRefused as exc:  # no such lead, or not in a state for it
             outcomes.append(Outcome(lead_id, False, str(exc)))
+        except lead_rules.Refused as exc:  # the state machine's word, should a check miss it
+            outcomes.append(Outcome(lead_id, False, f"Lead #{lead_id}: {exc}."))
         else:
             outcomes.append(Outcome(lead_id, True, detail))
     done = sum(1 for o in outcomes if o.done)
