@@ -10,9 +10,20 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
 from mailflow.config import get_settings
-from mailflow.web.admin import audit, data, installers, leads, login, monitor, review, rules
+from mailflow.outbound.names import N_
+from mailflow.web.admin import (
+    audit,
+    data,
+    installers,
+    leads,
+    login,
+    monitor,
+    people,
+    review,
+    rules,
+)
 from mailflow.web.admin.auth import CSRF_REFUSED, LoginRequired, Refused, login_url
-from mailflow.web.admin.rendering import render
+from mailflow.web.admin.rendering import console_language, render, tr
 from mailflow.web.admin.security import AdminSessionMiddleware
 
 
@@ -39,13 +50,15 @@ def install(app: FastAPI) -> None:
 
 
 def refusal_page(request: Request, exc: Refused) -> Response:
+    # A refusal's message is an English msgid (marked N_): shown in the reader's language.
+    language = console_language(request, exc.admin)
     return render(
         request,
         "admin/error.html",
         admin=exc.admin,
         status_code=exc.status_code,
-        title="Not allowed",
-        message=exc.message,
+        title=tr(language, N_("Not allowed")),
+        message=tr(language, exc.message),
     )
 
 
@@ -62,4 +75,11 @@ def page_routers() -> list:
 def console_routers() -> list:
     """The admin console's routers (pipeline, leads, installers, data, audit), in matching
     order: fixed paths such as ``/admin/leads/export.csv`` before ``/admin/leads/{lead_id}``."""
-    return [data.router, leads.router, installers.router, audit.router, review.router]
+    return [
+        data.router,
+        leads.router,
+        installers.router,
+        audit.router,
+        review.router,
+        people.router,
+    ]
