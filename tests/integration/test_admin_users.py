@@ -224,3 +224,31 @@ def test_odd_input_is_a_4xx(settings):
             == 303
         )
         assert "already exists" in admin.get("/admin/users").text
+
+
+def test_signed_out_nothing_is_reachable_but_the_link_pages(settings):
+    admin_id = make_admin(settings)
+    with TestClient(create_app()) as client:
+        for path in ("/admin/users", "/admin/preferences"):
+            answer = client.get(path, follow_redirects=False)
+            assert answer.status_code == 303 and answer.headers["location"].startswith(
+                "/admin/login"
+            )
+        token = csrf(client)  # an anonymous session's token does not make an admin
+        for path in (
+            "/admin/users/invite",
+            f"/admin/users/{admin_id}/role",
+            f"/admin/users/{admin_id}/reset",
+            f"/admin/users/{admin_id}/deactivate",
+            f"/admin/users/{admin_id}/activate",
+            "/admin/preferences",
+        ):
+            answer = client.post(
+                path,
+                data={"csrf_token": token, "email": NEW, "role": "viewer", "language": "de"},
+                follow_redirects=False,
+            )
+            assert answer.status_code == 403, path
+    assert emails_to(settings, NEW) == []
+    assert audit(settings, "admin_user.invite") == audit(settings, "admin_user.language") == []
+    assert user(settings, "admin@example.com").active

@@ -32,7 +32,7 @@ def install(app: FastAPI) -> None:
     settings = get_settings()
     if not settings.signing_keys:
         raise RuntimeError("MAILFLOW_SECRET_KEYS holds no key: the admin session cannot be signed")
-    for router in [*page_routers(), *console_routers()]:
+    for router in [*page_routers(), *console_routers(), *account_routers()]:
         app.include_router(router)
     app.add_middleware(
         AdminSessionMiddleware,
@@ -81,5 +81,12 @@ def console_routers() -> list:
         installers.router,
         audit.router,
         review.router,
-        people.router,
     ]
+
+
+def account_routers() -> list:
+    """The admin users' pages (``/admin/users``: admins only, viewers refused), everyone's own
+    preferences (viewers too) and the invitation and reset link pages (no session: the link
+    is the credential). Their access rules differ from the console's (where a viewer reads
+    every page): tests/integration/test_admin_users.py checks them."""
+    return [people.router]
