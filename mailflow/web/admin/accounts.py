@@ -184,7 +184,7 @@ def invite(
         )
         session.add(user)
     else:
-        user.role, user.active = role, True
+        user.role, user.active, user.language = role, True, language
     url = _send_link(session, settings, user, INVITE, at, actor.name)
     _audit(session, actor, "admin_user.invite", user, f"invited {email} as {role}", role=role)
     return user, url
