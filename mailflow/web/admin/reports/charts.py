@@ -37,12 +37,14 @@ def _config(title: str, **extra) -> dict:
         "js": [],  # no script: the console runs none
         "disable_xml_declaration": True,
         "width": 860,
-        "height": 300,
+        "height": 320,
         "legend_at_bottom": True,
         "legend_at_bottom_columns": 4,
         "truncate_legend": -1,
+        "truncate_label": -1,
         "show_minor_x_labels": False,
         "margin": 12,
+        "margin_bottom": 28,  # room for a second row of legend
         "no_data_text": extra.pop("no_data_text", "—"),
         **extra,
     }
