@@ -99,10 +99,10 @@ def overview_charts(view: Overview, language: str, labels: dict[str, str]) -> di
         ),
         "acceptance": _daily(
             pygal.Line,
-            gettext(language, "Acceptance rate per day (%)"),
+            gettext(language, "Acceptance rate per day (percent)"),
             days,
             {
-                gettext(language, "Accepted, % of offers answered or timed out"): [
+                gettext(language, "Accepted, share of offers answered or timed out"): [
                     None if v is None else round(v, 1) for v in view.acceptance_rate
                 ]
             },
