@@ -37,6 +37,7 @@ from mailflow.models import (
     Survey,
     Timer,
 )
+from mailflow.schedule import run_sweep
 from support.web import signed_in_client
 
 T0 = datetime(2026, 2, 2, 9, 0, tzinfo=UTC)
@@ -599,3 +600,13 @@ def test_the_sweep_samples_pool_outbox_and_queues_once_per_interval(settings, da
     page = signed_in_client(settings).get("/admin/reports", params=RANGE).text
     pool_chart = re.search(r'id="chart-pool".*?</figure>', page, re.S).group(0)
     assert "Pool size over time" in pool_chart and "In the pool" in pool_chart
+
+
+def test_the_scheduler_sweep_records_the_samples(settings):
+    at = datetime(2026, 2, 3, 12, 1, tzinfo=UTC)
+    assert run_sweep(settings, at)["report_samples"] == 1
+    assert run_sweep(settings, at + timedelta(seconds=5))["report_samples"] == 0
+    with session_scope(settings) as s:
+        (sample,) = s.scalars(select(ReportSample))
+    assert sample.at == datetime(2026, 2, 3, 12, 0, tzinfo=UTC)
+    assert (sample.pool, sample.exchange, sample.waiting, sample.outbox) == (0, 0, 0, 0)
