@@ -1,6 +1,6 @@
 """The reports (/admin/reports): every figure computed from a known set of leads, offers,
-status steps and ratings, compared with the page, the CSV and the XLSX; sorting, filters, the
-viewer's access, the service-level lists and the sampling sweep.
+status steps and ratings, compared with the page, the CSV and the XLSX; sorting, filters and
+the viewer's access (service-level lists and samples: test_reports_service.py).
 
 The data set lives in the first week of February 2026 (explicit timestamps, never today's
 date); the reports are asked for that range.
@@ -11,192 +11,24 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import func, select
 
-from mailflow import clock
 from mailflow.app.reports.common import ReportFilters
 from mailflow.app.reports.installers import installer_rows
 from mailflow.app.reports.overview import overview
-from mailflow.app.reports.samples import record_sample
-from mailflow.app.reports.service import service_lists
 from mailflow.app.reports.sources import source_rows
 from mailflow.db import session_scope
-from mailflow.models import (
-    Actor,
-    Installer,
-    Lead,
-    LeadEvent,
-    LeadStatus,
-    Offer,
-    OfferStatus,
-    ReportSample,
-    Survey,
-    Timer,
-)
-from mailflow.schedule import run_sweep
+from support.report_data import RANGE, F, seed
 from support.web import signed_in_client
-
-T0 = datetime(2026, 2, 2, 9, 0, tzinfo=UTC)
-RANGE = {"start": "2026-02-01", "end": "2026-02-07"}
-F = ReportFilters(start=date(2026, 2, 1), end=date(2026, 2, 7))
-
-
-def _installer(s, name, tier, score, **extra) -> int:
-    row = Installer(
-        email=f"{name.lower()}@installers.example",
-        name=name,
-        country="FR",
-        postcodes="75 69 13",
-        tier=tier,
-        score=score,
-        **extra,
-    )
-    s.add(row)
-    s.flush()
-    return row.id
-
-
-def _lead(s, created, source, product, postcode, status, **extra) -> int:
-    row = Lead(
-        customer_name="Client",
-        postcode=postcode,
-        country="FR",
-        source=source,
-        product=product,
-        status=status,
-        created_at=created,
-        updated_at=created,
-        **extra,
-    )
-    s.add(row)
-    s.flush()
-    return row.id
-
-
-def _offer(s, lead, installer, status, offered, answered=None) -> None:
-    s.add(
-        Offer(
-            lead_id=lead,
-            installer_id=installer,
-            status=status,
-            offered_at=offered,
-            deadline=offered + timedelta(hours=24),
-            answered_at=answered,
-        )
-    )
-
-
-def _step(s, lead, at, status) -> None:
-    s.add(
-        LeadEvent(
-            lead_id=lead, at=at, type="status", actor=Actor.INSTALLER, data={"status": status}
-        )
-    )
 
 
 @pytest.fixture
 def data(settings):
-    """Six leads in the range (one before it), five offers, two surveys."""
-    m = timedelta(minutes=1)
-    with session_scope(settings) as s:
-        a = _installer(s, "Alpha", "gold", 80.0)
-        b = _installer(s, "Bravo", "silver", 55.5)
-        c = _installer(s, "Charlie", "bronze", None, bounced_at=T0)
-        quote = lambda amount: {"quote": {"amount": amount, "currency": "EUR"}}  # noqa: E731
-        l1 = _lead(
-            s,
-            T0,
-            "calculator",
-            "pv",
-            "75011",
-            LeadStatus.INSTALLED,
-            accepted_at=T0 + 35 * m,
-            assigned_installer_id=a,
-            progress=quote(10000),
-        )
-        _offer(s, l1, a, OfferStatus.ACCEPTED, T0 + 5 * m, T0 + 35 * m)
-        for day, status in enumerate(
-            ["contact_attempted", "quote_sent", "order_placed", "installed"], start=1
-        ):
-            _step(s, l1, T0 + timedelta(days=day), status)
-        t2 = T0 + timedelta(days=1)  # 3 February
-        l2 = _lead(s, t2, "calculator", "pv", "69001", LeadStatus.POOL)
-        _offer(s, l2, b, OfferStatus.DECLINED, t2 + 5 * m, t2 + 65 * m)
-        _offer(s, l2, a, OfferStatus.EXPIRED, t2 + 70 * m)
-        t3 = T0 + timedelta(days=1, hours=1)
-        l3 = _lead(
-            s,
-            t3,
-            "webhook",
-            "heat_pump",
-            "75002",
-            LeadStatus.QUOTE_SENT,
-            accepted_at=t3 + 90 * m,
-            assigned_installer_id=a,
-            progress=quote(5000.5),
-        )
-        _offer(s, l3, a, OfferStatus.ACCEPTED, t3, t3 + 90 * m)
-        _step(s, l3, t3 + timedelta(hours=5), "quote_sent")
-        t4 = T0 + timedelta(days=2)  # 4 February
-        _lead(
-            s,
-            t4 - timedelta(hours=1),
-            "webhook",
-            "heat_pump",
-            "13001",
-            LeadStatus.DUPLICATE,
-            duplicate_of_id=l3,
-        )
-        _lead(s, t4 + timedelta(hours=3), "email", None, "75001", LeadStatus.QUARANTINED)
-        t6 = t4 + timedelta(hours=5)
-        l6 = _lead(
-            s,
-            t6,
-            "calculator",
-            "battery",
-            "69002",
-            LeadStatus.ACCEPTED,
-            accepted_at=t6 + 10 * m,
-            assigned_installer_id=b,
-        )
-        _offer(s, l6, b, OfferStatus.ACCEPTED, t6, t6 + 10 * m)
-        # Before the range: counted nowhere.
-        old = _lead(
-            s,
-            T0 - timedelta(days=13),
-            "calculator",
-            "pv",
-            "75003",
-            LeadStatus.ACCEPTED,
-            accepted_at=T0 - timedelta(days=13),
-            assigned_installer_id=a,
-        )
-        _offer(s, old, a, OfferStatus.ACCEPTED, T0 - timedelta(days=13), T0 - timedelta(days=13))
-        s.add(
-            Survey(
-                lead_id=l1,
-                installer_id=a,
-                submitted_at=T0 + timedelta(days=3),
-                service=5,
-                installation=4,
-                communication=5,
-            )
-        )
-        s.add(
-            Survey(
-                lead_id=l6,
-                installer_id=b,
-                submitted_at=T0 + timedelta(days=4),
-                service=3,
-                installation=3,
-                communication=4,
-            )
-        )
-    return {"a": a, "b": b, "c": c, "l1": l1, "l2": l2, "l3": l3, "l6": l6}
+    """The known data set (tests/support/report_data.py): ids by name."""
+    return seed(settings)
 
 
 # ------------------------------------------------------------------ the figures -------------
@@ -530,83 +362,3 @@ def test_a_viewer_reads_every_report(settings, data):
     anonymous = signed_in_client(settings, email="other@example.com")
     anonymous.cookies.clear()
     assert anonymous.get("/admin/reports", follow_redirects=False).status_code == 303
-
-
-def test_the_service_lists(settings, data):
-    at = clock.now()
-    with session_scope(settings) as s:
-        lead = _lead(s, at - timedelta(hours=3), "calculator", "pv", "75004", LeadStatus.OFFERED)
-        s.add(
-            Offer(
-                lead_id=lead,
-                installer_id=data["a"],
-                status=OfferStatus.OFFERED,
-                offered_at=at - timedelta(hours=22),
-                deadline=at + timedelta(hours=2),
-            )
-        )
-        s.add(
-            Timer(
-                kind="claim_lapse",
-                lead_id=data["l6"],
-                installer_id=data["b"],
-                due_at=at + timedelta(hours=30),
-            )
-        )
-    client = signed_in_client(settings)
-    html = client.get("/admin/reports/service", params=RANGE).text
-    with session_scope(settings) as s:
-        lists = service_lists(s, F, at)
-    assert [(d.lead_id, round(d.minutes_left)) for d in lists.offers_due] == [(lead, 120)]
-    assert [(d.kind, d.lead_id, round(d.minutes_left)) for d in lists.reservations_due] == [
-        ("claim_lapse", data["l6"], 1800)
-    ]
-    assert [(b.installer_id, b.bounces) for b in lists.bouncing] == [(data["c"], 0)]
-    waits = [(w.lead_id, w.still_waiting) for w in lists.longest_waits]
-    assert waits == [
-        (data["l2"], True),
-        (data["l3"], False),
-        (data["l1"], False),
-        (data["l6"], False),
-    ]
-    assert [round(w.minutes) for w in lists.longest_waits[1:]] == [90, 35, 10]
-    assert re.search(
-        rf'id="offers-due".*data-lead="{lead}".*?data-col="minutes_left">1[12]\d<', html, re.S
-    )
-    assert f'data-installer="{data["c"]}"' in html
-    longest = re.search(r'id="longest-waits"(.*?)</table>', html, re.S).group(1)
-    assert re.findall(r'data-lead="(\d+)"', longest) == [
-        str(data[k]) for k in ("l2", "l3", "l1", "l6")
-    ]
-    assert '<td class="num" data-col="hours">1.5</td>' in longest
-
-
-def test_the_sweep_samples_pool_outbox_and_queues_once_per_interval(settings, data):
-    at = datetime(2026, 2, 3, 12, 7, 30, tzinfo=UTC)
-    assert record_sample(settings, at) == 1
-    assert record_sample(settings, at + timedelta(minutes=2)) == 0  # same 5-minute interval
-    assert record_sample(settings, at + timedelta(minutes=3)) == 1  # 12:10
-    with session_scope(settings) as s:
-        s.add(ReportSample(at=at - timedelta(days=500), pool=9, exchange=0, waiting=0, outbox=0))
-    assert record_sample(settings, at + timedelta(minutes=10)) == 1  # and prunes the old one
-    with session_scope(settings) as s:
-        samples = list(s.scalars(select(ReportSample).order_by(ReportSample.at)))
-        assert s.scalar(select(func.count()).select_from(ReportSample)) == 3
-    assert [x.at.strftime("%H:%M") for x in samples] == ["12:05", "12:10", "12:15"]
-    assert all(x.pool == 1 for x in samples)  # lead 2 is in the pool
-    with session_scope(settings) as s:
-        view = overview(s, F)
-    assert view.samples.pool == [1, 1, 1]
-    page = signed_in_client(settings).get("/admin/reports", params=RANGE).text
-    pool_chart = re.search(r'id="chart-pool".*?</figure>', page, re.S).group(0)
-    assert "Pool size over time" in pool_chart and "In the pool" in pool_chart
-
-
-def test_the_scheduler_sweep_records_the_samples(settings):
-    at = datetime(2026, 2, 3, 12, 1, tzinfo=UTC)
-    assert run_sweep(settings, at)["report_samples"] == 1
-    assert run_sweep(settings, at + timedelta(seconds=5))["report_samples"] == 0
-    with session_scope(settings) as s:
-        (sample,) = s.scalars(select(ReportSample))
-    assert sample.at == datetime(2026, 2, 3, 12, 0, tzinfo=UTC)
-    assert (sample.pool, sample.exchange, sample.waiting, sample.outbox) == (0, 0, 0, 0)
