@@ -31,15 +31,18 @@ PRODUCTS = ["pv", "pv", "heat_pump", "battery", "pv_battery"]
 STEPS = ["contact_attempted", "first_contact", "quote_sent", "order_placed", "installed"]
 
 
-def seed_month(settings, at: datetime, seed: int = 19) -> dict[str, int]:
-    """Returns the installers' ids by name."""
+def seed_month(
+    settings, at: datetime, seed: int = 19, tag: str = "", samples: bool = True
+) -> dict[str, int]:
+    """Returns the installers' ids by name (``tag`` prefixes their names and addresses, to seed
+    several months' worth of traffic side by side)."""
     rng = random.Random(seed)
     with session_scope(settings) as s:
         ids = {}
         for name, tier, score, area in INSTALLERS:
             row = Installer(
-                email=f"{area}@installers.example",
-                name=name,
+                email=f"{tag}{area}@installers.example",
+                name=f"{tag}{name}",
                 country="FR",
                 postcodes=area,
                 tier=tier,
@@ -120,7 +123,7 @@ def seed_month(settings, at: datetime, seed: int = 19) -> dict[str, int]:
                         )
                     )
         pool = 4
-        for hours in range(30 * 24, 0, -3):
+        for hours in range(30 * 24, 0, -3) if samples else ():
             pool = max(0, pool + rng.randint(-2, 2))
             s.add(
                 ReportSample(
