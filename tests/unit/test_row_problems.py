@@ -38,7 +38,7 @@ def test_each_validation_error_reads_as_a_sentence():
     assert problems({"name": "A", "email": "a@b.fr", "postcode": "75001"}, product="windmill") == [
         "product 'windmill' is not one of: pv, heat_pump, battery, pv_battery"
     ]
-    assert problems({"name": "", "email": "a@b.fr", "postcode": "75001"}) == ["name is empty"]
+    assert problems({"name": "", "email": "a@b.fr", "postcode": "75001"}) == ["name is missing"]
 
 
 def test_postcodes_are_checked_for_the_countries_known():

@@ -95,7 +95,7 @@ def _problem(err: Mapping[str, Any], name: str, value: Any, data: Mapping[str, A
     ctx = err.get("ctx") or {}
     msg = str(err.get("msg", ""))
     text = "" if isinstance(value, Mapping) or value is None else str(value)
-    if kind == "missing":
+    if kind == "missing" or (kind == "string_type" and not text):
         return problem(MISSING, field=name)
     if kind == "string_too_short":
         limit = ctx.get("min_length", 1)
