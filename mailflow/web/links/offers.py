@@ -135,7 +135,8 @@ def _closed_code(offer: Offer | None, at) -> str | None:
     ):
         return "offer_expired"
     if offer.status != OfferStatus.OFFERED or offer.lead.status != LeadStatus.OFFERED:
-        return "taken"
+        holder = offer.lead.assigned_installer_id
+        return "taken_by_other" if holder not in (None, offer.installer_id) else "taken"
     return None
 
 
@@ -263,7 +264,8 @@ def _reveal(session: Session, link: tokens.LinkData, language: str, at) -> HTMLR
     lead = session.get(Lead, link.lead_id)
     if lead is None or lead.assigned_installer_id != link.installer_id:
         raise _Revealed()
-
+    if lead.first_contact_at is None:  # no status yet: revealing stands for first contact
+        lead.first_contact_at = at
     add_event(
         session,
         lead,
