@@ -397,6 +397,7 @@ NOT_PERSONAL: dict[tuple[str, str], str] = {
             "language",
             "country",
             "timezone",
+            "working_hours",
             "postcodes",
             "tier",
             "bounce_reason",
