@@ -92,7 +92,13 @@ class WorkingHours:
     end: time
 
     def __str__(self) -> str:
-        days = ",".join(WEEKDAYS[d] for d in sorted(self.days))
+        spans: list[list[int]] = []
+        for day in sorted(self.days):
+            if spans and spans[-1][1] == day - 1:
+                spans[-1][1] = day
+            else:
+                spans.append([day, day])
+        days = ",".join(WEEKDAYS[a] if a == b else f"{WEEKDAYS[a]}-{WEEKDAYS[b]}" for a, b in spans)
         return f"{days} {self.start:%H:%M}-{self.end:%H:%M}"
 
 

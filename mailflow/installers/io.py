@@ -1,7 +1,9 @@
 """Installers CSV/XLSX in the format of PRODUCT.md §11:
 ``email,name,company,language,country,timezone,postcodes,tier,capacity``, and optionally
 ``cap_day,cap_week,cap_month`` (leads per day, week, month in the installer's time zone; empty
-= no cap; a file without these columns leaves the caps as they are)."""
+= no cap; a file without these columns leaves the caps as they are), and ``working_hours``
+(e.g. ``mon-fri 08:00-18:00`` in the installer's time zone; empty = MAILFLOW_WORKING_HOURS;
+a file without the column leaves them as they are)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from sqlalchemy import select
 from mailflow.clock import now
 from mailflow.config import Settings
 from mailflow.db import session_scope
+from mailflow.domain.calendar import parse_working_hours
 from mailflow.domain.intake.schema import error_map, normalise_email
 from mailflow.models import Installer
 from mailflow.tabular import read_rows, write_rows
@@ -32,8 +35,18 @@ COLUMNS = [
     "cap_day",
     "cap_week",
     "cap_month",
+    "working_hours",
 ]
 CAPS = ("cap_day", "cap_week", "cap_month")
+
+
+def working_hours_cell(raw: dict) -> str | None:
+    """The optional ``working_hours`` column, normalised (ValueError if it does not parse).
+    Read apart from ``InstallerRow``, so that forms without it leave the stored hours alone."""
+    value = (raw.get("working_hours") or "").strip()
+    return str(parse_working_hours(value)) if value else None
+
+
 TIERS = ("bronze", "silver", "gold")
 
 
@@ -125,9 +138,13 @@ def import_installers(path: Path, settings: Settings) -> Report:
             data = {k: v for k, v in raw.items() if k in (*COLUMNS, "phone") and v != ""}
             try:
                 row = InstallerRow.model_validate(data)
+                hours = working_hours_cell(raw)
             except ValidationError as exc:
                 reason = "; ".join(f"{k}: {v}" for k, v in error_map(exc).items())
                 report.rows.append(RowResult(number, "rejected", raw.get("email"), reason))
+                continue
+            except ValueError as bad_hours:
+                report.rows.append(RowResult(number, "rejected", raw.get("email"), str(bad_hours)))
                 continue
             installer = session.scalar(select(Installer).where(Installer.email == row.email))
             outcome = "updated"
@@ -139,6 +156,8 @@ def import_installers(path: Path, settings: Settings) -> Report:
                 if key in CAPS and key not in raw:
                     continue  # an older file without the caps leaves them as they are
                 setattr(installer, key, value)
+            if "working_hours" in raw:
+                installer.working_hours = hours
             installer.updated_at = now()
             session.flush()
             report.rows.append(RowResult(number, outcome, row.email))
@@ -160,6 +179,7 @@ def export_row(installer: Installer) -> list:
         installer.cap_day,
         installer.cap_week,
         installer.cap_month,
+        installer.working_hours,
     ]
 
 

@@ -31,8 +31,9 @@ def local(*args) -> datetime:
 
 def test_parse_working_hours():
     hours = parse_working_hours("mon-fri 08:00-18:00")
-    assert hours.days == frozenset(range(5)) and str(hours) == "mon,tue,wed,thu,fri 08:00-18:00"
+    assert hours.days == frozenset(range(5)) and str(hours) == "mon-fri 08:00-18:00"
     assert parse_working_hours("Mon,Wed,sat 7:30-16:00").days == frozenset({0, 2, 5})
+    assert str(parse_working_hours("sat,mon-wed 7:30-16:00")) == "mon-wed,sat 07:30-16:00"
     assert parse_working_hours("fri-mon 09:00-12:00").days == frozenset({4, 5, 6, 0})
     for bad in ("mon-fri", "mon-fri 18:00-08:00", "xyz 08:00-18:00", "mon-fri 8-18"):
         with pytest.raises(ValueError):
