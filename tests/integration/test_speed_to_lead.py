@@ -21,11 +21,13 @@ from mailflow.domain.intake.schema import LeadIn
 from mailflow.domain.offer import OfferClosed
 from mailflow.leads.created import lead_created
 from mailflow.leads.service import create_lead
+from mailflow.lifecycle.service import record_status
 from mailflow.models import Installer, Lead, LeadStatus, Offer, OfferStatus, Timer, TimerStatus
 from mailflow.routing import offers
 from mailflow.schedule import run_sweep
 from mailflow.web.app import create_app
-from support.offers import emails_to, links_in
+from support.offers import csrf_of, emails_to, links_in
+from support.web import AUTH
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -302,3 +304,99 @@ def test_escalation_after_waiting_too_long(speedy):
     rows = offers_of(settings, lead_id)
     assert [o.status for o in rows].count(OfferStatus.OFFERED) == 3
     assert rows[-1].routing_reason.startswith("escalated after waiting 1 h 00 min")
+
+
+def test_first_contact_is_the_first_status_or_the_reveal(settings):
+    (installer_id,) = add_installers(settings, "gold")
+    tuesday = quiet_week_start() + timedelta(days=1)
+    by_status = arrive(settings, paris(tuesday, 10))
+    by_reveal = arrive(settings, paris(tuesday, 10, 1))
+    for lead_id, minute in ((by_status, 20), (by_reveal, 25)):
+        (offer,) = offers_of(settings, lead_id)
+        with session_scope(settings) as s:
+            offers.accept(
+                s, offer.id, installer_id, now=paris(tuesday, 10, minute), settings=settings
+            )
+    for minute in (40, 50):  # the first status counts, not the next
+        with session_scope(settings) as s:
+            lead = offers.lock_lead(s, by_status)
+            step = "contact_attempted" if minute == 40 else "first_contact"
+            record_status(
+                s,
+                lead,
+                s.get(Installer, installer_id),
+                step,
+                {},
+                now=paris(tuesday, 11, minute),
+                settings=settings,
+            )
+    (mail,) = [
+        m
+        for m in emails_to(settings, "installer0@paris.example", "contact_details")
+        if m.lead_id == by_reveal
+    ]
+    reveal = links_in(mail)["reveal"]
+    with time_machine.travel(paris(tuesday, 11, 5), tick=False):
+        with TestClient(create_app()) as client:
+            page = client.get(reveal)
+            shown = client.post(reveal, data={"csrf_token": csrf_of(page.text)})
+    assert shown.status_code == 200
+    assert clock.as_utc(get_lead(settings, by_status).first_contact_at) == paris(tuesday, 11, 40)
+    assert clock.as_utc(get_lead(settings, by_reveal).first_contact_at) == paris(tuesday, 11, 5)
+
+
+def test_speed_figures_of_a_known_set_match_the_api(settings):
+    gold, silver = add_installers(settings, "gold", "silver")
+    t0 = paris(quiet_week_start() + timedelta(days=1), 9)
+    # (source, holder, minutes to acceptance, minutes to first contact)
+    known = [
+        ("webhook", gold, 4, 30),
+        ("webhook", gold, 10, 50),
+        ("webhook", silver, 6, None),
+        ("email", silver, 60, 120),
+        ("email", None, None, None),  # nobody took it yet
+    ]
+    with session_scope(settings) as s:
+        for n, (source, holder, accepted, contact) in enumerate(known):
+            s.add(
+                Lead(
+                    status=LeadStatus.ACCEPTED if holder else LeadStatus.POOL,
+                    source=source,
+                    customer_name=f"Client {n}",
+                    postcode="75010",
+                    country="FR",
+                    assigned_installer_id=holder,
+                    created_at=t0 + timedelta(hours=n),
+                    accepted_at=t0 + timedelta(hours=n, minutes=accepted) if accepted else None,
+                    first_contact_at=(
+                        t0 + timedelta(hours=n, minutes=contact) if contact else None
+                    ),
+                )
+            )
+    with TestClient(create_app()) as client:
+        period = {"created_from": clock.iso(t0), "created_to": clock.iso(t0 + timedelta(days=1))}
+        overall = client.get("/api/speed", params=period, headers=AUTH).json()["groups"]
+        by_source = client.get(
+            "/api/speed", params={**period, "by": "source"}, headers=AUTH
+        ).json()["groups"]
+        by_tier = client.get("/api/speed", params={**period, "by": "tier"}, headers=AUTH)
+        odd = client.get("/api/speed", params={"by": "weather"}, headers=AUTH)
+    assert overall == [
+        {
+            "key": None,
+            "leads": 5,
+            # 4, 6, 10, 60 minutes: median (6 + 10) / 2 = 8, p90 = the 4th = 60
+            "to_acceptance": {"count": 4, "median_seconds": 480, "p90_seconds": 3600},
+            # 30, 50, 120 minutes
+            "to_first_contact": {"count": 3, "median_seconds": 3000, "p90_seconds": 7200},
+        }
+    ]
+    assert [(g["key"], g["leads"]) for g in by_source] == [("email", 2), ("webhook", 3)]
+    assert by_source[1]["to_acceptance"] == {
+        "count": 3,
+        "median_seconds": 360,
+        "p90_seconds": 600,
+    }
+    tiers = {g["key"]: g["to_first_contact"]["median_seconds"] for g in by_tier.json()["groups"]}
+    assert tiers == {"gold": 2400, "silver": 7200, None: None}
+    assert odd.status_code == 422
