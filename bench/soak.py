@@ -896,6 +896,9 @@ class SoakConfig:
     settle_timeout: float = 240.0
     keep: bool = False
     root: Path | None = None
+    # More MAILFLOW_* settings of every process, e.g. short offer windows and escalation:
+    # {"MAILFLOW_OFFER_WINDOW": "30m", "MAILFLOW_ESCALATE_AFTER_SILENT_OFFERS": "2"}.
+    settings: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -1208,7 +1211,7 @@ class Soak:
             schedulers=cfg.schedulers,
             worker_threads=cfg.worker_threads,
             sweep_interval=cfg.sweep_interval,
-            extra_env={"MAILFLOW_PENDING_GRACE_SECONDS": "5"},
+            extra_env={"MAILFLOW_PENDING_GRACE_SECONDS": "5", **dict(cfg.settings)},
             keep=cfg.keep,
         )
         self.report.lines.append(f"machine: {machine()}")
@@ -2138,6 +2141,13 @@ def main(argv: list[str] | None = None) -> int:
         "--traders", type=int, default=3, help="Installers using the exchange (0: none)."
     )
     parser.add_argument("--keep", action="store_true", help="Keep the logs and Maildir.")
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="MAILFLOW_X=VALUE",
+        help="A setting of every process (repeatable), e.g. MAILFLOW_OFFER_WINDOW=30m.",
+    )
     parser.add_argument("--json", type=Path, help="Also write the invariants as JSON here.")
     args = parser.parse_args(argv)
     missing = missing_binaries()
@@ -2155,6 +2165,7 @@ def main(argv: list[str] | None = None) -> int:
         faults=not args.no_faults,
         traders=args.traders,
         keep=args.keep,
+        settings=tuple(tuple(s.split("=", 1)) for s in args.setting),
     )
     started = time.monotonic()
     report = run_soak(config)
