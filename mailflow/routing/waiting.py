@@ -14,7 +14,14 @@ from mailflow.config import Settings
 from mailflow.db import session_scope
 from mailflow.domain.routing import BUSY, Candidate, ineligibility, serving_prefix
 from mailflow.models import Installer, Lead, LeadStatus, Offer, Timer
-from mailflow.routing.offers import _bare, _uow, candidates_of, lock_lead, next_offer
+from mailflow.routing.offers import (
+    ROUTABLE,
+    _bare,
+    _uow,
+    candidates_of,
+    lock_lead,
+    next_offer,
+)
 
 
 def offer_waiting_leads(
@@ -199,7 +206,7 @@ def release_held(session: Session, timer: Timer, at: datetime, settings: Setting
     if lead is None or lead.held_until is None:
         return
     lead.held_until = None
-    if lead.status != LeadStatus.NEW:
+    if lead.status not in ROUTABLE:
         return  # an admin assigned it, or it left rotation meanwhile
     uow = _uow(session, settings, at)
     uow.apply(next_offer(uow, lead, in_order=True)[0])
