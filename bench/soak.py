@@ -1828,12 +1828,23 @@ class Soak:
         dup_ids = {m: n for m, n in inst.message_ids.items() if n > 1}
         if dup_ids:
             problems.append(f"Message-IDs delivered more than once: {list(dup_ids)[:5]}")
+        # Speed to lead (#20, with short windows or escalation set): offers made to everyone
+        # left at once, and leads held for an installer's working hours.
+        escalated = db.scalar(
+            "SELECT count(*) FROM offers WHERE left(routing_reason, 9) = 'escalated'"
+        )
+        held = db.scalar("SELECT count(*) FROM lead_events WHERE type = 'held'")
+        taken = db.scalar(
+            "SELECT count(*) FROM lead_events WHERE type = 'offers_withdrawn' "
+            "AND data->>'reason' = 'taken'"
+        )
         report.checks.append(
             Check(
                 "offer emails: none sent twice, none missing",
                 not problems,
                 f"{len(offers)} offers, {len(inst.offer_mails)} offer emails in the Maildir "
-                f"({len(inst.mails)} emails in all), {len(twice)} offers with more than one",
+                f"({len(inst.mails)} emails in all), {len(twice)} offers with more than one; "
+                f"{escalated} escalated offers, {taken} escalations won, {held} leads held",
                 problems,
             )
         )

@@ -52,6 +52,18 @@ class OfferClosed(Exception):
         self.offer = offer
 
 
+# The routing reason of the offers of an escalated lead (offered to everyone left at once)
+# starts with this: when another of them won, the page says so kindly.
+ESCALATED = "escalated"
+
+
+def lost_race(offer, lead) -> bool:
+    """The offer was one of an escalated lead's, and another installer accepted first."""
+    return (offer.routing_reason or "").startswith(ESCALATED) and (
+        lead.assigned_installer_id not in (None, offer.installer_id)
+    )
+
+
 def closed_code(
     offer_status: S, lead_status: LeadStatus, *, taken_by_other: bool = False
 ) -> str | None:

@@ -427,7 +427,7 @@ def _open_offer(
     code = offer_rules.closed_code(
         offer.status,
         lead.status,
-        taken_by_other=lead.assigned_installer_id not in (None, offer.installer_id),
+        taken_by_other=offer_rules.lost_race(offer, lead),
     )
     if code is not None:
         raise OfferClosed(code, offer)

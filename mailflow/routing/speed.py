@@ -112,10 +112,12 @@ def escalation(session: Session, lead: Lead, now: datetime, settings: Settings) 
             )
         )
         if expired >= silent:
-            return f"escalated after {expired} silent offer{'s' if expired != 1 else ''}"
+            return (
+                f"{offer_rules.ESCALATED} after {expired} silent offer{'s' if expired != 1 else ''}"
+            )
     wait = settings.escalation_wait
     if wait is not None and now - as_utc(lead.created_at) >= wait:
-        return f"escalated after waiting {_hours(now - as_utc(lead.created_at))}"
+        return f"{offer_rules.ESCALATED} after waiting {_hours(now - as_utc(lead.created_at))}"
     return None
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from mailflow.clock import now
 from mailflow.config import Settings
 from mailflow.db import session_scope
+from mailflow.domain.offer import lost_race
 from mailflow.i18n import format_duration, gettext
 from mailflow.leads.service import add_event
 from mailflow.links import tokens
@@ -135,8 +136,7 @@ def _closed_code(offer: Offer | None, at) -> str | None:
     ):
         return "offer_expired"
     if offer.status != OfferStatus.OFFERED or offer.lead.status != LeadStatus.OFFERED:
-        holder = offer.lead.assigned_installer_id
-        return "taken_by_other" if holder not in (None, offer.installer_id) else "taken"
+        return "taken_by_other" if lost_race(offer, offer.lead) else "taken"
     return None
 
 
