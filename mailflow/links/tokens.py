@@ -20,8 +20,19 @@ from sqlalchemy.orm import Session
 from mailflow.config import Settings
 from mailflow.models import LinkNonce
 
-PURPOSES = ("accept", "decline", "reveal", "status", "survey", "vacation", "signin", "reply")
-ONE_TIME = frozenset({"accept", "decline", "reveal", "survey", "signin"})
+PURPOSES = (
+    "accept",
+    "decline",
+    "reveal",
+    "status",
+    "survey",
+    "vacation",
+    "signin",
+    "reply",
+    "return",
+)
+# "return": report an accepted lead as a bad lead (#20), issued with the report window.
+ONE_TIME = frozenset({"accept", "decline", "reveal", "survey", "signin", "return"})
 LIFETIME = {
     "accept": timedelta(days=14),
     "decline": timedelta(days=14),
@@ -31,6 +42,7 @@ LIFETIME = {
     "vacation": timedelta(weeks=26),
     "signin": timedelta(hours=1),
     "reply": timedelta(days=30),
+    "return": timedelta(hours=72),
 }
 
 

@@ -33,6 +33,7 @@ from mailflow.models.links import LinkNonce
 from mailflow.models.offers import Offer
 from mailflow.models.outbox import BounceEvent, OutboxMessage, OutboxState
 from mailflow.models.ratings import Survey, TierChange
+from mailflow.models.returns import LeadReturn
 from mailflow.models.timers import Timer, TimerStatus
 from mailflow.models.visits import SiteVisit
 
@@ -56,6 +57,7 @@ __all__ = [
     "LeadDocument",
     "LeadEvent",
     "LeadNote",
+    "LeadReturn",
     "LeadSearchTerm",
     "LeadStatus",
     "LinkNonce",

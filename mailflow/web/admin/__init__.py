@@ -10,7 +10,17 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
 from mailflow.config import get_settings
-from mailflow.web.admin import audit, data, installers, leads, login, monitor, review, rules
+from mailflow.web.admin import (
+    audit,
+    data,
+    installers,
+    leads,
+    login,
+    monitor,
+    returns,
+    review,
+    rules,
+)
 from mailflow.web.admin.auth import CSRF_REFUSED, LoginRequired, Refused, login_url
 from mailflow.web.admin.rendering import render
 from mailflow.web.admin.security import AdminSessionMiddleware
@@ -62,4 +72,11 @@ def page_routers() -> list:
 def console_routers() -> list:
     """The admin console's routers (pipeline, leads, installers, data, audit), in matching
     order: fixed paths such as ``/admin/leads/export.csv`` before ``/admin/leads/{lead_id}``."""
-    return [data.router, leads.router, installers.router, audit.router, review.router]
+    return [
+        data.router,
+        leads.router,
+        installers.router,
+        audit.router,
+        review.router,
+        returns.router,
+    ]

@@ -181,6 +181,13 @@ NOTICES = {
     "vacation": N_("Your vacation is saved: no offers during that time."),
     "vacation_cleared": N_("Vacation cleared: you receive offers again."),
     "preferences": N_("Your preferences are saved."),
+    "reported": N_(
+        "Your report is sent: an administrator will decide, and you will hear by email."
+    ),
+    "returned": N_(
+        "Your report was approved at once: the lead no longer counts against your limits or "
+        "your score."
+    ),
     "claimed": N_(
         "The lead is yours: it is reserved for you for two business days. Record what happened "
         "by then, or it goes back to the exchange."
