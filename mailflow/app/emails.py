@@ -186,21 +186,13 @@ def return_decided(uow, effect: QueueEmail) -> EmailSpec:
     """A bad-lead report was approved or rejected (``subject_id``: the LeadReturn)."""
     lead, installer = _rows(uow, effect)
     row = uow.session.get(LeadReturn, effect.subject_id)
-    language = emails.installer_language(installer)
-    return EmailSpec(
-        to=installer.email,
-        template="return_decided",
-        language=language,
-        lead_id=lead.id,
-        installer_id=installer.id,
-        context={
-            "installer_name": installer.name,
-            "lead_ref": lead.id,
-            "approved": row.state == "approved",
-            "reason": gettext(language, REASON_LABELS.get(row.reason, row.reason)),
-            "outcome": row.outcome,
-            "dashboard_url": f"{uow.settings.base_url.rstrip('/')}/dashboard/leads/{lead.id}",
-        },
+    return emails.return_decided_email(
+        lead,
+        installer,
+        approved=row.state == "approved",
+        reason=REASON_LABELS.get(row.reason, row.reason),
+        outcome=row.outcome,
+        dashboard_url=f"{uow.settings.base_url.rstrip('/')}/dashboard/leads/{lead.id}",
     )
 
 

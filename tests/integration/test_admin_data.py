@@ -34,6 +34,7 @@ from mailflow.models import (
     LeadDocument,
     LeadEvent,
     LeadNote,
+    LeadReturn,
     LeadStatus,
     Offer,
     OutboxMessage,
@@ -500,10 +501,12 @@ def objects(settings, broker):
             sha256="0" * 64,
             uploaded_by="a@example.com",
         )
-        s.add_all([note, document])
-        s.flush()
         installer = s.scalar(select(Installer.id).where(Installer.email.like("info@%")))
+        report = LeadReturn(lead_id=lead_id, installer_id=installer, reason="fake")
+        s.add_all([note, document, report])
+        s.flush()
         return {
+            "return_id": report.id,
             "lead_id": lead_id,
             "note_id": note.id,
             "document_id": document.id,
