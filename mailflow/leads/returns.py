@@ -166,6 +166,10 @@ def report(
     do not allow it (nothing is written then). An automatic rule may approve it at once."""
     if lead.assigned_installer_id != installer.id:
         raise rules.ReportRefused("status")
+    if is_postgres(session):
+        # Two reports of one installer at once (two leads, two tabs) must not both pass the
+        # quota: the installer's row serialises them (after the lead's lock, as routing does).
+        session.execute(select(Installer.id).where(Installer.id == installer.id).with_for_update())
     previous = report_of(session, lead.id, installer.id)
     accepted, reports = month_figures(session, installer, now)
     rules.check_report(

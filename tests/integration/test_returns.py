@@ -37,6 +37,7 @@ from mailflow.models import (
 from mailflow.ratings.service import history_for, weights_of
 from mailflow.routing.offers import accept, installer_standing, lock_lead
 from mailflow.web.app import create_app
+from support.broker import stub_broker
 from support.factories import make_outbox
 from support.lifecycle import CUSTOMER
 from support.offers import csrf_of, emails_to, load_installers, wait_for_offer
@@ -501,3 +502,60 @@ def test_source_quality_counts_reported_and_approved_leads_per_source(settings, 
     assert page.status_code == 200
     row = re.search(r'id="quality-partner-a">(.*?)</tr>', page.text, re.S).group(1)
     assert re.findall(r">(\d+)<", row) == ["2", "1", "1"] and "50.0 %" in row
+
+
+# ------------------------------------------------------------------ the dashboard ----------
+def dashboard_client(settings, address: str, at: datetime) -> TestClient:
+    """A browser signed in to the dashboard by the emailed link, at ``at``."""
+    client = TestClient(create_app())
+    with time_machine.travel(at, tick=False):
+        page = client.get("/dashboard/signin")
+        client.post("/dashboard/signin", data={"csrf_token": csrf_of(page.text), "email": address})
+        stub_broker.join("outbound")
+        body = emails_to(settings, address, "signin")[-1].body_text
+        path = re.search(r"/l/signin/[A-Za-z0-9_\-.]+", body).group(0)
+        page = client.get(path)
+        done = client.post(path, data={"csrf_token": csrf_of(page.text)}, follow_redirects=False)
+        assert done.status_code == 303
+    return client
+
+
+def test_the_dashboard_card_reports_and_explains_refusals_in_french(settings, worker):
+    lead_id = accepted_lead(settings, ACCEPTED_AT)
+    holder = holder_of(settings, lead_id)
+    at = ACCEPTED_AT + timedelta(hours=4)
+    client = dashboard_client(settings, holder.email, at)
+    with time_machine.travel(at, tick=False):
+        page = client.get(f"/dashboard/leads/{lead_id}")
+        assert 'id="report-form"' in page.text and "Signaler un mauvais lead" in page.text
+        assert "Vous pouvez encore faire 1 signalement ce mois-ci." in page.text
+        form = {"csrf_token": csrf_of(page.text), "reason": rules.UNREACHABLE, "attempts": "1"}
+        refused = client.post(f"/dashboard/leads/{lead_id}/report", data=form)
+        assert refused.status_code == 409
+        assert "au moins 3 tentatives de contact" in refused.text
+        done = client.post(
+            f"/dashboard/leads/{lead_id}/report",
+            data={**form, "attempts": "4"},
+            follow_redirects=False,
+        )
+        assert done.headers["location"] == f"/dashboard/leads/{lead_id}?done=reported"
+        page = client.get(done.headers["location"])
+        assert "Signalé : en attente de la décision" in page.text
+        assert 'id="report-form"' not in page.text
+    with session_scope(settings) as s:
+        (row,) = s.scalars(select(LeadReturn)).all()
+        assert (row.reason, row.attempts, row.via) == (rules.UNREACHABLE, 4, "dashboard")
+
+    # Past the window, another lead's page offers no report.
+    with session_scope(settings) as s:
+        for installer in s.scalars(select(Installer).where(Installer.id != holder.id)):
+            installer.active = False  # the next lead goes to the same installer
+    other = accepted_lead(settings, ACCEPTED_AT, installers=False, customer=5)
+    assert holder_of(settings, other).id == holder.id
+    late = ACCEPTED_AT + timedelta(hours=72, minutes=1)
+    client = dashboard_client(settings, holder.email, late)
+    with time_machine.travel(late, tick=False):
+        page = client.get(f"/dashboard/leads/{other}")
+        assert page.status_code == 200 and 'id="report"' not in page.text
+        inside = client.get(f"/dashboard/leads/{lead_id}")  # reported: the card says so
+        assert "Signalé : en attente de la décision" in inside.text
