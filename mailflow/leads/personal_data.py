@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from sqlalchemy import Select, and_, false, func, or_, select
 from sqlalchemy.orm import Session
@@ -35,6 +36,7 @@ from mailflow.models import (
     Offer,
     OutboxMessage,
     OutboxState,
+    SavedFilter,
     SiteVisit,
     Survey,
     Timer,
@@ -157,6 +159,15 @@ def scrubbed_details(value, row, customer):
 
 def erased_if_mentioned(value, row, customer):
     return ERASED if value and customer.mentioned_in(value) else value
+
+
+def _search_term_dropped(value, row, customer):
+    """A saved filter's query string loses its search term (``q``) when it names the
+    customer; the other parameters (statuses, dates, columns) are not about anyone."""
+    pairs = parse_qsl(value or "", keep_blank_values=True)
+    if not any(key == "q" and customer.mentioned_in(text) for key, text in pairs):
+        return value
+    return urlencode([(key, text) for key, text in pairs if key != "q"])
 
 
 def _is_customer_mail(row: OutboxMessage, customer: Customer) -> bool:
@@ -324,6 +335,12 @@ ERASURES: tuple[TableErasure, ...] = (
         after=_stop_unsent,
     ),
     TableErasure(AuditEntry, _audit_rows, {"summary": erased_if_mentioned, "data": scrubbed}),
+    # An admin may save a search for a customer's name: saved filters are few, all are read.
+    TableErasure(
+        SavedFilter,
+        lambda c: select(SavedFilter).order_by(SavedFilter.id),
+        {"query": _search_term_dropped, "name": erased_if_mentioned},
+    ),
 )
 
 _CUSTOMER_SIDE = "the installer's or admin's own data, not a customer's"

@@ -508,6 +508,7 @@ def objects(settings, broker):
             "note_id": note.id,
             "document_id": document.id,
             "installer_id": installer,
+            "filter_id": 1,  # a saved filter: refused before it is looked up
         }
 
 

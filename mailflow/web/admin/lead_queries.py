@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from mailflow.db import is_postgres, session_scope
 from mailflow.domain.intake.schema import BuildingType, Product, Source
+from mailflow.domain.statuses import STATUS_GROUPS
 from mailflow.leads import search
 from mailflow.models import (
     HELD_STATUSES,
@@ -37,25 +38,8 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE = 10_000
 KANBAN_CARDS = 12
 
-# The pipeline's order (kanban columns, status filters).
-PIPELINE = [
-    LeadStatus.NEW,
-    LeadStatus.OFFERED,
-    LeadStatus.POOL,
-    LeadStatus.ACCEPTED,
-    LeadStatus.CONTACT_ATTEMPTED,
-    LeadStatus.FIRST_CONTACT,
-    LeadStatus.QUOTE_SENT,
-    LeadStatus.FOLLOW_UP,
-    LeadStatus.ORDER_PLACED,
-    LeadStatus.INSTALLATION_SCHEDULED,
-    LeadStatus.INSTALLED,
-    LeadStatus.FAILED,
-    LeadStatus.EXPIRED,
-    LeadStatus.DUPLICATE,
-    LeadStatus.QUARANTINED,
-    LeadStatus.HELD,
-]
+# The pipeline's order (kanban columns, status filters): its four stages, in order.
+PIPELINE = [status for group in STATUS_GROUPS.values() for status in group]
 STATUSES = [s.value for s in PIPELINE]
 SOURCES = [s.value for s in Source]
 PRODUCTS = [p.value for p in Product]
@@ -73,22 +57,28 @@ SORTS: dict[str, tuple] = {
 }
 DEFAULT_SORT = "-created"
 
-# Columns of the table view (the column chooser picks among them).
+
+def N_(message: str) -> str:  # noqa: N802 - the gettext convention for "mark only"
+    return message
+
+
+# Columns of the table view (the column chooser picks among them; labels translated where
+# shown).
 COLUMNS = {
     "id": "#",
-    "name": "Customer",
-    "contact": "Email / phone",
-    "location": "Postcode / city",
-    "country": "Country",
-    "product": "Product",
-    "building": "Building",
-    "grid": "Grid",
-    "status": "Status",
-    "source": "Source",
-    "installer": "Installer",
-    "external_id": "External id",
-    "created": "Created",
-    "updated": "Updated",
+    "name": N_("Customer"),
+    "contact": N_("Email / phone"),
+    "location": N_("Postcode / city"),
+    "country": N_("Country"),
+    "product": N_("Product"),
+    "building": N_("Building"),
+    "grid": N_("Grid"),
+    "status": N_("Status"),
+    "source": N_("Source"),
+    "installer": N_("Installer"),
+    "external_id": N_("External id"),
+    "created": N_("Created"),
+    "updated": N_("Updated"),
 }
 DEFAULT_COLUMNS = ["id", "name", "location", "product", "status", "source", "installer", "created"]
 
@@ -331,6 +321,27 @@ class Column:
     status: str
     count: int
     cards: list[Lead]
+
+
+@dataclass
+class Group:
+    """A stage of the pipeline (open, in progress, won, lost) and its columns."""
+
+    name: str
+    columns: list[Column]
+
+    @property
+    def count(self) -> int:
+        return sum(column.count for column in self.columns)
+
+
+def kanban_groups(columns: list[Column]) -> list[Group]:
+    by_status = {column.status: column for column in columns}
+    groups = [
+        Group(name, [by_status[s.value] for s in statuses if s.value in by_status])
+        for name, statuses in STATUS_GROUPS.items()
+    ]
+    return [group for group in groups if group.columns]
 
 
 def status_counts(session: Session, conds: list) -> dict[str, int]:
