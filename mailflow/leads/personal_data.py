@@ -421,7 +421,10 @@ NOT_PERSONAL: dict[tuple[str, str], str] = {
             "score_details",
         )
     },
-    **{("admin_users", name): _CUSTOMER_SIDE for name in ("email", "password_hash", "role")},
+    **{
+        ("admin_users", name): _CUSTOMER_SIDE
+        for name in ("email", "password_hash", "role", "language")
+    },
 }
 
 

@@ -28,6 +28,8 @@ from mailflow.outbound.names import (
 # (``List-Unsubscribe-Post``). Every other email is transactional (offers, acceptance, contact
 # details, sign-in links, visits, reminders, surveys…) and carries no List-Unsubscribe: there
 # is nothing to unsubscribe from.
+# The roles of the admin console, as its invitation email names them.
+ROLE_NAMES = {"admin": N_("admin"), "viewer": N_("viewer (read-only)")}
 OPTIONAL_EMAILS = frozenset({"digest", "exchange_daily"})
 UNSUBSCRIBE_HEADERS = ("List-Unsubscribe", "List-Unsubscribe-Post")
 
@@ -538,4 +540,31 @@ def tier_changed_email(installer: Installer, change, advice: list[str]) -> Email
             "higher": ["bronze", "silver", "gold"].index(change.new_tier)
             > ["bronze", "silver", "gold"].index(change.old_tier),
         },
+    )
+
+
+def admin_invitation_email(
+    to: str, *, language: str, role: str, invited_by: str, url: str, hours: int
+) -> EmailSpec:
+    """An invitation to the admin console: a one-time link to choose a password."""
+    return EmailSpec(
+        to=to,
+        template="admin_invitation",
+        language=pick_language(language),
+        context={
+            "role": gettext(pick_language(language), ROLE_NAMES.get(role, role)),
+            "invited_by": invited_by,
+            "url": url,
+            "hours": hours,
+        },
+    )
+
+
+def admin_password_reset_email(to: str, *, language: str, url: str, hours: int) -> EmailSpec:
+    """An admin's password reset: a one-time link to choose a new password."""
+    return EmailSpec(
+        to=to,
+        template="admin_password_reset",
+        language=pick_language(language),
+        context={"url": url, "hours": hours},
     )

@@ -134,6 +134,24 @@ def compose(template: str, language: str) -> list[emails.EmailSpec]:
             ]
         case "signin":
             return [emails.signin_email(who, signin_url=URL)]
+        case "admin_invitation":
+            return [
+                emails.admin_invitation_email(
+                    "new@x.example",
+                    language=language,
+                    role=role,
+                    invited_by="boss@x.example",
+                    url=URL,
+                    hours=72,
+                )
+                for role in ("admin", "viewer")
+            ]
+        case "admin_password_reset":
+            return [
+                emails.admin_password_reset_email(
+                    "new@x.example", language=language, url=URL, hours=72
+                )
+            ]
         case "site_visit":
             return [
                 emails.site_visit_email(

@@ -22,12 +22,13 @@ from mailflow.infra import blobs
 from mailflow.intake.process import rerun_inbound
 from mailflow.models import InboundMessage, InboundOutcome, OutboxMessage, OutboxState
 from mailflow.outbound.message import build_message
+from mailflow.outbound.names import N_
 from mailflow.outbound.outbox import cancel, retry
 from mailflow.web.admin import queries
 from mailflow.web.admin.auth import Action, CurrentAdmin, require_action
 from mailflow.web.admin.common import after, not_found, problem
 from mailflow.web.admin.redaction import redact_message, redact_text, redacted_copy
-from mailflow.web.admin.rendering import flash, render
+from mailflow.web.admin.rendering import flash, render, tr
 from mailflow.web.deps import SettingsDep
 from mailflow.web.formats import format_admin_instant, to_json
 
@@ -90,7 +91,11 @@ def outbox_list(
     state = state or None
     if state is not None and state not in OUTBOX_STATES:
         return problem(
-            request, admin, 400, "Unknown state", f"Outbox states are: {', '.join(OUTBOX_STATES)}."
+            request,
+            admin,
+            400,
+            N_("Unknown state"),
+            tr(admin, N_("Outbox states are: %(states)s."), states=", ".join(OUTBOX_STATES)),
         )
     with session_scope() as session:
         rows = queries.outbox_rows(session, state=state, before=before, limit=PAGE_SIZE)
@@ -116,7 +121,7 @@ def outbox_detail(
     with session_scope() as session:
         row = session.get(OutboxMessage, outbox_id)
         if row is None:
-            return not_found(request, admin, f"outbox message #{outbox_id}")
+            return not_found(request, admin, tr(admin, N_("outbox message #%(id)s"), id=outbox_id))
         copy = redacted_copy(row)  # the links in it are the recipient's credentials
 
         headers: list[tuple[str, str]] = []
@@ -152,16 +157,28 @@ def outbox_retry(
     with session_scope() as session:
         row = session.get(OutboxMessage, outbox_id)
         if row is None:
-            return not_found(request, action.admin, f"outbox message #{outbox_id}")
+            return not_found(
+                request, action.admin, tr(action.admin, N_("outbox message #%(id)s"), id=outbox_id)
+            )
         state, to = row.state.value, row.to
         done = retry(session, outbox_id, now())
     if done:
         log.info("admin %s retried outbox message %s", action.admin.email, outbox_id)
-        flash(request, f"Message #{outbox_id} to {to} is queued again.")
+        flash(
+            request,
+            tr(action.admin, N_("Message #%(id)s to %(to)s is queued again."), id=outbox_id, to=to),
+        )
     else:
         flash(
             request,
-            f"Message #{outbox_id} is {state}: only failed or cancelled messages can be retried.",
+            tr(
+                action.admin,
+                N_(
+                    "Message #%(id)s is %(state)s: only failed or cancelled messages can be retried."
+                ),
+                id=outbox_id,
+                state=state,
+            ),
             "error",
         )
     return after(action, f"/admin/outbox/{outbox_id}")
@@ -175,16 +192,33 @@ def outbox_cancel(
     with session_scope() as session:
         row = session.get(OutboxMessage, outbox_id)
         if row is None:
-            return not_found(request, action.admin, f"outbox message #{outbox_id}")
+            return not_found(
+                request, action.admin, tr(action.admin, N_("outbox message #%(id)s"), id=outbox_id)
+            )
         state, to = row.state.value, row.to
         done = cancel(session, outbox_id)
     if done:
         log.info("admin %s cancelled outbox message %s", action.admin.email, outbox_id)
-        flash(request, f"Message #{outbox_id} to {to} is cancelled: it will not be sent.")
+        flash(
+            request,
+            tr(
+                action.admin,
+                N_("Message #%(id)s to %(to)s is cancelled: it will not be sent."),
+                id=outbox_id,
+                to=to,
+            ),
+        )
     else:
         flash(
             request,
-            f"Message #{outbox_id} is {state}: only queued or failed messages can be cancelled.",
+            tr(
+                action.admin,
+                N_(
+                    "Message #%(id)s is %(state)s: only queued or failed messages can be cancelled."
+                ),
+                id=outbox_id,
+                state=state,
+            ),
             "error",
         )
     return after(action, f"/admin/outbox/{outbox_id}")
@@ -204,8 +238,12 @@ def inbound_list(
             request,
             admin,
             400,
-            "Unknown outcome",
-            f"Inbound outcomes are: {', '.join(INBOUND_OUTCOMES)}.",
+            N_("Unknown outcome"),
+            tr(
+                admin,
+                N_("Inbound outcomes are: %(outcomes)s."),
+                outcomes=", ".join(INBOUND_OUTCOMES),
+            ),
         )
     with session_scope() as session:
         rows = queries.inbound_rows(session, outcome=outcome, before=before, limit=PAGE_SIZE)
@@ -241,7 +279,9 @@ def inbound_detail(
     with session_scope() as session:
         row = session.get(InboundMessage, inbound_id)
         if row is None:
-            return not_found(request, admin, f"inbound message #{inbound_id}")
+            return not_found(
+                request, admin, tr(admin, N_("inbound message #%(id)s"), id=inbound_id)
+            )
         stored = blobs.read(settings, row) or b""
         session.expunge(row)
         row.raw = None  # detached: the template never needs the bytes again
@@ -275,12 +315,16 @@ def inbound_raw(
     request: Request, inbound_id: int, admin: CurrentAdmin, settings: SettingsDep
 ) -> Response:
     if not admin.can_act:
-        return problem(request, admin, 403, "Not allowed", "Raw sources are for admins only.")
+        return problem(
+            request, admin, 403, N_("Not allowed"), N_("Raw sources are for admins only.")
+        )
     with session_scope() as session:
         row = session.get(InboundMessage, inbound_id)
         raw = blobs.read(settings, row) if row is not None else None
         if raw is None:
-            return not_found(request, admin, f"stored message for inbound #{inbound_id}")
+            return not_found(
+                request, admin, tr(admin, N_("stored message for inbound #%(id)s"), id=inbound_id)
+            )
     return Response(
         redact_message(raw),
         media_type="message/rfc822",
@@ -296,17 +340,35 @@ def inbound_rerun(
     with session_scope() as session:
         row = session.get(InboundMessage, inbound_id)
         if row is None:
-            return not_found(request, action.admin, f"inbound message #{inbound_id}")
+            return not_found(
+                request,
+                action.admin,
+                tr(action.admin, N_("inbound message #%(id)s"), id=inbound_id),
+            )
         outcome = row.outcome.value
         done = rerun_inbound(session, inbound_id)
     if done:
         log.info("admin %s re-ran inbound message %s", action.admin.email, inbound_id)
-        flash(request, f"Message #{inbound_id} will be processed again; reload to see the outcome.")
+        flash(
+            request,
+            tr(
+                action.admin,
+                N_("Message #%(id)s will be processed again; reload to see the outcome."),
+                id=inbound_id,
+            ),
+        )
     else:
         flash(
             request,
-            f"Message #{inbound_id} is {outcome}: only quarantined messages "
-            "(not webhook bodies) can be re-run.",
+            tr(
+                action.admin,
+                N_(
+                    "Message #%(id)s is %(outcome)s: only quarantined messages "
+                    "(not webhook bodies) can be re-run."
+                ),
+                id=inbound_id,
+                outcome=outcome,
+            ),
             "error",
         )
     return after(action, f"/admin/inbound/{inbound_id}")
