@@ -292,6 +292,17 @@ class Settings(BaseSettings):
     retention_sweep_every_seconds: int = Field(
         3600, ge=1, description="How often the retention purge runs within the sweep."
     )
+    # Reports (mailflow/app/reports/samples.py): the sweep samples the pool, the waiting line,
+    # the outbox and the job queues, which keep no history of their own.
+    report_sample_minutes: int = Field(
+        5,
+        ge=1,
+        le=1440,
+        description="Minutes between two samples of the reports' over-time charts.",
+    )
+    report_sample_days: int = Field(
+        400, ge=1, description="Samples older than this many days are deleted by the sweep."
+    )
     admin_session_idle_minutes: int = Field(
         30,
         ge=1,

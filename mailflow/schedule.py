@@ -21,6 +21,7 @@ from typing import NamedTuple
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailflow.app.reports.samples import record_sample
 from mailflow.clock import now as clock_now
 from mailflow.config import Settings, get_settings
 from mailflow.db import log_failure, session_scope
@@ -172,6 +173,7 @@ SWEEPS: tuple[Sweep, ...] = (
     # After routing: what is still in the exchange goes into the daily email.
     Sweep("exchange_mail", send_exchange_mail),
     Sweep("admin_digest", send_admin_digests),  # after routing: this sweep's pool leads too
+    Sweep("report_samples", record_sample),  # pool, waiting line, outbox, queues (reports)
 )
 assert len({sweep.name for sweep in SWEEPS}) == len(SWEEPS), "sweep names are metric labels"
 

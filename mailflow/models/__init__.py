@@ -33,6 +33,7 @@ from mailflow.models.links import LinkNonce
 from mailflow.models.offers import Offer
 from mailflow.models.outbox import BounceEvent, OutboxMessage, OutboxState
 from mailflow.models.ratings import Survey, TierChange
+from mailflow.models.reports import ReportSample
 from mailflow.models.saved_filters import SavedFilter
 from mailflow.models.timers import Timer, TimerStatus
 from mailflow.models.visits import SiteVisit
@@ -65,6 +66,7 @@ __all__ = [
     "OfferStatus",
     "OutboxMessage",
     "OutboxState",
+    "ReportSample",
     "SavedFilter",
     "ServiceStatus",
     "SiteVisit",

@@ -19,6 +19,7 @@ from mailflow.web.admin import (
     login,
     monitor,
     people,
+    reports,
     review,
     rules,
 )
@@ -81,6 +82,7 @@ def console_routers() -> list:
         installers.router,
         audit.router,
         review.router,
+        reports.router,
     ]
 
 
