@@ -256,6 +256,19 @@ def db_upgrade(revision: str) -> None:
 
 
 # ----------------------------------------------------------------------- data --------------
+def _progress_line(what: str):
+    """A progress line on stderr (rewritten in place on a terminal, every 100 rows otherwise)."""
+    interactive = sys.stderr.isatty()
+
+    def progress(done: int) -> None:
+        if interactive:
+            click.echo(f"\r{what}: {done} rows done", nl=False, err=True)
+        elif done % 100 == 0:
+            click.echo(f"{what}: {done} rows done", err=True)
+
+    return progress
+
+
 @main.group()
 def installers() -> None:
     """Import and export installers (CSV or XLSX)."""
@@ -271,7 +284,9 @@ def installers_import(file: Path) -> None:
 
     settings = _settings()
     upgrade(settings)
-    report = import_installers(file, settings)
+    report = import_installers(file, settings, progress=_progress_line("installers"))
+    if sys.stderr.isatty():
+        click.echo(err=True)
     for row in report.rows:
         click.echo(
             f"row {row.row}: {row.outcome}{' ' + row.email if row.email else ''}"
@@ -308,7 +323,9 @@ def leads_import(file: Path) -> None:
     _setup_jobs(settings)
 
     upgrade(settings)
-    report = import_leads(file, settings)
+    report = import_leads(file, settings, progress=_progress_line("leads"))
+    if sys.stderr.isatty():
+        click.echo(err=True)
     for row in report.rows:
         click.echo(
             f"row {row.row}: {row.outcome}"

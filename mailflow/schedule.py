@@ -27,6 +27,7 @@ from mailflow.config import Settings, get_settings
 from mailflow.db import log_failure, session_scope
 from mailflow.infra import timers
 from mailflow.intake.process import process_one
+from mailflow.leads.imports import resume_stalled_imports
 from mailflow.leads.retention import purge
 from mailflow.leads.search import index_pending
 from mailflow.lifecycle.service import (
@@ -174,6 +175,7 @@ SWEEPS: tuple[Sweep, ...] = (
     Sweep("exchange_mail", send_exchange_mail),
     Sweep("admin_digest", send_admin_digests),  # after routing: this sweep's pool leads too
     Sweep("report_samples", record_sample),  # pool, waiting line, outbox, queues (reports)
+    Sweep("imports", resume_stalled_imports),  # an import whose job was lost resumes
 )
 assert len({sweep.name for sweep in SWEEPS}) == len(SWEEPS), "sweep names are metric labels"
 

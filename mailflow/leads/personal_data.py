@@ -26,6 +26,7 @@ from mailflow.config import Settings
 from mailflow.models import (
     AuditEntry,
     Base,
+    ImportRejection,
     InboundMessage,
     InboundOutcome,
     Lead,
@@ -341,6 +342,17 @@ ERASURES: tuple[TableErasure, ...] = (
         lambda c: select(SavedFilter).order_by(SavedFilter.id),
         {"query": _search_term_dropped, "name": erased_if_mentioned},
     ),
+    # A row an import rejected (no lead was made of it): found by its email address.
+    TableErasure(
+        ImportRejection,
+        lambda c: (
+            select(ImportRejection)
+            .where(ImportRejection.email.in_(sorted(a.lower() for a in c.addresses) or [""]))
+            .order_by(ImportRejection.id)
+        ),
+        {"data": clear, "reasons": clear, "email": clear},
+        delete=True,
+    ),
 )
 
 _CUSTOMER_SIDE = "the installer's or admin's own data, not a customer's"
@@ -379,6 +391,13 @@ NOT_PERSONAL: dict[tuple[str, str], str] = {
     ("audit_log", "object_id"): "an id",
     ("audit_log", "ip"): _CUSTOMER_SIDE,
     ("webhook_keys", "key"): "an idempotency key chosen by the sender's software",
+    ("import_jobs", "kind"): "vocabulary",
+    ("import_jobs", "status"): "vocabulary",
+    ("import_jobs", "filename"): "the name an admin gave the file: " + _CUSTOMER_SIDE,
+    ("import_jobs", "stored_name"): "random; the file is deleted when its import has run",
+    ("import_jobs", "columns"): "the file's column names",
+    ("import_jobs", "error"): "why a file could not be read (its format, its size)",
+    ("import_jobs", "created_by"): _CUSTOMER_SIDE,
     ("extraction_rules", "sender"): "a lead platform's address or domain",
     ("extraction_rules", "subject_pattern"): "written by an admin: " + _CUSTOMER_SIDE,
     ("extraction_rules", "locators"): "a platform's labels and fixed text; constants an admin "

@@ -13,6 +13,7 @@ from mailflow.models.admin import (
 )
 from mailflow.models.base import NAMING, Base, UTCDateTime, enum_type
 from mailflow.models.extraction import ExtractionRule
+from mailflow.models.imports import ImportJob, ImportRejection
 from mailflow.models.installers import Installer, InstallerSession
 from mailflow.models.intake import (
     Channel,
@@ -50,6 +51,8 @@ __all__ = [
     "BounceEvent",
     "Channel",
     "ExtractionRule",
+    "ImportJob",
+    "ImportRejection",
     "InboundMessage",
     "InboundOutcome",
     "Installer",

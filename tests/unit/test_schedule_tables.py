@@ -24,6 +24,7 @@ def test_the_sweeps_run_in_their_order_under_their_metric_names():
         "exchange_mail",
         "admin_digest",
         "report_samples",
+        "imports",
     ]
     assert all(callable(sweep.run) for sweep in SWEEPS)
 

@@ -14,6 +14,7 @@ from mailflow.outbound.names import N_
 from mailflow.web.admin import (
     audit,
     data,
+    imports,
     installers,
     leads,
     login,
@@ -78,6 +79,7 @@ def console_routers() -> list:
     order: fixed paths such as ``/admin/leads/export.csv`` before ``/admin/leads/{lead_id}``."""
     return [
         data.router,
+        imports.router,
         leads.router,
         installers.router,
         audit.router,
