@@ -46,7 +46,7 @@ from mailflow.ratings.service import _remind_survey, _send_survey, nightly_recom
 from mailflow.routing.alerts import send_admin_digests
 from mailflow.routing.exchange import _claim_lapse, send_exchange_mail
 from mailflow.routing.offers import expire_due_offers, reoffer_pool
-from mailflow.routing.waiting import offer_waiting_leads
+from mailflow.routing.waiting import offer_waiting_leads, release_held
 from mailflow.routing.withdrawals import withdraw_unavailable_offers
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ TIMER_HANDLERS: Mapping[str, TimerHandler] = {
     "survey": _send_survey,
     "survey_reminder": _remind_survey,
     "claim_lapse": _claim_lapse,
+    "offer_release": release_held,  # leads held for the installer's working hours (#20)
 }
 
 

@@ -433,6 +433,7 @@ NOT_PERSONAL: dict[tuple[str, str], str] = {
             "language",
             "country",
             "timezone",
+            "working_hours",
             "postcodes",
             "tier",
             "bounce_reason",

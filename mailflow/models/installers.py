@@ -52,6 +52,9 @@ class Installer(Base):
     exchange_mail_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
     last_exchange_mail_at: Mapped[datetime | None]
     phone: Mapped[str | None] = mapped_column(String(32))
+    # Weekly working hours in their time zone, e.g. "mon-fri 08:00-18:00" (None = the
+    # MAILFLOW_WORKING_HOURS default): short offer windows count these minutes (#20).
+    working_hours: Mapped[str | None] = mapped_column(String(64))
     # Score and tier (customer ratings and diligence): see mailflow/ratings/score.py.
     score: Mapped[float | None]
     score_details: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -291,8 +291,8 @@ def test_export_csv_and_xlsx_round_trip(settings, admin_client):
     assert exported.status_code == 200
     assert exported.headers["content-disposition"].startswith('attachment; filename="installers-')
     rows = list(csv.DictReader(io.StringIO(exported.content.decode("utf-8-sig"))))
-    # The corpus file has no caps: exported as empty columns (no cap).
-    caps = {"cap_day": "", "cap_week": "", "cap_month": ""}
+    # The corpus file has no caps nor hours: exported as empty columns (no cap, the default).
+    caps = {"cap_day": "", "cap_week": "", "cap_month": "", "working_hours": ""}
     expected = sorted(({**r, **caps} for r in corpus_rows()), key=lambda r: r["email"])
     assert rows == expected
     workbook = load_workbook(io.BytesIO(admin_client.get("/admin/installers/export.xlsx").content))

@@ -38,5 +38,6 @@ def test_every_timer_kind_has_a_handler():
         "survey",
         "survey_reminder",
         "claim_lapse",
+        "offer_release",
     }
     assert all(callable(handler) for handler in TIMER_HANDLERS.values())
