@@ -256,6 +256,26 @@ class Settings(BaseSettings):
     duplicate_window_days: int = Field(
         30, description="Same customer + postcode within this many days = duplicate."
     )
+    # Bad-lead reports (#20, mailflow/domain/returns.py).
+    return_window_hours: float = Field(
+        72.0,
+        gt=0,
+        description="Hours after accepting a lead during which the installer may report it "
+        "as a bad lead.",
+    )
+    return_quota_percent: float = Field(
+        10.0,
+        ge=0,
+        le=100,
+        description="Bad-lead reports an installer may make per month, as a share of the "
+        "leads they accepted that month (at least one).",
+    )
+    return_min_attempts: int = Field(
+        3,
+        ge=1,
+        description="Contact attempts an installer must have made before reporting a customer "
+        "as unreachable.",
+    )
     webhook_tolerance_seconds: int = Field(
         300, description="Allowed clock skew of webhook timestamps."
     )

@@ -33,6 +33,7 @@ from mailflow.models import (
     LeadDocument,
     LeadEvent,
     LeadNote,
+    LeadReturn,
     LeadSearchTerm,
     Offer,
     OutboxMessage,
@@ -288,6 +289,8 @@ ERASURES: tuple[TableErasure, ...] = (
     TableErasure(Offer, _of_leads(Offer), {"decline_note": clear}),
     TableErasure(SiteVisit, _of_leads(SiteVisit), {"address": clear, "note": clear}),
     TableErasure(Survey, _of_leads(Survey), {"comment": clear}),
+    # A bad-lead report's note: the installer's words about the customer (#20).
+    TableErasure(LeadReturn, _of_leads(LeadReturn), {"note": clear}),
     TableErasure(LeadNote, _of_leads(LeadNote), {"author": clear, "body": clear}, delete=True),
     TableErasure(
         LeadDocument,
@@ -377,6 +380,12 @@ NOT_PERSONAL: dict[tuple[str, str], str] = {
     ("timers", "kind"): "vocabulary",
     ("offers", "decline_reason"): "vocabulary (DECLINE_REASONS)",
     ("offers", "routing_reason"): "the system's text about installers",
+    ("lead_returns", "reason"): "vocabulary (domain/returns.REASONS)",
+    ("lead_returns", "via"): "vocabulary",
+    ("lead_returns", "state"): "vocabulary",
+    ("lead_returns", "rule"): "vocabulary",
+    ("lead_returns", "outcome"): "vocabulary",
+    ("lead_returns", "decided_by"): 'an admin\'s address or "rule": ' + _CUSTOMER_SIDE,
     ("site_visits", "uid"): "random calendar id",
     ("inbound_messages", "dedup_key"): "needed to recognise a re-sent message; a Message-ID, "
     "a hash or an idempotency key, written by the sender's software",

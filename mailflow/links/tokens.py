@@ -31,9 +31,11 @@ PURPOSES = (
     "reply",
     "admin-invite",
     "admin-reset",
+    "return",
 )
+# "return": report an accepted lead as a bad lead (#20), issued with the report window.
 ONE_TIME = frozenset(
-    {"accept", "decline", "reveal", "survey", "signin", "admin-invite", "admin-reset"}
+    {"accept", "decline", "reveal", "survey", "signin", "admin-invite", "admin-reset", "return"}
 )
 LIFETIME = {
     "accept": timedelta(days=14),
@@ -47,6 +49,7 @@ LIFETIME = {
     # An admin's invitation and password reset (pages /admin/welcome/…, /admin/reset/…).
     "admin-invite": timedelta(hours=72),
     "admin-reset": timedelta(hours=72),
+    "return": timedelta(hours=72),
 }
 
 

@@ -36,6 +36,7 @@ from mailflow.models.outbox import BounceEvent, OutboxMessage, OutboxState
 from mailflow.models.ratings import Survey, TierChange
 from mailflow.models.reports import ReportSample
 from mailflow.models.saved_filters import SavedFilter
+from mailflow.models.returns import LeadReturn
 from mailflow.models.timers import Timer, TimerStatus
 from mailflow.models.visits import SiteVisit
 
@@ -61,6 +62,7 @@ __all__ = [
     "LeadDocument",
     "LeadEvent",
     "LeadNote",
+    "LeadReturn",
     "LeadSearchTerm",
     "LeadStatus",
     "LinkNonce",

@@ -568,3 +568,33 @@ def admin_password_reset_email(to: str, *, language: str, url: str, hours: int) 
         language=pick_language(language),
         context={"url": url, "hours": hours},
     )
+
+
+def return_decided_email(
+    lead: Lead,
+    installer: Installer,
+    *,
+    approved: bool,
+    reason: str,
+    outcome: str | None,
+    dashboard_url: str | None = None,
+) -> EmailSpec:
+    """A bad-lead report was approved or rejected (#20); ``reason`` is a msgid of
+    ``domain.returns.REASON_LABELS``, ``outcome`` where an approved report sent the lead
+    ("rotation", "closed" or None when it had moved on already)."""
+    language = installer_language(installer)
+    return EmailSpec(
+        to=installer.email,
+        template="return_decided",
+        language=language,
+        lead_id=lead.id,
+        installer_id=installer.id,
+        context={
+            "installer_name": installer.name,
+            "lead_ref": lead.id,
+            "approved": approved,
+            "reason": gettext(language, reason),
+            "outcome": outcome,
+            "dashboard_url": dashboard_url,
+        },
+    )

@@ -72,8 +72,8 @@ def serving_installers(session: Session, lead: Lead) -> list[Installer]:
 
 
 def period_counts(session: Session, installer: Installer, now: datetime) -> tuple[int, int, int]:
-    """Leads offered to the installer (withdrawn offers aside) in their current day, week and
-    month, counted in their time zone."""
+    """Leads offered to the installer (withdrawn offers and approved bad-lead reports aside) in
+    their current day, week and month, counted in their time zone."""
     day, week, month = period_starts(now, installer.timezone)
     since = min(week, month)
     offered = Offer.offered_at
@@ -86,6 +86,7 @@ def period_counts(session: Session, installer: Installer, now: datetime) -> tupl
             Offer.installer_id == installer.id,
             offered >= since,
             Offer.status != OfferStatus.WITHDRAWN,
+            Offer.returned_at.is_(None),  # an approved bad-lead report gives the slot back
         )
     ).one()
     return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)

@@ -36,6 +36,7 @@ from mailflow.models import (
     LeadDocument,
     LeadEvent,
     LeadNote,
+    LeadReturn,
     LeadStatus,
     Offer,
     OutboxMessage,
@@ -494,15 +495,17 @@ def objects(settings, broker):
             sha256="0" * 64,
             uploaded_by="a@example.com",
         )
-        s.add_all([note, document])
-        s.flush()
         installer = s.scalar(select(Installer.id).where(Installer.email.like("info@%")))
+        report = LeadReturn(lead_id=lead_id, installer_id=installer, reason="fake")
+        s.add_all([note, document, report])
+        s.flush()
         upload = b"name,email,postcode\nA,a@example.com,75001\nB,,75001\n"
         job = create_import(
             s, settings, kind="leads", filename="a.csv", data=upload, created_by="a@x"
         )
         return {
             "import_id": job.id,
+            "return_id": report.id,
             "lead_id": lead_id,
             "note_id": note.id,
             "document_id": document.id,

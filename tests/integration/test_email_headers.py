@@ -162,6 +162,12 @@ def specs(language: str) -> dict[str, list[EmailSpec]]:
         ],
         "rating_received": lambda: [emails.rating_received_email(lead, inst, survey)],
         "tier_changed": lambda: [emails.tier_changed_email(inst, change, ["rating"])],
+        "return_decided": lambda: [
+            emails.return_decided_email(
+                lead, inst, approved=approved, reason="Outside my area", outcome=outcome
+            )
+            for approved, outcome in ((True, "rotation"), (False, None))
+        ],
     }
     return {name: build() for name, build in made.items()}
 

@@ -179,6 +179,18 @@ def compose(template: str, language: str) -> list[emails.EmailSpec]:
         case "tier_changed":
             change = SimpleNamespace(old_tier="silver", new_tier="gold", score=68.25)
             return [emails.tier_changed_email(who, change, ["rating", "acceptance"])]
+        case "return_decided":
+            return [
+                emails.return_decided_email(
+                    customer,
+                    who,
+                    approved=approved,
+                    reason="Customer unreachable after several attempts",
+                    outcome=outcome,
+                    dashboard_url=URL,
+                )
+                for approved, outcome in ((True, "rotation"), (True, "closed"), (False, None))
+            ]
     raise AssertionError(f"no composer for the email template {template!r}: add one here")
 
 

@@ -21,6 +21,7 @@ from mailflow.web.admin import (
     monitor,
     people,
     reports,
+    returns,
     review,
     rules,
 )
@@ -85,6 +86,7 @@ def console_routers() -> list:
         audit.router,
         review.router,
         reports.router,
+        returns.router,
     ]
 
 
