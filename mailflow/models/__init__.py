@@ -35,8 +35,8 @@ from mailflow.models.offers import Offer
 from mailflow.models.outbox import BounceEvent, OutboxMessage, OutboxState
 from mailflow.models.ratings import Survey, TierChange
 from mailflow.models.reports import ReportSample
-from mailflow.models.saved_filters import SavedFilter
 from mailflow.models.returns import LeadReturn
+from mailflow.models.saved_filters import SavedFilter
 from mailflow.models.timers import Timer, TimerStatus
 from mailflow.models.visits import SiteVisit
 

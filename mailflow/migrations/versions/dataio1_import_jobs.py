@@ -1,7 +1,7 @@
 """imports as background jobs: the uploaded file, its progress and its rejected rows (#19)
 
 Revision ID: dataio1
-Revises: capacity1
+Revises: reports1
 """
 
 from alembic import op
@@ -10,7 +10,7 @@ import mailflow.models
 
 
 revision = "dataio1"
-down_revision = "capacity1"
+down_revision = "reports1"
 branch_labels = None
 depends_on = None
 

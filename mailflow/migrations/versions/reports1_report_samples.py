@@ -1,7 +1,7 @@
 """report samples: pool size, waiting line, outbox and job queues over time (#19)
 
 Revision ID: reports1
-Revises: capacity1
+Revises: users1
 """
 
 from alembic import op
@@ -10,7 +10,7 @@ import mailflow.models
 
 
 revision = "reports1"
-down_revision = "capacity1"
+down_revision = "users1"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """bad-lead reports (returns): the reports, and the returned mark on offers (#20)
 
 Revision ID: returns1
-Revises: capacity1 (the head on main; the brief said rules1, but capacity1 already follows it)
+Revises: speed1
 """
 
 from alembic import op
@@ -10,7 +10,7 @@ import mailflow.models
 
 
 revision = "returns1"
-down_revision = "capacity1"
+down_revision = "speed1"
 branch_labels = None
 depends_on = None
 

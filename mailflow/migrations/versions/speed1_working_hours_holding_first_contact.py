@@ -1,7 +1,7 @@
 """speed to lead: installers' working hours, held leads, first contact (#20)
 
 Revision ID: speed1
-Revises: capacity1 (the real head; the brief said rules1)
+Revises: dataio1
 """
 
 from alembic import op
@@ -10,7 +10,7 @@ import mailflow.models
 
 
 revision = "speed1"
-down_revision = "capacity1"
+down_revision = "dataio1"
 branch_labels = None
 depends_on = None
 

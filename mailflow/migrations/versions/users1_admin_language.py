@@ -1,7 +1,7 @@
 """admin users: the console's language per admin (#19)
 
 Revision ID: users1
-Revises: capacity1
+Revises: table1
 """
 
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = "users1"
-down_revision = "capacity1"
+down_revision = "table1"
 branch_labels = None
 depends_on = None
 

@@ -115,8 +115,8 @@ def _detail_keys(ids: list[int], chunk: int = 1000) -> list[str]:
 
 
 def admin_zone_name() -> str:
-    """The admin time zone (a setting, when there is one), else UTC."""
-    name = getattr(get_settings(), "admin_timezone", None) or "UTC"
+    """The admin time zone (MAILFLOW_ADMIN_TIME_ZONE; UTC if it does not resolve)."""
+    name = get_settings().admin_time_zone or "UTC"
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

@@ -89,22 +89,22 @@ def leads_bulk(request: Request, action: Action = Depends(require_action)) -> Re
             request,
             admin,
             400,
-            _("Bad request"),
-            _("Choose an action and at most %(n)d leads.", n=MAX_LEADS),
+            _("Bad request", admin),
+            _("Choose an action and at most %(n)d leads.", admin, n=MAX_LEADS),
         )
     if not ids:
-        flash(request, _("Tick the leads to change first."), "error")
+        flash(request, _("Tick the leads to change first.", admin), "error")
         return after(action, "/admin/leads")
     reason = field(form, "reason")
     installer_id = None
     if verb == "assign":
         raw = field(form, "installer_id", 12)
         if not raw.isdigit() or not valid_id(int(raw)):
-            flash(request, _("Choose the installer to assign the leads to."), "error")
+            flash(request, _("Choose the installer to assign the leads to.", admin), "error")
             return after(action, "/admin/leads")
         installer_id = int(raw)
     if verb in ("assign", "rotate") and not reason.strip():
-        flash(request, _("Give a reason: it goes on each lead's timeline."), "error")
+        flash(request, _("Give a reason: it goes on each lead's timeline.", admin), "error")
         return after(action, "/admin/leads")
 
     work = _work(action, verb, reason, installer_id)

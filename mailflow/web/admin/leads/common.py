@@ -6,9 +6,10 @@ import logging
 
 from starlette.datastructures import ImmutableMultiDict
 
-from mailflow.i18n import DEFAULT_LANGUAGE, gettext
 from mailflow.leads import admin_actions
 from mailflow.web.admin import lead_queries as lq
+from mailflow.web.admin.auth import AdminIdentity
+from mailflow.web.admin.rendering import tr
 
 log = logging.getLogger(__name__)
 
@@ -18,10 +19,9 @@ MAX_NOTE = 10_000
 EDIT_FIELDS = (*admin_actions.EDITABLE_CUSTOMER, *admin_actions.EDITABLE_LEAD)
 
 
-def _(message: str, **params) -> str:
-    """A message of the lead pages (flashes), translated (the console speaks English until the
-    admin can choose a language: then this takes it)."""
-    return gettext(DEFAULT_LANGUAGE, message, **params)
+def _(message: str, admin: AdminIdentity | None, **params) -> str:
+    """A message of the lead pages (flashes) in the admin's console language."""
+    return tr(admin, message, **params)
 
 
 def list_context(params: ImmutableMultiDict) -> dict:

@@ -50,7 +50,7 @@ def save_filter(request: Request, action: Action = Depends(require_action)) -> R
     query = normalised(field(action.form, "query", MAX_QUERY))
     back = "/admin/leads" + (f"?{query}" if query else "")
     if not name:
-        flash(request, _("Give the filter a name."), "error")
+        flash(request, _("Give the filter a name.", action.admin), "error")
         return redirect(back)
     with session_scope() as session:
         mine = saved_filters(session, action.admin.id)
@@ -58,7 +58,11 @@ def save_filter(request: Request, action: Action = Depends(require_action)) -> R
         if same is None and len(mine) >= MAX_PER_ADMIN:
             flash(
                 request,
-                _("You have %(n)d saved filters already: delete one first.", n=MAX_PER_ADMIN),
+                _(
+                    "You have %(n)d saved filters already: delete one first.",
+                    action.admin,
+                    n=MAX_PER_ADMIN,
+                ),
                 "error",
             )
             return redirect(back)
@@ -78,7 +82,7 @@ def save_filter(request: Request, action: Action = Depends(require_action)) -> R
             summary=f"{name}: {query or '(no filter)'}",
         )
     log.info("admin %s saved the filter %r", action.admin.email, name)
-    flash(request, _("The filter “%(name)s” is saved.", name=name))
+    flash(request, _("The filter “%(name)s” is saved.", action.admin, name=name))
     return redirect(back)
 
 
@@ -104,5 +108,5 @@ def delete_filter(
             object_id=filter_id,
             summary=name,
         )
-    flash(request, _("The filter “%(name)s” is deleted.", name=name))
+    flash(request, _("The filter “%(name)s” is deleted.", action.admin, name=name))
     return after(action, "/admin/leads")

@@ -24,8 +24,8 @@ from mailflow.models import Lead, LeadStatus
 from mailflow.routing.waiting import outlook, why_waiting_many
 from mailflow.web.admin import lead_queries as lq
 from mailflow.web.admin.auth import CurrentAdmin
-from mailflow.web.admin.rendering import render
-from mailflow.web.deps import Language, SettingsDep
+from mailflow.web.admin.rendering import console_language, render
+from mailflow.web.deps import SettingsDep
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -56,9 +56,8 @@ def _filters(request: Request) -> lq.LeadFilters:
 
 
 @router.get("/leads/waiting")
-def waiting_page(
-    request: Request, admin: CurrentAdmin, language: Language, settings: SettingsDep
-) -> Response:
+def waiting_page(request: Request, admin: CurrentAdmin, settings: SettingsDep) -> Response:
+    language = console_language(request, admin)
     params = request.query_params
     filters = _filters(request)
     page_no, per = lq.parse_page(params.get("page")), lq.parse_per(params.get("per"))

@@ -87,7 +87,7 @@ SOURCE_COLUMNS = (
 
 
 def language_of(admin: AdminIdentity) -> str:
-    return getattr(admin, "language", None) or DEFAULT_LANGUAGE
+    return admin.language or DEFAULT_LANGUAGE
 
 
 def labels_for(language: str) -> dict[str, str]:
