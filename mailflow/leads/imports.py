@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from mailflow.clock import now
 from mailflow.config import Settings
 from mailflow.db import session_scope
+from mailflow.domain import import_job as job_states
 from mailflow.infra.enqueue import enqueue_on_commit, send_now
 from mailflow.installers.io import import_installer_row
 from mailflow.leads.io import import_lead_row
@@ -104,7 +105,7 @@ def create_import(
         kind=kind,
         filename=filename[:255],
         stored_name=stored,
-        status="queued",
+        status=job_states.QUEUED,
         columns=columns,
         created_by=created_by,
         created_at=now(),
@@ -130,10 +131,12 @@ def run_import(
             return
         job.attempts += 1
         if job.attempts > MAX_ATTEMPTS:
-            _finish(session, job, "failed", job.error or "the import failed too many times")
+            _finish(
+                session, job, job_states.FAILED, job.error or "the import failed too many times"
+            )
             return
         if not job.stored_name or not (settings.data_path / job.stored_name).is_file():
-            _finish(session, job, "failed", "the uploaded file is gone")
+            _finish(session, job, job_states.FAILED, "the uploaded file is gone")
             return
         path = settings.data_path / job.stored_name
         kind, position = job.kind, job.rows_done
@@ -141,7 +144,8 @@ def run_import(
         total = _count_rows(path)
         with session_scope(settings) as session:
             job = session.get(ImportJob, import_id)
-            job.total_rows, job.status, job.updated_at = total, "running", now()
+            job_states.move(job, job_states.RUNNING)
+            job.total_rows, job.updated_at = total, now()
             job.started_at = job.started_at or now()
         rows = read_rows(path)
         # Rows already committed by an earlier run are skipped, not imported again.
@@ -160,7 +164,7 @@ def run_import(
                 progress(position, total)
     except (TableTooLarge, UnicodeDecodeError, ValueError) as exc:
         with session_scope(settings) as session:
-            _finish(session, session.get(ImportJob, import_id), "failed", str(exc)[:500])
+            _finish(session, session.get(ImportJob, import_id), job_states.FAILED, str(exc)[:500])
         return
     except Exception as exc:
         with session_scope(settings) as session:
@@ -169,7 +173,7 @@ def run_import(
     with session_scope(settings) as session:
         job = session.get(ImportJob, import_id)
         if not job.finished:
-            _finish(session, job, "done", None)
+            _finish(session, job, job_states.DONE, None)
     path.unlink(missing_ok=True)
 
 
@@ -182,7 +186,7 @@ def _run_batch(
         claimed = session.execute(
             update(ImportJob)
             .where(ImportJob.id == import_id, ImportJob.rows_done == position)
-            .where(ImportJob.status.in_(("queued", "running")))
+            .where(ImportJob.status.in_(job_states.OPEN))
             .values(updated_at=now())
         ).rowcount
         if not claimed:
@@ -213,8 +217,9 @@ def _run_batch(
 
 
 def _finish(session: Session, job: ImportJob, status: str, error: str | None) -> None:
-    job.status, job.error, job.finished_at, job.updated_at = status, error, now(), now()
-    if job.total_rows is None and status == "done":
+    job_states.move(job, status)
+    job.error, job.finished_at, job.updated_at = error, now(), now()
+    if job.total_rows is None and status == job_states.DONE:
         job.total_rows = job.rows_done
 
 
@@ -237,7 +242,7 @@ def resume_stalled_imports(settings: Settings, at: datetime) -> int:
         ids = list(
             session.scalars(
                 select(ImportJob.id).where(
-                    ImportJob.status.in_(("queued", "running")),
+                    ImportJob.status.in_(job_states.OPEN),
                     ImportJob.updated_at < at - STALLED_AFTER,
                 )
             )

@@ -10,6 +10,7 @@ from sqlalchemy import JSON, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailflow.clock import now
+from mailflow.domain.import_job import ENDED
 from mailflow.models.base import Base
 
 
@@ -44,7 +45,7 @@ class ImportJob(Base):
 
     @property
     def finished(self) -> bool:
-        return self.status in ("done", "failed")
+        return self.status in ENDED
 
 
 class ImportRejection(Base):

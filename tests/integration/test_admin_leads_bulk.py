@@ -5,11 +5,13 @@ page."""
 
 from __future__ import annotations
 
+import io
 import re
 from urllib.parse import parse_qsl
 
 import pytest
 from click.testing import CliRunner
+from openpyxl import load_workbook
 from sqlalchemy import select
 
 from mailflow import clock
@@ -206,7 +208,7 @@ def test_column_chooser_shows_exactly_the_chosen_columns(settings, leads, admin_
     # The export of the ticked rows gets the same columns, in the same order.
     form = page.split('id="bulk-form"')[1].split("</fieldset>")[0]
     assert re.findall(r'name="column" value="(\w+)"', form) == ["contact", "id", "status"]
-    assert 'formaction="/admin/leads/export.xlsx" formmethod="get"' in form
+    assert 'formaction="/admin/leads/export.xlsx" formmethod="post"' in form
     # The chooser (in its own order) has these ticked; the filter form keeps them as chosen.
     chooser = page.split('id="column-chooser"')[1].split("</details>")[0]
     assert re.findall(r'name="cols" value="(\w+)" checked', chooser) == ["id", "contact", "status"]
@@ -220,6 +222,30 @@ def test_column_chooser_shows_exactly_the_chosen_columns(settings, leads, admin_
     default = admin_client.get("/admin/leads").text
     assert 'href="/admin/leads/export.xlsx?sort=-created" id="export-xlsx"' in default
     assert re.findall(r'data-col="(\w+)"', default.split("</thead>")[0]) == lq.DEFAULT_COLUMNS
+
+
+def test_export_selection_is_a_post_with_the_form_token(settings, leads, admin_client):
+    """The ticked rows are exported by POSTing the bulk form, so its CSRF token never lands in
+    a URL; without the token the export is refused."""
+    first, _, won = leads
+    token = csrf(admin_client, "/admin/leads")
+    body = {
+        "csrf_token": token,
+        "id": [str(won), str(first), "nonsense"],
+        "column": ["id", "postcode"],
+        "sort": "id",
+    }
+    response = admin_client.post("/admin/leads/export.xlsx", data=body)
+    assert response.status_code == 200
+    sheet = load_workbook(io.BytesIO(response.content)).active
+    assert [row for row in sheet.iter_rows(values_only=True)] == [
+        ("id", "postcode"),
+        (first, "75011"),
+        (won, "75013"),
+    ]
+    refused = admin_client.post("/admin/leads/export.xlsx", data={**body, "csrf_token": "x"})
+    assert refused.status_code == 403
+    assert audited(settings, "leads.export")[-1][1]["filters"]["ids"] == 2
 
 
 def test_saved_filter_round_trip(settings, leads, admin_client):

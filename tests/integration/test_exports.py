@@ -1,5 +1,5 @@
 """Lead exports as people use them (#19): an XLSX with a frozen, auto-filtered header row, dates
-as date cells (in UTC when no admin time zone is set, named in the header), numbers as
+as date cells (in MAILFLOW_ADMIN_TIME_ZONE, named in the header), numbers as
 numbers, each detail in its own column, column widths set; the selection (``id=``) and the
 column choice (``column=``, in that order) of the lead table, in CSV and XLSX."""
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
@@ -18,6 +19,8 @@ from mailflow.leads.export_columns import COLUMNS
 from mailflow.models import Lead
 from support.offers import load_installers, new_lead
 from support.web import signed_in_client
+
+PARIS = "Europe/Paris"  # MAILFLOW_ADMIN_TIME_ZONE's default
 
 
 @pytest.fixture
@@ -64,7 +67,7 @@ def test_xlsx_has_a_frozen_filtered_header_dates_numbers_and_detail_columns(admi
         "details.storage_interest",
     ]
     assert header == [
-        *(f"{k} (UTC)" if COLUMNS[k].is_date else k for k in COLUMNS),
+        *(f"{k} ({PARIS})" if COLUMNS[k].is_date else k for k in COLUMNS),
         *details,
     ]
     assert sheet.freeze_panes == "A2"
@@ -74,14 +77,16 @@ def test_xlsx_has_a_frozen_filtered_header_dates_numbers_and_detail_columns(admi
     records = [dict(zip(header, row, strict=True)) for row in rows[1:]]
     for record, (lead_id, created, given) in zip(records, leads, strict=True):
         assert record["id"] == lead_id and isinstance(record["id"], int)
-        assert record["created_at (UTC)"] == created.replace(tzinfo=None)
+        # The admin's wall clock (default Europe/Paris), as a date cell without a zone.
+        paris = created.astimezone(ZoneInfo(PARIS)).replace(tzinfo=None)
+        assert record[f"created_at ({PARIS})"] == paris
         for key in ("annual_consumption_kwh", "household_size", "roof", "storage_interest"):
             value = given.get(key)
             expected = int(value) if isinstance(value, str) and value.isdigit() else value
             assert record[f"details.{key}"] == expected, key
     assert isinstance(records[1]["details.annual_consumption_kwh"], int)  # "4200" → 4200
     assert records[2]["details.storage_interest"] is True
-    created_cell = sheet.cell(2, header.index("created_at (UTC)") + 1)
+    created_cell = sheet.cell(2, header.index(f"created_at ({PARIS})") + 1)
     assert created_cell.is_date and created_cell.number_format == "yyyy-mm-dd hh:mm"
     assert records[0]["phone"] == "+33140347000"  # text stays text
 
@@ -108,7 +113,7 @@ def test_selection_and_column_choice(admin_client, leads):
         "postcode",
         "id",
         "details.annual_consumption_kwh",
-        "created_at (UTC)",
+        f"created_at ({PARIS})",
         "email",
         "phone",
     ]

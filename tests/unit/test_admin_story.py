@@ -110,6 +110,37 @@ CASES = [
         "Offer to Soleil Paris withdrawn: on vacation",
     ),
     (
+        "offers_withdrawn",
+        {"installer": "contact@soleil-paris.example", "offer_ids": [3, 4], "reason": "taken"},
+        "Soleil Paris was quicker: the other open offers are withdrawn",
+    ),
+    (
+        "return_reported",
+        {"installer": "contact@soleil-paris.example", "kind": "fake", "via": "dashboard"},
+        "Reported as a bad lead by Soleil Paris: Fake or wrong contact data",
+    ),
+    (
+        "return_approved",
+        {"installer_id": 7, "kind": "unreachable", "by": "rule", "return_id": 1},
+        "Bad-lead report of Soleil Paris approved automatically: "
+        "Customer unreachable after several attempts",
+    ),
+    (
+        "return_approved",
+        {"installer_id": 7, "kind": "duplicate", "by": "ops@example.com", "return_id": 1},
+        "Bad-lead report of Soleil Paris approved: Duplicate of a lead I already had",
+    ),
+    (
+        "return_rejected",
+        {"installer_id": 7, "kind": "outside_area", "by": "ops@example.com"},
+        "Bad-lead report of Soleil Paris not approved: Outside my area",
+    ),
+    (
+        "return_closed",
+        {"installer_id": 7, "reason": "bad-lead report approved: fake"},
+        "Closed as invalid after a bad-lead report",
+    ),
+    (
         "requeued",
         {"installer": "contact@soleil-paris.example"},
         "Put back in line at the request of Soleil Paris",

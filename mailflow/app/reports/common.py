@@ -1,6 +1,7 @@
 """The reports' date range and filters, and the lead and offer rows they select.
 
-A report covers whole UTC days, ``start`` to ``end`` inclusive. Lead figures count leads
+A report covers whole days of the admin time zone (``zone``, MAILFLOW_ADMIN_TIME_ZONE on the
+pages; UTC by default), ``start`` to ``end`` inclusive. Lead figures count leads
 created in the range; offer figures count offers made in the range (by the day offered).
 Filters: area (a postcode prefix), product, source (the lead's), installer and tier (the
 installer's current tier): for lead figures, a lead matches an installer filter when it was
@@ -14,10 +15,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, exists, or_, select
 from sqlalchemy.orm import Session
 
+from mailflow.clock import as_utc
 from mailflow.domain.statuses import LeadStatus, OfferStatus
 from mailflow.models import Installer, Lead, LeadEvent, Offer
 
@@ -54,6 +57,7 @@ class ReportFilters:
     source: str = ""
     installer_id: int | None = None
     tier: str = ""
+    zone: str = "UTC"  # the days' time zone (an IANA name); not a query parameter
 
     def __post_init__(self) -> None:
         if self.end < self.start:
@@ -65,12 +69,17 @@ class ReportFilters:
 
     @property
     def start_at(self) -> datetime:
-        return datetime.combine(self.start, time(), tzinfo=UTC)
+        return datetime.combine(self.start, time(), tzinfo=ZoneInfo(self.zone)).astimezone(UTC)
 
     @property
     def end_at(self) -> datetime:
         """The first instant after the range."""
-        return datetime.combine(self.end + timedelta(days=1), time(), tzinfo=UTC)
+        next_day = datetime.combine(self.end + timedelta(days=1), time(), ZoneInfo(self.zone))
+        return next_day.astimezone(UTC)
+
+    def day_of(self, at: datetime) -> date:
+        """The day of the report's zone that ``at`` (stored in UTC) falls on."""
+        return as_utc(at).astimezone(ZoneInfo(self.zone)).date()
 
     @property
     def days(self) -> list[date]:
@@ -93,10 +102,6 @@ class ReportFilters:
 
 def default_range(today: date, days: int = DEFAULT_DAYS) -> tuple[date, date]:
     return today - timedelta(days=days - 1), today
-
-
-def day_of(at: datetime) -> date:
-    return at.astimezone(UTC).date()
 
 
 def minutes(delta: timedelta) -> float:

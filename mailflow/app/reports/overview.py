@@ -17,7 +17,6 @@ from mailflow.app.reports.common import (
     LeadRow,
     OfferRow,
     ReportFilters,
-    day_of,
     leads_in_range,
     median,
     minutes,
@@ -77,7 +76,8 @@ class Overview:
     samples: SampleSeries = field(default_factory=SampleSeries)
 
 
-def _per_day(days: list[date], rows, key) -> dict[str, list[int]]:
+def _per_day(f: ReportFilters, rows, key) -> dict[str, list[int]]:
+    days, day_of = f.days, f.day_of
     index = {day: n for n, day in enumerate(days)}
     series: dict[str, list[int]] = defaultdict(lambda: [0] * len(days))
     for row in rows:
@@ -117,7 +117,8 @@ def funnel(leads: list[LeadRow], offered: set[int], history: dict) -> list[Funne
     ]
 
 
-def offer_series(days: list[date], offers: list[OfferRow]):
+def offer_series(f: ReportFilters, offers: list[OfferRow]):
+    days, day_of = f.days, f.day_of
     index = {day: n for n, day in enumerate(days)}
     decided = [[0] * len(days) for _ in range(2)]  # accepted, decided
     waits: list[list[float]] = [[] for _ in days]
@@ -159,12 +160,12 @@ def overview(session: Session, f: ReportFilters) -> Overview:
     leads = leads_in_range(session, f)
     offers = offers_in_range(session, f)
     history = status_history(session, [lead.id for lead in leads])
-    rates, waits, timed_out = offer_series(f.days, offers)
+    rates, waits, timed_out = offer_series(f, offers)
     return Overview(
         filters=f,
         days=f.days,
-        leads_by_source=_per_day(f.days, leads, lambda lead: lead.source or "unknown"),
-        leads_by_product=_per_day(f.days, leads, lambda lead: lead.product or NO_PRODUCT),
+        leads_by_source=_per_day(f, leads, lambda lead: lead.source or "unknown"),
+        leads_by_product=_per_day(f, leads, lambda lead: lead.product or NO_PRODUCT),
         acceptance_rate=rates,
         median_accept_minutes=waits,
         timed_out=timed_out,

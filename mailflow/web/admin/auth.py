@@ -194,6 +194,21 @@ async def require_action(request: Request) -> Action:
     return Action(admin, form)
 
 
+async def require_read_form(request: Request) -> Action:
+    """For POSTs that change nothing but carry a form too long or too private for a URL (an
+    export of ticked rows): a session and a valid CSRF token; viewers too."""
+    admin = await run_in_threadpool(load_admin, request)
+    if admin is None:
+        raise Refused(403, N_("You are not signed in (or your session has expired)."))
+    form = await request.form()
+    try:
+        check_csrf(request, form)
+    except Refused as exc:
+        exc.admin = admin
+        raise
+    return Action(admin, form)
+
+
 def safe_next(value: str | None, default: str = "/admin/") -> str:
     """Only ever redirect to an admin page of this site (no open redirect)."""
     if not value or not isinstance(value, str) or "\\" in value or any(c < " " for c in value):

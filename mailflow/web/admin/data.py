@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
@@ -33,7 +33,7 @@ from mailflow.models import Installer, Lead
 from mailflow.tabular import SheetColumn, csv_chunks, write_sheet
 from mailflow.web.admin import lead_queries as lq
 from mailflow.web.admin.audit import record_web
-from mailflow.web.admin.auth import AdminIdentity, CurrentAdmin
+from mailflow.web.admin.auth import Action, AdminIdentity, CurrentAdmin, require_read_form
 from mailflow.web.admin.common import valid_id
 
 log = logging.getLogger(__name__)
@@ -67,9 +67,9 @@ def audit_export(request: Request, admin: AdminIdentity, what: str, fmt: str, pa
 MAX_IDS = 10_000  # ?id= values (an "export selection" of the lead table)
 
 
-def _selected_ids(request: Request) -> list[int] | None:
+def _selected_ids(params) -> list[int] | None:
     """The ``id=`` values (None: no selection); anything not a lead number is left out."""
-    values = request.query_params.getlist("id")
+    values = params.getlist("id")
     if not values:
         return None
     ids = [int(v) for v in values[:MAX_IDS] if v.strip().isdigit() and valid_id(int(v))]
@@ -124,11 +124,11 @@ def admin_zone_name() -> str:
     return name
 
 
-def _lead_export(request: Request) -> tuple[list[int], list[str], dict]:
-    params = request.query_params
+def _lead_export(params) -> tuple[list[int], list[str], dict]:
+    """What to export from the list's parameters (a query string, or the ticked rows' form)."""
     filters = lq.LeadFilters.parse(params)
     sort = lq.parse_sort(params.get("sort"))
-    selected = _selected_ids(request)
+    selected = _selected_ids(params)
     ids = _lead_ids(filters, sort, selected)
     keys = ec.resolve(params.getlist("column"), lambda: _detail_keys(ids))
     audit = {**filters.params(), **({"ids": len(selected)} if selected is not None else {})}
@@ -139,7 +139,7 @@ def _lead_export(request: Request) -> tuple[list[int], list[str], dict]:
 
 @router.get("/leads/export.csv")
 def leads_export_csv(request: Request, admin: CurrentAdmin) -> Response:
-    ids, keys, audit = _lead_export(request)
+    ids, keys, audit = _lead_export(request.query_params)
     audit_export(request, admin, "leads", "csv", audit)
     rows = ([ec.cell(lead, k) for k in keys] for lead in _iter_leads(ids))
     return StreamingResponse(
@@ -175,7 +175,18 @@ def sheet_response(
 
 @router.get("/leads/export.xlsx")
 def leads_export_xlsx(request: Request, admin: CurrentAdmin) -> Response:
-    ids, keys, audit = _lead_export(request)
+    return _leads_xlsx(request, admin, request.query_params)
+
+
+@router.post("/leads/export.xlsx")
+def leads_export_selection(request: Request, read: Action = Depends(require_read_form)) -> Response:
+    """The table's "export selection": a POST of the ticked rows' form, so the form's CSRF token
+    and the ids stay out of URLs (and so out of logs and the browser's history)."""
+    return _leads_xlsx(request, read.admin, read.form)
+
+
+def _leads_xlsx(request: Request, admin: AdminIdentity, params) -> Response:
+    ids, keys, audit = _lead_export(params)
     audit_export(request, admin, "leads", "xlsx", audit)
     name = admin_zone_name()
     zone = ZoneInfo(name)

@@ -20,6 +20,7 @@ from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal, get_currency_symbol
 
 from mailflow.clock import as_utc
+from mailflow.domain.returns import REASON_LABELS as RETURN_REASONS
 from mailflow.i18n import format_duration, translations
 from mailflow.outbound.emails import detail_fact
 from mailflow.outbound.names import (
@@ -232,6 +233,10 @@ def _sentence(words, event, data, installers, offered_at) -> str:
         return w._("Offer to %(name)s timed out", name=name())
     if kind == "offer_withdrawn":
         return _with_reason(w, w._("Offer to %(name)s withdrawn", name=name()), data.get("reason"))
+    if kind == "offers_withdrawn":
+        return w._("%(name)s was quicker: the other open offers are withdrawn", name=name())
+    if kind.startswith("return_"):
+        return _bad_lead_report(w, kind, data, name)
     if kind == "requeued":
         return w._("Put back in line at the request of %(name)s", name=name())
     if kind == "status":
@@ -291,6 +296,26 @@ def _sentence(words, event, data, installers, offered_at) -> str:
     if kind in LABEL_ONLY:  # the dashboard's words say it all; the data repeats them
         return w._(EVENT_LABELS[kind])
     return _admin_sentence(w, kind, data, installers) or _generic(w, kind, data)
+
+
+def _bad_lead_report(w: Words, kind: str, data: Mapping[str, Any], name) -> str:
+    """The bad-lead reports (#20): reported, approved (by an admin or a rule), not approved,
+    and the lead closed as invalid by an approval."""
+    kind_words = w._(RETURN_REASONS.get(str(data.get("kind")), N_("another reason")))
+    if kind == "return_reported":
+        return w._("Reported as a bad lead by %(name)s: %(why)s", name=name(), why=kind_words)
+    if kind == "return_approved":
+        sentence = (
+            N_("Bad-lead report of %(name)s approved automatically: %(why)s")
+            if data.get("by") == "rule"
+            else N_("Bad-lead report of %(name)s approved: %(why)s")
+        )
+        return w._(sentence, name=name(), why=kind_words)
+    if kind == "return_rejected":
+        return w._("Bad-lead report of %(name)s not approved: %(why)s", name=name(), why=kind_words)
+    if kind == "return_closed":
+        return w._("Closed as invalid after a bad-lead report")
+    return _generic(w, kind, data)
 
 
 def _offered(w: Words, event, data, installers) -> str:

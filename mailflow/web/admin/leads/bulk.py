@@ -2,7 +2,7 @@
 rotation, archive, unarchive. Each lead goes through the same use case as on its own page
 (:mod:`mailflow.leads.admin_actions`), in its own transaction with its audit entry, so one lead
 that cannot take the action leaves the others done; the result page says what happened to
-each. (Exporting the selection is a GET of the same form to the export.)"""
+each. (Exporting the selection is a POST of the same form to the export: no token in a URL.)"""
 
 from __future__ import annotations
 

@@ -4,11 +4,13 @@ give a 400 page, never a 500."""
 from __future__ import annotations
 
 from datetime import date
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 
 from mailflow.app.reports.common import BadFilter, ReportFilters, default_range
 from mailflow.clock import now
+from mailflow.config import get_settings
 from mailflow.web.admin.common import MAX_ID
 
 TEXT_LIMIT = 32
@@ -32,7 +34,8 @@ def _text(request: Request, name: str) -> str:
 
 def read_filters(request: Request) -> ReportFilters:
     """The report's range (default: the last 30 days, today included) and filters."""
-    start, end = default_range(now().date())
+    zone = get_settings().admin_time_zone
+    start, end = default_range(now().astimezone(ZoneInfo(zone)).date())
     query = request.query_params
     start = _day(query.get("start"), start, "start")
     end = _day(query.get("end"), end, "end")
@@ -50,4 +53,5 @@ def read_filters(request: Request) -> ReportFilters:
         source=_text(request, "source"),
         installer_id=installer_id,
         tier=_text(request, "tier"),
+        zone=zone,
     )
