@@ -1,0 +1,195 @@
+"""Delivery to the installer's own tools (#20): each lead an installer gets is POSTed to their
+webhook as signed JSON, through the outbox, against a real HTTP receiver on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from sqlalchemy import select
+
+from mailflow import clock, reactions
+from mailflow.db import session_scope
+from mailflow.domain.intake.webhook import verify_signature
+from mailflow.installers.webhooks import set_webhook
+from mailflow.models import Installer, OutboxMessage, OutboxState
+from mailflow.outbound.outbox import MAX_ATTEMPTS, backoff, deliver
+from mailflow.routing.offers import accept, route_lead
+from support.offers import new_lead
+from support.receiver import running_receiver
+from support.web import signed_in_client
+
+# A Wednesday, 10:00 in Paris: inside the installer's working hours.
+WEDNESDAY = datetime(2027, 3, 17, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def wired():
+    reactions.install()
+
+
+@pytest.fixture
+def travel():
+    with time_machine.travel(WEDNESDAY, tick=False) as traveller:
+        yield traveller
+
+
+def with_webhook(settings, installer_id: int, url: str) -> str:
+    with session_scope(settings) as s:
+        change = set_webhook(s.get(Installer, installer_id), url, now=clock.now(), allow_local=True)
+        return change.secret
+
+
+def accepted_lead(settings, installer_id: int) -> int:
+    lead_id = new_lead(settings)
+    with session_scope(settings) as s:
+        offer = route_lead(s, lead_id, now=clock.now(), settings=settings)
+        assert offer is not None and offer.installer_id == installer_id
+        offer_id = offer.id
+    with session_scope(settings) as s:
+        accept(s, offer_id, installer_id, now=clock.now(), settings=settings)
+    return lead_id
+
+
+def deliveries(settings) -> list[OutboxMessage]:
+    with session_scope(settings) as s:
+        return list(
+            s.scalars(
+                select(OutboxMessage)
+                .where(OutboxMessage.channel == "webhook")
+                .order_by(OutboxMessage.id)
+            )
+        )
+
+
+def verified(request, secret: str) -> dict:
+    """The body, once its signature is checked as a receiver would (the intake's own check)."""
+    verify_signature(
+        secret,
+        request.headers["x-mailflow-timestamp"],
+        request.headers["x-mailflow-signature"],
+        request.body,
+        now=clock.now(),
+        tolerance_seconds=300,
+    )
+    return json.loads(request.body)
+
+
+def test_accepted_lead_is_posted_signed_once(settings, installer, travel):
+    with running_receiver() as receiver:
+        secret = with_webhook(settings, installer, receiver.url)
+        lead_id = accepted_lead(settings, installer)
+        (row,) = deliveries(settings)
+        assert (row.state, row.to, row.lead_id) == (OutboxState.QUEUED, receiver.url, lead_id)
+        assert secret not in (row.body_text or "") and secret.encode() not in (row.raw or b"")
+
+        assert deliver(row.id, settings=settings, now=clock.now()).state == OutboxState.SENT
+        (request,) = receiver.requests
+        body = verified(request, secret)
+        assert request.path == "/hooks/leads"
+        assert request.headers["content-type"] == "application/json"
+        assert request.headers["idempotency-key"] == row.message_id == body["delivery_id"]
+        assert body["event"] == "lead.accepted" and body["via"] == "accepted"
+        assert (body["lead_id"], body["installer_id"]) == (lead_id, installer)
+        assert body["product"] == "pv"
+        assert body["customer"]["name"] == "Claire Dubois"
+        assert body["customer"]["email"] == "claire@example.fr"
+        assert body["customer"]["phone"] == "+33140347000"
+        assert body["customer"]["postcode"] == "75010"
+        assert body["details"]["annual_consumption_kwh"] == 3100
+        assert datetime.fromisoformat(body["accepted_at"]) == WEDNESDAY
+        # Signed with another secret, the same request does not verify.
+        with pytest.raises(Exception, match="signature does not match"):
+            verified(request, secret + "x")
+
+        # Sent: running the sender again, now or later, sends nothing more.
+        assert deliver(row.id, settings=settings, now=clock.now()).state is None
+        travel.shift(timedelta(hours=2))
+        assert deliver(row.id, settings=settings, now=clock.now()).state is None
+        assert len(receiver.requests) == 1
+        (row,) = deliveries(settings)
+        assert (row.state, row.attempts, row.last_error) == (OutboxState.SENT, 1, None)
+
+
+def test_a_500_is_retried_with_the_outbox_backoff(settings, installer, travel):
+    with running_receiver() as receiver:
+        receiver.statuses[:] = [500, 503]
+        secret = with_webhook(settings, installer, receiver.url)
+        accepted_lead(settings, installer)
+        (row,) = deliveries(settings)
+
+        first = deliver(row.id, settings=settings, now=clock.now())
+        assert (first.state, first.retry_in) == (OutboxState.QUEUED, backoff(1))
+        (row,) = deliveries(settings)
+        assert (row.attempts, row.last_error) == (1, "HTTP 500 Internal Server Error")
+        assert row.next_attempt_at == clock.now() + backoff(1)
+        # Not due yet: nothing is sent.
+        assert deliver(row.id, settings=settings, now=clock.now()).state is None
+        assert len(receiver.requests) == 1
+
+        travel.shift(backoff(1))
+        second = deliver(row.id, settings=settings, now=clock.now())
+        assert (second.state, second.retry_in) == (OutboxState.QUEUED, backoff(2))
+        travel.shift(backoff(2))
+        assert deliver(row.id, settings=settings, now=clock.now()).state == OutboxState.SENT
+        assert len(receiver.requests) == 3
+        # Every attempt is signed afresh (its own timestamp), and all carry the same delivery.
+        stamps = [r.headers["x-mailflow-timestamp"] for r in receiver.requests]
+        assert len(set(stamps)) == 3
+        assert {r.headers["idempotency-key"] for r in receiver.requests} == {row.message_id}
+        assert verified(receiver.requests[-1], secret)["lead_id"] == row.lead_id
+
+        travel.shift(timedelta(days=1))
+        assert deliver(row.id, settings=settings, now=clock.now()).state is None
+        assert len(receiver.requests) == 3
+        (row,) = deliveries(settings)
+        assert (row.state, row.attempts, row.last_error) == (OutboxState.SENT, 3, None)
+
+
+def test_an_unreachable_receiver_is_given_up_after_the_last_attempt(settings, installer, travel):
+    with running_receiver() as receiver:
+        url = receiver.url
+    # The receiver is gone: every attempt is a refused connection.
+    with_webhook(settings, installer, url)
+    accepted_lead(settings, installer)
+    (row,) = deliveries(settings)
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        result = deliver(row.id, settings=settings, now=clock.now())
+        if attempt < MAX_ATTEMPTS:
+            assert result.state == OutboxState.QUEUED
+            travel.shift(result.retry_in)
+    assert result.state == OutboxState.FAILED
+    (row,) = deliveries(settings)
+    assert row.attempts == MAX_ATTEMPTS and "Connection refused" in row.last_error
+
+
+def test_no_webhook_no_delivery(settings, installer, travel):
+    accepted_lead(settings, installer)
+    assert deliveries(settings) == []
+    with session_scope(settings) as s:
+        emails = s.scalars(select(OutboxMessage.template).where(OutboxMessage.channel == "email"))
+        assert {"offer", "offer_accepted", "contact_details"} <= set(emails)
+
+
+def test_admin_queue_monitor_shows_the_delivery_without_the_secret(settings, installer, travel):
+    with running_receiver() as receiver:
+        receiver.statuses[:] = [500]
+        secret = with_webhook(settings, installer, receiver.url)
+        lead_id = accepted_lead(settings, installer)
+        (row,) = deliveries(settings)
+        deliver(row.id, settings=settings, now=clock.now())
+    client = signed_in_client(settings)
+    listing = client.get("/admin/outbox?state=queued")
+    assert listing.status_code == 200
+    assert f'href="/admin/outbox/{row.id}"' in listing.text
+    assert receiver.url in listing.text
+    page = client.get(f"/admin/outbox/{row.id}")
+    assert page.status_code == 200
+    assert "HTTP 500 Internal Server Error" in page.text  # the last error
+    assert receiver.url in page.text and row.message_id in page.text
+    assert f"#{lead_id}" in page.text
+    assert "Claire Dubois" in page.text  # the payload, as it is sent
+    for shown in (listing.text, page.text, client.get(f"/admin/installers/{installer}").text):
+        assert secret not in shown
