@@ -185,6 +185,9 @@ def test_admin_queue_monitor_shows_the_delivery_without_the_secret(settings, ins
     assert listing.status_code == 200
     assert f'href="/admin/outbox/{row.id}"' in listing.text
     assert receiver.url in listing.text
+    link = f'href="/admin/outbox/{row.id}"'
+    assert link in client.get("/admin/outbox?channel=webhook").text
+    assert link not in client.get("/admin/outbox?channel=email").text
     page = client.get(f"/admin/outbox/{row.id}")
     assert page.status_code == 200
     assert "HTTP 500 Internal Server Error" in page.text  # the last error
