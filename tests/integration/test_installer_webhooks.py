@@ -4,22 +4,27 @@ webhook as signed JSON, through the outbox, against a real HTTP receiver on 127.
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from mailflow import clock, reactions
+from mailflow import clock, config, reactions
 from mailflow.db import session_scope
 from mailflow.domain.intake.webhook import verify_signature
 from mailflow.installers.webhooks import set_webhook
-from mailflow.models import Installer, OutboxMessage, OutboxState
+from mailflow.models import AuditEntry, Installer, InstallerSession, OutboxMessage, OutboxState
 from mailflow.outbound.outbox import MAX_ATTEMPTS, backoff, deliver
 from mailflow.routing.offers import accept, route_lead
+from mailflow.web.app import create_app
+from mailflow.web.dashboard.labels import SESSION_COOKIE
+from mailflow.web.dashboard.sessions import _signer
 from support.offers import new_lead
 from support.receiver import running_receiver
-from support.web import signed_in_client
+from support.web import choose_language, post, signed_in_client
 
 # A Wednesday, 10:00 in Paris: inside the installer's working hours.
 WEDNESDAY = datetime(2027, 3, 17, 9, 0, tzinfo=UTC)
@@ -196,3 +201,157 @@ def test_admin_queue_monitor_shows_the_delivery_without_the_secret(settings, ins
     assert "Claire Dubois" in page.text  # the payload, as it is sent
     for shown in (listing.text, page.text, client.get(f"/admin/installers/{installer}").text):
         assert secret not in shown
+
+
+# ------------------------------------------------------------------ setting the URL --------
+def dashboard(settings, installer_id: int) -> TestClient:
+    """A browser signed in to the installer's dashboard (their session row and cookie)."""
+    with session_scope(settings) as s:
+        row = InstallerSession(
+            id=secrets.token_urlsafe(16),
+            installer_id=installer_id,
+            created_at=clock.now(),
+            expires_at=clock.now() + timedelta(days=1),
+            csrf_token=CSRF,
+        )
+        s.add(row)
+        sid = row.id
+    client = TestClient(create_app())
+    client.cookies.set(SESSION_COOKIE, _signer(settings).dumps(sid))
+    return client
+
+
+CSRF = "installer-csrf-token"
+
+
+def save(client, action: str, url: str = ""):
+    return client.post(
+        "/dashboard/settings",
+        data={"csrf_token": CSRF, "action": action, "webhook_url": url},
+        follow_redirects=False,
+    )
+
+
+def stored(settings, installer_id: int) -> tuple[str | None, str | None]:
+    with session_scope(settings) as s:
+        row = s.get(Installer, installer_id)
+        return row.webhook_url, row.webhook_secret
+
+
+def test_installer_sets_their_webhook_and_sees_the_secret_once(settings, installer):
+    client = dashboard(settings, installer)  # a French-speaking installer
+    page = client.get("/dashboard/settings")
+    assert page.status_code == 200 and 'id="webhook_url"' in page.text
+
+    refused = {
+        "http://crm.example.com/hooks": "L’adresse doit commencer par https://.",
+        "https://127.0.0.1/hooks": "L’adresse doit être joignable depuis internet",
+        "https://192.168.1.20/hooks": "L’adresse doit être joignable depuis internet",
+        "https://user:pass@crm.example.com/": "L’adresse ne doit contenir ni nom d’utilisateur",
+        "https://crm.example.com/" + "a" * 300: "L’adresse peut contenir 300 caractères au plus.",
+        "ftp://crm.example.com/": "L’adresse doit commencer par https://.",
+        "": "Saisissez l’adresse de votre webhook.",
+    }
+    for url, error in refused.items():
+        answer = save(client, "webhook", url)
+        assert answer.status_code == 422, url
+        assert error in answer.text.replace("&#39;", "’").replace("'", "’"), url
+    assert stored(settings, installer) == (None, None)
+
+    url = "https://crm.example.com/hooks/leads?source=mailflow"
+    answer = save(client, "webhook", url)
+    assert answer.status_code == 200
+    stored_url, secret = stored(settings, installer)
+    assert stored_url == url and secret.startswith("whsec_") and len(secret) > 40
+    assert secret in answer.text  # shown once, on the answer to the change
+    assert secret not in client.get("/dashboard/settings").text
+
+    # The same address again: nothing changes, the secret stays.
+    assert save(client, "webhook", url).status_code == 303
+    assert stored(settings, installer) == (url, secret)
+    # A new secret replaces the old one, shown once too.
+    answer = save(client, "webhook_secret")
+    _, renewed = stored(settings, installer)
+    assert renewed != secret and renewed in answer.text and secret not in answer.text
+    # Removed: no URL, no secret.
+    assert save(client, "webhook_remove").status_code == 303
+    assert stored(settings, installer) == (None, None)
+    # Without the session's CSRF token nothing changes.
+    forged = client.post(
+        "/dashboard/settings",
+        data={"action": "webhook", "webhook_url": url},
+        follow_redirects=False,
+    )
+    assert forged.status_code == 403 and stored(settings, installer) == (None, None)
+
+
+def test_local_receivers_need_the_setting(settings, installer, monkeypatch):
+    client = dashboard(settings, installer)
+    assert save(client, "webhook", "http://127.0.0.1:8081/hooks").status_code == 422
+    monkeypatch.setenv("MAILFLOW_WEBHOOK_ALLOW_LOCAL", "1")
+    config.reset_settings()
+    assert save(client, "webhook", "http://127.0.0.1:8081/hooks").status_code == 200
+    assert stored(settings, installer)[0] == "http://127.0.0.1:8081/hooks"
+    # Still never plain http:// to another host.
+    assert save(client, "webhook", "http://crm.example.com/hooks").status_code == 422
+
+
+def test_admin_sets_an_installers_webhook_audited_without_the_secret(settings, installer):
+    client = signed_in_client(settings)
+    url = "https://crm.example.com/mailflow"
+    answer = post(
+        client,
+        f"/admin/installers/{installer}/webhook",
+        {"action": "save", "webhook_url": url},
+        page=f"/admin/installers/{installer}",
+    )
+    assert answer.status_code == 200
+    _, secret = stored(settings, installer)
+    assert secret in answer.text and url in answer.text
+    detail = client.get(f"/admin/installers/{installer}")
+    assert url in detail.text and secret not in detail.text
+    with session_scope(settings) as s:
+        (entry,) = s.scalars(select(AuditEntry).where(AuditEntry.action == "installer.webhook"))
+        assert entry.object_id == str(installer)
+        assert entry.data == {"change": "set", "url": url, "new_secret": True}
+    audit = client.get("/admin/audit?action=installer.webhook")
+    assert url in audit.text and secret not in audit.text
+
+    # A refused address, told in the admin's language; nothing changes.
+    choose_language(client, "de")
+    refused = post(
+        client,
+        f"/admin/installers/{installer}/webhook",
+        {"action": "save", "webhook_url": "http://crm.example.com/x"},
+        page=f"/admin/installers/{installer}",
+    )
+    assert refused.status_code == 303
+    flashed = client.get(refused.headers["location"]).text
+    assert "Die Adresse muss mit https:// beginnen." in flashed
+    assert stored(settings, installer) == (url, secret)
+
+    # Removed by the admin: audited too.
+    post(
+        client,
+        f"/admin/installers/{installer}/webhook",
+        {"action": "remove"},
+        page=f"/admin/installers/{installer}",
+    )
+    assert stored(settings, installer) == (None, None)
+    with session_scope(settings) as s:
+        changes = s.scalars(
+            select(AuditEntry.data).where(AuditEntry.action == "installer.webhook")
+        ).all()
+        assert [c["change"] for c in changes] == ["set", "removed"]
+
+
+def test_a_viewer_cannot_set_a_webhook(settings, installer):
+    client = signed_in_client(settings, role="viewer", email="viewer@example.com")
+    answer = post(
+        client,
+        f"/admin/installers/{installer}/webhook",
+        {"action": "save", "webhook_url": "https://crm.example.com/x"},
+        page=f"/admin/installers/{installer}",
+    )
+    assert answer.status_code == 403
+    assert stored(settings, installer) == (None, None)
