@@ -16,14 +16,17 @@ from mailflow import clock, config, reactions
 from mailflow.db import session_scope
 from mailflow.domain.intake.webhook import verify_signature
 from mailflow.installers.webhooks import set_webhook
+from mailflow.leads.admin_actions import assign
 from mailflow.models import AuditEntry, Installer, InstallerSession, OutboxMessage, OutboxState
 from mailflow.outbound.outbox import MAX_ATTEMPTS, backoff, deliver
 from mailflow.routing.offers import accept, route_lead
 from mailflow.web.app import create_app
 from mailflow.web.dashboard.labels import SESSION_COOKIE
 from mailflow.web.dashboard.sessions import _signer
+from support.factories import make_lead
 from support.offers import new_lead
 from support.receiver import running_receiver
+from support.waiting import wait_for
 from support.web import choose_language, post, signed_in_client
 
 # A Wednesday, 10:00 in Paris: inside the installer's working hours.
@@ -355,3 +358,57 @@ def test_a_viewer_cannot_set_a_webhook(settings, installer):
     )
     assert answer.status_code == 403
     assert stored(settings, installer) == (None, None)
+
+
+# ------------------------------------------------------------------ through the jobs -------
+def test_an_assigned_lead_is_delivered_by_the_send_job(settings, installer, worker):
+    """The real path: the acceptance commits, its job runs on a worker, the receiver gets it."""
+    with running_receiver() as receiver:
+        secret = with_webhook(settings, installer, receiver.url)
+        with session_scope(settings) as s:
+            lead_id = make_lead(s).id
+        with session_scope(settings) as s:
+            assign(
+                s,
+                lead_id,
+                installer,
+                by="admin@example.com",
+                reason="agreed by phone",
+                now=clock.now(),
+                settings=settings,
+            )
+        wait_for(lambda: receiver.requests)
+        (row,) = deliveries(settings)
+        wait_for(lambda: deliveries(settings)[0].state == OutboxState.SENT)
+        (request,) = receiver.requests
+        body = verified(request, secret)
+        assert (body["lead_id"], body["via"]) == (lead_id, "assigned")
+        assert request.headers["idempotency-key"] == row.message_id
+
+
+def test_after_giving_up_a_fixed_address_gets_the_admins_retry(settings, installer, travel):
+    with running_receiver() as gone:
+        old_url = gone.url
+    with_webhook(settings, installer, old_url)
+    accepted_lead(settings, installer)
+    (row,) = deliveries(settings)
+    for _ in range(MAX_ATTEMPTS):
+        result = deliver(row.id, settings=settings, now=clock.now())
+        if result.retry_in:
+            travel.shift(result.retry_in)
+    assert deliveries(settings)[0].state == OutboxState.FAILED
+
+    with running_receiver() as receiver:
+        with session_scope(settings) as s:
+            set_webhook(
+                s.get(Installer, installer), receiver.url, now=clock.now(), allow_local=True
+            )
+        client = signed_in_client(settings)
+        page = client.get(f"/admin/outbox/{row.id}")
+        assert "Connection refused" in page.text and ">Retry<" in page.text
+        answer = post(client, f"/admin/outbox/{row.id}/retry", page=f"/admin/outbox/{row.id}")
+        assert answer.status_code == 303
+        assert deliver(row.id, settings=settings, now=clock.now()).state == OutboxState.SENT
+        assert len(receiver.requests) == 1
+        (row,) = deliveries(settings)
+        assert (row.state, row.to, row.attempts) == (OutboxState.SENT, receiver.url, 1)
