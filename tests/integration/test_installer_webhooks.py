@@ -267,6 +267,7 @@ def test_installer_sets_their_webhook_and_sees_the_secret_once(settings, install
     stored_url, secret = stored(settings, installer)
     assert stored_url == url and secret.startswith("whsec_") and len(secret) > 40
     assert secret in answer.text  # shown once, on the answer to the change
+    assert answer.headers["cache-control"] == "no-store"  # and kept by no browser or proxy
     assert secret not in client.get("/dashboard/settings").text
 
     # The same address again: nothing changes, the secret stays.
@@ -311,6 +312,7 @@ def test_admin_sets_an_installers_webhook_audited_without_the_secret(settings, i
     assert answer.status_code == 200
     _, secret = stored(settings, installer)
     assert secret in answer.text and url in answer.text
+    assert "no-store" in answer.headers["cache-control"]
     detail = client.get(f"/admin/installers/{installer}")
     assert url in detail.text and secret not in detail.text
     with session_scope(settings) as s:
