@@ -27,7 +27,7 @@ from support.factories import make_lead
 from support.offers import new_lead
 from support.receiver import running_receiver
 from support.waiting import wait_for
-from support.web import choose_language, post, signed_in_client
+from support.web import AUTH, choose_language, post, signed_in_client
 
 # A Wednesday, 10:00 in Paris: inside the installer's working hours.
 WEDNESDAY = datetime(2027, 3, 17, 9, 0, tzinfo=UTC)
@@ -204,6 +204,12 @@ def test_admin_queue_monitor_shows_the_delivery_without_the_secret(settings, ins
     assert "Claire Dubois" in page.text  # the payload, as it is sent
     for shown in (listing.text, page.text, client.get(f"/admin/installers/{installer}").text):
         assert secret not in shown
+    # The read API lists it too, as a webhook.
+    api = client.get(f"/api/outbox?lead_id={lead_id}", headers=AUTH).json()["items"]
+    (item,) = [i for i in api if i["id"] == row.id]
+    assert (item["channel"], item["to"], item["state"]) == ("webhook", receiver.url, "queued")
+    assert {i["channel"] for i in api} == {"webhook", "email"}
+    assert secret not in json.dumps(api)
 
 
 # ------------------------------------------------------------------ setting the URL --------
