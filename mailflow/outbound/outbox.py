@@ -170,6 +170,7 @@ def _transmit(item: Claimed, settings: Settings, now: datetime) -> None:
             delivery_id=item.message_key,
             at=now,
             timeout=settings.webhook_delivery_timeout_seconds,
+            allow_local=settings.webhook_allow_local,
         )
         return
     thread_transport(settings.outbound).send(

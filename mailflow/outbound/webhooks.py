@@ -13,11 +13,14 @@ the delivery id is sent as ``Idempotency-Key`` so a receiver can drop a repeat.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import secrets
+import socket
 import urllib.error
 import urllib.request
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
@@ -147,6 +150,21 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(_NoRedirect)
 
 
+def check_public(url: str) -> None:
+    """The URL's host must resolve to public addresses only: an installer's address never
+    makes this server call into its own network (PermanentFailure). A name that does not
+    resolve now is retried (TemporaryFailure)."""
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise TemporaryFailure(f"cannot resolve {host}: {exc}") from None
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if not address.is_global:
+            raise PermanentFailure(f"{host} is a local or private address ({address})")
+
+
 def post(
     url: str | None,
     secret: str | None,
@@ -155,11 +173,15 @@ def post(
     delivery_id: str,
     at: datetime,
     timeout: float,
+    allow_local: bool = False,
 ) -> int:
     """POST one delivery; returns the 2xx status. Raises TemporaryFailure for anything else
-    (retried with the outbox's backoff), PermanentFailure when there is nowhere to send."""
+    (retried with the outbox's backoff), PermanentFailure when there is nowhere to send (no
+    webhook any more, or an address of a local network without MAILFLOW_WEBHOOK_ALLOW_LOCAL)."""
     if not url or not secret:
         raise PermanentFailure("the installer has no webhook any more")
+    if not allow_local:
+        check_public(url)
     request = urllib.request.Request(
         url,
         data=body,

@@ -39,6 +39,20 @@ def wired():
 
 
 @pytest.fixture
+def settings(settings, monkeypatch):
+    """The receivers listen on 127.0.0.1: local addresses allowed (MAILFLOW_WEBHOOK_ALLOW_LOCAL)."""
+    monkeypatch.setenv("MAILFLOW_WEBHOOK_ALLOW_LOCAL", "1")
+    config.reset_settings()
+    return config.get_settings()
+
+
+def public_only(monkeypatch):
+    """The production default: public https:// addresses only."""
+    monkeypatch.delenv("MAILFLOW_WEBHOOK_ALLOW_LOCAL")
+    config.reset_settings()
+
+
+@pytest.fixture
 def travel():
     with time_machine.travel(WEDNESDAY, tick=False) as traveller:
         yield traveller
@@ -247,7 +261,8 @@ def stored(settings, installer_id: int) -> tuple[str | None, str | None]:
         return row.webhook_url, row.webhook_secret
 
 
-def test_installer_sets_their_webhook_and_sees_the_secret_once(settings, installer):
+def test_installer_sets_their_webhook_and_sees_the_secret_once(settings, installer, monkeypatch):
+    public_only(monkeypatch)
     client = dashboard(settings, installer)  # a French-speaking installer
     page = client.get("/dashboard/settings")
     assert page.status_code == 200 and 'id="webhook_url"' in page.text
@@ -296,6 +311,7 @@ def test_installer_sets_their_webhook_and_sees_the_secret_once(settings, install
 
 
 def test_local_receivers_need_the_setting(settings, installer, monkeypatch):
+    public_only(monkeypatch)
     client = dashboard(settings, installer)
     assert save(client, "webhook", "http://127.0.0.1:8081/hooks").status_code == 422
     monkeypatch.setenv("MAILFLOW_WEBHOOK_ALLOW_LOCAL", "1")
@@ -420,3 +436,18 @@ def test_after_giving_up_a_fixed_address_gets_the_admins_retry(settings, install
         assert len(receiver.requests) == 1
         (row,) = deliveries(settings)
         assert (row.state, row.to, row.attempts) == (OutboxState.SENT, receiver.url, 1)
+
+
+def test_without_the_setting_a_local_address_is_never_called(settings, installer, monkeypatch):
+    """An address that resolves to this machine (here: set while local addresses were allowed)
+    is refused when sending, once they are not: the server never calls into its own network."""
+    with running_receiver() as receiver:
+        with_webhook(settings, installer, receiver.url)
+        accepted_lead(settings, installer)
+        (row,) = deliveries(settings)
+        public_only(monkeypatch)
+        result = deliver(row.id, settings=config.get_settings(), now=clock.now())
+        assert result.state == OutboxState.FAILED
+        assert receiver.requests == []
+    (row,) = deliveries(settings)
+    assert row.last_error == "127.0.0.1 is a local or private address (127.0.0.1)"

@@ -13,7 +13,8 @@ import time_machine
 
 from mailflow.domain.intake.webhook import SignatureError, sign, verify_signature
 from mailflow.installers.webhooks import WebhookInvalid, check_url
-from mailflow.outbound.webhooks import encode, new_secret, signed_headers
+from mailflow.outbound.transports import PermanentFailure, TemporaryFailure
+from mailflow.outbound.webhooks import encode, new_secret, post, signed_headers
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
 AT = datetime(2027, 3, 17, 9, 0, tzinfo=UTC)
@@ -141,3 +142,15 @@ def test_local_receivers_only_with_the_setting():
         check_url("http://10.1.2.3/in", allow_local=True)
     with pytest.raises(WebhookInvalid, match="https://"):
         check_url("http://crm.example.com/in", allow_local=True)
+
+
+def test_sending_refuses_names_of_the_local_network_unless_allowed():
+    """A public-looking name may still point here: checked when sending, not only when set."""
+    send = dict(delivery_id="whd_1", at=AT, timeout=1)
+    with pytest.raises(PermanentFailure, match="local or private address"):
+        post("https://localhost:9/in", "whsec_x", BODY, **send)
+    # Allowed: it is tried (nothing listens on port 9: a failure to retry).
+    with pytest.raises(TemporaryFailure):
+        post("http://127.0.0.1:9/in", "whsec_x", BODY, allow_local=True, **send)
+    with pytest.raises(PermanentFailure, match="no webhook"):
+        post(None, None, BODY, **send)
