@@ -279,6 +279,19 @@ class Settings(BaseSettings):
     webhook_tolerance_seconds: int = Field(
         300, description="Allowed clock skew of webhook timestamps."
     )
+    webhook_delivery_timeout_seconds: float = Field(
+        10,
+        gt=0,
+        le=60,
+        description="Time-out of one POST to an installer's webhook (delivery of their leads "
+        "to their own tools); a slower answer is retried like a failure.",
+    )
+    webhook_allow_local: bool = Field(
+        False,
+        description="Installers' webhook URLs may be http:// on this machine (localhost, "
+        "127.0.0.1, ::1) and https:// to private addresses: for tests and local receivers "
+        "only. Off: public https:// URLs only.",
+    )
     lead_limit_per_sender: int = Field(
         5,
         ge=0,

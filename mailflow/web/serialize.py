@@ -117,6 +117,7 @@ def outbox_item(row: OutboxMessage) -> dict:
         "id": row.id,
         "to": row.to,
         "template": row.template,
+        "channel": row.channel,
         "state": row.state.value,
         "attempts": row.attempts,
         "last_error": row.last_error,
@@ -265,8 +266,12 @@ class InboundPageOut(_Out):
 
 class OutboxOut(_Out):
     id: int
-    to: str
+    to: str = Field(description="The recipient's address, or a webhook's URL.")
     template: str
+    channel: str = Field(
+        description="email, or webhook: a lead POSTed to an installer's own tools "
+        "(docs/webhooks.md)."
+    )
     state: str = Field(description="queued, sending, sent, failed, bounced or cancelled.")
     attempts: int
     last_error: str | None

@@ -20,7 +20,14 @@ from mailflow.db import session_scope
 from mailflow.domain.intake import readable
 from mailflow.infra import blobs
 from mailflow.intake.process import rerun_inbound
-from mailflow.models import InboundMessage, InboundOutcome, OutboxMessage, OutboxState
+from mailflow.models import (
+    InboundMessage,
+    InboundOutcome,
+    Installer,
+    OutboxMessage,
+    OutboxState,
+)
+from mailflow.outbound import webhooks
 from mailflow.outbound.message import build_message
 from mailflow.outbound.names import N_
 from mailflow.outbound.outbox import cancel, retry
@@ -43,6 +50,8 @@ RAW_PREVIEW_BYTES = 256 * 1024
 # in the raw download).
 MAX_DECODED_BYTES = 8 * 1024 * 1024
 OUTBOX_STATES = [s.value for s in OutboxState]
+# Mail, and deliveries of leads to installers' webhooks (mailflow/outbound/webhooks.py).
+OUTBOX_CHANNELS = ("email", webhooks.CHANNEL)
 INBOUND_OUTCOMES = [o.value for o in InboundOutcome]
 
 
@@ -87,6 +96,7 @@ def outbox_list(
     admin: CurrentAdmin,
     state: str | None = None,
     before: int | None = None,
+    channel: str | None = None,
 ) -> Response:
     state = state or None
     if state is not None and state not in OUTBOX_STATES:
@@ -97,8 +107,11 @@ def outbox_list(
             N_("Unknown state"),
             tr(admin, N_("Outbox states are: %(states)s."), states=", ".join(OUTBOX_STATES)),
         )
+    channel = channel if channel in OUTBOX_CHANNELS else None
     with session_scope() as session:
-        rows = queries.outbox_rows(session, state=state, before=before, limit=PAGE_SIZE)
+        rows = queries.outbox_rows(
+            session, state=state, before=before, limit=PAGE_SIZE, channel=channel
+        )
         summary = queries.outbox_summary(session, now())
     older = rows[-1].id if len(rows) == PAGE_SIZE else None
     return render(
@@ -108,6 +121,8 @@ def outbox_list(
         rows=rows,
         state=state,
         states=OUTBOX_STATES,
+        channel=channel,
+        channels=OUTBOX_CHANNELS,
         summary=summary,
         older=older,
         before=before,
@@ -122,6 +137,9 @@ def outbox_detail(
         row = session.get(OutboxMessage, outbox_id)
         if row is None:
             return not_found(request, admin, tr(admin, N_("outbox message #%(id)s"), id=outbox_id))
+        if row.channel == webhooks.CHANNEL:
+            installer = session.get(Installer, row.installer_id) if row.installer_id else None
+            return _webhook_detail(request, admin, row, installer)
         copy = redacted_copy(row)  # the links in it are the recipient's credentials
 
         headers: list[tuple[str, str]] = []
@@ -146,6 +164,30 @@ def outbox_detail(
         decoded=view,
         raw=raw,
         raw_error=raw_error,
+    )
+
+
+def _webhook_detail(
+    request: Request, admin, row: OutboxMessage, installer: Installer | None
+) -> Response:
+    """A delivery to an installer's webhook: where, its state and attempts, the headers it
+    carries (the signature is computed at each attempt from the installer's secret, which no
+    page shows) and the JSON body as it is sent."""
+    return render(
+        request,
+        "admin/outbox_webhook.html",
+        admin=admin,
+        row=row,
+        installer=installer,
+        header_names=(
+            "Content-Type",
+            "User-Agent",
+            "X-Mailflow-Event",
+            "X-Mailflow-Timestamp",
+            "X-Mailflow-Signature",
+            "Idempotency-Key",
+        ),
+        body=redact_text(row.body_text or ""),
     )
 
 

@@ -178,6 +178,9 @@ CONTACT_TYPE_LABELS = {
     "visit": N_("Visit"),
     "other": N_("Other"),
 }
+NOTICE_WEBHOOK_SECRET = N_(
+    "Your webhook is saved. Copy its signing secret now: it is shown only this once."
+)
 NOTICES = {
     "saved": N_("Saved."),
     "released": N_("The lead has been given back and goes to another installer."),
@@ -185,6 +188,8 @@ NOTICES = {
     "vacation": N_("Your vacation is saved: no offers during that time."),
     "vacation_cleared": N_("Vacation cleared: you receive offers again."),
     "preferences": N_("Your preferences are saved."),
+    "webhook": N_("Your webhook is saved: the leads you get are sent to it."),
+    "webhook_removed": N_("Your webhook is removed: leads are no longer sent to it."),
     "reported": N_(
         "Your report is sent: an administrator will decide, and you will hear by email."
     ),
