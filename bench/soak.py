@@ -896,6 +896,9 @@ class SoakConfig:
     settle_timeout: float = 240.0
     keep: bool = False
     root: Path | None = None
+    # More MAILFLOW_* settings of every process, e.g. short offer windows and escalation:
+    # {"MAILFLOW_OFFER_WINDOW": "30m", "MAILFLOW_ESCALATE_AFTER_SILENT_OFFERS": "2"}.
+    settings: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -1208,7 +1211,7 @@ class Soak:
             schedulers=cfg.schedulers,
             worker_threads=cfg.worker_threads,
             sweep_interval=cfg.sweep_interval,
-            extra_env={"MAILFLOW_PENDING_GRACE_SECONDS": "5"},
+            extra_env={"MAILFLOW_PENDING_GRACE_SECONDS": "5", **dict(cfg.settings)},
             keep=cfg.keep,
         )
         self.report.lines.append(f"machine: {machine()}")
@@ -1825,12 +1828,23 @@ class Soak:
         dup_ids = {m: n for m, n in inst.message_ids.items() if n > 1}
         if dup_ids:
             problems.append(f"Message-IDs delivered more than once: {list(dup_ids)[:5]}")
+        # Speed to lead (#20, with short windows or escalation set): offers made to everyone
+        # left at once, and leads held for an installer's working hours.
+        escalated = db.scalar(
+            "SELECT count(*) FROM offers WHERE left(routing_reason, 9) = 'escalated'"
+        )
+        held = db.scalar("SELECT count(*) FROM lead_events WHERE type = 'held'")
+        taken = db.scalar(
+            "SELECT count(*) FROM lead_events WHERE type = 'offers_withdrawn' "
+            "AND data->>'reason' = 'taken'"
+        )
         report.checks.append(
             Check(
                 "offer emails: none sent twice, none missing",
                 not problems,
                 f"{len(offers)} offers, {len(inst.offer_mails)} offer emails in the Maildir "
-                f"({len(inst.mails)} emails in all), {len(twice)} offers with more than one",
+                f"({len(inst.mails)} emails in all), {len(twice)} offers with more than one; "
+                f"{escalated} escalated offers, {taken} escalations won, {held} leads held",
                 problems,
             )
         )
@@ -2138,6 +2152,13 @@ def main(argv: list[str] | None = None) -> int:
         "--traders", type=int, default=3, help="Installers using the exchange (0: none)."
     )
     parser.add_argument("--keep", action="store_true", help="Keep the logs and Maildir.")
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="MAILFLOW_X=VALUE",
+        help="A setting of every process (repeatable), e.g. MAILFLOW_OFFER_WINDOW=30m.",
+    )
     parser.add_argument("--json", type=Path, help="Also write the invariants as JSON here.")
     args = parser.parse_args(argv)
     missing = missing_binaries()
@@ -2155,6 +2176,7 @@ def main(argv: list[str] | None = None) -> int:
         faults=not args.no_faults,
         traders=args.traders,
         keep=args.keep,
+        settings=tuple(tuple(s.split("=", 1)) for s in args.setting),
     )
     started = time.monotonic()
     report = run_soak(config)

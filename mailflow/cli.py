@@ -256,6 +256,19 @@ def db_upgrade(revision: str) -> None:
 
 
 # ----------------------------------------------------------------------- data --------------
+def _progress_line(what: str):
+    """A progress line on stderr (rewritten in place on a terminal, every 100 rows otherwise)."""
+    interactive = sys.stderr.isatty()
+
+    def progress(done: int) -> None:
+        if interactive:
+            click.echo(f"\r{what}: {done} rows done", nl=False, err=True)
+        elif done % 100 == 0:
+            click.echo(f"{what}: {done} rows done", err=True)
+
+    return progress
+
+
 @main.group()
 def installers() -> None:
     """Import and export installers (CSV or XLSX)."""
@@ -271,7 +284,9 @@ def installers_import(file: Path) -> None:
 
     settings = _settings()
     upgrade(settings)
-    report = import_installers(file, settings)
+    report = import_installers(file, settings, progress=_progress_line("installers"))
+    if sys.stderr.isatty():
+        click.echo(err=True)
     for row in report.rows:
         click.echo(
             f"row {row.row}: {row.outcome}{' ' + row.email if row.email else ''}"
@@ -308,7 +323,9 @@ def leads_import(file: Path) -> None:
     _setup_jobs(settings)
 
     upgrade(settings)
-    report = import_leads(file, settings)
+    report = import_leads(file, settings, progress=_progress_line("leads"))
+    if sys.stderr.isatty():
+        click.echo(err=True)
     for row in report.rows:
         click.echo(
             f"row {row.row}: {row.outcome}"
@@ -398,6 +415,7 @@ def admin_create(email: str, password: str | None, role: str) -> None:
     """Create an admin user who signs in at /admin/login with EMAIL and a password."""
     from mailflow.db import session_scope
     from mailflow.migrate import upgrade
+    from mailflow.web.admin.audit import record
     from mailflow.web.admin.users import create_admin_user
 
     settings = _settings()
@@ -408,9 +426,141 @@ def admin_create(email: str, password: str | None, role: str) -> None:
         with session_scope(settings) as session:
             user = create_admin_user(session, email, password, role)
             created = user.email
+            record(
+                session,
+                "cli",
+                "admin_user.create",
+                object_type="admin_user",
+                object_id=user.id,
+                summary=f"created {role} {created}",
+                data={"email": created, "role": role},
+            )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"created {role} {created}")
+
+
+def _account_change(change, *, emails: bool = False) -> None:
+    """Run ``change(session, settings, accounts)`` in one transaction (with its audit entry);
+    a refused change is a clear message and exit code 1. ``emails``: the change queues an
+    email (sent by a job, so this process needs the broker)."""
+    from mailflow.db import session_scope
+    from mailflow.migrate import upgrade
+    from mailflow.web.admin import accounts
+
+    settings = _settings()
+    upgrade(settings)
+    broker = _setup_jobs(settings) if emails else None
+    try:
+        with session_scope(settings) as session:
+            message = change(session, settings, accounts)
+    except accounts.AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        if broker is not None:
+            _close_embedded_redis(broker)
+    click.echo(message)
+
+
+@admin.command("list")
+def admin_list() -> None:
+    """List the admin users: email, role, status (active, invited, deactivated), language,
+    last sign-in."""
+
+    def show(session, _settings, accounts) -> str:
+        lines = [
+            f"{user.email}\t{user.role}\t{accounts.status(user)}\t{user.language}\t"
+            f"{user.last_login_at.isoformat(timespec='minutes') if user.last_login_at else 'never'}"
+            for user in accounts.all_users(session)
+        ]
+        return "\n".join(lines) if lines else "no admin users"
+
+    _account_change(show)
+
+
+@admin.command("invite")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["admin", "viewer"]), default="admin", show_default=True)
+@click.option(
+    "--language",
+    type=click.Choice(["en", "fr", "de"]),
+    default="en",
+    show_default=True,
+    help="The language of the email and of their console.",
+)
+def admin_invite(email: str, role: str, language: str) -> None:
+    """Invite EMAIL: an email with a one-time link (72 hours) to choose a password. The link
+    is printed too. Inviting again someone who has no password yet sends a new link."""
+    from mailflow.clock import now
+
+    def invite(session, settings, accounts) -> str:
+        user, url = accounts.invite(
+            session,
+            settings,
+            email,
+            role=role,
+            language=language,
+            actor=accounts.Actor.cli(),
+            at=now(),
+        )
+        return f"invited {user.email} as {role}; the link (also emailed): {url}"
+
+    _account_change(invite, emails=True)
+
+
+@admin.command("role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(["admin", "viewer"]))
+def admin_role(email: str, role: str) -> None:
+    """Give EMAIL the role ROLE (admin or viewer). The last active admin stays admin."""
+
+    def change(session, _settings, accounts) -> str:
+        user = accounts.find(session, email)
+        changed = accounts.change_role(session, user, role, actor=accounts.Actor.cli())
+        return f"{user.email} is {'now' if changed else 'already'} {role}"
+
+    _account_change(change)
+
+
+@admin.command("reset-password")
+@click.argument("email")
+def admin_reset_password(email: str) -> None:
+    """Reset EMAIL's password: the old one stops working, their sessions end, and an email
+    brings a one-time link (72 hours, printed too) to choose a new one."""
+    from mailflow.clock import now
+
+    def reset(session, settings, accounts) -> str:
+        user = accounts.find(session, email)
+        url = accounts.reset_password(session, settings, user, actor=accounts.Actor.cli(), at=now())
+        return f"password of {user.email} reset; the link (also emailed): {url}"
+
+    _account_change(reset, emails=True)
+
+
+@admin.command("deactivate")
+@click.argument("email")
+def admin_deactivate(email: str) -> None:
+    """Deactivate EMAIL: they are signed out and can no longer sign in (not the last admin)."""
+
+    def change(session, _settings, accounts) -> str:
+        user = accounts.find(session, email)
+        changed = accounts.deactivate(session, user, actor=accounts.Actor.cli())
+        return f"{user.email} {'deactivated' if changed else 'was already deactivated'}"
+
+    _account_change(change)
+
+
+@admin.command("activate")
+@click.argument("email")
+def admin_activate(email: str) -> None:
+    """Reactivate EMAIL (they sign in with their password as before)."""
+
+    def change(session, _settings, accounts) -> str:
+        user = accounts.find(session, email)
+        changed = accounts.activate(session, user, actor=accounts.Actor.cli())
+        return f"{user.email} {'activated' if changed else 'was already active'}"
+
+    _account_change(change)
 
 
 @main.group()

@@ -9,17 +9,47 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mailflow.private_files import private_dir
 
 SECRETS_FILE = "secrets.json"
+
+
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"30m"``, ``"4h"``, ``"1h30m"``, ``"2d"``; a bare number is minutes. Positive."""
+    text = text.strip().lower().replace(" ", "")
+    if text.isdigit():
+        text += "m"
+    match = _DURATION.match(text)
+    if not text or match is None:
+        raise ValueError(f"duration {text!r}: expected e.g. 30m, 4h, 1h30m, 2d")
+    days, hours, minutes = (int(g or 0) for g in match.groups())
+    value = timedelta(days=days, hours=hours, minutes=minutes)
+    if value <= timedelta():
+        raise ValueError(f"duration {text!r} must be positive")
+    return value
+
+
+def _pairs(text: str) -> dict[str, str]:
+    pairs = {}
+    for part in text.split(","):
+        key, _, value = part.partition("=")
+        if key.strip() and value.strip():
+            pairs[key.strip().lower()] = value.strip()
+    return pairs
 
 
 @lru_cache(maxsize=64)
@@ -95,6 +125,10 @@ class Settings(BaseSettings):
     admin_email: str | None = Field(
         None, description="Also alerted (pool, failures) besides admin users."
     )
+    admin_time_zone: str = Field(
+        "Europe/Paris",
+        description="IANA time zone in which the admin console shows every time.",
+    )
 
     # Scores and tiers (mailflow/domain/score.py).
     tier_silver_threshold: float = Field(
@@ -129,6 +163,43 @@ class Settings(BaseSettings):
         gt=0,
         le=100,
         description="Share of an installer's monthly cap they may receive in one week (pacing).",
+    )
+    # Speed to lead (#20): offer windows per tier and product, working hours, holding,
+    # escalation. Durations: "30m", "4h", "1h30m", "1d" (a bare number is minutes).
+    offer_window: str = Field(
+        "24h",
+        description="Offer window of every tier and product unless set below. 24h or more: "
+        "the clock, with PRODUCT.md's weekend/holiday rule; shorter: minutes of the "
+        "installer's working time, and leads arriving out of hours are held until it starts.",
+    )
+    offer_window_gold: str | None = Field(None, description="Offer window of gold installers.")
+    offer_window_silver: str | None = Field(None, description="Offer window of silver installers.")
+    offer_window_bronze: str | None = Field(None, description="Offer window of bronze installers.")
+    offer_window_products: str = Field(
+        "",
+        description="Windows per product, before the tier's: 'heat_pump=2h,pv:gold=30m' "
+        "(product, or product:tier, = duration).",
+    )
+    working_hours: str = Field(
+        "mon-fri 08:00-18:00",
+        description="Working hours of an installer without their own (installer time zone; "
+        "public holidays of their country off), e.g. 'mon-sat 07:30-17:00'.",
+    )
+    held_release_gap: str = Field(
+        "2m",
+        description="Gap between two held leads released to one installer at the start of "
+        "their working hours (short windows only).",
+    )
+    escalate_after_silent_offers: int = Field(
+        0,
+        ge=0,
+        description="After this many expired offers of a lead, it is offered to every "
+        "remaining eligible installer at once, first to accept wins (0 = off).",
+    )
+    escalate_after_wait: str = Field(
+        "",
+        description="Also escalate a lead that has waited this long since it arrived, at its "
+        "next routing (e.g. '4h'; empty = off).",
     )
     admin_digest_minutes: float = Field(
         15.0,
@@ -185,8 +256,41 @@ class Settings(BaseSettings):
     duplicate_window_days: int = Field(
         30, description="Same customer + postcode within this many days = duplicate."
     )
+    # Bad-lead reports (#20, mailflow/domain/returns.py).
+    return_window_hours: float = Field(
+        72.0,
+        gt=0,
+        description="Hours after accepting a lead during which the installer may report it "
+        "as a bad lead.",
+    )
+    return_quota_percent: float = Field(
+        10.0,
+        ge=0,
+        le=100,
+        description="Bad-lead reports an installer may make per month, as a share of the "
+        "leads they accepted that month (at least one).",
+    )
+    return_min_attempts: int = Field(
+        3,
+        ge=1,
+        description="Contact attempts an installer must have made before reporting a customer "
+        "as unreachable.",
+    )
     webhook_tolerance_seconds: int = Field(
         300, description="Allowed clock skew of webhook timestamps."
+    )
+    webhook_delivery_timeout_seconds: float = Field(
+        10,
+        gt=0,
+        le=60,
+        description="Time-out of one POST to an installer's webhook (delivery of their leads "
+        "to their own tools); a slower answer is retried like a failure.",
+    )
+    webhook_allow_local: bool = Field(
+        False,
+        description="Installers' webhook URLs may be http:// on this machine (localhost, "
+        "127.0.0.1, ::1) and https:// to private addresses: for tests and local receivers "
+        "only. Off: public https:// URLs only.",
     )
     lead_limit_per_sender: int = Field(
         5,
@@ -287,6 +391,17 @@ class Settings(BaseSettings):
     retention_sweep_every_seconds: int = Field(
         3600, ge=1, description="How often the retention purge runs within the sweep."
     )
+    # Reports (mailflow/app/reports/samples.py): the sweep samples the pool, the waiting line,
+    # the outbox and the job queues, which keep no history of their own.
+    report_sample_minutes: int = Field(
+        5,
+        ge=1,
+        le=1440,
+        description="Minutes between two samples of the reports' over-time charts.",
+    )
+    report_sample_days: int = Field(
+        400, ge=1, description="Samples older than this many days are deleted by the sweep."
+    )
     admin_session_idle_minutes: int = Field(
         30,
         ge=1,
@@ -323,6 +438,51 @@ class Settings(BaseSettings):
             if name.strip() in weights and value.strip():
                 weights[name.strip()] = max(float(value), 0.01)
         return weights
+
+    @field_validator("admin_time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (an IANA name: Europe/Paris)") from exc
+        return value
+
+    def offer_window_for(self, tier: str | None, product: str | None) -> timedelta:
+        """The offer window of an installer of ``tier`` for a lead of ``product``."""
+        by_product = _pairs(self.offer_window_products)
+        for key in (f"{product}:{tier}", f"{product}"):
+            if product and key in by_product:
+                return parse_duration(by_product[key])
+        by_tier = {
+            "gold": self.offer_window_gold,
+            "silver": self.offer_window_silver,
+            "bronze": self.offer_window_bronze,
+        }
+        return parse_duration(by_tier.get(tier or "") or self.offer_window)
+
+    @property
+    def escalation_wait(self) -> timedelta | None:
+        return parse_duration(self.escalate_after_wait) if self.escalate_after_wait else None
+
+    @property
+    def release_gap(self) -> timedelta:
+        return parse_duration(self.held_release_gap)
+
+    @model_validator(mode="after")
+    def _durations_parse(self) -> Settings:
+        for text in (
+            self.offer_window,
+            self.offer_window_gold,
+            self.offer_window_silver,
+            self.offer_window_bronze,
+            *_pairs(self.offer_window_products).values(),
+            self.held_release_gap,
+            self.escalate_after_wait,
+        ):
+            if text:
+                parse_duration(text)
+        return self
 
     @model_validator(mode="after")
     def _links_follow_the_listen_address(self) -> Settings:

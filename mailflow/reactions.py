@@ -18,6 +18,7 @@ from mailflow.domain.events import (
     LeadPooled,
     StatusRecorded,
 )
+from mailflow.installers.webhooks import lead_to_webhook
 from mailflow.leads.created import route_new_lead
 from mailflow.lifecycle.service import start_reminders
 from mailflow.ratings.service import schedule_survey
@@ -37,11 +38,12 @@ REACTIONS = {
     LeadNeedsInstaller: (on_lead_needs_installer, offer_waiting),
     # Nobody can take it: the admins hear of it.
     LeadPooled: (alert_admins,),
-    # A lead has a holder: the progress reminders start, the holder gets the contact details.
-    LeadAccepted: (start_reminders, acceptance_emails, offer_waiting),
-    LeadAssigned: (start_reminders, acceptance_emails),
+    # A lead has a holder: the progress reminders start, the holder gets the contact details
+    # (and, if they set a webhook, the lead goes to their own tools through the outbox).
+    LeadAccepted: (start_reminders, acceptance_emails, lead_to_webhook, offer_waiting),
+    LeadAssigned: (start_reminders, acceptance_emails, lead_to_webhook),
     # Claimed from the open exchange: reserved for two business days, contact details sent.
-    LeadClaimed: (start_claim_reservation, acceptance_emails),
+    LeadClaimed: (start_claim_reservation, acceptance_emails, lead_to_webhook),
     # An installation scheduled or done: the customer's survey is scheduled.
     StatusRecorded: (schedule_survey,),
 }

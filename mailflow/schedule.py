@@ -21,11 +21,13 @@ from typing import NamedTuple
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailflow.app.reports.samples import record_sample
 from mailflow.clock import now as clock_now
 from mailflow.config import Settings, get_settings
 from mailflow.db import log_failure, session_scope
 from mailflow.infra import timers
 from mailflow.intake.process import process_one
+from mailflow.leads.imports import resume_stalled_imports
 from mailflow.leads.retention import purge
 from mailflow.leads.search import index_pending
 from mailflow.lifecycle.service import (
@@ -44,7 +46,7 @@ from mailflow.ratings.service import _remind_survey, _send_survey, nightly_recom
 from mailflow.routing.alerts import send_admin_digests
 from mailflow.routing.exchange import _claim_lapse, send_exchange_mail
 from mailflow.routing.offers import expire_due_offers, reoffer_pool
-from mailflow.routing.waiting import offer_waiting_leads
+from mailflow.routing.waiting import offer_waiting_leads, release_held
 from mailflow.routing.withdrawals import withdraw_unavailable_offers
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,7 @@ TIMER_HANDLERS: Mapping[str, TimerHandler] = {
     "survey": _send_survey,
     "survey_reminder": _remind_survey,
     "claim_lapse": _claim_lapse,
+    "offer_release": release_held,  # leads held for the installer's working hours (#20)
 }
 
 
@@ -172,6 +175,8 @@ SWEEPS: tuple[Sweep, ...] = (
     # After routing: what is still in the exchange goes into the daily email.
     Sweep("exchange_mail", send_exchange_mail),
     Sweep("admin_digest", send_admin_digests),  # after routing: this sweep's pool leads too
+    Sweep("report_samples", record_sample),  # pool, waiting line, outbox, queues (reports)
+    Sweep("imports", resume_stalled_imports),  # an import whose job was lost resumes
 )
 assert len({sweep.name for sweep in SWEEPS}) == len(SWEEPS), "sweep names are metric labels"
 

@@ -7,10 +7,13 @@ import io
 import re
 import zipfile
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 
 from openpyxl import Workbook, load_workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.utils import get_column_letter
 
 
 def read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
@@ -171,6 +174,58 @@ def write_xlsx(path: Path, columns: list[str], rows: Iterable[list], title: str 
         count += 1
     workbook.save(path)
     return count
+
+
+@dataclass(frozen=True)
+class SheetColumn:
+    """A column of a sheet as people use it: its header, width (characters) and the number
+    format of its date cells."""
+
+    header: str
+    width: float | None = None
+    date_format: str = "yyyy-mm-dd hh:mm"
+
+
+def write_sheet(
+    path: Path, columns: list[SheetColumn], rows: Iterable[list], title: str = "Sheet"
+) -> int:
+    """An XLSX file (streamed to disk) to work with: the header row frozen and auto-filtered,
+    column widths set, dates as date cells (naive: convert them to the time zone the header
+    names first), numbers as numbers, text always text (never a formula)."""
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(title)
+    sheet.freeze_panes = "A2"
+    for index, column in enumerate(columns, start=1):
+        width = column.width or min(max(len(column.header) + 3, 10), 60)
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    sheet.append([_text_cell(sheet, c.header) for c in columns])
+    count = 0
+    for row in rows:
+        cells = []
+        for column, value in zip(columns, row, strict=False):
+            if isinstance(value, datetime | date):
+                cell = WriteOnlyCell(sheet, value=value)
+                cell.number_format = column.date_format
+                cells.append(cell)
+            elif isinstance(value, str):
+                cells.append(_text_cell(sheet, value))
+            else:
+                cells.append(value)
+        sheet.append(cells)
+        count += 1
+    if columns:
+        sheet.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{count + 1}"
+    workbook.save(path)
+    return count
+
+
+def _text_cell(sheet, value: str):
+    value = _XLSX_ILLEGAL.sub("", value)
+    if not value.startswith("="):
+        return value
+    cell = WriteOnlyCell(sheet, value=value)
+    cell.data_type = "s"
+    return cell
 
 
 def write_rows(path: Path, columns: list[str], rows: Iterable[list], title: str = "Sheet") -> int:

@@ -13,12 +13,14 @@ from sqlalchemy.orm import Session
 from mailflow.config import Settings
 from mailflow.domain import lead as states
 from mailflow.domain.effects import QueueEmail
+from mailflow.domain.returns import REASON_LABELS
 from mailflow.i18n import gettext, pick_language
 from mailflow.links import tokens
 from mailflow.models import (
     AdminUser,
     Installer,
     Lead,
+    LeadReturn,
     LeadStatus,
     Offer,
     SiteVisit,
@@ -151,12 +153,46 @@ def offer(uow, effect: QueueEmail) -> EmailSpec:
 def offer_accepted(uow, effect: QueueEmail) -> EmailSpec:
     session, settings, now = uow.session, uow.settings, uow.now
     lead, installer = _rows(uow, effect)
-    return emails.offer_accepted_email(
+    spec = emails.offer_accepted_email(
         lead,
         installer,
         status_links=status_links(session, lead, installer, now=now, settings=settings),
         dashboard_url=f"{settings.base_url.rstrip('/')}/dashboard/",
         vacation_url=vacation_url(session, installer, now=now, settings=settings),
+    )
+    spec.context["return_url"] = return_url(session, lead, installer, now=now, settings=settings)
+    spec.context["return_hours"] = f"{settings.return_window_hours:g}"
+    return spec
+
+
+def return_url(
+    session: Session, lead: Lead, installer: Installer, *, now: datetime, settings: Settings
+) -> str:
+    """The one-time link to report the lead as a bad lead (#20); it lasts the report window."""
+    token = tokens.issue(
+        session,
+        settings,
+        "return",
+        now=now,
+        subject_id=lead.id,
+        installer_id=installer.id,
+        lead_id=lead.id,
+        lifetime=timedelta(hours=settings.return_window_hours),
+    )
+    return tokens.url(settings, "return", token)
+
+
+def return_decided(uow, effect: QueueEmail) -> EmailSpec:
+    """A bad-lead report was approved or rejected (``subject_id``: the LeadReturn)."""
+    lead, installer = _rows(uow, effect)
+    row = uow.session.get(LeadReturn, effect.subject_id)
+    return emails.return_decided_email(
+        lead,
+        installer,
+        approved=row.state == "approved",
+        reason=REASON_LABELS.get(row.reason, row.reason),
+        outcome=row.outcome,
+        dashboard_url=f"{uow.settings.base_url.rstrip('/')}/dashboard/leads/{lead.id}",
     )
 
 
@@ -413,4 +449,5 @@ EMAILS = {
     "digest": digest,
     "exchange_daily": exchange_daily,
     "exchange_claim_lapsed": exchange_claim_lapsed,
+    "return_decided": return_decided,
 }

@@ -1,7 +1,7 @@
 """The unit of work: applies what a transition returned, in the caller's transaction.
 
-``apply(outcome)`` writes the effects in order (timeline lines, timers, emails into the outbox,
-jobs to enqueue after commit), then runs the reactions listed for each domain event
+``apply(outcome)`` writes the effects in order (timeline lines, timers, emails and webhook
+deliveries into the outbox, jobs to enqueue after commit), then runs the reactions listed for each domain event
 (``mailflow.reactions``) and applies what they return in turn. The reactions are installed
 once at start-up by ``mailflow.reactions.install`` (nothing registers itself at import).
 """
@@ -24,14 +24,16 @@ from mailflow.domain.effects import (
     Enqueue,
     Outcome,
     QueueEmail,
+    QueueWebhook,
     Record,
     SetTimer,
 )
 from mailflow.infra import timers
 from mailflow.infra.enqueue import enqueue_on_commit
-from mailflow.models import AdminAlert, Lead, LeadEvent, OutboxMessage
+from mailflow.models import AdminAlert, Installer, Lead, LeadEvent, OutboxMessage
 from mailflow.outbound.emails import EmailSpec
 from mailflow.outbound.outbox import queue_email
+from mailflow.outbound.webhooks import queue_webhook
 
 MAX_DEPTH = 4
 
@@ -105,6 +107,13 @@ class UnitOfWork:
                 specs = _wiring.composers[effect.kind](self, effect)
                 for spec in [] if specs is None else specs if isinstance(specs, list) else [specs]:
                     self.queue(spec)
+            case QueueWebhook(lead_id, installer_id, via):
+                lead = self.session.get(Lead, lead_id)
+                installer = self.session.get(Installer, installer_id)
+                if lead is not None and installer is not None:
+                    queue_webhook(
+                        self.session, lead, installer, via=via, now=self.now, settings=self.settings
+                    )
             case AlertAdmins(kind, title, message, lead_id):
                 self.session.add(
                     AdminAlert(

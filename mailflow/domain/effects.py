@@ -69,6 +69,16 @@ class AlertAdmins:
 
 
 @dataclass(frozen=True)
+class QueueWebhook:
+    """The lead goes to its holder's own tools: a signed POST to their webhook, through the
+    outbox (``via``: accepted, assigned or claimed)."""
+
+    lead_id: int
+    installer_id: int
+    via: str
+
+
+@dataclass(frozen=True)
 class Enqueue:
     """A job, by name, sent to the broker once the transaction has committed."""
 
@@ -76,7 +86,7 @@ class Enqueue:
     args: tuple = ()
 
 
-Effect = Record | SetTimer | CancelTimers | QueueEmail | AlertAdmins | Enqueue
+Effect = Record | SetTimer | CancelTimers | QueueEmail | QueueWebhook | AlertAdmins | Enqueue
 
 
 @dataclass(frozen=True)

@@ -71,11 +71,13 @@ SYSTEM_TRANSITIONS: dict[S, frozenset] = {
     S.POOL: frozenset({S.OFFERED, S.NEW, S.POOL, S.ACCEPTED}),
     S.OFFERED: frozenset({S.ACCEPTED, S.NEW, S.POOL, S.EXPIRED}),
     # A claim from the exchange that lapsed goes back to the exchange (pool).
-    S.ACCEPTED: frozenset({S.NEW, S.EXPIRED, S.POOL}),
-    S.CONTACT_ATTEMPTED: frozenset({S.NEW, S.EXPIRED}),
-    S.FIRST_CONTACT: frozenset({S.NEW, S.EXPIRED}),
-    S.QUOTE_SENT: frozenset({S.NEW}),
-    S.FOLLOW_UP: frozenset({S.NEW}),
+    # An approved bad-lead report (#20, automatic rules) puts a held lead back into rotation
+    # (new) or closes it as invalid (failed) when its data was fake: see :func:`returned`.
+    S.ACCEPTED: frozenset({S.NEW, S.EXPIRED, S.POOL, S.FAILED}),
+    S.CONTACT_ATTEMPTED: frozenset({S.NEW, S.EXPIRED, S.FAILED}),
+    S.FIRST_CONTACT: frozenset({S.NEW, S.EXPIRED, S.FAILED}),
+    S.QUOTE_SENT: frozenset({S.NEW, S.FAILED}),
+    S.FOLLOW_UP: frozenset({S.NEW, S.FAILED}),
 }
 # An admin may assign or put back into rotation any lead not installed, and close (fail) any
 # lead neither installed nor failed already; a lead nobody holds yet may be opened to the
@@ -276,3 +278,29 @@ def assign(lead, installer, *, at: datetime, by: str) -> Outcome:
     move(lead, S.ACCEPTED, by=Actor.ADMIN)
     lead.updated_at = lead.accepted_at = lead.status_changed_at = at
     return outcome(CancelTimers(lead.id, PROGRESS_TIMERS), LeadAssigned(lead.id, installer.id, by))
+
+
+def returned(lead, *, at: datetime, actor: Actor, close: bool, reason: str) -> Outcome:
+    """An approved bad-lead report (#20): the lead leaves its holder and goes back to rotation
+    (``LeadNeedsInstaller``: the next installer; the reporter was offered it already, so never
+    again), or is closed as invalid (fake data). ``actor`` is the admin who approved it or the
+    system (an automatic rule)."""
+    previous = lead.assigned_installer_id
+    by = Actor.ADMIN if actor == Actor.ADMIN else Actor.SYSTEM
+    data = {"reason": reason, "installer_id": previous}
+    if close:
+        move(lead, S.FAILED, by=by)
+        lead.updated_at = lead.status_changed_at = at
+        lead.progress = {**(lead.progress or {}), "failed_reason": reason}
+        return outcome(
+            CancelTimers(lead.id, PROGRESS_TIMERS),
+            Record(lead.id, "return_closed", actor, data),
+        )
+    lead.assigned_installer_id = None
+    move(lead, S.NEW, by=by)
+    lead.updated_at = lead.status_changed_at = at
+    return outcome(
+        CancelTimers(lead.id, PROGRESS_TIMERS),
+        Record(lead.id, "released", actor, data),
+        LeadNeedsInstaller(lead.id, "released"),
+    )

@@ -52,8 +52,23 @@ class OfferClosed(Exception):
         self.offer = offer
 
 
-def closed_code(offer_status: S, lead_status: LeadStatus) -> str | None:
-    """Why an offer can no longer be answered, or None while it can."""
+# The routing reason of the offers of an escalated lead (offered to everyone left at once)
+# starts with this: when another of them won, the page says so kindly.
+ESCALATED = "escalated"
+
+
+def lost_race(offer, lead) -> bool:
+    """The offer was one of an escalated lead's, and another installer accepted first."""
+    return (offer.routing_reason or "").startswith(ESCALATED) and (
+        lead.assigned_installer_id not in (None, offer.installer_id)
+    )
+
+
+def closed_code(
+    offer_status: S, lead_status: LeadStatus, *, taken_by_other: bool = False
+) -> str | None:
+    """Why an offer can no longer be answered, or None while it can. ``taken_by_other``:
+    another installer holds the lead (an escalated lead went to the quickest)."""
     if offer_status == S.ACCEPTED:
         return "already_accepted"
     if offer_status == S.DECLINED:
@@ -61,13 +76,15 @@ def closed_code(offer_status: S, lead_status: LeadStatus) -> str | None:
     if offer_status == S.EXPIRED:
         return "expired"
     if offer_status != S.OFFERED or lead_status != LeadStatus.OFFERED:
-        return "taken"
+        return "taken_by_other" if taken_by_other else "taken"
     return None
 
 
 def offered(lead, offer, installer_email: str, *, at: datetime) -> Outcome:
-    """A new open offer (already stored, with its id) makes the lead offered."""
-    lead_rules.move(lead, LeadStatus.OFFERED, by=Actor.SYSTEM)
+    """A new open offer (already stored, with its id) makes the lead offered (an escalated
+    lead is offered to several installers at once: it is offered already)."""
+    if lead.status != LeadStatus.OFFERED:
+        lead_rules.move(lead, LeadStatus.OFFERED, by=Actor.SYSTEM)
     lead.updated_at = at
     return outcome(
         Record(
@@ -104,8 +121,18 @@ def accept(offer, lead, installer, *, at: datetime, actor: Actor, via: str) -> O
 
 
 def decline(
-    offer, lead, installer, *, reason: str | None, note: str | None, at: datetime, via: str
+    offer,
+    lead,
+    installer,
+    *,
+    reason: str | None,
+    note: str | None,
+    at: datetime,
+    via: str,
+    others_open: bool = False,
 ) -> Outcome:
+    """``others_open``: the lead is escalated and still offered to other installers; it
+    stays offered to them rather than rotating."""
     # No reason given stays None (the reason is optional); an unknown one is "other".
     if reason is not None and reason not in DECLINE_REASONS:
         reason = "other"
@@ -113,8 +140,7 @@ def decline(
     offer.answered_at = at
     offer.decline_reason, offer.decline_note = reason, (note or None)
     installer.last_action_at = at
-    lead_rules.move(lead, LeadStatus.NEW, by=Actor.SYSTEM)  # back to rotation
-    return outcome(
+    record = outcome(
         Record(
             lead.id,
             "declined",
@@ -126,13 +152,19 @@ def decline(
                 "note": note or None,
                 "via": via,
             },
-        ),
-        LeadNeedsInstaller(lead.id, "declined"),
+        )
     )
+    if others_open:
+        return record
+    lead_rules.move(lead, LeadStatus.NEW, by=Actor.SYSTEM)  # back to rotation
+    return record + outcome(LeadNeedsInstaller(lead.id, "declined"))
 
 
-def expire(offer, lead, installer_email: str, *, at: datetime) -> Outcome:
-    """The deadline passed: the offer expires; an offered lead goes back to rotation."""
+def expire(
+    offer, lead, installer_email: str, *, at: datetime, others_open: bool = False
+) -> Outcome:
+    """The deadline passed: the offer expires; an offered lead goes back to rotation (unless
+    it is still offered to others: ``others_open``, an escalated lead)."""
     if offer.status != S.OFFERED:
         return Outcome()
     move(offer, S.EXPIRED)
@@ -148,13 +180,15 @@ def expire(offer, lead, installer_email: str, *, at: datetime) -> Outcome:
             },
         )
     )
-    if lead.status == LeadStatus.OFFERED:
+    if lead.status == LeadStatus.OFFERED and not others_open:
         lead_rules.move(lead, LeadStatus.NEW, by=Actor.SYSTEM)
         result += outcome(LeadNeedsInstaller(lead.id, "offer_expired"))
     return result
 
 
-def withdraw_unavailable(offer, lead, installer_email: str, *, at: datetime, why: str) -> Outcome:
+def withdraw_unavailable(
+    offer, lead, installer_email: str, *, at: datetime, why: str, others_open: bool = False
+) -> Outcome:
     """The installer cannot answer any more (vacation, deactivated): the open offer is
     withdrawn and the lead moves on to the next installer at once."""
     if offer.status != S.OFFERED:
@@ -168,7 +202,7 @@ def withdraw_unavailable(offer, lead, installer_email: str, *, at: datetime, why
             data={"installer": installer_email, "offer_id": offer.id, "reason": why},
         )
     )
-    if lead.status == LeadStatus.OFFERED:
+    if lead.status == LeadStatus.OFFERED and not others_open:
         lead_rules.move(lead, LeadStatus.NEW, by=Actor.SYSTEM)
         result += outcome(LeadNeedsInstaller(lead.id, "offer_withdrawn"))
     return result

@@ -41,3 +41,29 @@ class Actor(enum.StrEnum):
     INSTALLER = "installer"
     CUSTOMER = "customer"
     ADMIN = "admin"
+
+
+# The pipeline in four stages (the admin's kanban groups its columns by them): not yet with an
+# installer; with an installer, being worked on; won (ordered, scheduled, installed); lost.
+STATUS_GROUPS: dict[str, tuple[LeadStatus, ...]] = {
+    "open": (
+        LeadStatus.NEW,
+        LeadStatus.HELD,
+        LeadStatus.QUARANTINED,
+        LeadStatus.OFFERED,
+        LeadStatus.POOL,
+    ),
+    "in_progress": (
+        LeadStatus.ACCEPTED,
+        LeadStatus.CONTACT_ATTEMPTED,
+        LeadStatus.FIRST_CONTACT,
+        LeadStatus.QUOTE_SENT,
+        LeadStatus.FOLLOW_UP,
+    ),
+    "won": (
+        LeadStatus.ORDER_PLACED,
+        LeadStatus.INSTALLATION_SCHEDULED,
+        LeadStatus.INSTALLED,
+    ),
+    "lost": (LeadStatus.FAILED, LeadStatus.EXPIRED, LeadStatus.DUPLICATE),
+}

@@ -29,6 +29,7 @@ JOBS: dict[str, str] = {
     "offer_waiting_job": "routing",
     "send_email": "outbound",
     "send_signin_link": "outbound",
+    "run_import": "data",
 }
 
 

@@ -1,21 +1,32 @@
 """Installers CSV/XLSX in the format of PRODUCT.md §11:
 ``email,name,company,language,country,timezone,postcodes,tier,capacity``, and optionally
 ``cap_day,cap_week,cap_month`` (leads per day, week, month in the installer's time zone; empty
-= no cap; a file without these columns leaves the caps as they are)."""
+= no cap; a file without these columns leaves the caps as they are), and ``working_hours``
+(e.g. ``mon-fri 08:00-18:00`` in the installer's time zone; empty = MAILFLOW_WORKING_HOURS;
+a file without the column leaves them as they are)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from mailflow.clock import now
 from mailflow.config import Settings
 from mailflow.db import session_scope
-from mailflow.domain.intake.schema import error_map, normalise_email
+from mailflow.domain.calendar import parse_working_hours
+from mailflow.domain.intake.row_problems import (
+    UNREADABLE,
+    describe_row,
+    problem,
+    problems_from_errors,
+)
+from mailflow.domain.intake.schema import normalise_email
 from mailflow.models import Installer
 from mailflow.tabular import read_rows, write_rows
 
@@ -32,8 +43,18 @@ COLUMNS = [
     "cap_day",
     "cap_week",
     "cap_month",
+    "working_hours",
 ]
 CAPS = ("cap_day", "cap_week", "cap_month")
+
+
+def working_hours_cell(raw: dict) -> str | None:
+    """The optional ``working_hours`` column, normalised (ValueError if it does not parse).
+    Read apart from ``InstallerRow``, so that forms without it leave the stored hours alone."""
+    value = (raw.get("working_hours") or "").strip()
+    return str(parse_working_hours(value)) if value else None
+
+
 TIERS = ("bronze", "silver", "gold")
 
 
@@ -98,6 +119,7 @@ class RowResult:
     outcome: str  # created | updated | rejected
     email: str | None = None
     reason: str | None = None
+    problems: list[dict] = field(default_factory=list)  # why it was rejected (row_problems)
 
 
 @dataclass
@@ -118,30 +140,51 @@ class Report:
         )
 
 
-def import_installers(path: Path, settings: Settings) -> Report:
+def import_installer_row(session: Session, number: int, raw: dict[str, str]) -> RowResult:
+    """One row, in the caller's transaction: the installer with that email is created or
+    updated (so importing a row twice changes nothing the second time)."""
+    data = {k: v for k, v in raw.items() if k in (*COLUMNS, "phone") and v != ""}
+    try:
+        row = InstallerRow.model_validate(data)
+    except ValidationError as exc:
+        problems = problems_from_errors(exc.errors(), data)
+        return RowResult(
+            number, "rejected", raw.get("email"), describe_row(number, problems), problems
+        )
+    try:
+        hours = working_hours_cell(raw)
+    except ValueError as bad_hours:
+        value = raw.get("working_hours", "")
+        problems = [problem(UNREADABLE, field="working_hours", value=value, detail=str(bad_hours))]
+        return RowResult(
+            number, "rejected", raw.get("email"), describe_row(number, problems), problems
+        )
+    installer = session.scalar(select(Installer).where(Installer.email == row.email))
+    outcome = "updated"
+    if installer is None:
+        installer = Installer(email=row.email, created_at=now())
+        session.add(installer)
+        outcome = "created"
+    for key, value in row.model_dump().items():
+        if key in CAPS and key not in raw:
+            continue  # an older file without the caps leaves them as they are
+        setattr(installer, key, value)
+    if "working_hours" in raw:
+        installer.working_hours = hours
+    installer.updated_at = now()
+    session.flush()
+    return RowResult(number, outcome, row.email)
+
+
+def import_installers(
+    path: Path, settings: Settings, progress: Callable[[int], None] | None = None
+) -> Report:
     report = Report()
     with session_scope(settings) as session:
         for number, raw in read_rows(path):
-            data = {k: v for k, v in raw.items() if k in (*COLUMNS, "phone") and v != ""}
-            try:
-                row = InstallerRow.model_validate(data)
-            except ValidationError as exc:
-                reason = "; ".join(f"{k}: {v}" for k, v in error_map(exc).items())
-                report.rows.append(RowResult(number, "rejected", raw.get("email"), reason))
-                continue
-            installer = session.scalar(select(Installer).where(Installer.email == row.email))
-            outcome = "updated"
-            if installer is None:
-                installer = Installer(email=row.email, created_at=now())
-                session.add(installer)
-                outcome = "created"
-            for key, value in row.model_dump().items():
-                if key in CAPS and key not in raw:
-                    continue  # an older file without the caps leaves them as they are
-                setattr(installer, key, value)
-            installer.updated_at = now()
-            session.flush()
-            report.rows.append(RowResult(number, outcome, row.email))
+            report.rows.append(import_installer_row(session, number, raw))
+            if progress is not None:
+                progress(len(report.rows))
     return report
 
 
@@ -160,6 +203,7 @@ def export_row(installer: Installer) -> list:
         installer.cap_day,
         installer.cap_week,
         installer.cap_month,
+        installer.working_hours,
     ]
 
 

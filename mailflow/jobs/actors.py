@@ -18,6 +18,7 @@ from mailflow.infra.enqueue import send_now
 from mailflow.installers import signin
 from mailflow.intake.process import process_one
 from mailflow.jobs.retry import retry_while_database_unavailable
+from mailflow.leads.imports import run_import
 from mailflow.outbound.outbox import deliver
 from mailflow.routing.offers import route_lead
 from mailflow.routing.waiting import offer_waiting_leads
@@ -58,6 +59,12 @@ def send_signin_link(address: str, next_url: str) -> None:
     signin.send_signin_link(address, next_url)
 
 
+@retry_while_database_unavailable
+def run_import_job(import_id: int) -> None:
+    """An admin's import (leads or installers): resumes where an earlier run stopped."""
+    run_import(import_id, get_settings())
+
+
 class Actor(NamedTuple):
     fn: Callable[..., None]
     options: dict[str, Any]  # Dramatiq actor options (the queue comes from JOBS)
@@ -71,4 +78,8 @@ ACTORS: dict[str, Actor] = {
     "offer_waiting_job": Actor(offer_waiting_job, {"max_retries": 3, "min_backoff": 1000}),
     "send_email": Actor(send_email, {"max_retries": 3, "time_limit": 120_000}),
     "send_signin_link": Actor(send_signin_link, {"max_retries": 5, "min_backoff": 1000}),
+    # A large file may take longer than Dramatiq's default 10 minutes: a run cut off resumes.
+    "run_import": Actor(
+        run_import_job, {"max_retries": 5, "min_backoff": 5000, "time_limit": 3_600_000}
+    ),
 }

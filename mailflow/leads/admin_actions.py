@@ -210,8 +210,14 @@ def back_to_rotation(
         reason=reason,
     )
     if previous_status in HELD_STATUSES:
+        # The system's table releases a lead being worked on; an ordered or scheduled one only
+        # an admin may release (ADMIN_TRANSITIONS).
+        system_may = LeadStatus.NEW in lead_rules.SYSTEM_TRANSITIONS.get(previous_status, ())
         rotated = lead_rules.release(
-            lead, at=now, actor=Actor.SYSTEM, reason=f"put back into rotation by {by}"
+            lead,
+            at=now,
+            actor=Actor.SYSTEM if system_may else Actor.ADMIN,
+            reason=f"put back into rotation by {by}",
         )
     else:
         lead_rules.move(lead, LeadStatus.NEW, by=Actor.ADMIN)

@@ -176,6 +176,8 @@ def record_status(
     previous = lead.status
     states.move(lead, LeadStatus(step), by=Actor.INSTALLER)
     lead.status_changed_at, lead.updated_at = now, now
+    if lead.first_contact_at is None:  # the speed-to-lead figure (#20)
+        lead.first_contact_at = now
     progress = dict(lead.progress or {})
     if step == LeadStatus.QUOTE_SENT:
         progress["quote"] = data

@@ -20,8 +20,23 @@ from sqlalchemy.orm import Session
 from mailflow.config import Settings
 from mailflow.models import LinkNonce
 
-PURPOSES = ("accept", "decline", "reveal", "status", "survey", "vacation", "signin", "reply")
-ONE_TIME = frozenset({"accept", "decline", "reveal", "survey", "signin"})
+PURPOSES = (
+    "accept",
+    "decline",
+    "reveal",
+    "status",
+    "survey",
+    "vacation",
+    "signin",
+    "reply",
+    "admin-invite",
+    "admin-reset",
+    "return",
+)
+# "return": report an accepted lead as a bad lead (#20), issued with the report window.
+ONE_TIME = frozenset(
+    {"accept", "decline", "reveal", "survey", "signin", "admin-invite", "admin-reset", "return"}
+)
 LIFETIME = {
     "accept": timedelta(days=14),
     "decline": timedelta(days=14),
@@ -31,6 +46,10 @@ LIFETIME = {
     "vacation": timedelta(weeks=26),
     "signin": timedelta(hours=1),
     "reply": timedelta(days=30),
+    # An admin's invitation and password reset (pages /admin/welcome/…, /admin/reset/…).
+    "admin-invite": timedelta(hours=72),
+    "admin-reset": timedelta(hours=72),
+    "return": timedelta(hours=72),
 }
 
 

@@ -13,6 +13,7 @@ from mailflow.models.admin import (
 )
 from mailflow.models.base import NAMING, Base, UTCDateTime, enum_type
 from mailflow.models.extraction import ExtractionRule
+from mailflow.models.imports import ImportJob, ImportRejection
 from mailflow.models.installers import Installer, InstallerSession
 from mailflow.models.intake import (
     Channel,
@@ -33,6 +34,9 @@ from mailflow.models.links import LinkNonce
 from mailflow.models.offers import Offer
 from mailflow.models.outbox import BounceEvent, OutboxMessage, OutboxState
 from mailflow.models.ratings import Survey, TierChange
+from mailflow.models.reports import ReportSample
+from mailflow.models.returns import LeadReturn
+from mailflow.models.saved_filters import SavedFilter
 from mailflow.models.timers import Timer, TimerStatus
 from mailflow.models.visits import SiteVisit
 
@@ -48,6 +52,8 @@ __all__ = [
     "BounceEvent",
     "Channel",
     "ExtractionRule",
+    "ImportJob",
+    "ImportRejection",
     "InboundMessage",
     "InboundOutcome",
     "Installer",
@@ -56,6 +62,7 @@ __all__ = [
     "LeadDocument",
     "LeadEvent",
     "LeadNote",
+    "LeadReturn",
     "LeadSearchTerm",
     "LeadStatus",
     "LinkNonce",
@@ -64,6 +71,8 @@ __all__ = [
     "OfferStatus",
     "OutboxMessage",
     "OutboxState",
+    "ReportSample",
+    "SavedFilter",
     "ServiceStatus",
     "SiteVisit",
     "Survey",

@@ -22,6 +22,8 @@ class AdminUser(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=now)
     last_login_at: Mapped[datetime | None]
+    # The console's language for this admin (en, fr, de), chosen on /admin/preferences.
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
 
 
 class AdminSession(Base):

@@ -52,11 +52,20 @@ class Installer(Base):
     exchange_mail_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
     last_exchange_mail_at: Mapped[datetime | None]
     phone: Mapped[str | None] = mapped_column(String(32))
+    # Weekly working hours in their time zone, e.g. "mon-fri 08:00-18:00" (None = the
+    # MAILFLOW_WORKING_HOURS default): short offer windows count these minutes (#20).
+    working_hours: Mapped[str | None] = mapped_column(String(64))
     # Score and tier (customer ratings and diligence): see mailflow/ratings/score.py.
     score: Mapped[float | None]
     score_details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     tier_pinned: Mapped[bool] = mapped_column(Boolean, default=False)
     tier_changed_at: Mapped[datetime | None]
+    # Delivery to the installer's own tools (#20): each lead they get is POSTed to this https
+    # URL as JSON signed with their own secret (HMAC-SHA256, as the intake webhook). The
+    # secret is shown once, to whoever set the URL; mailflow/installers/webhooks.py.
+    webhook_url: Mapped[str | None] = mapped_column(String(300))
+    webhook_secret: Mapped[str | None] = mapped_column(String(64))
+    webhook_secret_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=now)
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
 

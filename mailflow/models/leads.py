@@ -53,6 +53,13 @@ class Lead(Base):
     # Set while the lead waits for a free slot (every eligible installer is busy or at a cap):
     # it is offered, oldest first, as soon as one answers (mailflow/routing/offers.py).
     waiting_since: Mapped[datetime | None]
+    # Short offer windows (#20): the lead arrived while its installer was out of hours and is
+    # held until a durable "offer_release" timer routes it at the start of their working
+    # hours (the drain leaves it alone meanwhile).
+    held_until: Mapped[datetime | None]
+    # When the holder first recorded contact (or revealed the details, with no status yet):
+    # time to first contact is the speed-to-lead figure (mailflow/domain/speed.py).
+    first_contact_at: Mapped[datetime | None]
     # Admin console: hidden from the default lists (archived; spam is archived too), personal
     # fields anonymised on the customer's request (erased), and the version of the search
     # terms indexed for the lead (NULL: not indexed yet; see mailflow/leads/search.py).

@@ -35,6 +35,9 @@ class Offer(Base):
     # Second chance: the installer of this expired offer asked to be put back in line; routing
     # may offer them the lead once more after the installers of the current cycle.
     requeued_at: Mapped[datetime | None]
+    # A bad-lead report of this accepted offer was approved (#20): the offer no longer counts
+    # against the installer's caps or score (mailflow/leads/returns.py).
+    returned_at: Mapped[datetime | None]
 
     lead: Mapped[Lead] = relationship()
     installer: Mapped[Installer] = relationship()

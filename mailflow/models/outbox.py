@@ -53,6 +53,11 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None]
     # The recipient's out-of-office (or other auto-reply) to this message, if any.
     auto_reply_at: Mapped[datetime | None]
+    # "email", or "webhook": a signed JSON POST to an installer's own tools (``to`` is the URL,
+    # ``raw`` the body, ``message_id`` the delivery id sent as Idempotency-Key; the signing
+    # secret is read from the installer at each attempt and never stored here). The same
+    # sender claims, retries and gives up on both (mailflow/outbound/outbox.py).
+    channel: Mapped[str] = mapped_column(String(16), default="email", server_default="email")
 
     __table_args__ = (Index("ix_outbox_state_next", "state", "next_attempt_at"),)
 

@@ -28,6 +28,8 @@ from mailflow.outbound.names import (
 # (``List-Unsubscribe-Post``). Every other email is transactional (offers, acceptance, contact
 # details, sign-in links, visits, reminders, surveys…) and carries no List-Unsubscribe: there
 # is nothing to unsubscribe from.
+# The roles of the admin console, as its invitation email names them.
+ROLE_NAMES = {"admin": N_("admin"), "viewer": N_("viewer (read-only)")}
 OPTIONAL_EMAILS = frozenset({"digest", "exchange_daily"})
 UNSUBSCRIBE_HEADERS = ("List-Unsubscribe", "List-Unsubscribe-Post")
 
@@ -537,5 +539,62 @@ def tier_changed_email(installer: Installer, change, advice: list[str]) -> Email
             "advice": [gettext(language, ADVICE[a]) for a in advice if a in ADVICE],
             "higher": ["bronze", "silver", "gold"].index(change.new_tier)
             > ["bronze", "silver", "gold"].index(change.old_tier),
+        },
+    )
+
+
+def admin_invitation_email(
+    to: str, *, language: str, role: str, invited_by: str, url: str, hours: int
+) -> EmailSpec:
+    """An invitation to the admin console: a one-time link to choose a password."""
+    return EmailSpec(
+        to=to,
+        template="admin_invitation",
+        language=pick_language(language),
+        context={
+            "role": gettext(pick_language(language), ROLE_NAMES.get(role, role)),
+            "invited_by": invited_by,
+            "url": url,
+            "hours": hours,
+        },
+    )
+
+
+def admin_password_reset_email(to: str, *, language: str, url: str, hours: int) -> EmailSpec:
+    """An admin's password reset: a one-time link to choose a new password."""
+    return EmailSpec(
+        to=to,
+        template="admin_password_reset",
+        language=pick_language(language),
+        context={"url": url, "hours": hours},
+    )
+
+
+def return_decided_email(
+    lead: Lead,
+    installer: Installer,
+    *,
+    approved: bool,
+    reason: str,
+    outcome: str | None,
+    dashboard_url: str | None = None,
+) -> EmailSpec:
+    """A bad-lead report was approved or rejected (#20); ``reason`` is a msgid of
+    ``domain.returns.REASON_LABELS``, ``outcome`` where an approved report sent the lead
+    ("rotation", "closed" or None when it had moved on already)."""
+    language = installer_language(installer)
+    return EmailSpec(
+        to=installer.email,
+        template="return_decided",
+        language=language,
+        lead_id=lead.id,
+        installer_id=installer.id,
+        context={
+            "installer_name": installer.name,
+            "lead_ref": lead.id,
+            "approved": approved,
+            "reason": gettext(language, reason),
+            "outcome": outcome,
+            "dashboard_url": dashboard_url,
         },
     )

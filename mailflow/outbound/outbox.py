@@ -7,13 +7,18 @@ move it from ``queued`` to ``sending``), sends, and records the result. Temporar
 retried with exponential backoff (``next_attempt_at`` lives in the row); permanent ones leave
 the row ``failed`` with the server's answer. The sweep re-enqueues rows whose job was lost and
 releases rows left ``sending`` by a worker that died.
+
+A row's ``channel`` says how it goes out: ``email`` through the mail transport, ``webhook`` as a
+signed POST to an installer's own tools (:mod:`mailflow.outbound.webhooks`). Claims, attempts,
+backoff, giving up and the admin's retry and cancel are the same for both; a batch only takes
+rows of the channel of the row it was started for (a slow webhook never holds up mail).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
@@ -23,7 +28,8 @@ from mailflow.config import Settings
 from mailflow.db import get_engine, session_scope
 from mailflow.infra.enqueue import enqueue_on_commit, send_now
 from mailflow.metrics import observe_send
-from mailflow.models import OutboxMessage, OutboxState
+from mailflow.models import Installer, OutboxMessage, OutboxState
+from mailflow.outbound import webhooks
 from mailflow.outbound.emails import UNSUBSCRIBE_HEADERS, EmailSpec, unsubscribe_headers
 from mailflow.outbound.message import WIRE_POLICY, build_message, new_message_id, verp_address
 from mailflow.outbound.templates import render_email
@@ -87,6 +93,10 @@ class Claimed:
     raw: bytes
     message_key: str
     attempts: int
+    channel: str = "email"
+    installer_id: int | None = None
+    # Webhooks: the installer's URL and secret as they are now (read after the claim).
+    secret: str | None = None
 
 
 def _due(now: datetime):
@@ -96,10 +106,18 @@ def _due(now: datetime):
     )
 
 
-def claim(connection, outbox_id: int, now: datetime, batch: int = 1) -> list[Claimed]:
-    """Move the row, and up to ``batch - 1`` other due rows, from queued to sending. The state
-    is re-checked by the UPDATE itself, so a row goes to exactly one caller."""
-    others = select(OutboxMessage.id).where(*_due(now)).order_by(OutboxMessage.id).limit(batch - 1)
+def claim(
+    connection, outbox_id: int, now: datetime, batch: int = 1, channel: str = "email"
+) -> list[Claimed]:
+    """Move the row, and up to ``batch - 1`` other due rows of the same channel, from queued
+    to sending. The state is re-checked by the UPDATE itself, so a row goes to exactly one
+    caller."""
+    others = (
+        select(OutboxMessage.id)
+        .where(*_due(now), OutboxMessage.channel == channel)
+        .order_by(OutboxMessage.id)
+        .limit(batch - 1)
+    )
     rows = connection.execute(
         update(OutboxMessage)
         .where(*_due(now), or_(OutboxMessage.id == outbox_id, OutboxMessage.id.in_(others)))
@@ -110,21 +128,61 @@ def claim(connection, outbox_id: int, now: datetime, batch: int = 1) -> list[Cla
             OutboxMessage.raw,
             OutboxMessage.message_id,
             OutboxMessage.attempts,
+            OutboxMessage.channel,
+            OutboxMessage.installer_id,
         )
     ).all()
-    return [
-        Claimed(r.id, r.to, r.raw or b"", r.message_id or str(r.id), r.attempts)
+    claimed = [
+        Claimed(
+            r.id,
+            r.to,
+            r.raw or b"",
+            r.message_id or str(r.id),
+            r.attempts,
+            r.channel,
+            r.installer_id,
+        )
         for r in sorted(rows, key=lambda r: r.id != outbox_id)
     ]
+    return [_with_webhook(connection, item) for item in claimed]
+
+
+def _with_webhook(connection, item: Claimed) -> Claimed:
+    """A webhook goes to the installer's URL as it is now (fixed after failures, the retries
+    reach the new one) and is signed with their current secret; no URL: nowhere to send."""
+    if item.channel != webhooks.CHANNEL:
+        return item
+    row = connection.execute(
+        select(Installer.webhook_url, Installer.webhook_secret).where(
+            Installer.id == item.installer_id
+        )
+    ).first()
+    url, secret = (row.webhook_url, row.webhook_secret) if row is not None else (None, None)
+    return replace(item, to=url or item.to, secret=secret if url else None)
+
+
+def _transmit(item: Claimed, settings: Settings, now: datetime) -> None:
+    if item.channel == webhooks.CHANNEL:
+        webhooks.post(
+            item.to if item.secret else None,
+            item.secret,
+            item.raw,
+            delivery_id=item.message_key,
+            at=now,
+            timeout=settings.webhook_delivery_timeout_seconds,
+            allow_local=settings.webhook_allow_local,
+        )
+        return
+    thread_transport(settings.outbound).send(
+        verp_address(settings, item.id), [item.to], item.raw, item.message_key
+    )
 
 
 def _send_one(item: Claimed, settings: Settings, now: datetime) -> tuple[DeliveryResult, dict]:
     started = time.monotonic()
     error: Exception | None = None
     try:
-        thread_transport(settings.outbound).send(
-            verp_address(settings, item.id), [item.to], item.raw, item.message_key
-        )
+        _transmit(item, settings, now)
     except (TemporaryFailure, PermanentFailure) as exc:
         error = exc
     except Exception as exc:  # an unexpected failure is treated as temporary
@@ -138,24 +196,29 @@ def _send_one(item: Claimed, settings: Settings, now: datetime) -> tuple[Deliver
         if isinstance(error, PermanentFailure)
         else "temporary",
     )
+    # A webhook row shows the URL its last attempt went to.
+    where = {"to": item.to} if item.channel == webhooks.CHANNEL else {}
     if error is None:
         return DeliveryResult(OutboxState.SENT), {
             "state": OutboxState.SENT,
             "sent_at": now,
             "last_error": None,
             "next_attempt_at": None,
+            **where,
         }
     if isinstance(error, PermanentFailure) or item.attempts >= MAX_ATTEMPTS:
         return DeliveryResult(OutboxState.FAILED), {
             "state": OutboxState.FAILED,
             "next_attempt_at": None,
             "last_error": str(error)[:2000],
+            **where,
         }
     delay = backoff(item.attempts)
     return DeliveryResult(OutboxState.QUEUED, retry_in=delay), {
         "state": OutboxState.QUEUED,
         "next_attempt_at": now + delay,
         "last_error": str(error)[:2000],
+        **where,
     }
 
 
@@ -165,24 +228,31 @@ def deliver(outbox_id: int, *, settings: Settings, now: datetime, batch: int = 1
     # Core connections, not ORM sessions: this is the hot path of every email.
     engine = get_engine(settings)
     with engine.connect() as connection:
-        state = connection.execute(
-            select(OutboxMessage.state).where(OutboxMessage.id == outbox_id)
-        ).scalar()
-    if state != OutboxState.QUEUED:
+        found = connection.execute(
+            select(OutboxMessage.state, OutboxMessage.channel).where(OutboxMessage.id == outbox_id)
+        ).first()
+    if found is None or found.state != OutboxState.QUEUED:
         return DeliveryResult(None)  # sent, failed, or in another worker's hands
     with engine.begin() as connection:
-        claimed = claim(connection, outbox_id, now, batch)
+        claimed = claim(connection, outbox_id, now, batch, found.channel)
     outcomes = [(item, *_send_one(item, settings, now)) for item in claimed]
     with engine.begin() as connection:
-        sent = [item.id for item, result, _ in outcomes if result.state == OutboxState.SENT]
+        # Sent mail in one statement; the other rows (and webhooks, whose URL is recorded) one
+        # by one.
+        bulk = {
+            item.id
+            for item, result, _ in outcomes
+            if result.state == OutboxState.SENT and item.channel != webhooks.CHANNEL
+        }
+        sent = sorted(bulk)
         if sent:
             connection.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id.in_(sent), OutboxMessage.state == OutboxState.SENDING)
                 .values(state=OutboxState.SENT, sent_at=now, last_error=None, next_attempt_at=None)
             )
-        for item, result, values in outcomes:
-            if result.state != OutboxState.SENT:
+        for item, _result, values in outcomes:
+            if item.id not in bulk:
                 connection.execute(
                     update(OutboxMessage)
                     .where(OutboxMessage.id == item.id, OutboxMessage.state == OutboxState.SENDING)

@@ -196,6 +196,7 @@ def history_for(session: Session, installer_id: int, *, now: datetime) -> Histor
             Offer.offered_at >= since,
             Offer.status.in_([OfferStatus.ACCEPTED, OfferStatus.DECLINED, OfferStatus.EXPIRED]),
             not_(unconfirmed_spam_decline()),
+            Offer.returned_at.is_(None),  # approved bad-lead reports do not count (#20)
         )
     ).all()
     accepted = [o for o in offers if o.status == OfferStatus.ACCEPTED]

@@ -19,7 +19,6 @@ from mailflow.config import Settings
 from mailflow.db import is_postgres, session_scope
 from mailflow.domain import lead as lead_rules
 from mailflow.domain import offer as offer_rules
-from mailflow.domain.deadlines import offer_deadline
 from mailflow.domain.effects import NOTHING, AlertAdmins, Enqueue, Outcome, QueueEmail, outcome
 from mailflow.domain.events import LeadAccepted, LeadAssigned, LeadNeedsInstaller, LeadPooled
 from mailflow.domain.offer import OfferClosed
@@ -30,6 +29,7 @@ from mailflow.domain.routing import (
     choose,
     paced_caps,
     period_starts,
+    rank,
     serving_prefix,
     waits,
 )
@@ -42,6 +42,7 @@ from mailflow.models import (
     Offer,
     OfferStatus,
 )
+from mailflow.routing import speed
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +72,8 @@ def serving_installers(session: Session, lead: Lead) -> list[Installer]:
 
 
 def period_counts(session: Session, installer: Installer, now: datetime) -> tuple[int, int, int]:
-    """Leads offered to the installer (withdrawn offers aside) in their current day, week and
-    month, counted in their time zone."""
+    """Leads offered to the installer (withdrawn offers and approved bad-lead reports aside) in
+    their current day, week and month, counted in their time zone."""
     day, week, month = period_starts(now, installer.timezone)
     since = min(week, month)
     offered = Offer.offered_at
@@ -85,6 +86,7 @@ def period_counts(session: Session, installer: Installer, now: datetime) -> tupl
             Offer.installer_id == installer.id,
             offered >= since,
             Offer.status != OfferStatus.WITHDRAWN,
+            Offer.returned_at.is_(None),  # an approved bad-lead report gives the slot back
         )
     ).one()
     return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
@@ -239,6 +241,11 @@ def next_offer(
     offered = {installer_id for installer_id, _ in history}
     candidates = load_candidates(session, lead, now, uow.settings)
     where = {"postcode": lead.postcode, "country": lead.country, "offered": offered, "now": now}
+    escalated = speed.escalation(session, lead, now, uow.settings)
+    if escalated is not None:
+        everyone = rank(candidates, **where, shares=uow.settings.share_weights)
+        if everyone:
+            return speed.offer_to_all(uow, lead, everyone, escalated, claim=_claim_slot)
     choice = choose(candidates, **where, shares=uow.settings.share_weights)
     if choice is None and lead.status == LeadStatus.NEW and waits(candidates, **where):
         # installers who could take it are busy: the current cycle is not over, it waits
@@ -266,6 +273,10 @@ def next_offer(
         # First come, first served: the older lead gets this installer's free slot (the
         # drain offers it), this one waits its turn.
         return lead_rules.wait(lead, at=now) + outcome(Enqueue("offer_waiting_job")), None
+    installer = session.get(Installer, choice.installer.id)
+    if speed.out_of_hours(installer, lead, now, uow.settings):
+        # A short window would run out in the night: the lead waits for their morning.
+        return speed.hold(uow, lead, installer), None
     if is_postgres(session) and not _claim_slot(session, choice.installer, uow.settings, now):
         # Another transaction is offering this installer a lead right now (or did since the
         # figures were loaded): the pending limit and the caps must hold across workers, so
@@ -273,19 +284,7 @@ def next_offer(
         if lead.status != LeadStatus.NEW:
             return NOTHING, None
         return lead_rules.wait(lead, at=now) + outcome(Enqueue("offer_waiting_job")), None
-    lead.waiting_since = None
-    installer = session.get(Installer, choice.installer.id)
-    offer = Offer(
-        lead_id=lead.id,
-        installer_id=installer.id,
-        status=OfferStatus.OFFERED,
-        offered_at=now,
-        deadline=offer_deadline(now, country=installer.country, timezone=installer.timezone),
-        routing_reason=choice.reason,
-    )
-    session.add(offer)
-    session.flush()
-    return offer_rules.offered(lead, offer, installer.email, at=now), offer
+    return speed.make_offer(uow, lead, installer, choice.reason)
 
 
 def _claim_slot(session: Session, candidate: Candidate, settings: Settings, now: datetime) -> bool:
@@ -426,7 +425,11 @@ def _open_offer(
     session.refresh(offer)
     if offer.status == OfferStatus.OFFERED and now >= offer.deadline:
         expire_offer(session, offer, lead, now=now, settings=settings)
-    code = offer_rules.closed_code(offer.status, lead.status)
+    code = offer_rules.closed_code(
+        offer.status,
+        lead.status,
+        taken_by_other=offer_rules.lost_race(offer, lead),
+    )
     if code is not None:
         raise OfferClosed(code, offer)
     return offer, lead
@@ -444,8 +447,12 @@ def accept(
 ) -> AcceptResult:
     offer, lead = _open_offer(session, offer_id, installer_id, now=now, settings=settings)
     installer = session.get(Installer, offer.installer_id)
+    # An escalated lead: the others' open offers are withdrawn (their links say "taken by
+    # another installer"); the lead is locked, so of two accepts one wins.
+    others = speed.open_offers_besides(session, offer)
     _uow(session, settings, now).apply(
         offer_rules.accept(offer, lead, installer, at=now, actor=actor, via=channel)
+        + speed.taken_by(lead, others, installer, at=now)
     )
     return AcceptResult(offer, lead)
 
@@ -464,7 +471,16 @@ def decline(
     offer, lead = _open_offer(session, offer_id, installer_id, now=now, settings=settings)
     installer = session.get(Installer, offer.installer_id)
     _uow(session, settings, now).apply(
-        offer_rules.decline(offer, lead, installer, reason=reason, note=note, at=now, via=channel)
+        offer_rules.decline(
+            offer,
+            lead,
+            installer,
+            reason=reason,
+            note=note,
+            at=now,
+            via=channel,
+            others_open=speed.others_open(session, offer),
+        )
     )
     return offer
 
@@ -474,7 +490,11 @@ def expire_offer(
 ) -> None:
     """Deadline passed: the offer expires and the lead moves on (both locked by the caller)."""
     installer = session.get(Installer, offer.installer_id)
-    _uow(session, settings, now).apply(offer_rules.expire(offer, lead, installer.email, at=now))
+    _uow(session, settings, now).apply(
+        offer_rules.expire(
+            offer, lead, installer.email, at=now, others_open=speed.others_open(session, offer)
+        )
+    )
 
 
 def release_to_rotation(

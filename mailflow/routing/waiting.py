@@ -13,8 +13,15 @@ from sqlalchemy.orm import Session
 from mailflow.config import Settings
 from mailflow.db import session_scope
 from mailflow.domain.routing import BUSY, Candidate, ineligibility, serving_prefix
-from mailflow.models import Installer, Lead, LeadStatus, Offer
-from mailflow.routing.offers import _bare, _uow, candidates_of, lock_lead, next_offer
+from mailflow.models import Installer, Lead, LeadStatus, Offer, Timer
+from mailflow.routing.offers import (
+    ROUTABLE,
+    _bare,
+    _uow,
+    candidates_of,
+    lock_lead,
+    next_offer,
+)
 
 
 def offer_waiting_leads(
@@ -34,6 +41,7 @@ def offer_waiting_leads(
                 select(Lead.id, Lead.country, Lead.postcode, Lead.created_at)
                 .where(
                     Lead.status == LeadStatus.NEW,
+                    Lead.held_until.is_(None),  # held for working hours: its timer routes it
                     (Lead.waiting_since.is_not(None)) | (Lead.created_at <= at - grace),
                 )
                 .order_by(Lead.created_at, Lead.id)
@@ -188,3 +196,17 @@ def outlook(blocked: list[Blocked]) -> str:
 def why_waiting(session: Session, lead: Lead, now: datetime, settings: Settings) -> list[Blocked]:
     """Why this lead waits: :func:`why_waiting_many` for one lead."""
     return why_waiting_many(session, [lead], now, settings)[lead.id]
+
+
+def release_held(session: Session, timer: Timer, at: datetime, settings: Settings) -> None:
+    """Timer ``offer_release``: a lead held while its installer was out of hours is routed at
+    the start of their working period (to them if they can still take it). Claimed with the
+    timer in one transaction: acts once, and a restart loses nothing."""
+    lead = lock_lead(session, timer.lead_id)
+    if lead is None or lead.held_until is None:
+        return
+    lead.held_until = None
+    if lead.status not in ROUTABLE:
+        return  # an admin assigned it, or it left rotation meanwhile
+    uow = _uow(session, settings, at)
+    uow.apply(next_offer(uow, lead, in_order=True)[0])

@@ -19,6 +19,7 @@ from mailflow.domain.effects import QueueEmail, outcome
 from mailflow.domain.routing import Candidate, on_vacation
 from mailflow.models import Installer, Offer, OfferStatus
 from mailflow.routing.offers import lock_lead, lock_offer
+from mailflow.routing.speed import others_open
 
 
 def unavailable_because(installer: Installer, at: datetime) -> str | None:
@@ -65,7 +66,16 @@ def withdraw_open_offers_of(
         session.refresh(offer)
         if offer.status != OfferStatus.OFFERED:
             continue
-        uow.apply(offer_rules.withdraw_unavailable(offer, lead, installer.email, at=now, why=why))
+        uow.apply(
+            offer_rules.withdraw_unavailable(
+                offer,
+                lead,
+                installer.email,
+                at=now,
+                why=why,
+                others_open=others_open(session, offer),
+            )
+        )
         leads.append(lead.id)
     if leads and why != "bouncing":
         uow.apply(

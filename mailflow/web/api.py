@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -30,6 +30,7 @@ from mailflow.models import (
     OutboxMessage,
     OutboxState,
 )
+from mailflow.routing import speed
 from mailflow.web import serialize
 from mailflow.web.admin.lead_queries import LeadFilters, order_by
 from mailflow.web.secrets import same_secret
@@ -331,3 +332,35 @@ def list_installers(
     )
     rows = db.scalars(query.order_by(Installer.email)).all()
     return {"items": [serialize.installer_item(r, held.get(r.id, 0)) for r in rows]}
+
+
+@router.get(
+    "/speed",
+    dependencies=[Authorized],
+    response_model=serialize.SpeedOut,
+    responses=READ_RESPONSES,
+    summary="Speed to lead: median and p90 time to acceptance and to first contact",
+)
+def speed_figures(
+    db: DB,
+    created_from: Annotated[Instant, Query(description="Arrived at or after (ISO-8601).")] = None,
+    created_to: Annotated[Instant, Query(description="Arrived before (ISO-8601).")] = None,
+    by: Annotated[
+        Literal["installer", "source", "product", "tier"] | None,
+        Query(description="Group per holder, source, product or holder's tier; none = all."),
+    ] = None,
+) -> dict:
+    """Time from a lead's arrival to its acceptance and to its holder's first contact (the
+    first status recorded, or the contact details revealed if that came first)."""
+    groups = speed.speed_report(db, since=created_from, until=created_to, by=by)
+    return {
+        "groups": [
+            {
+                "key": key,
+                "leads": leads,
+                "to_acceptance": serialize.spread_out(figures.to_acceptance),
+                "to_first_contact": serialize.spread_out(figures.to_first_contact),
+            }
+            for key, leads, figures in groups
+        ]
+    }

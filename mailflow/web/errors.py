@@ -46,6 +46,16 @@ PROBLEMS = {
         N_("Another installer has taken it, or it was withdrawn."),
         None,
     ),
+    "taken_by_other": (
+        409,
+        N_("Another installer was quicker this time"),
+        N_(
+            "Nobody had answered for a while, so this lead was offered to several installers "
+            "at once, and another installer accepted it first. Thank you for your quick "
+            "interest: the next one may be yours."
+        ),
+        None,
+    ),
     "offer_expired": (
         410,
         N_("Too late: the offer has expired"),

@@ -1,4 +1,4 @@
-"""Formatting of values on the English-only admin pages (instants in UTC, ages, durations,
+"""Formatting of values on the admin pages (instants in the admin's time zone, ages, durations,
 JSON), registered as Jinja filters by :func:`mailflow.web.pages.environment` and called by
 handlers that put such text in a message."""
 
@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from mailflow.clock import as_utc, now
+from mailflow.config import get_settings
 
 
 def _instant(value: Any) -> datetime | None:
@@ -29,6 +31,20 @@ def format_utc_instant(value: Any) -> str:
     if instant is None:
         return "—" if value in (None, "") else str(value)
     return instant.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def admin_zone() -> ZoneInfo:
+    """The time zone of the admin console (``MAILFLOW_ADMIN_TIME_ZONE``)."""
+    return ZoneInfo(get_settings().admin_time_zone)
+
+
+def format_admin_instant(value: Any, zone: ZoneInfo | None = None) -> str:
+    """An instant as admins read it: in the console's time zone, to the minute, with the
+    zone's abbreviation (``2026-03-01 13:30 CET``)."""
+    instant = _instant(value)
+    if instant is None:
+        return "—" if value in (None, "") else str(value)
+    return instant.astimezone(zone or admin_zone()).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def format_duration(seconds: float) -> str:

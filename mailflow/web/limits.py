@@ -17,7 +17,7 @@ from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
 from mailflow.config import Settings
-from mailflow.web.admin.imports import MAX_IMPORT_BYTES
+from mailflow.leads.imports import MAX_IMPORT_BYTES
 from mailflow.web.deps import request_language
 from mailflow.web.errors import problem
 

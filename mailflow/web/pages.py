@@ -12,7 +12,7 @@ from mailflow.config import get_settings
 from mailflow.i18n import format_instant, format_number, format_phone, pick_language, translations
 from mailflow.resources import templates_dir
 from mailflow.web.csrf import FIELD as CSRF_FIELD
-from mailflow.web.formats import format_age, format_duration, format_utc_instant, to_json
+from mailflow.web.formats import format_admin_instant, format_age, format_duration, to_json
 
 
 @cache
@@ -29,8 +29,10 @@ def environment(language: str) -> Environment:
     env.install_gettext_translations(translations(language), newstyle=True)
     # Pages for installers and customers: an instant in the reader's language and time zone.
     env.filters["instant"] = lambda value, tz: format_instant(value, language, tz)
-    # Admin pages: English, instants in UTC.
-    env.filters["utc_instant"] = format_utc_instant
+    # Admin pages: instants in the console's time zone (MAILFLOW_ADMIN_TIME_ZONE), read when
+    # the page is rendered; ``utc_instant`` is the name the admin templates have always used.
+    env.filters["admin_instant"] = format_admin_instant
+    env.filters["utc_instant"] = format_admin_instant
     env.filters["age"] = format_age
     env.filters["duration"] = format_duration
     env.filters["pretty_json"] = to_json

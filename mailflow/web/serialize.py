@@ -60,6 +60,20 @@ def lead_full(lead: Lead, offers: list[dict] | None = None) -> dict:
         ],
         "created_at": iso(lead.created_at),
         "updated_at": iso(lead.updated_at),
+        "accepted_at": iso(lead.accepted_at) if lead.accepted_at else None,
+        "first_contact_at": iso(lead.first_contact_at) if lead.first_contact_at else None,
+        "held_until": iso(lead.held_until) if lead.held_until else None,
+    }
+
+
+def spread_out(spread) -> dict:
+    def seconds(value):
+        return None if value is None else round(value.total_seconds())
+
+    return {
+        "count": spread.count,
+        "median_seconds": seconds(spread.median),
+        "p90_seconds": seconds(spread.p90),
     }
 
 
@@ -103,6 +117,7 @@ def outbox_item(row: OutboxMessage) -> dict:
         "id": row.id,
         "to": row.to,
         "template": row.template,
+        "channel": row.channel,
         "state": row.state.value,
         "attempts": row.attempts,
         "last_error": row.last_error,
@@ -206,6 +221,30 @@ class LeadOut(_Out):
     events: list[EventOut]
     created_at: str | None
     updated_at: str | None
+    accepted_at: str | None = Field(description="When the holder accepted it (ISO-8601 UTC).")
+    first_contact_at: str | None = Field(
+        description="When the holder first recorded a status or revealed the contact details."
+    )
+    held_until: str | None = Field(
+        description="Held until the chosen installer's working hours start (short windows)."
+    )
+
+
+class SpreadOut(_Out):
+    count: int = Field(description="Leads with this time.")
+    median_seconds: int | None
+    p90_seconds: int | None = Field(description="90th percentile (nearest rank).")
+
+
+class SpeedGroupOut(_Out):
+    key: str | None = Field(description="Installer email, source, product or tier; null = all.")
+    leads: int = Field(description="Leads that arrived in the period (duplicates aside).")
+    to_acceptance: SpreadOut = Field(description="From arrival to acceptance.")
+    to_first_contact: SpreadOut = Field(description="From arrival to first contact.")
+
+
+class SpeedOut(_Out):
+    groups: list[SpeedGroupOut]
 
 
 class InboundOut(_Out):
@@ -227,8 +266,12 @@ class InboundPageOut(_Out):
 
 class OutboxOut(_Out):
     id: int
-    to: str
+    to: str = Field(description="The recipient's address, or a webhook's URL.")
     template: str
+    channel: str = Field(
+        description="email, or webhook: a lead POSTed to an installer's own tools "
+        "(docs/webhooks.md)."
+    )
     state: str = Field(description="queued, sending, sent, failed, bounced or cancelled.")
     attempts: int
     last_error: str | None

@@ -68,7 +68,7 @@ def test_sign_in_filter_open_reassign_and_export(live_server, settings, broker, 
         assert "assigned to devis@ile-de-france-pv.example" in page.inner_text("main")
         assert "devis@ile-de-france-pv.example" in page.inner_text("#lead-installer")
         timeline = page.inner_text("#timeline")
-        assert "assigned" in timeline and "customer knows this installer" in timeline
+        assert "Assigned to IDF Photovoltaïque: customer knows this installer" in timeline
         assert "ops@example.com" in timeline
         screenshot(page, "admin-console-reassigned.png")
 

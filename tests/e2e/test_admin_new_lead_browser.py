@@ -55,5 +55,5 @@ def test_fill_the_form_and_see_the_lead(live_server, settings, worker):
         assert "Margaux Lefèvre" in page.inner_text("h1")
         assert f"Lead #{lead.id} created." in page.inner_text("main")
         timeline = page.inner_text("#timeline")
-        assert "intake" in timeline and "manual" in timeline and "ops@example.com" in timeline
+        assert "Request received from manual" in timeline and "ops@example.com" in timeline
         screenshot(page, "admin-new-lead-created.png")

@@ -454,7 +454,7 @@ def test_monitor_shows_counts_ages_rate_failures_queues_and_imap(signed_in, sett
         )
     page = signed_in.get("/admin/").text
     assert "not configured" not in page and "disconnected" in page
-    assert "2026-11-20 09:14:03 UTC" in page and "LOGIN failed &lt;auth&gt;" in page
+    assert "2026-11-20 10:14 CET" in page and "LOGIN failed &lt;auth&gt;" in page
     assert "hunter2" not in page
     # The outbox list filters by state; an unknown state is a 400.
     listing = signed_in.get("/admin/outbox?state=failed").text

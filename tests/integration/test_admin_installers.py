@@ -1,5 +1,5 @@
 """The installer pages of the admin console: list with tier, score, capacity, open leads and
-flags; create, edit (tier changes recorded), deactivate and reactivate; import with a preview
+flags; create, edit (tier changes recorded), deactivate and reactivate; import as a job
 (the corpus installers) and export."""
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from sqlalchemy import func, select
 
 from mailflow import clock
 from mailflow.db import session_scope
+from mailflow.leads.imports import run_import
 from mailflow.models import (
     AuditEntry,
+    ImportJob,
     Installer,
     Lead,
     LeadStatus,
@@ -59,27 +61,29 @@ def upload(client, kind: str, name: str, data: bytes):
     )
 
 
-def test_import_preview_then_commit_of_the_corpus_installers(settings, admin_client):
+def import_file(client, settings, name: str, data: bytes) -> tuple[ImportJob, str]:
+    """Upload, run the queued job, and read the import's page (#19)."""
+    started = upload(client, "installers", name, data)
+    assert started.status_code == 303, started.text
+    url = started.headers["location"]
+    import_id = int(url.rsplit("/", 1)[1])
+    run_import(import_id, settings)
+    with session_scope(settings) as s:
+        job = s.get(ImportJob, import_id)
+        s.expunge(job)
+    return job, client.get(url).text
+
+
+def test_import_of_the_corpus_installers(settings, admin_client):
     data = CORPUS_CSV.read_bytes()
-    preview = upload(admin_client, "installers", "installers.csv", data)
-    assert preview.status_code == 200, preview.text
     rows = corpus_rows()
+    job, page = import_file(admin_client, settings, "installers.csv", data)
+    assert (job.status, job.created, job.updated, job.rejected) == ("done", len(rows), 0, 0)
     assert re.search(
-        rf'data-outcome="created">\s*<div class="label">will be created</div>\s*'
+        rf'data-outcome="created">\s*<div class="label">created</div>\s*'
         rf'<div class="value">{len(rows)}</div>',
-        preview.text,
+        page,
     )
-    for row in rows:
-        assert row["email"] in preview.text
-    assert installers(settings) == {}  # nothing written by the preview
-    ref = re.search(r'name="ref" value="([^"]+)"', preview.text).group(1)
-    committed = post(
-        admin_client,
-        "/admin/installers/import/commit",
-        {"ref": ref, "filename": "installers.csv"},
-    )
-    assert committed.status_code == 200
-    assert f"{len(rows)} created, 0 updated, 0 rejected" in committed.text
     stored = installers(settings)
     assert set(stored) == {r["email"] for r in rows}
     paris = stored["contact@soleil-paris.example"]
@@ -89,23 +93,18 @@ def test_import_preview_then_commit_of_the_corpus_installers(settings, admin_cli
         "75 92 93 94",
         "Europe/Paris",
     )
-    # The upload is gone: the same commit cannot run twice.
-    again = post(admin_client, "/admin/installers/import/commit", {"ref": ref, "filename": "x.csv"})
-    assert again.status_code == 303
-    assert "expired or was imported already" in admin_client.get("/admin/installers/import").text
-    # A second preview of the same file: every row updates an existing installer.
-    second = upload(admin_client, "installers", "installers.csv", data)
-    assert re.search(
-        r'data-outcome="updated">\s*<div class="label">will be updated</div>\s*'
-        rf'<div class="value">{len(rows)}</div>',
-        second.text,
-    )
+    # The same file again: every row updates an existing installer.
+    again, _ = import_file(admin_client, settings, "installers.csv", data)
+    assert (again.created, again.updated, again.rejected) == (0, len(rows), 0)
     with session_scope(settings) as s:
-        entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "installers.import")).one()
-        assert entry.data["created"] == len(rows) and entry.actor == "admin@example.com"
+        entries = list(
+            s.scalars(select(AuditEntry).where(AuditEntry.action == "installers.import"))
+        )
+        assert [e.data["import"] for e in entries] == [job.id, again.id]
+        assert entries[0].actor == "admin@example.com"
 
 
-def test_import_preview_names_bad_rows(settings, admin_client):
+def test_import_names_bad_rows(settings, admin_client):
     load_installers(settings)
     data = (
         b"email,name,company,language,country,timezone,postcodes,tier,capacity\n"
@@ -117,24 +116,15 @@ def test_import_preview_names_bad_rows(settings, admin_client):
         b"cap@pv.example,Bad Capacity,,fr,FR,Europe/Paris,75,gold,-1\n"
         b"new@pv.example,New PV again,,fr,FR,Europe/Paris,75,silver,4\n"
     )
-    page = upload(admin_client, "installers", "mixed.csv", data).text
-    outcomes = re.findall(
-        r'<tr data-outcome="(\w+)">\s*<td class="num" data-label="Row">(\d+)</td>', page
-    )
-    assert outcomes == [
-        ("created", "2"),
-        ("updated", "3"),
-        ("rejected", "4"),
-        ("rejected", "5"),
-        ("rejected", "6"),
-        ("rejected", "7"),
-        ("updated", "8"),
-    ]
-    assert "not a valid email address" in page and "unknown time zone" in page
-    assert "tier must be bronze, silver or gold" in page and "also in row 2" in page
-    ref = re.search(r'name="ref" value="([^"]+)"', page).group(1)
-    done = post(admin_client, "/admin/installers/import/commit", {"ref": ref, "filename": "m.csv"})
-    assert "1 created, 2 updated, 4 rejected" in done.text
+    job, page = import_file(admin_client, settings, "mixed.csv", data)
+    assert (job.created, job.updated, job.rejected) == (1, 2, 4)
+    rejected = dict(re.findall(r'<li data-row="(\d+)">([^<]*)</li>', page))
+    assert rejected == {
+        "4": "row 4: email &#39;broken&#39; is not a valid email address",
+        "5": "row 5: time zone &#39;Mars/Olympus&#39; is unknown (write it like Europe/Paris)",
+        "6": "row 6: tier &#39;platinum&#39; is not one of: bronze, silver, gold",
+        "7": "row 7: capacity &#39;-1&#39; must be at least 0",
+    }
     stored = installers(settings)
     assert stored["new@pv.example"].postcodes == "75"  # the later row wins
     assert stored["new@pv.example"].name == "New PV again"
@@ -301,8 +291,8 @@ def test_export_csv_and_xlsx_round_trip(settings, admin_client):
     assert exported.status_code == 200
     assert exported.headers["content-disposition"].startswith('attachment; filename="installers-')
     rows = list(csv.DictReader(io.StringIO(exported.content.decode("utf-8-sig"))))
-    # The corpus file has no caps: exported as empty columns (no cap).
-    caps = {"cap_day": "", "cap_week": "", "cap_month": ""}
+    # The corpus file has no caps nor hours: exported as empty columns (no cap, the default).
+    caps = {"cap_day": "", "cap_week": "", "cap_month": "", "working_hours": ""}
     expected = sorted(({**r, **caps} for r in corpus_rows()), key=lambda r: r["email"])
     assert rows == expected
     workbook = load_workbook(io.BytesIO(admin_client.get("/admin/installers/export.xlsx").content))
@@ -356,17 +346,11 @@ def test_caps_in_the_form_the_export_and_the_import(settings, admin_client):
     assert (row["cap_day"], row["cap_week"], row["cap_month"]) == ("", "12", "40")
     # An older file without the caps leaves them; one with an empty cap clears it.
     data = b"email,name,country,timezone,postcodes,tier,capacity\ncontact@soleil-paris.example,Camille Roux,FR,Europe/Paris,75,gold,25\n"
-    ref = re.search(
-        r'name="ref" value="([^"]+)"', upload(admin_client, "installers", "old.csv", data).text
-    ).group(1)
-    post(admin_client, "/admin/installers/import/commit", {"ref": ref, "filename": "old.csv"})
+    import_file(admin_client, settings, "old.csv", data)
     stored = installers(settings)["contact@soleil-paris.example"]
     assert (stored.capacity, stored.cap_week, stored.cap_month) == (25, 12, 40)
     data = b"email,name,country,postcodes,tier,capacity,cap_day,cap_week,cap_month\ncontact@soleil-paris.example,Camille Roux,FR,75,gold,25,5,,40\n"
-    ref = re.search(
-        r'name="ref" value="([^"]+)"', upload(admin_client, "installers", "new.csv", data).text
-    ).group(1)
-    post(admin_client, "/admin/installers/import/commit", {"ref": ref, "filename": "new.csv"})
+    import_file(admin_client, settings, "new.csv", data)
     stored = installers(settings)["contact@soleil-paris.example"]
     assert (stored.cap_day, stored.cap_week, stored.cap_month) == (5, None, 40)
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from mailflow import clock
 from mailflow.db import session_scope
+from mailflow.domain.statuses import STATUS_GROUPS
 from mailflow.leads import search
 from mailflow.models import (
     Actor,
@@ -215,10 +216,25 @@ def test_kanban_counts_every_status_and_shows_the_newest(settings, seeded, admin
                 assert [lead.id for lead in column.cards] == newest_first(rows)[: lq.KANBAN_CARDS]
     page = admin_client.get("/admin/leads?view=kanban")
     assert page.status_code == 200
-    installed = sum(1 for r in seeded if r["status"] == "installed" and not r["archived_at"])
-    assert re.search(
-        r'data-status="installed">\s*<h3><span>installed</span><span>' + f"{installed:,}", page.text
-    )
+    # Every column shows its count, inside its stage (open, in progress, won, lost), and each
+    # stage the sum of its columns; a long column links to all its leads.
+    shown = {
+        status: int(count.replace(",", ""))
+        for status, count in re.findall(
+            r'data-status="(\w+)">\s*<h3><span>[\w ]+</span><span class="kcount">([\d,]+)',
+            page.text,
+        )
+    }
+    live = [r for r in seeded if not r["archived_at"]]
+    assert shown == {s: sum(1 for r in live if r["status"] == s) for s in lq.STATUSES}
+    for group, members in STATUS_GROUPS.items():
+        section = page.text.split(f'id="kgroup-{group}"')[1].split("</section>")[0]
+        assert re.findall(r'data-status="(\w+)"', section) == [m.value for m in members]
+        total = sum(1 for r in live if r["status"] in members)
+        assert f"</span><span>{total:,}</span></h2>" in section, group
+    installed = shown["installed"]
+    assert installed > lq.KANBAN_CARDS
+    assert f'status=installed">all {installed:,} →</a>' in page.text
 
 
 # ------------------------------------------------------------------ search ------------------
@@ -375,6 +391,16 @@ def test_pipeline_summary(settings, admin_client):
     assert re.search(r'id="offers-waiting">3<', page.text)
     assert re.search(r'id="pool-size">2<', page.text)
     assert 'href="/admin/pipeline" class="active"' in page.text or "Pipeline</a>" in page.text
+    # Statuses grouped by stage with the stage's total: 3 offered + 2 pool + 1 new are open,
+    # 3 accepted in progress, none won or lost.
+    stages = dict(
+        re.findall(
+            r'data-group="(\w+)">\s*<tr class="group-row">.*?class="num group-count">([\d,]+)<',
+            page.text,
+            re.S,
+        )
+    )
+    assert stages == {"open": "6", "in_progress": "3", "won": "0", "lost": "0"}
 
 
 # ------------------------------------------------------------------ actions -----------------
@@ -454,7 +480,8 @@ def test_assign_withdraws_the_offer_and_emails_the_installer(settings, routed, a
     assert [m.template for m in emails_to(settings, idf)] == ["offer_accepted", "contact_details"]
     # The timeline on the page names the admin and the reason.
     page = admin_client.get(f"/admin/leads/{routed}").text
-    assert "reassigned" in page and "no answer from Sud" in page and "admin@example.com" in page
+    assert "Reassigned from Sud Énergie to IDF Photovoltaïque: no answer from Sud" in page
+    assert "admin@example.com" in page
 
 
 def test_assign_is_refused_without_a_reason_or_to_a_deactivated_installer(
@@ -701,10 +728,10 @@ def test_lead_detail_shows_fields_offers_and_timeline(settings, routed, admin_cl
         "Claire Dubois",
         "+33140347000",
         "Quai de Valmy 167",
-        "annual consumption kwh",
+        "<dt>Annual consumption</dt><dd>3,100\xa0kWh</dd>",
         "contact@soleil-paris.example",
-        "intake",
-        "offered",
+        "Request received from email (smtp)",
+        "Offered to Soleil Paris SARL (gold, 0 offers in 30 days) until ",
         'id="assign-form"',
         'id="erase-form"',
     ):

@@ -123,6 +123,19 @@ def specs(language: str) -> dict[str, list[EmailSpec]]:
             emails.offers_withdrawn_email(inst, leads=[lead], reason="vacation", dashboard_url=URL)
         ],
         "signin": lambda: [emails.signin_email(inst, signin_url=URL)],
+        "admin_invitation": lambda: [
+            emails.admin_invitation_email(
+                "a@x.example",
+                language="fr",
+                role="viewer",
+                invited_by="b@x.example",
+                url=URL,
+                hours=72,
+            )
+        ],
+        "admin_password_reset": lambda: [
+            emails.admin_password_reset_email("a@x.example", language="de", url=URL, hours=72)
+        ],
         "site_visit": lambda: [
             emails.site_visit_email(
                 lead, inst, VISIT, **{**visit, "change": c}, for_installer=for_installer
@@ -149,6 +162,12 @@ def specs(language: str) -> dict[str, list[EmailSpec]]:
         ],
         "rating_received": lambda: [emails.rating_received_email(lead, inst, survey)],
         "tier_changed": lambda: [emails.tier_changed_email(inst, change, ["rating"])],
+        "return_decided": lambda: [
+            emails.return_decided_email(
+                lead, inst, approved=approved, reason="Outside my area", outcome=outcome
+            )
+            for approved, outcome in ((True, "rotation"), (False, None))
+        ],
     }
     return {name: build() for name, build in made.items()}
 

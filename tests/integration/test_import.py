@@ -44,7 +44,7 @@ def test_corpus_installers_import_and_round_trip(settings, tmp_path):
         if suffix == "csv":
             rows = list(csv.DictReader(out.open()))
             # The corpus file has no caps: exported as empty columns (no cap).
-            caps = {"cap_day": "", "cap_week": "", "cap_month": ""}
+            caps = {"cap_day": "", "cap_week": "", "cap_month": "", "working_hours": ""}
             original = [{**r, **caps} for r in csv.DictReader((CORPUS / "installers.csv").open())]
             assert sorted(rows, key=lambda r: r["email"]) == sorted(
                 original, key=lambda r: r["email"]
@@ -146,3 +146,29 @@ def test_leads_import_reports_each_row(settings, tmp_path):
     exported = list(csv.DictReader(out.open()))
     assert [r["status"] for r in exported] == ["new", "duplicate"]
     assert exported[0]["postcode"] == "04107" and exported[1]["duplicate_of"] == str(first.id)
+
+
+def test_working_hours_column_is_imported_checked_and_kept_when_absent(settings, tmp_path):
+    header = "email,name,country,timezone,postcodes,tier,capacity"
+    with_hours = tmp_path / "hours.csv"
+    with_hours.write_text(
+        f"{header},working_hours\n"
+        "early@x.example,Early,FR,Europe/Paris,75,gold,3,Mon-Sat 07:00-15:30\n"
+        "none@x.example,Default,FR,Europe/Paris,75,gold,3,\n"
+        "bad@x.example,Bad,FR,Europe/Paris,75,gold,3,all day long\n"
+    )
+    result = run_cli("installers", "import", str(with_hours))
+    assert "row 4: rejected" in result.output and "working hours" in result.output
+    without = tmp_path / "older.csv"
+    without.write_text(f"{header}\nearly@x.example,Early,FR,Europe/Paris,75,silver,3\n")
+    assert "1 updated" in run_cli("installers", "import", str(without)).output
+    with session_scope(settings) as s:
+        hours = dict(s.execute(select(Installer.email, Installer.working_hours)).all())
+    assert hours == {
+        "early@x.example": "mon-sat 07:00-15:30",  # kept by the older file
+        "none@x.example": None,  # empty: MAILFLOW_WORKING_HOURS
+    }
+    out = tmp_path / "export.csv"
+    run_cli("installers", "export", str(out))
+    rows = {r["email"]: r["working_hours"] for r in csv.DictReader(out.open())}
+    assert rows == {"early@x.example": "mon-sat 07:00-15:30", "none@x.example": ""}

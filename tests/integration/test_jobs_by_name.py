@@ -21,6 +21,7 @@ NAMES_IN_REDIS = {
     "offer_waiting_job": "routing",  # new: waiting leads are offered when a slot frees (#17)
     "send_email": "outbound",
     "send_signin_link": "outbound",
+    "run_import": "data",  # new: an admin's import as a background job (#19)
 }
 
 

@@ -48,6 +48,12 @@ def post(client: TestClient, url: str, data: dict | None = None, files=None, pag
     )
 
 
+def choose_language(client: TestClient, language: str) -> None:
+    """The signed-in admin picks the console's language under Your preferences."""
+    response = post(client, "/admin/preferences", {"language": language}, page="/admin/preferences")
+    assert response.status_code == 303, response.text
+
+
 def csrf_cookie(token: str) -> dict[str, str]:
     """A valid signed double-submit cookie for ``token``, for posting to a link page without
     opening it first (an expired or tampered link shows no form)."""

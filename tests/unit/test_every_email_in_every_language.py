@@ -134,6 +134,24 @@ def compose(template: str, language: str) -> list[emails.EmailSpec]:
             ]
         case "signin":
             return [emails.signin_email(who, signin_url=URL)]
+        case "admin_invitation":
+            return [
+                emails.admin_invitation_email(
+                    "new@x.example",
+                    language=language,
+                    role=role,
+                    invited_by="boss@x.example",
+                    url=URL,
+                    hours=72,
+                )
+                for role in ("admin", "viewer")
+            ]
+        case "admin_password_reset":
+            return [
+                emails.admin_password_reset_email(
+                    "new@x.example", language=language, url=URL, hours=72
+                )
+            ]
         case "site_visit":
             return [
                 emails.site_visit_email(
@@ -161,6 +179,18 @@ def compose(template: str, language: str) -> list[emails.EmailSpec]:
         case "tier_changed":
             change = SimpleNamespace(old_tier="silver", new_tier="gold", score=68.25)
             return [emails.tier_changed_email(who, change, ["rating", "acceptance"])]
+        case "return_decided":
+            return [
+                emails.return_decided_email(
+                    customer,
+                    who,
+                    approved=approved,
+                    reason="Customer unreachable after several attempts",
+                    outcome=outcome,
+                    dashboard_url=URL,
+                )
+                for approved, outcome in ((True, "rotation"), (True, "closed"), (False, None))
+            ]
     raise AssertionError(f"no composer for the email template {template!r}: add one here")
 
 

@@ -23,6 +23,8 @@ def test_the_sweeps_run_in_their_order_under_their_metric_names():
         "route",
         "exchange_mail",
         "admin_digest",
+        "report_samples",
+        "imports",
     ]
     assert all(callable(sweep.run) for sweep in SWEEPS)
 
@@ -36,5 +38,6 @@ def test_every_timer_kind_has_a_handler():
         "survey",
         "survey_reminder",
         "claim_lapse",
+        "offer_release",
     }
     assert all(callable(handler) for handler in TIMER_HANDLERS.values())

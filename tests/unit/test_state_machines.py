@@ -1,5 +1,5 @@
-"""Every status change of a lead or an offer goes through its transition table
-(``mailflow.domain.lead.move`` / ``mailflow.domain.offer.move``)."""
+"""Every status change of a lead, an offer or an import job goes through its transition table
+(``mailflow.domain.lead.move`` / ``offer.move`` / ``import_job.move``)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from mailflow.domain import import_job
 from mailflow.domain import lead as lead_rules
 from mailflow.domain import offer as offer_rules
 from mailflow.domain.statuses import Actor, LeadStatus, OfferStatus
@@ -87,3 +88,18 @@ def test_an_answered_offer_never_changes_again(answered):
         return
     offer_rules.move(open_offer, answered)
     assert open_offer.status == answered
+
+
+def test_an_import_job_moves_only_forward_and_an_ended_one_never_again():
+    job = SimpleNamespace(status=import_job.QUEUED)
+    import_job.move(job, import_job.RUNNING)
+    import_job.move(job, import_job.RUNNING)  # a retry resumes
+    import_job.move(job, import_job.DONE)
+    for wanted in import_job.STATES:
+        with pytest.raises(import_job.Refused):
+            import_job.move(job, wanted)
+    assert job.status == import_job.DONE
+    failed = SimpleNamespace(status=import_job.QUEUED)
+    import_job.move(failed, import_job.FAILED)  # the file was gone before it started
+    with pytest.raises(import_job.Refused):
+        import_job.move(failed, import_job.RUNNING)

@@ -10,9 +10,24 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
 from mailflow.config import get_settings
-from mailflow.web.admin import audit, data, installers, leads, login, monitor, review, rules
+from mailflow.outbound.names import N_
+from mailflow.web.admin import (
+    audit,
+    data,
+    imports,
+    installer_webhooks,
+    installers,
+    leads,
+    login,
+    monitor,
+    people,
+    reports,
+    returns,
+    review,
+    rules,
+)
 from mailflow.web.admin.auth import CSRF_REFUSED, LoginRequired, Refused, login_url
-from mailflow.web.admin.rendering import render
+from mailflow.web.admin.rendering import console_language, render, tr
 from mailflow.web.admin.security import AdminSessionMiddleware
 
 
@@ -21,7 +36,7 @@ def install(app: FastAPI) -> None:
     settings = get_settings()
     if not settings.signing_keys:
         raise RuntimeError("MAILFLOW_SECRET_KEYS holds no key: the admin session cannot be signed")
-    for router in [*page_routers(), *console_routers()]:
+    for router in [*page_routers(), *console_routers(), *account_routers()]:
         app.include_router(router)
     app.add_middleware(
         AdminSessionMiddleware,
@@ -39,13 +54,15 @@ def install(app: FastAPI) -> None:
 
 
 def refusal_page(request: Request, exc: Refused) -> Response:
+    # A refusal's message is an English msgid (marked N_): shown in the reader's language.
+    language = console_language(request, exc.admin)
     return render(
         request,
         "admin/error.html",
         admin=exc.admin,
         status_code=exc.status_code,
-        title="Not allowed",
-        message=exc.message,
+        title=tr(language, N_("Not allowed")),
+        message=tr(language, exc.message),
     )
 
 
@@ -62,4 +79,22 @@ def page_routers() -> list:
 def console_routers() -> list:
     """The admin console's routers (pipeline, leads, installers, data, audit), in matching
     order: fixed paths such as ``/admin/leads/export.csv`` before ``/admin/leads/{lead_id}``."""
-    return [data.router, leads.router, installers.router, audit.router, review.router]
+    return [
+        data.router,
+        imports.router,
+        leads.router,
+        installers.router,
+        installer_webhooks.router,
+        audit.router,
+        review.router,
+        reports.router,
+        returns.router,
+    ]
+
+
+def account_routers() -> list:
+    """The admin users' pages (``/admin/users``: admins only, viewers refused), everyone's own
+    preferences (viewers too) and the invitation and reset link pages (no session: the link
+    is the credential). Their access rules differ from the console's (where a viewer reads
+    every page): tests/integration/test_admin_users.py checks them."""
+    return [people.router]

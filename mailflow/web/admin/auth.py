@@ -27,6 +27,7 @@ from mailflow.clock import now
 from mailflow.config import get_settings
 from mailflow.db import session_scope
 from mailflow.models import AdminSession, AdminUser
+from mailflow.outbound.names import N_
 from mailflow.web import csrf
 from mailflow.web.admin.users import password_fingerprint
 
@@ -59,6 +60,7 @@ class AdminIdentity:
     id: int
     email: str
     role: str
+    language: str = "en"  # the console's language they chose (en, fr, de)
 
     @property
     def can_act(self) -> bool:
@@ -129,7 +131,7 @@ def load_admin(request: Request) -> AdminIdentity | None:
         if valid:
             if at - row.last_seen_at >= TOUCH_EVERY:
                 row.last_seen_at = at
-            identity = AdminIdentity(user.id, user.email, user.role)
+            identity = AdminIdentity(user.id, user.email, user.role, user.language or "en")
         else:
             identity = None
             if row is not None:
@@ -157,7 +159,9 @@ def require_admin(
 # A signed-in admin; without a session, a redirect to the login form (then back).
 CurrentAdmin = Annotated[AdminIdentity, Depends(require_admin)]
 
-CSRF_REFUSED = "The form has expired or did not come from this site. Reload the page and try again."
+CSRF_REFUSED = N_(
+    "The form has expired or did not come from this site. Reload the page and try again."
+)
 
 
 def check_csrf(request: Request, form: FormData) -> None:
@@ -176,7 +180,7 @@ async def require_action(request: Request) -> Action:
     """For state-changing POSTs: a session, a valid CSRF token, and the admin role."""
     admin = await run_in_threadpool(load_admin, request)
     if admin is None:
-        raise Refused(403, "You are not signed in (or your session has expired).")
+        raise Refused(403, N_("You are not signed in (or your session has expired)."))
     form = await request.form()
     try:
         check_csrf(request, form)
@@ -184,7 +188,24 @@ async def require_action(request: Request) -> Action:
         exc.admin = admin
         raise
     if not admin.can_act:
-        raise Refused(403, "Your account is read-only (viewer): it cannot change anything.", admin)
+        raise Refused(
+            403, N_("Your account is read-only (viewer): it cannot change anything."), admin
+        )
+    return Action(admin, form)
+
+
+async def require_read_form(request: Request) -> Action:
+    """For POSTs that change nothing but carry a form too long or too private for a URL (an
+    export of ticked rows): a session and a valid CSRF token; viewers too."""
+    admin = await run_in_threadpool(load_admin, request)
+    if admin is None:
+        raise Refused(403, N_("You are not signed in (or your session has expired)."))
+    form = await request.form()
+    try:
+        check_csrf(request, form)
+    except Refused as exc:
+        exc.admin = admin
+        raise
     return Action(admin, form)
 
 

@@ -10,8 +10,9 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
+from mailflow.outbound.names import N_
 from mailflow.web.admin.auth import Action, AdminIdentity, Refused, safe_next
-from mailflow.web.admin.rendering import render
+from mailflow.web.admin.rendering import render, tr
 
 MAX_ID = 2**31 - 1
 # Names a document or an import file may not have: path separators, control and shell/Windows
@@ -49,13 +50,16 @@ def problem(
         "admin/error.html",
         admin=admin,
         status_code=status_code,
-        title=title,
-        message=message,
+        # Titles and messages are English msgids (marked N_) or already in the admin's words.
+        title=tr(admin, title),
+        message=tr(admin, message),
     )
 
 
 def not_found(request: Request, admin: AdminIdentity, what: str) -> Response:
-    return problem(request, admin, 404, "Not found", f"There is no {what}.")
+    return problem(
+        request, admin, 404, N_("Not found"), tr(admin, N_("There is no %(what)s."), what=what)
+    )
 
 
 def valid_id(value: int) -> bool:

@@ -1,8 +1,11 @@
-"""Data in and out of the admin console: lead exports (CSV, XLSX) with the list's filters,
-installer exports, and imports of both with a preview before anything is written.
+"""Data out of the admin console: lead exports (CSV, XLSX) with the list's filters, a
+selection (``?id=``) and a choice of columns (``?column=``, keys of
+``mailflow.leads.export_columns``), and installer exports. Every export is written to the audit
+log (who took which data out). Imports are in ``imports.py``.
 
-Exports have the columns of ``mailflow leads export`` / ``mailflow installers export`` (so an
-export can be imported again) and are written to the audit log (who took which data out).
+The XLSX files are made to be worked with: the header row frozen and auto-filtered, dates as
+date cells in the admin time zone (named in the header), numbers as numbers, each detail in
+its own column, column widths set. An export can be imported again.
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 from starlette.background import BackgroundTask
 
 from mailflow.clock import now
@@ -23,17 +28,13 @@ from mailflow.config import get_settings
 from mailflow.db import session_scope
 from mailflow.installers.io import COLUMNS as INSTALLER_COLUMNS
 from mailflow.installers.io import export_row as installer_export_row
-from mailflow.installers.io import import_installers
-from mailflow.leads.io import EXPORT_COLUMNS, import_leads
-from mailflow.leads.io import export_row as lead_export_row
-from mailflow.models import Installer
-from mailflow.tabular import csv_chunks, write_xlsx
-from mailflow.web.admin import imports
+from mailflow.leads import export_columns as ec
+from mailflow.models import Installer, Lead
+from mailflow.tabular import SheetColumn, csv_chunks, write_sheet
 from mailflow.web.admin import lead_queries as lq
 from mailflow.web.admin.audit import record_web
-from mailflow.web.admin.auth import Action, AdminIdentity, CurrentAdmin, require_action
-from mailflow.web.admin.common import check_content_length, field, redirect, safe_filename, upload
-from mailflow.web.admin.rendering import flash, render
+from mailflow.web.admin.auth import Action, AdminIdentity, CurrentAdmin, require_read_form
+from mailflow.web.admin.common import valid_id
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -50,7 +51,7 @@ def _stamp() -> str:
     return now().strftime("%Y%m%d-%H%M")
 
 
-def _audit_export(request: Request, admin: AdminIdentity, what: str, fmt: str, params) -> None:
+def audit_export(request: Request, admin: AdminIdentity, what: str, fmt: str, params) -> None:
     with session_scope() as session:
         record_web(
             session,
@@ -63,28 +64,103 @@ def _audit_export(request: Request, admin: AdminIdentity, what: str, fmt: str, p
 
 
 # ------------------------------------------------------------------ lead exports ------------
-def _lead_rows(filters: lq.LeadFilters, sort: str) -> Iterator[list]:
-    for lead in lq.iter_leads(get_settings(), filters, sort=sort):
-        yield lead_export_row(lead)
+MAX_IDS = 10_000  # ?id= values (an "export selection" of the lead table)
+
+
+def _selected_ids(params) -> list[int] | None:
+    """The ``id=`` values (None: no selection); anything not a lead number is left out."""
+    values = params.getlist("id")
+    if not values:
+        return None
+    ids = [int(v) for v in values[:MAX_IDS] if v.strip().isdigit() and valid_id(int(v))]
+    return list(dict.fromkeys(ids))
+
+
+def _lead_ids(filters: lq.LeadFilters, sort: str, selected: list[int] | None) -> list[int]:
+    settings = get_settings()
+    with session_scope(settings) as session:
+        conds = filters.conditions(session, settings.default_country)
+        query = select(Lead.id).where(*conds).order_by(*lq.order_by(sort))
+        if selected is not None:
+            query = query.where(Lead.id.in_(selected or [0]))
+        return list(session.scalars(query))
+
+
+def _iter_leads(ids: list[int], chunk: int = 500) -> Iterator[Lead]:
+    """The leads in ``ids``'s order, read in short transactions (a long read would hold
+    SQLite's lock and make intake wait)."""
+    for start in range(0, len(ids), chunk):
+        part = ids[start : start + chunk]
+        with session_scope() as session:
+            found = {
+                lead.id: lead
+                for lead in session.scalars(
+                    select(Lead)
+                    .where(Lead.id.in_(part))
+                    .options(joinedload(Lead.assigned_installer))
+                )
+            }
+        yield from (found[i] for i in part if i in found)
+
+
+def _detail_keys(ids: list[int], chunk: int = 1000) -> list[str]:
+    def details():
+        for start in range(0, len(ids), chunk):
+            with session_scope() as session:
+                yield from session.scalars(
+                    select(Lead.details).where(Lead.id.in_(ids[start : start + chunk]))
+                )
+
+    return ec.detail_keys_of(details())
+
+
+def admin_zone_name() -> str:
+    """The admin time zone (MAILFLOW_ADMIN_TIME_ZONE; UTC if it does not resolve)."""
+    name = get_settings().admin_time_zone or "UTC"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "UTC"
+    return name
+
+
+def _lead_export(params) -> tuple[list[int], list[str], dict]:
+    """What to export from the list's parameters (a query string, or the ticked rows' form)."""
+    filters = lq.LeadFilters.parse(params)
+    sort = lq.parse_sort(params.get("sort"))
+    selected = _selected_ids(params)
+    ids = _lead_ids(filters, sort, selected)
+    keys = ec.resolve(params.getlist("column"), lambda: _detail_keys(ids))
+    audit = {**filters.params(), **({"ids": len(selected)} if selected is not None else {})}
+    if params.getlist("column"):
+        audit["columns"] = ",".join(keys)[:500]
+    return ids, keys, audit
 
 
 @router.get("/leads/export.csv")
 def leads_export_csv(request: Request, admin: CurrentAdmin) -> Response:
-    filters = lq.LeadFilters.parse(request.query_params)
-    sort = lq.parse_sort(request.query_params.get("sort"))
-    _audit_export(request, admin, "leads", "csv", filters.params())
+    ids, keys, audit = _lead_export(request.query_params)
+    audit_export(request, admin, "leads", "csv", audit)
+    rows = ([ec.cell(lead, k) for k in keys] for lead in _iter_leads(ids))
     return StreamingResponse(
-        csv_stream(EXPORT_COLUMNS, _lead_rows(filters, sort)),
+        csv_stream(keys, rows),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="leads-{_stamp()}.csv"'},
     )
 
 
 def _xlsx_response(columns: list[str], rows: Iterator[list], title: str, name: str) -> Response:
+    sheet = [SheetColumn(c) for c in columns]
+    return sheet_response(sheet, rows, title, name)
+
+
+def sheet_response(
+    columns: list[SheetColumn], rows: Iterator[list], title: str, name: str
+) -> Response:
     fd, tmp = tempfile.mkstemp(suffix=".xlsx", prefix="mailflow-export-")
     os.close(fd)
     try:
-        write_xlsx(Path(tmp), columns, rows, title)
+        write_sheet(Path(tmp), columns, rows, title)
     except BaseException:
         os.unlink(tmp)
         raise
@@ -99,12 +175,24 @@ def _xlsx_response(columns: list[str], rows: Iterator[list], title: str, name: s
 
 @router.get("/leads/export.xlsx")
 def leads_export_xlsx(request: Request, admin: CurrentAdmin) -> Response:
-    filters = lq.LeadFilters.parse(request.query_params)
-    sort = lq.parse_sort(request.query_params.get("sort"))
-    _audit_export(request, admin, "leads", "xlsx", filters.params())
-    return _xlsx_response(
-        EXPORT_COLUMNS, _lead_rows(filters, sort), "Leads", f"leads-{_stamp()}.xlsx"
-    )
+    return _leads_xlsx(request, admin, request.query_params)
+
+
+@router.post("/leads/export.xlsx")
+def leads_export_selection(request: Request, read: Action = Depends(require_read_form)) -> Response:
+    """The table's "export selection": a POST of the ticked rows' form, so the form's CSRF token
+    and the ids stay out of URLs (and so out of logs and the browser's history)."""
+    return _leads_xlsx(request, read.admin, read.form)
+
+
+def _leads_xlsx(request: Request, admin: AdminIdentity, params) -> Response:
+    ids, keys, audit = _lead_export(params)
+    audit_export(request, admin, "leads", "xlsx", audit)
+    name = admin_zone_name()
+    zone = ZoneInfo(name)
+    columns = [SheetColumn(ec.header(k, name), ec.width(k)) for k in keys]
+    rows = ([ec.cell(lead, k, zone=zone) for k in keys] for lead in _iter_leads(ids))
+    return sheet_response(columns, rows, "Leads", f"leads-{_stamp()}.xlsx")
 
 
 # ------------------------------------------------------------------ installer exports -------
@@ -119,7 +207,7 @@ def _installer_rows() -> Iterator[list]:
 
 @router.get("/installers/export.csv")
 def installers_export_csv(request: Request, admin: CurrentAdmin) -> Response:
-    _audit_export(request, admin, "installers", "csv", None)
+    audit_export(request, admin, "installers", "csv", None)
     return StreamingResponse(
         csv_stream(INSTALLER_COLUMNS, _installer_rows()),
         media_type="text/csv; charset=utf-8",
@@ -129,153 +217,7 @@ def installers_export_csv(request: Request, admin: CurrentAdmin) -> Response:
 
 @router.get("/installers/export.xlsx")
 def installers_export_xlsx(request: Request, admin: CurrentAdmin) -> Response:
-    _audit_export(request, admin, "installers", "xlsx", None)
+    audit_export(request, admin, "installers", "xlsx", None)
     return _xlsx_response(
         INSTALLER_COLUMNS, _installer_rows(), "Installers", f"installers-{_stamp()}.xlsx"
     )
-
-
-# ------------------------------------------------------------------ imports -----------------
-KINDS = {
-    "leads": {
-        "title": "Import leads",
-        "back": "/admin/leads",
-        "columns": ", ".join(EXPORT_COLUMNS[1:-1]) + ", details.*",
-    },
-    "installers": {
-        "title": "Import installers",
-        "back": "/admin/installers",
-        "columns": ", ".join(INSTALLER_COLUMNS) + " (phone optional)",
-    },
-}
-
-
-def _import_page(request, admin, kind: str, status_code: int = 200, **ctx) -> Response:
-    return render(
-        request,
-        "admin/import.html",
-        admin=admin,
-        status_code=status_code,
-        kind=kind,
-        info=KINDS[kind],
-        preview=ctx.pop("preview", None),
-        report=ctx.pop("report", None),
-        ref=ctx.pop("ref", None),
-        filename=ctx.pop("filename", None),
-        error=ctx.pop("error", None),
-        **ctx,
-    )
-
-
-def _import_form(kind: str):
-    def page(request: Request, admin: CurrentAdmin) -> Response:
-        return _import_page(request, admin, kind)
-
-    page.__name__ = f"{kind}_import_form"
-    return page
-
-
-def _upload_limit(request: Request) -> None:
-    check_content_length(request, imports.MAX_IMPORT_BYTES)
-
-
-def _import_preview(kind: str):
-    def preview(
-        request: Request,
-        _limit: None = Depends(_upload_limit),
-        action: Action = Depends(require_action),
-    ) -> Response:
-        settings = get_settings()
-        file = upload(action.form)
-        name = safe_filename(file.filename) if file is not None and file.filename else None
-        if file is None or not file.filename:
-            return _import_page(request, action.admin, kind, 400, error="Choose a file.")
-        suffix = Path(name or "").suffix.lower()
-        if name is None or suffix not in imports.SUFFIXES:
-            return _import_page(
-                request,
-                action.admin,
-                kind,
-                400,
-                error="The file must be a .csv or .xlsx file with a plain name.",
-            )
-        data = file.file.read(imports.MAX_IMPORT_BYTES + 1)
-        if len(data) > imports.MAX_IMPORT_BYTES:
-            return _import_page(
-                request,
-                action.admin,
-                kind,
-                413,
-                error=f"The file is too large: at most {imports.MAX_IMPORT_BYTES // 2**20} MB.",
-            )
-        ref = imports.store_upload(settings, data, suffix)
-        path = imports.stored_upload(settings, ref)
-        try:
-            result = (
-                imports.preview_leads(path, settings)
-                if kind == "leads"
-                else imports.preview_installers(path, settings)
-            )
-        except Exception as exc:  # a file that is not what its name says
-            log.info("import preview failed", exc_info=True)
-            path.unlink(missing_ok=True)
-            return _import_page(
-                request,
-                action.admin,
-                kind,
-                400,
-                error=f"The file cannot be read: {type(exc).__name__}: {exc}"[:500],
-            )
-        return _import_page(request, action.admin, kind, preview=result, ref=ref, filename=name)
-
-    preview.__name__ = f"{kind}_import_preview"
-    return preview
-
-
-def _import_commit(kind: str):
-    def commit(request: Request, action: Action = Depends(require_action)) -> Response:
-        settings = get_settings()
-        ref = field(action.form, "ref", 100)
-        filename = safe_filename(field(action.form, "filename", 200)) or "upload"
-        path = imports.stored_upload(settings, ref)
-        if path is None:
-            flash(
-                request,
-                "That upload has expired or was imported already: upload it again.",
-                "error",
-            )
-            return redirect(f"/admin/{kind}/import")
-        try:
-            if kind == "leads":
-                report = import_leads(path, settings)
-                counts = {
-                    o: report.count(o)
-                    for o in ("created", "duplicate", "already_imported", "rejected")
-                }
-            else:
-                report = import_installers(path, settings)
-                counts = {o: report.count(o) for o in ("created", "updated", "rejected")}
-        finally:
-            path.unlink(missing_ok=True)
-        with session_scope() as session:
-            record_web(
-                session,
-                request,
-                action.admin,
-                f"{kind}.import",
-                summary=f"{filename}: {report.summary()}",
-                data={"file": filename, **counts},
-            )
-        log.info(
-            "admin %s imported %s from %s: %s", action.admin.email, kind, filename, report.summary()
-        )
-        return _import_page(request, action.admin, kind, report=report, filename=filename)
-
-    commit.__name__ = f"{kind}_import_commit"
-    return commit
-
-
-for _kind in KINDS:
-    router.get(f"/{_kind}/import")(_import_form(_kind))
-    router.post(f"/{_kind}/import")(_import_preview(_kind))
-    router.post(f"/{_kind}/import/commit")(_import_commit(_kind))

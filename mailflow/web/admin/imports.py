@@ -1,197 +1,224 @@
-"""Import previews: what an import file would do, row by row, without writing anything.
+"""Imports of leads and installers (CSV, XLSX) as background jobs.
 
-The commit then runs the very import the CLI runs (``mailflow leads import`` /
-``mailflow installers import``), so the preview and the result use the same rules:
-a lead row is created, a duplicate (same customer and postcode within the window, in the
-database or earlier in the file), already imported (the same row came before), or rejected with
-the reason; an installer row creates or updates the installer with that email, or is rejected.
+The upload is stored and queued (``mailflow.leads.imports``); the admin lands on the import's
+page, ``/admin/imports/{id}``, which reloads itself (no script) while the job runs, shows a
+progress bar and, at the end, the summary and the rejected rows with their reasons, as a file
+to download (CSV or XLSX: the file's own columns and a ``reason`` column), to correct and
+import again. The page can be left and found again in the list of recent imports.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
-import secrets
-from dataclasses import dataclass, field
-from datetime import timedelta
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
-from pydantic import ValidationError
-from sqlalchemy import select
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response, StreamingResponse
 
-from mailflow.clock import now
-from mailflow.config import Settings
+from mailflow.config import get_settings
 from mailflow.db import session_scope
-from mailflow.domain.intake.schema import LeadIn, error_map
+from mailflow.domain.intake.row_problems import describe_row
+from mailflow.i18n import DEFAULT_LANGUAGE, translations
 from mailflow.installers.io import COLUMNS as INSTALLER_COLUMNS
-from mailflow.installers.io import InstallerRow
-from mailflow.leads.io import row_to_payload
-from mailflow.leads.service import find_original
-from mailflow.models import InboundMessage, Installer
-from mailflow.private_files import open_private, private_dir
-from mailflow.tabular import read_rows
+from mailflow.leads import imports as jobs
+from mailflow.leads.io import EXPORT_COLUMNS
+from mailflow.models import ImportJob
+from mailflow.tabular import SheetColumn
+from mailflow.web.admin import data
+from mailflow.web.admin.audit import record_web
+from mailflow.web.admin.auth import Action, CurrentAdmin, require_action
+from mailflow.web.admin.common import (
+    check_content_length,
+    not_found,
+    redirect,
+    safe_filename,
+    upload,
+    valid_id,
+)
+from mailflow.web.admin.rendering import render
 
-SUFFIXES = (".csv", ".xlsx")
-MAX_IMPORT_BYTES = 20 * 1024 * 1024
-MAX_ROWS = 50_000
-CHUNK = 200
-UPLOAD_LIFETIME = timedelta(hours=6)
-_TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/admin", include_in_schema=False)
 
-
-@dataclass
-class PreviewRow:
-    row: int
-    outcome: str  # created | duplicate | already_imported | rejected (leads); created | updated | rejected (installers)
-    label: str = ""
-    reason: str | None = None
-
-
-@dataclass
-class Preview:
-    kind: str
-    rows: list[PreviewRow] = field(default_factory=list)
-    error: str | None = None
-
-    def count(self, outcome: str) -> int:
-        return sum(1 for r in self.rows if r.outcome == outcome)
-
-    @property
-    def outcomes(self) -> list[tuple[str, int]]:
-        names = (
-            ("created", "duplicate", "already_imported", "rejected")
-            if self.kind == "leads"
-            else ("created", "updated", "rejected")
-        )
-        return [(name, self.count(name)) for name in names]
-
-    @property
-    def writable(self) -> int:
-        return sum(1 for r in self.rows if r.outcome not in ("rejected", "already_imported"))
+REFRESH_SECONDS = 2
+SHOWN_REJECTIONS = 200  # on the page; the file holds them all
+KINDS = {
+    "leads": {
+        "back": "/admin/leads",
+        "columns": ", ".join(EXPORT_COLUMNS[1:-1]) + ", details.*",
+    },
+    "installers": {
+        "back": "/admin/installers",
+        "columns": ", ".join(INSTALLER_COLUMNS) + " (phone optional)",
+    },
+}
 
 
-def preview_leads(path: Path, settings: Settings) -> Preview:
-    preview = Preview("leads")
-    at = now()
-    seen_keys: dict[str, int] = {}
-    seen_customers: list[tuple[int, str | None, str | None, str]] = []
-    rows = iter(read_rows(path))
-    while len(preview.rows) < MAX_ROWS:
-        # Short read transactions (SQLite's lock is the intake's too), CHUNK rows each.
-        chunk = [row for _, row in zip(range(CHUNK), rows, strict=False)]
-        if not chunk:
-            break
-        with session_scope(settings) as session:
-            for number, raw in chunk:
-                preview.rows.append(
-                    _preview_lead_row(session, settings, at, number, raw, seen_keys, seen_customers)
-                )
-            session.rollback()  # nothing is written
-    else:
-        if next(rows, None) is not None:
-            preview.error = f"Only the first {MAX_ROWS} rows are shown."
-    return preview
+def _gettext():
+    # The admin pages are in English until the admin's language choice reaches them; the
+    # reasons are stored as message ids and arguments, so they follow it without a change here.
+    return translations(DEFAULT_LANGUAGE).gettext
 
 
-def _preview_lead_row(
-    session, settings: Settings, at, number: int, raw: dict, seen_keys: dict, seen_customers: list
-) -> PreviewRow:
-    payload = row_to_payload(raw)
-    try:
-        lead_in = LeadIn.model_validate(
-            payload, context={"default_country": settings.default_country}
-        )
-    except ValidationError as exc:
-        reason = "; ".join(f"{k}: {v}" for k, v in error_map(exc).items())
-        name = (payload.get("customer") or {}).get("name") or ""
-        return PreviewRow(number, "rejected", str(name)[:80], reason)
-    customer = lead_in.customer
-    label = f"{customer.name} · {customer.postcode} {customer.city or ''}".strip()
-    body = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
-    key = "import:" + hashlib.sha256(body).hexdigest()
-    known = session.scalar(select(InboundMessage.lead_id).where(InboundMessage.dedup_key == key))
-    if known is not None:
-        return PreviewRow(
-            number, "already_imported", label, f"the same row was imported before (lead {known})"
-        )
-    if key in seen_keys:
-        return PreviewRow(number, "already_imported", label, f"the same as row {seen_keys[key]}")
-    seen_keys[key] = number
-    original = find_original(session, lead_in, now=at, window_days=settings.duplicate_window_days)
-    if original is not None:
-        return PreviewRow(number, "duplicate", label, f"duplicate of lead {original.id}")
-    earlier = next(
-        (
-            row
-            for row, email, phone, postcode in seen_customers
-            if postcode == customer.postcode
-            and ((email and email == customer.email) or (phone and phone == customer.phone))
-        ),
-        None,
+def _upload_page(request, admin, kind: str, status_code: int = 200, error: str | None = None):
+    with session_scope() as session:
+        recent = [job for job in jobs.recent_imports(session) if job.kind == kind]
+    return render(
+        request,
+        "admin/import.html",
+        admin=admin,
+        status_code=status_code,
+        kind=kind,
+        info=KINDS[kind],
+        recent=recent,
+        error=error,
+        max_mb=jobs.MAX_IMPORT_BYTES // 2**20,
     )
-    seen_customers.append((number, customer.email, customer.phone, customer.postcode))
-    if earlier is not None:
-        return PreviewRow(number, "duplicate", label, f"duplicate of row {earlier}")
-    return PreviewRow(number, "created", label)
 
 
-def preview_installers(path: Path, settings: Settings) -> Preview:
-    preview = Preview("installers")
-    with session_scope(settings) as session:
-        existing = set(session.scalars(select(Installer.email)))
-    seen: dict[str, int] = {}
-    for number, raw in read_rows(path):
-        if len(preview.rows) >= MAX_ROWS:
-            preview.error = f"Only the first {MAX_ROWS} rows are shown."
-            break
-        data = {k: v for k, v in raw.items() if k in (*INSTALLER_COLUMNS, "phone") and v != ""}
+def _upload_limit(request: Request) -> None:
+    check_content_length(request, jobs.MAX_IMPORT_BYTES)
+
+
+def _import_form(kind: str):
+    def page(request: Request, admin: CurrentAdmin) -> Response:
+        return _upload_page(request, admin, kind)
+
+    page.__name__ = f"{kind}_import_form"
+    return page
+
+
+def _import_upload(kind: str):
+    def start(
+        request: Request,
+        _limit: None = Depends(_upload_limit),
+        action: Action = Depends(require_action),
+    ) -> Response:
+        _ = _gettext()
+        settings = get_settings()
+        file = upload(action.form)
+        if file is None or not file.filename:
+            return _upload_page(request, action.admin, kind, 400, _("Choose a file."))
+        name = safe_filename(file.filename)
+        if name is None or Path(name).suffix.lower() not in jobs.SUFFIXES:
+            message = _("The file must be a .csv or .xlsx file with a plain name.")
+            return _upload_page(request, action.admin, kind, 400, message)
+        content = file.file.read(jobs.MAX_IMPORT_BYTES + 1)
+        if len(content) > jobs.MAX_IMPORT_BYTES:
+            message = _("The file is too large: at most %(mb)s MB.") % {
+                "mb": jobs.MAX_IMPORT_BYTES // 2**20
+            }
+            return _upload_page(request, action.admin, kind, 413, message)
         try:
-            row = InstallerRow.model_validate(data)
-        except ValidationError as exc:
-            reason = "; ".join(f"{k}: {v}" for k, v in error_map(exc).items())
-            preview.rows.append(PreviewRow(number, "rejected", raw.get("email", "")[:80], reason))
-            continue
-        label = f"{row.email} · {row.name} · {row.country} {row.postcodes}".strip()
-        if row.email in existing:
-            preview.rows.append(PreviewRow(number, "updated", label, "already an installer"))
-        elif row.email in seen:
-            preview.rows.append(
-                PreviewRow(
-                    number, "updated", label, f"also in row {seen[row.email]}: this row wins"
+            with session_scope(settings) as session:
+                job = jobs.create_import(
+                    session,
+                    settings,
+                    kind=kind,
+                    filename=name,
+                    data=content,
+                    created_by=action.admin.email,
                 )
-            )
-        else:
-            preview.rows.append(PreviewRow(number, "created", label))
-        seen.setdefault(row.email, number)
-    return preview
+                record_web(
+                    session,
+                    request,
+                    action.admin,
+                    f"{kind}.import",
+                    object_type="import",
+                    object_id=job.id,
+                    summary=f"{name}: import #{job.id} started",
+                    data={"file": name, "import": job.id},
+                )
+                job_id = job.id
+        except jobs.ImportFileError as exc:
+            message = _("The file cannot be read: %(reason)s") % {"reason": str(exc)}
+            return _upload_page(request, action.admin, kind, 400, message)
+        log.info("admin %s started import %s of %s (%s)", action.admin.email, job_id, kind, name)
+        return redirect(f"/admin/imports/{job_id}")
+
+    start.__name__ = f"{kind}_import_upload"
+    return start
 
 
-# ------------------------------------------------------------------ stored uploads ----------
-def uploads_dir(settings: Settings) -> Path:
-    return settings.data_path / "imports"
+for _kind in KINDS:
+    router.get(f"/{_kind}/import")(_import_form(_kind))
+    router.post(f"/{_kind}/import")(_import_upload(_kind))
 
 
-def store_upload(settings: Settings, data: bytes, suffix: str) -> str:
-    """Keep an uploaded import file until it is committed (or expires); returns its token."""
-    directory = uploads_dir(settings)
-    private_dir(directory)
-    cutoff = now() - UPLOAD_LIFETIME
-    for old in directory.iterdir():
-        try:
-            if old.stat().st_mtime < cutoff.timestamp():
-                old.unlink()
-        except OSError:
-            pass
-    token = secrets.token_urlsafe(24)
-    with open_private(directory / f"{token}{suffix}", exclusive=True) as out:
-        out.write(data)
-    return token + suffix
+@router.get("/imports")
+def imports_list(request: Request, admin: CurrentAdmin) -> Response:
+    with session_scope() as session:
+        recent = jobs.recent_imports(session, limit=50)
+    return render(request, "admin/imports_list.html", admin=admin, recent=recent)
 
 
-def stored_upload(settings: Settings, ref: str) -> Path | None:
-    token, dot, suffix = (ref or "").partition(".")
-    if not _TOKEN.match(token) or f"{dot}{suffix}" not in SUFFIXES:
-        return None
-    path = uploads_dir(settings) / f"{token}.{suffix}"
-    return path if path.is_file() else None
+@router.get("/imports/{import_id}")
+def import_page(request: Request, admin: CurrentAdmin, import_id: int) -> Response:
+    if not valid_id(import_id):
+        return not_found(request, admin, "such import")
+    gettext = _gettext()
+    with session_scope() as session:
+        job = session.get(ImportJob, import_id)
+        if job is None:
+            return not_found(request, admin, "such import")
+        shown = []
+        if job.rejected:
+            for rejection in jobs.rejections(session, import_id):
+                if len(shown) >= SHOWN_REJECTIONS:
+                    break
+                shown.append(
+                    (rejection.row, describe_row(rejection.row, rejection.reasons, gettext))
+                )
+    return render(
+        request,
+        "admin/import_progress.html",
+        admin=admin,
+        job=job,
+        info=KINDS.get(job.kind, KINDS["leads"]),
+        outcomes=[(o, getattr(job, o)) for o in jobs.OUTCOMES.get(job.kind, ())],
+        rejections=shown,
+        refresh=None if job.finished else REFRESH_SECONDS,
+    )
+
+
+def _rejected_rows(import_id: int, columns: list[str]) -> Iterator[list]:
+    gettext = _gettext()
+    with session_scope() as session:
+        rows = [
+            [*(r.data.get(c, "") for c in columns), describe_row(r.row, r.reasons, gettext)]
+            for r in jobs.rejections(session, import_id)
+        ]
+    yield from rows
+
+
+def _rejected_export(request: Request, admin, import_id: int, fmt: str) -> Response:
+    if not valid_id(import_id):
+        return not_found(request, admin, "such import")
+    with session_scope() as session:
+        job = session.get(ImportJob, import_id)
+        if job is None:
+            return not_found(request, admin, "such import")
+        columns = list(job.columns or [])
+        kind = job.kind
+    reason = "reason" if "reason" not in columns else "rejection reason"
+    data.audit_export(request, admin, f"{kind}.rejected", fmt, {"import": import_id})
+    name = f"import-{import_id}-rejected.{fmt}"
+    if fmt == "csv":
+        return StreamingResponse(
+            data.csv_stream([*columns, reason], _rejected_rows(import_id, columns)),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    sheet = [*(SheetColumn(c) for c in columns), SheetColumn(reason, 70)]
+    return data.sheet_response(sheet, _rejected_rows(import_id, columns), "Rejected", name)
+
+
+@router.get("/imports/{import_id}/rejected.csv")
+def rejected_csv(request: Request, admin: CurrentAdmin, import_id: int) -> Response:
+    return _rejected_export(request, admin, import_id, "csv")
+
+
+@router.get("/imports/{import_id}/rejected.xlsx")
+def rejected_xlsx(request: Request, admin: CurrentAdmin, import_id: int) -> Response:
+    return _rejected_export(request, admin, import_id, "xlsx")

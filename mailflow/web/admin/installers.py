@@ -20,6 +20,7 @@ from mailflow.domain.intake.schema import error_map
 from mailflow.installers.io import TIERS, InstallerRow
 from mailflow.intake.bounces import bounce_history, clear_bounce_flag
 from mailflow.models import HELD_STATUSES, Installer, Lead, Offer, TierChange
+from mailflow.outbound.names import N_
 from mailflow.ratings.service import pin_tier
 from mailflow.routing.offers import installer_standing
 from mailflow.routing.withdrawals import withdraw_open_offers_of
@@ -27,7 +28,7 @@ from mailflow.web.admin import lead_queries as lq
 from mailflow.web.admin.audit import record_web
 from mailflow.web.admin.auth import Action, CurrentAdmin, require_action
 from mailflow.web.admin.common import field, not_found, redirect, valid_id
-from mailflow.web.admin.rendering import flash, render
+from mailflow.web.admin.rendering import flash, render, tr
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -228,18 +229,18 @@ def installer_create(request: Request, action: Action = Depends(require_action))
                 )
     if errors:
         return _form_page(request, action.admin, None, values, errors, 422)
-    flash(request, f"Installer {row.email} created.")
+    flash(request, tr(action.admin, N_("Installer %(email)s created."), email=row.email))
     return redirect(f"/admin/installers/{installer_id}")
 
 
 @router.get("/installers/{installer_id}")
 def installer_detail(request: Request, installer_id: int, admin: CurrentAdmin) -> Response:
     if not valid_id(installer_id):
-        return not_found(request, admin, f"installer #{installer_id}")
+        return not_found(request, admin, tr(admin, N_("installer #%(id)s"), id=installer_id))
     with session_scope() as session:
         installer = session.get(Installer, installer_id)
         if installer is None:
-            return not_found(request, admin, f"installer #{installer_id}")
+            return not_found(request, admin, tr(admin, N_("installer #%(id)s"), id=installer_id))
         held = list(
             session.execute(
                 select(Lead.id, Lead.status, Lead.postcode, Lead.city, Lead.accepted_at)
@@ -287,13 +288,17 @@ def installer_update(
     request: Request, installer_id: int, action: Action = Depends(require_action)
 ) -> Response:
     if not valid_id(installer_id):
-        return not_found(request, action.admin, f"installer #{installer_id}")
+        return not_found(
+            request, action.admin, tr(action.admin, N_("installer #%(id)s"), id=installer_id)
+        )
     row, values, errors = _validate(action.form)
     pin = field(action.form, "tier_pinned") == "yes"
     with session_scope() as session:
         installer = session.get(Installer, installer_id)
         if installer is None:
-            return not_found(request, action.admin, f"installer #{installer_id}")
+            return not_found(
+                request, action.admin, tr(action.admin, N_("installer #%(id)s"), id=installer_id)
+            )
         if (
             row is not None
             and row.email != installer.email
@@ -340,23 +345,38 @@ def installer_update(
                 )
     if errors:
         return _form_page(request, action.admin, installer, values, errors, 422)
-    flash(request, f"Saved: {', '.join(changed)}." if changed else "Nothing changed.")
+    flash(
+        request,
+        tr(action.admin, N_("Saved: %(fields)s."), fields=", ".join(changed))
+        if changed
+        else tr(action.admin, N_("Nothing changed.")),
+    )
     return redirect(f"/admin/installers/{installer_id}")
 
 
 def _set_active(request: Request, installer_id: int, action: Action, active: bool) -> Response:
     if not valid_id(installer_id):
-        return not_found(request, action.admin, f"installer #{installer_id}")
+        return not_found(
+            request, action.admin, tr(action.admin, N_("installer #%(id)s"), id=installer_id)
+        )
     at = now()
     with session_scope() as session:
         installer = session.get(Installer, installer_id)
         if installer is None:
-            return not_found(request, action.admin, f"installer #{installer_id}")
+            return not_found(
+                request, action.admin, tr(action.admin, N_("installer #%(id)s"), id=installer_id)
+            )
         email = installer.email
         # An installer paused for inactivity can still be deactivated by an admin (which the
         # installer cannot undo from the dashboard, unlike the pause).
         if installer.active == active and (active or installer.deactivated_by_admin):
-            flash(request, f"{email} is {'active' if active else 'deactivated'} already.", "error")
+            flash(
+                request,
+                tr(action.admin, N_("%(email)s is active already."), email=email)
+                if active
+                else tr(action.admin, N_("%(email)s is deactivated already."), email=email),
+                "error",
+            )
             return redirect(f"/admin/installers/{installer_id}")
         installer.active = active
         installer.deactivated_by_admin = not active
@@ -379,18 +399,31 @@ def _set_active(request: Request, installer_id: int, action: Action, active: boo
             summary=email,
         )
     if active:
-        flash(request, f"{email} is active again: they get offers.")
+        flash(
+            request,
+            tr(action.admin, N_("%(email)s is active again: they get offers."), email=email),
+        )
     else:
         flash(
             request,
-            f"{email} is deactivated: no more offers."
+            tr(action.admin, N_("%(email)s is deactivated: no more offers."), email=email)
             + (
-                f" {len(withdrawn)} open offer(s) withdrawn and offered to others."
+                " "
+                + tr(
+                    action.admin,
+                    N_("%(count)s open offer(s) withdrawn and offered to others."),
+                    count=len(withdrawn),
+                )
                 if withdrawn
                 else ""
             )
             + (
-                f" They still hold {held} lead(s): reassign them from the lead pages."
+                " "
+                + tr(
+                    action.admin,
+                    N_("They still hold %(count)s lead(s): reassign them from the lead pages."),
+                    count=held,
+                )
                 if held
                 else ""
             ),
@@ -419,11 +452,15 @@ def installer_clear_bounce(
     """The address works again (the installer fixed their mailbox): offers go to it again,
     and only bounces from now on count towards the next flag."""
     if not valid_id(installer_id):
-        return not_found(request, action.admin, f"installer #{installer_id}")
+        return not_found(
+            request, action.admin, tr(action.admin, N_("installer #%(id)s"), id=installer_id)
+        )
     with session_scope() as session:
         installer = session.get(Installer, installer_id)
         if installer is None:
-            return not_found(request, action.admin, f"installer #{installer_id}")
+            return not_found(
+                request, action.admin, tr(action.admin, N_("installer #%(id)s"), id=installer_id)
+            )
         email, reason = installer.email, installer.bounce_reason
         cleared = clear_bounce_flag(installer, now=now())
         if cleared:
@@ -438,7 +475,18 @@ def installer_clear_bounce(
                 data={"bounce_reason": reason},
             )
     if cleared:
-        flash(request, f"{email}: bounce flag cleared, offers go to this address again.")
+        flash(
+            request,
+            tr(
+                action.admin,
+                N_("%(email)s: bounce flag cleared, offers go to this address again."),
+                email=email,
+            ),
+        )
     else:
-        flash(request, f"{email} is not flagged as bouncing.", "error")
+        flash(
+            request,
+            tr(action.admin, N_("%(email)s is not flagged as bouncing."), email=email),
+            "error",
+        )
     return redirect(f"/admin/installers/{installer_id}")

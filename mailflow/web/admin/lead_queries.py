@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from mailflow.db import is_postgres, session_scope
 from mailflow.domain.intake.schema import BuildingType, Product, Source
+from mailflow.domain.statuses import STATUS_GROUPS
 from mailflow.leads import search
 from mailflow.models import (
     HELD_STATUSES,
@@ -29,6 +30,7 @@ from mailflow.models import (
     Offer,
     OfferStatus,
 )
+from mailflow.web.admin import story
 
 COUNT_CAP = 1_000
 PAGE_SIZES = (25, 50, 100, 200)
@@ -36,25 +38,8 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE = 10_000
 KANBAN_CARDS = 12
 
-# The pipeline's order (kanban columns, status filters).
-PIPELINE = [
-    LeadStatus.NEW,
-    LeadStatus.OFFERED,
-    LeadStatus.POOL,
-    LeadStatus.ACCEPTED,
-    LeadStatus.CONTACT_ATTEMPTED,
-    LeadStatus.FIRST_CONTACT,
-    LeadStatus.QUOTE_SENT,
-    LeadStatus.FOLLOW_UP,
-    LeadStatus.ORDER_PLACED,
-    LeadStatus.INSTALLATION_SCHEDULED,
-    LeadStatus.INSTALLED,
-    LeadStatus.FAILED,
-    LeadStatus.EXPIRED,
-    LeadStatus.DUPLICATE,
-    LeadStatus.QUARANTINED,
-    LeadStatus.HELD,
-]
+# The pipeline's order (kanban columns, status filters): its four stages, in order.
+PIPELINE = [status for group in STATUS_GROUPS.values() for status in group]
 STATUSES = [s.value for s in PIPELINE]
 SOURCES = [s.value for s in Source]
 PRODUCTS = [p.value for p in Product]
@@ -72,22 +57,28 @@ SORTS: dict[str, tuple] = {
 }
 DEFAULT_SORT = "-created"
 
-# Columns of the table view (the column chooser picks among them).
+
+def N_(message: str) -> str:  # noqa: N802 - the gettext convention for "mark only"
+    return message
+
+
+# Columns of the table view (the column chooser picks among them; labels translated where
+# shown).
 COLUMNS = {
     "id": "#",
-    "name": "Customer",
-    "contact": "Email / phone",
-    "location": "Postcode / city",
-    "country": "Country",
-    "product": "Product",
-    "building": "Building",
-    "grid": "Grid",
-    "status": "Status",
-    "source": "Source",
-    "installer": "Installer",
-    "external_id": "External id",
-    "created": "Created",
-    "updated": "Updated",
+    "name": N_("Customer"),
+    "contact": N_("Email / phone"),
+    "location": N_("Postcode / city"),
+    "country": N_("Country"),
+    "product": N_("Product"),
+    "building": N_("Building"),
+    "grid": N_("Grid"),
+    "status": N_("Status"),
+    "source": N_("Source"),
+    "installer": N_("Installer"),
+    "external_id": N_("External id"),
+    "created": N_("Created"),
+    "updated": N_("Updated"),
 }
 DEFAULT_COLUMNS = ["id", "name", "location", "product", "status", "source", "installer", "created"]
 
@@ -332,6 +323,27 @@ class Column:
     cards: list[Lead]
 
 
+@dataclass
+class Group:
+    """A stage of the pipeline (open, in progress, won, lost) and its columns."""
+
+    name: str
+    columns: list[Column]
+
+    @property
+    def count(self) -> int:
+        return sum(column.count for column in self.columns)
+
+
+def kanban_groups(columns: list[Column]) -> list[Group]:
+    by_status = {column.status: column for column in columns}
+    groups = [
+        Group(name, [by_status[s.value] for s in statuses if s.value in by_status])
+        for name, statuses in STATUS_GROUPS.items()
+    ]
+    return [group for group in groups if group.columns]
+
+
 def status_counts(session: Session, conds: list) -> dict[str, int]:
     return {
         status.value: count
@@ -533,6 +545,33 @@ def installer_choices(session: Session) -> list[tuple[int, str, str, bool]]:
             )
         )
     ]
+
+
+# ------------------------------------------------------------------ lead page ---------------
+def installers_named(session: Session, events: list) -> dict[Any, story.Installer]:
+    """The installers a lead's events name (by email or id), keyed by lower-case email and by
+    id, for the timeline's sentences."""
+    emails, ids = set(), set()
+    for event in events:
+        data = event.data if isinstance(event.data, dict) else {}
+        for key in ("installer", "previous_installer"):
+            if isinstance(data.get(key), str):
+                emails.add(data[key].strip().lower())
+        if isinstance(data.get("installer_id"), int):
+            ids.add(data["installer_id"])
+    if not emails and not ids:
+        return {}
+    rows = session.execute(
+        select(
+            Installer.id, Installer.email, Installer.company, Installer.name, Installer.tier
+        ).where(func.lower(Installer.email).in_(emails) | Installer.id.in_(ids))
+    )
+    found: dict[Any, story.Installer] = {}
+    for ident, email, company, name, tier in rows:
+        # The company, as the network knows its installers ("Soleil Paris SARL").
+        who = story.Installer(name=company or name or email, email=email, tier=str(tier or ""))
+        found[ident] = found[email.strip().lower()] = who
+    return found
 
 
 def url_with(path: str, params: dict[str, Any]) -> str:

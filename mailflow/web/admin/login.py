@@ -11,6 +11,7 @@ from starlette.datastructures import FormData
 from mailflow.clock import now
 from mailflow.db import session_scope
 from mailflow.models import AdminUser
+from mailflow.outbound.names import N_
 from mailflow.web.admin import throttle
 from mailflow.web.admin.audit import client_ip
 from mailflow.web.admin.auth import (
@@ -21,7 +22,7 @@ from mailflow.web.admin.auth import (
     start_session,
 )
 from mailflow.web.admin.common import redirect
-from mailflow.web.admin.rendering import render
+from mailflow.web.admin.rendering import console_language, render, tr
 from mailflow.web.admin.users import (
     find_candidate,
     new_hash_if_outdated,
@@ -48,9 +49,11 @@ def _login_page(
     next_url: str,
     email: str = "",
     error: str | None = None,
+    notice: str | None = None,
     status_code: int = 200,
     headers: dict[str, str] | None = None,
 ) -> Response:
+    # Nobody is signed in yet: the browser's language (Accept-Language) among the console's.
     return render(
         request,
         "admin/login.html",
@@ -60,16 +63,25 @@ def _login_page(
         next=next_url,
         email=email,
         error=error,
+        notice=notice,
     )
 
 
 @router.get("/login")
 def login_form(
-    request: Request, next: str | None = None, admin: AdminIdentity | None = Depends(optional_admin)
+    request: Request,
+    next: str | None = None,
+    done: str | None = None,
+    admin: AdminIdentity | None = Depends(optional_admin),
 ) -> Response:
     if admin is not None:
         return redirect(safe_next(next))
-    return _login_page(request, next_url=safe_next(next, default=""))
+    notice = (
+        tr(console_language(request, None), N_("Your password is saved. Sign in with it."))
+        if done == "password"
+        else None
+    )
+    return _login_page(request, next_url=safe_next(next, default=""), notice=notice)
 
 
 @router.post("/login")
@@ -89,7 +101,11 @@ def login(request: Request, form: CsrfForm) -> Response:
             email=email,
             status_code=429,
             headers={"Retry-After": str(wait)},
-            error=f"Too many failed sign-ins. Try again in {format_duration(wait)}.",
+            error=tr(
+                console_language(request, None),
+                N_("Too many failed sign-ins. Try again in %(duration)s."),
+                duration=format_duration(wait),
+            ),
         )
     candidate = find_candidate(email)
     user_email = None
@@ -112,7 +128,7 @@ def login(request: Request, form: CsrfForm) -> Response:
             next_url=next_url,
             email=email,
             status_code=401,
-            error="Wrong email or password.",
+            error=tr(console_language(request, None), N_("Wrong email or password.")),
         )
     log.info("admin %s signed in from %s", user_email, ip)
     return redirect(safe_next(next_url))

@@ -9,27 +9,35 @@ database and broker calls are blocking.
 from __future__ import annotations
 
 import logging
-from email.parser import BytesHeaderParser
+from dataclasses import replace
 from email.policy import SMTP as SMTP_POLICY
-from email.policy import default as default_policy
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from mailflow.clock import now
 from mailflow.db import session_scope
+from mailflow.domain.intake import readable
 from mailflow.infra import blobs
 from mailflow.intake.process import rerun_inbound
-from mailflow.models import InboundMessage, InboundOutcome, OutboxMessage, OutboxState
+from mailflow.models import (
+    InboundMessage,
+    InboundOutcome,
+    Installer,
+    OutboxMessage,
+    OutboxState,
+)
+from mailflow.outbound import webhooks
 from mailflow.outbound.message import build_message
+from mailflow.outbound.names import N_
 from mailflow.outbound.outbox import cancel, retry
 from mailflow.web.admin import queries
 from mailflow.web.admin.auth import Action, CurrentAdmin, require_action
 from mailflow.web.admin.common import after, not_found, problem
 from mailflow.web.admin.redaction import redact_message, redact_text, redacted_copy
-from mailflow.web.admin.rendering import flash, render
+from mailflow.web.admin.rendering import flash, render, tr
 from mailflow.web.deps import SettingsDep
-from mailflow.web.formats import format_utc_instant, to_json
+from mailflow.web.formats import format_admin_instant, to_json
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +46,12 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 PAGE_SIZE = 50
 # The inbound detail page shows at most this much of the raw message; the rest is a download.
 RAW_PREVIEW_BYTES = 256 * 1024
+# The decoded view reads at most this much of a message (bigger ones are rare and the rest is
+# in the raw download).
+MAX_DECODED_BYTES = 8 * 1024 * 1024
 OUTBOX_STATES = [s.value for s in OutboxState]
+# Mail, and deliveries of leads to installers' webhooks (mailflow/outbound/webhooks.py).
+OUTBOX_CHANNELS = ("email", webhooks.CHANNEL)
 INBOUND_OUTCOMES = [o.value for o in InboundOutcome]
 
 
@@ -72,7 +85,7 @@ def monitor(
         queues=queues,
         queues_error=queues_error,
         refresh=refresh,
-        now_text=format_utc_instant(at),
+        now_text=format_admin_instant(at),
     )
 
 
@@ -83,14 +96,22 @@ def outbox_list(
     admin: CurrentAdmin,
     state: str | None = None,
     before: int | None = None,
+    channel: str | None = None,
 ) -> Response:
     state = state or None
     if state is not None and state not in OUTBOX_STATES:
         return problem(
-            request, admin, 400, "Unknown state", f"Outbox states are: {', '.join(OUTBOX_STATES)}."
+            request,
+            admin,
+            400,
+            N_("Unknown state"),
+            tr(admin, N_("Outbox states are: %(states)s."), states=", ".join(OUTBOX_STATES)),
         )
+    channel = channel if channel in OUTBOX_CHANNELS else None
     with session_scope() as session:
-        rows = queries.outbox_rows(session, state=state, before=before, limit=PAGE_SIZE)
+        rows = queries.outbox_rows(
+            session, state=state, before=before, limit=PAGE_SIZE, channel=channel
+        )
         summary = queries.outbox_summary(session, now())
     older = rows[-1].id if len(rows) == PAGE_SIZE else None
     return render(
@@ -100,6 +121,8 @@ def outbox_list(
         rows=rows,
         state=state,
         states=OUTBOX_STATES,
+        channel=channel,
+        channels=OUTBOX_CHANNELS,
         summary=summary,
         older=older,
         before=before,
@@ -113,16 +136,21 @@ def outbox_detail(
     with session_scope() as session:
         row = session.get(OutboxMessage, outbox_id)
         if row is None:
-            return not_found(request, admin, f"outbox message #{outbox_id}")
-        shown = redacted_copy(row)  # the links in it are the recipient's credentials
+            return not_found(request, admin, tr(admin, N_("outbox message #%(id)s"), id=outbox_id))
+        if row.channel == webhooks.CHANNEL:
+            installer = session.get(Installer, row.installer_id) if row.installer_id else None
+            return _webhook_detail(request, admin, row, installer)
+        copy = redacted_copy(row)  # the links in it are the recipient's credentials
 
         headers: list[tuple[str, str]] = []
-        raw, raw_error = "", None
+        raw, raw_error, view = "", None, None
         try:
-            message = build_message(shown, settings)
+            message = build_message(copy, settings)
             headers = [(name, str(value)) for name, value in message.items()]
+            source = message.as_bytes(policy=SMTP_POLICY)
+            view = shown(readable.read(source))
             if admin.can_act:  # the raw source is for admins, not viewers
-                raw = message.as_bytes(policy=SMTP_POLICY).decode("utf-8", errors="replace")
+                raw = source.decode("utf-8", errors="replace")
         except Exception as exc:  # a row that cannot be built must still be inspectable
             log.warning("could not build outbox message %s", outbox_id, exc_info=True)
             raw_error = f"{type(exc).__name__}: {exc}"
@@ -131,10 +159,35 @@ def outbox_detail(
         "admin/outbox_detail.html",
         admin=admin,
         row=row,
-        shown=shown,
+        shown=copy,
         mail_headers=headers,
+        decoded=view,
         raw=raw,
         raw_error=raw_error,
+    )
+
+
+def _webhook_detail(
+    request: Request, admin, row: OutboxMessage, installer: Installer | None
+) -> Response:
+    """A delivery to an installer's webhook: where, its state and attempts, the headers it
+    carries (the signature is computed at each attempt from the installer's secret, which no
+    page shows) and the JSON body as it is sent."""
+    return render(
+        request,
+        "admin/outbox_webhook.html",
+        admin=admin,
+        row=row,
+        installer=installer,
+        header_names=(
+            "Content-Type",
+            "User-Agent",
+            "X-Mailflow-Event",
+            "X-Mailflow-Timestamp",
+            "X-Mailflow-Signature",
+            "Idempotency-Key",
+        ),
+        body=redact_text(row.body_text or ""),
     )
 
 
@@ -146,16 +199,28 @@ def outbox_retry(
     with session_scope() as session:
         row = session.get(OutboxMessage, outbox_id)
         if row is None:
-            return not_found(request, action.admin, f"outbox message #{outbox_id}")
+            return not_found(
+                request, action.admin, tr(action.admin, N_("outbox message #%(id)s"), id=outbox_id)
+            )
         state, to = row.state.value, row.to
         done = retry(session, outbox_id, now())
     if done:
         log.info("admin %s retried outbox message %s", action.admin.email, outbox_id)
-        flash(request, f"Message #{outbox_id} to {to} is queued again.")
+        flash(
+            request,
+            tr(action.admin, N_("Message #%(id)s to %(to)s is queued again."), id=outbox_id, to=to),
+        )
     else:
         flash(
             request,
-            f"Message #{outbox_id} is {state}: only failed or cancelled messages can be retried.",
+            tr(
+                action.admin,
+                N_(
+                    "Message #%(id)s is %(state)s: only failed or cancelled messages can be retried."
+                ),
+                id=outbox_id,
+                state=state,
+            ),
             "error",
         )
     return after(action, f"/admin/outbox/{outbox_id}")
@@ -169,16 +234,33 @@ def outbox_cancel(
     with session_scope() as session:
         row = session.get(OutboxMessage, outbox_id)
         if row is None:
-            return not_found(request, action.admin, f"outbox message #{outbox_id}")
+            return not_found(
+                request, action.admin, tr(action.admin, N_("outbox message #%(id)s"), id=outbox_id)
+            )
         state, to = row.state.value, row.to
         done = cancel(session, outbox_id)
     if done:
         log.info("admin %s cancelled outbox message %s", action.admin.email, outbox_id)
-        flash(request, f"Message #{outbox_id} to {to} is cancelled: it will not be sent.")
+        flash(
+            request,
+            tr(
+                action.admin,
+                N_("Message #%(id)s to %(to)s is cancelled: it will not be sent."),
+                id=outbox_id,
+                to=to,
+            ),
+        )
     else:
         flash(
             request,
-            f"Message #{outbox_id} is {state}: only queued or failed messages can be cancelled.",
+            tr(
+                action.admin,
+                N_(
+                    "Message #%(id)s is %(state)s: only queued or failed messages can be cancelled."
+                ),
+                id=outbox_id,
+                state=state,
+            ),
             "error",
         )
     return after(action, f"/admin/outbox/{outbox_id}")
@@ -198,8 +280,12 @@ def inbound_list(
             request,
             admin,
             400,
-            "Unknown outcome",
-            f"Inbound outcomes are: {', '.join(INBOUND_OUTCOMES)}.",
+            N_("Unknown outcome"),
+            tr(
+                admin,
+                N_("Inbound outcomes are: %(outcomes)s."),
+                outcomes=", ".join(INBOUND_OUTCOMES),
+            ),
         )
     with session_scope() as session:
         rows = queries.inbound_rows(session, outcome=outcome, before=before, limit=PAGE_SIZE)
@@ -217,16 +303,15 @@ def inbound_list(
     )
 
 
-def _header_summary(raw: bytes) -> list[tuple[str, str]]:
-    try:
-        headers = BytesHeaderParser(policy=default_policy).parsebytes(raw[:RAW_PREVIEW_BYTES])
-        return [
-            (name, str(headers[name]))
-            for name in ("From", "To", "Subject", "Date")
-            if headers[name] is not None
-        ]
-    except Exception:  # a broken header is exactly what admins come here to look at
-        return []
+def shown(view: readable.Readable) -> readable.Readable:
+    """The decoded view with every link token redacted (quoted replies carry our links)."""
+    return readable.Readable(
+        headers=[(name, redact_text(value)) for name, value in view.headers],
+        parts=[replace(part, text=redact_text(part.text)) for part in view.parts],
+        attachments=[replace(a, name=redact_text(a.name)) for a in view.attachments],
+        notes=[redact_text(note) for note in view.notes],
+        left_out=view.left_out,
+    )
 
 
 @router.get("/inbound/{inbound_id}")
@@ -236,12 +321,15 @@ def inbound_detail(
     with session_scope() as session:
         row = session.get(InboundMessage, inbound_id)
         if row is None:
-            return not_found(request, admin, f"inbound message #{inbound_id}")
+            return not_found(
+                request, admin, tr(admin, N_("inbound message #%(id)s"), id=inbound_id)
+            )
         stored = blobs.read(settings, row) or b""
         session.expunge(row)
         row.raw = None  # detached: the template never needs the bytes again
     # An installer's reply quotes our offer, a bounce returns it: their links are credentials.
     raw_bytes = redact_message(stored) if stored else b""
+    view = shown(readable.read(raw_bytes[:MAX_DECODED_BYTES])) if raw_bytes else None
     parsed = redact_text(to_json(row.parsed)) if row.parsed else ""
     can_rerun = row.outcome == InboundOutcome.QUARANTINED and row.channel.value != "webhook"
     return render(
@@ -257,9 +345,9 @@ def inbound_detail(
         has_raw=bool(stored),
         truncated=len(raw_bytes) > RAW_PREVIEW_BYTES,
         preview_bytes=RAW_PREVIEW_BYTES,
-        mail_headers=[(name, redact_text(value)) for name, value in _header_summary(raw_bytes)]
-        if raw_bytes
-        else [],
+        mail_headers=view.headers if view else [],
+        # The decoded text is the customer's message: admins only, like the raw source.
+        decoded=view if view and admin.can_act else None,
         can_rerun=can_rerun,
     )
 
@@ -269,12 +357,16 @@ def inbound_raw(
     request: Request, inbound_id: int, admin: CurrentAdmin, settings: SettingsDep
 ) -> Response:
     if not admin.can_act:
-        return problem(request, admin, 403, "Not allowed", "Raw sources are for admins only.")
+        return problem(
+            request, admin, 403, N_("Not allowed"), N_("Raw sources are for admins only.")
+        )
     with session_scope() as session:
         row = session.get(InboundMessage, inbound_id)
         raw = blobs.read(settings, row) if row is not None else None
         if raw is None:
-            return not_found(request, admin, f"stored message for inbound #{inbound_id}")
+            return not_found(
+                request, admin, tr(admin, N_("stored message for inbound #%(id)s"), id=inbound_id)
+            )
     return Response(
         redact_message(raw),
         media_type="message/rfc822",
@@ -290,17 +382,35 @@ def inbound_rerun(
     with session_scope() as session:
         row = session.get(InboundMessage, inbound_id)
         if row is None:
-            return not_found(request, action.admin, f"inbound message #{inbound_id}")
+            return not_found(
+                request,
+                action.admin,
+                tr(action.admin, N_("inbound message #%(id)s"), id=inbound_id),
+            )
         outcome = row.outcome.value
         done = rerun_inbound(session, inbound_id)
     if done:
         log.info("admin %s re-ran inbound message %s", action.admin.email, inbound_id)
-        flash(request, f"Message #{inbound_id} will be processed again; reload to see the outcome.")
+        flash(
+            request,
+            tr(
+                action.admin,
+                N_("Message #%(id)s will be processed again; reload to see the outcome."),
+                id=inbound_id,
+            ),
+        )
     else:
         flash(
             request,
-            f"Message #{inbound_id} is {outcome}: only quarantined messages "
-            "(not webhook bodies) can be re-run.",
+            tr(
+                action.admin,
+                N_(
+                    "Message #%(id)s is %(outcome)s: only quarantined messages "
+                    "(not webhook bodies) can be re-run."
+                ),
+                id=inbound_id,
+                outcome=outcome,
+            ),
             "error",
         )
     return after(action, f"/admin/inbound/{inbound_id}")

@@ -100,11 +100,18 @@ def outbox_summary(session: Session, at: datetime) -> OutboxSummary:
 
 
 def outbox_rows(
-    session: Session, *, state: str | None = None, before: int | None = None, limit: int = 50
+    session: Session,
+    *,
+    state: str | None = None,
+    before: int | None = None,
+    limit: int = 50,
+    channel: str | None = None,
 ) -> list[OutboxMessage]:
     query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
     if state:
         query = query.where(OutboxMessage.state == OutboxState(state))
+    if channel:
+        query = query.where(OutboxMessage.channel == channel)
     if before:
         query = query.where(OutboxMessage.id < before)
     return list(session.scalars(query))

@@ -1,6 +1,7 @@
-"""Server-side rendering of the admin pages (English, in the page environment of
-:mod:`mailflow.web.pages`, templates in ``templates/web/admin/``; a page whose texts go through
-gettext may pass the admin's language)."""
+"""Server-side rendering of the admin pages (in the page environment of
+:mod:`mailflow.web.pages`, templates in ``templates/web/admin/``), in the signed-in admin's
+language (English, French or German, chosen on ``/admin/preferences``); pages without a
+signed-in admin (the login form, the set-password pages) follow the browser's Accept-Language."""
 
 from __future__ import annotations
 
@@ -9,10 +10,31 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from mailflow.i18n import DEFAULT_LANGUAGE
+from mailflow.i18n import DEFAULT_LANGUAGE, gettext, negotiate
 from mailflow.web.admin.auth import AdminIdentity, csrf_token
 from mailflow.web.admin.redaction import redact_text
 from mailflow.web.pages import environment
+
+# The console is offered in these languages (Polish is for installers and customers).
+CONSOLE_LANGUAGES = ("en", "fr", "de")
+
+
+def console_language(request: Request, admin: AdminIdentity | None) -> str:
+    """The signed-in admin's choice, else the best console language of Accept-Language."""
+    if admin is not None and admin.language in CONSOLE_LANGUAGES:
+        return admin.language
+    if admin is not None:
+        return DEFAULT_LANGUAGE
+    best = negotiate(request.headers.get("accept-language"))
+    return best if best in CONSOLE_LANGUAGES else DEFAULT_LANGUAGE
+
+
+def tr(admin: AdminIdentity | str | None, message: str, **params: Any) -> str:
+    """``message`` (an English msgid) in the admin's language (or the language given)."""
+    language = admin if isinstance(admin, str) else (admin.language if admin else DEFAULT_LANGUAGE)
+    return gettext(
+        language if language in CONSOLE_LANGUAGES else DEFAULT_LANGUAGE, message, **params
+    )
 
 
 def flash(request: Request, text: str, kind: str = "ok") -> None:
@@ -31,12 +53,12 @@ def render(
     admin: AdminIdentity | None,
     status_code: int = 200,
     headers: dict[str, str] | None = None,
-    language: str = DEFAULT_LANGUAGE,
+    language: str | None = None,
     **context: Any,
 ) -> HTMLResponse:
     flashes = request.session.pop("flash", []) if admin is not None else []
     html = (
-        environment(language)
+        environment(language or console_language(request, admin))
         .get_template(template)
         .render(
             admin=admin,

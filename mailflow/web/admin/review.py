@@ -12,10 +12,11 @@ from fastapi.responses import Response
 from mailflow.clock import now
 from mailflow.db import session_scope
 from mailflow.leads import admin_actions, review
+from mailflow.outbound.names import N_
 from mailflow.web.admin.audit import record_web
 from mailflow.web.admin.auth import Action, CurrentAdmin, require_action
 from mailflow.web.admin.common import after, not_found, valid_id
-from mailflow.web.admin.rendering import flash, render
+from mailflow.web.admin.rendering import flash, render, tr
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -40,7 +41,7 @@ def review_page(request: Request, admin: CurrentAdmin) -> Response:
 @router.post("/review/leads/{lead_id}/real")
 def confirm_real(request: Request, lead_id: int, action: Action = Depends(require_action)):
     if not valid_id(lead_id):
-        return not_found(request, action.admin, f"lead #{lead_id}")
+        return not_found(request, action.admin, tr(action.admin, N_("lead #%(id)s"), id=lead_id))
     try:
         with session_scope() as session:
             offers = review.confirm_real(session, lead_id, by=action.admin.email, now=now())
@@ -54,10 +55,17 @@ def confirm_real(request: Request, lead_id: int, action: Action = Depends(requir
                 data={"offers": [o.id for o in offers]},
             )
     except admin_actions.LeadMissing:
-        return not_found(request, action.admin, f"lead #{lead_id}")
+        return not_found(request, action.admin, tr(action.admin, N_("lead #%(id)s"), id=lead_id))
     except admin_actions.ActionRefused as exc:
         flash(request, str(exc), "error")
         return after(action, "/admin/review")
     log.info("admin %s: lead %s was real, its spam declines count", action.admin.email, lead_id)
-    flash(request, f"Lead #{lead_id} was real: its declines as spam now count in the scores.")
+    flash(
+        request,
+        tr(
+            action.admin,
+            N_("Lead #%(id)s was real: its declines as spam now count in the scores."),
+            id=lead_id,
+        ),
+    )
     return after(action, "/admin/review")

@@ -28,11 +28,12 @@ from mailflow.domain.intake.schema import BuildingType, GridConnection, Product
 from mailflow.infra import blobs
 from mailflow.intake import corrections
 from mailflow.models import ExtractionRule, InboundMessage
+from mailflow.outbound.names import N_
 from mailflow.web.admin.audit import record_web
 from mailflow.web.admin.auth import Action, AdminIdentity, CurrentAdmin, require_action
 from mailflow.web.admin.common import field, not_found, problem, redirect, valid_id
 from mailflow.web.admin.redaction import redact_text
-from mailflow.web.admin.rendering import flash, render
+from mailflow.web.admin.rendering import flash, render, tr
 from mailflow.web.deps import SettingsDep
 
 log = logging.getLogger(__name__)
@@ -121,14 +122,18 @@ def inbound_read(
     request: Request, inbound_id: int, admin: CurrentAdmin, settings: SettingsDep
 ) -> Response:
     if not valid_id(inbound_id):
-        return not_found(request, admin, f"inbound message #{inbound_id}")
+        return not_found(request, admin, tr(admin, N_("inbound message #%(id)s"), id=inbound_id))
     if not admin.can_act:  # the message's text is personal data, as the raw source
-        return problem(request, admin, 403, "Not allowed", "Messages are for admins only.")
+        return problem(request, admin, 403, N_("Not allowed"), N_("Messages are for admins only."))
     row, raw = _load(settings, inbound_id)
     if row is None:
-        return not_found(request, admin, f"inbound message #{inbound_id}")
+        return not_found(request, admin, tr(admin, N_("inbound message #%(id)s"), id=inbound_id))
     if not corrections.readable(row):
-        flash(request, f"Message #{inbound_id} is not a quarantined email.", "error")
+        flash(
+            request,
+            tr(admin, N_("Message #%(id)s is not a quarantined email."), id=inbound_id),
+            "error",
+        )
         return redirect(f"/admin/inbound/{inbound_id}")
     return _read_page(request, admin, row, raw, corrections.prefill(row.parsed), {})
 
@@ -142,11 +147,11 @@ def inbound_create_lead(
 ) -> Response:
     admin, form = action.admin, action.form
     if not valid_id(inbound_id):
-        return not_found(request, admin, f"inbound message #{inbound_id}")
+        return not_found(request, admin, tr(admin, N_("inbound message #%(id)s"), id=inbound_id))
     values = _form_values(form)
     row, raw = _load(settings, inbound_id)
     if row is None:
-        return not_found(request, admin, f"inbound message #{inbound_id}")
+        return not_found(request, admin, tr(admin, N_("inbound message #%(id)s"), id=inbound_id))
     save_rule = field(form, "save_rule") == "1"
     draft = _draft(form, corrections.default_sender(raw)) if save_rule else None
     try:
@@ -223,11 +228,11 @@ def _rule_page(request, admin, rule, errors=None, status_code=200) -> Response:
 @router.get("/rules/{rule_id}")
 def rule_detail(request: Request, rule_id: int, admin: CurrentAdmin) -> Response:
     if not valid_id(rule_id):
-        return not_found(request, admin, f"rule #{rule_id}")
+        return not_found(request, admin, tr(admin, N_("rule #%(id)s"), id=rule_id))
     with session_scope() as session:
         rule = session.get(ExtractionRule, rule_id)
         if rule is None:
-            return not_found(request, admin, f"rule #{rule_id}")
+            return not_found(request, admin, tr(admin, N_("rule #%(id)s"), id=rule_id))
         session.expunge(rule)
     return _rule_page(request, admin, rule)
 
@@ -235,7 +240,7 @@ def rule_detail(request: Request, rule_id: int, admin: CurrentAdmin) -> Response
 @router.post("/rules/{rule_id}")
 def rule_save(request: Request, rule_id: int, action: Action = Depends(require_action)) -> Response:
     if not valid_id(rule_id):
-        return not_found(request, action.admin, f"rule #{rule_id}")
+        return not_found(request, action.admin, tr(action.admin, N_("rule #%(id)s"), id=rule_id))
     form = action.form
     draft = corrections.RuleDraft(field(form, "sender", 320), field(form, "subject", 1000) or None)
     remove = {name for name in FIELDS if field(form, f"remove_{name}") == "on"}
@@ -253,14 +258,14 @@ def rule_save(request: Request, rule_id: int, action: Action = Depends(require_a
                 data={"removed": sorted(remove) or None},
             )
     except corrections.Refusal:
-        return not_found(request, action.admin, f"rule #{rule_id}")
+        return not_found(request, action.admin, tr(action.admin, N_("rule #%(id)s"), id=rule_id))
     except corrections.InvalidValues as exc:
         with session_scope() as session:
             rule = session.get(ExtractionRule, rule_id)
             session.expunge(rule)
         rule.sender, rule.subject_pattern = draft.sender, draft.subject_pattern
         return _rule_page(request, action.admin, rule, exc.errors, status_code=422)
-    flash(request, f"Rule #{rule_id} saved.")
+    flash(request, tr(action.admin, N_("Rule #%(id)s saved."), id=rule_id))
     return redirect(f"/admin/rules/{rule_id}")
 
 
@@ -269,7 +274,7 @@ def rule_delete(
     request: Request, rule_id: int, action: Action = Depends(require_action)
 ) -> Response:
     if not valid_id(rule_id):
-        return not_found(request, action.admin, f"rule #{rule_id}")
+        return not_found(request, action.admin, tr(action.admin, N_("rule #%(id)s"), id=rule_id))
     try:
         with session_scope() as session:
             rule = corrections.delete_rule(session, rule_id)
@@ -283,8 +288,8 @@ def rule_delete(
                 summary=rule.sender,
             )
     except corrections.Refusal:
-        return not_found(request, action.admin, f"rule #{rule_id}")
-    flash(request, f"Rule #{rule_id} deleted.")
+        return not_found(request, action.admin, tr(action.admin, N_("rule #%(id)s"), id=rule_id))
+    flash(request, tr(action.admin, N_("Rule #%(id)s deleted."), id=rule_id))
     return redirect("/admin/rules")
 
 
@@ -293,11 +298,11 @@ def rule_rerun_preview(
     request: Request, rule_id: int, admin: CurrentAdmin, settings: SettingsDep
 ) -> Response:
     if not valid_id(rule_id):
-        return not_found(request, admin, f"rule #{rule_id}")
+        return not_found(request, admin, tr(admin, N_("rule #%(id)s"), id=rule_id))
     try:
         found = corrections.preview(settings, rule_id)
     except corrections.Refusal:
-        return not_found(request, admin, f"rule #{rule_id}")
+        return not_found(request, admin, tr(admin, N_("rule #%(id)s"), id=rule_id))
     return render(
         request,
         "admin/rule_rerun.html",
@@ -317,13 +322,13 @@ def rule_rerun(
     action: Action = Depends(require_action),
 ) -> Response:
     if not valid_id(rule_id):
-        return not_found(request, action.admin, f"rule #{rule_id}")
+        return not_found(request, action.admin, tr(action.admin, N_("rule #%(id)s"), id=rule_id))
     ids = [int(v) for v in action.form.getlist("inbound") if isinstance(v, str) and v.isdigit()]
     ids = [i for i in ids if valid_id(i)][: corrections.PREVIEW_LIMIT]
     try:
         done = corrections.rerun(settings, rule_id, ids, now=now())
     except corrections.Refusal:
-        return not_found(request, action.admin, f"rule #{rule_id}")
+        return not_found(request, action.admin, tr(action.admin, N_("rule #%(id)s"), id=rule_id))
     with session_scope() as session:
         record_web(
             session,
@@ -334,5 +339,14 @@ def rule_rerun(
             object_id=rule_id,
             data={"messages": len(ids), "leads": done},
         )
-    flash(request, f"Rule #{rule_id} re-run: {done} of {len(ids)} messages became leads.")
+    flash(
+        request,
+        tr(
+            action.admin,
+            N_("Rule #%(id)s re-run: %(done)s of %(count)s messages became leads."),
+            id=rule_id,
+            done=done,
+            count=len(ids),
+        ),
+    )
     return redirect(f"/admin/rules/{rule_id}")

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from mailflow.web.dashboard import exchange, home, lead, score, settings, signin, visits
+from mailflow.web.dashboard import exchange, home, lead, returns, score, settings, signin, visits
 
 # One router holding every route of the modules, in this order (specific paths before the
 # ones with parameters; FastAPI matches in order).
 router = APIRouter()
-for _module in (signin, home, exchange, lead, settings, score, visits):
+for _module in (signin, home, exchange, lead, returns, settings, score, visits):
     router.routes.extend(_module.router.routes)

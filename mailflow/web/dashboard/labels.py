@@ -71,6 +71,10 @@ EVENT_LABELS = {
     "accepted": N_("Accepted"),
     "declined": N_("Declined"),
     "offer_expired": N_("Offer expired"),
+    "return_reported": N_("Reported as a bad lead"),
+    "return_approved": N_("Bad-lead report approved"),
+    "return_rejected": N_("Bad-lead report not approved"),
+    "return_closed": N_("Closed as invalid"),
     "offer_withdrawn": N_("Offer withdrawn"),
     "contact_details_revealed": N_("Contact details shown"),
     "reminder": N_("Reminder sent"),
@@ -174,6 +178,9 @@ CONTACT_TYPE_LABELS = {
     "visit": N_("Visit"),
     "other": N_("Other"),
 }
+NOTICE_WEBHOOK_SECRET = N_(
+    "Your webhook is saved. Copy its signing secret now: it is shown only this once."
+)
 NOTICES = {
     "saved": N_("Saved."),
     "released": N_("The lead has been given back and goes to another installer."),
@@ -181,6 +188,15 @@ NOTICES = {
     "vacation": N_("Your vacation is saved: no offers during that time."),
     "vacation_cleared": N_("Vacation cleared: you receive offers again."),
     "preferences": N_("Your preferences are saved."),
+    "webhook": N_("Your webhook is saved: the leads you get are sent to it."),
+    "webhook_removed": N_("Your webhook is removed: leads are no longer sent to it."),
+    "reported": N_(
+        "Your report is sent: an administrator will decide, and you will hear by email."
+    ),
+    "returned": N_(
+        "Your report was approved at once: the lead no longer counts against your limits or "
+        "your score."
+    ),
     "claimed": N_(
         "The lead is yours: it is reserved for you for two business days. Record what happened "
         "by then, or it goes back to the exchange."

@@ -55,6 +55,7 @@ from mailflow.web.dashboard.labels import (
     STEP_FIELDS,
 )
 from mailflow.web.dashboard.rendering import _message, _notice, _page
+from mailflow.web.dashboard.return_box import report_box
 from mailflow.web.dashboard.sessions import SignedIn, _to_signin, _touch, signed_in
 from mailflow.web.dashboard.signin import _guard_post
 from mailflow.web.validation import error_texts
@@ -174,6 +175,7 @@ def _lead_page(
             ],
         },
         printable=printable,
+        report=report_box(session, lead, installer, at, get_settings()),
         notice=notice,
         problem=problem,
     )

@@ -1,4 +1,4 @@
-"""Settings: vacation, language, weekly summary."""
+"""Settings: vacation, language, weekly summary, the webhook to the installer's own tools."""
 
 from __future__ import annotations
 
@@ -13,9 +13,16 @@ from mailflow.clock import now
 from mailflow.config import Settings, get_settings
 from mailflow.db import session_scope
 from mailflow.i18n import LANGUAGES, pick_language
+from mailflow.installers.webhooks import (
+    MAX_URL_LENGTH,
+    WebhookInvalid,
+    new_webhook_secret,
+    remove_webhook,
+    set_webhook,
+)
 from mailflow.routing.withdrawals import withdraw_open_offers_of
-from mailflow.web.dashboard.common import redirect
-from mailflow.web.dashboard.labels import LANGUAGE_NAMES, PREFIX
+from mailflow.web.dashboard.common import _t, _tz, _when, redirect
+from mailflow.web.dashboard.labels import LANGUAGE_NAMES, NOTICE_WEBHOOK_SECRET, PREFIX
 from mailflow.web.dashboard.rendering import _notice, _page
 from mailflow.web.dashboard.sessions import SignedIn, _to_signin, _touch, signed_in
 from mailflow.web.dashboard.signin import _guard_post
@@ -45,6 +52,7 @@ def _settings_page(
     notice=None,
     values: dict | None = None,
     errors: dict | None = None,
+    new_secret: str | None = None,
 ) -> HTMLResponse:
     installer = who.installer
     language = pick_language(installer.language)
@@ -66,6 +74,13 @@ def _settings_page(
         exchange_mail_opt_out=installer.exchange_mail_opt_out,
         paused=pause_of(installer, get_settings()),
         notice=notice,
+        webhook_url=values.get("webhook_url", installer.webhook_url or ""),
+        webhook_set=bool(installer.webhook_url),
+        webhook_secret_at=_when(installer.webhook_secret_at, language, _tz(installer)),
+        webhook_max=MAX_URL_LENGTH,
+        # Shown once, on the page that answers the change that made it (never stored in a
+        # page, link or cookie afterwards).
+        new_secret=new_secret,
     )
 
 
@@ -103,7 +118,52 @@ def _settings_save(request: Request, form: dict, settings: Settings) -> Response
                 "true",
             )
             done = "preferences"
+        elif action in ("webhook", "webhook_secret", "webhook_remove"):
+            page = _webhook_action(who, action, form, at=at, settings=settings)
+            installer.last_action_at = at
+            if page is not None:
+                return page
+            done = "webhook_removed" if action == "webhook_remove" else "webhook"
         else:
             return _settings_page(who, at, status_code=422)
         installer.last_action_at = at
     return redirect(f"{PREFIX}/settings?done={done}")
+
+
+def _webhook_action(
+    who: SignedIn, action: str, form: dict, *, at: datetime, settings: Settings
+) -> Response | None:
+    """Set, change or remove the webhook, or make a new secret. A page that shows a new secret
+    (once) or an error is returned; None: redirect with a notice."""
+    installer = who.installer
+    language = pick_language(installer.language)
+    if action == "webhook_remove":
+        change = remove_webhook(installer)
+    elif action == "webhook_secret":
+        change = new_webhook_secret(installer, now=at)
+    else:
+        try:
+            change = set_webhook(
+                installer,
+                form.get("webhook_url", "")[: MAX_URL_LENGTH * 4],
+                now=at,
+                allow_local=settings.webhook_allow_local,
+            )
+        except WebhookInvalid as invalid:
+            return _settings_page(
+                who,
+                at,
+                status_code=422,
+                values={"webhook_url": form.get("webhook_url", "")[: MAX_URL_LENGTH * 4]},
+                errors={"webhook_url": _t(language, invalid.message, **invalid.params)},
+            )
+    if change is not None:
+        log.info("installer %s: webhook %s", installer.id, change.change)
+    if change is not None and change.secret:
+        return _settings_page(
+            who,
+            at,
+            notice=_t(language, NOTICE_WEBHOOK_SECRET),
+            new_secret=change.secret,
+        )
+    return None

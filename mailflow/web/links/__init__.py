@@ -5,10 +5,10 @@ the customer's survey, sign-in and vacation. Their plumbing is shared: CSRF in
 
 from fastapi import APIRouter
 
-from mailflow.web.links import offers, status, survey, vacation
+from mailflow.web.links import offers, returns, status, survey, vacation
 
 # One router, in matching order: the fixed first segments (status, survey, signin, vacation)
 # before the generic ``/l/{action}/{token}`` of the offers.
 router = APIRouter()
-for _module in (status, survey, vacation, offers):
+for _module in (status, returns, survey, vacation, offers):
     router.routes.extend(_module.router.routes)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from mailflow.clock import now
 from mailflow.config import Settings
 from mailflow.db import session_scope
+from mailflow.domain.offer import lost_race
 from mailflow.i18n import format_duration, gettext
 from mailflow.leads.service import add_event
 from mailflow.links import tokens
@@ -135,7 +136,7 @@ def _closed_code(offer: Offer | None, at) -> str | None:
     ):
         return "offer_expired"
     if offer.status != OfferStatus.OFFERED or offer.lead.status != LeadStatus.OFFERED:
-        return "taken"
+        return "taken_by_other" if lost_race(offer, offer.lead) else "taken"
     return None
 
 
@@ -263,7 +264,8 @@ def _reveal(session: Session, link: tokens.LinkData, language: str, at) -> HTMLR
     lead = session.get(Lead, link.lead_id)
     if lead is None or lead.assigned_installer_id != link.installer_id:
         raise _Revealed()
-
+    if lead.first_contact_at is None:  # no status yet: revealing stands for first contact
+        lead.first_contact_at = at
     add_event(
         session,
         lead,

@@ -11,10 +11,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from mailflow.web.admin.leads import actions, create, detail, edit, files, pipeline, waiting
+from mailflow.web.admin.leads import (
+    actions,
+    bulk,
+    create,
+    detail,
+    edit,
+    files,
+    pipeline,
+    saved,
+    waiting,
+)
 
 # One router holding every route of the modules, in this order (specific paths before the
 # ones with parameters; FastAPI matches in order).
 router = APIRouter(prefix="/admin", include_in_schema=False)
-for _module in (pipeline, create, waiting, detail, actions, edit, files):
+for _module in (pipeline, bulk, saved, create, waiting, detail, actions, edit, files):
     router.routes.extend(_module.router.routes)

@@ -26,8 +26,7 @@ from mailflow.models import LeadStatus
 from mailflow.web.admin.audit import record_web
 from mailflow.web.admin.auth import Action, CurrentAdmin, require_action
 from mailflow.web.admin.common import field, redirect
-from mailflow.web.admin.rendering import flash, render
-from mailflow.web.deps import Language
+from mailflow.web.admin.rendering import console_language, flash, render
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -174,15 +173,15 @@ def _page(request, admin, language, values, errors, status_code=200) -> Response
 
 
 @router.get("/leads/new")
-def new_lead_form(request: Request, admin: CurrentAdmin, language: Language) -> Response:
+def new_lead_form(request: Request, admin: CurrentAdmin) -> Response:
+    language = console_language(request, admin)
     values = {"country": get_settings().default_country, "form_id": secrets.token_urlsafe(16)}
     return _page(request, admin, language, values, {})
 
 
 @router.post("/leads/new")
-def new_lead(
-    request: Request, language: Language, action: Action = Depends(require_action)
-) -> Response:
+def new_lead(request: Request, action: Action = Depends(require_action)) -> Response:
+    language = console_language(request, action.admin)
     values = {name: field(action.form, name, LIMITS.get(name, 2000)) for name in FORM_FIELDS}
     values["form_id"] = field(action.form, "form_id", 64)
     sent = dict(request.session.get("new_lead_forms") or {})

@@ -27,12 +27,14 @@ from mailflow.models import (
 )
 from mailflow.routing.waiting import outlook, why_waiting
 from mailflow.web.admin import lead_queries as lq
+from mailflow.web.admin import story
 from mailflow.web.admin.auth import CurrentAdmin
 from mailflow.web.admin.common import (
     not_found,
     valid_id,
 )
 from mailflow.web.admin.rendering import render
+from mailflow.web.formats import admin_zone
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -143,6 +145,7 @@ def lead_detail(request: Request, lead_id: int, admin: CurrentAdmin) -> Response
         )
         installers = _installer_options(session, lead) if admin.can_act else []
         events = list(lead.events)
+        named = lq.installers_named(session, events)
         waits = (
             why_waiting(session, lead, now(), get_settings())
             if lead.status == LeadStatus.NEW and lead.waiting_since is not None
@@ -168,29 +171,17 @@ def lead_detail(request: Request, lead_id: int, admin: CurrentAdmin) -> Response
         openable=lead.status in lead_rules.OPENABLE and not lead_rules.in_exchange(lead),
         in_exchange=lead_rules.in_exchange(lead),
         max_document_mb=get_settings().document_max_bytes // (1024 * 1024),
-        event_items=event_items,
         waits=waits,
         outlook=outlook,
+        # Called by the template with the page's language (the admin's, once chosen).
+        story=lambda language: story.timeline(
+            events, installers=named, language=language, zone=admin_zone()
+        ),
+        progress_fields=lambda language: story.progress_fields(lead.progress, language),
+        detail_fields=lambda language: story.detail_fields(lead.details, language),
+        project_words=lambda language: story.project_words(lead, language),
+        decline_reason=story.decline_reason,
     )
-
-
-def event_items(event) -> list[tuple[str, str]]:
-    """An event's data as (name, text) pairs for the timeline (empty values and ``by``, shown
-    beside the actor, left out)."""
-    items = []
-    for key, value in sorted((event.data or {}).items()):
-        if key == "by" or value in (None, "", [], {}):
-            continue
-        if isinstance(value, dict):
-            text = ", ".join(f"{k}: {v}" for k, v in value.items() if v not in (None, ""))
-        elif isinstance(value, list):
-            text = ", ".join(str(v) for v in value)
-        elif isinstance(value, bool):
-            text = "yes" if value else "no"
-        else:
-            text = str(value)
-        items.append((key, text[:500]))
-    return items
 
 
 # ------------------------------------------------------------------ actions -----------------

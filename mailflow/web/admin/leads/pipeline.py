@@ -10,30 +10,18 @@ from fastapi.responses import Response
 
 from mailflow.clock import now
 from mailflow.db import session_scope
+from mailflow.domain.statuses import STATUS_GROUPS
 from mailflow.web.admin import lead_queries as lq
 from mailflow.web.admin.auth import CurrentAdmin
-from mailflow.web.admin.leads.common import VIEWS
+from mailflow.web.admin.leads.common import list_context, list_extra, list_query
+from mailflow.web.admin.leads.saved import saved_filters
 from mailflow.web.admin.leads.waiting import waiting_summary
 from mailflow.web.admin.rendering import render
 from mailflow.web.deps import SettingsDep
-from mailflow.web.formats import format_utc_instant
+from mailflow.web.formats import format_admin_instant
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/admin", include_in_schema=False)
-
-
-def _list_context(request: Request) -> dict:
-    params = request.query_params
-    filters = lq.LeadFilters.parse(params)
-    view = params.get("view") if params.get("view") in VIEWS else "table"
-    return {
-        "filters": filters,
-        "view": view,
-        "sort": lq.parse_sort(params.get("sort")),
-        "page_no": lq.parse_page(params.get("page")),
-        "per": lq.parse_per(params.get("per")),
-        "columns": lq.parse_columns(params.getlist("cols")),
-    }
 
 
 @router.get("/pipeline")
@@ -49,14 +37,15 @@ def pipeline_page(request: Request, admin: CurrentAdmin) -> Response:
         p=summary,
         waiting=waiting,
         oldest_waiting=oldest_waiting,
-        now_text=format_utc_instant(at),
+        now_text=format_admin_instant(at),
         statuses=lq.STATUSES,
+        status_groups=STATUS_GROUPS,
     )
 
 
 @router.get("/leads")
 def lead_list(request: Request, admin: CurrentAdmin, settings: SettingsDep) -> Response:
-    ctx = _list_context(request)
+    ctx = list_context(request.query_params)
     filters: lq.LeadFilters = ctx["filters"]
     page = columns = None
     with session_scope() as session:
@@ -72,16 +61,9 @@ def lead_list(request: Request, admin: CurrentAdmin, settings: SettingsDep) -> R
                 default_country=settings.default_country,
             )
         installers = lq.installer_choices(session)
+        saved = saved_filters(session, admin.id)
     base = filters.params()
-    extra = {"view": ctx["view"], "sort": ctx["sort"], "per": ctx["per"], "cols": ctx["columns"]}
-    if ctx["sort"] == lq.DEFAULT_SORT:
-        extra.pop("sort")
-    if ctx["per"] == lq.DEFAULT_PAGE_SIZE:
-        extra.pop("per")
-    if ctx["columns"] == lq.DEFAULT_COLUMNS:
-        extra.pop("cols")
-    if ctx["view"] == "table":
-        extra.pop("view")
+    extra = list_extra(ctx)
 
     def link(**changes) -> str:
         params = {**base, **extra, **changes}
@@ -100,6 +82,9 @@ def lead_list(request: Request, admin: CurrentAdmin, settings: SettingsDep) -> R
         admin=admin,
         page=page,
         kanban=columns,
+        groups=lq.kanban_groups(columns) if columns is not None else None,
+        saved_filters=saved,
+        current_query=list_query(ctx),
         installers=installers,
         statuses=lq.STATUSES,
         sources=lq.SOURCES,
@@ -108,7 +93,8 @@ def lead_list(request: Request, admin: CurrentAdmin, settings: SettingsDep) -> R
         page_sizes=lq.PAGE_SIZES,
         link=link,
         sort_link=sort_link,
-        export_query=lq.url_with("", {**base, "sort": ctx["sort"]}),
+        # The export links carry the chosen columns (``column=``, as the selection's export).
+        export_query=lq.url_with("", {**base, "sort": ctx["sort"], "column": extra.get("cols")}),
         default_sort=lq.DEFAULT_SORT,
         default_per=lq.DEFAULT_PAGE_SIZE,
         custom_columns=ctx["columns"] != lq.DEFAULT_COLUMNS,

@@ -17,14 +17,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailflow.clock import as_utc, now
+from mailflow.config import get_settings
 from mailflow.db import session_scope
 from mailflow.i18n import format_instant
 from mailflow.models import Lead, LeadStatus
 from mailflow.routing.waiting import outlook, why_waiting_many
 from mailflow.web.admin import lead_queries as lq
 from mailflow.web.admin.auth import CurrentAdmin
-from mailflow.web.admin.rendering import render
-from mailflow.web.deps import Language, SettingsDep
+from mailflow.web.admin.rendering import console_language, render
+from mailflow.web.deps import SettingsDep
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -55,9 +56,8 @@ def _filters(request: Request) -> lq.LeadFilters:
 
 
 @router.get("/leads/waiting")
-def waiting_page(
-    request: Request, admin: CurrentAdmin, language: Language, settings: SettingsDep
-) -> Response:
+def waiting_page(request: Request, admin: CurrentAdmin, settings: SettingsDep) -> Response:
+    language = console_language(request, admin)
     params = request.query_params
     filters = _filters(request)
     page_no, per = lq.parse_page(params.get("page")), lq.parse_per(params.get("per"))
@@ -89,7 +89,7 @@ def waiting_page(
         )
 
     def instant(value: datetime) -> str:
-        return format_instant(as_utc(value), language, "UTC")
+        return format_instant(as_utc(value), language, get_settings().admin_time_zone)
 
     return render(
         request,
