@@ -176,24 +176,6 @@ class Action:
     form: FormData
 
 
-async def require_action(request: Request) -> Action:
-    """For state-changing POSTs: a session, a valid CSRF token, and the admin role."""
-    admin = await run_in_threadpool(load_admin, request)
-    if admin is None:
-        raise Refused(403, N_("You are not signed in (or your session has expired)."))
-    form = await request.form()
-    try:
-        check_csrf(request, form)
-    except Refused as exc:
-        exc.admin = admin
-        raise
-    if not admin.can_act:
-        raise Refused(
-            403, N_("Your account is read-only (viewer): it cannot change anything."), admin
-        )
-    return Action(admin, form)
-
-
 async def require_read_form(request: Request) -> Action:
     """For POSTs that change nothing but carry a form too long or too private for a URL (an
     export of ticked rows): a session and a valid CSRF token; viewers too."""
@@ -207,6 +189,16 @@ async def require_read_form(request: Request) -> Action:
         exc.admin = admin
         raise
     return Action(admin, form)
+
+
+async def require_action(request: Request) -> Action:
+    """For state-changing POSTs: a session, a valid CSRF token, and the admin role."""
+    action = await require_read_form(request)
+    if not action.admin.can_act:
+        raise Refused(
+            403, N_("Your account is read-only (viewer): it cannot change anything."), action.admin
+        )
+    return action
 
 
 def safe_next(value: str | None, default: str = "/admin/") -> str:
