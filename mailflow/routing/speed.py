@@ -28,7 +28,6 @@ from mailflow.domain.calendar import (
 from mailflow.domain.deadlines import counts_working_time, offer_deadline
 from mailflow.domain.effects import Enqueue, Outcome, Record, SetTimer, outcome
 from mailflow.domain.routing import Candidate
-from mailflow.domain.speed import SpeedFigures, SpeedRow, speed_figures
 from mailflow.models import Installer, Lead, LeadStatus, Offer, OfferStatus, Timer, TimerStatus
 
 RELEASE_TIMER = "offer_release"
@@ -210,45 +209,3 @@ def offer_to_all(
     if first is None and lead.status == LeadStatus.NEW:
         return lead_rules.wait(lead, at=uow.now) + outcome(Enqueue("offer_waiting_job")), None
     return result, first
-
-
-SPEED_GROUPS = ("installer", "source", "product", "tier")
-
-
-def speed_report(
-    session: Session, *, since: datetime | None, until: datetime | None, by: str | None
-) -> list[tuple[str | None, int, SpeedFigures]]:
-    """Time from arrival to acceptance and to first contact of the leads that arrived in
-    [since, until) (duplicates aside), overall or per installer (the holder), source, product
-    or tier (the holder's, now): (key, leads, figures), keys sorted."""
-    query = (
-        select(
-            Lead.created_at,
-            Lead.accepted_at,
-            Lead.first_contact_at,
-            Lead.source,
-            Lead.product,
-            Installer.email,
-            Installer.tier,
-        )
-        .outerjoin(Installer, Lead.assigned_installer_id == Installer.id)
-        .where(Lead.status != LeadStatus.DUPLICATE)
-    )
-    if since is not None:
-        query = query.where(Lead.created_at >= since)
-    if until is not None:
-        query = query.where(Lead.created_at < until)
-    groups: dict[str | None, list[SpeedRow]] = {}
-    for created, accepted, contact, source, product, email, tier in session.execute(query):
-        key = {"installer": email, "source": source, "product": product, "tier": tier}.get(by or "")
-        groups.setdefault(key, []).append(
-            SpeedRow(
-                as_utc(created),
-                as_utc(accepted) if accepted else None,
-                as_utc(contact) if contact else None,
-            )
-        )
-    return [
-        (key, len(rows), speed_figures(rows))
-        for key, rows in sorted(groups.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))
-    ]

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from mailflow.app.reports.speed import speed_report
 from mailflow.clock import now
 from mailflow.config import Settings, get_settings
 from mailflow.db import session_scope
@@ -30,7 +31,6 @@ from mailflow.models import (
     OutboxMessage,
     OutboxState,
 )
-from mailflow.routing import speed
 from mailflow.web import serialize
 from mailflow.web.admin.lead_queries import LeadFilters, order_by
 from mailflow.web.secrets import same_secret
@@ -352,7 +352,7 @@ def speed_figures(
 ) -> dict:
     """Time from a lead's arrival to its acceptance and to its holder's first contact (the
     first status recorded, or the contact details revealed if that came first)."""
-    groups = speed.speed_report(db, since=created_from, until=created_to, by=by)
+    groups = speed_report(db, since=created_from, until=created_to, by=by)
     return {
         "groups": [
             {
