@@ -2,6 +2,9 @@
 ``mailflow.app.reports`` (charts as server-side SVG, tables sortable by GET links, CSV and XLSX
 exports). Every admin role may read them."""
 
+from mailflow.web.admin.reports import speed
 from mailflow.web.admin.reports.pages import router
+
+router.include_router(speed.router)
 
 __all__ = ["router"]

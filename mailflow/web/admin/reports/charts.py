@@ -13,6 +13,7 @@ from pygal.style import Style
 
 from mailflow.app.reports.overview import Overview
 from mailflow.app.reports.samples import SampleSeries
+from mailflow.app.reports.speed import SpeedReport
 from mailflow.i18n import gettext
 
 STYLE = Style(
@@ -184,3 +185,22 @@ def sample_charts(samples: SampleSeries, language: str, nodata: str) -> dict[str
             },
         ),
     }
+
+
+def speed_chart(report: SpeedReport, language: str) -> Markup:
+    """The speed report's chart: median minutes from arrival to first contact (and to
+    acceptance) of the leads that arrived each day."""
+
+    def in_minutes(values) -> list:
+        return [None if v is None else round(v.total_seconds() / 60, 1) for v in values]
+
+    return _daily(
+        pygal.Line,
+        gettext(language, "Median time to first contact per day (minutes)"),
+        report.days,
+        {
+            gettext(language, "To first contact"): in_minutes(report.median_contact_per_day),
+            gettext(language, "To acceptance"): in_minutes(report.median_accept_per_day),
+        },
+        no_data_text=gettext(language, "No data"),
+    )
