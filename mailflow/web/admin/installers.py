@@ -16,6 +16,7 @@ from sqlalchemy.orm import joinedload
 from mailflow.clock import now
 from mailflow.config import get_settings
 from mailflow.db import session_scope
+from mailflow.domain.calendar import parse_working_hours
 from mailflow.domain.intake.schema import error_map
 from mailflow.installers.io import TIERS, InstallerRow
 from mailflow.intake.bounces import bounce_history, clear_bounce_flag
@@ -153,7 +154,7 @@ def _form_values(installer: Installer | None) -> dict[str, str]:
         }
     return {
         name: "" if getattr(installer, name) is None else str(getattr(installer, name))
-        for name in FIELDS
+        for name in (*FIELDS, "working_hours")
     }
 
 
@@ -181,6 +182,7 @@ def _form_page(request, admin, installer, values, errors, status_code=200, **ext
         flags=extra.pop("flags", []),
         bounces=extra.pop("bounces", []),
         standing=extra.pop("standing", None),
+        default_working_hours=settings.working_hours,
         max_pending_offers=settings.max_pending_offers,
         pacing_day_percent=f"{settings.pacing_day_percent:g}",
         pacing_week_percent=f"{settings.pacing_week_percent:g}",
@@ -189,13 +191,36 @@ def _form_page(request, admin, installer, values, errors, status_code=200, **ext
     )
 
 
-def _validate(form) -> tuple[InstallerRow | None, dict[str, str], dict[str, str]]:
-    values = {name: field(form, name, 5000) for name in FIELDS}
-    data = {k: v for k, v in values.items() if v != ""}
+def _working_hours(text: str) -> str | None:
+    """The form's working hours, normalised as the import does (``mon-fri 08:00-18:00``);
+    empty = None (the MAILFLOW_WORKING_HOURS setting). ValueError if they do not parse."""
+    return str(parse_working_hours(text)) if text.strip() else None
+
+
+def _validate(
+    form, admin
+) -> tuple[InstallerRow | None, str | None, dict[str, str], dict[str, str]]:
+    """The form's row and working hours, the values as typed, and the errors by field."""
+    values = {name: field(form, name, 5000) for name in (*FIELDS, "working_hours")}
+    data = {k: v for k, v in values.items() if v != "" and k != "working_hours"}
+    errors: dict[str, str] = {}
+    hours = None
     try:
-        return InstallerRow.model_validate(data), values, {}
+        hours = _working_hours(values["working_hours"])
+    except ValueError:
+        errors["working_hours"] = tr(
+            admin,
+            N_(
+                "not understood: write the days, then the hours, e.g. “mon-fri 08:00-18:00” or "
+                "“mon,tue,thu 07:30-16:00” (days mon to sun, the end after the start); leave "
+                "empty for the default"
+            ),
+        )
+    try:
+        row = InstallerRow.model_validate(data)
     except ValidationError as exc:
-        return None, values, error_map(exc)
+        return None, hours, values, {**error_map(exc), **errors}
+    return (None if errors else row), hours, values, errors
 
 
 @router.get("/installers/new")
@@ -205,7 +230,7 @@ def installer_new_form(request: Request, admin: CurrentAdmin) -> Response:
 
 @router.post("/installers/new")
 def installer_create(request: Request, action: Action = Depends(require_action)) -> Response:
-    row, values, errors = _validate(action.form)
+    row, hours, values, errors = _validate(action.form, action.admin)
     if row is not None:
         with session_scope() as session:
             if session.scalar(select(Installer.id).where(Installer.email == row.email)):
@@ -213,7 +238,11 @@ def installer_create(request: Request, action: Action = Depends(require_action))
             else:
                 at = now()
                 installer = Installer(
-                    **row.model_dump(), created_at=at, updated_at=at, last_action_at=at
+                    **row.model_dump(),
+                    working_hours=hours,
+                    created_at=at,
+                    updated_at=at,
+                    last_action_at=at,
                 )
                 session.add(installer)
                 session.flush()
@@ -291,7 +320,7 @@ def installer_update(
         return not_found(
             request, action.admin, tr(action.admin, N_("installer #%(id)s"), id=installer_id)
         )
-    row, values, errors = _validate(action.form)
+    row, hours, values, errors = _validate(action.form, action.admin)
     pin = field(action.form, "tier_pinned") == "yes"
     with session_scope() as session:
         installer = session.get(Installer, installer_id)
@@ -326,6 +355,10 @@ def installer_update(
                         )
                         continue
                     setattr(installer, name, value)
+            # A form without the field (an older page) leaves the hours as they are.
+            if "working_hours" in action.form and installer.working_hours != hours:
+                installer.working_hours = hours
+                changed.append("working_hours")
             if "tier" in changed and not pin:
                 pin = True  # a tier set by hand stays until an admin unpins it
             if installer.tier_pinned != pin:
