@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from babel.numbers import format_decimal
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
+from mailflow.app.reports.speed import installer_speed
 from mailflow.clock import now
 from mailflow.config import get_settings
 from mailflow.db import session_scope
@@ -22,7 +24,7 @@ from mailflow.domain.score import (
     compute,
     decide_tier,
 )
-from mailflow.i18n import pick_language
+from mailflow.i18n import format_duration, pick_language
 from mailflow.models import Survey
 from mailflow.outbound.emails import ADVICE, N_
 from mailflow.outbound.names import TIER_NAMES
@@ -34,6 +36,7 @@ from mailflow.web.dashboard.sessions import _to_signin, signed_in
 
 log = logging.getLogger(__name__)
 router = APIRouter()
+SPEED_DAYS = 30
 
 
 @router.get(f"{PREFIX}/score", include_in_schema=False)
@@ -61,6 +64,7 @@ def score_page(request: Request) -> Response:
                 .limit(50)
             )
         )
+        speed = installer_speed(session, installer.id, since=at - timedelta(days=SPEED_DAYS))
         parts = [
             (
                 _t(language, label),
@@ -92,6 +96,13 @@ def score_page(request: Request) -> Response:
                 "gold": format_decimal(thresholds.gold, format="0.#", locale=language),
             },
             advice=[_t(language, ADVICE[a]) for a in result.advice if a in ADVICE],
+            speed={
+                "days": SPEED_DAYS,
+                "to_acceptance": _spoken(speed.to_acceptance.median, language),
+                "to_first_contact": _spoken(speed.to_first_contact.median, language),
+                "accepted": speed.to_acceptance.count,
+                "contacted": speed.to_first_contact.count,
+            },
             rating=(
                 format_decimal(installer.rating, format="0.0#", locale=language)
                 if installer.rating
@@ -109,6 +120,10 @@ def score_page(request: Request) -> Response:
                 for r in ratings
             ],
         )
+
+
+def _spoken(value: timedelta | None, language: str) -> str | None:
+    return None if value is None else format_duration(value, language)
 
 
 def _explain(decision: TierDecision, tier: str, thresholds: Thresholds, language: str) -> str:
