@@ -9,6 +9,9 @@ The score (0–100) weighs, over the last 12 months:
 - **diligence**: the share of accepted leads on which progress was recorded;
 - a penalty for each reservation that lapsed (no progress after the reminder).
 
+Time to first contact (#20, ``mailflow.domain.speed``) is not part of the score: installers see
+theirs on their score page, admins in the speed report (docs/admin.md, "The score and speed").
+
 Weights and tier thresholds come from settings; the function also says what would raise the
 score most, for the email that announces a tier change.
 
