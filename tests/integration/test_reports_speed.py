@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from mailflow.db import session_scope
 from mailflow.models import AuditEntry, Installer, Lead, LeadStatus, Offer, OfferStatus
-from support.web import AUTH, signed_in_client
+from support.web import AUTH, choose_language, signed_in_client
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
 RANGE = {"start": "2026-03-02", "end": "2026-03-04"}
@@ -293,3 +293,20 @@ def test_filters_select_the_holder_and_odd_input_is_a_400(client, settings):
     viewer = signed_in_client(settings, role="viewer", email="viewer@example.com")
     assert viewer.get("/admin/reports/speed", params=RANGE).status_code == 200
     assert viewer.get("/admin/reports/speed.csv", params=RANGE).status_code == 200
+
+
+def test_the_report_follows_the_admins_language(client):
+    choose_language(client, "fr")
+    page = client.get("/admin/reports/speed", params=RANGE).text
+    assert "Rapidité de traitement" in page and "Délai médian jusqu'au premier contact" in page
+    assert "1\u202fh 5\u00a0min" in page  # the headline in French units
+    rows = list(
+        csv.reader(
+            io.StringIO(
+                client.get("/admin/reports/speed.csv", params=RANGE).content.decode("utf-8-sig")
+            )
+        )
+    )
+    assert rows[0][:3] == ["Regroupé par", "Groupe", "Leads"]
+    assert rows[1][:2] == ["Tous les leads", "Tous les leads"]
+    assert ["Installateur", "Pas encore pris"] in [row[:2] for row in rows]
