@@ -108,6 +108,8 @@ def seed_month(
                         )
                     )
                     lead.status = LeadStatus(step)
+                    # The first step recorded is the first contact (#20).
+                    lead.first_contact_at = lead.first_contact_at or (answered + timedelta(hours=6))
                 if "quote_sent" in steps:
                     amount = float(rng.randrange(6000, 24000, 250))
                     lead.progress = {"quote": {"amount": amount, "currency": "EUR"}}
