@@ -26,11 +26,19 @@ from mailflow.domain.effects import (
     QueueEmail,
     QueueWebhook,
     Record,
+    RecordDecision,
     SetTimer,
 )
 from mailflow.infra import timers
 from mailflow.infra.enqueue import enqueue_on_commit
-from mailflow.models import AdminAlert, Installer, Lead, LeadEvent, OutboxMessage
+from mailflow.models import (
+    AdminAlert,
+    Installer,
+    Lead,
+    LeadEvent,
+    OutboxMessage,
+    RoutingDecision,
+)
 from mailflow.outbound.emails import EmailSpec
 from mailflow.outbound.outbox import queue_email
 from mailflow.outbound.webhooks import queue_webhook
@@ -122,6 +130,19 @@ class UnitOfWork:
                         message=message,
                         lead_id=lead_id,
                         created_at=self.now,
+                    )
+                )
+            case RecordDecision():
+                self.session.add(
+                    RoutingDecision(
+                        lead_id=effect.lead_id,
+                        offer_id=effect.offer_id,
+                        installer_id=effect.installer_id,
+                        at=self.now,
+                        kind=effect.kind,
+                        reason=effect.reason,
+                        candidates=[dict(c) for c in effect.candidates],
+                        rest=dict(effect.rest),
                     )
                 )
             case Enqueue(job, args):

@@ -86,7 +86,29 @@ class Enqueue:
     args: tuple = ()
 
 
-Effect = Record | SetTimer | CancelTimers | QueueEmail | QueueWebhook | AlertAdmins | Enqueue
+@dataclass(frozen=True)
+class RecordDecision:
+    """A routing decision: the offer made, and every candidate's verdict (bounded)."""
+
+    lead_id: int
+    offer_id: int | None
+    installer_id: int | None
+    kind: str
+    reason: str | None
+    candidates: tuple[Mapping[str, Any], ...] = ()
+    rest: Mapping[str, int] = field(default_factory=dict)
+
+
+Effect = (
+    Record
+    | SetTimer
+    | CancelTimers
+    | QueueEmail
+    | QueueWebhook
+    | AlertAdmins
+    | Enqueue
+    | RecordDecision
+)
 
 
 @dataclass(frozen=True)

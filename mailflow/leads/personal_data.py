@@ -386,6 +386,11 @@ NOT_PERSONAL: dict[tuple[str, str], str] = {
     ("lead_returns", "rule"): "vocabulary",
     ("lead_returns", "outcome"): "vocabulary",
     ("lead_returns", "decided_by"): 'an admin\'s address or "rule": ' + _CUSTOMER_SIDE,
+    ("routing_decisions", "kind"): "vocabulary",
+    ("routing_decisions", "reason"): "vocabulary (domain/routing_why.REASON_TEXTS)",
+    ("routing_decisions", "candidates"): "installer ids, reason codes and routing figures: "
+    + _CUSTOMER_SIDE,
+    ("routing_decisions", "rest"): "reason codes and counts",
     ("site_visits", "uid"): "random calendar id",
     ("inbound_messages", "dedup_key"): "needed to recognise a re-sent message; a Message-ID, "
     "a hash or an idempotency key, written by the sender's software",

@@ -12,6 +12,7 @@ from mailflow.models.admin import (
     ServiceStatus,
 )
 from mailflow.models.base import NAMING, Base, UTCDateTime, enum_type
+from mailflow.models.decisions import RoutingDecision
 from mailflow.models.extraction import ExtractionRule
 from mailflow.models.imports import ImportJob, ImportRejection
 from mailflow.models.installers import Installer, InstallerSession
@@ -72,6 +73,7 @@ __all__ = [
     "OutboxMessage",
     "OutboxState",
     "ReportSample",
+    "RoutingDecision",
     "SavedFilter",
     "ServiceStatus",
     "SiteVisit",

@@ -42,7 +42,7 @@ from mailflow.models import (
     Offer,
     OfferStatus,
 )
-from mailflow.routing import speed
+from mailflow.routing import decisions, speed
 
 log = logging.getLogger(__name__)
 
@@ -245,8 +245,11 @@ def next_offer(
     if escalated is not None:
         everyone = rank(candidates, **where, shares=uow.settings.share_weights)
         if everyone:
-            return speed.offer_to_all(uow, lead, everyone, escalated, claim=_claim_slot)
-    choice = choose(candidates, **where, shares=uow.settings.share_weights)
+            made, first = speed.offer_to_all(uow, lead, everyone, escalated, claim=_claim_slot)
+            offers = decisions.offers_made_since(session, lead, first)
+            why = decisions.decided(uow, lead, candidates, where, offers, kind=decisions.ESCALATED)
+            return why + made, first
+    choice, kind = choose(candidates, **where, shares=uow.settings.share_weights), "offered"
     if choice is None and lead.status == LeadStatus.NEW and waits(candidates, **where):
         # installers who could take it are busy: the current cycle is not over, it waits
         return lead_rules.wait(lead, at=now), None
@@ -263,6 +266,7 @@ def next_offer(
             )
             if choice is not None:
                 choice = Choice(choice.installer, f"second chance; {choice.reason}")
+                where, kind = {**where, "offered": offered - again}, decisions.SECOND_CHANCE
     if choice is None:
         return lead_rules.pool(lead, at=now, offered_before=bool(offered)), None
     if (
@@ -284,7 +288,8 @@ def next_offer(
         if lead.status != LeadStatus.NEW:
             return NOTHING, None
         return lead_rules.wait(lead, at=now) + outcome(Enqueue("offer_waiting_job")), None
-    return speed.make_offer(uow, lead, installer, choice.reason)
+    made, offer = speed.make_offer(uow, lead, installer, choice.reason)
+    return decisions.decided(uow, lead, candidates, where, [offer], kind=kind) + made, offer
 
 
 def _claim_slot(session: Session, candidate: Candidate, settings: Settings, now: datetime) -> bool:
