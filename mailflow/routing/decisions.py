@@ -4,7 +4,7 @@ email is written, so the email can say "why you")."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailflow.app.uow import UnitOfWork
@@ -13,30 +13,16 @@ from mailflow.domain.routing import Candidate
 from mailflow.domain.routing_why import explain
 from mailflow.models import Installer, Lead, Offer, RoutingDecision
 
-OFFERED, SECOND_CHANCE, ESCALATED = "offered", "second_chance", "escalated"
+OFFERED, SECOND_CHANCE, ESCALATED, POOLED = "offered", "second_chance", "escalated", "pooled"
 
 
-def bystanders(session: Session, lead: Lead, serving: set[int]) -> list[Candidate]:
-    """The lead's country's installers who do not serve its postcode, without the figures
-    (they are out of the area whatever their figures)."""
-    return [
-        Candidate(
-            id=i.id,
-            email=i.email,
-            country=i.country,
-            postcodes=tuple(i.postcode_prefixes),
-            tier=i.tier,
-            active=i.active,
-            vacation_from=i.vacation_from,
-            vacation_until=i.vacation_until,
-            bounced=i.bounced_at is not None,
-            capacity=i.capacity,
-        )
-        for i in session.scalars(
-            select(Installer).where(Installer.country == lead.country).order_by(Installer.id)
-        )
-        if i.id not in serving
-    ]
+def out_of_area(session: Session, lead: Lead, serving: int) -> int:
+    """How many of the lead's country's installers do not serve its postcode: counted, not
+    listed (there may be thousands, and they are out of the area whatever their figures)."""
+    in_country = session.scalar(
+        select(func.count()).select_from(Installer).where(Installer.country == lead.country)
+    )
+    return max(0, (in_country or 0) - serving)
 
 
 def previous_statuses(session: Session, lead: Lead) -> dict[int, str]:
@@ -56,10 +42,10 @@ def decided(
     *,
     kind: str = OFFERED,
 ) -> Outcome:
-    """One decision per offer made (an escalated lead gets several at once)."""
-    others = bystanders(uow.session, lead, {c.id for c in candidates})
+    """One decision per offer made (an escalated lead gets several at once); with no offer
+    (``POOLED``), one decision that says why nobody could take the lead."""
     why = explain(
-        candidates + others,
+        candidates,
         **where,
         shares=uow.settings.share_weights,
         previous=previous_statuses(uow.session, lead),
@@ -67,19 +53,23 @@ def decided(
         second_chance=kind == SECOND_CHANCE,
     )
     stored, rest = why.bounded()
+    outside = out_of_area(uow.session, lead, len(candidates))
+    if outside:
+        rest = {**rest, "out_of_area": rest.get("out_of_area", 0) + outside}
     reasons = {v.installer_id: v.reason for v in why.verdicts}
+    made = [(o.id, o.installer_id) for o in offers] or [(None, None)]
     return outcome(
         *(
             RecordDecision(
                 lead_id=lead.id,
-                offer_id=o.id,
-                installer_id=o.installer_id,
+                offer_id=offer_id,
+                installer_id=installer_id,
                 kind=kind,
-                reason=reasons.get(o.installer_id),
+                reason=reasons.get(installer_id) if installer_id is not None else None,
                 candidates=tuple(stored),
                 rest=rest,
             )
-            for o in offers
+            for offer_id, installer_id in made
         )
     )
 

@@ -268,7 +268,12 @@ def next_offer(
                 choice = Choice(choice.installer, f"second chance; {choice.reason}")
                 where, kind = {**where, "offered": offered - again}, decisions.SECOND_CHANCE
     if choice is None:
-        return lead_rules.pool(lead, at=now, offered_before=bool(offered)), None
+        was_pool = lead.status == LeadStatus.POOL
+        pooled = lead_rules.pool(lead, at=now, offered_before=bool(offered))
+        if was_pool:
+            return pooled, None  # explained when it entered the pool
+        why = decisions.decided(uow, lead, candidates, where, [], kind=decisions.POOLED)
+        return why + pooled, None
     if (
         not in_order
         and lead.status == LeadStatus.NEW

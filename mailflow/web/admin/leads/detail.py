@@ -33,6 +33,7 @@ from mailflow.web.admin.common import (
     not_found,
     valid_id,
 )
+from mailflow.web.admin.leads.decisions import decision_rows
 from mailflow.web.admin.rendering import render
 from mailflow.web.formats import admin_zone
 
@@ -144,6 +145,7 @@ def lead_detail(request: Request, lead_id: int, admin: CurrentAdmin) -> Response
             else None
         )
         installers = _installer_options(session, lead) if admin.can_act else []
+        routing_decisions = decision_rows(session, lead.id)
         events = list(lead.events)
         named = lq.installers_named(session, events)
         waits = (
@@ -173,6 +175,7 @@ def lead_detail(request: Request, lead_id: int, admin: CurrentAdmin) -> Response
         max_document_mb=get_settings().document_max_bytes // (1024 * 1024),
         waits=waits,
         outlook=outlook,
+        routing_decisions=routing_decisions,
         # Called by the template with the page's language (the admin's, once chosen).
         story=lambda language: story.timeline(
             events, installers=named, language=language, zone=admin_zone()
