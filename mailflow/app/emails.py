@@ -14,7 +14,6 @@ from mailflow.config import Settings
 from mailflow.domain import lead as states
 from mailflow.domain.effects import QueueEmail
 from mailflow.domain.returns import REASON_LABELS
-from mailflow.domain.routing_why import TIER_NAMES, WHY_YOU
 from mailflow.i18n import gettext, pick_language
 from mailflow.links import tokens
 from mailflow.models import (
@@ -139,6 +138,7 @@ def offer(uow, effect: QueueEmail) -> EmailSpec:
         )
         return tokens.url(settings, purpose, token)
 
+    why, tier = routing_reason(session, offer_row, installer)
     spec = emails.offer_email(
         lead,
         installer,
@@ -147,34 +147,26 @@ def offer(uow, effect: QueueEmail) -> EmailSpec:
         decline_url=link("decline"),
         vacation_url=vacation_url(session, installer, now=now, settings=settings),
         now=now,
+        why=why,
+        tier=tier or None,
     )
     spec.headers["Reply-To"] = reply_address(session, settings, offer_row, now=now)
-    spec.context["why_you"] = why_you(session, offer_row, lead, installer, spec.language)
     return spec
 
 
-def why_you(
-    session: Session, offer_row: Offer, lead: Lead, installer: Installer, language: str
-) -> str | None:
-    """The offer's one-line reason ("you are the gold installer for 75011 with the fewest leads
-    offered lately."), from the routing decision recorded with it, in the installer's language."""
+def routing_reason(session: Session, offer_row: Offer, installer: Installer) -> tuple[str, str]:
+    """The reason code and the installer's tier of the routing decision that made the offer
+    (empty when none was recorded)."""
     decision = session.scalar(
         select(RoutingDecision)
         .where(RoutingDecision.offer_id == offer_row.id)
         .order_by(RoutingDecision.id.desc())
         .limit(1)
     )
-    if decision is None or decision.reason not in WHY_YOU:
-        return None
+    if decision is None:
+        return "", ""
     mine = next((c for c in decision.candidates or [] if c.get("installer_id") == installer.id), {})
-    facts = mine.get("facts") or {}
-    tier = facts.get("tier") or installer.tier
-    return gettext(
-        language,
-        WHY_YOU[decision.reason],
-        tier=gettext(language, TIER_NAMES[tier]) if tier in TIER_NAMES else tier,
-        area=lead.postcode or facts.get("area") or "",
-    )
+    return decision.reason or "", (mine.get("facts") or {}).get("tier") or ""
 
 
 def offer_accepted(uow, effect: QueueEmail) -> EmailSpec:

@@ -97,7 +97,8 @@ WHY_YOU = {
         "nobody answered in time: this lead for %(area)s is offered to every available installer."
     ),
 }
-TIER_NAMES = {"gold": N_("gold"), "silver": N_("silver"), "bronze": N_("bronze")}
+# Tiers as words inside a sentence ("you are the gold installer ..."; German keeps its capital).
+TIER_WORDS = {"gold": N_("gold"), "silver": N_("silver"), "bronze": N_("bronze")}
 
 KEEP = 50
 

@@ -80,6 +80,8 @@ def compose(template: str, language: str) -> list[emails.EmailSpec]:
                     decline_url=f"{URL}/decline/T",
                     vacation_url=f"{URL}/vacation/T",
                     now=NOW,
+                    why="fewest_offers",
+                    tier="gold",
                 )
             ]
         case "offer_accepted":

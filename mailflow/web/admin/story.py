@@ -22,7 +22,7 @@ from babel.numbers import format_decimal, get_currency_symbol
 from mailflow.clock import as_utc
 from mailflow.domain.returns import REASON_LABELS as RETURN_REASONS
 from mailflow.i18n import format_duration, translations
-from mailflow.outbound.emails import detail_fact
+from mailflow.outbound.facts import detail_fact
 from mailflow.outbound.names import (
     BUILDING_NAMES,
     GRID_NAMES,

@@ -26,7 +26,8 @@ from mailflow.models import (
     Offer,
     OfferStatus,
 )
-from mailflow.outbound.emails import N_, project_facts
+from mailflow.outbound.emails import N_
+from mailflow.outbound.facts import project_facts
 from mailflow.routing.exchange import available_leads, claim_limit
 from mailflow.routing.offers import installer_standing
 from mailflow.web.dashboard.common import _day, _iso_day, _t, _tz, _when, redirect, status_label

@@ -26,7 +26,8 @@ from mailflow.models import (
     Lead,
     LeadEvent,
 )
-from mailflow.outbound.emails import N_, detail_fact, project_facts
+from mailflow.outbound.emails import N_
+from mailflow.outbound.facts import detail_fact, project_facts
 from mailflow.routing.exchange import claim_reserved_until
 from mailflow.routing.offers import lock_lead
 from mailflow.web.dashboard.common import (

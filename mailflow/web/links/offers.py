@@ -25,7 +25,8 @@ from mailflow.i18n import format_duration, gettext
 from mailflow.leads.service import add_event
 from mailflow.links import tokens
 from mailflow.models import Actor, Installer, Lead, LeadStatus, Offer, OfferStatus
-from mailflow.outbound.emails import N_, project_facts
+from mailflow.outbound.emails import N_
+from mailflow.outbound.facts import project_facts
 from mailflow.routing import offers, second_chance
 from mailflow.web.csrf import CsrfForm, page_token, with_cookie
 from mailflow.web.dashboard.common import map_url, signin_url

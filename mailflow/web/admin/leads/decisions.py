@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailflow.domain.routing_why import REASON_TEXTS, TIER_NAMES
+from mailflow.domain.routing_why import REASON_TEXTS, TIER_WORDS
 from mailflow.models import Installer
 from mailflow.routing.decisions import of_lead
 
@@ -38,7 +38,7 @@ def decision_rows(session: Session, lead_id: int) -> list[dict[str, Any]]:
                     "outcome": c.get("outcome"),
                     "code": c.get("reason"),
                     "reason": REASON_TEXTS.get(c.get("reason") or "", c.get("reason") or ""),
-                    "tier": TIER_NAMES.get((c.get("facts") or {}).get("tier"), ""),
+                    "tier": TIER_WORDS.get((c.get("facts") or {}).get("tier"), ""),
                     "facts": c.get("facts") or {},
                 }
                 for c in d.candidates
