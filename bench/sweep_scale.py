@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import subprocess
 import sys
@@ -46,16 +47,27 @@ from soak import make_network, write_installers_csv  # noqa: E402
 from topology import PostgresCluster, base_env, cli, machine, missing_binaries  # noqa: E402
 
 MEASURE = r"""
-import json, sys, time
+import cProfile, io, json, os, pstats, sys, time
 from datetime import datetime, timedelta
 from dramatiq.brokers.stub import StubBroker
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 from mailflow.jobs.broker import setup
 setup(broker=StubBroker())  # the emails' send jobs are not run here
 from mailflow.config import get_settings
 from mailflow.schedule import SWEEPS
 
+statements = [0]
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _count(*_args):
+    statements[0] += 1  # each is a round trip to PostgreSQL
+
+
 settings = get_settings()
 due = datetime.fromisoformat(sys.argv[1])
+profiled = os.environ.get("BENCH_PROFILE", "")
 phases = [
     ("first", due - timedelta(hours=1)),
     ("idle", due - timedelta(minutes=59)),
@@ -66,9 +78,22 @@ out = {}
 for phase, at in phases:
     timings = {}
     for name, job in SWEEPS:
-        started = time.perf_counter()
+        profile = cProfile.Profile() if phase == "due" and name == profiled else None
+        started, cpu, before = time.perf_counter(), time.process_time(), statements[0]
+        if profile:
+            profile.enable()
         count = job(settings, at)
-        timings[name] = [round(time.perf_counter() - started, 4), count]
+        if profile:
+            profile.disable()
+            text = io.StringIO()
+            pstats.Stats(profile, stream=text).sort_stats("cumulative").print_stats(40)
+            print(text.getvalue(), file=sys.stderr)
+        timings[name] = [
+            round(time.perf_counter() - started, 4),
+            count,
+            round(time.process_time() - cpu, 4),
+            statements[0] - before,
+        ]
     out[phase] = timings
 print(json.dumps(out))
 """
@@ -257,6 +282,8 @@ def run_size(
     )
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-3000:])
+    if os.environ.get("BENCH_PROFILE"):
+        print(done.stderr, flush=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     result["plans"] = plans(pg.dsn(name), due) if history >= 100_000 else []
     with __import__("psycopg").connect(pg.dsn(name)) as conn:
@@ -322,8 +349,20 @@ def main() -> int:
     ]
     print(
         f"per due timer: {per_timer[0]:.1f} ms vs {per_timer[1]:.1f} ms; per due offer: "
-        f"{per_offer[0]:.1f} ms vs {per_offer[1]:.1f} ms"
+        f"{per_offer[0]:.1f} ms vs {per_offer[1]:.1f} ms (wall, PostgreSQL's time included)"
     )
+    for job, what in (("timers", "reminder"), ("offers", "expired offer")):
+        each = [
+            (
+                r["due"][job][2] / max(r["due"][job][1], 1) * 1000,
+                r["due"][job][3] / max(r["due"][job][1], 1),
+            )
+            for r in (small, large)
+        ]
+        print(
+            f"per {what}, sweep process only: {each[0][0]:.1f} / {each[1][0]:.1f} ms of CPU, "
+            f"{each[0][1]:.1f} / {each[1][1]:.1f} statements (round trips)"
+        )
     print(
         f"acted on: timers {small['due']['timers'][1]} / {large['due']['timers'][1]}, offers "
         f"{small['due']['offers'][1]} / {large['due']['offers'][1]}; left due afterwards: "
