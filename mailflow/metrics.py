@@ -24,16 +24,34 @@ from prometheus_client import (
     generate_latest,
     start_http_server,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import func, select
 
-from mailflow.db import session_scope
+from mailflow.db import session_scope, statement_counts
 from mailflow.models import InboundMessage, Lead, OutboxMessage
 
 log = logging.getLogger(__name__)
 
 OBSERVED = CollectorRegistry()
 ProcessCollector(registry=OBSERVED)  # process_resident_memory_bytes, process_cpu_seconds_total
+
+
+class RoundTripCollector:
+    """Database round trips by job and kind (statement, begin, commit, rollback, checkout),
+    counted when ``MAILFLOW_COUNT_STATEMENTS`` is on (nothing otherwise)."""
+
+    def collect(self):
+        family = CounterMetricFamily(
+            "mailflow_db_round_trips",
+            "Database round trips by job (MAILFLOW_COUNT_STATEMENTS)",
+            labels=["job", "kind"],
+        )
+        for (job, kind), count in sorted(statement_counts().items()):
+            family.add_metric([job, kind], count)
+        yield family
+
+
+OBSERVED.register(RoundTripCollector())
 
 SMTP_ANSWERS = Counter(
     "mailflow_smtp_messages_total",
