@@ -59,6 +59,12 @@ SMTP_ANSWERS = Counter(
     ["result"],  # stored, duplicate, temporary_failure
     registry=OBSERVED,
 )
+SMTP_STORE_SECONDS = Histogram(
+    "mailflow_smtp_store_seconds",
+    "Time from the end of DATA to the committed row of a stored message (before its 250)",
+    registry=OBSERVED,
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5),
+)
 SWEEP_SECONDS = Histogram(
     "mailflow_sweep_seconds",
     "Duration of one sweep (all jobs)",
