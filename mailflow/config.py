@@ -247,6 +247,11 @@ class Settings(BaseSettings):
         "15 leads/s on 2 CPUs: 100 ms gave p50 91 ms instead of 102 ms, and 25 % more worker "
         "CPU per lead).",
     )
+    count_statements: bool = Field(
+        False,
+        description="Count database round trips by job (for bench/latency.py), served as "
+        "mailflow_db_round_trips_total on the process's metrics.",
+    )
     sweep_interval: float = Field(5.0, description="Seconds between scheduler sweeps.")
     pending_grace_seconds: int = Field(
         30,

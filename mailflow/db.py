@@ -7,6 +7,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import psycopg
@@ -20,6 +21,40 @@ from mailflow.private_files import private_dir, private_file
 
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
+
+# Round trips to the database by what caused them (MAILFLOW_COUNT_STATEMENTS, for the benches):
+# the job layer sets ``statement_label`` to the actor running in this thread.
+statement_label: ContextVar[str] = ContextVar("statement_label", default="other")
+_counts_lock = threading.Lock()
+_statement_counts: dict[tuple[str, str], int] = {}
+
+
+def statement_counts() -> dict[tuple[str, str], int]:
+    """``{(label, kind): count}`` so far in this process; kind is ``statement`` (a cursor
+    execution), ``begin``, ``commit``, ``rollback`` or ``checkout`` (a connection taken from
+    the pool: PostgreSQL's pre-ping is one more round trip)."""
+    with _counts_lock:
+        return dict(_statement_counts)
+
+
+def _counter(kind: str):
+    def count(*_args, **_kwargs) -> None:
+        key = (statement_label.get(), kind)
+        with _counts_lock:
+            _statement_counts[key] = _statement_counts.get(key, 0) + 1
+
+    return count
+
+
+def _count_statements(engine: Engine) -> None:
+    for kind, name in (
+        ("statement", "before_cursor_execute"),
+        ("begin", "begin"),
+        ("commit", "commit"),
+        ("rollback", "rollback"),
+    ):
+        event.listen(engine, name, _counter(kind))
+    event.listen(engine.pool, "checkout", _counter("checkout"))
 
 
 def _sqlite_pragmas(dbapi_connection, _record, lock_timeout_ms: int = 15000) -> None:
@@ -119,6 +154,8 @@ def get_engine(settings: Settings | None = None) -> Engine:
             if url.startswith("sqlite:///"):
                 _private_sqlite_file(url, settings)
             engine = make_engine(url, settings.db_lock_timeout)
+            if settings.count_statements:
+                _count_statements(engine)
             _engines[url] = engine
         return engine
 

@@ -24,10 +24,10 @@ from prometheus_client import (
     generate_latest,
     start_http_server,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import func, select
 
-from mailflow.db import session_scope
+from mailflow.db import session_scope, statement_counts
 from mailflow.models import InboundMessage, Lead, OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -35,11 +35,35 @@ log = logging.getLogger(__name__)
 OBSERVED = CollectorRegistry()
 ProcessCollector(registry=OBSERVED)  # process_resident_memory_bytes, process_cpu_seconds_total
 
+
+class RoundTripCollector:
+    """Database round trips by job and kind (statement, begin, commit, rollback, checkout),
+    counted when ``MAILFLOW_COUNT_STATEMENTS`` is on (nothing otherwise)."""
+
+    def collect(self):
+        family = CounterMetricFamily(
+            "mailflow_db_round_trips",
+            "Database round trips by job (MAILFLOW_COUNT_STATEMENTS)",
+            labels=["job", "kind"],
+        )
+        for (job, kind), count in sorted(statement_counts().items()):
+            family.add_metric([job, kind], count)
+        yield family
+
+
+OBSERVED.register(RoundTripCollector())
+
 SMTP_ANSWERS = Counter(
     "mailflow_smtp_messages_total",
     "Messages offered to the SMTP intake, by answer",
     ["result"],  # stored, duplicate, temporary_failure
     registry=OBSERVED,
+)
+SMTP_STORE_SECONDS = Histogram(
+    "mailflow_smtp_store_seconds",
+    "Time from the end of DATA to the committed row of a stored message (before its 250)",
+    registry=OBSERVED,
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5),
 )
 SWEEP_SECONDS = Histogram(
     "mailflow_sweep_seconds",

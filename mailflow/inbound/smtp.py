@@ -28,7 +28,7 @@ from mailflow.inbound.smtp_limits import (
     quiet_accept_errors,
 )
 from mailflow.infra.intake_store import Incoming, Stored, enqueue_processing, store_many
-from mailflow.metrics import SMTP_ANSWERS
+from mailflow.metrics import SMTP_ANSWERS, SMTP_STORE_SECONDS
 from mailflow.models import Channel
 
 log = logging.getLogger(__name__)
@@ -177,7 +177,10 @@ class IntakeHandler:
             log_failure(log, "could not store inbound message from %s", envelope.mail_from)
             SMTP_ANSWERS.labels("temporary_failure").inc()
             return "451 4.3.0 Temporary storage failure, please try again later"
-        log.info(
+        # No INFO line per message (a measurable cost at hundreds of messages per second,
+        # #21): mailflow_smtp_messages_total and mailflow_smtp_store_seconds count them.
+        SMTP_STORE_SECONDS.observe(time.monotonic() - started)
+        log.debug(
             "stored inbound message %s (%d bytes) in %.3fs%s",
             stored.id,
             len(item.raw),

@@ -19,6 +19,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from mailflow import reactions
 from mailflow.config import Settings, get_settings
+from mailflow.db import statement_label
 from mailflow.infra import enqueue
 from mailflow.jobs.actors import ACTORS
 from mailflow.metrics import OBSERVED
@@ -76,10 +77,13 @@ class DramatiqMetrics:
                 labels = (message.queue_name, message.actor_name)
                 metrics.in_progress.labels(*labels).inc()
                 metrics._started[message.message_id] = time.monotonic()
+                # Database round trips of this thread count for this job from here on.
+                statement_label.set(message.actor_name)
 
             def after_process_message(self, broker, message, *, result=None, exception=None):
                 labels = (message.queue_name, message.actor_name)
                 metrics.in_progress.labels(*labels).dec()
+                statement_label.set("other")
                 started = metrics._started.pop(message.message_id, None)
                 if started is not None:
                     metrics.seconds.labels(*labels).observe(time.monotonic() - started)

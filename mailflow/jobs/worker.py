@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 import dramatiq
 
 from mailflow.config import Settings
+from mailflow.outbound.templates import warm_up
+
+log = logging.getLogger(__name__)
 
 
 def start_worker(
@@ -15,7 +20,12 @@ def start_worker(
     queues: set[str] | None = None,
 ) -> dramatiq.Worker:
     """Start worker threads (``settings.worker_threads`` unless ``threads``) on ``queues``
-    (default: all); ``stop()`` the returned worker."""
+    (default: all); ``stop()`` the returned worker. The offer email's templates, the
+    catalogs and the locale data are loaded first, so the first leads do not wait for them."""
+    try:
+        warm_up()
+    except Exception:  # a warm-up only: the first lead would load them (and fail) anyway
+        log.warning("warm-up failed; templates load on first use", exc_info=True)
     worker = dramatiq.Worker(
         broker,
         worker_threads=threads or settings.worker_threads,

@@ -5,12 +5,14 @@ autoescaping; HTML with it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from mailflow.config import Brand
 from mailflow.i18n import (
+    LANGUAGES,
     format_day,
     format_instant,
     format_number,
@@ -47,6 +49,31 @@ def _environment(language: str, html: bool) -> Environment:
     env.filters["phone"] = format_phone
     env.globals["language"] = language
     return env
+
+
+# The emails of every lead's way (the offer), compiled when a worker starts.
+HOT_TEMPLATES = ("offer",)
+
+
+def warm_up(names: tuple[str, ...] = HOT_TEMPLATES) -> None:
+    """Load every language's catalog and locale data and compile ``names`` (and the layouts
+    they extend) in every language, so that a worker's first leads do not pay for it (#21).
+    Renders nothing and touches no database."""
+    sample = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    for language in LANGUAGES:
+        text_env = _environment(language, html=False)
+        html_env = _environment(language, html=True)
+        for name in names:
+            text_env.get_template(f"email/{name}/subject.txt")
+            text_env.get_template(f"email/{name}/body.txt")
+            html_env.get_template(f"email/{name}/body.html")
+        text_env.get_template("email/_base/base.txt")
+        html_env.get_template("email/_base/base.html")
+        html_env.get_template("email/_base/macros.html")
+        # Babel's locale data is loaded on first use.
+        format_instant(sample, language, "Europe/Paris")
+        format_day(sample, language)
+        format_number(1234.5, language)
 
 
 def template_names() -> list[str]:

@@ -106,6 +106,8 @@ def test_smtp_worker_and_scheduler_processes_serve_their_own_metrics(settings, d
         smtp_page = scrape(ports["smtp"])
         assert 'mailflow_smtp_messages_total{result="stored"} 1.0' in smtp_page
         assert 'mailflow_smtp_messages_total{result="duplicate"} 1.0' in smtp_page
+        # Both answers came after the store: its time is observed (no log line per message).
+        assert "mailflow_smtp_store_seconds_count 2.0" in smtp_page
         assert sample(smtp_page, "process_resident_memory_bytes") > 10_000_000
 
         def worker_processed():
