@@ -23,7 +23,6 @@ from mailflow.models import (
     LeadReturn,
     LeadStatus,
     Offer,
-    RoutingDecision,
     SiteVisit,
     Survey,
     TierChange,
@@ -138,7 +137,7 @@ def offer(uow, effect: QueueEmail) -> EmailSpec:
         )
         return tokens.url(settings, purpose, token)
 
-    why, tier = routing_reason(session, offer_row, installer)
+    why, tier = routing_reason(uow, offer_row, installer)
     spec = emails.offer_email(
         lead,
         installer,
@@ -154,18 +153,13 @@ def offer(uow, effect: QueueEmail) -> EmailSpec:
     return spec
 
 
-def routing_reason(session: Session, offer_row: Offer, installer: Installer) -> tuple[str, str]:
-    """The reason code and the installer's tier of the routing decision that made the offer
-    (empty when none was recorded)."""
-    decision = session.scalar(
-        select(RoutingDecision)
-        .where(RoutingDecision.offer_id == offer_row.id)
-        .order_by(RoutingDecision.id.desc())
-        .limit(1)
-    )
+def routing_reason(uow, offer_row: Offer, installer: Installer) -> tuple[str, str]:
+    """The reason code and the installer's tier of the routing decision that made the offer,
+    recorded in this unit of work (empty for an offer made by hand)."""
+    decision = uow.decisions.get(offer_row.id)
     if decision is None:
         return "", ""
-    mine = next((c for c in decision.candidates or [] if c.get("installer_id") == installer.id), {})
+    mine = next((c for c in decision.candidates if c.get("installer_id") == installer.id), {})
     return decision.reason or "", (mine.get("facts") or {}).get("tier") or ""
 
 

@@ -81,6 +81,8 @@ class UnitOfWork:
             )
         self.session, self.settings, self.now = session, settings, now
         self.emails: list[OutboxMessage] = []
+        # The routing decisions recorded here, by offer: the offer email says why from them.
+        self.decisions: dict[int, RecordDecision] = {}
 
     def apply(self, outcome: Outcome, *, _depth: int = 0) -> None:
         if _depth > MAX_DEPTH:
@@ -133,6 +135,8 @@ class UnitOfWork:
                     )
                 )
             case RecordDecision():
+                if effect.offer_id is not None:
+                    self.decisions[effect.offer_id] = effect
                 self.session.add(
                     RoutingDecision(
                         lead_id=effect.lead_id,

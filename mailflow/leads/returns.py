@@ -1,7 +1,7 @@
 """Bad-lead reports ("returns", #20): the use cases. An installer reports a lead they accepted
 (dashboard or the link of the acceptance email); a rule approves it at once or it waits for an
 admin (``/admin/returns``), who approves or rejects it in one click. Approval marks the
-installer's offer returned (no longer counted by their caps, ``routing.offers.period_counts``,
+installer's offer returned (no longer counted by their caps, ``routing.standing.period_counts``,
 nor by their score, ``ratings.service.history_for``) and puts the lead back into rotation, or
 closes it as invalid (fake data), through the lead's state machine. The installer hears of the
 decision by email. The rules are in :mod:`mailflow.domain.returns`."""

@@ -4,33 +4,27 @@ email is written, so the email can say "why you")."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from typing import NamedTuple
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailflow.app.uow import UnitOfWork
 from mailflow.domain.effects import Outcome, RecordDecision, outcome
 from mailflow.domain.routing import Candidate
 from mailflow.domain.routing_why import explain
-from mailflow.models import Installer, Lead, Offer, RoutingDecision
+from mailflow.models import Lead, Offer, RoutingDecision
 
 OFFERED, SECOND_CHANCE, ESCALATED, POOLED = "offered", "second_chance", "escalated", "pooled"
 
 
-def out_of_area(session: Session, lead: Lead, serving: int) -> int:
-    """How many of the lead's country's installers do not serve its postcode: counted, not
-    listed (there may be thousands, and they are out of the area whatever their figures)."""
-    in_country = session.scalar(
-        select(func.count()).select_from(Installer).where(Installer.country == lead.country)
-    )
-    return max(0, (in_country or 0) - serving)
+class Seen(NamedTuple):
+    """What the routing step already read: the status of each installer's last offer of the
+    lead (declined, expired, ...), and how many of the country's installers do not serve its
+    postcode (counted, not listed: there may be thousands)."""
 
-
-def previous_statuses(session: Session, lead: Lead) -> dict[int, str]:
-    """The status of each installer's last offer of the lead (declined, expired, ...)."""
-    rows = session.execute(
-        select(Offer.installer_id, Offer.status).where(Offer.lead_id == lead.id).order_by(Offer.id)
-    )
-    return {installer_id: getattr(status, "value", status) for installer_id, status in rows}
+    previous: dict[int, str]
+    outside: int
 
 
 def decided(
@@ -39,6 +33,7 @@ def decided(
     candidates: list[Candidate],
     where: dict,
     offers: list[Offer],
+    seen: Seen,
     *,
     kind: str = OFFERED,
 ) -> Outcome:
@@ -48,14 +43,13 @@ def decided(
         candidates,
         **where,
         shares=uow.settings.share_weights,
-        previous=previous_statuses(uow.session, lead),
+        previous=seen.previous,
         escalated=kind == ESCALATED,
         second_chance=kind == SECOND_CHANCE,
     )
     stored, rest = why.bounded()
-    outside = out_of_area(uow.session, lead, len(candidates))
-    if outside:
-        rest = {**rest, "out_of_area": rest.get("out_of_area", 0) + outside}
+    if seen.outside:
+        rest = {**rest, "out_of_area": rest.get("out_of_area", 0) + seen.outside}
     reasons = {v.installer_id: v.reason for v in why.verdicts}
     made = [(o.id, o.installer_id) for o in offers] or [(None, None)]
     return outcome(

@@ -42,7 +42,8 @@ from mailflow.models import (
     Timer,
     TimerStatus,
 )
-from mailflow.routing.offers import installer_standing, lock_lead
+from mailflow.routing.offers import lock_lead
+from mailflow.routing.standing import installer_standing
 
 log = logging.getLogger(__name__)
 

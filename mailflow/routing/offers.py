@@ -28,7 +28,6 @@ from mailflow.domain.routing import (
     available_days,
     choose,
     paced_caps,
-    period_starts,
     rank,
     serving_prefix,
     waits,
@@ -43,6 +42,7 @@ from mailflow.models import (
     OfferStatus,
 )
 from mailflow.routing import decisions, speed
+from mailflow.routing.standing import period_counts
 
 log = logging.getLogger(__name__)
 
@@ -63,76 +63,30 @@ def lock_offer(session: Session, offer_id: int) -> Offer | None:
     return session.scalar(query)
 
 
-def serving_installers(session: Session, lead: Lead) -> list[Installer]:
-    return [
-        i
-        for i in session.scalars(select(Installer).where(Installer.country == lead.country))
-        if serving_prefix(_bare(i), lead.postcode, lead.country) is not None
+def serving_installers(session: Session, lead: Lead) -> tuple[list[Installer], int]:
+    """The installers of the lead's country who serve its postcode, and how many do not."""
+    in_country = list(session.scalars(select(Installer).where(Installer.country == lead.country)))
+    serving = [
+        i for i in in_country if serving_prefix(_bare(i), lead.postcode, lead.country) is not None
     ]
-
-
-def period_counts(session: Session, installer: Installer, now: datetime) -> tuple[int, int, int]:
-    """Leads offered to the installer (withdrawn offers and approved bad-lead reports aside) in
-    their current day, week and month, counted in their time zone."""
-    day, week, month = period_starts(now, installer.timezone)
-    since = min(week, month)
-    offered = Offer.offered_at
-    row = session.execute(
-        select(
-            func.count().filter(offered >= day),
-            func.count().filter(offered >= week),
-            func.count().filter(offered >= month),
-        ).where(
-            Offer.installer_id == installer.id,
-            offered >= since,
-            Offer.status != OfferStatus.WITHDRAWN,
-            Offer.returned_at.is_(None),  # an approved bad-lead report gives the slot back
-        )
-    ).one()
-    return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
-
-
-@dataclass(frozen=True)
-class Standing:
-    """Where an installer stands against their limits (dashboard, admin page)."""
-
-    pending: int
-    pending_limit: int
-    # (leads offered, cap in force after pacing or None) for the day, week and month.
-    periods: tuple[tuple[int, int | None], ...]
-    own_caps: tuple[int | None, int | None, int | None]
-
-
-def installer_standing(
-    session: Session, installer: Installer, now: datetime, settings: Settings
-) -> Standing:
-    pending = session.scalar(
-        select(func.count()).where(
-            Offer.installer_id == installer.id, Offer.status == OfferStatus.OFFERED
-        )
-    )
-    caps = paced_caps(
-        installer.cap_day,
-        installer.cap_week,
-        installer.cap_month,
-        day_percent=settings.pacing_day_percent,
-        week_percent=settings.pacing_week_percent,
-    )
-    used = period_counts(session, installer, now)
-    return Standing(
-        pending=pending or 0,
-        pending_limit=settings.max_pending_offers,
-        periods=tuple(zip(used, caps, strict=True)),
-        own_caps=(installer.cap_day, installer.cap_week, installer.cap_month),
-    )
+    return serving, len(in_country) - len(serving)
 
 
 def load_candidates(
     session: Session, lead: Lead, now: datetime, settings: Settings | None = None
 ) -> list[Candidate]:
     """Installers of the lead's country with the figures the rules need."""
+    return area_candidates(session, lead, now, settings)[0]
+
+
+def area_candidates(
+    session: Session, lead: Lead, now: datetime, settings: Settings | None = None
+) -> tuple[list[Candidate], int]:
+    """Installers of the lead's country serving its postcode, with the figures the rules need,
+    and how many others the country has (out of the area whatever their figures)."""
     # Only those serving the postcode need figures: the rest are ineligible anyway.
-    return candidates_of(session, serving_installers(session, lead), now, settings)
+    serving, outside = serving_installers(session, lead)
+    return candidates_of(session, serving, now, settings), outside
 
 
 def candidates_of(
@@ -234,12 +188,15 @@ def next_offer(
     older waiting lead needs looking for."""
     session, now = uow.session, uow.now
     history = session.execute(
-        select(Offer.installer_id, Offer.requeued_at)
+        select(Offer.installer_id, Offer.requeued_at, Offer.status)
         .where(Offer.lead_id == lead.id)
         .order_by(Offer.id)
     ).all()
-    offered = {installer_id for installer_id, _ in history}
-    candidates = load_candidates(session, lead, now, uow.settings)
+    offered = {installer_id for installer_id, _, _ in history}
+    candidates, outside = area_candidates(session, lead, now, uow.settings)
+    # What the routing decision records: each installer's last offer of the lead, and how many
+    # of the country's installers do not serve its postcode.
+    seen = decisions.Seen({i: getattr(st, "value", st) for i, _, st in history}, outside)
     where = {"postcode": lead.postcode, "country": lead.country, "offered": offered, "now": now}
     escalated = speed.escalation(session, lead, now, uow.settings)
     if escalated is not None:
@@ -247,7 +204,9 @@ def next_offer(
         if everyone:
             made, first = speed.offer_to_all(uow, lead, everyone, escalated, claim=_claim_slot)
             offers = decisions.offers_made_since(session, lead, first)
-            why = decisions.decided(uow, lead, candidates, where, offers, kind=decisions.ESCALATED)
+            why = decisions.decided(
+                uow, lead, candidates, where, offers, seen, kind=decisions.ESCALATED
+            )
             return why + made, first
     choice, kind = choose(candidates, **where, shares=uow.settings.share_weights), "offered"
     if choice is None and lead.status == LeadStatus.NEW and waits(candidates, **where):
@@ -256,7 +215,7 @@ def next_offer(
     if choice is None:
         # Second chance: once the current cycle is over, those whose last offer of this lead
         # expired and who asked to be put back in line (mailflow.routing.second_chance).
-        latest = {installer_id: requeued for installer_id, requeued in history}
+        latest = {installer_id: requeued for installer_id, requeued, _ in history}
         again = {i for i, requeued in latest.items() if requeued is not None}
         if again:
             choice = choose(
@@ -272,7 +231,7 @@ def next_offer(
         pooled = lead_rules.pool(lead, at=now, offered_before=bool(offered))
         if was_pool:
             return pooled, None  # explained when it entered the pool
-        why = decisions.decided(uow, lead, candidates, where, [], kind=decisions.POOLED)
+        why = decisions.decided(uow, lead, candidates, where, [], seen, kind=decisions.POOLED)
         return why + pooled, None
     if (
         not in_order
@@ -294,7 +253,7 @@ def next_offer(
             return NOTHING, None
         return lead_rules.wait(lead, at=now) + outcome(Enqueue("offer_waiting_job")), None
     made, offer = speed.make_offer(uow, lead, installer, choice.reason)
-    return decisions.decided(uow, lead, candidates, where, [offer], kind=kind) + made, offer
+    return decisions.decided(uow, lead, candidates, where, [offer], seen, kind=kind) + made, offer
 
 
 def _claim_slot(session: Session, candidate: Candidate, settings: Settings, now: datetime) -> bool:

@@ -14,7 +14,7 @@ from mailflow import clock
 from mailflow.db import session_scope
 from mailflow.models import Installer, Offer, OfferStatus
 from mailflow.routing import exchange
-from mailflow.routing.offers import installer_standing
+from mailflow.routing.standing import installer_standing
 from mailflow.web.app import create_app
 from support.exchange import installer_id, pooled_lead, signed_in
 from support.offers import csrf_of, lead, load_installers

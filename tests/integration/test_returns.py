@@ -36,7 +36,8 @@ from mailflow.models import (
     OfferStatus,
 )
 from mailflow.ratings.service import history_for, weights_of
-from mailflow.routing.offers import accept, installer_standing, lock_lead
+from mailflow.routing.offers import accept, lock_lead
+from mailflow.routing.standing import installer_standing
 from mailflow.web.app import create_app
 from support.factories import make_outbox
 from support.lifecycle import CUSTOMER

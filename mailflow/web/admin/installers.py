@@ -23,7 +23,7 @@ from mailflow.intake.bounces import bounce_history, clear_bounce_flag
 from mailflow.models import HELD_STATUSES, Installer, Lead, Offer, TierChange
 from mailflow.outbound.names import N_
 from mailflow.ratings.service import pin_tier
-from mailflow.routing.offers import installer_standing
+from mailflow.routing.standing import installer_standing
 from mailflow.routing.withdrawals import withdraw_open_offers_of
 from mailflow.web.admin import lead_queries as lq
 from mailflow.web.admin.audit import record_web

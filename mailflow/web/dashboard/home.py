@@ -29,7 +29,7 @@ from mailflow.models import (
 from mailflow.outbound.emails import N_
 from mailflow.outbound.facts import project_facts
 from mailflow.routing.exchange import available_leads, claim_limit
-from mailflow.routing.offers import installer_standing
+from mailflow.routing.standing import installer_standing
 from mailflow.web.dashboard.common import _day, _iso_day, _t, _tz, _when, redirect, status_label
 from mailflow.web.dashboard.labels import (
     CLAIM_LIMITS,
