@@ -78,6 +78,7 @@ REASON_TEXTS = {
     "cap_day": N_("daily cap reached"),
     "cap_week": N_("weekly cap reached"),
     "cap_month": N_("monthly cap reached"),
+    "busy": N_("being offered another lead at that very moment"),
 }
 
 # The installer's one line: "Why you: ..." (tier, the prefix that covers the lead's postcode).
@@ -180,13 +181,19 @@ def explain(
     previous: Mapping[int, str] | None = None,
     escalated: bool = False,
     second_chance: bool = False,
+    busy: frozenset[int] = frozenset(),
 ) -> Explanation:
     """Each candidate's verdict under the rules of ``choose`` (``rank``'s first is chosen; when
     ``escalated``, every eligible one is). ``previous``: the status of each installer's last
     offer of this lead (declined, expired, ...), to say more than "already offered"."""
     previous = previous or {}
     where = {"postcode": postcode, "country": country}
-    ranked = rank(candidates, **where, offered=offered, now=now, shares=shares)
+    # ``busy``: eligible, but another worker was offering them a lead at that very moment.
+    ranked = [
+        c
+        for c in rank(candidates, **where, offered=offered, now=now, shares=shares)
+        if c.id not in busy
+    ]
     verdicts: list[Verdict] = []
     if escalated:
         chosen = tuple(ranked)
@@ -210,6 +217,9 @@ def explain(
     barred = []
     for c in candidates:
         if c.id in eligible:
+            continue
+        if c.id in busy:
+            barred.append(Verdict(c.id, PASSED, "busy", facts_of(c, **where)))
             continue
         code = INELIGIBLE[ineligibility(c, **where, offered=offered, now=now)]
         if code == "already_offered":

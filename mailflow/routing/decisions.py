@@ -25,6 +25,7 @@ class Seen(NamedTuple):
 
     previous: dict[int, str]
     outside: int
+    busy: frozenset[int] = frozenset()  # being offered another lead by another worker
 
 
 def decided(
@@ -44,6 +45,7 @@ def decided(
         **where,
         shares=uow.settings.share_weights,
         previous=seen.previous,
+        busy=seen.busy,
         escalated=kind == ESCALATED,
         second_chance=kind == SECOND_CHANCE,
     )

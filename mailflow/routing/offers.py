@@ -180,6 +180,11 @@ def offer_next(session: Session, lead: Lead, *, now: datetime, settings: Setting
     return offer
 
 
+# Installers asked in turn when the best one is being offered another lead at that very moment
+# by another worker (PostgreSQL), before the lead waits for the drain.
+CLAIM_TRIES = 3
+
+
 def next_offer(
     uow: UnitOfWork, lead: Lead, *, in_order: bool = False
 ) -> tuple[Outcome, Offer | None]:
@@ -233,26 +238,39 @@ def next_offer(
             return pooled, None  # explained when it entered the pool
         why = decisions.decided(uow, lead, candidates, where, [], seen, kind=decisions.POOLED)
         return why + pooled, None
-    if (
-        not in_order
-        and lead.status == LeadStatus.NEW
-        and _older_lead_waits_for(session, lead, choice.installer)
-    ):
-        # First come, first served: the older lead gets this installer's free slot (the
-        # drain offers it), this one waits its turn.
-        return lead_rules.wait(lead, at=now) + outcome(Enqueue("offer_waiting_job")), None
-    installer = session.get(Installer, choice.installer.id)
-    if speed.out_of_hours(installer, lead, now, uow.settings):
-        # A short window would run out in the night: the lead waits for their morning.
-        return speed.hold(uow, lead, installer), None
-    if is_postgres(session) and not _claim_slot(session, choice.installer, uow.settings, now):
+    busy: set[int] = set()
+    while True:
+        if (
+            not in_order
+            and lead.status == LeadStatus.NEW
+            and _older_lead_waits_for(session, lead, choice.installer)
+        ):
+            # First come, first served: the older lead gets this installer's free slot (the
+            # drain offers it), this one waits its turn.
+            return lead_rules.wait(lead, at=now) + outcome(Enqueue("offer_waiting_job")), None
+        installer = session.get(Installer, choice.installer.id)
+        if speed.out_of_hours(installer, lead, now, uow.settings):
+            # A short window would run out in the night: the lead waits for their morning.
+            return speed.hold(uow, lead, installer), None
+        if not is_postgres(session) or _claim_slot(session, choice.installer, uow.settings, now):
+            break
         # Another transaction is offering this installer a lead right now (or did since the
         # figures were loaded): the pending limit and the caps must hold across workers, so
-        # this lead waits for the drain (SQLite has one writer).
-        if lead.status != LeadStatus.NEW:
-            return NOTHING, None
-        return lead_rules.wait(lead, at=now) + outcome(Enqueue("offer_waiting_job")), None
+        # the next best installer is asked instead (SQLite has one writer).
+        busy.add(choice.installer.id)
+        free = [c for c in candidates if c.id not in busy]
+        if (
+            len(busy) >= CLAIM_TRIES
+            or (choice := choose(free, **where, shares=uow.settings.share_weights)) is None
+        ):
+            # The lead waits for the drain.
+            if lead.status != LeadStatus.NEW:
+                return NOTHING, None
+            return lead_rules.wait(lead, at=now) + outcome(Enqueue("offer_waiting_job")), None
+        if kind == decisions.SECOND_CHANCE:
+            choice = Choice(choice.installer, f"second chance; {choice.reason}")
     made, offer = speed.make_offer(uow, lead, installer, choice.reason)
+    seen = seen._replace(busy=frozenset(busy))
     return decisions.decided(uow, lead, candidates, where, [offer], seen, kind=kind) + made, offer
 
 

@@ -10,11 +10,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from mailflow import clock
 from mailflow.db import session_scope
 from mailflow.domain.routing_why import WHY_YOU
 from mailflow.i18n import gettext
-from mailflow.models import Installer, RoutingDecision
+from mailflow.models import Installer, Lead, LeadStatus, RoutingDecision
+from mailflow.routing.offers import route_lead
 from mailflow.web.app import create_app
+from support.database import use_postgres
 from support.offers import (
     csrf_of,
     emails_to,
@@ -38,6 +41,11 @@ def client(settings):
 def admin_client(settings):
     with signed_in_client(settings) as client:
         yield client
+
+
+def new_lead_quietly(settings, postcode: str) -> int:
+    """A new lead, not routed yet (its routing job goes to the stub broker, no worker runs)."""
+    return new_lead(settings, postcode=postcode)
 
 
 def decisions_of(settings, lead_id: int) -> list[RoutingDecision]:
@@ -157,3 +165,28 @@ def test_a_lead_nobody_can_take_records_why_it_went_to_the_pool(settings, worker
     section = page.text[page.text.index('id="decisions-h"') :]
     assert "Nobody could take the lead: it went to the pool." in section
     assert "does not serve this postcode (3)" in section
+
+
+@pytest.mark.skipif(not use_postgres(), reason="PostgreSQL: workers claim installers' rows")
+def test_an_installer_being_offered_another_lead_right_now_is_passed_over_not_waited_for(
+    settings, broker
+):
+    """Another worker holds the best installer's row (it is offering them a lead this very
+    moment): the lead goes to the next best at once instead of waiting for the drain, and the
+    decision says why the best was passed over."""
+    load_installers(settings)
+    people = ids(settings)
+    lead_id = new_lead_quietly(settings, postcode="75010")
+    with session_scope(settings) as other_worker:
+        other_worker.scalar(
+            select(Installer.id).where(Installer.id == people[GOLD_PARIS]).with_for_update()
+        )
+        with session_scope(settings) as s:
+            route_lead(s, lead_id, now=clock.now(), settings=settings)
+    (decision,) = decisions_of(settings, lead_id)
+    assert decision.installer_id == people[SILVER_PARIS]
+    assert decision.reason == "only_eligible"
+    verdicts = {c["installer_id"]: c["reason"] for c in decision.candidates}
+    assert verdicts[people[GOLD_PARIS]] == "busy"
+    with session_scope(settings) as s:
+        assert s.get(Lead, lead_id).status == LeadStatus.OFFERED

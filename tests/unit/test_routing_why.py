@@ -130,3 +130,15 @@ def test_the_record_is_bounded_and_counts_the_rest():
 
 def test_every_ineligibility_word_has_a_code():
     assert set(INELIGIBLE.values()) <= set(REASON_TEXTS)
+
+
+def test_a_busy_installer_is_passed_over_and_the_next_best_is_chosen():
+    # 1 would win on tier; another worker is offering them a lead right now.
+    result = why([cand(1, tier="gold"), cand(2, tier="silver"), cand(3, tier="bronze")], busy={1})
+    assert [c.id for c in result.chosen] == [2]
+    assert reasons(result) == {
+        2: ("chosen", "higher_tier"),
+        3: ("passed", "lower_tier"),
+        1: ("passed", "busy"),
+    }
+    assert "busy" in REASON_TEXTS
