@@ -17,7 +17,9 @@ rows of the channel of the row it was started for (a slow webhook never holds up
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections import deque
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -114,7 +116,7 @@ def claim(
     caller."""
     others = (
         select(OutboxMessage.id)
-        .where(*_due(now), OutboxMessage.channel == channel)
+        .where(*_due(now), OutboxMessage.channel == channel, OutboxMessage.id != outbox_id)
         .order_by(OutboxMessage.id)
         .limit(batch - 1)
     )
@@ -222,11 +224,43 @@ def _send_one(item: Claimed, settings: Settings, now: datetime) -> tuple[Deliver
     }
 
 
+class RecentlySent:
+    """Rows this process has just sent, by database: a batch sends up to ``SEND_BATCH`` rows
+    over one connection, and each of those rows' own job then finds it here instead of asking
+    the database (#21). Only sent rows: they never go back to the queue (an admin's retry acts
+    on failed or cancelled rows), so skipping them is always right."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._order: deque[tuple[str, int]] = deque()
+        self._ids: set[tuple[str, int]] = set()
+
+    def add(self, database: str, ids: list[int]) -> None:
+        with self._lock:
+            for outbox_id in ids:
+                key = (database, outbox_id)
+                if key not in self._ids:
+                    self._ids.add(key)
+                    self._order.append(key)
+            while len(self._order) > self.size:
+                self._ids.discard(self._order.popleft())
+
+    def __contains__(self, key: tuple[str, int]) -> bool:
+        return key in self._ids
+
+
+RECENTLY_SENT = RecentlySent()
+
+
 def deliver(outbox_id: int, *, settings: Settings, now: datetime, batch: int = 1) -> DeliveryResult:
     """Send one outbox row (and, with ``batch`` > 1, other due rows over the same connection).
     Safe to call any number of times for the same row. Returns the result for ``outbox_id``."""
     # Core connections, not ORM sessions: this is the hot path of every email.
     engine = get_engine(settings)
+    database = str(engine.url)
+    if (database, outbox_id) in RECENTLY_SENT:
+        return DeliveryResult(None)  # sent by this process, in an earlier call's batch
     with engine.connect() as connection:
         found = connection.execute(
             select(OutboxMessage.state, OutboxMessage.channel).where(OutboxMessage.id == outbox_id)
@@ -258,6 +292,7 @@ def deliver(outbox_id: int, *, settings: Settings, now: datetime, batch: int = 1
                     .where(OutboxMessage.id == item.id, OutboxMessage.state == OutboxState.SENDING)
                     .values(**values)
                 )
+    RECENTLY_SENT.add(database, sent)  # committed: they are sent for good
     for item, result, _ in outcomes:
         if item.id == outbox_id:
             return result

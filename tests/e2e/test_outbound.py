@@ -9,13 +9,20 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from mailflow import clock
-from mailflow.db import session_scope
+from mailflow.db import get_engine, session_scope
 from mailflow.models import Installer, Lead, OutboxMessage, OutboxState
 from mailflow.outbound.emails import EmailSpec, offer_email
-from mailflow.outbound.outbox import SENDING_LEASE, deliver, queue_email, sweep_outbox
+from mailflow.outbound.outbox import (
+    RECENTLY_SENT,
+    SENDING_LEASE,
+    RecentlySent,
+    deliver,
+    queue_email,
+    sweep_outbox,
+)
 from mailflow.outbound.transports import MaildirTransport, thread_transport
 from mailflow.outbound.verp import verp_address
 from support.factories import make_lead, queue_offer
@@ -235,6 +242,45 @@ def test_concurrent_workers_send_each_message_once(settings, installer, tmp_path
     with session_scope(settings) as s:
         states = {row.state for row in s.scalars(select(OutboxMessage))}
     assert states == {OutboxState.SENT}
+
+
+def test_rows_sent_in_a_batch_are_not_asked_for_again(settings, installer, tmp_path):
+    """A batch sends the due rows over one connection; each sent row's own job then finds it
+    in the process's list of sent rows, without a round trip, and nothing is sent twice."""
+    relay = Relay(tmp_path).start()
+    statements = []
+    engine = get_engine(settings)
+
+    def count(*_args):
+        statements.append(1)
+
+    try:
+        current = settings.model_copy(update={"outbound_url": relay.url})
+        ids = [queue_offer(settings, installer) for _ in range(5)]
+        assert deliver(ids[0], settings=current, now=clock.now(), batch=5).state == (
+            OutboxState.SENT
+        )
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            for outbox_id in ids[1:]:
+                assert deliver(outbox_id, settings=current, now=clock.now(), batch=5).state is None
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        thread_transport(relay.url).close()
+    finally:
+        relay.stop()
+    assert statements == []
+    assert sorted(int(r.message["X-Mailflow-Outbox-Id"]) for r in relay.received) == ids
+    # Another database's row of the same id is its own: not taken for sent.
+    assert (str(engine.url), ids[1]) in RECENTLY_SENT
+    assert ("sqlite:///elsewhere.db", ids[1]) not in RECENTLY_SENT
+
+
+def test_the_list_of_sent_rows_is_bounded():
+    recent = RecentlySent(size=3)
+    recent.add("db", [1, 2])
+    recent.add("db", [2, 3, 4])
+    assert [("db", i) in recent for i in (1, 2, 3, 4)] == [False, True, True, True]
 
 
 def test_transactional_mail_never_pretends_to_be_optional(settings, installer):
