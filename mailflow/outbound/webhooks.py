@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
 from mailflow.domain.intake.webhook import sign
+from mailflow.domain.lead_fields import request_fields
 from mailflow.infra.enqueue import enqueue_on_commit
 from mailflow.models import Installer, Lead, OutboxMessage, OutboxState
 from mailflow.outbound.transports import PermanentFailure, TemporaryFailure
@@ -63,22 +64,7 @@ def lead_payload(
         "lead_id": lead.id,
         "via": via,
         "accepted_at": accepted_at.isoformat(),
-        "product": lead.product,
-        "building_type": lead.building_type,
-        "grid_connection": lead.grid_connection,
-        "customer": {
-            "name": lead.customer_name,
-            "email": lead.email,
-            "phone": lead.phone,
-            "street": lead.street,
-            "postcode": lead.postcode,
-            "city": lead.city,
-            "country": lead.country,
-            "language": lead.language,
-            "reachability": lead.reachability,
-        },
-        "message": lead.message,
-        "details": dict(lead.details or {}),
+        **request_fields(lead),
         "dashboard_url": f"{settings.base_url.rstrip('/')}/dashboard/leads/{lead.id}",
     }
 

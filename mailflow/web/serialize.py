@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from mailflow.clock import iso
+from mailflow.domain.lead_fields import request_fields
 from mailflow.models import InboundMessage, Installer, Lead, Offer, OutboxMessage
 
 
@@ -36,22 +37,7 @@ def lead_full(lead: Lead, offers: list[dict] | None = None) -> dict:
         "source": lead.source,
         "external_id": lead.external_id,
         "duplicate_of": lead.duplicate_of_id,
-        "product": lead.product,
-        "building_type": lead.building_type,
-        "grid_connection": lead.grid_connection,
-        "customer": {
-            "name": lead.customer_name,
-            "email": lead.email,
-            "phone": lead.phone,
-            "street": lead.street,
-            "postcode": lead.postcode,
-            "city": lead.city,
-            "country": lead.country,
-            "language": lead.language,
-            "reachability": lead.reachability,
-        },
-        "message": lead.message,
-        "details": lead.details or {},
+        **request_fields(lead),
         "assigned_to": lead.assigned_installer.email if lead.assigned_installer else None,
         "offers": offers or [],
         "events": [

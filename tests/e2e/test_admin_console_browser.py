@@ -14,8 +14,7 @@ from mailflow.models import Lead, LeadEvent, LeadStatus, Offer, OfferStatus
 from mailflow.routing.offers import route_lead
 from support.factories import make_admin
 from support.offers import emails_to, load_installers, new_lead
-from support.people import PASSWORD
-from support.servers.browser import browser_page, screenshot
+from support.servers.browser import browser_page, screenshot, sign_in
 
 
 def test_sign_in_filter_open_reassign_and_export(live_server, settings, broker, tmp_path):
@@ -36,12 +35,7 @@ def test_sign_in_filter_open_reassign_and_export(live_server, settings, broker, 
     index_pending(settings)
 
     with browser_page() as page:
-        page.goto(f"{live_server}/admin/leads")
-        assert "/admin/login" in page.url
-        page.fill("#email", "ops@example.com")
-        page.fill("#password", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{live_server}/admin/leads")
+        sign_in(page, live_server, "/admin/leads")
         assert page.locator("#leads-table tbody tr").count() == 5
 
         # Filter: Paris leads that are offered, searched by the customer's name.

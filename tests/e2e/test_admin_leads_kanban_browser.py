@@ -13,8 +13,7 @@ from mailflow.models import AuditEntry, Lead, LeadEvent, LeadStatus
 from mailflow.routing.offers import route_lead
 from support.factories import make_admin
 from support.offers import load_installers, new_lead
-from support.people import PASSWORD
-from support.servers.browser import browser_page, screenshot
+from support.servers.browser import browser_page, screenshot, sign_in
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
@@ -29,14 +28,6 @@ MIX = {
     LeadStatus.FAILED: 2,
     LeadStatus.EXPIRED: 1,
 }
-
-
-def sign_in(page, live_server: str, path: str) -> None:
-    page.goto(f"{live_server}{path}")
-    page.fill("#email", "ops@example.com")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server}{path}")
 
 
 def test_kanban_on_a_phone_and_bulk_rotation_on_a_desktop(live_server, settings, broker):

@@ -12,19 +12,14 @@ from mailflow.db import session_scope
 from mailflow.models import Lead
 from support.factories import make_admin
 from support.offers import load_installers
-from support.people import PASSWORD
-from support.servers.browser import browser_page, screenshot
+from support.servers.browser import browser_page, screenshot, sign_in
 
 
 def test_fill_the_form_and_see_the_lead(live_server, settings, worker):
     load_installers(settings)
     make_admin(settings, email="ops@example.com")
     with browser_page() as page:
-        page.goto(f"{live_server}/admin/leads")
-        page.fill("#email", "ops@example.com")
-        page.fill("#password", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{live_server}/admin/leads")
+        sign_in(page, live_server, "/admin/leads")
         page.click("#new-lead")
         page.wait_for_url(f"{live_server}/admin/leads/new")
 

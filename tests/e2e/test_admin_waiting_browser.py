@@ -4,8 +4,7 @@ pipeline's figure to the list and on to a waiting lead's page, on a desktop and 
 from __future__ import annotations
 
 from support.factories import make_admin
-from support.people import PASSWORD
-from support.servers.browser import browser_page, screenshot
+from support.servers.browser import browser_page, screenshot, sign_in
 from support.waiting_line import WAITING, make_line, noon_in_paris
 
 
@@ -16,11 +15,7 @@ def test_from_the_pipeline_to_a_waiting_lead(live_server, settings, broker):
         with browser_page() as page:
             errors: list[str] = []
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.goto(f"{live_server}/admin/pipeline")
-            page.fill("#email", "ops@example.com")
-            page.fill("#password", PASSWORD)
-            page.click("button[type=submit]")
-            page.wait_for_url(f"{live_server}/admin/pipeline")
+            sign_in(page, live_server, "/admin/pipeline")
             assert page.inner_text("#waiting-count") == str(WAITING)
 
             page.click("#waiting-card")
@@ -40,11 +35,7 @@ def test_from_the_pipeline_to_a_waiting_lead(live_server, settings, broker):
             assert not [e for e in errors if "Content Security Policy" in e], errors
 
         with browser_page(viewport={"width": 390, "height": 844}) as phone:
-            phone.goto(f"{live_server}/admin/login")
-            phone.fill("#email", "ops@example.com")
-            phone.fill("#password", PASSWORD)
-            phone.click("button[type=submit]")
-            phone.wait_for_url(f"{live_server}/admin/")
+            sign_in(phone, live_server, "/admin/login", landing="/admin/")
             phone.goto(f"{live_server}/admin/leads/waiting")
             assert phone.evaluate("document.documentElement.scrollWidth") <= 390
             screenshot(phone, "admin-waiting-leads-phone.png")

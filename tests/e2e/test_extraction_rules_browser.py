@@ -21,7 +21,7 @@ from mailflow.web.app import create_app
 from support.factories import make_admin
 from support.formats import SENDER, platform_mail
 from support.paths import REPO
-from support.people import PASSWORD
+from support.servers.browser import sign_in
 from support.waiting import free_port, wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -93,11 +93,7 @@ def test_complete_a_quarantined_lead_save_the_rule_and_the_next_message_is_read(
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     errors: list[str] = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.goto(server + f"/admin/inbound/{first_id}")
-    page.fill("#email", "ops@example.com")
-    page.fill("#password", PASSWORD)
-    page.click("form[action='/admin/login'] button[type=submit]")
-    page.wait_for_url(server + f"/admin/inbound/{first_id}")
+    sign_in(page, server, f"/admin/inbound/{first_id}")
 
     # The message's page leads to its decoded text (quoted-printable undone) and the lead form.
     page.click("#read-link")

@@ -17,8 +17,7 @@ from mailflow.models import ImportJob, Lead
 from mailflow.web.admin import imports as admin_imports
 from support.factories import make_admin
 from support.offers import load_installers
-from support.people import PASSWORD
-from support.servers.browser import browser_page, screenshot
+from support.servers.browser import browser_page, screenshot, sign_in
 
 ROWS = 3000
 HEADER = ["name", "email", "phone", "postcode", "city", "country", "product"]
@@ -56,11 +55,7 @@ def test_import_3000_rows_with_progress_reload_and_rejected_file(
         writer.writerows(cells for cells, _ in made)
 
     with browser_page() as page:
-        page.goto(f"{live_server}/admin/leads/import")
-        page.fill("#email", "ops@example.com")
-        page.fill("#password", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{live_server}/admin/leads/import")
+        sign_in(page, live_server, "/admin/leads/import")
         page.set_input_files("#upload-form input[type=file]", str(path))
         page.click("#upload-form button[type=submit]")
         page.wait_for_url(re.compile(r".*/admin/imports/\d+$"))

@@ -7,9 +7,8 @@ from __future__ import annotations
 from mailflow import clock
 from support.factories import make_admin
 from support.paths import REPO
-from support.people import PASSWORD
 from support.reports import seed_month
-from support.servers.browser import browser_page
+from support.servers.browser import browser_page, sign_in
 
 SCREENS = REPO / "docs" / "screens"
 
@@ -20,11 +19,7 @@ def test_speed_report_shows_headline_chart_and_tables(live_server, settings):
     SCREENS.mkdir(exist_ok=True)
 
     with browser_page(viewport={"width": 1320, "height": 900}) as page:
-        page.goto(f"{live_server}/admin/reports")
-        page.fill("#email", "ops@example.com")
-        page.fill("#password", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{live_server}/admin/reports")
+        sign_in(page, live_server, "/admin/reports")
         page.click("nav.viewtabs >> text=Speed to lead")
         page.wait_for_url("**/admin/reports/speed**")
         assert page.locator("nav.viewtabs a.active", has_text="Speed to lead").count() == 1

@@ -23,8 +23,8 @@ from support.offers import (
     new_lead,
     wait_for_offer,
 )
-from support.people import GOLD_PARIS, PASSWORD, SILVER_PARIS
-from support.servers.browser import browser_page, screenshot
+from support.people import GOLD_PARIS, SILVER_PARIS
+from support.servers.browser import browser_page, screenshot, sign_in
 from support.waiting import wait_for
 
 
@@ -92,11 +92,7 @@ def test_report_from_the_dashboard_approved_by_an_admin(settings, worker, live_s
         # The admin, in a browser of their own, approves it in one click.
         admin_context = page.context.browser.new_context(viewport={"width": 1200, "height": 900})
         admin = admin_context.new_page()
-        admin.goto(f"{live_server}/admin/returns")
-        admin.fill("#email", "ops@example.com")
-        admin.fill("#password", PASSWORD)
-        admin.click("button[type=submit]")
-        admin.wait_for_url(f"{live_server}/admin/returns")
+        sign_in(admin, live_server, "/admin/returns")
         row = admin.locator(f"#return-{report_id}").inner_text()
         assert "A signé avec un concurrent" in row and GOLD_PARIS in row
         screenshot(admin, "returns-admin-pending.png")

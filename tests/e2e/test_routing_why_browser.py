@@ -11,8 +11,8 @@ from mailflow import clock
 from support.factories import make_admin
 from support.offers import load_installers, new_lead, wait_for_offer
 from support.paths import REPO
-from support.people import GOLD_PARIS, PASSWORD
-from support.servers.browser import browser_page
+from support.people import GOLD_PARIS
+from support.servers.browser import browser_page, sign_in
 
 SCREENS = REPO / "docs" / "screens"
 
@@ -29,11 +29,7 @@ def test_the_admin_sees_why_and_whether_rotation_is_fair(live_server, worker, se
     end = (clock.now().date() + timedelta(days=1)).isoformat()
 
     with browser_page(viewport={"width": 1320, "height": 900}) as page:
-        page.goto(f"{live_server}/admin/leads/{leads[0]}")
-        page.fill("#email", "ops@example.com")
-        page.fill("#password", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{live_server}/admin/leads/{leads[0]}")
+        sign_in(page, live_server, f"/admin/leads/{leads[0]}")
         section = page.locator("section[aria-labelledby=decisions-h]")
         assert "Offered to " + GOLD_PARIS in section.inner_text()
         rows = section.locator("table.routing-candidates tbody tr")

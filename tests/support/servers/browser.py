@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from support.paths import REPO
+from support.people import PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = REPO / "test-artifacts"
@@ -52,3 +53,23 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / name
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def sign_in(
+    page,
+    base: str,
+    path: str,
+    *,
+    landing: str | None = None,
+    email: str = "ops@example.com",
+    password: str = PASSWORD,
+) -> None:
+    """Open ``base + path`` signed out (the admin login form, or a page that sends there), sign
+    in as the admin through the form and wait for ``base + landing`` (``path`` by default: the
+    form brings the admin back to the page they asked for)."""
+    page.goto(base + path)
+    assert "/admin/login" in page.url, page.url
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.click("form[action='/admin/login'] button[type=submit]")
+    page.wait_for_url(base + (path if landing is None else landing))

@@ -14,8 +14,7 @@ from mailflow.db import session_scope
 from mailflow.domain.fairness import FAIR, LESS, MORE
 from mailflow.i18n import gettext
 from mailflow.web.admin.auth import CurrentAdmin
-from mailflow.web.admin.reports.exports import csv_response
-from mailflow.web.admin.reports.pages import N_, _bad, _export, _headers, _name, _page, language_of
+from mailflow.web.admin.reports.pages import N_, _bad, _exported, _page
 from mailflow.web.admin.reports.params import read_filters
 
 # Included in ``pages.router`` (prefix ``/admin/reports``).
@@ -77,12 +76,6 @@ def fairness_page(request: Request, admin: CurrentAdmin) -> Response:
 
 @router.get("/fairness.csv")
 def fairness_csv(request: Request, admin: CurrentAdmin) -> Response:
-    try:
-        f, report = _report(request)
-    except BadFilter as exc:
-        return _bad(request, admin, exc)
-    _export(request, admin, "fairness", "csv", f)
-    language = language_of(admin)
-    return csv_response(
-        _headers(language, COLUMNS), fairness_table(report, language), _name("fairness", f, "csv")
+    return _exported(
+        request, admin, "fairness", "csv", read=_report, table=fairness_table, columns=COLUMNS
     )

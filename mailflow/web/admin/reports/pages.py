@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -198,6 +200,32 @@ def _name(what: str, f: ReportFilters, ext: str) -> str:
     return f"{what}-{f.start:%Y%m%d}-{f.end:%Y%m%d}.{ext}"
 
 
+def _exported(
+    request: Request,
+    admin: AdminIdentity,
+    what: str,
+    fmt: str,
+    *,
+    read: Callable[[Request], tuple[ReportFilters, Any]],
+    table: Callable[[Any, str], list[list]],
+    columns: Sequence[tuple[str, str]],
+    title: str = "",
+) -> Response:
+    """A report's table exported as ``fmt`` ("csv" or "xlsx", the XLSX sheet named ``title``):
+    the filters and figures ``read`` from the request (a bad filter is a 400), the export
+    audited, the headers and ``table(figures, language)`` in the admin's language."""
+    try:
+        f, figures = read(request)
+    except BadFilter as exc:
+        return _bad(request, admin, exc)
+    _export(request, admin, what, fmt, f)
+    language = language_of(admin)
+    headers, rows = _headers(language, columns), table(figures, language)
+    if fmt == "csv":
+        return csv_response(headers, rows, _name(what, f, "csv"))
+    return xlsx_response(headers, rows, title, f, _name(what, f, "xlsx"))
+
+
 @router.get("/installers")
 def installers_page(request: Request, admin: CurrentAdmin) -> Response:
     try:
@@ -215,27 +243,31 @@ def installers_page(request: Request, admin: CurrentAdmin) -> Response:
     )
 
 
+def _installers_exported(request: Request, admin: AdminIdentity, fmt: str) -> Response:
+    def read(request: Request):
+        f, _, rows = _installers(request, admin)
+        return f, rows
+
+    return _exported(
+        request,
+        admin,
+        "installers",
+        fmt,
+        read=read,
+        table=lambda rows, _language: installer_table(rows),
+        columns=INSTALLER_COLUMNS,
+        title="Installers",
+    )
+
+
 @router.get("/installers.csv")
 def installers_csv(request: Request, admin: CurrentAdmin) -> Response:
-    try:
-        f, _, rows = _installers(request, admin)
-    except BadFilter as exc:
-        return _bad(request, admin, exc)
-    _export(request, admin, "installers", "csv", f)
-    headers = _headers(language_of(admin), INSTALLER_COLUMNS)
-    return csv_response(headers, installer_table(rows), _name("installers", f, "csv"))
+    return _installers_exported(request, admin, "csv")
 
 
 @router.get("/installers.xlsx")
 def installers_xlsx(request: Request, admin: CurrentAdmin) -> Response:
-    try:
-        f, _, rows = _installers(request, admin)
-    except BadFilter as exc:
-        return _bad(request, admin, exc)
-    _export(request, admin, "installers", "xlsx", f)
-    headers = _headers(language_of(admin), INSTALLER_COLUMNS)
-    name = _name("installers", f, "xlsx")
-    return xlsx_response(headers, installer_table(rows), "Installers", f, name)
+    return _installers_exported(request, admin, "xlsx")
 
 
 @router.get("/installers/{installer_id}")
@@ -306,29 +338,27 @@ def sources_page(request: Request, admin: CurrentAdmin) -> Response:
     return _page(request, admin, "admin/reports/sources.html", f, rows=rows)
 
 
+def _sources_exported(request: Request, admin: AdminIdentity, fmt: str) -> Response:
+    return _exported(
+        request,
+        admin,
+        "sources",
+        fmt,
+        read=_sources,
+        table=lambda rows, language: source_table(rows, labels_for(language)),
+        columns=SOURCE_COLUMNS,
+        title="Sources",
+    )
+
+
 @router.get("/sources.csv")
 def sources_csv(request: Request, admin: CurrentAdmin) -> Response:
-    try:
-        f, rows = _sources(request)
-    except BadFilter as exc:
-        return _bad(request, admin, exc)
-    _export(request, admin, "sources", "csv", f)
-    language = language_of(admin)
-    table = source_table(rows, labels_for(language))
-    return csv_response(_headers(language, SOURCE_COLUMNS), table, _name("sources", f, "csv"))
+    return _sources_exported(request, admin, "csv")
 
 
 @router.get("/sources.xlsx")
 def sources_xlsx(request: Request, admin: CurrentAdmin) -> Response:
-    try:
-        f, rows = _sources(request)
-    except BadFilter as exc:
-        return _bad(request, admin, exc)
-    _export(request, admin, "sources", "xlsx", f)
-    language = language_of(admin)
-    table = source_table(rows, labels_for(language))
-    headers = _headers(language, SOURCE_COLUMNS)
-    return xlsx_response(headers, table, "Sources", f, _name("sources", f, "xlsx"))
+    return _sources_exported(request, admin, "xlsx")
 
 
 # ------------------------------------------------------------------ service -----------------

@@ -17,13 +17,10 @@ from mailflow.db import session_scope
 from mailflow.i18n import format_duration, gettext
 from mailflow.web.admin.auth import AdminIdentity, CurrentAdmin
 from mailflow.web.admin.reports.charts import speed_chart
-from mailflow.web.admin.reports.exports import csv_response, xlsx_response
 from mailflow.web.admin.reports.pages import (
     N_,
     _bad,
-    _export,
-    _headers,
-    _name,
+    _exported,
     _page,
     labels_for,
     language_of,
@@ -142,25 +139,24 @@ def speed_page(request: Request, admin: CurrentAdmin) -> Response:
     )
 
 
-def _exported(request: Request, admin: AdminIdentity, fmt: str) -> Response:
-    try:
-        f, report = _report(request)
-    except BadFilter as exc:
-        return _bad(request, admin, exc)
-    _export(request, admin, "speed", fmt, f)
-    language = language_of(admin)
-    headers, table = _headers(language, SPEED_COLUMNS), speed_table(report, language)
-    if fmt == "csv":
-        return csv_response(headers, table, _name("speed", f, "csv"))
-    title = gettext(language, "Speed to lead")
-    return xlsx_response(headers, table, title, f, _name("speed", f, "xlsx"))
+def _speed_exported(request: Request, admin: AdminIdentity, fmt: str) -> Response:
+    return _exported(
+        request,
+        admin,
+        "speed",
+        fmt,
+        read=_report,
+        table=speed_table,
+        columns=SPEED_COLUMNS,
+        title=gettext(language_of(admin), "Speed to lead"),
+    )
 
 
 @router.get("/speed.csv")
 def speed_csv(request: Request, admin: CurrentAdmin) -> Response:
-    return _exported(request, admin, "csv")
+    return _speed_exported(request, admin, "csv")
 
 
 @router.get("/speed.xlsx")
 def speed_xlsx(request: Request, admin: CurrentAdmin) -> Response:
-    return _exported(request, admin, "xlsx")
+    return _speed_exported(request, admin, "xlsx")
