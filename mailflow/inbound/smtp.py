@@ -133,6 +133,12 @@ class IntakeHandler:
         sqlite = settings.sqlalchemy_url.startswith("sqlite")
         self.group = GroupCommit(settings, self.quick, concurrency=2 if sqlite else 4)
 
+    def close(self) -> None:
+        """Finish the stores under way (drop those not started), then their enqueues."""
+        for executor in (self.quick, self.bulk):
+            executor.shutdown(wait=True, cancel_futures=True)
+        self.group.enqueuer.shutdown(wait=True)
+
     async def handle_RCPT(
         self,
         server: SMTP,
@@ -311,6 +317,14 @@ class IntakeController(Controller):
         if self.port == 0 and self.server is not None:
             self.port = self.server.sockets[0].getsockname()[1]
         super()._trigger_server()
+
+    def stop(self, no_assert: bool = False) -> None:
+        """Stop accepting, then let the stores already running commit and their processing
+        jobs reach the broker, before the caller closes the broker (the embedded Redis): an
+        enqueue against a closed Redis retries with backoff and held the process past its stop
+        timeout. A message whose store had not started gets no answer and is sent again."""
+        super().stop(no_assert)
+        self.handler.close()
 
     def factory(self) -> IntakeSMTP:
         return IntakeSMTP(

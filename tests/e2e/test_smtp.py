@@ -310,3 +310,26 @@ def test_lead_over_1kb_ending_in_an_empty_line_is_stored(settings, smtp_server, 
     (row,) = processed(settings)
     assert row.raw == crlf(raw)
     assert row.outcome == InboundOutcome.LEAD
+
+
+def test_stopping_lets_the_stored_messages_reach_the_broker_first(settings, monkeypatch):
+    """``stop()`` returns only once the processing jobs of what was stored are enqueued: the
+    caller closes the broker next (the embedded Redis), and an enqueue against a closed Redis
+    retries for seconds each (it once held ``mailflow smtp`` past its stop timeout)."""
+    enqueued: list[int] = []
+    started = threading.Event()
+
+    def slow_enqueue(stored):
+        started.set()
+        threading.Event().wait(0.5)  # a broker round trip that takes its time
+        enqueued.extend(item.id for item in stored)
+
+    monkeypatch.setattr(smtp_module, "enqueue_processing", slow_enqueue)
+    controller = IntakeController(settings, hostname="127.0.0.1", port=0)
+    controller.start()
+    send(controller, simple_lead())
+    assert started.wait(5)
+    controller.stop()
+    assert enqueued == [row.id for row in inbound_rows(settings)]
+    with pytest.raises(RuntimeError):  # nothing more is taken after the stop
+        controller.handler.group.enqueuer.submit(print)
