@@ -81,15 +81,6 @@ def offers_made_since(session: Session, lead: Lead, first: Offer | None) -> list
     )
 
 
-def of_offer(session: Session, offer_id: int) -> RoutingDecision | None:
-    return session.scalar(
-        select(RoutingDecision)
-        .where(RoutingDecision.offer_id == offer_id)
-        .order_by(RoutingDecision.id.desc())
-        .limit(1)
-    )
-
-
 def of_lead(session: Session, lead_id: int) -> list[RoutingDecision]:
     return list(
         session.scalars(
