@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -759,3 +760,16 @@ def test_safe_filenames():
         b"bytes.pdf",
     ):
         assert safe_filename(name) is None, name
+
+
+def test_pipeline_week_starts_on_monday_in_the_admin_time_zone():
+    """Reports count days in the admin time zone; "this week" on the pipeline does too."""
+    paris = ZoneInfo("Europe/Paris")
+    # Monday 00:30 in Paris is still Sunday 23:30 UTC.
+    at = datetime(2026, 3, 2, 0, 30, tzinfo=paris)
+    assert lq.week_start(at, paris) == datetime(2026, 3, 1, 23, 0, tzinfo=UTC)
+    assert lq.week_start(at) == datetime(2026, 2, 23, 0, 0, tzinfo=UTC)
+    # Summer time: Monday 00:00 in Paris is 22:00 UTC on Sunday.
+    assert lq.week_start(datetime(2026, 7, 8, 12, tzinfo=UTC), paris) == datetime(
+        2026, 7, 5, 22, 0, tzinfo=UTC
+    )

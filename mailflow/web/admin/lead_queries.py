@@ -11,7 +11,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 from urllib.parse import urlencode
 
@@ -443,17 +443,19 @@ AGE_BUCKETS = [
 ]
 
 
-def week_start(at: datetime) -> datetime:
-    """Monday 00:00 UTC of the week of ``at``."""
-    monday = at.astimezone(UTC).date() - timedelta(days=at.astimezone(UTC).weekday())
-    return day_start(monday)
+def week_start(at: datetime, zone: tzinfo = UTC) -> datetime:
+    """Monday 00:00 of the week of ``at`` in ``zone`` (the admin time zone, as the reports
+    count days), as a UTC instant."""
+    local = at.astimezone(zone).date()
+    monday = local - timedelta(days=local.weekday())
+    return datetime.combine(monday, time(0), tzinfo=zone).astimezone(UTC)
 
 
 def _count(session: Session, *conds) -> int:
     return session.scalar(select(func.count()).select_from(Offer).where(*conds)) or 0
 
 
-def pipeline(session: Session, at: datetime) -> Pipeline:
+def pipeline(session: Session, at: datetime, zone: tzinfo = UTC) -> Pipeline:
     counts = status_counts(session, [])
     by_status = [(s, counts.get(s, 0)) for s in STATUSES]
     open_offer = Offer.status == OfferStatus.OFFERED
@@ -472,7 +474,7 @@ def pipeline(session: Session, at: datetime) -> Pipeline:
     pool_ids = Lead.status == LeadStatus.POOL
     pool = counts.get(LeadStatus.POOL.value, 0)
     oldest_pool = session.scalar(select(func.min(Lead.created_at)).where(pool_ids))
-    start = week_start(at)
+    start = week_start(at, zone)
     accepted = list(
         session.execute(
             select(Offer.offered_at, Offer.answered_at).where(

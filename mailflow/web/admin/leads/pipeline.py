@@ -18,7 +18,7 @@ from mailflow.web.admin.leads.saved import saved_filters
 from mailflow.web.admin.leads.waiting import waiting_summary
 from mailflow.web.admin.rendering import render
 from mailflow.web.deps import SettingsDep
-from mailflow.web.formats import format_admin_instant
+from mailflow.web.formats import admin_zone, format_admin_instant
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -28,7 +28,7 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 def pipeline_page(request: Request, admin: CurrentAdmin) -> Response:
     at = now()
     with session_scope() as session:
-        summary = lq.pipeline(session, at)
+        summary = lq.pipeline(session, at, admin_zone())
         waiting, oldest_waiting = waiting_summary(session)
     return render(
         request,
