@@ -9,11 +9,13 @@ database and broker calls are blocking.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from email.policy import SMTP as SMTP_POLICY
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
 from mailflow.clock import now
 from mailflow.db import session_scope
@@ -195,42 +197,48 @@ def _webhook_detail(
 def outbox_retry(
     request: Request, outbox_id: int, action: Action = Depends(require_action)
 ) -> Response:
-
-    with session_scope() as session:
-        row = session.get(OutboxMessage, outbox_id)
-        if row is None:
-            return not_found(
-                request, action.admin, tr(action.admin, N_("outbox message #%(id)s"), id=outbox_id)
-            )
-        state, to = row.state.value, row.to
-        done = retry(session, outbox_id, now())
-    if done:
-        log.info("admin %s retried outbox message %s", action.admin.email, outbox_id)
-        flash(
-            request,
-            tr(action.admin, N_("Message #%(id)s to %(to)s is queued again."), id=outbox_id, to=to),
-        )
-    else:
-        flash(
-            request,
-            tr(
-                action.admin,
-                N_(
-                    "Message #%(id)s is %(state)s: only failed or cancelled messages can be retried."
-                ),
-                id=outbox_id,
-                state=state,
-            ),
-            "error",
-        )
-    return after(action, f"/admin/outbox/{outbox_id}")
+    return _outbox_action(
+        request,
+        action,
+        outbox_id,
+        lambda session: retry(session, outbox_id, now()),
+        "retried",
+        done=N_("Message #%(id)s to %(to)s is queued again."),
+        refused=N_(
+            "Message #%(id)s is %(state)s: only failed or cancelled messages can be retried."
+        ),
+    )
 
 
 @router.post("/outbox/{outbox_id}/cancel")
 def outbox_cancel(
     request: Request, outbox_id: int, action: Action = Depends(require_action)
 ) -> Response:
+    return _outbox_action(
+        request,
+        action,
+        outbox_id,
+        lambda session: cancel(session, outbox_id),
+        "cancelled",
+        done=N_("Message #%(id)s to %(to)s is cancelled: it will not be sent."),
+        refused=N_(
+            "Message #%(id)s is %(state)s: only queued or failed messages can be cancelled."
+        ),
+    )
 
+
+def _outbox_action(
+    request: Request,
+    action: Action,
+    outbox_id: int,
+    act: Callable[[Session], bool],
+    verb: str,
+    *,
+    done: str,
+    refused: str,
+) -> Response:
+    """An admin's retry or cancel of one outbox row: the change, its log line and the flash
+    that says what happened (or why nothing could)."""
     with session_scope() as session:
         row = session.get(OutboxMessage, outbox_id)
         if row is None:
@@ -238,31 +246,12 @@ def outbox_cancel(
                 request, action.admin, tr(action.admin, N_("outbox message #%(id)s"), id=outbox_id)
             )
         state, to = row.state.value, row.to
-        done = cancel(session, outbox_id)
-    if done:
-        log.info("admin %s cancelled outbox message %s", action.admin.email, outbox_id)
-        flash(
-            request,
-            tr(
-                action.admin,
-                N_("Message #%(id)s to %(to)s is cancelled: it will not be sent."),
-                id=outbox_id,
-                to=to,
-            ),
-        )
+        changed = act(session)
+    if changed:
+        log.info("admin %s %s outbox message %s", action.admin.email, verb, outbox_id)
+        flash(request, tr(action.admin, done, id=outbox_id, to=to))
     else:
-        flash(
-            request,
-            tr(
-                action.admin,
-                N_(
-                    "Message #%(id)s is %(state)s: only queued or failed messages can be cancelled."
-                ),
-                id=outbox_id,
-                state=state,
-            ),
-            "error",
-        )
+        flash(request, tr(action.admin, refused, id=outbox_id, state=state), "error")
     return after(action, f"/admin/outbox/{outbox_id}")
 
 
