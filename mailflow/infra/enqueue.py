@@ -25,6 +25,7 @@ _KEY = "mailflow_after_commit"
 # job name -> queue name
 JOBS: dict[str, str] = {
     "process_inbound": "inbound",
+    "process_inbound_batch": "inbound",
     "route_lead_job": "routing",
     "offer_waiting_job": "routing",
     "send_email": "outbound",

@@ -8,12 +8,13 @@ to a broker at import.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from mailflow.clock import now
 from mailflow.config import get_settings
-from mailflow.db import session_scope
+from mailflow.db import is_database_unavailable, session_scope
 from mailflow.infra.enqueue import send_now
 from mailflow.installers import signin
 from mailflow.intake.process import process_one
@@ -23,6 +24,8 @@ from mailflow.outbound.outbox import deliver
 from mailflow.routing.offers import route_lead
 from mailflow.routing.waiting import offer_waiting_leads
 
+log = logging.getLogger(__name__)
+
 # Claiming a few due neighbours sends a burst over one relay connection; their own messages
 # then find nothing to do.
 SEND_BATCH = 20
@@ -31,6 +34,23 @@ SEND_BATCH = 20
 @retry_while_database_unavailable
 def process_inbound(inbound_id: int) -> None:
     process_one(inbound_id, now=now(), settings=get_settings())
+
+
+@retry_while_database_unavailable
+def process_inbound_batch(inbound_ids: list[int]) -> None:
+    """Several stored messages in one job (the SMTP frontend sends one per group commit). One
+    that fails goes back to the queue alone, as its own ``process_inbound`` job with its own
+    retries, and does not hold up the others; a database outage retries the whole batch (a
+    message already processed is skipped)."""
+    settings = get_settings()
+    for inbound_id in inbound_ids:
+        try:
+            process_one(inbound_id, now=now(), settings=settings)
+        except Exception as exc:
+            if is_database_unavailable(exc):
+                raise
+            log.exception("inbound message %s failed in its batch; retried on its own", inbound_id)
+            send_now("process_inbound", inbound_id)
 
 
 @retry_while_database_unavailable
@@ -73,6 +93,9 @@ class Actor(NamedTuple):
 ACTORS: dict[str, Actor] = {
     "process_inbound": Actor(
         process_inbound, {"max_retries": 5, "min_backoff": 1000, "max_backoff": 60000}
+    ),
+    "process_inbound_batch": Actor(
+        process_inbound_batch, {"max_retries": 5, "min_backoff": 1000, "max_backoff": 60000}
     ),
     "route_lead_job": Actor(route_lead_job, {"max_retries": 5, "min_backoff": 1000}),
     "offer_waiting_job": Actor(offer_waiting_job, {"max_retries": 3, "min_backoff": 1000}),

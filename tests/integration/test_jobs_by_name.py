@@ -17,6 +17,8 @@ from mailflow.jobs.actors import ACTORS
 # The names in Redis today: renaming one strands the messages queued under the old name.
 NAMES_IN_REDIS = {
     "process_inbound": "inbound",
+    # new: the SMTP frontend's messages of one group commit, a few per job (#21)
+    "process_inbound_batch": "inbound",
     "route_lead_job": "routing",
     "offer_waiting_job": "routing",  # new: waiting leads are offered when a slot frees (#17)
     "send_email": "outbound",
