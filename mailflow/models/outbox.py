@@ -59,7 +59,11 @@ class OutboxMessage(Base):
     # sender claims, retries and gives up on both (mailflow/outbound/outbox.py).
     channel: Mapped[str] = mapped_column(String(16), default="email", server_default="email")
 
-    __table_args__ = (Index("ix_outbox_state_next", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_state_next", "state", "next_attempt_at"),
+        # A send job's batch: the queued rows from its own on, in id order (outbound.outbox).
+        Index("ix_outbox_state_id", "state", "id"),
+    )
 
 
 # Behind the admin console's outbox list, newest first: an index range, never a table scan.

@@ -23,7 +23,7 @@ from collections import deque
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
@@ -101,28 +101,35 @@ class Claimed:
     secret: str | None = None
 
 
-def _due(now: datetime):
-    return (
-        OutboxMessage.state == OutboxState.QUEUED,
-        or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now),
-    )
-
-
 def claim(
     connection, outbox_id: int, now: datetime, batch: int = 1, channel: str = "email"
 ) -> list[Claimed]:
-    """Move the row, and up to ``batch - 1`` other due rows of the same channel, from queued
-    to sending. The state is re-checked by the UPDATE itself, so a row goes to exactly one
-    caller."""
-    others = (
+    """Move the row, and up to ``batch - 1`` due rows of the same channel queued after it, from
+    queued to sending. The state is re-checked by the UPDATE itself, so a row goes to exactly
+    one caller.
+
+    The batch is read through the ``(state, id)`` index from this row on, in id order, so a
+    claim costs the same with ten or ten thousand rows queued (#21); rows queued before this
+    one have jobs of their own. The UPDATE's own state check is written as an expression
+    (``coalesce``) so that SQLite, which has no statistics, finds the rows by their ids instead
+    of reading every queued row through the state index; PostgreSQL re-checks it on a row
+    another claim changed meanwhile."""
+    due_time = or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now)
+    ids = (
         select(OutboxMessage.id)
-        .where(*_due(now), OutboxMessage.channel == channel, OutboxMessage.id != outbox_id)
+        .where(
+            OutboxMessage.state == OutboxState.QUEUED,
+            OutboxMessage.id >= outbox_id,
+            due_time,
+            OutboxMessage.channel == channel,
+        )
         .order_by(OutboxMessage.id)
-        .limit(batch - 1)
+        .limit(batch)
     )
+    still_queued = func.coalesce(OutboxMessage.state, OutboxMessage.state) == OutboxState.QUEUED
     rows = connection.execute(
         update(OutboxMessage)
-        .where(*_due(now), or_(OutboxMessage.id == outbox_id, OutboxMessage.id.in_(others)))
+        .where(OutboxMessage.id.in_(ids), still_queued, due_time)
         .values(state=OutboxState.SENDING, claimed_at=now, attempts=OutboxMessage.attempts + 1)
         .returning(
             OutboxMessage.id,

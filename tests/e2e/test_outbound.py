@@ -276,6 +276,31 @@ def test_rows_sent_in_a_batch_are_not_asked_for_again(settings, installer, tmp_p
     assert ("sqlite:///elsewhere.db", ids[1]) not in RECENTLY_SENT
 
 
+def test_a_batch_takes_the_due_rows_from_its_own_on_in_order(settings, installer, tmp_path):
+    """A send job's batch is its row and the due rows queued after it, in id order (read through
+    the (state, id) index, whatever the length of the queue); older rows and rows not yet due
+    stay for their own jobs."""
+    relay = Relay(tmp_path).start()
+    try:
+        current = settings.model_copy(update={"outbound_url": relay.url})
+        ids = [queue_offer(settings, installer) for _ in range(12)]
+        with session_scope(settings) as s:  # one row waits for its retry
+            s.get(OutboxMessage, ids[6]).next_attempt_at = clock.now() + timedelta(minutes=5)
+        assert deliver(ids[3], settings=current, now=clock.now(), batch=5).state == (
+            OutboxState.SENT
+        )
+        thread_transport(relay.url).close()
+    finally:
+        relay.stop()
+    sent = sorted(int(r.message["X-Mailflow-Outbox-Id"]) for r in relay.received)
+    assert sent == [ids[3], ids[4], ids[5], ids[7], ids[8]]
+    with session_scope(settings) as s:
+        queued = s.scalars(
+            select(OutboxMessage.id).where(OutboxMessage.state == OutboxState.QUEUED)
+        ).all()
+    assert sorted(queued) == sorted(set(ids) - set(sent))
+
+
 def test_the_list_of_sent_rows_is_bounded():
     recent = RecentlySent(size=3)
     recent.add("db", [1, 2])
