@@ -1,0 +1,19 @@
+"""``mailflow run``: the whole service in one process."""
+
+from __future__ import annotations
+
+import click
+
+from mailflow.cli.common import settings
+from mailflow.runtime import EmbeddedService
+from mailflow.schedule import UnknownTimerKinds
+
+
+@click.command()
+def run() -> None:
+    """Run everything in one process: database, embedded Redis, SMTP intake, web, workers,
+    scheduler (and the IMAP poller when MAILFLOW_IMAP_URL is set)."""
+    try:
+        EmbeddedService(settings()).run()
+    except UnknownTimerKinds as exc:
+        raise click.ClickException(str(exc)) from None
