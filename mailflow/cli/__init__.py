@@ -35,6 +35,12 @@ COMMANDS: dict[str, Lazy] = {
         "worker",
         "Run a Dramatiq worker process (same as `dramatiq mailflow.worker`).",
     ),
+    "status": Lazy(
+        "mailflow.cli.status",
+        "status",
+        "Database, broker, outbox, timers and leads at a glance; exit code 1 when the "
+        "database is unreachable or not at the code's migration.",
+    ),
     "db": Lazy("mailflow.cli.db", "db", "Database schema."),
     "installers": Lazy(
         "mailflow.cli.data", "installers", "Import and export installers (CSV or XLSX)."
