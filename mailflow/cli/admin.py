@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import click
 
-from mailflow.cli.common import close_broker, settings, setup_jobs
+from mailflow.cli import common
 from mailflow.clock import now
-from mailflow.db import session_scope
-from mailflow.migrate import upgrade
-from mailflow.web.admin import accounts
-from mailflow.web.admin.audit import record
-from mailflow.web.admin.users import create_admin_user
 
 
 @click.group()
@@ -35,13 +30,17 @@ def admin() -> None:
 )
 def admin_create(email: str, password: str | None, role: str) -> None:
     """Create an admin user who signs in at /admin/login with EMAIL and a password."""
+    from mailflow.db import session_scope
+    from mailflow.migrate import upgrade
+    from mailflow.web.admin.audit import record
+    from mailflow.web.admin.users import create_admin_user
 
-    current = settings()
-    upgrade(current)
+    settings = common.settings()
+    upgrade(settings)
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        with session_scope(current) as session:
+        with session_scope(settings) as session:
             user = create_admin_user(session, email, password, role)
             created = user.email
             record(
@@ -62,18 +61,21 @@ def _account_change(change, *, emails: bool = False) -> None:
     """Run ``change(session, settings, accounts)`` in one transaction (with its audit entry);
     a refused change is a clear message and exit code 1. ``emails``: the change queues an
     email (sent by a job, so this process needs the broker)."""
+    from mailflow.db import session_scope
+    from mailflow.migrate import upgrade
+    from mailflow.web.admin import accounts
 
-    current = settings()
-    upgrade(current)
-    broker = setup_jobs(current) if emails else None
+    settings = common.settings()
+    upgrade(settings)
+    broker = common.setup_jobs(settings) if emails else None
     try:
-        with session_scope(current) as session:
-            message = change(session, current, accounts)
+        with session_scope(settings) as session:
+            message = change(session, settings, accounts)
     except accounts.AccountError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         if broker is not None:
-            close_broker(broker)
+            common.close_embedded_redis(broker)
     click.echo(message)
 
 

@@ -1,4 +1,7 @@
-"""What several commands share: settings, this process's broker, signals, /metrics, progress."""
+"""What the commands share: settings, this process's broker, signals, /metrics, progress.
+
+Each helper imports what it needs when called, so that loading a command (for its --help)
+imports no more than click."""
 
 from __future__ import annotations
 
@@ -8,22 +11,23 @@ import threading
 
 import click
 
-from mailflow.config import Settings, get_settings
-from mailflow.jobs.broker import close_embedded_redis, setup
-from mailflow.metrics import serve_process_metrics
-from mailflow.schedule import UnknownTimerKinds, check_timer_kinds
 
+def settings():
+    from mailflow.config import get_settings
 
-def settings() -> Settings:
     return get_settings()
 
 
-def setup_jobs(settings: Settings):
+def setup_jobs(settings):
     """This process's broker, with every actor declared on it (jobs are sent through it)."""
+    from mailflow.jobs.broker import setup
+
     return setup(settings)
 
 
-def close_broker(broker) -> None:
+def close_embedded_redis(broker) -> None:
+    from mailflow.jobs.broker import close_embedded_redis
+
     close_embedded_redis(broker)
 
 
@@ -35,7 +39,9 @@ def wait_for_signal() -> None:
         pass
 
 
-def serve_metrics(settings: Settings):
+def serve_metrics(settings):
+    from mailflow.metrics import serve_process_metrics
+
     try:
         server = serve_process_metrics(settings.metrics_listen)
     except OSError as exc:
@@ -53,7 +59,9 @@ def stop_metrics(server) -> None:
         server.server_close()
 
 
-def refuse_unknown_timers(settings: Settings, broker) -> None:
+def refuse_unknown_timers(settings, broker) -> None:
+    from mailflow.schedule import UnknownTimerKinds, check_timer_kinds
+
     try:
         check_timer_kinds(settings)
     except UnknownTimerKinds as exc:

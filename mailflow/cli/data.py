@@ -7,14 +7,8 @@ from pathlib import Path
 
 import click
 
-from mailflow.cli.common import progress_line, settings, setup_jobs
+from mailflow.cli import common
 from mailflow.clock import now
-from mailflow.db import session_scope
-from mailflow.installers.io import export_installers, import_installers
-from mailflow.leads.io import export_leads, import_leads
-from mailflow.leads.privacy import customer_leads, erase_customer, forget_on_disk
-from mailflow.migrate import upgrade
-from mailflow.web.admin.audit import record
 
 
 @click.group()
@@ -27,9 +21,12 @@ def installers() -> None:
 def installers_import(file: Path) -> None:
     """Create or update installers from FILE (columns: email,name,company,language,country,
     timezone,postcodes,tier,capacity)."""
-    current = settings()
-    upgrade(current)
-    report = import_installers(file, current, progress=progress_line("installers"))
+    from mailflow.installers.io import import_installers
+    from mailflow.migrate import upgrade
+
+    settings = common.settings()
+    upgrade(settings)
+    report = import_installers(file, settings, progress=common.progress_line("installers"))
     if sys.stderr.isatty():
         click.echo(err=True)
     for row in report.rows:
@@ -46,7 +43,9 @@ def installers_import(file: Path) -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def installers_export(file: Path) -> None:
     """Write every installer to FILE (.csv or .xlsx)."""
-    count = export_installers(file, settings())
+    from mailflow.installers.io import export_installers
+
+    count = export_installers(file, common.settings())
     click.echo(f"exported {count} installers to {file}")
 
 
@@ -59,11 +58,14 @@ def leads() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def leads_import(file: Path) -> None:
     """Create leads from FILE, with a per-row report (created, duplicate, rejected and why)."""
-    current = settings()
-    setup_jobs(current)
+    from mailflow.leads.io import import_leads
+    from mailflow.migrate import upgrade
 
-    upgrade(current)
-    report = import_leads(file, current, progress=progress_line("leads"))
+    settings = common.settings()
+    common.setup_jobs(settings)
+
+    upgrade(settings)
+    report = import_leads(file, settings, progress=common.progress_line("leads"))
     if sys.stderr.isatty():
         click.echo(err=True)
     for row in report.rows:
@@ -79,7 +81,9 @@ def leads_import(file: Path) -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def leads_export(file: Path) -> None:
     """Write every lead to FILE (.csv or .xlsx)."""
-    count = export_leads(file, settings())
+    from mailflow.leads.io import export_leads
+
+    count = export_leads(file, common.settings())
     click.echo(f"exported {count} leads to {file}")
 
 
@@ -92,9 +96,14 @@ def leads_erase(email: str, yes: bool) -> None:
     Their leads (same email, or a phone number of those leads) are anonymised and the raw
     inbound messages that brought them emptied; status, offers, timeline and figures stay
     for the statistics. Written to the audit log (without the email)."""
-    current = settings()
-    upgrade(current)
-    with session_scope(current) as session:
+    from mailflow.db import session_scope
+    from mailflow.leads.privacy import customer_leads, erase_customer, forget_on_disk
+    from mailflow.migrate import upgrade
+    from mailflow.web.admin.audit import record
+
+    settings = common.settings()
+    upgrade(settings)
+    with session_scope(settings) as session:
         ids = [lead.id for lead in customer_leads(session, email=email)]
     if not ids:
         click.echo(f"No lead has the email {email}; stored messages from it are erased too.")
@@ -103,8 +112,8 @@ def leads_erase(email: str, yes: bool) -> None:
             f"Erase the personal data of {len(ids)} lead(s): {', '.join(map(str, ids))}?",
             abort=True,
         )
-    with session_scope(current) as session:
-        result = erase_customer(session, email=email, by="cli", now=now(), settings=current)
+    with session_scope(settings) as session:
+        result = erase_customer(session, email=email, by="cli", now=now(), settings=settings)
         record(
             session,
             "cli",
@@ -118,5 +127,5 @@ def leads_erase(email: str, yes: bool) -> None:
                 "documents": result.documents,
             },
         )
-    forget_on_disk(current)
+    forget_on_disk(settings)
     click.echo(f"{result.summary()}.")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mailflow.cli.common import settings
-from mailflow.migrate import upgrade
+from mailflow.cli import common
 
 
 @click.group()
@@ -17,5 +16,7 @@ def db() -> None:
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:
     """Apply migrations up to REVISION (default: head)."""
-    upgrade(settings(), revision)
+    from mailflow.migrate import upgrade
+
+    upgrade(common.settings(), revision)
     click.echo("database is up to date")

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import click
 
-from mailflow.cli.common import settings
-from mailflow.runtime import EmbeddedService
-from mailflow.schedule import UnknownTimerKinds
+from mailflow.cli import common
 
 
 @click.command()
 def run() -> None:
     """Run everything in one process: database, embedded Redis, SMTP intake, web, workers,
     scheduler (and the IMAP poller when MAILFLOW_IMAP_URL is set)."""
+    from mailflow.runtime import EmbeddedService
+    from mailflow.schedule import UnknownTimerKinds
+
     try:
-        EmbeddedService(settings()).run()
+        EmbeddedService(common.settings()).run()
     except UnknownTimerKinds as exc:
         raise click.ClickException(str(exc)) from None

@@ -7,48 +7,42 @@ from datetime import datetime
 
 import click
 
-from mailflow.cli.common import (
-    close_broker,
-    refuse_unknown_timers,
-    serve_metrics,
-    settings,
-    setup_jobs,
-    stop_metrics,
-    wait_for_signal,
-)
+from mailflow.cli import common
 from mailflow.clock import as_utc
-from mailflow.jobs.scheduler import SchedulerThread
-from mailflow.schedule import run_sweep
 
 
 @click.command()
 def scheduler() -> None:
     """Run the scheduler: sweeps due timers every few seconds."""
-    current = settings()
-    broker = setup_jobs(current)
+    from mailflow.jobs.scheduler import SchedulerThread
 
-    refuse_unknown_timers(current, broker)
+    settings = common.settings()
+    broker = common.setup_jobs(settings)
+
+    common.refuse_unknown_timers(settings, broker)
     stop = threading.Event()
-    thread = SchedulerThread(current, stop)
+    thread = SchedulerThread(settings, stop)
     thread.start()
-    metrics = serve_metrics(current)
+    metrics = common.serve_metrics(settings)
     try:
-        wait_for_signal()
+        common.wait_for_signal()
     finally:
         stop.set()
         thread.join(10)
-        stop_metrics(metrics)
-        close_broker(broker)
+        common.stop_metrics(metrics)
+        common.close_embedded_redis(broker)
 
 
 @click.command()
 @click.option("--at", "at", default=None, help="ISO-8601 instant (default: now).")
 def sweep(at: str | None) -> None:
     """Run every timer that is due at that instant, once."""
-    current = settings()
-    broker = setup_jobs(current)
+    from mailflow.schedule import run_sweep
 
-    refuse_unknown_timers(current, broker)
+    settings = common.settings()
+    broker = common.setup_jobs(settings)
+
+    common.refuse_unknown_timers(settings, broker)
     instant = None
     if at:
         try:
@@ -56,8 +50,8 @@ def sweep(at: str | None) -> None:
         except ValueError:
             raise click.BadParameter(f"not an ISO-8601 instant: {at}", param_hint="--at") from None
     try:
-        results = run_sweep(current, instant)
+        results = run_sweep(settings, instant)
     finally:
-        close_broker(broker)
+        common.close_embedded_redis(broker)
     for name, count in results.items():
         click.echo(f"{name}: {count}")

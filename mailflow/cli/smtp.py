@@ -4,30 +4,24 @@ from __future__ import annotations
 
 import click
 
-from mailflow.cli.common import (
-    close_broker,
-    serve_metrics,
-    settings,
-    setup_jobs,
-    stop_metrics,
-    wait_for_signal,
-)
-from mailflow.inbound.smtp import IntakeController
+from mailflow.cli import common
 
 
 @click.command()
 def smtp() -> None:
     """Run the SMTP intake server."""
-    current = settings()
-    broker = setup_jobs(current)
+    from mailflow.inbound.smtp import IntakeController
 
-    controller = IntakeController(current)
+    settings = common.settings()
+    broker = common.setup_jobs(settings)
+
+    controller = IntakeController(settings)
     controller.start()
-    metrics = serve_metrics(current)
+    metrics = common.serve_metrics(settings)
     click.echo(f"SMTP intake listening on {controller.hostname}:{controller.port}")
     try:
-        wait_for_signal()
+        common.wait_for_signal()
     finally:
         controller.stop()
-        stop_metrics(metrics)
-        close_broker(broker)
+        common.stop_metrics(metrics)
+        common.close_embedded_redis(broker)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 
-from mailflow.cli.common import close_broker, settings, setup_jobs
+from mailflow.cli import common
 from mailflow.clock import now
-from mailflow.ratings.service import recompute_all
 
 
 @click.group()
@@ -17,13 +16,15 @@ def tiers() -> None:
 @tiers.command("recompute")
 def tiers_recompute() -> None:
     """Recompute every installer's score and tier now (the scheduler does it nightly)."""
-    current = settings()
-    broker = setup_jobs(current)
+    from mailflow.ratings.service import recompute_all
+
+    settings = common.settings()
+    broker = common.setup_jobs(settings)
 
     try:
-        changes = recompute_all(current, now())
+        changes = recompute_all(settings, now())
     finally:
-        close_broker(broker)
+        common.close_embedded_redis(broker)
     for change in changes:
         click.echo(
             f"installer {change.installer_id}: {change.old_tier} -> {change.new_tier} "

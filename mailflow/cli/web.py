@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import click
-import uvicorn
 
-from mailflow.cli.common import settings, setup_jobs
-from mailflow.web.app import create_app
-from mailflow.web.server import uvicorn_config
+from mailflow.cli import common
 
 
 @click.command()
 def web() -> None:
     """Serve the web app and API (uvicorn)."""
-    current = settings()
-    setup_jobs(current)
+    import uvicorn
 
-    uvicorn.Server(uvicorn_config(create_app(), current, log_level="info")).run()
+    from mailflow.web.app import create_app
+    from mailflow.web.server import uvicorn_config
+
+    settings = common.settings()
+    common.setup_jobs(settings)
+
+    uvicorn.Server(uvicorn_config(create_app(), settings, log_level="info")).run()

@@ -1,5 +1,5 @@
-"""The ``mailflow`` command loads each command's module only when needed (#21): ``--help`` and
-``status`` import neither SQLAlchemy nor FastAPI nor Dramatiq; what ``status`` reads on its own
+"""The ``mailflow`` command loads each command's module only when needed (#21): ``--help``, a
+command's ``--help`` and ``status`` import neither SQLAlchemy nor FastAPI nor Dramatiq; what ``status`` reads on its own
 (settings, migration head, queue names) agrees with the real sources; the group's help shows
 each command's own summary."""
 
@@ -57,9 +57,15 @@ def test_status_imports_no_framework(tmp_path):
     assert result == {"code": 1, "heavy": []}  # no database there
 
 
-def test_a_command_is_loaded_when_it_runs(tmp_path):
-    result = modules_after(["db", "--help"], tmp_path)
-    assert result["code"] == 0 and "alembic" in result["heavy"]
+@pytest.mark.parametrize("args", [["run", "--help"], ["admin", "create", "--help"]])
+def test_a_commands_help_imports_no_framework(args, tmp_path):
+    assert modules_after(args, tmp_path) == {"code": 0, "heavy": []}
+
+
+def test_a_command_imports_its_machinery_when_it_runs(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "MAILFLOW_DATA_DIR": str(tmp_path / "var")}
+    result = modules_after(["db", "upgrade"], tmp_path, env)
+    assert result["code"] in (0, None) and {"sqlalchemy", "alembic"} <= set(result["heavy"])
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
