@@ -33,7 +33,7 @@ from mailflow.metrics import observe_send
 from mailflow.models import Installer, OutboxMessage, OutboxState
 from mailflow.outbound import webhooks
 from mailflow.outbound.emails import UNSUBSCRIBE_HEADERS, EmailSpec, unsubscribe_headers
-from mailflow.outbound.message import WIRE_POLICY, build_message, new_message_id, verp_address
+from mailflow.outbound.message import build_raw, new_message_id, verp_address
 from mailflow.outbound.templates import render_email
 from mailflow.outbound.transports import PermanentFailure, TemporaryFailure, thread_transport
 
@@ -77,7 +77,7 @@ def queue_email(
     )
     session.add(row)
     session.flush()  # the id is part of the VERP return path
-    row.raw = build_message(row, settings).as_bytes(policy=WIRE_POLICY)
+    row.raw = build_raw(row, settings)
     enqueue_on_commit(session, "send_email", row.id)
     return row
 
