@@ -88,23 +88,47 @@ def check_timer_kinds(settings: Settings) -> None:
         )
 
 
-def run_due_timers(settings: Settings, at: datetime, *, batch: int = 200) -> int:
-    """Act on every timer due at ``at``, each in its own transaction with its claim. A kind
-    without a handler stays pending, never marked done unacted (``check_timer_kinds`` refuses
-    to start a process that would meet one). Returns how many acted."""
+# Due timers acted on in one transaction (one commit, one claim statement): a reminder costs
+# its own statements only. A failure rolls the group back and its timers are retried one by
+# one, each in its own transaction, so that one timer's failure never holds up the others.
+TIMER_GROUP = 20
+
+
+def _act_on_timers(settings: Settings, ids: list[int], at: datetime) -> int:
+    with session_scope(settings) as session:
+        claimed = timers.claim_many(session, ids, at)  # the others: another scheduler's
+        for timer in claimed:
+            TIMER_HANDLERS[timer.kind](session, timer, at, settings)
+        return len(claimed)
+
+
+def run_due_timers(
+    settings: Settings, at: datetime, *, batch: int = 200, group: int = TIMER_GROUP
+) -> int:
+    """Act on every timer due at ``at``, each claimed in the transaction of what it does
+    (groups of ``group`` per transaction; a group that fails is redone one timer per
+    transaction, and a timer that fails alone stays pending). A kind without a handler stays
+    pending, never marked done unacted (``check_timer_kinds`` refuses to start a process that
+    would meet one). Returns how many acted."""
     acted = 0
     while True:
         with session_scope(settings) as session:
             ids = timers.due(session, at, TIMER_HANDLERS, batch=batch)
-        for timer_id in ids:
+        for start in range(0, len(ids), group):
+            chunk = ids[start : start + group]
             try:
-                with session_scope(settings) as session:
-                    timer = timers.claim(session, timer_id, at)
-                    if timer is not None:  # else another scheduler took it
-                        TIMER_HANDLERS[timer.kind](session, timer, at, settings)
-                        acted += 1
+                acted += _act_on_timers(settings, chunk, at)
+                continue
             except Exception:
-                log_failure(log, "timer %s failed; it stays pending", timer_id)
+                if len(chunk) == 1:
+                    log_failure(log, "timer %s failed; it stays pending", chunk[0])
+                    continue
+                log.info("a timer of %s failed; acting on them one by one", chunk)
+            for timer_id in chunk:
+                try:
+                    acted += _act_on_timers(settings, [timer_id], at)
+                except Exception:
+                    log_failure(log, "timer %s failed; it stays pending", timer_id)
         if len(ids) < batch:
             return acted
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from mailflow.app.uow import UnitOfWork
 from mailflow.config import Settings
-from mailflow.db import session_scope
+from mailflow.db import is_postgres, session_scope
 from mailflow.domain import lead as states
 from mailflow.domain import offer as offer_rules
 from mailflow.domain.calendar import add_business_days
@@ -223,14 +223,20 @@ def start_reminders(uow: UnitOfWork, event: LeadAccepted | LeadAssigned) -> Outc
 
 
 def _held_by(session: Session, timer: Timer, wanted: set) -> tuple[Lead, Installer] | None:
-    lead = lock_lead(session, timer.lead_id)
-    if (
-        lead is None
-        or lead.assigned_installer_id != timer.installer_id
-        or lead.status not in wanted
-    ):
+    """The timer's lead (locked) and installer, read in one statement, if the installer still
+    holds the lead in a ``wanted`` status."""
+    query = select(Lead, Installer).where(
+        Lead.id == timer.lead_id, Installer.id == timer.installer_id
+    )
+    if is_postgres(session):
+        query = query.with_for_update(of=Lead)
+    row = session.execute(query).first()
+    if row is None:
         return None
-    return lead, session.get(Installer, timer.installer_id)
+    lead, installer = row
+    if lead.assigned_installer_id != timer.installer_id or lead.status not in wanted:
+        return None
+    return lead, installer
 
 
 def _status_reminder(session: Session, timer: Timer, at: datetime, settings: Settings) -> None:
