@@ -225,16 +225,18 @@ def start_reminders(uow: UnitOfWork, event: LeadAccepted | LeadAssigned) -> Outc
 def _held_by(session: Session, timer: Timer, wanted: set) -> tuple[Lead, Installer] | None:
     """The timer's lead (locked) and installer, read in one statement, if the installer still
     holds the lead in a ``wanted`` status."""
-    query = select(Lead, Installer).where(
-        Lead.id == timer.lead_id, Installer.id == timer.installer_id
+    query = (
+        select(Lead, Installer)
+        .join(Installer, Installer.id == Lead.assigned_installer_id)
+        .where(Lead.id == timer.lead_id, Installer.id == timer.installer_id)
     )
     if is_postgres(session):
         query = query.with_for_update(of=Lead)
     row = session.execute(query).first()
     if row is None:
         return None
-    lead, installer = row
-    if lead.assigned_installer_id != timer.installer_id or lead.status not in wanted:
+    lead, installer = row  # the lead is still theirs (the join)
+    if lead.status not in wanted:
         return None
     return lead, installer
 
