@@ -96,6 +96,18 @@ MAX_LINE = 78  # RFC 5322's "should" (998 is the "must")
 _SIMPLE_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
 _PLAIN = re.compile(r"[\x20-\x7e]*")
 _ADDRESS_HEADERS = {"to", "cc", "bcc", "reply-to", "from", "sender"}
+_OWN_HEADERS = {
+    "from",
+    "to",
+    "subject",
+    "date",
+    "message-id",
+    "mime-version",
+    "content-type",
+    "content-transfer-encoding",
+    "return-path",
+    "x-mailflow-outbox-id",
+}
 
 
 def _refuse_newlines(name: str, value: str) -> None:
@@ -200,7 +212,10 @@ def build_raw(row: OutboxMessage, settings: Settings) -> bytes:
         f"Return-Path: <{verp_address(settings, row.id)}>{CRLF}",
         f"X-Mailflow-Outbox-Id: {row.id}{CRLF}",
     ]
-    parts += [other_header(name, value) for name, value in (row.headers or {}).items()]
+    for name, value in (row.headers or {}).items():
+        if name.lower() in _OWN_HEADERS:  # the policy refuses a second To, Subject…
+            raise ValueError(f"{name}: set by the builder, not by a composer")
+        parts.append(other_header(name, value))
     if not row.body_html:
         parts.append(_qp_part("plain", row.body_text or "", mime_version=True))
         return "".join(parts).encode("ascii")

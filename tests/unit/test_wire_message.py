@@ -222,3 +222,10 @@ def test_a_row_with_an_attachment_is_built_as_before():
 def test_subjects_the_policy_changed(subject):
     row = outbox_row(subject, "zoe@example.org", {}, "text\n", None)
     assert parsed(build_raw(row, Settings(secret_keys=KEY)))["Subject"] == subject
+
+
+@pytest.mark.parametrize("name", ["To", "subject", "Content-Type", "X-Mailflow-Outbox-Id"])
+def test_a_composer_cannot_set_a_header_the_builder_sets(name):
+    row = outbox_row("Lead #41", "zoe@example.org", {name: "x@example.org"}, "text\n", None)
+    with pytest.raises(ValueError):
+        build_raw(row, Settings(secret_keys=KEY))
