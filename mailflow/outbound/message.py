@@ -84,8 +84,8 @@ def build_message(row: OutboxMessage, settings: Settings) -> EmailMessage:
 # ------------------------------------------------------------------ the wire bytes (#21) ----
 # ``build_raw`` writes the bytes ``build_message(...).as_bytes(policy=WIRE_POLICY)`` stands for
 # without building an ``EmailMessage``: the policy's header classes and folder cost more than
-# the rest of queueing an email. What is the same in every message (the From line, the part
-# headers) is prepared once; the subject is folded at its spaces, or written as RFC 2047
+# the rest of queueing an email. The From line (the sender's display name, through the
+# policy) is prepared once per sender, the fixed headers are constant text; the subject is folded at its spaces, or written as RFC 2047
 # encoded words (UTF-8, base64) when it is not plain ASCII; bodies are quoted-printable with
 # the standard library's own encoder, as before. A header value with CR or LF is refused, as
 # the policy refuses it (no header injection). Rows with attachments, and address headers that
