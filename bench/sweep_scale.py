@@ -99,9 +99,17 @@ print(json.dumps(out))
 """
 
 
-def populate(dsn: str, history: int, timers: int, offers: int, due: datetime, seed: int) -> None:
+def populate(
+    dsn: str,
+    history: int,
+    timers: int,
+    offers: int,
+    due: datetime,
+    seed: int,
+    installers: int = 100,
+) -> None:
     rng = random.Random(seed)
-    installers = list(range(1, 101))
+    installers = list(range(1, installers + 1))
     postcodes = ["75001", "75010", "75015", "92100", "93200", "94300"]
     with psycopg.connect(dsn) as conn:
         first_id = 1
@@ -252,20 +260,26 @@ def plans(dsn: str, due: datetime) -> list[str]:
 
 
 def run_size(
-    pg: PostgresCluster, root: Path, history: int, timers: int, offers: int, due: datetime
+    pg: PostgresCluster,
+    root: Path,
+    history: int,
+    timers: int,
+    offers: int,
+    due: datetime,
+    installers: int = 100,
 ) -> dict:
-    name = f"sweep_{history}"
+    name = f"sweep_{history}_{installers}"
     env = base_env(root, MAILFLOW_DATABASE_URL=pg.create_database(name))
     cli(env, root, "db", "upgrade")
     csv = root / "installers.csv"
-    network = make_network(100, random.Random(1))
+    network = make_network(installers, random.Random(1))
     for installer in network:
         installer.prefixes = ["75", "92", "93", "94"]
         installer.capacity = 1_000_000
     write_installers_csv(csv, network)
     cli(env, root, "installers", "import", str(csv))
     started = time.perf_counter()
-    populate(pg.dsn(name), history, timers, offers, due, seed=history)
+    populate(pg.dsn(name), history, timers, offers, due, seed=history, installers=installers)
     loaded = time.perf_counter() - started
     print(
         f"history {history:>9,} past offers: loaded in {loaded:.0f}s "

@@ -17,6 +17,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 TIER_RANK = {"gold": 3, "silver": 2, "bronze": 1}
@@ -73,11 +74,25 @@ def serving_prefix(candidate: Candidate, postcode: str, country: str) -> str | N
     """The service-area prefix that covers the postcode, if any. A letters-only prefix (UK
     areas such as ``W`` or ``SW``) must match the postcode's whole letter area, so ``W`` does
     not cover ``WC1``."""
-    if candidate.country.upper() != country.upper():
+    return prefix_for(candidate.postcodes, candidate.country, postcode, country)
+
+
+def prefix_for(
+    prefixes: tuple[str, ...], own_country: str, postcode: str, country: str
+) -> str | None:
+    """:func:`serving_prefix` of an installer's prefixes and country."""
+    if own_country.upper() != country.upper():
         return None
+    return _covering(tuple(prefixes), postcode)
+
+
+@lru_cache(maxsize=65536)
+def _covering(prefixes: tuple[str, ...], postcode: str) -> str | None:
+    # Routing asks the same (prefixes, postcode) many times per lead (ranking, waiting,
+    # the decision's facts): a pure function, remembered.
     code = _compact(postcode)
     area = re.match(r"[A-Z]*", code).group(0)
-    for prefix in candidate.postcodes:
+    for prefix in prefixes:
         p = _compact(prefix)
         if not p:
             continue

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from mailflow.app.uow import UnitOfWork
-from mailflow.clock import as_utc
 from mailflow.config import Settings
 from mailflow.db import is_postgres, session_scope
 from mailflow.domain import lead as lead_rules
@@ -25,15 +24,13 @@ from mailflow.domain.offer import OfferClosed
 from mailflow.domain.routing import (
     Candidate,
     Choice,
-    available_days,
     choose,
-    paced_caps,
+    prefix_for,
     rank,
     serving_prefix,
     waits,
 )
 from mailflow.models import (
-    HELD_STATUSES,
     Actor,
     Installer,
     Lead,
@@ -42,6 +39,7 @@ from mailflow.models import (
     OfferStatus,
 )
 from mailflow.routing import decisions, speed
+from mailflow.routing.candidates import InstallerRow, figures_of, installer_rows
 from mailflow.routing.standing import period_counts
 
 log = logging.getLogger(__name__)
@@ -63,11 +61,15 @@ def lock_offer(session: Session, offer_id: int) -> Offer | None:
     return session.scalar(query)
 
 
-def serving_installers(session: Session, lead: Lead) -> tuple[list[Installer], int]:
-    """The installers of the lead's country who serve its postcode, and how many do not."""
-    in_country = list(session.scalars(select(Installer).where(Installer.country == lead.country)))
+def serving_installers(session: Session, lead: Lead) -> tuple[list[InstallerRow], int]:
+    """The installers of the lead's country who serve its postcode (plain rows), and how many
+    do not."""
+    in_country = installer_rows(session, lead.country)
     serving = [
-        i for i in in_country if serving_prefix(_bare(i), lead.postcode, lead.country) is not None
+        i
+        for i in in_country
+        if prefix_for(tuple(i.postcodes.split()), i.country, lead.postcode, lead.country)
+        is not None
     ]
     return serving, len(in_country) - len(serving)
 
@@ -90,81 +92,19 @@ def area_candidates(
 
 
 def candidates_of(
-    session: Session, installers: list[Installer], now: datetime, settings: Settings | None = None
+    session: Session, installers: list, now: datetime, settings: Settings | None = None
 ) -> list[Candidate]:
-    """These installers with the figures the rules need (a few queries for all of them)."""
-    if not installers:
-        return []
-    ids = [i.id for i in installers]
-    since = now - timedelta(days=30)
-    # Both read the last 30 days through ix_offers_installer_offered_at: the cost does not grow
-    # with the years of history. An installer without an offer in 30 days waited longest.
-    recent, last = {}, {}
-    for installer_id, count, latest in session.execute(
-        select(Offer.installer_id, func.count(), func.max(Offer.offered_at))
-        .where(Offer.installer_id.in_(ids), Offer.offered_at >= since)
-        .group_by(Offer.installer_id)
-    ):
-        recent[installer_id], last[installer_id] = count, latest
-    held = dict(
-        session.execute(
-            select(Lead.assigned_installer_id, func.count())
-            .where(Lead.assigned_installer_id.in_(ids), Lead.status.in_(HELD_STATUSES))
-            .group_by(Lead.assigned_installer_id)
-        ).all()
-    )
-    pending = dict(
-        session.execute(
-            select(Offer.installer_id, func.count())
-            .where(Offer.installer_id.in_(ids), Offer.status == OfferStatus.OFFERED)
-            .group_by(Offer.installer_id)
-        ).all()
-    )
-    limit = settings.max_pending_offers if settings is not None else None
-    day_pct = settings.pacing_day_percent if settings is not None else 10.0
-    week_pct = settings.pacing_week_percent if settings is not None else 30.0
-    counts, caps = {}, {}
-    for i in installers:
-        caps[i.id] = paced_caps(
-            i.cap_day, i.cap_week, i.cap_month, day_percent=day_pct, week_percent=week_pct
-        )
-        counts[i.id] = period_counts(session, i, now) if any(caps[i.id]) else (0, 0, 0)
-    return [
-        Candidate(
-            id=i.id,
-            email=i.email,
-            country=i.country,
-            postcodes=tuple(i.postcode_prefixes),
-            tier=i.tier,
-            active=i.active,
-            vacation_from=i.vacation_from,
-            vacation_until=i.vacation_until,
-            bounced=i.bounced_at is not None,
-            capacity=i.capacity,
-            open_leads=held.get(i.id, 0),
-            rating=i.rating,
-            offers_30d=recent.get(i.id, 0),
-            available_days=available_days(i.vacation_from, i.vacation_until, now),
-            last_offer_at=as_utc(last[i.id]) if i.id in last else None,
-            pending_offers=pending.get(i.id, 0),
-            pending_limit=limit,
-            offers_day=counts[i.id][0],
-            offers_week=counts[i.id][1],
-            offers_month=counts[i.id][2],
-            cap_day=caps[i.id][0],
-            cap_week=caps[i.id][1],
-            cap_month=caps[i.id][2],
-        )
-        for i in installers
-    ]
+    """These installers (plain rows or ``Installer``) with the figures the rules need (a few
+    grouped statements for all of them)."""
+    return figures_of(session, installers, now, settings)
 
 
-def _bare(installer: Installer) -> Candidate:
+def _bare(installer: Installer | InstallerRow) -> Candidate:
     return Candidate(
         id=installer.id,
         email=installer.email,
         country=installer.country,
-        postcodes=tuple(installer.postcode_prefixes),
+        postcodes=tuple(installer.postcodes.split()),
     )
 
 
@@ -548,7 +488,7 @@ def reoffer_pool(settings: Settings, at: datetime, *, batch: int = 200) -> int:
             .order_by(Lead.created_at)
             .limit(batch)
         ).all()
-        serving = [_bare(i) for i in session.scalars(select(Installer).where(Installer.active))]
+        serving = [_bare(i) for i in installer_rows(session) if i.active]
     # A lead nobody active serves stays in the pool: not worth a transaction.
     ids = [
         row.id

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from mailflow.config import Settings
 from mailflow.db import session_scope
 from mailflow.domain.routing import BUSY, Candidate, ineligibility, serving_prefix
-from mailflow.models import Installer, Lead, LeadStatus, Offer, Timer
+from mailflow.models import Lead, LeadStatus, Offer, Timer
+from mailflow.routing.candidates import installer_rows
 from mailflow.routing.offers import (
     ROUTABLE,
     _bare,
@@ -62,7 +63,7 @@ def offer_waiting_leads(
                 )
             ):
                 offered.setdefault(lead_id, set()).add(installer_id)
-            installers = list(session.scalars(select(Installer)))
+            installers = installer_rows(session)
         skipped: list[int] = []
         by_country: dict[str, list[Candidate]] = {}
         for i in installers:
@@ -133,11 +134,7 @@ def why_waiting_many(
     if not leads:
         return {}
     countries = {lead.country for lead in leads}
-    installers = list(
-        session.scalars(
-            select(Installer).where(Installer.country.in_(countries)).order_by(Installer.id)
-        )
-    )
+    installers = installer_rows(session, *countries)
     bare = {i.id: _bare(i) for i in installers}
     own = {i.id: (i.cap_day, i.cap_week, i.cap_month) for i in installers}
     serving = {
