@@ -68,6 +68,7 @@ def _count(*_args):
 settings = get_settings()
 due = datetime.fromisoformat(sys.argv[1])
 profiled = os.environ.get("BENCH_PROFILE", "")
+only = set(filter(None, os.environ.get("BENCH_JOBS", "").split(",")))
 phases = [
     ("first", due - timedelta(hours=1)),
     ("idle", due - timedelta(minutes=59)),
@@ -78,6 +79,8 @@ out = {}
 for phase, at in phases:
     timings = {}
     for name, job in SWEEPS:
+        if only and name not in only:
+            continue
         profile = cProfile.Profile() if phase == "due" and name == profiled else None
         started, cpu, before = time.perf_counter(), time.process_time(), statements[0]
         if profile:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -182,10 +182,13 @@ def explain(
     escalated: bool = False,
     second_chance: bool = False,
     busy: frozenset[int] = frozenset(),
+    facts_for: int | None = None,
 ) -> Explanation:
     """Each candidate's verdict under the rules of ``choose`` (``rank``'s first is chosen; when
     ``escalated``, every eligible one is). ``previous``: the status of each installer's last
-    offer of this lead (declined, expired, ...), to say more than "already offered"."""
+    offer of this lead (declined, expired, ...), to say more than "already offered".
+    ``facts_for``: only the first so many verdicts get their facts (what is stored: the rest
+    is only counted per reason), so that thousands of candidates cost little."""
     previous = previous or {}
     where = {"postcode": postcode, "country": country}
     # ``busy``: eligible, but another worker was offering them a lead at that very moment.
@@ -197,7 +200,7 @@ def explain(
     verdicts: list[Verdict] = []
     if escalated:
         chosen = tuple(ranked)
-        verdicts += [Verdict(c.id, CHOSEN, "escalated", facts_of(c, **where)) for c in ranked]
+        verdicts += [Verdict(c.id, CHOSEN, "escalated") for c in ranked]
     elif ranked:
         best, chosen = ranked[0], (ranked[0],)
         best_key = sort_key(best, shares)
@@ -207,10 +210,10 @@ def explain(
             why = "only_eligible"
         else:
             why = CHOSEN_BY[_first_difference(best_key, sort_key(ranked[1], shares))]
-        verdicts.append(Verdict(best.id, CHOSEN, why, facts_of(best, **where)))
+        verdicts.append(Verdict(best.id, CHOSEN, why))
         for other in ranked[1:]:
             lower = RANKED_LOWER[_first_difference(best_key, sort_key(other, shares))]
-            verdicts.append(Verdict(other.id, PASSED, lower, facts_of(other, **where)))
+            verdicts.append(Verdict(other.id, PASSED, lower))
     else:
         chosen = ()
     eligible = {c.id for c in ranked}
@@ -219,12 +222,18 @@ def explain(
         if c.id in eligible:
             continue
         if c.id in busy:
-            barred.append(Verdict(c.id, PASSED, "busy", facts_of(c, **where)))
+            barred.append(Verdict(c.id, PASSED, "busy"))
             continue
         code = INELIGIBLE[ineligibility(c, **where, offered=offered, now=now)]
         if code == "already_offered":
             code = PREVIOUS.get(previous.get(c.id, ""), code)
-        barred.append(Verdict(c.id, PASSED, code, facts_of(c, **where)))
+        barred.append(Verdict(c.id, PASSED, code))
     # Those in the area before those outside it: the bounded record keeps the informative ones.
     barred.sort(key=lambda v: (v.reason == "out_of_area", v.installer_id))
-    return Explanation(chosen, tuple(verdicts + barred))
+    everyone = verdicts + barred
+    by_id = {c.id: c for c in candidates}
+    told = len(everyone) if facts_for is None else facts_for
+    everyone[:told] = [
+        replace(v, facts=facts_of(by_id[v.installer_id], **where)) for v in everyone[:told]
+    ]
+    return Explanation(chosen, tuple(everyone))

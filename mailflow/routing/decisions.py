@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from mailflow.app.uow import UnitOfWork
 from mailflow.domain.effects import Outcome, RecordDecision, outcome
 from mailflow.domain.routing import Candidate
-from mailflow.domain.routing_why import explain
+from mailflow.domain.routing_why import KEEP, explain
 from mailflow.models import Lead, Offer, RoutingDecision
 
 OFFERED, SECOND_CHANCE, ESCALATED, POOLED = "offered", "second_chance", "escalated", "pooled"
@@ -48,8 +48,9 @@ def decided(
         busy=seen.busy,
         escalated=kind == ESCALATED,
         second_chance=kind == SECOND_CHANCE,
+        facts_for=KEEP,
     )
-    stored, rest = why.bounded()
+    stored, rest = why.bounded(KEEP)
     if seen.outside:
         rest = {**rest, "out_of_area": rest.get("out_of_area", 0) + seen.outside}
     reasons = {v.installer_id: v.reason for v in why.verdicts}
