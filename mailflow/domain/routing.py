@@ -265,6 +265,11 @@ def choose(
     ranked = rank(
         candidates, postcode=postcode, country=country, offered=offered, now=now, shares=shares
     )
+    return choice_of(ranked, postcode=postcode, country=country)
+
+
+def choice_of(ranked: list[Candidate], *, postcode: str, country: str) -> Choice | None:
+    """The choice :func:`choose` makes from :func:`rank`'s list."""
     if not ranked:
         return None
     best = ranked[0]

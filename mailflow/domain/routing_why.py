@@ -183,20 +183,20 @@ def explain(
     second_chance: bool = False,
     busy: frozenset[int] = frozenset(),
     facts_for: int | None = None,
+    ranked: list[Candidate] | None = None,
 ) -> Explanation:
     """Each candidate's verdict under the rules of ``choose`` (``rank``'s first is chosen; when
     ``escalated``, every eligible one is). ``previous``: the status of each installer's last
     offer of this lead (declined, expired, ...), to say more than "already offered".
     ``facts_for``: only the first so many verdicts get their facts (what is stored: the rest
-    is only counted per reason), so that thousands of candidates cost little."""
+    is only counted per reason), so that thousands of candidates cost little. ``ranked``:
+    :func:`rank` of the same candidates under the same terms, when the caller has it."""
     previous = previous or {}
     where = {"postcode": postcode, "country": country}
     # ``busy``: eligible, but another worker was offering them a lead at that very moment.
-    ranked = [
-        c
-        for c in rank(candidates, **where, offered=offered, now=now, shares=shares)
-        if c.id not in busy
-    ]
+    if ranked is None:
+        ranked = rank(candidates, **where, offered=offered, now=now, shares=shares)
+    ranked = [c for c in ranked if c.id not in busy]
     verdicts: list[Verdict] = []
     if escalated:
         chosen = tuple(ranked)

@@ -37,9 +37,11 @@ def decided(
     seen: Seen,
     *,
     kind: str = OFFERED,
+    ranked: list[Candidate] | None = None,
 ) -> Outcome:
     """One decision per offer made (an escalated lead gets several at once); with no offer
-    (``POOLED``), one decision that says why nobody could take the lead."""
+    (``POOLED``), one decision that says why nobody could take the lead. ``ranked``: the
+    routing step's ranking of ``candidates`` under ``where`` (not ranked again)."""
     why = explain(
         candidates,
         **where,
@@ -49,6 +51,7 @@ def decided(
         escalated=kind == ESCALATED,
         second_chance=kind == SECOND_CHANCE,
         facts_for=KEEP,
+        ranked=ranked,
     )
     stored, rest = why.bounded(KEEP)
     if seen.outside:

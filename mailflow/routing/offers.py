@@ -24,6 +24,7 @@ from mailflow.domain.offer import OfferClosed
 from mailflow.domain.routing import (
     Candidate,
     Choice,
+    choice_of,
     choose,
     prefix_for,
     rank,
@@ -150,10 +151,19 @@ def next_offer(
             made, first = speed.offer_to_all(uow, lead, everyone, escalated, claim=_claim_slot)
             offers = decisions.offers_made_since(session, lead, first)
             why = decisions.decided(
-                uow, lead, candidates, where, offers, seen, kind=decisions.ESCALATED
+                uow,
+                lead,
+                candidates,
+                where,
+                offers,
+                seen,
+                kind=decisions.ESCALATED,
+                ranked=everyone,
             )
             return why + made, first
-    choice, kind = choose(candidates, **where, shares=uow.settings.share_weights), "offered"
+    # The ranking under ``where``, reused by the decision's explanation while ``where`` holds.
+    ranked = rank(candidates, **where, shares=uow.settings.share_weights)
+    choice, kind = choice_of(ranked, postcode=lead.postcode, country=lead.country), "offered"
     if choice is None and lead.status == LeadStatus.NEW and waits(candidates, **where):
         # installers who could take it are busy: the current cycle is not over, it waits
         return lead_rules.wait(lead, at=now), None
@@ -171,12 +181,15 @@ def next_offer(
             if choice is not None:
                 choice = Choice(choice.installer, f"second chance; {choice.reason}")
                 where, kind = {**where, "offered": offered - again}, decisions.SECOND_CHANCE
+                ranked = None
     if choice is None:
         was_pool = lead.status == LeadStatus.POOL
         pooled = lead_rules.pool(lead, at=now, offered_before=bool(offered))
         if was_pool:
             return pooled, None  # explained when it entered the pool
-        why = decisions.decided(uow, lead, candidates, where, [], seen, kind=decisions.POOLED)
+        why = decisions.decided(
+            uow, lead, candidates, where, [], seen, kind=decisions.POOLED, ranked=ranked
+        )
         return why + pooled, None
     busy: set[int] = set()
     while True:
@@ -211,7 +224,8 @@ def next_offer(
             choice = Choice(choice.installer, f"second chance; {choice.reason}")
     made, offer = speed.make_offer(uow, lead, installer, choice.reason)
     seen = seen._replace(busy=frozenset(busy))
-    return decisions.decided(uow, lead, candidates, where, [offer], seen, kind=kind) + made, offer
+    why = decisions.decided(uow, lead, candidates, where, [offer], seen, kind=kind, ranked=ranked)
+    return why + made, offer
 
 
 def _claim_slot(session: Session, candidate: Candidate, settings: Settings, now: datetime) -> bool:
