@@ -22,7 +22,9 @@ Then, in a fresh process (as a scheduler would be), every sweep job is timed:
 4. a steady sweep again.
 
 Prints each figure for both histories and the ratio large/small (aim: flat, ratio near 1), and
-the query plans of the two due-work queries on the large history.
+the query plans of the two due-work queries on the large history. ``BENCH_PROFILE=timers`` (or
+``offers``) prints a profile of that due job; ``BENCH_JOBS=offers,timers`` runs only those jobs
+(``bench/routing_scale.py`` runs the offers job alone, with 100 and 10,000 installers).
 """
 
 from __future__ import annotations
