@@ -68,7 +68,9 @@ def parsed(raw: bytes):
 def summary(message) -> dict:
     """What a reader takes from a message: every header as the default policy decodes it (the
     random boundary aside), addresses with their display names, each part's decoded content."""
-    headers = [(k, str(v)) for k, v in message.items() if k != "Content-Type"]
+    # Values compared without the white space around them: the policy folds a long header
+    # right after its colon, which leaves a space in front of the unfolded value.
+    headers = [(k, str(v).strip()) for k, v in message.items() if k != "Content-Type"]
     addresses = {
         name: [(a.display_name, a.addr_spec) for a in message[name].addresses]
         for name in ("From", "To", "Reply-To")
@@ -117,6 +119,18 @@ def check_wire(raw: bytes) -> None:
     text="Bonjour Zoë,\n" + "x" * 200 + "\n--\n.\nFrom here\n",
     html="<p>héllo</p>",
 )
+@example(
+    subject="",
+    sender="mailflow",
+    to="a@b.example",
+    reply_to=None,
+    unsubscribe="0" * 32,
+    text="",
+    html=None,
+)
+@example(
+    subject="", sender="0  0", to="a@b.example", reply_to=None, unsubscribe=None, text="", html=None
+)
 def test_parses_back_as_the_email_message_builder(
     subject, sender, to, reply_to, unsubscribe, text, html
 ):
@@ -146,7 +160,12 @@ def test_parses_back_as_the_email_message_builder(
     assert (mine["addresses"], mine["type"]) == (theirs["addresses"], theirs["type"])
     # … and that is what was asked for.
     assert back["Subject"] == subject
-    assert back["From"].addresses[0].display_name == sender.strip() or sender.strip() == ""
+    # The From line is the policy's own (prepared once per sender), as the old builder's: its
+    # display name is compared above; the policy may move white space in it (runs folded into
+    # one, a space where it splits encoded words), never the characters.
+    if sender.strip():  # (an empty name: the brand's default)
+        name = back["From"].addresses[0].display_name
+        assert "".join(name.split()) == "".join(sender.split())
     assert back["From"].addresses[0].addr_spec == "leads@mailflow.example"
     assert back["To"].addresses[0].addr_spec == to
     assert (back["Reply-To"] and back["Reply-To"].addresses[0].addr_spec) == (reply_to or None)
