@@ -74,12 +74,20 @@ def installed() -> bool:
 class UnitOfWork:
     """One transaction's session, settings and instant; applies outcomes to them."""
 
-    def __init__(self, session: Session, settings: Settings, now: datetime) -> None:
+    def __init__(
+        self, session: Session, settings: Settings, now: datetime, *, route_new_leads: bool = False
+    ) -> None:
         if _wiring is None:
             raise NotWired(
                 "mailflow.reactions.install() was not called: domain events would have no reactions"
             )
         self.session, self.settings, self.now = session, settings, now
+        # A lead created in this transaction is routed in it (the inbound job, a background
+        # worker), not by the routing job after commit (``mailflow.leads.created``).
+        self.route_new_leads = route_new_leads
+        # Rows made here that a later effect reads by id (the offer its email names): held, as
+        # the session holds clean objects weakly and would read a dropped one again.
+        self.kept: list[object] = []
         self.emails: list[OutboxMessage] = []
         # The routing decisions recorded here, by offer: the offer email says why from them.
         self.decisions: dict[int, RecordDecision] = {}

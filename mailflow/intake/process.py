@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
-from mailflow.db import is_postgres, session_scope
+from mailflow.db import is_postgres, log_failure, session_scope
 from mailflow.domain.intake import replies
 from mailflow.domain.intake.extraction_rules import Rule, RuleRead, read_with_rules
 from mailflow.domain.intake.headers import headers_of
@@ -102,7 +102,11 @@ def _envelope_to(row: InboundMessage) -> list[str] | None:
 
 
 def process_one(inbound_id: int, *, now: datetime, settings: Settings) -> InboundOutcome | None:
-    """Read, analyse outside any transaction, then apply in a short one."""
+    """Read, analyse outside any transaction, then apply in a short one (the inbound job and
+    the sweep's catch-up). A new lead is routed in that same transaction: its offer is queued
+    with it, no routing job follows. Should anything in it fail, the transaction is rolled
+    back and applied again without routing, which ``route_lead_job`` then does after commit:
+    a routing bug or a lock timeout never holds the lead back."""
 
     with session_scope(settings) as session:
         row = session.get(InboundMessage, inbound_id)
@@ -111,6 +115,25 @@ def process_one(inbound_id: int, *, now: datetime, settings: Settings) -> Inboun
         raw, envelope_to = blobs.read(settings, row), _envelope_to(row)
         rules = load_rules(session)
     analysis = analyse(raw, envelope_to, settings, rules)
+    try:
+        with session_scope(settings) as session:
+            return process_inbound_message(
+                session,
+                inbound_id,
+                now=now,
+                settings=settings,
+                analysis=analysis,
+                route_inline=True,
+            )
+    except Exception:
+        if analysis.result is None or analysis.result.kind != "lead":
+            raise  # no lead, so no routing: the job's retries handle it
+        log_failure(
+            log,
+            "inbound message %s: processing with its lead's routing failed; processed again, "
+            "the routing left to route_lead_job",
+            inbound_id,
+        )
     with session_scope(settings) as session:
         return process_inbound_message(
             session, inbound_id, now=now, settings=settings, analysis=analysis
@@ -124,9 +147,11 @@ def process_inbound_message(
     now: datetime,
     settings: Settings,
     analysis: Analysis | None = None,
+    route_inline: bool = False,
 ) -> InboundOutcome | None:
     """Process one message inside the caller's transaction. Returns the outcome, or None when
-    there was nothing to do (unknown id, already processed)."""
+    there was nothing to do (unknown id, already processed). ``route_inline``: a new lead is
+    offered in this transaction (see :func:`process_one`), else by ``route_lead_job``."""
     row = lock_inbound(session, inbound_id)
     if row is None or row.outcome != InboundOutcome.PENDING:
         return None
@@ -159,7 +184,15 @@ def process_inbound_message(
     row.parsed = {"kind": result.kind, **(result.info or {})}
     if analysis.rule is not None:
         count_read(session, analysis.rule, now=now)
-    return apply_result(session, row, result, now=now, settings=settings, raw=analysis.raw)
+    return apply_result(
+        session,
+        row,
+        result,
+        now=now,
+        settings=settings,
+        raw=analysis.raw,
+        route_inline=route_inline,
+    )
 
 
 def apply_result(
@@ -170,6 +203,7 @@ def apply_result(
     now: datetime,
     settings: Settings,
     raw: bytes,
+    route_inline: bool = False,
 ) -> InboundOutcome:
     if result.kind == "lead" and result.lead is not None:
         source = "email"
@@ -186,9 +220,12 @@ def apply_result(
         outcome = (
             InboundOutcome.DUPLICATE if lead.status == LeadStatus.DUPLICATE else InboundOutcome.LEAD
         )
-
-        route_or_hold(session, lead, row, now=now, settings=settings, raw=raw)
-        return _finish(row, outcome, now)
+        # Finished before routing: the row is written once, by routing's first query.
+        _finish(row, outcome, now)
+        route_or_hold(
+            session, lead, row, now=now, settings=settings, raw=raw, route_inline=route_inline
+        )
+        return outcome
     if result.kind == "bounce" and result.bounce is not None:
         return record_bounce(session, row, result, now=now, settings=settings)
     if result.kind == "auto_reply":

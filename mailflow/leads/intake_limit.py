@@ -103,11 +103,13 @@ def route_or_hold(
     now: datetime,
     settings: Settings,
     raw: bytes | None = None,
+    route_inline: bool = False,
 ) -> None:
-    """Start the new lead's rotation, unless its sender is over the limit: then it is held."""
+    """Start the new lead's rotation, unless its sender is over the limit: then it is held.
+    ``route_inline``: see :func:`mailflow.leads.created.lead_created`."""
     reason = over_limit(session, row, settings, raw) if lead.status == LeadStatus.NEW else None
     if reason is None:
-        lead_created(session, lead, now=now, settings=settings)
+        lead_created(session, lead, now=now, settings=settings, route_inline=route_inline)
         return
     lead_rules.move(lead, LeadStatus.HELD, by=Actor.SYSTEM)
     lead.status_changed_at, lead.updated_at = now, now

@@ -112,6 +112,10 @@ def create_lead(
         inbound_id=inbound_id,
         created_at=now,
         updated_at=now,
+        # Known to be empty: routing in the same transaction (the inbound job) clears them
+        # without writing the row again.
+        waiting_since=None,
+        held_until=None,
     )
     session.add(lead)
     session.flush()
