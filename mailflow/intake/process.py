@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.utils import getaddresses
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
-from mailflow.db import is_postgres, log_failure, session_scope
+from mailflow.db import get_engine, is_postgres, log_failure, session_scope
 from mailflow.domain.intake import replies
 from mailflow.domain.intake.extraction_rules import Rule, RuleRead, read_with_rules
 from mailflow.domain.intake.headers import headers_of
@@ -101,6 +102,20 @@ def _envelope_to(row: InboundMessage) -> list[str] | None:
     return row.envelope_to.split(",") if row.envelope_to else None
 
 
+@contextmanager
+def _transaction(connection: Connection) -> Iterator[Session]:
+    """As ``session_scope``, on a connection the caller holds."""
+    session = Session(bind=connection, expire_on_commit=False)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
 def process_one(inbound_id: int, *, now: datetime, settings: Settings) -> InboundOutcome | None:
     """Read, analyse outside any transaction, then apply in a short one (the inbound job and
     the sweep's catch-up). A new lead is routed in that same transaction: its offer is queued
@@ -108,25 +123,32 @@ def process_one(inbound_id: int, *, now: datetime, settings: Settings) -> Inboun
     back and applied again without routing, which ``route_lead_job`` then does after commit:
     a routing bug or a lock timeout never holds the lead back."""
 
-    with session_scope(settings) as session:
-        row = session.get(InboundMessage, inbound_id)
-        if row is None or row.outcome != InboundOutcome.PENDING or row.channel == Channel.WEBHOOK:
-            return None
-        raw, envelope_to = blobs.read(settings, row), _envelope_to(row)
-        rules = load_rules(session)
-    analysis = analyse(raw, envelope_to, settings, rules)
+    analysis = None
     try:
-        with session_scope(settings) as session:
-            return process_inbound_message(
-                session,
-                inbound_id,
-                now=now,
-                settings=settings,
-                analysis=analysis,
-                route_inline=True,
-            )
+        # Both transactions on one connection: one pool checkout (and its pre-ping).
+        with get_engine(settings).connect() as connection:
+            with _transaction(connection) as session:
+                row = session.get(InboundMessage, inbound_id)
+                if (
+                    row is None
+                    or row.outcome != InboundOutcome.PENDING
+                    or row.channel == Channel.WEBHOOK
+                ):
+                    return None
+                raw, envelope_to = blobs.read(settings, row), _envelope_to(row)
+                rules = load_rules(session)
+            analysis = analyse(raw, envelope_to, settings, rules)
+            with _transaction(connection) as session:
+                return process_inbound_message(
+                    session,
+                    inbound_id,
+                    now=now,
+                    settings=settings,
+                    analysis=analysis,
+                    route_inline=True,
+                )
     except Exception:
-        if analysis.result is None or analysis.result.kind != "lead":
+        if analysis is None or analysis.result is None or analysis.result.kind != "lead":
             raise  # no lead, so no routing: the job's retries handle it
         log_failure(
             log,
