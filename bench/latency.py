@@ -300,7 +300,9 @@ def main() -> int:
     by_email = {email: (float(a), float(b)) for email, a, b in stages}
     processing = [a for a, _ in by_email.values()]
     # The offer stamped with the lead's own instant: made by the job that created the lead.
-    later = [b for _, b in by_email.values() if b > 0]
+    # A drain job that took its instant before the lead was committed stamps the offer
+    # earlier than the lead: counted as 0.
+    later = [max(b, 0.0) for _, b in by_email.values() if b != 0]
     inline_rest = [
         watcher.seen[e] - t - by_email[e][0]
         for e, t in answered.items()
