@@ -21,8 +21,9 @@ is reported apart. The CPU per lead covers the measured window only; the bench's
 SMTP client threads, the watcher's polling and the PostgreSQL backend serving it) is reported
 apart from the service processes'. The workers count their database round trips by job
 (``MAILFLOW_COUNT_STATEMENTS``, read from their metrics): the round trips per lead from stored
-message to queued offer are those of the ``process_inbound`` and ``route_lead_job`` jobs (the
-latter now runs only for the leads the inbound job could not route).
+message to queued offer are those of the ``process_inbound`` (or ``process_inbound_batch``,
+several stored messages in one job) and ``route_lead_job`` jobs (the latter now runs only for
+the leads the inbound job could not route).
 
 Nobody answers the offers here, so the installers get no caps and no small capacity, and the
 pending-offer limit is lifted (``MAILFLOW_MAX_PENDING_OFFERS``): with the defaults every
@@ -56,7 +57,8 @@ from topology import Service, Topology, cpu_seconds, machine, missing_binaries  
 
 # The jobs a lead goes through from its stored message to its queued offer email: since #21
 # the inbound job alone, the routing job only when routing in the inbound job failed.
-LEAD_JOBS = ("process_inbound", "route_lead_job")
+# The SMTP frontend sends a group commit's messages ten per process_inbound_batch job.
+LEAD_JOBS = ("process_inbound", "process_inbound_batch", "route_lead_job")
 # A lead whose chosen installer was being offered another lead by another worker at that moment
 # waits, and this job offers the waiting leads (capacity, #17): part of the way too.
 DRAIN_JOB = "offer_waiting_job"
@@ -333,7 +335,7 @@ def main() -> int:
             f"max {max(v):.0f} ms"
         )
 
-    stage("stored -> lead created (the wait for the process_inbound job)", processing)
+    stage("stored -> lead created (the wait for the inbound job)", processing)
     stage(
         f"{len(inline_rest)} leads routed by the inbound job itself: job start -> offer row "
         f"visible (its work, its commit, the 5 ms poll; SMTP 250 -> visible less the wait)",
