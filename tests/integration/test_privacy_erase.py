@@ -114,7 +114,10 @@ def webhook_body(postcode: str) -> bytes:
 
 def accepted(settings, lead_id: int, at: datetime) -> None:
     with session_scope(settings) as s:
-        offer = route_lead(s, lead_id, now=at, settings=settings)
+        # A lead from the intake was offered by its inbound job; the webhook's wait for theirs.
+        offer = route_lead(s, lead_id, now=at, settings=settings) or s.scalar(
+            select(Offer).where(Offer.lead_id == lead_id, Offer.status == OfferStatus.OFFERED)
+        )
     with session_scope(settings) as s:
         accept(s, offer.id, offer.installer_id, now=at, settings=settings)
 
