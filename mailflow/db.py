@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 from sqlalchemy import create_engine, event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailflow.config import Settings, get_settings
@@ -172,9 +172,16 @@ def session_factory(settings: Settings | None = None) -> sessionmaker[Session]:
 
 
 @contextmanager
-def session_scope(settings: Settings | None = None) -> Iterator[Session]:
-    """A unit of work: commits on success, rolls back on error, always closes."""
-    session = session_factory(settings)()
+def session_scope(
+    settings: Settings | None = None, *, connection: Connection | None = None
+) -> Iterator[Session]:
+    """A unit of work: commits on success, rolls back on error, always closes. With
+    ``connection``, on a connection the caller holds (several transactions, one pool
+    checkout)."""
+    if connection is not None:
+        session = Session(bind=connection, expire_on_commit=False)
+    else:
+        session = session_factory(settings)()
     try:
         yield session
         session.commit()

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.utils import getaddresses
 
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
@@ -102,20 +101,6 @@ def _envelope_to(row: InboundMessage) -> list[str] | None:
     return row.envelope_to.split(",") if row.envelope_to else None
 
 
-@contextmanager
-def _transaction(connection: Connection) -> Iterator[Session]:
-    """As ``session_scope``, on a connection the caller holds."""
-    session = Session(bind=connection, expire_on_commit=False)
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
-
-
 def process_one(inbound_id: int, *, now: datetime, settings: Settings) -> InboundOutcome | None:
     """Read, analyse outside any transaction, then apply in a short one (the inbound job and
     the sweep's catch-up). A new lead is routed in that same transaction: its offer is queued
@@ -127,7 +112,7 @@ def process_one(inbound_id: int, *, now: datetime, settings: Settings) -> Inboun
     try:
         # Both transactions on one connection: one pool checkout (and its pre-ping).
         with get_engine(settings).connect() as connection:
-            with _transaction(connection) as session:
+            with session_scope(settings, connection=connection) as session:
                 row = session.get(InboundMessage, inbound_id)
                 if (
                     row is None
@@ -138,7 +123,7 @@ def process_one(inbound_id: int, *, now: datetime, settings: Settings) -> Inboun
                 raw, envelope_to = blobs.read(settings, row), _envelope_to(row)
                 rules = load_rules(session)
             analysis = analyse(raw, envelope_to, settings, rules)
-            with _transaction(connection) as session:
+            with session_scope(settings, connection=connection) as session:
                 return process_inbound_message(
                     session,
                     inbound_id,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -41,24 +41,8 @@ class InstallerRow(NamedTuple):
 COLUMNS = tuple(getattr(Installer, name) for name in InstallerRow._fields)
 
 
-class Routable(Protocol):
-    """An ``InstallerRow`` or an ``Installer``: what the figures are computed from."""
-
-    id: int
-    email: str
-    country: str
-    postcodes: str
-    tier: str
-    active: bool
-    vacation_from: datetime | None
-    vacation_until: datetime | None
-    bounced_at: datetime | None
-    capacity: int
-    rating: float | None
-    cap_day: int | None
-    cap_week: int | None
-    cap_month: int | None
-    timezone: str
+# What the figures are computed from: a plain row, or an installer already loaded.
+Routable = InstallerRow | Installer
 
 
 def installer_rows(session: Session, *countries: str) -> list[InstallerRow]:
