@@ -201,12 +201,15 @@ def next_offer(
             # First come, first served: the older lead gets this installer's free slot (the
             # drain offers it), this one waits its turn.
             return lead_rules.wait(lead, at=now) + outcome(Enqueue("offer_waiting_job")), None
-        installer = session.get(Installer, choice.installer.id)
-        if speed.out_of_hours(installer, lead, now, uow.settings):
-            # A short window would run out in the night: the lead waits for their morning.
-            return speed.hold(uow, lead, installer), None
-        if not is_postgres(session) or _claim_slot(session, choice.installer, uow.settings, now):
-            break
+        installer = _chosen(session, choice.installer.id)
+        if installer is not None:
+            if speed.out_of_hours(installer, lead, now, uow.settings):
+                # A short window would run out in the night: the lead waits for their morning.
+                return speed.hold(uow, lead, installer), None
+            if not is_postgres(session) or _slot_free(
+                session, choice.installer, installer, uow.settings, now
+            ):
+                break
         # Another transaction is offering this installer a lead right now (or did since the
         # figures were loaded): the pending limit and the caps must hold across workers, so
         # the next best installer is asked instead (SQLite has one writer).
@@ -222,21 +225,38 @@ def next_offer(
             return lead_rules.wait(lead, at=now) + outcome(Enqueue("offer_waiting_job")), None
         if kind == decisions.SECOND_CHANCE:
             choice = Choice(choice.installer, f"second chance; {choice.reason}")
+    # Held for the offer email, which reads the installer by id (the session holds clean
+    # objects weakly and would read a dropped one again).
+    uow.kept.append(installer)
     made, offer = speed.make_offer(uow, lead, installer, choice.reason)
     seen = seen._replace(busy=frozenset(busy))
     why = decisions.decided(uow, lead, candidates, where, [offer], seen, kind=kind, ranked=ranked)
     return why + made, offer
 
 
+def _chosen(session: Session, installer_id: int) -> Installer | None:
+    """The chosen installer. PostgreSQL: read with their row locked, never waiting for it (so no
+    lock-order deadlock with the lead's): ``None`` while another transaction is offering them a
+    lead; the lock then holds their pending limit and caps until this one commits."""
+    if not is_postgres(session):
+        return session.get(Installer, installer_id)
+    return session.scalars(
+        select(Installer).where(Installer.id == installer_id).with_for_update(skip_locked=True)
+    ).first()
+
+
 def _claim_slot(session: Session, candidate: Candidate, settings: Settings, now: datetime) -> bool:
-    """PostgreSQL: lock the installer's row (never waiting for it, so no lock-order deadlock
-    with the lead's) and count their open offers, and the period's offers against the caps in
-    force, again, as committed now."""
-    locked = session.scalar(
-        select(Installer.id).where(Installer.id == candidate.id).with_for_update(skip_locked=True)
-    )
-    if locked is None:
-        return False
+    """PostgreSQL: lock the installer's row (never waiting for it) and count their open offers,
+    and the period's offers against the caps in force, again, as committed now."""
+    installer = _chosen(session, candidate.id)
+    return installer is not None and _slot_free(session, candidate, installer, settings, now)
+
+
+def _slot_free(
+    session: Session, candidate: Candidate, installer: Installer, settings: Settings, now: datetime
+) -> bool:
+    """PostgreSQL, the installer's row locked: their open offers, and the period's offers
+    against the caps in force, counted again as committed now."""
     pending = session.scalar(
         select(func.count()).where(
             Offer.installer_id == candidate.id, Offer.status == OfferStatus.OFFERED
@@ -250,7 +270,7 @@ def _claim_slot(session: Session, candidate: Candidate, settings: Settings, now:
     caps = (candidate.cap_day, candidate.cap_week, candidate.cap_month)
     if not any(cap is not None for cap in caps):
         return True
-    used = period_counts(session, session.get(Installer, candidate.id), now)
+    used = period_counts(session, installer, now)
     return all(cap is None or n < cap for n, cap in zip(used, caps, strict=True))
 
 
