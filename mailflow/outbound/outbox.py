@@ -110,7 +110,7 @@ def claim(
 
     The batch is read through the ``(state, id)`` index from this row on, in id order, so a
     claim costs the same with ten or ten thousand rows queued (#21); rows queued before this
-    one have jobs of their own. The UPDATE's own state check is written as an expression
+    one have jobs of their own, and rows another claim is taking are skipped. The UPDATE's own state check is written as an expression
     (``coalesce``) so that SQLite, which has no statistics, finds the rows by their ids instead
     of reading every queued row through the state index; PostgreSQL re-checks it on a row
     another claim changed meanwhile."""
@@ -125,6 +125,10 @@ def claim(
         )
         .order_by(OutboxMessage.id)
         .limit(batch)
+        # PostgreSQL: locked in id order, and a row another claim holds is left to it, so two
+        # claims whose batches overlap never wait for each other (they deadlocked: the UPDATE
+        # locks its rows in no particular order). SQLite has one writer and no such clause.
+        .with_for_update(skip_locked=True)
     )
     still_queued = func.coalesce(OutboxMessage.state, OutboxMessage.state) == OutboxState.QUEUED
     rows = connection.execute(

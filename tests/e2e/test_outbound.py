@@ -6,6 +6,7 @@ from __future__ import annotations
 import mailbox
 import re
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -19,6 +20,7 @@ from mailflow.outbound.outbox import (
     RECENTLY_SENT,
     SENDING_LEASE,
     RecentlySent,
+    claim,
     deliver,
     queue_email,
     sweep_outbox,
@@ -224,9 +226,14 @@ def test_concurrent_workers_send_each_message_once(settings, installer, tmp_path
         current = settings.model_copy(update={"outbound_url": relay.url})
         ids = [queue_offer(settings, installer) for _ in range(30)]
 
+        errors = []
+
         def work(order):
             for outbox_id in order:
-                deliver(outbox_id, settings=current, now=clock.now(), batch=5)
+                try:
+                    deliver(outbox_id, settings=current, now=clock.now(), batch=5)
+                except Exception as exc:  # two claims must never wait for (or deadlock on)
+                    errors.append(exc)  # each other's rows
 
         threads = [threading.Thread(target=work, args=(ids[::step],)) for step in (1, -1, 2, -2)]
         for t in threads:
@@ -237,11 +244,43 @@ def test_concurrent_workers_send_each_message_once(settings, installer, tmp_path
             deliver(outbox_id, settings=current, now=clock.now())
     finally:
         relay.stop()
+    assert errors == []
     ids_received = sorted(int(r.message["X-Mailflow-Outbox-Id"]) for r in relay.received)
     assert ids_received == sorted(ids)
     with session_scope(settings) as s:
         states = {row.state for row in s.scalars(select(OutboxMessage))}
     assert states == {OutboxState.SENT}
+
+
+def test_overlapping_claims_neither_wait_for_nor_deadlock_on_each_other(settings, installer):
+    """Eight claims at once, each from its own row on, their batches overlapping: every row
+    goes to one claim at most, and no claim fails (on PostgreSQL they deadlocked when the
+    UPDATE locked its rows in no particular order)."""
+    ids = [queue_offer(settings, installer) for _ in range(1200)]
+    engine = get_engine(settings)
+    start = threading.Barrier(8)
+    claimed: list[list[int]] = []
+    errors = []
+
+    def take(first: int) -> None:
+        start.wait()
+        try:
+            with engine.begin() as connection:
+                batch = claim(connection, first, clock.now(), batch=400)
+                time.sleep(0.05)  # hold the rows while the others claim
+            claimed.append([item.id for item in batch])
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=take, args=(ids[n * 100],)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    taken = [outbox_id for batch in claimed for outbox_id in batch]
+    assert len(taken) == len(set(taken))
+    assert set(taken) <= set(ids) and len(taken) >= 60
 
 
 def test_rows_sent_in_a_batch_are_not_asked_for_again(settings, installer, tmp_path):
