@@ -122,6 +122,9 @@ def test_worker_killed_mid_send_and_broker_emptied(settings, database_url, broke
         "MAILFLOW_SECRET_KEYS": "test-key-new,test-key-old",
         "MAILFLOW_WEBHOOK_SECRET": "test-webhook-secret",
         "MAILFLOW_API_TOKEN": "test-api-token",
+        # One thread takes the sweep's jobs in their order: the first claims the three rows as
+        # one batch (a batch is its own row and the due rows after it).
+        "MAILFLOW_WORKER_THREADS": "1",
     }
     first = second = None
     try:
