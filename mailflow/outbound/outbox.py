@@ -125,15 +125,20 @@ def claim(
         )
         .order_by(OutboxMessage.id)
         .limit(batch)
-        # PostgreSQL: locked in id order, and a row another claim holds is left to it, so two
-        # claims whose batches overlap never wait for each other (they deadlocked: the UPDATE
-        # locks its rows in no particular order). SQLite has one writer and no such clause.
-        .with_for_update(skip_locked=True)
     )
+    if connection.dialect.name == "postgresql":
+        # Locked in id order, a row another claim holds left to it (SKIP LOCKED), so claims
+        # whose batches overlap never wait for each other (they deadlocked: the UPDATE locked
+        # its rows in no particular order). Materialised, so the batch is chosen once: as an
+        # IN (subquery) PostgreSQL could run it again and claim more than ``batch`` rows.
+        chosen = ids.with_for_update(skip_locked=True).cte("batch").prefix_with("MATERIALIZED")
+        in_batch = OutboxMessage.id == chosen.c.id
+    else:  # one writer: the subquery is read once, in the UPDATE's own transaction
+        in_batch = OutboxMessage.id.in_(ids)
     still_queued = func.coalesce(OutboxMessage.state, OutboxMessage.state) == OutboxState.QUEUED
     rows = connection.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id.in_(ids), still_queued, due_time)
+        .where(in_batch, still_queued, due_time)
         .values(state=OutboxState.SENDING, claimed_at=now, attempts=OutboxMessage.attempts + 1)
         .returning(
             OutboxMessage.id,
