@@ -11,7 +11,7 @@ import pytest
 from mailflow import clock
 from mailflow.db import session_scope
 from mailflow.domain.intake.replies import reply_token
-from mailflow.infra.intake_store import store_inbound
+from mailflow.infra.intake_store import Incoming, store_many
 from mailflow.intake.process import process_inbound_message
 from mailflow.links import tokens
 from mailflow.models import (
@@ -64,11 +64,12 @@ def reply(
     if auto:
         msg["Auto-Submitted"] = "auto-replied"
     msg.set_content(body + "\n\n> " + offer_mail.body_text.replace("\n", "\n> "))
-    stored = store_inbound(
-        msg.as_bytes(),
-        Channel.SMTP,
-        settings=settings,
-        envelope_to=[offer_mail.headers["Reply-To"]],
+    # Stored without its processing job: the test processes it itself, at ``at`` (the worker
+    # would race it, at the real instant, and could accept a reply meant to come too late).
+    (stored,) = store_many(
+        [Incoming(msg.as_bytes(), Channel.SMTP, envelope_to=[offer_mail.headers["Reply-To"]])],
+        settings,
+        enqueue=False,
     )
     with session_scope(settings) as s:
         process_inbound_message(s, stored.id, now=at or clock.now(), settings=settings)
