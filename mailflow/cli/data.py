@@ -119,13 +119,7 @@ def leads_erase(email: str, yes: bool) -> None:
             "cli",
             "customer.erase",
             summary=result.summary(),
-            data={
-                "leads": result.leads,
-                "inbound": result.inbound,
-                "outbox": result.outbox,
-                "notes": result.notes,
-                "documents": result.documents,
-            },
+            data=result.audit_data(),
         )
     forget_on_disk(settings)
     click.echo(f"{result.summary()}.")

@@ -46,6 +46,16 @@ class Erasure:
     notes: int = 0
     documents: int = 0
 
+    def audit_data(self) -> dict:
+        """What the audit log keeps of an erasure: ids and counts, never the customer."""
+        return {
+            "leads": self.leads,
+            "inbound": self.inbound,
+            "outbox": self.outbox,
+            "notes": self.notes,
+            "documents": self.documents,
+        }
+
     def summary(self) -> str:
         return (
             f"{len(self.leads)} lead{'s' if len(self.leads) != 1 else ''} anonymised, "

@@ -132,13 +132,7 @@ def lead_erase(
             object_type="lead",
             object_id=lead_id,
             summary=result.summary(),
-            data={
-                "leads": result.leads,
-                "inbound": result.inbound,
-                "outbox": result.outbox,
-                "notes": result.notes,
-                "documents": result.documents,
-            },
+            data=result.audit_data(),
         )
     privacy.forget_on_disk(settings)
     log.info("admin %s erased the customer of lead %s", action.admin.email, lead_id)
