@@ -41,6 +41,7 @@ import shutil
 import socket
 
 from topology import (  # noqa: E402
+    SINK,
     PostgresCluster,
     RedisServer,
     Service,
@@ -52,26 +53,6 @@ from topology import (  # noqa: E402
     missing_binaries,
     smtp_source_path,
 )
-
-SINK = """
-import signal, sys, threading
-from aiosmtpd.controller import Controller
-
-class Counting:
-    count = 0
-    async def handle_DATA(self, server, session, envelope):
-        Counting.count += 1
-        return "250 OK"
-
-controller = Controller(Counting(), hostname="127.0.0.1", port=int(sys.argv[1]))
-controller.start()
-print("sink listening", flush=True)
-stop = threading.Event()
-signal.signal(signal.SIGTERM, lambda *_: stop.set())
-stop.wait()
-controller.stop()
-print("count", Counting.count, flush=True)
-"""
 
 
 def smtp_source(port: int, messages: int, sessions: int, size: int) -> subprocess.Popen:

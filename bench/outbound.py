@@ -36,28 +36,10 @@ from mailflow.outbound.emails import offer_email
 from mailflow.outbound.message import build_message
 from mailflow.outbound.outbox import deliver, queue_email
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from topology import SINK  # noqa: E402
+
 setup(broker=StubBroker())
-
-
-SINK = """
-import signal, sys, threading
-from aiosmtpd.controller import Controller
-
-class Counting:
-    count = 0
-    async def handle_DATA(self, server, session, envelope):
-        Counting.count += 1
-        return "250 OK"
-
-controller = Controller(Counting(), hostname="127.0.0.1", port=int(sys.argv[1]))
-controller.start()
-print("sink listening", flush=True)
-stop = threading.Event()
-signal.signal(signal.SIGTERM, lambda *_: stop.set())
-stop.wait()
-controller.stop()
-print("count", Counting.count, flush=True)
-"""
 
 
 def start_sink() -> tuple[subprocess.Popen, int]:

@@ -40,6 +40,29 @@ SECRETS = {
 LEAD_PLATFORMS = {"MAILFLOW_LEAD_LIMIT_TRUSTED_SENDERS": "@calculator.example,@sender.example"}
 
 
+# A bare aiosmtpd sink in its own process (argv[1]: its port): counts messages, answers 250,
+# prints "count N" on SIGTERM. The baseline of bench/intake.py and bench/outbound.py.
+SINK = """
+import signal, sys, threading
+from aiosmtpd.controller import Controller
+
+class Counting:
+    count = 0
+    async def handle_DATA(self, server, session, envelope):
+        Counting.count += 1
+        return "250 OK"
+
+controller = Controller(Counting(), hostname="127.0.0.1", port=int(sys.argv[1]))
+controller.start()
+print("sink listening", flush=True)
+stop = threading.Event()
+signal.signal(signal.SIGTERM, lambda *_: stop.set())
+stop.wait()
+controller.stop()
+print("count", Counting.count, flush=True)
+"""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
