@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from mailflow.app.uow import UnitOfWork
@@ -48,10 +48,12 @@ log = logging.getLogger(__name__)
 ROUTABLE = frozenset({LeadStatus.NEW, LeadStatus.POOL})
 
 
-def lock_lead(session: Session, lead_id: int) -> Lead | None:
+def lock_lead(session: Session, lead_id: int, *, skip_locked: bool = False) -> Lead | None:
+    """The lead, its row locked (PostgreSQL). ``skip_locked``: ``None`` at once when another
+    transaction holds it, instead of waiting for it."""
     query = select(Lead).where(Lead.id == lead_id)
     if is_postgres(session):
-        query = query.with_for_update()
+        query = query.with_for_update(skip_locked=skip_locked)
     return session.scalar(query)
 
 
@@ -121,8 +123,10 @@ def offer_next(session: Session, lead: Lead, *, now: datetime, settings: Setting
     return offer
 
 
-# Installers asked in turn when the best one is being offered another lead at that very moment
-# by another worker (PostgreSQL), before the lead waits for the drain.
+# PostgreSQL: the best installers of the line looked at in one statement when the first ones
+# are being offered another lead at that very moment by other workers, and the statements
+# tried when a locked installer's slot is gone once counted again, before the lead waits.
+CLAIM_SCAN = 16
 CLAIM_TRIES = 3
 
 
@@ -192,7 +196,24 @@ def next_offer(
         )
         return why + pooled, None
     busy: set[int] = set()
-    while True:
+    line = (
+        ranked
+        if ranked is not None
+        else rank(candidates, **where, shares=uow.settings.share_weights)
+    )
+    installer = None
+    for _ in range(CLAIM_TRIES):
+        # The best of the line whose row no other transaction holds, locked in one statement:
+        # those held (being offered another lead at this very moment) are passed over.
+        asked = [c.id for c in line[:CLAIM_SCAN]]
+        installer = _first_free(session, asked)
+        busy.update(asked if installer is None else asked[: asked.index(installer.id)])
+        line = [c for c in line if c.id not in busy]
+        if installer is None:
+            break
+        choice = choice_of(line, postcode=lead.postcode, country=lead.country)
+        if kind == decisions.SECOND_CHANCE:
+            choice = Choice(choice.installer, f"second chance; {choice.reason}")
         if (
             not in_order
             and lead.status == LeadStatus.NEW
@@ -201,30 +222,23 @@ def next_offer(
             # First come, first served: the older lead gets this installer's free slot (the
             # drain offers it), this one waits its turn.
             return lead_rules.wait(lead, at=now) + outcome(Enqueue("offer_waiting_job")), None
-        installer = _chosen(session, choice.installer.id)
-        if installer is not None:
-            if speed.out_of_hours(installer, lead, now, uow.settings):
-                # A short window would run out in the night: the lead waits for their morning.
-                return speed.hold(uow, lead, installer), None
-            if not is_postgres(session) or _slot_free(
-                session, choice.installer, installer, uow.settings, now
-            ):
-                break
-        # Another transaction is offering this installer a lead right now (or did since the
-        # figures were loaded): the pending limit and the caps must hold across workers, so
-        # the next best installer is asked instead (SQLite has one writer).
-        busy.add(choice.installer.id)
-        free = [c for c in candidates if c.id not in busy]
-        if (
-            len(busy) >= CLAIM_TRIES
-            or (choice := choose(free, **where, shares=uow.settings.share_weights)) is None
+        if speed.out_of_hours(installer, lead, now, uow.settings):
+            # A short window would run out in the night: the lead waits for their morning.
+            return speed.hold(uow, lead, installer), None
+        if not is_postgres(session) or _slot_free(
+            session, choice.installer, installer, uow.settings, now
         ):
-            # The lead waits for the drain.
-            if lead.status != LeadStatus.NEW:
-                return NOTHING, None
-            return lead_rules.wait(lead, at=now) + outcome(Enqueue("offer_waiting_job")), None
-        if kind == decisions.SECOND_CHANCE:
-            choice = Choice(choice.installer, f"second chance; {choice.reason}")
+            break
+        # Their slot went since the figures were loaded (another transaction offered them a
+        # lead and committed): the pending limit and the caps hold across workers.
+        busy.add(installer.id)
+        line = [c for c in line if c.id != installer.id]
+        installer = None
+    if installer is None:
+        # Everyone asked is busy: the lead waits for the drain.
+        if lead.status != LeadStatus.NEW:
+            return NOTHING, None
+        return lead_rules.wait(lead, at=now) + outcome(Enqueue("offer_waiting_job")), None
     # Held for the offer email, which reads the installer by id (the session holds clean
     # objects weakly and would read a dropped one again).
     uow.kept.append(installer)
@@ -238,11 +252,24 @@ def _chosen(session: Session, installer_id: int) -> Installer | None:
     """The chosen installer. PostgreSQL: read with their row locked, never waiting for it (so no
     lock-order deadlock with the lead's): ``None`` while another transaction is offering them a
     lead; the lock then holds their pending limit and caps until this one commits."""
+    return _first_free(session, [installer_id])
+
+
+def _first_free(session: Session, installer_ids: list[int]) -> Installer | None:
+    """The first of these installers (in this order) whose row no other transaction holds.
+    PostgreSQL: read with their row locked, never waiting for it (so no lock-order deadlock
+    with the lead's): the lock holds their pending limit and caps until this transaction
+    commits. SQLite has one writer: the first one."""
+    if not installer_ids:
+        return None
     if not is_postgres(session):
-        return session.get(Installer, installer_id)
-    return session.scalars(
-        select(Installer).where(Installer.id == installer_id).with_for_update(skip_locked=True)
-    ).first()
+        return session.get(Installer, installer_ids[0])
+    query = select(Installer).where(Installer.id.in_(installer_ids))
+    if len(installer_ids) > 1:
+        query = query.order_by(
+            case({id_: n for n, id_ in enumerate(installer_ids)}, value=Installer.id)
+        ).limit(1)
+    return session.scalars(query.with_for_update(skip_locked=True)).first()
 
 
 def _claim_slot(session: Session, candidate: Candidate, settings: Settings, now: datetime) -> bool:

@@ -80,7 +80,10 @@ def offer_waiting_leads(
                 continue
             # (Nobody left untried: routing decides, a second chance or the pool.)
             with session_scope(settings) as session:
-                lead = lock_lead(session, row.id)
+                # A lead another transaction holds is being routed right now (its own job, or
+                # another pass of the drain): passed over, not waited for, so passes that run
+                # at once share the line instead of queueing on its first lead.
+                lead = lock_lead(session, row.id, skip_locked=True)
                 if lead is None or lead.status != LeadStatus.NEW:
                     continue
                 uow = _uow(session, settings, at)

@@ -190,3 +190,50 @@ def test_an_installer_being_offered_another_lead_right_now_is_passed_over_not_wa
     assert verdicts[people[GOLD_PARIS]] == "busy"
     with session_scope(settings) as s:
         assert s.get(Lead, lead_id).status == LeadStatus.OFFERED
+
+
+@pytest.mark.skipif(not use_postgres(), reason="PostgreSQL: workers claim installers' rows")
+def test_many_installers_held_at_once_are_passed_over_in_one_statement(settings, broker):
+    """Five workers are offering the five best installers a lead at this very moment: the lead
+    goes to the sixth, found in one locking statement (not one per installer), and the
+    decision names the five as busy. With all of the line held, the lead waits."""
+    with session_scope(settings) as s:
+        for n in range(7):
+            s.add(
+                Installer(
+                    email=f"solaire{n}@lyon.example",
+                    name=f"Solaire {n}",
+                    language="fr",
+                    country="FR",
+                    timezone="Europe/Paris",
+                    postcodes="69",
+                    tier="gold" if n < 6 else "bronze",
+                )
+            )
+    lead_id = new_lead_quietly(settings, postcode="69003")
+    with session_scope(settings) as s:
+        people = dict(s.execute(select(Installer.email, Installer.id)).all())
+    gold = [people[f"solaire{n}@lyon.example"] for n in range(6)]
+    bronze = people["solaire6@lyon.example"]
+    with session_scope(settings) as other_workers:
+        other_workers.scalars(
+            select(Installer.id).where(Installer.id.in_(gold[:5])).with_for_update()
+        ).all()
+        with session_scope(settings) as s:
+            route_lead(s, lead_id, now=clock.now(), settings=settings)
+    (decision,) = decisions_of(settings, lead_id)
+    assert decision.installer_id == gold[5]
+    verdicts = {c["installer_id"]: c["reason"] for c in decision.candidates}
+    assert [verdicts[i] for i in gold[:5]] == ["busy"] * 5
+    assert bronze not in verdicts or verdicts[bronze] != "busy"
+
+    second = new_lead_quietly(settings, postcode="69007")
+    with session_scope(settings) as other_workers:
+        other_workers.scalars(
+            select(Installer.id).where(Installer.id.in_([*gold, bronze])).with_for_update()
+        ).all()
+        with session_scope(settings) as s:
+            route_lead(s, second, now=clock.now(), settings=settings)
+    with session_scope(settings) as s:
+        waiting = s.get(Lead, second)
+        assert (waiting.status, waiting.waiting_since is not None) == (LeadStatus.NEW, True)
