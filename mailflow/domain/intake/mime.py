@@ -14,6 +14,7 @@ import email.utils
 import re
 from collections import Counter
 from collections.abc import Iterator
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import Message
 from html.parser import HTMLParser
 
@@ -43,10 +44,31 @@ def check_complexity(raw: bytes) -> None:
             )
 
 
+class _ParsedOnce(HeaderRegistry):
+    """``policy.default``'s header classes, each header of one message parsed once: the stdlib
+    parses a header again at every read (``get``, ``get_all``, ``get_content_type``,
+    ``get_param``…), and reading a lead asks for the same few headers dozens of times. Header
+    objects are immutable, so one message's parts share them safely. One registry per message
+    (the cache goes with it), so what a hostile sender puts in headers is held no longer than
+    the message itself."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._parsed: dict[tuple[str, str], BaseHeader] = {}
+
+    def __call__(self, name: str, value: str) -> BaseHeader:
+        key = (name, value)
+        found = self._parsed.get(key)
+        if found is None:
+            found = self._parsed[key] = super().__call__(name, value)
+        return found
+
+
 def message_from_bytes(raw: bytes) -> Message:
     """``email.message_from_bytes`` for untrusted input: refuses overly complex messages."""
     check_complexity(raw)
-    return email.message_from_bytes(raw, policy=email.policy.default)
+    policy = email.policy.default.clone(header_factory=_ParsedOnce())
+    return email.message_from_bytes(raw, policy=policy)
 
 
 # --- parsing -------------------------------------------------------------------------------
