@@ -42,6 +42,12 @@ from mailflow.routing.replies import handle_reply, handle_thread_reply
 log = logging.getLogger(__name__)
 
 
+# Messages up to this size are parsed inside the transaction that holds their row (PostgreSQL;
+# a lead is a few kB and parses in about 2 ms); a bigger one is parsed between two
+# transactions, so that no transaction stays open while it is read.
+PARSE_IN_TRANSACTION = 64 * 1024
+
+
 def lock_inbound(session: Session, inbound_id: int) -> InboundMessage | None:
     query = select(InboundMessage).where(InboundMessage.id == inbound_id)
     if is_postgres(session):
@@ -102,8 +108,10 @@ def _envelope_to(row: InboundMessage) -> list[str] | None:
 
 
 def process_one(inbound_id: int, *, now: datetime, settings: Settings) -> InboundOutcome | None:
-    """Read, analyse outside any transaction, then apply in a short one (the inbound job and
-    the sweep's catch-up). A new lead is routed in that same transaction: its offer is queued
+    """Read, analyse, then apply (the inbound job and the sweep's catch-up). On PostgreSQL a
+    message of ordinary size is analysed in the transaction that read it with its lock: one
+    transaction; a big one, and any on SQLite (whose one writer would wait for the parse), is
+    analysed outside any transaction, then applied in a short one. A new lead is routed in that same transaction: its offer is queued
     with it, no routing job follows. Should anything in it fail, the transaction is rolled
     back and applied again without routing, which ``route_lead_job`` then does after commit:
     a routing bug or a lock timeout never holds the lead back."""
@@ -113,7 +121,7 @@ def process_one(inbound_id: int, *, now: datetime, settings: Settings) -> Inboun
         # Both transactions on one connection: one pool checkout (and its pre-ping).
         with get_engine(settings).connect() as connection:
             with session_scope(settings, connection=connection) as session:
-                row = session.get(InboundMessage, inbound_id)
+                row = lock_inbound(session, inbound_id)
                 if (
                     row is None
                     or row.outcome != InboundOutcome.PENDING
@@ -122,6 +130,19 @@ def process_one(inbound_id: int, *, now: datetime, settings: Settings) -> Inboun
                     return None
                 raw, envelope_to = blobs.read(settings, row), _envelope_to(row)
                 rules = load_rules(session)
+                if is_postgres(session) and len(raw or b"") <= PARSE_IN_TRANSACTION:
+                    # A message of ordinary size is parsed in the transaction that holds its
+                    # row (PostgreSQL: other writers do not wait for it): one transaction.
+                    analysis = analyse(raw, envelope_to, settings, rules)
+                    return process_inbound_message(
+                        session,
+                        inbound_id,
+                        now=now,
+                        settings=settings,
+                        analysis=analysis,
+                        route_inline=True,
+                        locked=row,
+                    )
             analysis = analyse(raw, envelope_to, settings, rules)
             with session_scope(settings, connection=connection) as session:
                 return process_inbound_message(
@@ -155,11 +176,13 @@ def process_inbound_message(
     settings: Settings,
     analysis: Analysis | None = None,
     route_inline: bool = False,
+    locked: InboundMessage | None = None,
 ) -> InboundOutcome | None:
     """Process one message inside the caller's transaction. Returns the outcome, or None when
     there was nothing to do (unknown id, already processed). ``route_inline``: a new lead is
-    offered in this transaction (see :func:`process_one`), else by ``route_lead_job``."""
-    row = lock_inbound(session, inbound_id)
+    offered in this transaction (see :func:`process_one`), else by ``route_lead_job``.
+    ``locked``: the row, already read with its lock in this transaction."""
+    row = locked if locked is not None else lock_inbound(session, inbound_id)
     if row is None or row.outcome != InboundOutcome.PENDING:
         return None
     if row.channel == Channel.WEBHOOK:

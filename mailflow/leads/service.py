@@ -43,8 +43,12 @@ def serialise_customer(session: Session, lead_in: LeadIn) -> None:
         for contact in (customer.email, customer.phone)
         if contact
     )
-    for key in keys:  # in a fixed order: no deadlock between two such transactions
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    if not keys:
+        return
+    # One statement, the locks taken in a fixed order (left to right): no deadlock between two
+    # such transactions.
+    locks = ", ".join(f"pg_advisory_xact_lock(:key{n})" for n in range(len(keys)))
+    session.execute(text(f"SELECT {locks}"), {f"key{n}": key for n, key in enumerate(keys)})
 
 
 def find_original(

@@ -131,17 +131,22 @@ CLAIM_TRIES = 3
 
 
 def next_offer(
-    uow: UnitOfWork, lead: Lead, *, in_order: bool = False
+    uow: UnitOfWork, lead: Lead, *, in_order: bool = False, new: bool = False
 ) -> tuple[Outcome, Offer | None]:
     """The next offer of the (locked) lead: stored, with what it causes (or the pool).
     ``in_order``: the caller goes through the waiting leads oldest first (the drain), so no
-    older waiting lead needs looking for."""
+    older waiting lead needs looking for. ``new``: the lead was created in this transaction,
+    so it has no offers to read."""
     session, now = uow.session, uow.now
-    history = session.execute(
-        select(Offer.installer_id, Offer.requeued_at, Offer.status)
-        .where(Offer.lead_id == lead.id)
-        .order_by(Offer.id)
-    ).all()
+    history = (
+        []
+        if new
+        else session.execute(
+            select(Offer.installer_id, Offer.requeued_at, Offer.status)
+            .where(Offer.lead_id == lead.id)
+            .order_by(Offer.id)
+        ).all()
+    )
     offered = {installer_id for installer_id, _, _ in history}
     candidates, outside = area_candidates(session, lead, now, uow.settings)
     # What the routing decision records: each installer's last offer of the lead, and how many
