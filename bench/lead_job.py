@@ -29,6 +29,17 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import psycopg
+from dramatiq.brokers.stub import StubBroker
+from sqlalchemy import text
+
+from mailflow import clock, db
+from mailflow.config import get_settings
+from mailflow.infra.intake_store import Incoming, store_many
+from mailflow.intake.process import process_one
+from mailflow.jobs.broker import setup
+from mailflow.models import Channel
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from soak import customer, lead_email, make_network, write_installers_csv  # noqa: E402
@@ -39,8 +50,6 @@ WARMUP = 20
 
 def bare_baseline(dsn: str, n: int) -> tuple[float, float]:
     """CPU and wall seconds of ``n`` plain psycopg transactions of 12 round trips each."""
-    import psycopg
-
     with psycopg.connect(dsn) as conn:
         conn.execute("CREATE TEMP TABLE bare (id serial PRIMARY KEY, body text, at timestamptz)")
         conn.commit()
@@ -88,16 +97,6 @@ def main() -> int:
 
 
 def measure(args, dsn: str) -> int:
-    from dramatiq.brokers.stub import StubBroker
-    from sqlalchemy import text
-
-    from mailflow import clock, db
-    from mailflow.config import get_settings
-    from mailflow.infra.intake_store import Incoming, store_many
-    from mailflow.intake.process import process_one
-    from mailflow.jobs.broker import setup
-    from mailflow.models import Channel
-
     setup(broker=StubBroker())
     settings = get_settings()
     run = f"{random.randrange(1 << 30):x}"

@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 
-import psycopg
 from sqlalchemy import create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -214,7 +213,10 @@ def is_database_unavailable(exc: BaseException) -> bool:
             return True
         if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
             return True
-        if isinstance(current, psycopg.OperationalError):  # incl. AdminShutdown, deadlocks
+        # psycopg is loaded only by a PostgreSQL engine (the embedded default never needs its
+        # ~10 MB): while it is not loaded, no error can be one of its own.
+        psycopg = sys.modules.get("psycopg")
+        if psycopg is not None and isinstance(current, psycopg.OperationalError):
             return True
         if isinstance(current, sqlite3.OperationalError):
             message = str(current).lower()

@@ -19,13 +19,11 @@ import uvicorn
 
 from mailflow.clock import now
 from mailflow.config import Settings
-from mailflow.inbound.imap import ImapPoller
-from mailflow.inbound.imap_status import report_health_forever
 from mailflow.inbound.smtp import IntakeController
 from mailflow.jobs.broker import close_embedded_redis, setup
 from mailflow.jobs.scheduler import SchedulerThread
 from mailflow.jobs.worker import start_worker
-from mailflow.migrate import upgrade
+from mailflow.migrate import schema_behind, upgrade_in_child
 from mailflow.private_files import private_dir
 from mailflow.schedule import check_timer_kinds, process_pending_inbound
 from mailflow.web.app import create_app
@@ -42,7 +40,8 @@ class EmbeddedService:
     def run(self) -> None:
         settings = self.settings
         private_dir(settings.data_path)
-        upgrade(settings)
+        if schema_behind(settings):
+            upgrade_in_child()
         broker = setup(settings)
         try:
             check_timer_kinds(settings)
@@ -62,6 +61,10 @@ class EmbeddedService:
         scheduler.start()
         imap_thread = None
         if settings.imap_url:
+            # The IMAP client (imapclient, ~2 MB) is loaded only where a mailbox is polled.
+            from mailflow.inbound.imap import ImapPoller  # noqa: PLC0415
+            from mailflow.inbound.imap_status import report_health_forever  # noqa: PLC0415
+
             poller = ImapPoller(settings)
             imap_thread = poller.start_thread(self.stop_event)
             report_health_forever(poller, settings, self.stop_event)

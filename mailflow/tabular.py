@@ -11,10 +11,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from openpyxl import Workbook, load_workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.utils import get_column_letter
-
 
 def read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     """(row number as a person counts it — header is row 1 —, {column: text}) per data row."""
@@ -88,6 +84,8 @@ def _mb(size: int) -> str:
 
 
 def _read_xlsx(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    from openpyxl import load_workbook  # noqa: PLC0415 - openpyxl (~15 MB) loads on first use
+
     check_xlsx_archive(path)
     workbook = load_workbook(path, read_only=True, data_only=True)
     try:
@@ -156,6 +154,9 @@ def csv_chunks(
 
 def write_xlsx(path: Path, columns: list[str], rows: Iterable[list], title: str = "Sheet") -> int:
     """An XLSX file (streamed to disk); text is always text, never a formula."""
+    from openpyxl import Workbook  # noqa: PLC0415 - openpyxl (~15 MB) loads on first use
+    from openpyxl.cell import WriteOnlyCell  # noqa: PLC0415
+
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title)
     sheet.append(columns)
@@ -192,6 +193,10 @@ def write_sheet(
     """An XLSX file (streamed to disk) to work with: the header row frozen and auto-filtered,
     column widths set, dates as date cells (naive: convert them to the time zone the header
     names first), numbers as numbers, text always text (never a formula)."""
+    from openpyxl import Workbook  # noqa: PLC0415 - openpyxl (~15 MB) loads on first use
+    from openpyxl.cell import WriteOnlyCell  # noqa: PLC0415
+    from openpyxl.utils import get_column_letter  # noqa: PLC0415
+
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title)
     sheet.freeze_panes = "A2"
@@ -223,6 +228,8 @@ def _text_cell(sheet, value: str):
     value = _XLSX_ILLEGAL.sub("", value)
     if not value.startswith("="):
         return value
+    from openpyxl.cell import WriteOnlyCell  # noqa: PLC0415 - openpyxl (~15 MB) loads on first use
+
     cell = WriteOnlyCell(sheet, value=value)
     cell.data_type = "s"
     return cell

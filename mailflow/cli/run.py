@@ -11,6 +11,7 @@ from mailflow.cli import common
 def run() -> None:
     """Run everything in one process: database, embedded Redis, SMTP intake, web, workers,
     scheduler (and the IMAP poller when MAILFLOW_IMAP_URL is set)."""
+    from mailflow.migrate import MigrationFailed
     from mailflow.runtime import EmbeddedService
     from mailflow.schedule import UnknownTimerKinds
 
@@ -18,3 +19,5 @@ def run() -> None:
         EmbeddedService(common.settings()).run()
     except UnknownTimerKinds as exc:
         raise click.ClickException(str(exc)) from None
+    except MigrationFailed as exc:
+        raise click.ClickException(f"the database could not be upgraded:\n{exc}") from None

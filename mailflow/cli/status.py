@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import socket
 import sqlite3
 import ssl
@@ -28,8 +27,8 @@ from dotenv import dotenv_values
 
 from mailflow.clock import as_utc, now
 from mailflow.domain.statuses import LeadStatus, OfferStatus
+from mailflow.migration_files import code_heads
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations" / "versions"
 # The Dramatiq queues of mailflow.infra.enqueue.JOBS (a unit test keeps them equal).
 QUEUES = ("data", "inbound", "outbound", "routing")
 LABEL = 10
@@ -75,27 +74,6 @@ def redacted(url: str) -> str:
     host = parts.netloc.rpartition("@")[2]
     user = parts.username or ""
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
-
-
-# ------------------------------------------------------------------ migrations --------------
-_REVISION = re.compile(r"^revision(?:\s*:\s*str)?\s*=\s*['\"]([^'\"]+)['\"]", re.M)
-_DOWN = re.compile(r"^down_revision(?:\s*:[^=]+)?\s*=\s*(.+)$", re.M)
-
-
-def code_heads(directory: Path = MIGRATIONS) -> set[str]:
-    """The head revision(s) of the migration files: those no other revision builds on."""
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for path in directory.glob("*.py"):
-        text = path.read_text(encoding="utf-8")
-        revision = _REVISION.search(text)
-        if revision is None:
-            continue
-        revisions.add(revision.group(1))
-        down = _DOWN.search(text)
-        if down is not None:
-            parents.update(re.findall(r"['\"]([^'\"]+)['\"]", down.group(1)))
-    return revisions - parents
 
 
 # ------------------------------------------------------------------ database ----------------

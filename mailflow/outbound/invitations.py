@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from icalendar import Calendar, Event, vCalAddress, vText
-
 from mailflow.i18n import gettext
 from mailflow.models import Installer, Lead, SiteVisit
 from mailflow.outbound.emails import N_
@@ -47,6 +45,9 @@ def invitation(
     VTIMEZONE that defines it (so every client shows the right hour, also across a
     daylight-saving change). The customer's copy names the installer; the installer's copy
     (same UID and SEQUENCE: one event in both calendars) names the customer and their phone."""
+    # icalendar (~6 MB) loads with the first invitation, not in every worker.
+    from icalendar import Calendar, Event, vCalAddress, vText  # noqa: PLC0415
+
     method = invitation_method(cancelled=cancelled, for_installer=for_installer)
     zone = visit_zone(installer)
     starts = visit.starts_at.astimezone(zone)

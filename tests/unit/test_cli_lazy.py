@@ -15,10 +15,11 @@ import pytest
 from alembic.script import ScriptDirectory
 
 from mailflow.cli import COMMANDS, main
-from mailflow.cli.status import QUEUES, code_heads, places, redacted
+from mailflow.cli.status import QUEUES, places, redacted
 from mailflow.config import Settings
 from mailflow.infra.enqueue import JOBS
 from mailflow.migrate import alembic_config
+from mailflow.migration_files import code_heads
 
 HEAVY = ("sqlalchemy", "fastapi", "starlette", "dramatiq", "alembic", "jinja2", "pydantic")
 

@@ -6,35 +6,42 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import cache
 
-import pygal
 from markupsafe import Markup
-from pygal.style import Style
 
 from mailflow.app.reports.overview import Overview
 from mailflow.app.reports.samples import SampleSeries
 from mailflow.app.reports.speed import SpeedReport
 from mailflow.i18n import gettext
 
-STYLE = Style(
-    background="#ffffff",
-    plot_background="#ffffff",
-    foreground="#24292f",
-    foreground_strong="#24292f",
-    foreground_subtle="#8c959f",
-    font_family="system-ui, -apple-system, 'Segoe UI', sans-serif",
-    title_font_size=15,
-    legend_font_size=12,
-    label_font_size=11,
-    major_label_font_size=11,
-    colors=("#0969da", "#1a7f37", "#bf8700", "#cf222e", "#8250df", "#57606a", "#1b7c83"),
-)
+# pygal (about 6 MB) is loaded by the first chart drawn, not by every process that imports the
+# web app.
+
+
+@cache
+def _style():
+    from pygal.style import Style  # noqa: PLC0415 - loaded on first use
+
+    return Style(
+        background="#ffffff",
+        plot_background="#ffffff",
+        foreground="#24292f",
+        foreground_strong="#24292f",
+        foreground_subtle="#8c959f",
+        font_family="system-ui, -apple-system, 'Segoe UI', sans-serif",
+        title_font_size=15,
+        legend_font_size=12,
+        label_font_size=11,
+        major_label_font_size=11,
+        colors=("#0969da", "#1a7f37", "#bf8700", "#cf222e", "#8250df", "#57606a", "#1b7c83"),
+    )
 
 
 def _config(title: str, **extra) -> dict:
     return {
         "title": title,
-        "style": STYLE,
+        "style": _style(),
         "js": [],  # no script: the console runs none
         "disable_xml_declaration": True,
         "width": 860,
@@ -77,6 +84,8 @@ def _daily(kind, title: str, days: list[date], series: dict[str, list], **extra)
 
 def overview_charts(view: Overview, language: str, labels: dict[str, str]) -> dict[str, Markup]:
     """Every chart of the reports page (and of an installer's drill-down)."""
+    import pygal  # noqa: PLC0415 - loaded on first use (see _style)
+
     nodata = gettext(language, "No data")
     days = view.days
 
@@ -135,6 +144,8 @@ def overview_charts(view: Overview, language: str, labels: dict[str, str]) -> di
 
 
 def funnel_chart(view: Overview, language: str, labels: dict[str, str], nodata: str) -> Markup:
+    import pygal  # noqa: PLC0415 - loaded on first use (see _style)
+
     chart = pygal.HorizontalBar(
         **_config(
             gettext(language, "From offer to installed (leads received in the range)"),
@@ -152,6 +163,8 @@ def funnel_chart(view: Overview, language: str, labels: dict[str, str], nodata: 
 
 
 def sample_charts(samples: SampleSeries, language: str, nodata: str) -> dict[str, Markup]:
+    import pygal  # noqa: PLC0415 - loaded on first use (see _style)
+
     def timeline(title: str, series: dict[str, list]) -> Markup:
         chart = pygal.DateTimeLine(
             **_config(
@@ -190,6 +203,7 @@ def sample_charts(samples: SampleSeries, language: str, nodata: str) -> dict[str
 def speed_chart(report: SpeedReport, language: str) -> Markup:
     """The speed report's chart: median minutes from arrival to first contact (and to
     acceptance) of the leads that arrived each day."""
+    import pygal  # noqa: PLC0415 - loaded on first use (see _style)
 
     def in_minutes(values) -> list:
         return [None if v is None else round(v.total_seconds() / 60, 1) for v in values]

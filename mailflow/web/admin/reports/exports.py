@@ -8,8 +8,6 @@ from collections.abc import Sequence
 from datetime import date
 
 from fastapi.responses import Response
-from openpyxl import Workbook
-from openpyxl.styles import Font
 
 from mailflow.app.reports.common import ReportFilters
 from mailflow.tabular import csv_chunks, csv_safe
@@ -29,6 +27,9 @@ def csv_response(columns: Sequence[str], rows: list[list], name: str) -> Respons
 def xlsx_bytes(
     columns: Sequence[str], rows: list[list], title: str, f: ReportFilters, filters_title: str
 ) -> bytes:
+    from openpyxl import Workbook  # noqa: PLC0415 - openpyxl (~15 MB) loads on first use
+    from openpyxl.styles import Font  # noqa: PLC0415
+
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = title[:31]
