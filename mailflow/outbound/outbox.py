@@ -294,13 +294,25 @@ def deliver(outbox_id: int, *, settings: Settings, now: datetime, batch: int = 1
             for item, result, _ in outcomes
             if result.state == OutboxState.SENT and item.channel != webhooks.CHANNEL
         }
-        sent = sorted(bulk)
-        if sent:
-            connection.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_(sent), OutboxMessage.state == OutboxState.SENDING)
-                .values(state=OutboxState.SENT, sent_at=now, last_error=None, next_attempt_at=None)
+        # Only the rows still in this claim's hands are marked sent (and remembered): a row the
+        # sweep gave back to the queue meanwhile (its lease ran out) is sent again by its job.
+        sent = (
+            list(
+                connection.scalars(
+                    update(OutboxMessage)
+                    .where(
+                        OutboxMessage.id.in_(sorted(bulk)),
+                        OutboxMessage.state == OutboxState.SENDING,
+                    )
+                    .values(
+                        state=OutboxState.SENT, sent_at=now, last_error=None, next_attempt_at=None
+                    )
+                    .returning(OutboxMessage.id)
+                )
             )
+            if bulk
+            else []
+        )
         for item, _result, values in outcomes:
             if item.id not in bulk:
                 connection.execute(

@@ -15,6 +15,7 @@ from sqlalchemy import event, func, select
 from mailflow import clock
 from mailflow.db import get_engine, session_scope
 from mailflow.models import Installer, Lead, OutboxMessage, OutboxState
+from mailflow.outbound import outbox as outbox_module
 from mailflow.outbound.emails import EmailSpec, offer_email
 from mailflow.outbound.outbox import (
     RECENTLY_SENT,
@@ -313,6 +314,36 @@ def test_rows_sent_in_a_batch_are_not_asked_for_again(settings, installer, tmp_p
     # Another database's row of the same id is its own: not taken for sent.
     assert (str(engine.url), ids[1]) in RECENTLY_SENT
     assert ("sqlite:///elsewhere.db", ids[1]) not in RECENTLY_SENT
+
+
+def test_a_row_given_back_to_the_queue_while_it_was_sent_is_sent_again_not_forgotten(
+    settings, installer, tmp_path, monkeypatch
+):
+    """The sweep gives a row back to the queue when its sender's lease ran out (a time jump
+    in the soak did it while the row was being sent). The sender's "sent" no longer applies
+    to it: the row is not remembered as sent, and its own job sends it again (at least once),
+    instead of finding it in the process's list and leaving it queued for ever."""
+    relay = Relay(tmp_path).start()
+    try:
+        current = settings.model_copy(update={"outbound_url": relay.url})
+        (outbox_id,) = [queue_offer(settings, installer)]
+        transmit = outbox_module._transmit
+
+        def lease_runs_out_meanwhile(item, settings_, now):
+            transmit(item, settings_, now)
+            sweep_outbox(settings, clock.now() + SENDING_LEASE * 2)
+
+        monkeypatch.setattr(outbox_module, "_transmit", lease_runs_out_meanwhile)
+        deliver(outbox_id, settings=current, now=clock.now())
+        monkeypatch.setattr(outbox_module, "_transmit", transmit)
+        assert (str(get_engine(settings).url), outbox_id) not in RECENTLY_SENT
+        assert outbox(settings, outbox_id).state == OutboxState.QUEUED
+        assert deliver(outbox_id, settings=current, now=clock.now()).state == OutboxState.SENT
+        thread_transport(relay.url).close()
+    finally:
+        relay.stop()
+    assert outbox(settings, outbox_id).state == OutboxState.SENT
+    assert [int(r.message["X-Mailflow-Outbox-Id"]) for r in relay.received] == [outbox_id] * 2
 
 
 def test_a_batch_takes_the_due_rows_from_its_own_on_in_order(settings, installer, tmp_path):
