@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.utils import getaddresses
+from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -117,6 +118,7 @@ def process_one(inbound_id: int, *, now: datetime, settings: Settings) -> Inboun
     a routing bug or a lock timeout never holds the lead back."""
 
     analysis = None
+    apply = partial(process_inbound_message, now=now, settings=settings, route_inline=True)
     try:
         # Both transactions on one connection: one pool checkout (and its pre-ping).
         with get_engine(settings).connect() as connection:
@@ -134,25 +136,10 @@ def process_one(inbound_id: int, *, now: datetime, settings: Settings) -> Inboun
                     # A message of ordinary size is parsed in the transaction that holds its
                     # row (PostgreSQL: other writers do not wait for it): one transaction.
                     analysis = analyse(raw, envelope_to, settings, rules)
-                    return process_inbound_message(
-                        session,
-                        inbound_id,
-                        now=now,
-                        settings=settings,
-                        analysis=analysis,
-                        route_inline=True,
-                        locked=row,
-                    )
+                    return apply(session, inbound_id, analysis=analysis, locked=row)
             analysis = analyse(raw, envelope_to, settings, rules)
             with session_scope(settings, connection=connection) as session:
-                return process_inbound_message(
-                    session,
-                    inbound_id,
-                    now=now,
-                    settings=settings,
-                    analysis=analysis,
-                    route_inline=True,
-                )
+                return apply(session, inbound_id, analysis=analysis)
     except Exception:
         if analysis is None or analysis.result is None or analysis.result.kind != "lead":
             raise  # no lead, so no routing: the job's retries handle it
