@@ -112,10 +112,11 @@ def process_one(inbound_id: int, *, now: datetime, settings: Settings) -> Inboun
     """Read, analyse, then apply (the inbound job and the sweep's catch-up). On PostgreSQL a
     message of ordinary size is analysed in the transaction that read it with its lock: one
     transaction; a big one, and any on SQLite (whose one writer would wait for the parse), is
-    analysed outside any transaction, then applied in a short one. A new lead is routed in that same transaction: its offer is queued
-    with it, no routing job follows. Should anything in it fail, the transaction is rolled
-    back and applied again without routing, which ``route_lead_job`` then does after commit:
-    a routing bug or a lock timeout never holds the lead back."""
+    analysed outside any transaction, then applied in a short one. A new lead is routed in the
+    transaction that creates it: its offer is queued with it, no routing job follows. Should
+    anything in it fail, the transaction is rolled back and applied again without routing,
+    which ``route_lead_job`` then does after commit: a routing bug or a lock timeout never
+    holds the lead back."""
 
     analysis = None
     apply = partial(process_inbound_message, now=now, settings=settings, route_inline=True)
