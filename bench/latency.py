@@ -44,7 +44,6 @@ import sys
 import threading
 import time
 import urllib.request
-from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -52,7 +51,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from soak import customer, lead_email, make_network, write_installers_csv  # noqa: E402
+from soak import (  # noqa: E402
+    NOBODY_ANSWERS,
+    customer,
+    lead_email,
+    unanswered_network,
+    write_installers_csv,
+)
 from topology import Service, Topology, cpu_seconds, machine, missing_binaries  # noqa: E402
 
 # The jobs a lead goes through from its stored message to its queued offer email: since #21
@@ -234,7 +239,7 @@ def main() -> int:
         f"mailflow worker x {args.threads} threads, 1 mailflow scheduler (sweep every "
         f"{args.sweep_interval:g} s), 1 mailflow web; outbound to a Maildir"
     )
-    extra_env = {"MAILFLOW_MAX_PENDING_OFFERS": "1000000"}
+    extra_env = dict(NOBODY_ANSWERS)
     if args.idle_poll_ms:
         extra_env["MAILFLOW_WORKER_IDLE_POLL_MS"] = str(args.idle_poll_ms)
     if not args.no_count_statements:
@@ -250,11 +255,7 @@ def main() -> int:
     try:
         topo.start_backends()
         csv = topo.root / "installers.csv"
-        network = [
-            replace(i, capacity=100_000, cap_day=None, cap_month=None)
-            for i in make_network(args.installers, random.Random(1))
-        ]
-        write_installers_csv(csv, network)
+        write_installers_csv(csv, unanswered_network(args.installers))
         topo.cli("installers", "import", str(csv))
         topo.start_services()
         watcher = Watcher(topo.database_dsn)

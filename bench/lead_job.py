@@ -26,7 +26,6 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -42,7 +41,13 @@ from mailflow.models import Channel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from soak import customer, lead_email, make_network, write_installers_csv  # noqa: E402
+from soak import (  # noqa: E402
+    NOBODY_ANSWERS,
+    customer,
+    lead_email,
+    unanswered_network,
+    write_installers_csv,
+)
 from topology import PostgresCluster, base_env, cli, machine, missing_binaries  # noqa: E402
 
 WARMUP = 20
@@ -80,14 +85,10 @@ def main() -> int:
     try:
         pg.start()
         url = pg.create_database("mailflow")
-        env = base_env(root, MAILFLOW_DATABASE_URL=url, MAILFLOW_MAX_PENDING_OFFERS="1000000")
+        env = base_env(root, MAILFLOW_DATABASE_URL=url, **NOBODY_ANSWERS)
         cli(env, root, "db", "upgrade")
         csv = root / "installers.csv"
-        network = [
-            replace(i, capacity=100_000, cap_day=None, cap_month=None)
-            for i in make_network(args.installers, random.Random(1))
-        ]
-        write_installers_csv(csv, network)
+        write_installers_csv(csv, unanswered_network(args.installers))
         cli(env, root, "installers", "import", str(csv))
         os.environ.update(env, MAILFLOW_COUNT_STATEMENTS="1")
         return measure(args, pg.dsn("mailflow"))

@@ -14,14 +14,12 @@
 from __future__ import annotations
 
 import argparse
-import random
 import smtplib
 import sqlite3
 import sys
 import tempfile
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -30,7 +28,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import shutil
 
-from soak import customer, lead_email, make_network, write_installers_csv  # noqa: E402
+from soak import (  # noqa: E402
+    NOBODY_ANSWERS,
+    customer,
+    lead_email,
+    unanswered_network,
+    write_installers_csv,
+)
 from topology import (  # noqa: E402
     Service,
     Topology,
@@ -56,19 +60,6 @@ def embedded_redis_pid(data_dir: Path) -> int | None:
         except OSError:
             continue
     return None
-
-
-# Nobody answers the offers here: with the pending limit (3 open offers per installer) and the
-# network's caps, every lead after the first ninety would wait for answers that never come and
-# the load would never end (as in bench/latency.py).
-NOBODY_ANSWERS = {"MAILFLOW_MAX_PENDING_OFFERS": "1000000"}
-
-
-def network():
-    return [
-        replace(i, capacity=100_000, cap_day=None, cap_month=None)
-        for i in make_network(30, random.Random(1))
-    ]
 
 
 def mb(kb: int) -> str:
@@ -129,7 +120,7 @@ def embedded(n: int, connections: int) -> None:
     try:
         service.wait_http(f"http://127.0.0.1:{http}/healthz")
         csv = root / "installers.csv"
-        write_installers_csv(csv, network())
+        write_installers_csv(csv, unanswered_network(30))
         cli(env, root, "installers", "import", str(csv))
         time.sleep(10)
         redis_pid = embedded_redis_pid(root / "data")
@@ -180,7 +171,7 @@ def at_scale(n: int, connections: int) -> None:
     try:
         topo.start_backends()
         csv = topo.root / "installers.csv"
-        write_installers_csv(csv, network())
+        write_installers_csv(csv, unanswered_network(30))
         topo.cli("installers", "import", str(csv))
         topo.start_services()
         time.sleep(10)

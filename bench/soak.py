@@ -83,7 +83,7 @@ import urllib.parse
 import urllib.request
 import zlib
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -216,6 +216,20 @@ def make_network(n: int, rng: random.Random, *, traders: int = 0) -> list[Instal
             )
         )
     return installers
+
+
+# For the benches where nobody answers the offers: with the pending limit (3 open offers per
+# installer) and the network's caps and small capacities, every lead after the first ninety would
+# wait for answers that never come and the load would never end.
+NOBODY_ANSWERS = {"MAILFLOW_MAX_PENDING_OFFERS": "1000000"}
+
+
+def unanswered_network(n: int) -> list[Installer]:
+    """``make_network(n)`` without caps or small capacities (see ``NOBODY_ANSWERS``)."""
+    return [
+        replace(i, capacity=100_000, cap_day=None, cap_month=None)
+        for i in make_network(n, random.Random(1))
+    ]
 
 
 def write_installers_csv(path: Path, installers: list[Installer]) -> None:

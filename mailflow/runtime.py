@@ -19,13 +19,15 @@ import uvicorn
 
 from mailflow.clock import now
 from mailflow.config import Settings
+from mailflow.inbound.imap import ImapPoller
+from mailflow.inbound.imap_status import report_health_forever
 from mailflow.inbound.smtp import IntakeController
 from mailflow.jobs.broker import close_embedded_redis, setup
 from mailflow.jobs.scheduler import SchedulerThread
 from mailflow.jobs.worker import start_worker
-from mailflow.migrate import schema_behind, upgrade_in_child
 from mailflow.private_files import private_dir
 from mailflow.schedule import check_timer_kinds, process_pending_inbound
+from mailflow.schema import schema_behind, upgrade_in_child
 from mailflow.web.app import create_app
 from mailflow.web.server import uvicorn_config
 
@@ -61,10 +63,6 @@ class EmbeddedService:
         scheduler.start()
         imap_thread = None
         if settings.imap_url:
-            # The IMAP client (imapclient, ~2 MB) is loaded only where a mailbox is polled.
-            from mailflow.inbound.imap import ImapPoller  # noqa: PLC0415
-            from mailflow.inbound.imap_status import report_health_forever  # noqa: PLC0415
-
             poller = ImapPoller(settings)
             imap_thread = poller.start_thread(self.stop_event)
             report_health_forever(poller, settings, self.stop_event)

@@ -11,6 +11,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
+from mailflow.lazy import LazyModule
+
+# openpyxl (~15 MB) is loaded by the first spreadsheet read or written (mailflow.lazy).
+openpyxl = LazyModule("openpyxl")
+openpyxl_cell = LazyModule("openpyxl.cell")
+openpyxl_utils = LazyModule("openpyxl.utils")
+
 
 def read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     """(row number as a person counts it — header is row 1 —, {column: text}) per data row."""
@@ -84,10 +91,9 @@ def _mb(size: int) -> str:
 
 
 def _read_xlsx(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    from openpyxl import load_workbook  # noqa: PLC0415 - openpyxl (~15 MB) loads on first use
 
     check_xlsx_archive(path)
-    workbook = load_workbook(path, read_only=True, data_only=True)
+    workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     try:
         sheet = workbook.worksheets[0]
         # Columns are cut at MAX_COLUMNS (a sheet may claim 16,384, and openpyxl pads every row
@@ -154,10 +160,8 @@ def csv_chunks(
 
 def write_xlsx(path: Path, columns: list[str], rows: Iterable[list], title: str = "Sheet") -> int:
     """An XLSX file (streamed to disk); text is always text, never a formula."""
-    from openpyxl import Workbook  # noqa: PLC0415 - openpyxl (~15 MB) loads on first use
-    from openpyxl.cell import WriteOnlyCell  # noqa: PLC0415
 
-    workbook = Workbook(write_only=True)
+    workbook = openpyxl.Workbook(write_only=True)
     sheet = workbook.create_sheet(title)
     sheet.append(columns)
     count = 0
@@ -167,7 +171,7 @@ def write_xlsx(path: Path, columns: list[str], rows: Iterable[list], title: str 
             if isinstance(value, str):
                 value = _XLSX_ILLEGAL.sub("", value)
                 if value.startswith("="):
-                    cell = WriteOnlyCell(sheet, value=value)
+                    cell = openpyxl_cell.WriteOnlyCell(sheet, value=value)
                     cell.data_type = "s"
                     value = cell
             cells.append(value)
@@ -193,23 +197,20 @@ def write_sheet(
     """An XLSX file (streamed to disk) to work with: the header row frozen and auto-filtered,
     column widths set, dates as date cells (naive: convert them to the time zone the header
     names first), numbers as numbers, text always text (never a formula)."""
-    from openpyxl import Workbook  # noqa: PLC0415 - openpyxl (~15 MB) loads on first use
-    from openpyxl.cell import WriteOnlyCell  # noqa: PLC0415
-    from openpyxl.utils import get_column_letter  # noqa: PLC0415
 
-    workbook = Workbook(write_only=True)
+    workbook = openpyxl.Workbook(write_only=True)
     sheet = workbook.create_sheet(title)
     sheet.freeze_panes = "A2"
     for index, column in enumerate(columns, start=1):
         width = column.width or min(max(len(column.header) + 3, 10), 60)
-        sheet.column_dimensions[get_column_letter(index)].width = width
+        sheet.column_dimensions[openpyxl_utils.get_column_letter(index)].width = width
     sheet.append([_text_cell(sheet, c.header) for c in columns])
     count = 0
     for row in rows:
         cells = []
         for column, value in zip(columns, row, strict=False):
             if isinstance(value, datetime | date):
-                cell = WriteOnlyCell(sheet, value=value)
+                cell = openpyxl_cell.WriteOnlyCell(sheet, value=value)
                 cell.number_format = column.date_format
                 cells.append(cell)
             elif isinstance(value, str):
@@ -219,7 +220,7 @@ def write_sheet(
         sheet.append(cells)
         count += 1
     if columns:
-        sheet.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{count + 1}"
+        sheet.auto_filter.ref = f"A1:{openpyxl_utils.get_column_letter(len(columns))}{count + 1}"
     workbook.save(path)
     return count
 
@@ -228,9 +229,8 @@ def _text_cell(sheet, value: str):
     value = _XLSX_ILLEGAL.sub("", value)
     if not value.startswith("="):
         return value
-    from openpyxl.cell import WriteOnlyCell  # noqa: PLC0415 - openpyxl (~15 MB) loads on first use
 
-    cell = WriteOnlyCell(sheet, value=value)
+    cell = openpyxl_cell.WriteOnlyCell(sheet, value=value)
     cell.data_type = "s"
     return cell
 

@@ -11,9 +11,9 @@ from mailflow.cli import common
 def run() -> None:
     """Run everything in one process: database, embedded Redis, SMTP intake, web, workers,
     scheduler (and the IMAP poller when MAILFLOW_IMAP_URL is set)."""
-    from mailflow.migrate import MigrationFailed
     from mailflow.runtime import EmbeddedService
     from mailflow.schedule import UnknownTimerKinds
+    from mailflow.schema import MigrationFailed
 
     try:
         EmbeddedService(common.settings()).run()

@@ -35,14 +35,16 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from urllib.parse import quote, unquote, urlsplit
 
-from imapclient import IMAPClient
-
 from mailflow.clock import now
 from mailflow.config import Settings, get_settings
 from mailflow.infra.intake_store import Stored, store_inbound
+from mailflow.lazy import LazyModule
 from mailflow.models import Channel
 
 log = logging.getLogger(__name__)
+
+# The IMAP client loads when a mailbox is first polled, not in every process (mailflow.lazy).
+imapclient = LazyModule("imapclient")
 
 KEYWORD = "$MailflowStored"
 SEEN = "\\Seen"
@@ -214,8 +216,10 @@ class ImapPoller:
         self.tick = tick
         self.ssl_context = ssl_context
         self.health = ImapHealth(target=self.target.safe_url)
-        self._client: IMAPClient | None = None
-        self._connecting: IMAPClient | None = None  # between connect and a selected folder
+        self._client: imapclient.IMAPClient | None = None
+        self._connecting: imapclient.IMAPClient | None = (
+            None  # between connect and a selected folder
+        )
         self._uidvalidity: int | None = None
         self._use_keyword = False
         self._stop: threading.Event | None = None
@@ -338,7 +342,7 @@ class ImapPoller:
         """Log out and drop the connection (the next poll reconnects)."""
         self._disconnect(graceful=True)
 
-    def _fetch_and_store(self, client: IMAPClient) -> PollResult:
+    def _fetch_and_store(self, client: imapclient.IMAPClient) -> PollResult:
         result = PollResult()
         if self._use_keyword:
             criteria = ["UNKEYWORD", self.keyword, "NOT", "DELETED"]
@@ -397,7 +401,7 @@ class ImapPoller:
             imap_uid=uid,
         )
 
-    def _mark(self, client: IMAPClient, uid: int) -> None:
+    def _mark(self, client: imapclient.IMAPClient, uid: int) -> None:
         """Mark one stored message as processed (tests override this to simulate a crash)."""
         flags = [self.keyword, SEEN] if self._use_keyword else [SEEN]
         client.add_flags([uid], flags, silent=True)
@@ -451,13 +455,13 @@ class ImapPoller:
             client.noop()
 
     # -------------------------------------------------------------- connection -----------
-    def _ensure_connected(self) -> IMAPClient:
+    def _ensure_connected(self) -> imapclient.IMAPClient:
         if self._client is not None:
             return self._client
         t = self.target
         self.health.state = "connecting"
         log.info("IMAP connecting to %s", t.safe_url)
-        client = IMAPClient(
+        client = imapclient.IMAPClient(
             t.host, t.port, ssl=t.ssl, ssl_context=self.ssl_context, timeout=self.timeout
         )
         self._connecting = client
@@ -524,14 +528,14 @@ class ImapPoller:
         self.health.last_error_at = now()
 
 
-def _shutdown(client: IMAPClient) -> None:
+def _shutdown(client: imapclient.IMAPClient) -> None:
     try:
         client.shutdown()
     except Exception:
         pass
 
 
-def _take_new_mail_hint(client: IMAPClient) -> bool:
+def _take_new_mail_hint(client: imapclient.IMAPClient) -> bool:
     """True when imaplib collected an untagged EXISTS (new mail may have arrived) since the
     last call. Forgets everything it collected: between our commands nothing is pending, and
     on a connection that lives for days the collection would only grow."""

@@ -6,8 +6,12 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mailflow.i18n import gettext
+from mailflow.lazy import LazyModule
 from mailflow.models import Installer, Lead, SiteVisit
 from mailflow.outbound.emails import N_
+
+# icalendar (~6 MB) loads with the first invitation, not in every worker (mailflow.lazy).
+icalendar = LazyModule("icalendar")
 
 # The VTIMEZONE describes the visit's zone this long before and after the visit (the offsets
 # and daylight-saving changes of that span; a whole 1970-2038 history would bloat every mail).
@@ -45,17 +49,14 @@ def invitation(
     VTIMEZONE that defines it (so every client shows the right hour, also across a
     daylight-saving change). The customer's copy names the installer; the installer's copy
     (same UID and SEQUENCE: one event in both calendars) names the customer and their phone."""
-    # icalendar (~6 MB) loads with the first invitation, not in every worker.
-    from icalendar import Calendar, Event, vCalAddress, vText  # noqa: PLC0415
-
     method = invitation_method(cancelled=cancelled, for_installer=for_installer)
     zone = visit_zone(installer)
     starts = visit.starts_at.astimezone(zone)
-    cal = Calendar()
+    cal = icalendar.Calendar()
     cal.add("prodid", "-//mailflow//site visits//EN")
     cal.add("version", "2.0")
     cal.add("method", method)
-    event = Event()
+    event = icalendar.Event()
     event.add("uid", visit.uid)
     event.add("sequence", visit.sequence)
     event.add("dtstamp", now)
@@ -79,13 +80,13 @@ def invitation(
     event.add("description", "\n".join(description))
     if visit.address:
         event.add("location", visit.address)
-    organizer = vCalAddress(f"mailto:{installer.email}")
-    organizer.params["cn"] = vText(company)
+    organizer = icalendar.vCalAddress(f"mailto:{installer.email}")
+    organizer.params["cn"] = icalendar.vText(company)
     event.add("organizer", organizer)
     if lead.email and method != "PUBLISH":  # RFC 5546 3.2.1: a PUBLISH has no ATTENDEE
-        attendee = vCalAddress(f"mailto:{lead.email}")
-        attendee.params["cn"] = vText(lead.customer_name)
-        attendee.params["role"] = vText("REQ-PARTICIPANT")
+        attendee = icalendar.vCalAddress(f"mailto:{lead.email}")
+        attendee.params["cn"] = icalendar.vText(lead.customer_name)
+        attendee.params["role"] = icalendar.vText("REQ-PARTICIPANT")
         event.add("attendee", attendee)
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     cal.add_component(event)

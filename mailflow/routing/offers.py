@@ -253,13 +253,6 @@ def next_offer(
     return why + made, offer
 
 
-def _chosen(session: Session, installer_id: int) -> Installer | None:
-    """The chosen installer. PostgreSQL: read with their row locked, never waiting for it (so no
-    lock-order deadlock with the lead's): ``None`` while another transaction is offering them a
-    lead; the lock then holds their pending limit and caps until this one commits."""
-    return _first_free(session, [installer_id])
-
-
 def _first_free(session: Session, installer_ids: list[int]) -> Installer | None:
     """The first of these installers (in this order) whose row no other transaction holds.
     PostgreSQL: read with their row locked, never waiting for it (so no lock-order deadlock
@@ -280,7 +273,7 @@ def _first_free(session: Session, installer_ids: list[int]) -> Installer | None:
 def _claim_slot(session: Session, candidate: Candidate, settings: Settings, now: datetime) -> bool:
     """PostgreSQL: lock the installer's row (never waiting for it) and count their open offers,
     and the period's offers against the caps in force, again, as committed now."""
-    installer = _chosen(session, candidate.id)
+    installer = _first_free(session, [candidate.id])
     return installer is not None and _slot_free(session, candidate, installer, settings, now)
 
 

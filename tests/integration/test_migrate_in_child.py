@@ -11,13 +11,13 @@ import pytest
 from sqlalchemy import text
 
 from mailflow.db import get_engine
-from mailflow.migrate import schema_behind
 from mailflow.migration_files import code_heads
+from mailflow.schema import schema_behind
 from support.database import use_postgres
 
 SCRIPT = """
 import sys
-from mailflow.migrate import schema_behind, upgrade_in_child
+from mailflow.schema import schema_behind, upgrade_in_child
 behind = schema_behind()
 if behind:
     upgrade_in_child()

@@ -14,16 +14,17 @@ from mailflow.app.reports.overview import Overview
 from mailflow.app.reports.samples import SampleSeries
 from mailflow.app.reports.speed import SpeedReport
 from mailflow.i18n import gettext
+from mailflow.lazy import LazyModule
 
 # pygal (about 6 MB) is loaded by the first chart drawn, not by every process that imports the
-# web app.
+# web app (mailflow.lazy).
+pygal = LazyModule("pygal")
+pygal_style = LazyModule("pygal.style")
 
 
 @cache
 def _style():
-    from pygal.style import Style  # noqa: PLC0415 - loaded on first use
-
-    return Style(
+    return pygal_style.Style(
         background="#ffffff",
         plot_background="#ffffff",
         foreground="#24292f",
@@ -84,8 +85,6 @@ def _daily(kind, title: str, days: list[date], series: dict[str, list], **extra)
 
 def overview_charts(view: Overview, language: str, labels: dict[str, str]) -> dict[str, Markup]:
     """Every chart of the reports page (and of an installer's drill-down)."""
-    import pygal  # noqa: PLC0415 - loaded on first use (see _style)
-
     nodata = gettext(language, "No data")
     days = view.days
 
@@ -144,8 +143,6 @@ def overview_charts(view: Overview, language: str, labels: dict[str, str]) -> di
 
 
 def funnel_chart(view: Overview, language: str, labels: dict[str, str], nodata: str) -> Markup:
-    import pygal  # noqa: PLC0415 - loaded on first use (see _style)
-
     chart = pygal.HorizontalBar(
         **_config(
             gettext(language, "From offer to installed (leads received in the range)"),
@@ -163,8 +160,6 @@ def funnel_chart(view: Overview, language: str, labels: dict[str, str], nodata: 
 
 
 def sample_charts(samples: SampleSeries, language: str, nodata: str) -> dict[str, Markup]:
-    import pygal  # noqa: PLC0415 - loaded on first use (see _style)
-
     def timeline(title: str, series: dict[str, list]) -> Markup:
         chart = pygal.DateTimeLine(
             **_config(
@@ -203,7 +198,6 @@ def sample_charts(samples: SampleSeries, language: str, nodata: str) -> dict[str
 def speed_chart(report: SpeedReport, language: str) -> Markup:
     """The speed report's chart: median minutes from arrival to first contact (and to
     acceptance) of the leads that arrived each day."""
-    import pygal  # noqa: PLC0415 - loaded on first use (see _style)
 
     def in_minutes(values) -> list:
         return [None if v is None else round(v.total_seconds() / 60, 1) for v in values]

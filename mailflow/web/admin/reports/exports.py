@@ -10,7 +10,12 @@ from datetime import date
 from fastapi.responses import Response
 
 from mailflow.app.reports.common import ReportFilters
+from mailflow.lazy import LazyModule
 from mailflow.tabular import csv_chunks, csv_safe
+
+# openpyxl loads with the first spreadsheet (mailflow.lazy).
+openpyxl = LazyModule("openpyxl")
+openpyxl_styles = LazyModule("openpyxl.styles")
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -27,15 +32,13 @@ def csv_response(columns: Sequence[str], rows: list[list], name: str) -> Respons
 def xlsx_bytes(
     columns: Sequence[str], rows: list[list], title: str, f: ReportFilters, filters_title: str
 ) -> bytes:
-    from openpyxl import Workbook  # noqa: PLC0415 - openpyxl (~15 MB) loads on first use
-    from openpyxl.styles import Font  # noqa: PLC0415
 
-    workbook = Workbook()
+    workbook = openpyxl.Workbook()
     sheet = workbook.active
     sheet.title = title[:31]
     sheet.append(list(columns))
     for cell in sheet[1]:
-        cell.font = Font(bold=True)
+        cell.font = openpyxl_styles.Font(bold=True)
     for row in rows:
         sheet.append([_xlsx_value(v) for v in row])
     sheet.freeze_panes = "A2"
