@@ -30,7 +30,7 @@ from pathlib import Path
 
 import psycopg
 from dramatiq.brokers.stub import StubBroker
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from mailflow import clock, db
 from mailflow.config import get_settings
@@ -69,11 +69,32 @@ def bare_baseline(dsn: str, n: int) -> tuple[float, float]:
         return time.process_time() - cpu, time.perf_counter() - wall
 
 
+def print_statements_of(inbound_id: int, settings) -> None:
+    """The statements of one job, in order (the last warm-up lead's)."""
+    engine = db.get_engine(settings)
+    sent: list[str] = []
+
+    def remember(conn, cursor, statement, parameters, context, executemany):
+        sent.append(" ".join(statement.split())[:160])
+
+    event.listen(engine, "before_cursor_execute", remember)
+    try:
+        process_one(inbound_id, now=clock.now(), settings=settings)
+    finally:
+        event.remove(engine, "before_cursor_execute", remember)
+    print(f"statements of one job ({len(sent)}):")
+    for n, statement in enumerate(sent, 1):
+        print(f"  {n:2}. {statement}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--leads", type=int, default=400)
     parser.add_argument("--installers", type=int, default=30)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--statements", action="store_true", help="print the SQL of one lead's job first"
+    )
     args = parser.parse_args()
     missing = missing_binaries(redis=False)
     if missing:
@@ -110,8 +131,12 @@ def measure(args, dsn: str) -> int:
     )
     ids = [row.id for row in rows]
     db.statement_label.set("process_inbound")
-    for inbound_id in ids[:WARMUP]:
+    for inbound_id in ids[: WARMUP - 1]:
         process_one(inbound_id, now=clock.now(), settings=settings)
+    if args.statements:
+        print_statements_of(ids[WARMUP - 1], settings)
+    else:
+        process_one(ids[WARMUP - 1], now=clock.now(), settings=settings)
     before = db.statement_counts()
     profiler = cProfile.Profile() if args.profile else None
     cpu, wall = time.process_time(), time.perf_counter()

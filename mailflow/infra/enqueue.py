@@ -69,7 +69,22 @@ def send_now(job: str, *args, delay_ms: int | None = None) -> None:
     _installed().send(job, args, delay_ms)
 
 
+class IdOf:
+    """A job argument that is a row's id, read after the commit: the row need not be written
+    (flushed) when its job is enqueued."""
+
+    __slots__ = ("row",)
+
+    def __init__(self, row) -> None:
+        self.row = row
+
+    def __repr__(self) -> str:
+        return f"IdOf({type(self.row).__name__} {self.row.id})"
+
+
 def enqueue_on_commit(session: Session, job: str, *args) -> None:
+    """Send a message for ``job`` once this transaction has committed (``IdOf(row)`` among
+    ``args``: that row's id)."""
     if job not in JOBS:  # a typo fails here, in the transaction, not after the commit
         raise KeyError(f"unknown job {job!r}")
     session.info.setdefault(_KEY, []).append((job, args))
@@ -84,6 +99,7 @@ def queue_stats() -> list[dict]:
 def _send_after_commit(session: Session) -> None:
     pending = session.info.pop(_KEY, [])
     for job, args in pending:
+        args = tuple(a.row.id if isinstance(a, IdOf) else a for a in args)
         try:
             send_now(job, *args)
         except Exception as exc:  # the sweep will find the durable row

@@ -51,8 +51,13 @@ def new_message_id(settings: Settings) -> str:
     return make_msgid(idstring="mf", domain=domain_of(settings.from_address))
 
 
-def build_message(row: OutboxMessage, settings: Settings) -> EmailMessage:
+def build_message(row: OutboxMessage, settings: Settings, *, with_ids: bool = True) -> EmailMessage:
+    """The row's message as it goes out; ``with_ids=False``: without the two headers that name
+    the row's id (what the row stores: see :func:`wire_bytes`)."""
     msg = EmailMessage()
+    if with_ids:
+        msg["Return-Path"] = f"<{verp_address(settings, row.id)}>"
+        msg["X-Mailflow-Outbox-Id"] = str(row.id)
     msg["From"] = Address(settings.brand.sender_name, addr_spec=settings.from_address)
     msg["To"] = row.to
     msg["Subject"] = row.subject
@@ -61,8 +66,6 @@ def build_message(row: OutboxMessage, settings: Settings) -> EmailMessage:
     # Automatic mail (RFC 3834): no auto-replies back, please, and no out-of-office loops.
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"
-    msg["Return-Path"] = f"<{verp_address(settings, row.id)}>"
-    msg["X-Mailflow-Outbox-Id"] = str(row.id)
     for name, value in (row.headers or {}).items():
         msg[name] = value
     msg.set_content(row.body_text or "", charset="utf-8", cte="quoted-printable")
@@ -197,10 +200,12 @@ def _boundary() -> str:
 
 
 def build_raw(row: OutboxMessage, settings: Settings) -> bytes:
-    """The bytes of the outbox row ``row`` (what ``build_message`` would give, with
-    ``WIRE_POLICY``): what the row's ``raw`` holds and the transport sends."""
+    """What the outbox row ``row`` stores in ``raw``: the bytes ``build_message(...,
+    with_ids=False)`` gives with ``WIRE_POLICY``. Its id is not in them, so the row is written
+    with its bytes in one INSERT (#21); :func:`wire_bytes` puts the id's headers in front when
+    it is sent."""
     if row.attachments:
-        return build_message(row, settings).as_bytes(policy=WIRE_POLICY)
+        return build_message(row, settings, with_ids=False).as_bytes(policy=WIRE_POLICY)
     to = other_header("To", row.to)
     parts = [
         _from_line(settings.brand.sender_name, settings.from_address),
@@ -209,8 +214,6 @@ def build_raw(row: OutboxMessage, settings: Settings) -> bytes:
         f"Date: {format_datetime(row.created_at)}{CRLF}",
         other_header("Message-ID", row.message_id),
         f"Auto-Submitted: auto-generated{CRLF}X-Auto-Response-Suppress: All{CRLF}",
-        f"Return-Path: <{verp_address(settings, row.id)}>{CRLF}",
-        f"X-Mailflow-Outbox-Id: {row.id}{CRLF}",
     ]
     for name, value in (row.headers or {}).items():
         if name.lower() in _OWN_HEADERS:  # the policy refuses a second To, Subject…
@@ -228,3 +231,19 @@ def build_raw(row: OutboxMessage, settings: Settings) -> bytes:
     parts.append(f"--{boundary}{CRLF}{_qp_part('html', row.body_html, mime_version=True)}{CRLF}")
     parts.append(f"--{boundary}--{CRLF}")
     return "".join(parts).encode("ascii")
+
+
+_ID_HEADER = b"\nX-Mailflow-Outbox-Id:"
+
+
+def wire_bytes(settings: Settings, outbox_id: int, stored: bytes) -> bytes:
+    """The bytes sent for the outbox row ``outbox_id`` whose ``raw`` is ``stored``: the VERP
+    return path and the row's id in front (both known only once the row is written). A row
+    queued by an earlier version has them in its bytes already."""
+    head = stored[: stored.find(b"\r\n\r\n") + 1 or len(stored)]
+    if _ID_HEADER in head:
+        return stored
+    return (
+        f"Return-Path: <{verp_address(settings, outbox_id)}>{CRLF}"
+        f"X-Mailflow-Outbox-Id: {outbox_id}{CRLF}"
+    ).encode("ascii") + stored

@@ -28,12 +28,12 @@ from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
 from mailflow.db import get_engine, session_scope
-from mailflow.infra.enqueue import enqueue_on_commit, send_now
+from mailflow.infra.enqueue import IdOf, enqueue_on_commit, send_now
 from mailflow.metrics import observe_send
 from mailflow.models import Installer, OutboxMessage, OutboxState
 from mailflow.outbound import webhooks
 from mailflow.outbound.emails import UNSUBSCRIBE_HEADERS, EmailSpec, unsubscribe_headers
-from mailflow.outbound.message import build_raw, new_message_id, verp_address
+from mailflow.outbound.message import build_raw, new_message_id, verp_address, wire_bytes
 from mailflow.outbound.templates import render_email
 from mailflow.outbound.transports import PermanentFailure, TemporaryFailure, thread_transport
 
@@ -75,10 +75,12 @@ def queue_email(
         created_at=now,
         next_attempt_at=None,  # due at once (only retries wait)
     )
-    session.add(row)
-    session.flush()  # the id is part of the VERP return path
+    # Written with its bytes in one INSERT, whenever the session next flushes (the id is not in
+    # the stored bytes: ``wire_bytes`` adds it when sending); the job names the row's id once
+    # the commit has written it.
     row.raw = build_raw(row, settings)
-    enqueue_on_commit(session, "send_email", row.id)
+    session.add(row)
+    enqueue_on_commit(session, "send_email", IdOf(row))
     return row
 
 
@@ -192,7 +194,10 @@ def _transmit(item: Claimed, settings: Settings, now: datetime) -> None:
         )
         return
     thread_transport(settings.outbound).send(
-        verp_address(settings, item.id), [item.to], item.raw, item.message_key
+        verp_address(settings, item.id),
+        [item.to],
+        wire_bytes(settings, item.id, item.raw),
+        item.message_key,
     )
 
 

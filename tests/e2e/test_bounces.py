@@ -36,6 +36,7 @@ from mailflow.models import (
     OutboxState,
 )
 from mailflow.outbound.emails import admin_alert_email
+from mailflow.outbound.message import wire_bytes
 from mailflow.outbound.outbox import queue_email
 from mailflow.routing.offers import load_candidates, route_lead
 from support.paths import CORPUS
@@ -82,8 +83,8 @@ def sent_message(settings, to: str, *, lead_id: int | None = None) -> tuple[int,
         spec = admin_alert_email(to, title="t", message="m", lead_id=lead_id)
         row = queue_email(s, spec, now=clock.now(), settings=settings)
         row.state, row.sent_at = OutboxState.SENT, clock.now()
-        outbox_id, raw = row.id, row.raw
-    return outbox_id, email.message_from_bytes(raw)["Return-Path"].strip("<> ")
+    sent = wire_bytes(settings, row.id, row.raw)  # the bytes the transport hands on
+    return row.id, email.message_from_bytes(sent)["Return-Path"].strip("<> ")
 
 
 def dsn(return_path: str, recipient: str, *, status="5.1.1", action="failed") -> bytes:

@@ -86,7 +86,9 @@ def queue_alerts(settings, count: int) -> list[int]:
             spec = admin_alert_email(
                 f"ops{i}@installer.example", title=f"Alert {i}", message=f"Crash test {i}"
             )
-            ids.append(queue_email(s, spec, now=clock.now(), settings=settings).id)
+            row = queue_email(s, spec, now=clock.now(), settings=settings)
+            s.flush()
+            ids.append(row.id)
     return ids
 
 

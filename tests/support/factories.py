@@ -220,4 +220,6 @@ def queue_offer(settings, installer_id: int, language: str | None = None) -> int
             decline_url="http://127.0.0.1:8000/l/decline/TOKEN-D",
             vacation_url="http://127.0.0.1:8000/l/vacation/TOKEN-V",
         )
-        return queue_email(s, spec, now=clock.now(), settings=settings).id
+        row = queue_email(s, spec, now=clock.now(), settings=settings)
+        s.flush()  # the row is written with the session's next flush
+        return row.id
