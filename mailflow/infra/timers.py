@@ -78,21 +78,23 @@ def pending_kinds(session: Session) -> set[str]:
 
 
 def due(session: Session, at: datetime, kinds: Iterable[str], *, batch: int) -> list[int]:
-    """Ids of pending timers of ``kinds`` due at ``at``, oldest first (rows another scheduler
-    holds are skipped on PostgreSQL)."""
-    query = (
-        select(Timer.id)
-        .where(
-            Timer.status == TimerStatus.PENDING,
-            Timer.due_at <= at,
-            Timer.kind.in_(list(kinds)),
+    """Ids of pending timers of ``kinds`` due at ``at``, oldest first. Read without a lock:
+    two schedulers' lists may overlap, and ``claim_many`` gives each timer to one of them. (A
+    locking read here, ``SKIP LOCKED``, made one scheduler's claim skip a timer that the other
+    was only listing, and the other's claim skip it in turn while the first listed it again:
+    nobody acted until the next sweep.)"""
+    return list(
+        session.scalars(
+            select(Timer.id)
+            .where(
+                Timer.status == TimerStatus.PENDING,
+                Timer.due_at <= at,
+                Timer.kind.in_(list(kinds)),
+            )
+            .order_by(Timer.due_at, Timer.id)
+            .limit(batch)
         )
-        .order_by(Timer.due_at, Timer.id)
-        .limit(batch)
     )
-    if is_postgres(session):
-        query = query.with_for_update(skip_locked=True)
-    return list(session.scalars(query))
 
 
 def claim(session: Session, timer_id: int, at: datetime) -> Timer | None:
