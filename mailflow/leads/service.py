@@ -27,12 +27,15 @@ def add_event(
     return event
 
 
-def serialise_customer(session: Session, lead_in: LeadIn) -> None:
+def serialise_customer(session: Session, lead_in: LeadIn) -> int | None:
     """Two submissions of one customer processed at the same moment must not both become
     originals. SQLite already serialises writers (BEGIN IMMEDIATE); on PostgreSQL a
-    transaction-scoped advisory lock per (postcode, email) and (postcode, phone) does it."""
+    transaction-scoped advisory lock per (postcode, email) and (postcode, phone) does it.
+    On PostgreSQL the same statement reserves the new lead's id, which it returns: the lead
+    is then written with the transaction's next flush, with whatever else is pending (#21:
+    one round trip less per lead). None on SQLite."""
     if session.get_bind().dialect.name != "postgresql":
-        return
+        return None
     customer = lead_in.customer
     keys = sorted(
         int.from_bytes(
@@ -43,12 +46,19 @@ def serialise_customer(session: Session, lead_in: LeadIn) -> None:
         for contact in (customer.email, customer.phone)
         if contact
     )
-    if not keys:
-        return
     # One statement, the locks taken in a fixed order (left to right): no deadlock between two
-    # such transactions.
-    locks = ", ".join(f"pg_advisory_xact_lock(:key{n})" for n in range(len(keys)))
-    session.execute(text(f"SELECT {locks}"), {f"key{n}": key for n, key in enumerate(keys)})
+    # such transactions. On the session's connection: no autoflush first.
+    locks = "".join(f", pg_advisory_xact_lock(:key{n})" for n in range(len(keys)))
+    return session.connection().scalar(
+        text(f"SELECT nextval(pg_get_serial_sequence('leads', 'id')){locks}"),
+        {f"key{n}": key for n, key in enumerate(keys)},
+    )
+
+
+def _writes_pending_leads(session: Session) -> bool:
+    return any(isinstance(o, Lead) for o in session.new) or any(
+        isinstance(o, Lead) for o in session.dirty
+    )
 
 
 def find_original(
@@ -74,6 +84,9 @@ def find_original(
         )
         .order_by(Lead.created_at, Lead.id)
         .limit(1)
+        # Only leads matter here: a lead changed earlier in this transaction (an import) is
+        # written first; the rest (the inbound row's counters) waits for the lead (#21).
+        .execution_options(autoflush=_writes_pending_leads(session))
     )
     return session.scalar(query)
 
@@ -92,9 +105,10 @@ def create_lead(
     """Insert the lead (status ``new``, or ``duplicate`` of an earlier one) with its intake event.
     The caller commits; routing is started by the caller after commit."""
     customer = lead_in.customer
-    serialise_customer(session, lead_in)
+    reserved_id = serialise_customer(session, lead_in)
     original = find_original(session, lead_in, now=now, window_days=window_days)
     lead = Lead(
+        id=reserved_id,
         status=LeadStatus.DUPLICATE if original else LeadStatus.NEW,
         source=(lead_in.source.value if lead_in.source else source),
         external_id=lead_in.external_id,
@@ -122,7 +136,8 @@ def create_lead(
         held_until=None,
     )
     session.add(lead)
-    session.flush()
+    if reserved_id is None:
+        session.flush()  # SQLite: the id comes with the INSERT
     add_event(
         session,
         lead,
