@@ -233,13 +233,16 @@ def apply_result(
             channel=row.channel.value,
             inbound_id=row.id,
             window_days=settings.duplicate_window_days,
+            write_later=True,
         )
         row.lead_id = lead.id
         outcome = (
             InboundOutcome.DUPLICATE if lead.status == LeadStatus.DUPLICATE else InboundOutcome.LEAD
         )
-        # Finished before routing: the row is written once, by routing's first query.
         _finish(row, outcome, now)
+        # The lead, its events and this row (counters, outcome), in one flush: the row is
+        # written once (#21).
+        session.flush()
         route_or_hold(
             session, lead, row, now=now, settings=settings, raw=raw, route_inline=route_inline
         )

@@ -39,10 +39,7 @@ def route_new_lead(uow: UnitOfWork, event: LeadCreated) -> Outcome:
     if not uow.route_new_leads:
         return outcome(Enqueue("route_lead_job", (event.lead_id,)))
     # Created in this transaction: no other transaction can see the row, so it needs no lock
-    # (``lock_lead``'s FOR UPDATE), and it is in the session already, so no read either. On
-    # PostgreSQL it may not be written yet (its id was reserved, see ``serialise_customer``):
-    # the flush writes it with the rest of the transaction so far, and get() finds it.
-    uow.session.flush()
+    # (``lock_lead``'s FOR UPDATE), and it is in the session already, so no read either.
     lead = uow.session.get(Lead, event.lead_id)
     made, offer = next_offer(uow, lead, new=True)
     if offer is not None:

@@ -27,13 +27,14 @@ def add_event(
     return event
 
 
-def serialise_customer(session: Session, lead_in: LeadIn) -> int | None:
+def serialise_customer(
+    session: Session, lead_in: LeadIn, *, reserve_id: bool = False
+) -> int | None:
     """Two submissions of one customer processed at the same moment must not both become
     originals. SQLite already serialises writers (BEGIN IMMEDIATE); on PostgreSQL a
     transaction-scoped advisory lock per (postcode, email) and (postcode, phone) does it.
-    On PostgreSQL the same statement reserves the new lead's id, which it returns: the lead
-    is then written with the transaction's next flush, with whatever else is pending (#21:
-    one round trip less per lead). None on SQLite."""
+    ``reserve_id`` (PostgreSQL): the same statement reserves the new lead's id and returns
+    it, without flushing the session first (see ``create_lead``'s ``write_later``)."""
     if session.get_bind().dialect.name != "postgresql":
         return None
     customer = lead_in.customer
@@ -47,25 +48,24 @@ def serialise_customer(session: Session, lead_in: LeadIn) -> int | None:
         if contact
     )
     # One statement, the locks taken in a fixed order (left to right): no deadlock between two
-    # such transactions. On the session's connection: no autoflush first.
-    locks = "".join(f", pg_advisory_xact_lock(:key{n})" for n in range(len(keys)))
-    return session.connection().scalar(
-        text(f"SELECT nextval(pg_get_serial_sequence('leads', 'id')){locks}"),
-        {f"key{n}": key for n, key in enumerate(keys)},
-    )
-
-
-def _writes_pending_leads(session: Session) -> bool:
-    return any(isinstance(o, Lead) for o in session.new) or any(
-        isinstance(o, Lead) for o in session.dirty
-    )
+    # such transactions.
+    locks = [f"pg_advisory_xact_lock(:key{n})" for n in range(len(keys))]
+    params = {f"key{n}": key for n, key in enumerate(keys)}
+    if reserve_id:
+        reserve = "nextval(pg_get_serial_sequence('leads', 'id'))"
+        statement = text(f"SELECT {', '.join([reserve, *locks])}")
+        return session.connection().scalar(statement, params)  # the connection: no autoflush
+    if locks:
+        session.execute(text(f"SELECT {', '.join(locks)}"), params)
+    return None
 
 
 def find_original(
-    session: Session, lead_in: LeadIn, *, now: datetime, window_days: int
+    session: Session, lead_in: LeadIn, *, now: datetime, window_days: int, autoflush: bool = True
 ) -> Lead | None:
     """The first lead of the same customer (email or phone) at the same postcode within the
-    window, if any."""
+    window, if any. ``autoflush=False``: what the session has pending is not written first
+    (the caller knows no lead is among it)."""
     customer = lead_in.customer
     same_contact = []
     if customer.email:
@@ -84,9 +84,7 @@ def find_original(
         )
         .order_by(Lead.created_at, Lead.id)
         .limit(1)
-        # Only leads matter here: a lead changed earlier in this transaction (an import) is
-        # written first; the rest (the inbound row's counters) waits for the lead (#21).
-        .execution_options(autoflush=_writes_pending_leads(session))
+        .execution_options(autoflush=autoflush)
     )
     return session.scalar(query)
 
@@ -101,12 +99,19 @@ def create_lead(
     inbound_id: int | None = None,
     window_days: int = 30,
     actor: Actor = Actor.SYSTEM,
+    write_later: bool = False,
 ) -> Lead:
     """Insert the lead (status ``new``, or ``duplicate`` of an earlier one) with its intake event.
-    The caller commits; routing is started by the caller after commit."""
+    The caller commits; routing is started by the caller after commit. ``write_later``
+    (PostgreSQL): the lead's id is reserved with the customer's locks and the lead is written
+    with the caller's next flush, with what else it has pending (the inbound job: its row's
+    counters and outcome, one UPDATE; #21). The caller flushes before it writes anything else
+    that names the lead, and has no lead pending (the duplicate check does not flush)."""
     customer = lead_in.customer
-    reserved_id = serialise_customer(session, lead_in)
-    original = find_original(session, lead_in, now=now, window_days=window_days)
+    reserved_id = serialise_customer(session, lead_in, reserve_id=write_later)
+    original = find_original(
+        session, lead_in, now=now, window_days=window_days, autoflush=reserved_id is None
+    )
     lead = Lead(
         id=reserved_id,
         status=LeadStatus.DUPLICATE if original else LeadStatus.NEW,
