@@ -1,7 +1,7 @@
 """The candidate installers of a lead, read as plain rows (#21): the columns the rules need,
 never ORM objects, and every candidate's figures (recent offers, last offer, open offers,
-held leads, the period's offers against the caps) in two grouped statements for all of them,
-whatever their number."""
+held leads, the period's offers against the caps) in one statement for all of them, whatever
+their number (one more per other time zone among those with caps)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, literal_column, null, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from mailflow.clock import as_utc
@@ -66,13 +66,18 @@ def _ids_clause(column, installers: Sequence[Routable]):
     return column.in_(select(Installer.id).where(Installer.country == countries.pop()))
 
 
-def _offer_figures(
+# The last column of the first statement's rows: which of its two parts a row comes from.
+_OFFERS, _HELD = literal_column("0"), literal_column("1")
+
+
+def _figures(
     session: Session, installers: Sequence[Routable], now: datetime
-) -> dict[int, tuple]:
+) -> tuple[dict[int, tuple], dict[int, int]]:
     """Per installer: offers in the last 30 days, the last of them, open offers, and the leads
     offered in their current day, week and month (withdrawn offers and approved bad-lead
-    reports aside, as ``standing.period_counts``) when they have caps. One statement per time
-    zone among the capped (one in all when nobody has caps or they share a zone)."""
+    reports aside, as ``standing.period_counts``) when they have caps; and the leads they hold.
+    One statement (the held leads' counts are a second part of it, ``UNION ALL``), one more
+    per other time zone among the capped."""
     since = now - timedelta(days=30)
     capped: dict[str, list[Routable]] = {}
     for i in installers:
@@ -81,6 +86,7 @@ def _offer_figures(
     # Each statement covers every installer (the 30 days' figures) and the periods of one zone.
     zones = list(capped) or [None]
     figures: dict[int, tuple] = {}
+    held: dict[int, int] = {}
     for index, zone in enumerate(zones):
         offered = Offer.offered_at
         columns = [Offer.installer_id]
@@ -102,31 +108,36 @@ def _offer_figures(
         where = offered >= lower
         if index == 0:
             where = or_(where, Offer.status == OfferStatus.OFFERED)
-        for row in session.execute(
-            select(*columns)
+        statement = (
+            select(*columns, _OFFERS)
             .where(_ids_clause(Offer.installer_id, who), where)
             .group_by(Offer.installer_id)
-        ):
+        )
+        if index == 0:
+            statement = union_all(statement, _held_counts(installers, len(columns) - 2))
+        for row in session.execute(statement):
+            if index == 0 and row[-1] == 1:
+                held[row[0]] = int(row[1])
+                continue
             mine = figures.setdefault(row[0], [0, None, 0, {}])
-            rest = row[1:]
+            rest = row[1:-1]
             if index == 0:
                 mine[0], mine[1], mine[2] = int(rest[0] or 0), rest[1], int(rest[2] or 0)
                 rest = rest[3:]
             if zone is not None:
                 mine[3][zone] = tuple(int(n or 0) for n in rest)
-    return figures
+    return figures, held
 
 
-def _held(session: Session, installers: Sequence[Routable]) -> dict[int, int]:
-    return dict(
-        session.execute(
-            select(Lead.assigned_installer_id, func.count())
-            .where(
-                _ids_clause(Lead.assigned_installer_id, installers),
-                Lead.status.in_(HELD_STATUSES),
-            )
-            .group_by(Lead.assigned_installer_id)
-        ).all()
+def _held_counts(installers: Sequence[Routable], padding: int):
+    """Rows (installer, the leads they hold, ``padding`` empty columns, ``_HELD``)."""
+    return (
+        select(Lead.assigned_installer_id, func.count(), *[null()] * padding, _HELD)
+        .where(
+            _ids_clause(Lead.assigned_installer_id, installers),
+            Lead.status.in_(HELD_STATUSES),
+        )
+        .group_by(Lead.assigned_installer_id)
     )
 
 
@@ -136,13 +147,12 @@ def figures_of(
     now: datetime,
     settings: Settings | None = None,
 ) -> list[Candidate]:
-    """These installers as the rules see them, with their figures (two statements for all,
-    one more per other time zone among those with caps)."""
+    """These installers as the rules see them, with their figures (one statement for all, one
+    more per other time zone among those with caps)."""
     installers = list(installers)
     if not installers:
         return []
-    offers = _offer_figures(session, installers, now)
-    held = _held(session, installers)
+    offers, held = _figures(session, installers, now)
     limit = settings.max_pending_offers if settings is not None else None
     day_pct = settings.pacing_day_percent if settings is not None else 10.0
     week_pct = settings.pacing_week_percent if settings is not None else 30.0
