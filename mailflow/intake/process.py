@@ -27,7 +27,7 @@ from mailflow.domain.intake.quotes import referenced_ids
 from mailflow.infra import blobs
 from mailflow.infra.enqueue import enqueue_on_commit
 from mailflow.intake import bounces
-from mailflow.intake.rule_store import count_read, load_rules
+from mailflow.intake.rule_store import count_read, load_rules, rules_column, rules_from
 from mailflow.leads.intake_limit import route_or_hold
 from mailflow.leads.service import add_event, create_lead
 from mailflow.models import (
@@ -54,6 +54,18 @@ def lock_inbound(session: Session, inbound_id: int) -> InboundMessage | None:
     if is_postgres(session):
         query = query.with_for_update()
     return session.scalar(query)
+
+
+def lock_inbound_with_rules(
+    session: Session, inbound_id: int
+) -> tuple[InboundMessage | None, tuple[Rule, ...]]:
+    """``lock_inbound`` and the saved extraction rules, in one statement."""
+    postgres = is_postgres(session)
+    query = select(InboundMessage, rules_column(postgres)).where(InboundMessage.id == inbound_id)
+    if postgres:
+        query = query.with_for_update(of=InboundMessage)
+    found = session.execute(query).first()
+    return (found[0], rules_from(found[1])) if found is not None else (None, ())
 
 
 @dataclass(frozen=True)
@@ -124,7 +136,7 @@ def process_one(inbound_id: int, *, now: datetime, settings: Settings) -> Inboun
         # Both transactions on one connection: one pool checkout (and its pre-ping).
         with get_engine(settings).connect() as connection:
             with session_scope(settings, connection=connection) as session:
-                row = lock_inbound(session, inbound_id)
+                row, rules = lock_inbound_with_rules(session, inbound_id)
                 if (
                     row is None
                     or row.outcome != InboundOutcome.PENDING
@@ -132,7 +144,6 @@ def process_one(inbound_id: int, *, now: datetime, settings: Settings) -> Inboun
                 ):
                     return None
                 raw, envelope_to = blobs.read(settings, row), _envelope_to(row)
-                rules = load_rules(session)
                 if is_postgres(session) and len(raw or b"") <= PARSE_IN_TRANSACTION:
                     # A message of ordinary size is parsed in the transaction that holds its
                     # row (PostgreSQL: other writers do not wait for it): one transaction.

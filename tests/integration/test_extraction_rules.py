@@ -15,7 +15,8 @@ from mailflow.clock import now
 from mailflow.db import session_scope
 from mailflow.domain.intake.parse import parse_message
 from mailflow.infra.intake_store import store_inbound
-from mailflow.intake.process import process_one
+from mailflow.intake.process import lock_inbound_with_rules, process_one
+from mailflow.intake.rule_store import load_rules
 from mailflow.models import AuditEntry, Channel, ExtractionRule, InboundMessage, Lead
 from mailflow.web.app import create_app
 from support.factories import make_admin, make_inbound
@@ -273,3 +274,22 @@ def test_a_message_no_longer_quarantined_is_refused(client, settings):
     assert again.status_code == 303 and again.headers["location"] == f"/admin/inbound/{first}"
     with session_scope(settings) as s:
         assert len(list(s.scalars(select(Lead)))) == 1
+
+
+def test_the_inbound_job_reads_its_message_and_the_rules_in_one_statement(client, settings):
+    first = quarantined(settings)
+    with session_scope(settings) as s:
+        assert lock_inbound_with_rules(s, first) == (s.get(InboundMessage, first), ())
+    create(client, first, save_rule="1", rule_scope="domain", rule_subject="via SolarMatch")
+    with session_scope(settings) as s:  # a second rule, for another platform
+        (saved,) = s.scalars(select(ExtractionRule))
+        s.add(ExtractionRule(sender="@other.example", locators=saved.locators, created_by="t"))
+    stored = store_inbound(platform_mail(*JEAN, number=4413), Channel.SMTP, settings=settings)
+    with session_scope(settings) as s:
+        row, read = lock_inbound_with_rules(s, stored.id)
+        assert row.id == stored.id
+        assert len(read) == 2
+        # the same rules, locators and all, as read row by row
+        assert read == load_rules(s)
+        assert {rule.subject_pattern for rule in read} == {"via SolarMatch", None}
+        assert lock_inbound_with_rules(s, stored.id + 1000) == (None, ())
