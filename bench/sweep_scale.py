@@ -23,7 +23,8 @@ Then, in a fresh process (as a scheduler would be), every sweep job is timed:
 
 Prints each figure for both histories and the ratio large/small (aim: flat, ratio near 1), and
 the query plans of the two due-work queries on the large history. ``BENCH_PROFILE=timers`` (or
-``offers``) prints a profile of that due job; ``BENCH_JOBS=offers,timers`` runs only those jobs
+``offers``) prints a profile of that due job, ``BENCH_STATEMENTS=timers`` (or ``offers``) its
+statements by count; ``BENCH_JOBS=offers,timers`` runs only those jobs
 (``bench/routing_scale.py`` runs the offers job alone, with 100 and 10,000 installers).
 """
 
@@ -49,7 +50,7 @@ from soak import make_network, write_installers_csv  # noqa: E402
 from topology import PostgresCluster, base_env, cli, machine, missing_binaries  # noqa: E402
 
 MEASURE = r"""
-import cProfile, io, json, os, pstats, sys, time
+import collections, cProfile, io, json, os, pstats, sys, time
 from datetime import datetime, timedelta
 from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import event
@@ -60,16 +61,20 @@ from mailflow.config import get_settings
 from mailflow.schedule import SWEEPS
 
 statements = [0]
+listed: collections.Counter | None = None  # BENCH_STATEMENTS: the due job's statements
 
 
 @event.listens_for(Engine, "before_cursor_execute")
-def _count(*_args):
+def _count(_conn, _cursor, statement, *_rest):
     statements[0] += 1  # each is a round trip to PostgreSQL
+    if listed is not None:
+        listed[" ".join(statement.split())[:110]] += 1
 
 
 settings = get_settings()
 due = datetime.fromisoformat(sys.argv[1])
 profiled = os.environ.get("BENCH_PROFILE", "")
+statements_of = os.environ.get("BENCH_STATEMENTS", "")
 only = set(filter(None, os.environ.get("BENCH_JOBS", "").split(",")))
 phases = [
     ("first", due - timedelta(hours=1)),
@@ -84,10 +89,17 @@ for phase, at in phases:
         if only and name not in only:
             continue
         profile = cProfile.Profile() if phase == "due" and name == profiled else None
+        if phase == "due" and name == statements_of:
+            listed = collections.Counter()
         started, cpu, before = time.perf_counter(), time.process_time(), statements[0]
         if profile:
             profile.enable()
         count = job(settings, at)
+        if listed is not None:
+            print(f"statements of the due {name} job, by count:", file=sys.stderr)
+            for text, n in listed.most_common():
+                print(f"{n:7} {text}", file=sys.stderr)
+            listed = None
         if profile:
             profile.disable()
             text = io.StringIO()
@@ -301,7 +313,7 @@ def run_size(
     )
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-3000:])
-    if os.environ.get("BENCH_PROFILE"):
+    if os.environ.get("BENCH_PROFILE") or os.environ.get("BENCH_STATEMENTS"):
         print(done.stderr, flush=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     result["plans"] = plans(pg.dsn(name), due) if history >= 100_000 else []

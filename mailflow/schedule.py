@@ -36,6 +36,7 @@ from mailflow.lifecycle.service import (
     _status_reminder,
     deactivate_silent_installers,
     expire_stale_leads,
+    lock_held_leads,
     send_digests,
 )
 from mailflow.lifecycle.visits import _visit_reminder
@@ -97,6 +98,7 @@ TIMER_GROUP = 20
 def _act_on_timers(settings: Settings, ids: list[int], at: datetime) -> int:
     with session_scope(settings) as session:
         claimed = timers.claim_many(session, ids, at)  # the others: another scheduler's
+        lock_held_leads(session, claimed)  # the reminders' leads, in one statement
         for timer in claimed:
             TIMER_HANDLERS[timer.kind](session, timer, at, settings)
         return len(claimed)

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import InvalidOperation
 from zoneinfo import ZoneInfo
@@ -222,19 +223,53 @@ def start_reminders(uow: UnitOfWork, event: LeadAccepted | LeadAssigned) -> Outc
     )
 
 
-def _held_by(session: Session, timer: Timer, wanted: set) -> tuple[Lead, Installer] | None:
-    """The timer's lead (locked) and installer, read in one statement, if the installer still
-    holds the lead in a ``wanted`` status."""
+# The timers whose handlers act only while the installer still holds the lead (``_held_by``).
+HELD_LEAD_TIMERS = frozenset({"status_reminder", "reservation_lapse", "follow_up_reminder"})
+_HELD = "mailflow.lifecycle.held_leads"  # session.info: lead id -> (lead, installer) or None
+
+
+def lock_held_leads(session: Session, claimed: Sequence[Timer]) -> None:
+    """The leads of a group's ``HELD_LEAD_TIMERS`` (locked, in id order: no deadlock between
+    two groups) with their installers, read in one statement before their handlers run (#21).
+    ``_held_by`` then finds them in the session, no handler queries, and the group's rows
+    (tokens, emails, events) are written together, a few statements for the whole group."""
+    lead_ids = sorted({t.lead_id for t in claimed if t.kind in HELD_LEAD_TIMERS and t.lead_id})
+    if not lead_ids:
+        return
     query = (
         select(Lead, Installer)
-        .join(Installer, Installer.id == Lead.assigned_installer_id)
-        .where(Lead.id == timer.lead_id, Installer.id == timer.installer_id)
+        .outerjoin(Installer, Installer.id == Lead.assigned_installer_id)
+        .where(Lead.id.in_(lead_ids))
+        .order_by(Lead.id)
     )
     if is_postgres(session):
         query = query.with_for_update(of=Lead)
-    row = session.execute(query).first()
-    if row is None:
-        return None
+    held = session.info.setdefault(_HELD, {})
+    held.update(dict.fromkeys(lead_ids))  # None: no such lead
+    for lead, installer in session.execute(query):
+        held[lead.id] = (lead, installer)  # held here: the session keeps its objects weakly
+
+
+def _held_by(session: Session, timer: Timer, wanted: set) -> tuple[Lead, Installer] | None:
+    """The timer's lead (locked) and installer, read in one statement (or ahead, with the
+    timer's group: ``lock_held_leads``), if the installer still holds the lead in a
+    ``wanted`` status."""
+    ahead = session.info.get(_HELD, {})
+    if timer.lead_id in ahead:
+        row = ahead[timer.lead_id]
+        if row is None or row[1] is None or row[0].assigned_installer_id != timer.installer_id:
+            return None
+    else:
+        query = (
+            select(Lead, Installer)
+            .join(Installer, Installer.id == Lead.assigned_installer_id)
+            .where(Lead.id == timer.lead_id, Installer.id == timer.installer_id)
+        )
+        if is_postgres(session):
+            query = query.with_for_update(of=Lead)
+        row = session.execute(query).first()
+        if row is None:
+            return None
     lead, installer = row  # the lead is still theirs (the join)
     if lead.status not in wanted:
         return None
