@@ -62,6 +62,7 @@ from mailflow.schedule import SWEEPS
 
 statements = [0]
 listed: collections.Counter | None = None  # BENCH_STATEMENTS: the due job's statements
+first: list[str] = []  # ... and its first 40, in order
 
 
 @event.listens_for(Engine, "before_cursor_execute")
@@ -69,6 +70,8 @@ def _count(_conn, _cursor, statement, *_rest):
     statements[0] += 1  # each is a round trip to PostgreSQL
     if listed is not None:
         listed[" ".join(statement.split())[:110]] += 1
+        if len(first) < 40:
+            first.append(" ".join(statement.split())[:110])
 
 
 settings = get_settings()
@@ -99,6 +102,9 @@ for phase, at in phases:
             print(f"statements of the due {name} job, by count:", file=sys.stderr)
             for text, n in listed.most_common():
                 print(f"{n:7} {text}", file=sys.stderr)
+            print("its first statements, in order:", file=sys.stderr)
+            for n, text in enumerate(first, 1):
+                print(f"{n:7}. {text}", file=sys.stderr)
             listed = None
         if profile:
             profile.disable()

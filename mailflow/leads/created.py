@@ -41,7 +41,4 @@ def route_new_lead(uow: UnitOfWork, event: LeadCreated) -> Outcome:
     # Created in this transaction: no other transaction can see the row, so it needs no lock
     # (``lock_lead``'s FOR UPDATE), and it is in the session already, so no read either.
     lead = uow.session.get(Lead, event.lead_id)
-    made, offer = next_offer(uow, lead, new=True)
-    if offer is not None:
-        uow.kept.append(offer)
-    return made
+    return next_offer(uow, lead, new=True)[0]

@@ -248,6 +248,7 @@ def next_offer(
     # objects weakly and would read a dropped one again).
     uow.kept.append(installer)
     made, offer = speed.make_offer(uow, lead, installer, choice.reason)
+    uow.kept.append(offer)  # the same for the offer, which its email reads by id
     seen = seen._replace(busy=frozenset(busy))
     why = decisions.decided(uow, lead, candidates, where, [offer], seen, kind=kind, ranked=ranked)
     return why + made, offer
@@ -472,13 +473,21 @@ def decline(
 
 
 def expire_offer(
-    session: Session, offer: Offer, lead: Lead, *, now: datetime, settings: Settings
+    session: Session,
+    offer: Offer,
+    lead: Lead,
+    *,
+    now: datetime,
+    settings: Settings,
+    installer_email: str | None = None,
 ) -> None:
-    """Deadline passed: the offer expires and the lead moves on (both locked by the caller)."""
-    installer = session.get(Installer, offer.installer_id)
+    """Deadline passed: the offer expires and the lead moves on (both locked by the caller;
+    ``installer_email``: the offer's installer's, when the caller read it with the offer)."""
+    if installer_email is None:
+        installer_email = session.get(Installer, offer.installer_id).email
     _uow(session, settings, now).apply(
         offer_rules.expire(
-            offer, lead, installer.email, at=now, others_open=speed.others_open(session, offer)
+            offer, lead, installer_email, at=now, others_open=speed.others_open(session, offer)
         )
     )
 
@@ -515,18 +524,24 @@ def expire_due_offers(settings: Settings, at: datetime, *, batch: int = 200) -> 
         acted = 0
         for offer_id in ids:
             with session_scope(settings) as session:
-                query = select(Offer).where(
-                    Offer.id == offer_id, Offer.status == OfferStatus.OFFERED
+                query = (
+                    select(Offer, Installer.email)
+                    .join(Installer, Installer.id == Offer.installer_id)
+                    .where(Offer.id == offer_id, Offer.status == OfferStatus.OFFERED)
                 )
                 if is_postgres(session):
-                    query = query.with_for_update(skip_locked=True)
-                offer = session.scalar(query)
-                if offer is None:
+                    query = query.with_for_update(of=Offer, skip_locked=True)
+                found = session.execute(query).first()
+                if found is None:
                     continue  # answered meanwhile, or another scheduler has it
+                offer, email = found
                 lead = lock_lead(session, offer.lead_id)
-                session.refresh(offer)
+                # Read once: the offer's row is ours since (its lock on PostgreSQL, the one
+                # writer's BEGIN IMMEDIATE on SQLite), so nobody answered it meanwhile.
                 if offer.status == OfferStatus.OFFERED and offer.deadline <= at:
-                    expire_offer(session, offer, lead, now=at, settings=settings)
+                    expire_offer(
+                        session, offer, lead, now=at, settings=settings, installer_email=email
+                    )
                     done += 1
                     acted += 1
         if len(ids) < batch or not acted:
