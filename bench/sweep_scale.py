@@ -267,10 +267,11 @@ def populate(
 
 def plans(dsn: str, due: datetime) -> list[str]:
     queries = {
+        # as the sweep lists them (each is then claimed with its own lock)
         "due offers": "SELECT id FROM offers WHERE status = 'offered' AND deadline <= %s"
-        " ORDER BY deadline LIMIT 200 FOR UPDATE SKIP LOCKED",
+        " ORDER BY deadline, id LIMIT 200",
         "due timers": "SELECT id FROM timers WHERE status = 'pending' AND due_at <= %s"
-        " ORDER BY due_at, id LIMIT 200 FOR UPDATE SKIP LOCKED",
+        " AND kind IN ('follow_up_reminder', 'status_reminder') ORDER BY due_at, id LIMIT 200",
     }
     out = []
     with psycopg.connect(dsn) as conn:

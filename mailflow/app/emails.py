@@ -66,26 +66,24 @@ def status_links(
     steps = list(states.next_steps(current))
     if lead.status in states.BOOKABLE:
         steps.insert(min(3, len(steps)), VISIT)
-    links = []
-    for step in steps:
-        token = tokens.issue(
-            session,
-            settings,
-            "status",
-            now=now,
-            subject_id=lead.id,
-            installer_id=installer.id,
-            lead_id=lead.id,
-            extra={"s": str(step)},
-        )
-        links.append(
-            {
-                "step": str(step),
-                "label": step_label(step, language),
-                "url": tokens.url(settings, "status", token),
-            }
-        )
-    return links
+    signed = tokens.issue_set(
+        session,
+        settings,
+        "status",
+        [{"s": str(step)} for step in steps],
+        now=now,
+        subject_id=lead.id,
+        installer_id=installer.id,
+        lead_id=lead.id,
+    )
+    return [
+        {
+            "step": str(step),
+            "label": step_label(step, language),
+            "url": tokens.url(settings, "status", token),
+        }
+        for step, token in zip(steps, signed, strict=True)
+    ]
 
 
 def vacation_url(

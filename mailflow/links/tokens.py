@@ -82,12 +82,20 @@ class LinkData:
     extra: dict = field(default_factory=dict)  # signed values carried by the token itself
 
 
+_serializers: dict[tuple, URLSafeTimedSerializer] = {}
+
+
 def serializer(settings: Settings, purpose: str) -> URLSafeTimedSerializer:
     if purpose not in PURPOSES:
         raise ValueError(f"unknown link purpose {purpose!r}")
     # itsdangerous signs with the last key and tries all of them when verifying.
-    keys = list(reversed(settings.signing_keys))
-    return URLSafeTimedSerializer(keys, salt=f"mailflow.link.{purpose}")
+    keys = tuple(reversed(settings.signing_keys))
+    found = _serializers.get((keys, purpose))
+    if found is None:  # made once per keys and purpose (an email signs several links)
+        found = _serializers[keys, purpose] = URLSafeTimedSerializer(
+            list(keys), salt=f"mailflow.link.{purpose}"
+        )
+    return found
 
 
 def nonce_row(session: Session, settings: Settings, purpose: str, token: str):
@@ -129,6 +137,38 @@ def issue(
         )
     )
     return serializer(settings, purpose).dumps({"n": nonce, **({"x": extra} if extra else {})})
+
+
+def issue_set(
+    session: Session,
+    settings: Settings,
+    purpose: str,
+    extras: list[dict],
+    *,
+    now: datetime,
+    subject_id: int | None = None,
+    installer_id: int | None = None,
+    lead_id: int | None = None,
+) -> list[str]:
+    """One token per entry of ``extras``, all behind one nonce row: the links of one email
+    that differ only by what they carry (an email's status steps). Not for one-time links,
+    which must each be used up on their own."""
+    if purpose in ONE_TIME:
+        raise ValueError(f"{purpose!r} links are one-time: one nonce each")
+    nonce = secrets.token_urlsafe(16)
+    session.add(
+        LinkNonce(
+            nonce=nonce,
+            purpose=purpose,
+            subject_id=subject_id,
+            installer_id=installer_id,
+            lead_id=lead_id,
+            created_at=now,
+            expires_at=now + LIFETIME[purpose],
+        )
+    )
+    signer = serializer(settings, purpose)
+    return [signer.dumps({"n": nonce, "x": extra}) for extra in extras]
 
 
 def url(settings: Settings, purpose: str, token: str) -> str:
