@@ -124,17 +124,8 @@ def issue(
     extra: dict | None = None,
 ) -> str:
     """A new token for ``purpose``; its nonce row is written in the caller's transaction."""
-    nonce = secrets.token_urlsafe(16)
-    session.add(
-        LinkNonce(
-            nonce=nonce,
-            purpose=purpose,
-            subject_id=subject_id,
-            installer_id=installer_id,
-            lead_id=lead_id,
-            created_at=now,
-            expires_at=now + (lifetime or LIFETIME[purpose]),
-        )
+    nonce = _new_nonce(
+        session, purpose, now, subject_id, installer_id, lead_id, lifetime or LIFETIME[purpose]
     )
     return serializer(settings, purpose).dumps({"n": nonce, **({"x": extra} if extra else {})})
 
@@ -155,6 +146,21 @@ def issue_set(
     which must each be used up on their own."""
     if purpose in ONE_TIME:
         raise ValueError(f"{purpose!r} links are one-time: one nonce each")
+    nonce = _new_nonce(session, purpose, now, subject_id, installer_id, lead_id, LIFETIME[purpose])
+    signer = serializer(settings, purpose)
+    return [signer.dumps({"n": nonce, "x": extra}) for extra in extras]
+
+
+def _new_nonce(
+    session: Session,
+    purpose: str,
+    now: datetime,
+    subject_id: int | None,
+    installer_id: int | None,
+    lead_id: int | None,
+    lifetime: timedelta,
+) -> str:
+    """A nonce row, added to the caller's transaction; its nonce."""
     nonce = secrets.token_urlsafe(16)
     session.add(
         LinkNonce(
@@ -164,11 +170,10 @@ def issue_set(
             installer_id=installer_id,
             lead_id=lead_id,
             created_at=now,
-            expires_at=now + LIFETIME[purpose],
+            expires_at=now + lifetime,
         )
     )
-    signer = serializer(settings, purpose)
-    return [signer.dumps({"n": nonce, "x": extra}) for extra in extras]
+    return nonce
 
 
 def url(settings: Settings, purpose: str, token: str) -> str:
