@@ -251,28 +251,18 @@ def lock_held_leads(session: Session, claimed: Sequence[Timer]) -> None:
 
 
 def _held_by(session: Session, timer: Timer, wanted: set) -> tuple[Lead, Installer] | None:
-    """The timer's lead (locked) and installer, read in one statement (or ahead, with the
-    timer's group: ``lock_held_leads``), if the installer still holds the lead in a
-    ``wanted`` status."""
-    ahead = session.info.get(_HELD, {})
-    if timer.lead_id in ahead:
-        row = ahead[timer.lead_id]
-        if row is None or row[1] is None or row[0].assigned_installer_id != timer.installer_id:
-            return None
-    else:
-        query = (
-            select(Lead, Installer)
-            .join(Installer, Installer.id == Lead.assigned_installer_id)
-            .where(Lead.id == timer.lead_id, Installer.id == timer.installer_id)
-        )
-        if is_postgres(session):
-            query = query.with_for_update(of=Lead)
-        row = session.execute(query).first()
-        if row is None:
-            return None
-    lead, installer = row  # the lead is still theirs (the join)
-    if lead.status not in wanted:
+    """The timer's lead (locked) and installer, if the installer still holds the lead in a
+    ``wanted`` status: read with the timer's group (``lock_held_leads``), or now."""
+    if timer.lead_id not in session.info.get(_HELD, {}):
+        lock_held_leads(session, [timer])
+    row = session.info.get(_HELD, {}).get(timer.lead_id)
+    if row is None:
         return None
+    lead, installer = row
+    if lead.assigned_installer_id != timer.installer_id or lead.status not in wanted:
+        return None
+    if installer is None or installer.id != timer.installer_id:  # assigned since the read
+        installer = session.get(Installer, timer.installer_id)
     return lead, installer
 
 
