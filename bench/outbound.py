@@ -20,7 +20,6 @@ import sys
 import tempfile
 import time
 from datetime import timedelta
-from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
 
 from dramatiq.brokers.stub import StubBroker
@@ -33,7 +32,7 @@ from mailflow.jobs.broker import setup  # noqa: E402
 from mailflow.migrate import upgrade
 from mailflow.models import Installer, Lead, OutboxMessage
 from mailflow.outbound.emails import offer_email
-from mailflow.outbound.message import build_message
+from mailflow.outbound.message import wire_bytes
 from mailflow.outbound.outbox import deliver, queue_email
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -60,8 +59,16 @@ def stop_sink(sink: subprocess.Popen) -> int:
 
 
 def main(n: int) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="mailflow-bench-"))
     sink, port = start_sink()
+    try:
+        run(n, sink, port)
+    finally:
+        if sink.poll() is None:  # a failed run must not leave the sink (and its pipe) behind
+            sink.kill()
+
+
+def run(n: int, sink: subprocess.Popen, port: int) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="mailflow-bench-"))
     os.environ.update(
         {
             "MAILFLOW_DATA_DIR": str(tmp),
@@ -71,7 +78,7 @@ def main(n: int) -> None:
 
     settings = get_settings()
     upgrade(settings)
-    ids = []
+    rows = []
     with session_scope(settings) as s:
         installer = Installer(
             email="bench@installer.example",
@@ -101,9 +108,12 @@ def main(n: int) -> None:
                 accept_url="http://x/l/accept/t",
                 decline_url="http://x/l/decline/t",
             )
-            ids.append(queue_email(s, spec, now=clock.now(), settings=settings).id)
+            rows.append(queue_email(s, spec, now=clock.now(), settings=settings))
+        s.flush()  # the rows' ids (queue_email leaves its INSERT to the flush)
+        ids = [row.id for row in rows]
     with session_scope(settings) as s:
-        sample = build_message(s.get(OutboxMessage, ids[0]), settings).as_bytes(policy=SMTP_POLICY)
+        # what the outbox puts on the wire for the first row: its stored bytes with the ids
+        sample = wire_bytes(settings, ids[0], s.get(OutboxMessage, ids[0]).raw)
 
     started, cpu = time.perf_counter(), time.process_time()
     with smtplib.SMTP("127.0.0.1", port) as client:
