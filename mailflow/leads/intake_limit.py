@@ -20,7 +20,7 @@ import hashlib
 from datetime import datetime, timedelta
 from email.utils import getaddresses
 
-from sqlalchemy import func, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
@@ -62,7 +62,19 @@ def _serialise(session: Session, key: str) -> None:
     # Two workers counting the same sender at once must not both see room for one more.
     if session.get_bind().dialect.name == "postgresql":
         lock = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock})
+        session.execute(_LOCK, {"key": lock})
+
+
+# The leads other messages brought within the window, built once (#21).
+_IN_WINDOW = select(func.count(InboundMessage.id)).where(
+    InboundMessage.id != bindparam("id"),
+    InboundMessage.lead_id.is_not(None),
+    InboundMessage.received_at > bindparam("since"),
+    InboundMessage.received_at <= bindparam("until"),
+)
+_FROM_WEBHOOK = _IN_WINDOW.where(InboundMessage.channel == Channel.WEBHOOK)
+_FROM_SENDER = _IN_WINDOW.where(InboundMessage.envelope_from == bindparam("sender"))
+_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 
 
 def over_limit(
@@ -70,27 +82,22 @@ def over_limit(
 ) -> str | None:
     """Why the lead that ``row`` brought is held, or None when it may go to installers."""
     window = timedelta(minutes=settings.lead_limit_window_minutes)
-    query = select(func.count(InboundMessage.id)).where(
-        InboundMessage.id != row.id,
-        InboundMessage.lead_id.is_not(None),
-        InboundMessage.received_at > row.received_at - window,
-        InboundMessage.received_at <= row.received_at,
-    )
+    params = {"id": row.id, "since": row.received_at - window, "until": row.received_at}
     if row.channel == Channel.WEBHOOK:
         limit, who = settings.lead_limit_per_webhook, "the webhook"
-        query = query.where(InboundMessage.channel == Channel.WEBHOOK)
+        query = _FROM_WEBHOOK
     elif row.channel in (Channel.SMTP, Channel.IMAP):
         sender = sender_of(row, raw)
         if not sender or trusted(settings, sender):
             return None
         limit, who = settings.lead_limit_per_sender, sender
-        query = query.where(InboundMessage.envelope_from == sender)
+        query, params["sender"] = _FROM_SENDER, sender
     else:
         return None
     if not limit:
         return None
     _serialise(session, f"intake-limit|{who}")
-    if (session.scalar(query) or 0) < limit:
+    if (session.scalar(query, params) or 0) < limit:
         return None
     return f"more than {limit} leads from {who} within {settings.lead_limit_window_minutes} minutes"
 

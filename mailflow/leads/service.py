@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import or_, select, text
+from sqlalchemy import Select, TextClause, bindparam, or_, select, text
 from sqlalchemy.orm import Session
 
 from mailflow.domain.intake.schema import LeadIn
@@ -49,15 +50,21 @@ def serialise_customer(
     )
     # One statement, the locks taken in a fixed order (left to right): no deadlock between two
     # such transactions.
-    locks = [f"pg_advisory_xact_lock(:key{n})" for n in range(len(keys))]
     params = {f"key{n}": key for n, key in enumerate(keys)}
     if reserve_id:
-        reserve = "nextval(pg_get_serial_sequence('leads', 'id'))"
-        statement = text(f"SELECT {', '.join([reserve, *locks])}")
+        statement = _locks_statement(len(keys), reserve_id=True)
         return session.connection().scalar(statement, params)  # the connection: no autoflush
-    if locks:
-        session.execute(text(f"SELECT {', '.join(locks)}"), params)
+    if keys:
+        session.execute(_locks_statement(len(keys), reserve_id=False), params)
     return None
+
+
+@cache
+def _locks_statement(locks: int, *, reserve_id: bool) -> TextClause:
+    columns = [f"pg_advisory_xact_lock(:key{n})" for n in range(locks)]
+    if reserve_id:
+        columns.insert(0, "nextval(pg_get_serial_sequence('leads', 'id'))")
+    return text(f"SELECT {', '.join(columns)}")
 
 
 def find_original(
@@ -67,26 +74,38 @@ def find_original(
     window, if any. ``autoflush=False``: what the session has pending is not written first
     (the caller knows no lead is among it)."""
     customer = lead_in.customer
-    same_contact = []
-    if customer.email:
-        same_contact.append(Lead.email == customer.email)
-    if customer.phone:
-        same_contact.append(Lead.phone == customer.phone)
-    if not same_contact:
+    if not customer.email and not customer.phone:
         return None
-    query = (
+    query = _original_statement(bool(customer.email), bool(customer.phone), autoflush)
+    params = {
+        "postcode": customer.postcode,
+        "email": customer.email,
+        "phone": customer.phone,
+        "since": now - timedelta(days=window_days),
+    }
+    return session.scalar(query, params)
+
+
+@cache
+def _original_statement(by_email: bool, by_phone: bool, autoflush: bool) -> Select:
+    # Built once per shape: building it per lead cost more CPU than its round trip (#21).
+    same_contact = []
+    if by_email:
+        same_contact.append(Lead.email == bindparam("email"))
+    if by_phone:
+        same_contact.append(Lead.phone == bindparam("phone"))
+    return (
         select(Lead)
         .where(
-            Lead.postcode == customer.postcode,
+            Lead.postcode == bindparam("postcode"),
             or_(*same_contact),
-            Lead.created_at >= now - timedelta(days=window_days),
+            Lead.created_at >= bindparam("since"),
             Lead.duplicate_of_id.is_(None),
         )
         .order_by(Lead.created_at, Lead.id)
         .limit(1)
         .execution_options(autoflush=autoflush)
     )
-    return session.scalar(query)
 
 
 def create_lead(

@@ -10,7 +10,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import Integer, any_, bindparam, func, or_, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from mailflow.app.uow import UnitOfWork
@@ -130,6 +131,13 @@ CLAIM_SCAN = 16
 CLAIM_TRIES = 3
 
 
+_HISTORY = (
+    select(Offer.installer_id, Offer.requeued_at, Offer.status)
+    .where(Offer.lead_id == bindparam("lead_id"))
+    .order_by(Offer.id)
+)
+
+
 def next_offer(
     uow: UnitOfWork, lead: Lead, *, in_order: bool = False, new: bool = False
 ) -> tuple[Outcome, Offer | None]:
@@ -138,15 +146,7 @@ def next_offer(
     older waiting lead needs looking for. ``new``: the lead was created in this transaction,
     so it has no offers to read."""
     session, now = uow.session, uow.now
-    history = (
-        []
-        if new
-        else session.execute(
-            select(Offer.installer_id, Offer.requeued_at, Offer.status)
-            .where(Offer.lead_id == lead.id)
-            .order_by(Offer.id)
-        ).all()
-    )
+    history = [] if new else session.execute(_HISTORY, {"lead_id": lead.id}).all()
     offered = {installer_id for installer_id, _, _ in history}
     candidates, outside = area_candidates(session, lead, now, uow.settings)
     # What the routing decision records: each installer's last offer of the lead, and how many
@@ -263,12 +263,24 @@ def _first_free(session: Session, installer_ids: list[int]) -> Installer | None:
         return None
     if not is_postgres(session):
         return session.get(Installer, installer_ids[0])
-    query = select(Installer).where(Installer.id.in_(installer_ids))
-    if len(installer_ids) > 1:
-        query = query.order_by(
-            case({id_: n for n, id_ in enumerate(installer_ids)}, value=Installer.id)
-        ).limit(1)
-    return session.scalars(query.with_for_update(skip_locked=True)).first()
+    if len(installer_ids) == 1:
+        return session.scalars(_FIRST_FREE_OF_ONE, {"id": installer_ids[0]}).first()
+    return session.scalars(_FIRST_FREE, {"ids": installer_ids}).first()
+
+
+# Built once (#21). The line's order is the array's: array_position, one statement whatever
+# the line's length.
+_FIRST_FREE_OF_ONE = (
+    select(Installer).where(Installer.id == bindparam("id")).with_for_update(skip_locked=True)
+)
+_LINE = bindparam("ids", type_=postgresql.ARRAY(Integer))
+_FIRST_FREE = (
+    select(Installer)
+    .where(Installer.id == any_(_LINE))
+    .order_by(func.array_position(_LINE, Installer.id))
+    .limit(1)
+    .with_for_update(skip_locked=True)
+)
 
 
 def _claim_slot(session: Session, candidate: Candidate, settings: Settings, now: datetime) -> bool:
@@ -278,16 +290,17 @@ def _claim_slot(session: Session, candidate: Candidate, settings: Settings, now:
     return installer is not None and _slot_free(session, candidate, installer, settings, now)
 
 
+_OPEN_OFFERS = select(func.count()).where(
+    Offer.installer_id == bindparam("installer_id"), Offer.status == OfferStatus.OFFERED
+)
+
+
 def _slot_free(
     session: Session, candidate: Candidate, installer: Installer, settings: Settings, now: datetime
 ) -> bool:
     """PostgreSQL, the installer's row locked: their open offers, and the period's offers
     against the caps in force, counted again as committed now."""
-    pending = session.scalar(
-        select(func.count()).where(
-            Offer.installer_id == candidate.id, Offer.status == OfferStatus.OFFERED
-        )
-    )
+    pending = session.scalar(_OPEN_OFFERS, {"installer_id": candidate.id})
     if (
         pending >= settings.max_pending_offers
         or candidate.open_leads + pending >= candidate.capacity
@@ -303,31 +316,35 @@ def _slot_free(
 OLDER_SCAN = 500  # older waiting leads looked at before an offer (the queue's head)
 
 
+_OLDER_WAITING = (
+    select(Lead.id, Lead.postcode, Lead.country)
+    .where(
+        Lead.status == LeadStatus.NEW,
+        Lead.waiting_since.is_not(None),
+        Lead.country == bindparam("country"),
+        Lead.id != bindparam("lead_id"),
+        (Lead.created_at < bindparam("created_at"))
+        | ((Lead.created_at == bindparam("created_at")) & (Lead.id < bindparam("lead_id"))),
+    )
+    .order_by(Lead.created_at, Lead.id)
+    .limit(OLDER_SCAN)
+)
+_OFFERED_BEFORE = select(Offer.lead_id).where(
+    Offer.lead_id.in_(bindparam("lead_ids", expanding=True)),
+    Offer.installer_id == bindparam("installer_id"),
+)
+
+
 def _older_lead_waits_for(session: Session, lead: Lead, installer: Candidate) -> bool:
     """Whether a lead that arrived earlier waits for a slot this installer could give it (they
     serve it and were not offered it before): then it goes first."""
-    older = session.execute(
-        select(Lead.id, Lead.postcode, Lead.country)
-        .where(
-            Lead.status == LeadStatus.NEW,
-            Lead.waiting_since.is_not(None),
-            Lead.country == lead.country,
-            Lead.id != lead.id,
-            (Lead.created_at < lead.created_at)
-            | ((Lead.created_at == lead.created_at) & (Lead.id < lead.id)),
-        )
-        .order_by(Lead.created_at, Lead.id)
-        .limit(OLDER_SCAN)
-    ).all()
+    params = {"country": lead.country, "lead_id": lead.id, "created_at": lead.created_at}
+    older = session.execute(_OLDER_WAITING, params).all()
     served = [r.id for r in older if serving_prefix(installer, r.postcode, r.country) is not None]
     if not served:
         return False
     declined = set(
-        session.scalars(
-            select(Offer.lead_id).where(
-                Offer.lead_id.in_(served), Offer.installer_id == installer.id
-            )
-        )
+        session.scalars(_OFFERED_BEFORE, {"lead_ids": served, "installer_id": installer.id})
     )
     return any(lead_id not in declined for lead_id in served)
 
