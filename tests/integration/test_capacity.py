@@ -482,8 +482,10 @@ def test_the_pending_limit_holds_when_workers_route_at_once(settings, broker):
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(route, ids[:8]))
     # At most the limit (on PostgreSQL a job that found the installer claimed by another
-    # lets its lead wait for the drain rather than block).
-    assert 1 <= len(open_offers(settings)[solo]) <= settings.max_pending_offers
+    # lets its lead wait for the drain rather than block). Possibly none yet: the job that
+    # claimed them may find that an older lead now waits for them (another job's, committed
+    # meanwhile) and let it go first, through the drain (first come, first served).
+    assert len(open_offers(settings).get(solo, [])) <= settings.max_pending_offers
     offer_waiting_leads(settings, at + timedelta(seconds=1))
     assert len(open_offers(settings)[solo]) == settings.max_pending_offers
     # The rest wait (none in the pool, no alert).
