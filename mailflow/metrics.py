@@ -98,7 +98,13 @@ SEND_RESULTS = Counter(
 def observe_send(seconds: float, result: str) -> None:
     """One send attempt: ``result`` is sent, permanent (failure) or temporary (failure)."""
     SEND_SECONDS.observe(seconds)
-    SEND_RESULTS.labels(result).inc()
+    counter = _SEND_RESULT_COUNTERS.get(result)
+    if counter is None:  # each label's child looked up once (a lookup per email costs more)
+        counter = _SEND_RESULT_COUNTERS[result] = SEND_RESULTS.labels(result)
+    counter.inc()
+
+
+_SEND_RESULT_COUNTERS: dict = {}
 
 
 class DatabaseCollector:

@@ -236,14 +236,17 @@ def build_raw(row: OutboxMessage, settings: Settings) -> bytes:
 _ID_HEADER = b"\nX-Mailflow-Outbox-Id:"
 
 
-def wire_bytes(settings: Settings, outbox_id: int, stored: bytes) -> bytes:
+def wire_bytes(
+    settings: Settings, outbox_id: int, stored: bytes, *, return_path: str | None = None
+) -> bytes:
     """The bytes sent for the outbox row ``outbox_id`` whose ``raw`` is ``stored``: the VERP
-    return path and the row's id in front (both known only once the row is written). A row
-    queued by an earlier version has them in its bytes already."""
+    return path (``return_path`` when the caller has it already) and the row's id in front
+    (both known only once the row is written). A row queued by an earlier version has them in
+    its bytes already."""
     head = stored[: stored.find(b"\r\n\r\n") + 1 or len(stored)]
     if _ID_HEADER in head:
         return stored
     return (
-        f"Return-Path: <{verp_address(settings, outbox_id)}>{CRLF}"
+        f"Return-Path: <{return_path or verp_address(settings, outbox_id)}>{CRLF}"
         f"X-Mailflow-Outbox-Id: {outbox_id}{CRLF}"
     ).encode("ascii") + stored

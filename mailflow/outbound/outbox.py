@@ -193,10 +193,11 @@ def _transmit(item: Claimed, settings: Settings, now: datetime) -> None:
             allow_local=settings.webhook_allow_local,
         )
         return
+    return_path = verp_address(settings, item.id)  # signed once: the envelope and the header
     thread_transport(settings.outbound).send(
-        verp_address(settings, item.id),
+        return_path,
         [item.to],
-        wire_bytes(settings, item.id, item.raw),
+        wire_bytes(settings, item.id, item.raw, return_path=return_path),
         item.message_key,
     )
 

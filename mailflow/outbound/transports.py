@@ -9,6 +9,7 @@ them.
 
 from __future__ import annotations
 
+import functools
 import mailbox
 import smtplib
 import ssl
@@ -85,14 +86,20 @@ class SmtpTransport:
         self.username = unquote(parts.username) if parts.username else None
         self.password = unquote(parts.password) if parts.password else None
         self.timeout = timeout
-        self.ssl_context = ssl.create_default_context()
         query = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
-        if query.get("verify", "").lower() in ("0", "false", "no"):
-            # For relays with self-signed certificates (and the tests).
-            self.ssl_context.check_hostname = False
-            self.ssl_context.verify_mode = ssl.CERT_NONE
+        self.verify = query.get("verify", "").lower() not in ("0", "false", "no")
         self._connection: smtplib.SMTP | None = None
         self._last_used = 0.0
+
+    @functools.cached_property
+    def ssl_context(self) -> ssl.SSLContext:
+        """Made on first use: loading the system's certificates takes tens of milliseconds,
+        which a plain ``smtp://`` relay never needs."""
+        context = ssl.create_default_context()
+        if not self.verify:  # for relays with self-signed certificates (and the tests)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
 
     def _connect(self) -> smtplib.SMTP:
         if self.scheme == "smtps":
