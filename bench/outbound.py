@@ -115,12 +115,17 @@ def run(n: int, sink: subprocess.Popen, port: int) -> None:
         # what the outbox puts on the wire for the first row: its stored bytes with the ids
         sample = wire_bytes(settings, ids[0], s.get(OutboxMessage, ids[0]).raw)
 
-    started, cpu = time.perf_counter(), time.process_time()
-    with smtplib.SMTP("127.0.0.1", port) as client:
-        for _ in range(n):
-            client.sendmail("bounces+1@localhost", ["bench@installer.example"], sample)
-    bare = n / (time.perf_counter() - started)
-    bare_cpu = (time.process_time() - cpu) * 1000 / n
+    def bare_loop(**options) -> tuple[float, float]:
+        started, cpu = time.perf_counter(), time.process_time()
+        with smtplib.SMTP("127.0.0.1", port, **options) as client:
+            for _ in range(n):
+                client.sendmail("bounces+1@localhost", ["bench@installer.example"], sample)
+        return n / (time.perf_counter() - started), (time.process_time() - cpu) * 1000 / n
+
+    bare, bare_cpu = bare_loop()
+    # The outbox's connections have a timeout (a stalled relay must not hang a worker): Python
+    # then polls the socket before each read and write. The same loop with it, for scale.
+    timed, timed_cpu = bare_loop(timeout=30.0)
 
     started, cpu = time.perf_counter(), time.process_time()
     for outbox_id in ids:  # what one worker thread does with the actor messages, in order
@@ -128,11 +133,12 @@ def run(n: int, sink: subprocess.Popen, port: int) -> None:
     ours = n / (time.perf_counter() - started)
     ours_cpu = (time.process_time() - cpu) * 1000 / n
     counted = stop_sink(sink)
-    assert counted == 2 * n, (counted, 2 * n)
+    assert counted == 3 * n, (counted, 3 * n)
     print(f"messages: {n} ({len(sample)} bytes each), database: SQLite, sink: its own process")
     print(f"bare smtplib loop:          {bare:8.1f} msg/s, {bare_cpu:.2f} ms CPU per message")
+    print(f"  the same, 30 s timeout:   {timed:8.1f} msg/s, {timed_cpu:.2f} ms CPU per message")
     print(f"mailflow outbox (1 thread): {ours:8.1f} msg/s, {ours_cpu:.2f} ms CPU per message")
-    print(f"ratio: {ours / bare:.2f}")
+    print(f"ratio: {ours / bare:.2f} (to the loop with the timeout: {ours / timed:.2f})")
 
 
 if __name__ == "__main__":
