@@ -10,8 +10,10 @@ work) runs for each; the jobs it queues go to a stub broker that is never worked
 process's CPU per lead, the wall time, and the round trips per lead by kind, beside a bare
 baseline measured in the same run: one ``psycopg`` transaction per lead that inserts a row and
 runs 11 more trivial statements (the 12 round trips #21 aims at), with no ORM. The ratio
-job/bare says how far the job is from the floor of its database traffic. ``--profile`` prints
-a cProfile of the measured leads (cumulative time, top 40).
+job/bare says how far the job is from the floor of its database traffic; the CPU of the
+quietest and the median chunk of 25 leads is printed too (a shared VM steals cycles in
+bursts). ``--profile`` prints a cProfile of the measured leads (cumulative time, top 40;
+``BENCH_PROFILE_SORT``, ``BENCH_PROFILE_CALLERS``/``CALLEES``, ``BENCH_PROFILE_DUMP=file``).
 """
 
 from __future__ import annotations
