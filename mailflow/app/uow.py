@@ -38,6 +38,7 @@ from mailflow.models import (
     LeadEvent,
     OutboxMessage,
     RoutingDecision,
+    appends,
 )
 from mailflow.outbound.emails import EmailSpec
 from mailflow.outbound.outbox import queue_email
@@ -104,6 +105,12 @@ class UnitOfWork:
     def _apply_effect(self, effect) -> None:
         match effect:
             case Record(lead_id, type_, actor, data):
+                if appends.deferring(self.session):
+                    values = {"lead_id": lead_id, "type": type_, "at": self.now}
+                    appends.add(
+                        self.session, LeadEvent, {**values, "actor": actor, "data": dict(data)}
+                    )
+                    return
                 lead = self.session.get(Lead, lead_id)
                 self.session.add(
                     LeadEvent(lead=lead, type=type_, at=self.now, actor=actor, data=dict(data))
@@ -145,18 +152,20 @@ class UnitOfWork:
             case RecordDecision():
                 if effect.offer_id is not None:
                     self.decisions[effect.offer_id] = effect
-                self.session.add(
-                    RoutingDecision(
-                        lead_id=effect.lead_id,
-                        offer_id=effect.offer_id,
-                        installer_id=effect.installer_id,
-                        at=self.now,
-                        kind=effect.kind,
-                        reason=effect.reason,
-                        candidates=[dict(c) for c in effect.candidates],
-                        rest=dict(effect.rest),
-                    )
-                )
+                values = {
+                    "lead_id": effect.lead_id,
+                    "offer_id": effect.offer_id,
+                    "installer_id": effect.installer_id,
+                    "at": self.now,
+                    "kind": effect.kind,
+                    "reason": effect.reason,
+                    "candidates": [dict(c) for c in effect.candidates],
+                    "rest": dict(effect.rest),
+                }
+                if appends.deferring(self.session):
+                    appends.add(self.session, RoutingDecision, values)
+                else:
+                    self.session.add(RoutingDecision(**values))
             case Enqueue(job, args):
                 enqueue_on_commit(self.session, job, *args)
             case _:

@@ -37,6 +37,7 @@ from mailflow.models import (
     Lead,
     LeadStatus,
     OutboxMessage,
+    appends,
 )
 from mailflow.routing.replies import handle_reply, handle_thread_reply
 
@@ -153,6 +154,9 @@ def process_one(inbound_id: int, *, now: datetime, settings: Settings) -> Inboun
                 if is_postgres(session) and len(raw or b"") <= PARSE_IN_TRANSACTION:
                     # A message of ordinary size is parsed in the transaction that holds its
                     # row (PostgreSQL: other writers do not wait for it): one transaction.
+                    # Its timeline events, routing decisions and link nonces, which it never
+                    # reads back, are written by Core before the commit (models.appends).
+                    appends.defer(session)
                     analysis = analyse(raw, envelope_to, settings, rules)
                     return apply(session, inbound_id, analysis=analysis, locked=row)
             analysis = analyse(raw, envelope_to, settings, rules)

@@ -11,7 +11,7 @@ from sqlalchemy import Select, TextClause, bindparam, or_, select, text
 from sqlalchemy.orm import Session
 
 from mailflow.domain.intake.schema import LeadIn
-from mailflow.models import Actor, Lead, LeadEvent, LeadStatus
+from mailflow.models import Actor, Lead, LeadEvent, LeadStatus, appends
 
 
 def add_event(
@@ -22,7 +22,13 @@ def add_event(
     at: datetime,
     actor: Actor = Actor.SYSTEM,
     **data: Any,
-) -> LeadEvent:
+) -> LeadEvent | None:
+    """The event, added to the session; None when the transaction defers such rows
+    (``models.appends``) and the lead's id is known."""
+    if lead.id is not None and appends.deferring(session):
+        values = {"lead_id": lead.id, "type": type_, "at": at, "actor": actor, "data": data}
+        appends.add(session, LeadEvent, values)
+        return None
     event = LeadEvent(lead=lead, type=type_, at=at, actor=actor, data=data)
     session.add(event)
     return event

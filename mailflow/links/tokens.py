@@ -18,7 +18,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
-from mailflow.models import LinkNonce
+from mailflow.models import LinkNonce, appends
 
 PURPOSES = (
     "accept",
@@ -162,17 +162,19 @@ def _new_nonce(
 ) -> str:
     """A nonce row, added to the caller's transaction; its nonce."""
     nonce = secrets.token_urlsafe(16)
-    session.add(
-        LinkNonce(
-            nonce=nonce,
-            purpose=purpose,
-            subject_id=subject_id,
-            installer_id=installer_id,
-            lead_id=lead_id,
-            created_at=now,
-            expires_at=now + lifetime,
-        )
-    )
+    values = {
+        "nonce": nonce,
+        "purpose": purpose,
+        "subject_id": subject_id,
+        "installer_id": installer_id,
+        "lead_id": lead_id,
+        "created_at": now,
+        "expires_at": now + lifetime,
+    }
+    if appends.deferring(session):
+        appends.add(session, LinkNonce, {**values, "used_at": None})
+    else:
+        session.add(LinkNonce(**values))
     return nonce
 
 

@@ -39,6 +39,7 @@ from mailflow.models import (
     LeadStatus,
     Offer,
     OfferStatus,
+    appends,
 )
 from mailflow.routing import decisions, speed
 from mailflow.routing.candidates import InstallerRow, figures_of, installer_rows
@@ -552,6 +553,9 @@ def expire_due_offers(settings: Settings, at: datetime, *, batch: int = 200) -> 
                 if found is None:
                     continue  # answered meanwhile, or another scheduler has it
                 offer, email = found
+                # What the expiry writes and never reads back (its timeline events, the next
+                # offer's routing decision and link nonces): by Core before the commit.
+                appends.defer(session)
                 lead = lock_lead(session, offer.lead_id)
                 # Read once: the offer's row is ours since (its lock on PostgreSQL, the one
                 # writer's BEGIN IMMEDIATE on SQLite), so nobody answered it meanwhile.

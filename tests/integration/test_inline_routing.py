@@ -21,18 +21,23 @@ from mailflow.infra.intake_store import store_inbound
 from mailflow.intake.process import process_one
 from mailflow.leads import created
 from mailflow.models import (
+    Actor,
     Channel,
     InboundMessage,
     InboundOutcome,
     Lead,
+    LeadEvent,
     LeadStatus,
+    LinkNonce,
     Offer,
     OfferStatus,
     OutboxMessage,
     RoutingDecision,
+    appends,
 )
 from mailflow.web.app import create_app
 from support.database import use_postgres
+from support.factories import make_lead
 from support.mail import signed_headers
 from support.web import WEBHOOK_SECRET
 
@@ -229,3 +234,75 @@ def test_stored_message_to_queued_offer_in_one_job_without_locking_the_lead(
     # The lead was created in this transaction: neither read again nor locked.
     assert not [s for s in statements if "FROM leads" in s and "FOR UPDATE" in s]
     assert sum(counts.values()) <= (24 if use_postgres() else 34)
+
+
+def test_the_inbound_job_writes_its_write_only_rows_one_insert_per_table(
+    settings, broker, installer
+):
+    """PostgreSQL: the job's timeline events, routing decision and link nonce are written by
+    Core after the ORM's last flush (models.appends), one INSERT per table; the lead's two
+    events (intake, offered) in one. SQLite: added to the session as before."""
+    inbound_id = store(settings, lead_email())
+    broker.flush_all()
+    inserts: list[str] = []
+    event.listen(
+        mf_db.get_engine(settings),
+        "before_cursor_execute",
+        lambda _conn, _cursor, sql, *_: (
+            inserts.append(sql.split("(")[0].strip()) if sql.startswith("INSERT") else None
+        ),
+    )
+    run_inbound_job(broker, inbound_id)
+    got = state(settings)
+    lead_id, status, created_at = got["lead"]
+    ((offer_id, to, _, _),) = got["offers"]
+    with session_scope(settings) as s:
+        events = s.execute(
+            select(LeadEvent.type, LeadEvent.at, LeadEvent.actor, LeadEvent.data)
+            .where(LeadEvent.lead_id == lead_id)
+            .order_by(LeadEvent.id)
+        ).all()
+        decision = s.scalars(select(RoutingDecision)).one()
+        nonces = s.execute(select(LinkNonce.purpose, LinkNonce.lead_id, LinkNonce.installer_id))
+        nonces = nonces.all()
+    assert status == LeadStatus.OFFERED
+    assert [(t, at, actor) for t, at, actor, _ in events] == [
+        ("intake", created_at, Actor.SYSTEM),
+        ("offered", created_at, Actor.SYSTEM),
+    ]
+    assert events[0].data["inbound_id"] == inbound_id
+    assert (decision.lead_id, decision.offer_id, decision.installer_id) == (lead_id, offer_id, to)
+    assert decision.candidates and decision.at == created_at
+    assert {(purpose, lead, who) for purpose, lead, who in nonces} >= {
+        ("accept", lead_id, installer),
+        ("decline", lead_id, installer),
+    }
+    per_table = {table: inserts.count(table) for table in set(inserts)}
+    assert per_table["INSERT INTO lead_events"] == (1 if use_postgres() else 2)
+    assert per_table["INSERT INTO routing_decisions"] == 1
+
+
+def test_deferred_rows_are_written_at_commit_and_dropped_with_a_rollback(settings):
+    from_ = clock.now()
+    with session_scope(settings) as s:
+        lead_id = make_lead(s).id
+    with session_scope(settings) as s:
+        appends.defer(s)
+        for n in range(3):
+            values = {"lead_id": lead_id, "type": f"t{n}", "at": from_, "actor": Actor.SYSTEM}
+            appends.add(s, LeadEvent, {**values, "data": {"n": n}})
+        # not written yet: nothing reads them back in their transaction
+        assert s.scalar(select(func.count()).where(LeadEvent.type.like("t%"))) == 0
+    with pytest.raises(RuntimeError), session_scope(settings) as s:
+        appends.defer(s)
+        values = {"lead_id": lead_id, "type": "lost", "at": from_, "actor": Actor.SYSTEM}
+        appends.add(s, LeadEvent, {**values, "data": {}})
+        raise RuntimeError("rolled back")
+    with session_scope(settings) as s:
+        rows = s.execute(
+            select(LeadEvent.type, LeadEvent.data)
+            .where(LeadEvent.lead_id == lead_id, LeadEvent.type != "intake")
+            .order_by(LeadEvent.id)
+        ).all()
+        assert not appends.deferring(s)
+    assert [(t, d) for t, d in rows] == [("t0", {"n": 0}), ("t1", {"n": 1}), ("t2", {"n": 2})]
