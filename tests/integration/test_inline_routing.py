@@ -72,6 +72,17 @@ def queued(broker, queue: str) -> list[tuple[str, tuple]]:
     ]
 
 
+def record_statements(settings) -> list[str]:
+    """The SQL of every statement run from now on, in order."""
+    statements: list[str] = []
+    event.listen(
+        mf_db.get_engine(settings),
+        "before_cursor_execute",
+        lambda _conn, _cursor, sql, *_: statements.append(sql),
+    )
+    return statements
+
+
 def state(settings) -> dict:
     with session_scope(settings) as s:
         lead = s.scalars(select(Lead)).one()
@@ -209,12 +220,7 @@ def test_stored_message_to_queued_offer_in_one_job_without_locking_the_lead(
     settings = mf_config.get_settings()
     inbound_id = store(settings, lead_email())
     broker.flush_all()
-    statements: list[str] = []
-    event.listen(
-        mf_db.get_engine(settings),
-        "before_cursor_execute",
-        lambda _conn, _cursor, sql, *_: statements.append(sql),
-    )
+    statements = record_statements(settings)
 
     def job() -> None:
         mf_db.statement_label.set("process_inbound")
@@ -244,14 +250,7 @@ def test_the_inbound_job_writes_its_write_only_rows_one_insert_per_table(
     events (intake, offered) in one. SQLite: added to the session as before."""
     inbound_id = store(settings, lead_email())
     broker.flush_all()
-    inserts: list[str] = []
-    event.listen(
-        mf_db.get_engine(settings),
-        "before_cursor_execute",
-        lambda _conn, _cursor, sql, *_: (
-            inserts.append(sql.split("(")[0].strip()) if sql.startswith("INSERT") else None
-        ),
-    )
+    statements = record_statements(settings)
     run_inbound_job(broker, inbound_id)
     got = state(settings)
     lead_id, status, created_at = got["lead"]
@@ -277,6 +276,7 @@ def test_the_inbound_job_writes_its_write_only_rows_one_insert_per_table(
         ("accept", lead_id, installer),
         ("decline", lead_id, installer),
     }
+    inserts = [sql.split("(")[0].strip() for sql in statements if sql.startswith("INSERT")]
     per_table = {table: inserts.count(table) for table in set(inserts)}
     assert per_table["INSERT INTO lead_events"] == (1 if use_postgres() else 2)
     assert per_table["INSERT INTO routing_decisions"] == 1
