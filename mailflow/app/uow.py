@@ -105,16 +105,8 @@ class UnitOfWork:
     def _apply_effect(self, effect) -> None:
         match effect:
             case Record(lead_id, type_, actor, data):
-                if appends.deferring(self.session):
-                    values = {"lead_id": lead_id, "type": type_, "at": self.now}
-                    appends.add(
-                        self.session, LeadEvent, {**values, "actor": actor, "data": dict(data)}
-                    )
-                    return
-                lead = self.session.get(Lead, lead_id)
-                self.session.add(
-                    LeadEvent(lead=lead, type=type_, at=self.now, actor=actor, data=dict(data))
-                )
+                values = {"lead_id": lead_id, "type": type_, "at": self.now, "actor": actor}
+                appends.add(self.session, LeadEvent, {**values, "data": dict(data)})
             case SetTimer():
                 timers.schedule(
                     self.session,
@@ -162,10 +154,7 @@ class UnitOfWork:
                     "candidates": [dict(c) for c in effect.candidates],
                     "rest": dict(effect.rest),
                 }
-                if appends.deferring(self.session):
-                    appends.add(self.session, RoutingDecision, values)
-                else:
-                    self.session.add(RoutingDecision(**values))
+                appends.add(self.session, RoutingDecision, values)
             case Enqueue(job, args):
                 enqueue_on_commit(self.session, job, *args)
             case _:

@@ -22,16 +22,11 @@ def add_event(
     at: datetime,
     actor: Actor = Actor.SYSTEM,
     **data: Any,
-) -> LeadEvent | None:
-    """The event, added to the session; None when the transaction defers such rows
-    (``models.appends``) and the lead's id is known."""
-    if lead.id is not None and appends.deferring(session):
-        values = {"lead_id": lead.id, "type": type_, "at": at, "actor": actor, "data": data}
-        appends.add(session, LeadEvent, values)
-        return None
-    event = LeadEvent(lead=lead, type=type_, at=at, actor=actor, data=data)
-    session.add(event)
-    return event
+) -> None:
+    """A timeline line of ``lead`` (which may still be pending), in the caller's transaction
+    (``models.appends``: deferred where the transaction defers such rows)."""
+    values = {"lead_id": lead.id, "type": type_, "at": at, "actor": actor, "data": data}
+    appends.add(session, LeadEvent, values, lead=lead)
 
 
 def serialise_customer(

@@ -170,11 +170,9 @@ def _new_nonce(
         "lead_id": lead_id,
         "created_at": now,
         "expires_at": now + lifetime,
+        "used_at": None,
     }
-    if appends.deferring(session):
-        appends.add(session, LinkNonce, {**values, "used_at": None})
-    else:
-        session.add(LinkNonce(**values))
+    appends.add(session, LinkNonce, values)
     return nonce
 
 

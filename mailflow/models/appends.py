@@ -21,25 +21,30 @@ _KEY = "mailflow.deferred_rows"
 
 
 def defer(session: Session) -> None:
-    """Rows given to ``add`` in this session's transaction are written at ``write``."""
+    """Rows given to ``add`` in this session's transaction are written at ``write``, until
+    it commits or rolls back."""
+    if not session.in_transaction():
+        session.begin()  # so that a rollback, even before any SQL, ends the deferral
     session.info.setdefault(_KEY, [])
 
 
-def _drop(session: Session, *_args) -> None:
-    session.info.pop(_KEY, None)
+@event.listens_for(Session, "after_soft_rollback")
+def _drop(session: Session, _previous) -> None:
+    # Any rollback of the whole transaction (with SQL sent or not); a savepoint's keeps them.
+    if not session.in_transaction():
+        session.info.pop(_KEY, None)
 
 
-event.listen(Session, "after_rollback", _drop)
-
-
-def deferring(session: Session) -> bool:
-    return _KEY in session.info
-
-
-def add(session: Session, model: type, values: dict[str, Any]) -> None:
-    """A row of ``model`` (every column the table's rows are written with, the same keys for
-    every row of a table), written at ``write``; ``defer`` must have been called."""
-    session.info[_KEY].append((model.__table__, values))
+def add(session: Session, model: type, values: dict[str, Any], **related: Any) -> None:
+    """A row of ``model``: deferred as plain ``values`` (the same keys for every row of a
+    table) when the transaction defers and every ``related`` object has its id already, else
+    added to the session as an ORM object with ``related`` (a pending lead, say, whose
+    ``INSERT`` the flush then orders first)."""
+    deferred = session.info.get(_KEY)
+    if deferred is not None and all(obj.id is not None for obj in related.values()):
+        deferred.append((model.__table__, values))
+    else:
+        session.add(model(**values, **related))
 
 
 @event.listens_for(Session, "before_commit")

@@ -299,10 +299,16 @@ def test_deferred_rows_are_written_at_commit_and_dropped_with_a_rollback(setting
         appends.add(s, LeadEvent, {**values, "data": {}})
         raise RuntimeError("rolled back")
     with session_scope(settings) as s:
+        appends.defer(s)
+        appends.add(s, LeadEvent, {**values, "data": {}})
+        s.rollback()  # drops the deferred rows and ends the deferral in this session
+        appends.add(s, LeadEvent, {**values, "type": "after", "data": {}})
+        assert [e.type for e in s.new] == ["after"]  # an ORM object, as without deferral
+        s.expunge_all()
+    with session_scope(settings) as s:
         rows = s.execute(
             select(LeadEvent.type, LeadEvent.data)
             .where(LeadEvent.lead_id == lead_id, LeadEvent.type != "intake")
             .order_by(LeadEvent.id)
         ).all()
-        assert not appends.deferring(s)
     assert [(t, d) for t, d in rows] == [("t0", {"n": 0}), ("t1", {"n": 1}), ("t2", {"n": 2})]
