@@ -108,11 +108,7 @@ def _figures(
         columns = [Offer.installer_id]
         lower = since
         if index == 0:
-            columns += [
-                func.count().filter(offered >= since),
-                func.max(offered).filter(offered >= since),
-                func.count().filter(Offer.status == OfferStatus.OFFERED),
-            ]
+            columns += _recent(since)
         if zone is not None:
             day, week, month = period_starts(now, zone)
             lower = min(lower, week, month) if index == 0 else min(week, month)
@@ -130,7 +126,8 @@ def _figures(
             .group_by(Offer.installer_id)
         )
         if index == 0:
-            statement = union_all(statement, _held_counts(installers, len(columns) - 2))
+            in_ids = _ids_clause(Lead.assigned_installer_id, installers)
+            statement = union_all(statement, _held_counts(in_ids, len(columns) - 2))
         for row in session.execute(statement):
             if index == 0 and row[-1] == 1:
                 held[row[0]] = int(row[1])
@@ -145,45 +142,41 @@ def _figures(
     return figures, held
 
 
-def _held_counts(installers: Sequence[Routable], padding: int):
-    """Rows (installer, the leads they hold, ``padding`` empty columns, ``_HELD``)."""
+def _recent(since):
+    """Offers since ``since`` (30 days), the last of them, and open offers: the columns every
+    installer's figures start with."""
+    offered = Offer.offered_at
+    return [
+        func.count().filter(offered >= since),
+        func.max(offered).filter(offered >= since),
+        func.count().filter(Offer.status == OfferStatus.OFFERED),
+    ]
+
+
+def _held_counts(in_ids, padding: int):
+    """Rows (installer, the leads they hold, ``padding`` empty columns, ``_HELD``) of the
+    installers ``in_ids`` (a clause on ``Lead.assigned_installer_id``) selects."""
     return (
         select(Lead.assigned_installer_id, func.count(), *[null()] * padding, _HELD)
-        .where(
-            _ids_clause(Lead.assigned_installer_id, installers),
-            Lead.status.in_(HELD_STATUSES),
-        )
+        .where(in_ids, Lead.status.in_(HELD_STATUSES))
         .group_by(Lead.assigned_installer_id)
     )
 
 
 def _uncapped_statement():
-    """``_figures``' statement when nobody is capped, for listed ids (``:ids``, ``:held_ids``)
-    and ``:since``."""
-    since, offered = bindparam("since"), Offer.offered_at
+    """``_figures``' statement when nobody is capped, built once: ids listed (``:ids``,
+    ``:held_ids``) and ``:since`` bound."""
+    since = bindparam("since")
     offers = (
-        select(
-            Offer.installer_id,
-            func.count().filter(offered >= since),
-            func.max(offered).filter(offered >= since),
-            func.count().filter(Offer.status == OfferStatus.OFFERED),
-            _OFFERS,
-        )
+        select(Offer.installer_id, *_recent(since), _OFFERS)
         .where(
             Offer.installer_id.in_(bindparam("ids", expanding=True)),
-            or_(offered >= since, Offer.status == OfferStatus.OFFERED),
+            or_(Offer.offered_at >= since, Offer.status == OfferStatus.OFFERED),
         )
         .group_by(Offer.installer_id)
     )
-    held = (
-        select(Lead.assigned_installer_id, func.count(), null(), null(), _HELD)
-        .where(
-            Lead.assigned_installer_id.in_(bindparam("held_ids", expanding=True)),
-            Lead.status.in_(HELD_STATUSES),
-        )
-        .group_by(Lead.assigned_installer_id)
-    )
-    return union_all(offers, held)
+    held_ids = Lead.assigned_installer_id.in_(bindparam("held_ids", expanding=True))
+    return union_all(offers, _held_counts(held_ids, 2))
 
 
 _UNCAPPED = _uncapped_statement()
