@@ -105,6 +105,8 @@ def test_an_offer_records_every_candidates_verdict_and_tells_the_installer_why(
     line = gettext("fr", WHY_YOU["higher_tier"], area="75010")
     assert line != WHY_YOU["higher_tier"] % {"area": "75010"}  # translated
     assert gettext("fr", "Why you: %(reason)s", reason=line) in mail.body_text
+    # on a line of its own, after the time left to answer (it was glued to that sentence)
+    assert "\n" + gettext("fr", "Why you: %(reason)s", reason=line) in mail.body_text
     assert line in html.unescape(mail.body_html)
 
     # The admin's lead page lists the decision: who, why, and who was passed over and why.
