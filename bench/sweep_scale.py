@@ -23,8 +23,8 @@ Then, in a fresh process (as a scheduler would be), every sweep job is timed:
 
 Prints each figure for both histories and the ratio large/small (aim: flat, ratio near 1), and
 the query plans of the two due-work queries on the large history. ``BENCH_PROFILE=timers`` (or
-``offers``) prints a profile of that due job, ``BENCH_STATEMENTS=timers`` (or ``offers``) its
-statements by count; ``BENCH_JOBS=offers,timers`` runs only those jobs
+``offers``) prints a profile of that due job (CPU time, not wall), ``BENCH_PROFILE_DUMP=file`` also writes that profile to a file
+(``pstats``), ``BENCH_STATEMENTS=timers`` (or ``offers``) its statements by count; ``BENCH_JOBS=offers,timers`` runs only those jobs
 (``bench/routing_scale.py`` runs the offers job alone, with 100 and 10,000 installers).
 """
 
@@ -91,7 +91,7 @@ for phase, at in phases:
     for name, job in SWEEPS:
         if only and name not in only:
             continue
-        profile = cProfile.Profile() if phase == "due" and name == profiled else None
+        profile = cProfile.Profile(time.process_time) if phase == "due" and name == profiled else None
         if phase == "due" and name == statements_of:
             listed = collections.Counter()
         started, cpu, before = time.perf_counter(), time.process_time(), statements[0]
@@ -108,6 +108,8 @@ for phase, at in phases:
             listed = None
         if profile:
             profile.disable()
+            if os.environ.get("BENCH_PROFILE_DUMP"):
+                profile.dump_stats(os.environ["BENCH_PROFILE_DUMP"])
             text = io.StringIO()
             pstats.Stats(profile, stream=text).sort_stats("cumulative").print_stats(40)
             print(text.getvalue(), file=sys.stderr)
@@ -363,6 +365,9 @@ def main() -> int:
         shutil.rmtree(root, ignore_errors=True)
 
     small, large = results[args.small], results[args.large]
+    for r in (small, large):  # jobs left out by BENCH_JOBS count as nothing done
+        for job in ("timers", "offers"):
+            r["due"].setdefault(job, (0.0, 0, 0.0, 0))
     rows = [
         ("first sweep: nightly tier recompute", lambda r: r["first"]["tiers"][0]),
         ("first sweep: weekly digests", lambda r: r["first"]["digests"][0]),
@@ -377,7 +382,10 @@ def main() -> int:
     print(f"{'':{width}}  {args.small:>9,}  {args.large:>9,}  ratio")
     print(f"{'':{width}}  {'past':>9}  {'past':>9}")
     for label, value in rows:
-        a, b = value(small), value(large)
+        try:
+            a, b = value(small), value(large)
+        except KeyError:  # a job left out by BENCH_JOBS
+            continue
         print(f"{label:{width}}  {a:8.2f}s  {b:8.2f}s  {b / a if a else float('nan'):5.2f}")
     per_timer = [
         r["due"]["timers"][0] / max(r["due"]["timers"][1], 1) * 1000 for r in (small, large)

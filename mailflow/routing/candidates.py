@@ -7,13 +7,27 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from functools import cache
 from typing import NamedTuple
 
-from sqlalchemy import and_, bindparam, func, literal_column, null, or_, select, union_all
+from sqlalchemy import (
+    Integer,
+    and_,
+    any_,
+    bindparam,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from mailflow.clock import as_utc
 from mailflow.config import Settings
+from mailflow.db import is_postgres
 from mailflow.domain.routing import Candidate, available_days, paced_caps, period_starts
 from mailflow.models import HELD_STATUSES, Installer, Lead, Offer, OfferStatus
 
@@ -49,9 +63,9 @@ def installer_rows(session: Session, *countries: str) -> list[InstallerRow]:
     """Every installer of these countries (of all with none given), as plain rows (one
     statement)."""
     if countries:
-        rows = session.execute(_OF_COUNTRIES, {"countries": list(countries)})
+        rows = session.execute(_OF_COUNTRIES, {"countries": list(countries)}).all()
     else:
-        rows = session.execute(_ALL)
+        rows = session.execute(_ALL).all()
     return [InstallerRow(*row) for row in rows]
 
 
@@ -63,13 +77,6 @@ _OF_COUNTRIES = _ALL.where(Installer.country.in_(bindparam("countries", expandin
 # Up to this many candidates their ids are sent with the statement; beyond, the statements
 # select them by country (a subquery) and the figures of others are ignored.
 LISTED = 500
-
-
-def _ids_clause(column, installers: Sequence[Routable]):
-    countries = {i.country for i in installers}
-    if len(installers) <= LISTED or len(countries) != 1:
-        return column.in_([i.id for i in installers])
-    return column.in_(select(Installer.id).where(Installer.country == countries.pop()))
 
 
 # The last column of the first statement's rows: which of its two parts a row comes from.
@@ -91,55 +98,80 @@ def _figures(
             capped.setdefault(i.timezone or "UTC", []).append(i)
     # Each statement covers every installer (the 30 days' figures) and the periods of one zone.
     zones = list(capped) or [None]
+    postgres = is_postgres(session)
     figures: dict[int, tuple] = {}
     held: dict[int, int] = {}
-    if zones == [None] and len(installers) <= LISTED:
-        # The common case (nobody capped) is one statement built once (#21).
-        ids = [i.id for i in installers]
-        params = {"since": since, "ids": ids, "held_ids": ids}
-        for row in session.execute(_UNCAPPED, params):
-            if row[-1] == 1:
-                held[row[0]] = int(row[1])
-            else:
-                figures[row[0]] = [int(row[1] or 0), row[2], int(row[3] or 0), {}]
-        return figures, held
     for index, zone in enumerate(zones):
-        offered = Offer.offered_at
-        columns = [Offer.installer_id]
-        lower = since
-        if index == 0:
-            columns += _recent(since)
+        first, who = index == 0, installers if index == 0 else capped[zone]
+        countries = {i.country for i in who}
+        listed = len(who) <= LISTED or len(countries) != 1
+        if listed:
+            ids = [i.id for i in who]
+            params = {"ids": ids, "held_ids": ids}
+        else:
+            params = {"country": countries.pop()}
+        lower = since if first else None
         if zone is not None:
             day, week, month = period_starts(now, zone)
-            lower = min(lower, week, month) if index == 0 else min(week, month)
-            counted = and_(Offer.status != OfferStatus.WITHDRAWN, Offer.returned_at.is_(None))
-            columns += [
-                func.count().filter(and_(counted, offered >= start)) for start in (day, week, month)
-            ]
-        who = installers if index == 0 else capped[zone]
-        where = offered >= lower
-        if index == 0:
-            where = or_(where, Offer.status == OfferStatus.OFFERED)
-        statement = (
-            select(*columns, _OFFERS)
-            .where(_ids_clause(Offer.installer_id, who), where)
-            .group_by(Offer.installer_id)
-        )
-        if index == 0:
-            in_ids = _ids_clause(Lead.assigned_installer_id, installers)
-            statement = union_all(statement, _held_counts(in_ids, len(columns) - 2))
-        for row in session.execute(statement):
-            if index == 0 and row[-1] == 1:
+            params |= {"day": day, "week": week, "month": month}
+            lower = min(week, month) if lower is None else min(lower, week, month)
+        params |= {"since": since, "lower": lower}
+        statement = _figures_statement(postgres, first, zone is not None, listed)
+        # .all(): one fetch for the rows (iterating fetches them one by one)
+        for row in session.execute(statement, params).all():
+            if first and row[-1] == 1:
                 held[row[0]] = int(row[1])
                 continue
             mine = figures.setdefault(row[0], [0, None, 0, {}])
             rest = row[1:-1]
-            if index == 0:
+            if first:
                 mine[0], mine[1], mine[2] = int(rest[0] or 0), rest[1], int(rest[2] or 0)
                 rest = rest[3:]
             if zone is not None:
                 mine[3][zone] = tuple(int(n or 0) for n in rest)
     return figures, held
+
+
+@cache
+def _figures_statement(postgres: bool, first: bool, periods: bool, listed: bool):
+    """``_figures``' statement of one shape, built once (#21): building it, its expanded id
+    list and psycopg's parsing of the long text cost more CPU than its round trip. Bound:
+    ``:lower`` (the earliest offer counted), ``:since`` (30 days) on the first statement,
+    ``:day``/``:week``/``:month`` with ``periods``, and ``:ids``/``:held_ids`` (``listed``)
+    or ``:country``. The first statement also has every installer's 30 days' figures, their
+    open offers and, ``UNION ALL``, the leads they hold."""
+    offered = Offer.offered_at
+    columns = [Offer.installer_id]
+    if first:
+        columns += _recent(bindparam("since"))
+    if periods:
+        counted = and_(Offer.status != OfferStatus.WITHDRAWN, Offer.returned_at.is_(None))
+        columns += [
+            func.count().filter(and_(counted, offered >= bindparam(start)))
+            for start in ("day", "week", "month")
+        ]
+    where = offered >= bindparam("lower")
+    if first:
+        where = or_(where, Offer.status == OfferStatus.OFFERED)
+    statement = (
+        select(*columns, _OFFERS)
+        .where(_ids_clause(Offer.installer_id, "ids", postgres, listed), where)
+        .group_by(Offer.installer_id)
+    )
+    if not first:
+        return statement
+    held_ids = _ids_clause(Lead.assigned_installer_id, "held_ids", postgres, listed)
+    return union_all(statement, _held_counts(held_ids, len(columns) - 2))
+
+
+def _ids_clause(column, name: str, postgres: bool, listed: bool):
+    """``column`` among the listed installers (``:name``: one array parameter on PostgreSQL,
+    whatever their number), or among those of ``:country``."""
+    if not listed:
+        return column.in_(select(Installer.id).where(Installer.country == bindparam("country")))
+    if postgres:
+        return column == any_(bindparam(name, type_=postgresql.ARRAY(Integer)))
+    return column.in_(bindparam(name, expanding=True))
 
 
 def _recent(since):
@@ -161,25 +193,6 @@ def _held_counts(in_ids, padding: int):
         .where(in_ids, Lead.status.in_(HELD_STATUSES))
         .group_by(Lead.assigned_installer_id)
     )
-
-
-def _uncapped_statement():
-    """``_figures``' statement when nobody is capped, built once: ids listed (``:ids``,
-    ``:held_ids``) and ``:since`` bound."""
-    since = bindparam("since")
-    offers = (
-        select(Offer.installer_id, *_recent(since), _OFFERS)
-        .where(
-            Offer.installer_id.in_(bindparam("ids", expanding=True)),
-            or_(Offer.offered_at >= since, Offer.status == OfferStatus.OFFERED),
-        )
-        .group_by(Offer.installer_id)
-    )
-    held_ids = Lead.assigned_installer_id.in_(bindparam("held_ids", expanding=True))
-    return union_all(offers, _held_counts(held_ids, 2))
-
-
-_UNCAPPED = _uncapped_statement()
 
 
 def figures_of(
