@@ -80,12 +80,20 @@ def closed_code(
     return None
 
 
-def offered(lead, offer, installer_email: str, *, at: datetime) -> Outcome:
-    """A new open offer (already stored, with its id) makes the lead offered (an escalated
-    lead is offered to several installers at once: it is offered already)."""
+def offering(lead, *, at: datetime) -> None:
+    """The lead's side of a new open offer: it is offered (an escalated lead is offered to
+    several installers at once: it is offered already). Called before the offer is stored, so
+    that the lead's row is written once with it (a lead created in the same transaction: one
+    ``INSERT``, no ``UPDATE`` after it)."""
     if lead.status != LeadStatus.OFFERED:
         lead_rules.move(lead, LeadStatus.OFFERED, by=Actor.SYSTEM)
     lead.updated_at = at
+
+
+def offered(lead, offer, installer_email: str, *, at: datetime) -> Outcome:
+    """A new open offer (already stored, with its id): the lead offered (``offering``, if not
+    yet), and what follows."""
+    offering(lead, at=at)
     return outcome(
         Record(
             lead.id,

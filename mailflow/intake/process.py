@@ -261,12 +261,14 @@ def apply_result(
             InboundOutcome.DUPLICATE if lead.status == LeadStatus.DUPLICATE else InboundOutcome.LEAD
         )
         _finish(row, outcome, now)
-        # The lead, its events and this row (counters, outcome), in one flush: the row is
-        # written once (#21).
-        session.flush()
-        route_or_hold(
-            session, lead, row, now=now, settings=settings, raw=raw, route_inline=route_inline
-        )
+        # The lead and this row (counters, outcome) are written by the flush that writes the
+        # lead's offer, or by the commit's: the lead's row once, with its status (#21). No read
+        # of routing's needs them written (nor flushes them: a read would write the lead
+        # before its status is known).
+        with session.no_autoflush:
+            route_or_hold(
+                session, lead, row, now=now, settings=settings, raw=raw, route_inline=route_inline
+            )
         return outcome
     if result.kind == "bounce" and result.bounce is not None:
         return record_bounce(session, row, result, now=now, settings=settings)

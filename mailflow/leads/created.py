@@ -29,6 +29,7 @@ def lead_created(
     job from stored message to queued offer); otherwise ``route_lead_job`` routes it after
     commit, so that a web request (the webhook, an admin) answers at once."""
     uow = UnitOfWork(session, settings, now, route_new_leads=route_inline)
+    uow.kept.append(lead)  # it may not be written yet: routing takes it from here
     uow.apply(outcome(LeadCreated(lead.id, str(lead.status))))
 
 
@@ -39,6 +40,9 @@ def route_new_lead(uow: UnitOfWork, event: LeadCreated) -> Outcome:
     if not uow.route_new_leads:
         return outcome(Enqueue("route_lead_job", (event.lead_id,)))
     # Created in this transaction: no other transaction can see the row, so it needs no lock
-    # (``lock_lead``'s FOR UPDATE), and it is in the session already, so no read either.
-    lead = uow.session.get(Lead, event.lead_id)
+    # (``lock_lead``'s FOR UPDATE), and it is in the unit of work already (perhaps not yet
+    # written: its INSERT goes with its offer's), so no read either.
+    lead = next(
+        (o for o in uow.kept if isinstance(o, Lead) and o.id == event.lead_id), None
+    ) or uow.session.get(Lead, event.lead_id)
     return next_offer(uow, lead, new=True)[0]

@@ -180,6 +180,7 @@ def make_offer(
         deadline=deadline_for(installer, lead, now, uow.settings),
         routing_reason=reason,
     )
+    offer_rules.offering(lead, at=now)  # before the flush: the lead's row written once
     session.add(offer)
     session.flush()
     return offer_rules.offered(lead, offer, installer.email, at=now), offer
