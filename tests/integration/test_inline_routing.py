@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+from datetime import timedelta
 
 import pytest
 from dramatiq import Message
@@ -245,13 +246,14 @@ def test_stored_message_to_queued_offer_in_one_job_without_locking_the_lead(
 def test_the_inbound_job_writes_its_write_only_rows_one_insert_per_table(
     settings, broker, installer
 ):
-    """PostgreSQL: the job's timeline events, routing decision and link nonce are written by
-    Core after the ORM's last flush (models.appends), one INSERT per table; the lead's two
-    events (intake, offered) in one. SQLite: added to the session as before."""
+    """PostgreSQL: the job's timeline events, routing decision and link nonces are written by
+    Core after the ORM's last flush (models.appends), in one statement; the lead's two events
+    (intake, offered) in one VALUES list. SQLite: added to the session as before."""
     inbound_id = store(settings, lead_email())
     broker.flush_all()
-    statements = record_statements(settings)
+    recorded = record_statements(settings)
     run_inbound_job(broker, inbound_id)
+    statements = list(recorded)  # the job's
     got = state(settings)
     lead_id, status, created_at = got["lead"]
     ((offer_id, to, _, _),) = got["offers"]
@@ -276,10 +278,17 @@ def test_the_inbound_job_writes_its_write_only_rows_one_insert_per_table(
         ("accept", lead_id, installer),
         ("decline", lead_id, installer),
     }
-    inserts = [sql.split("(")[0].strip() for sql in statements if sql.startswith("INSERT")]
-    per_table = {table: inserts.count(table) for table in set(inserts)}
-    assert per_table["INSERT INTO lead_events"] == (1 if use_postgres() else 2)
-    assert per_table["INSERT INTO routing_decisions"] == 1
+    written = ("lead_events", "routing_decisions", "link_nonces")
+    if use_postgres():
+        # All three tables in one statement (data-modifying CTEs), after the ORM's writes.
+        (last,) = [sql for sql in statements if "INSERT INTO lead_events" in sql]
+        assert statements[-1] == last and last.startswith("WITH ")
+        assert [last.count(f"INSERT INTO {table} ") for table in written] == [1, 1, 1]
+        assert "VALUES (%(p0_0_0)s" in last and "), (%(p0_0_1)s" in last  # two events
+    else:
+        inserts = [sql.split("(")[0].strip() for sql in statements if sql.startswith("INSERT")]
+        per_table = {table: inserts.count(f"INSERT INTO {table}") for table in written}
+        assert per_table == {"lead_events": 2, "routing_decisions": 1, "link_nonces": 1}
 
 
 def test_deferred_rows_are_written_at_commit_and_dropped_with_a_rollback(settings):
@@ -312,3 +321,35 @@ def test_deferred_rows_are_written_at_commit_and_dropped_with_a_rollback(setting
             .order_by(LeadEvent.id)
         ).all()
     assert [(t, d) for t, d in rows] == [("t0", {"n": 0}), ("t1", {"n": 1}), ("t2", {"n": 2})]
+
+
+def test_deferred_rows_of_several_tables_get_the_defaults_of_the_columns_they_leave_out(settings):
+    """The columns a deferred row leaves out get their Python-side defaults, as an ORM or Core
+    INSERT gives them (on PostgreSQL the rows of all tables go in one statement)."""
+    before = clock.now()
+    with session_scope(settings) as s:
+        lead_id = make_lead(s).id
+    with session_scope(settings) as s:
+        appends.defer(s)
+        for n in range(2):
+            appends.add(s, LeadEvent, {"lead_id": lead_id, "type": f"bare{n}"})
+            nonce = {"nonce": f"bare-nonce-{lead_id}-{n}", "purpose": "test"}
+            appends.add(s, LinkNonce, {**nonce, "expires_at": before + timedelta(days=1)})
+    with session_scope(settings) as s:
+        events = s.execute(
+            select(LeadEvent.type, LeadEvent.at, LeadEvent.actor, LeadEvent.data)
+            .where(LeadEvent.lead_id == lead_id, LeadEvent.type.like("bare%"))
+            .order_by(LeadEvent.id)
+        ).all()
+        nonces = s.execute(
+            select(LinkNonce.nonce, LinkNonce.created_at)
+            .where(LinkNonce.nonce.like(f"bare-nonce-{lead_id}-%"))
+            .order_by(LinkNonce.nonce)
+        ).all()
+    assert [(t, actor, data) for t, _, actor, data in events] == [
+        ("bare0", Actor.SYSTEM, {}),
+        ("bare1", Actor.SYSTEM, {}),
+    ]
+    assert all(clock.as_utc(at) >= before - timedelta(seconds=1) for _, at, _, _ in events)
+    assert [n for n, _ in nonces] == [f"bare-nonce-{lead_id}-0", f"bare-nonce-{lead_id}-1"]
+    assert all(created is not None for _, created in nonces)
