@@ -22,8 +22,9 @@ import time
 from collections import deque
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import cache
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailflow.config import Settings
@@ -116,42 +117,9 @@ def claim(
     (``coalesce``) so that SQLite, which has no statistics, finds the rows by their ids instead
     of reading every queued row through the state index; PostgreSQL re-checks it on a row
     another claim changed meanwhile."""
-    due_time = or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now)
-    ids = (
-        select(OutboxMessage.id)
-        .where(
-            OutboxMessage.state == OutboxState.QUEUED,
-            OutboxMessage.id >= outbox_id,
-            due_time,
-            OutboxMessage.channel == channel,
-        )
-        .order_by(OutboxMessage.id)
-        .limit(batch)
-    )
-    if connection.dialect.name == "postgresql":
-        # Locked in id order, a row another claim holds left to it (SKIP LOCKED), so claims
-        # whose batches overlap never wait for each other (they deadlocked: the UPDATE locked
-        # its rows in no particular order). Materialised, so the batch is chosen once: as an
-        # IN (subquery) PostgreSQL could run it again and claim more than ``batch`` rows.
-        chosen = ids.with_for_update(skip_locked=True).cte("batch").prefix_with("MATERIALIZED")
-        in_batch = OutboxMessage.id == chosen.c.id
-    else:  # one writer: the subquery is read once, in the UPDATE's own transaction
-        in_batch = OutboxMessage.id.in_(ids)
-    still_queued = func.coalesce(OutboxMessage.state, OutboxMessage.state) == OutboxState.QUEUED
-    rows = connection.execute(
-        update(OutboxMessage)
-        .where(in_batch, still_queued, due_time)
-        .values(state=OutboxState.SENDING, claimed_at=now, attempts=OutboxMessage.attempts + 1)
-        .returning(
-            OutboxMessage.id,
-            OutboxMessage.to,
-            OutboxMessage.raw,
-            OutboxMessage.message_id,
-            OutboxMessage.attempts,
-            OutboxMessage.channel,
-            OutboxMessage.installer_id,
-        )
-    ).all()
+    postgres = connection.dialect.name == "postgresql"
+    params = {"from_id": outbox_id, "at": now, "batch": batch, "of_channel": channel}
+    rows = connection.execute(_claim_statement(postgres), params).all()
     claimed = [
         Claimed(
             r.id,
@@ -165,6 +133,49 @@ def claim(
         for r in sorted(rows, key=lambda r: r.id != outbox_id)
     ]
     return [_with_webhook(connection, item) for item in claimed]
+
+
+@cache
+def _claim_statement(postgres: bool):
+    """``claim``'s statement, built once (#21): ``:from_id``, ``:at``, ``:batch``,
+    ``:of_channel`` (an UPDATE's parameters may not bear its columns' names)."""
+    now = bindparam("at")
+    due_time = or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now)
+    ids = (
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.state == OutboxState.QUEUED,
+            OutboxMessage.id >= bindparam("from_id"),
+            due_time,
+            OutboxMessage.channel == bindparam("of_channel"),
+        )
+        .order_by(OutboxMessage.id)
+        .limit(bindparam("batch", type_=Integer))
+    )
+    if postgres:
+        # Locked in id order, a row another claim holds left to it (SKIP LOCKED), so claims
+        # whose batches overlap never wait for each other (they deadlocked: the UPDATE locked
+        # its rows in no particular order). Materialised, so the batch is chosen once: as an
+        # IN (subquery) PostgreSQL could run it again and claim more than ``batch`` rows.
+        chosen = ids.with_for_update(skip_locked=True).cte("batch").prefix_with("MATERIALIZED")
+        in_batch = OutboxMessage.id == chosen.c.id
+    else:  # one writer: the subquery is read once, in the UPDATE's own transaction
+        in_batch = OutboxMessage.id.in_(ids)
+    still_queued = func.coalesce(OutboxMessage.state, OutboxMessage.state) == OutboxState.QUEUED
+    return (
+        update(OutboxMessage)
+        .where(in_batch, still_queued, due_time)
+        .values(state=OutboxState.SENDING, claimed_at=now, attempts=OutboxMessage.attempts + 1)
+        .returning(
+            OutboxMessage.id,
+            OutboxMessage.to,
+            OutboxMessage.raw,
+            OutboxMessage.message_id,
+            OutboxMessage.attempts,
+            OutboxMessage.channel,
+            OutboxMessage.installer_id,
+        )
+    )
 
 
 def _with_webhook(connection, item: Claimed) -> Claimed:
@@ -275,6 +286,21 @@ class RecentlySent:
 RECENTLY_SENT = RecentlySent()
 
 
+# Built once (#21).
+_STATE_OF = select(OutboxMessage.state, OutboxMessage.channel).where(
+    OutboxMessage.id == bindparam("id")
+)
+_MARK_SENT = (
+    update(OutboxMessage)
+    .where(
+        OutboxMessage.id.in_(bindparam("ids", expanding=True)),
+        OutboxMessage.state == OutboxState.SENDING,
+    )
+    .values(state=OutboxState.SENT, sent_at=bindparam("at"), last_error=None, next_attempt_at=None)
+    .returning(OutboxMessage.id)
+)
+
+
 def deliver(outbox_id: int, *, settings: Settings, now: datetime, batch: int = 1) -> DeliveryResult:
     """Send one outbox row (and, with ``batch`` > 1, other due rows over the same connection).
     Safe to call any number of times for the same row. Returns the result for ``outbox_id``."""
@@ -284,9 +310,7 @@ def deliver(outbox_id: int, *, settings: Settings, now: datetime, batch: int = 1
     if (database, outbox_id) in RECENTLY_SENT:
         return DeliveryResult(None)  # sent by this process, in an earlier call's batch
     with engine.connect() as connection:
-        found = connection.execute(
-            select(OutboxMessage.state, OutboxMessage.channel).where(OutboxMessage.id == outbox_id)
-        ).first()
+        found = connection.execute(_STATE_OF, {"id": outbox_id}).first()
     if found is None or found.state != OutboxState.QUEUED:
         return DeliveryResult(None)  # sent, failed, or in another worker's hands
     with engine.begin() as connection:
@@ -303,21 +327,7 @@ def deliver(outbox_id: int, *, settings: Settings, now: datetime, batch: int = 1
         # Only the rows still in this claim's hands are marked sent (and remembered): a row the
         # sweep gave back to the queue meanwhile (its lease ran out) is sent again by its job.
         sent = (
-            list(
-                connection.scalars(
-                    update(OutboxMessage)
-                    .where(
-                        OutboxMessage.id.in_(sorted(bulk)),
-                        OutboxMessage.state == OutboxState.SENDING,
-                    )
-                    .values(
-                        state=OutboxState.SENT, sent_at=now, last_error=None, next_attempt_at=None
-                    )
-                    .returning(OutboxMessage.id)
-                )
-            )
-            if bulk
-            else []
+            list(connection.scalars(_MARK_SENT, {"ids": sorted(bulk), "at": now})) if bulk else []
         )
         for item, _result, values in outcomes:
             if item.id not in bulk:
