@@ -53,17 +53,22 @@ ROUTABLE = frozenset({LeadStatus.NEW, LeadStatus.POOL})
 def lock_lead(session: Session, lead_id: int, *, skip_locked: bool = False) -> Lead | None:
     """The lead, its row locked (PostgreSQL). ``skip_locked``: ``None`` at once when another
     transaction holds it, instead of waiting for it."""
-    query = select(Lead).where(Lead.id == lead_id)
-    if is_postgres(session):
-        query = query.with_for_update(skip_locked=skip_locked)
-    return session.scalar(query)
+    if not is_postgres(session):
+        return session.scalar(_LEAD, {"id": lead_id})
+    return session.scalar(_LEAD_SKIP_LOCKED if skip_locked else _LEAD_LOCKED, {"id": lead_id})
 
 
 def lock_offer(session: Session, offer_id: int) -> Offer | None:
-    query = select(Offer).where(Offer.id == offer_id)
-    if is_postgres(session):
-        query = query.with_for_update()
-    return session.scalar(query)
+    statement = _OFFER_LOCKED if is_postgres(session) else _OFFER
+    return session.scalar(statement, {"id": offer_id})
+
+
+# Built once (#21).
+_LEAD = select(Lead).where(Lead.id == bindparam("id"))
+_LEAD_LOCKED = _LEAD.with_for_update()
+_LEAD_SKIP_LOCKED = _LEAD.with_for_update(skip_locked=True)
+_OFFER = select(Offer).where(Offer.id == bindparam("id"))
+_OFFER_LOCKED = _OFFER.with_for_update()
 
 
 def serving_installers(session: Session, lead: Lead) -> tuple[list[InstallerRow], int]:
@@ -524,6 +529,15 @@ def release_to_rotation(
 
 
 # ------------------------------------------------------------------------- sweeps ----------
+# The offer with its installer's address, still open; built once (#21).
+_DUE_OFFER = (
+    select(Offer, Installer.email)
+    .join(Installer, Installer.id == Offer.installer_id)
+    .where(Offer.id == bindparam("id"), Offer.status == OfferStatus.OFFERED)
+)
+_DUE_OFFER_LOCKED = _DUE_OFFER.with_for_update(of=Offer, skip_locked=True)
+
+
 def expire_due_offers(settings: Settings, at: datetime, *, batch: int = 200) -> int:
     """Every offer whose deadline has passed expires once, and its lead rotates. Each expiry
     is its own short transaction (SQLite has one writer: nobody waits long), and claims its
@@ -542,14 +556,8 @@ def expire_due_offers(settings: Settings, at: datetime, *, batch: int = 200) -> 
         acted = 0
         for offer_id in ids:
             with session_scope(settings) as session:
-                query = (
-                    select(Offer, Installer.email)
-                    .join(Installer, Installer.id == Offer.installer_id)
-                    .where(Offer.id == offer_id, Offer.status == OfferStatus.OFFERED)
-                )
-                if is_postgres(session):
-                    query = query.with_for_update(of=Offer, skip_locked=True)
-                found = session.execute(query).first()
+                query = _DUE_OFFER_LOCKED if is_postgres(session) else _DUE_OFFER
+                found = session.execute(query, {"id": offer_id}).first()
                 if found is None:
                     continue  # answered meanwhile, or another scheduler has it
                 offer, email = found

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from mailflow.app.uow import UnitOfWork
@@ -127,18 +127,19 @@ def _hours(span: timedelta) -> str:
 
 def others_open(session: Session, offer: Offer) -> bool:
     """Whether the lead has open offers besides this one (an escalated lead)."""
-    return (
-        session.scalar(
-            select(Offer.id)
-            .where(
-                Offer.lead_id == offer.lead_id,
-                Offer.status == OfferStatus.OFFERED,
-                Offer.id != offer.id,
-            )
-            .limit(1)
-        )
-        is not None
+    params = {"lead_id": offer.lead_id, "offer_id": offer.id}
+    return session.scalar(_OTHER_OPEN, params) is not None
+
+
+_OTHER_OPEN = (  # built once (#21)
+    select(Offer.id)
+    .where(
+        Offer.lead_id == bindparam("lead_id"),
+        Offer.status == OfferStatus.OFFERED,
+        Offer.id != bindparam("offer_id"),
     )
+    .limit(1)
+)
 
 
 def open_offers_besides(session: Session, offer: Offer) -> list[Offer]:
