@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from functools import cache
 
 from sqlalchemy import Integer, and_, bindparam, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from mailflow.config import Settings
 from mailflow.db import get_engine, session_scope
@@ -105,11 +105,12 @@ class Claimed:
 
 
 def claim(
-    connection, outbox_id: int, now: datetime, batch: int = 1, channel: str = "email"
+    connection, outbox_id: int, now: datetime, batch: int = 1, channel: str | None = "email"
 ) -> list[Claimed]:
     """Move the row, and up to ``batch - 1`` due rows of the same channel queued after it, from
     queued to sending. The state is re-checked by the UPDATE itself, so a row goes to exactly
-    one caller.
+    one caller. ``channel`` None: the row's own, and nothing is claimed unless the row is
+    queued (one statement for what a read of the row and the claim did).
 
     The batch is read through the ``(state, id)`` index from this row on, in id order, so a
     claim costs the same with ten or ten thousand rows queued (#21); rows queued before this
@@ -119,7 +120,7 @@ def claim(
     another claim changed meanwhile."""
     postgres = connection.dialect.name == "postgresql"
     params = {"from_id": outbox_id, "at": now, "batch": batch, "of_channel": channel}
-    rows = connection.execute(_claim_statement(postgres), params).all()
+    rows = connection.execute(_claim_statement(postgres, channel is None), params).all()
     claimed = [
         Claimed(
             r.id,
@@ -136,18 +137,29 @@ def claim(
 
 
 @cache
-def _claim_statement(postgres: bool):
+def _claim_statement(postgres: bool, of_its_row: bool = False):
     """``claim``'s statement, built once (#21): ``:from_id``, ``:at``, ``:batch``,
-    ``:of_channel`` (an UPDATE's parameters may not bear its columns' names)."""
+    ``:of_channel`` (an UPDATE's parameters may not bear its columns' names). ``of_its_row``:
+    the channel is the row's own, read by the statement, and nothing is claimed unless the
+    row is queued (no ``:of_channel``)."""
     now = bindparam("at")
     due_time = or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now)
+    if of_its_row:
+        own = aliased(OutboxMessage)
+        channel = (
+            select(own.channel)
+            .where(own.id == bindparam("from_id"), own.state == OutboxState.QUEUED)
+            .scalar_subquery()
+        )
+    else:
+        channel = bindparam("of_channel")
     ids = (
         select(OutboxMessage.id)
         .where(
             OutboxMessage.state == OutboxState.QUEUED,
             OutboxMessage.id >= bindparam("from_id"),
             due_time,
-            OutboxMessage.channel == bindparam("of_channel"),
+            OutboxMessage.channel == channel,
         )
         .order_by(OutboxMessage.id)
         .limit(bindparam("batch", type_=Integer))
@@ -309,12 +321,18 @@ def deliver(outbox_id: int, *, settings: Settings, now: datetime, batch: int = 1
     database = str(engine.url)
     if (database, outbox_id) in RECENTLY_SENT:
         return DeliveryResult(None)  # sent by this process, in an earlier call's batch
-    with engine.connect() as connection:
-        found = connection.execute(_STATE_OF, {"id": outbox_id}).first()
-    if found is None or found.state != OutboxState.QUEUED:
-        return DeliveryResult(None)  # sent, failed, or in another worker's hands
-    with engine.begin() as connection:
-        claimed = claim(connection, outbox_id, now, batch, found.channel)
+    if engine.dialect.name == "postgresql":
+        # One transaction: the claim reads the row's state and channel itself (#21).
+        with engine.begin() as connection:
+            claimed = claim(connection, outbox_id, now, batch, channel=None)
+    else:
+        # SQLite: a row not queued is seen without taking the one writer's lock.
+        with engine.connect() as connection:
+            found = connection.execute(_STATE_OF, {"id": outbox_id}).first()
+        if found is None or found.state != OutboxState.QUEUED:
+            return DeliveryResult(None)  # sent, failed, or in another worker's hands
+        with engine.begin() as connection:
+            claimed = claim(connection, outbox_id, now, batch, found.channel)
     outcomes = [(item, *_send_one(item, settings, now)) for item in claimed]
     with engine.begin() as connection:
         # Sent mail in one statement; the other rows (and webhooks, whose URL is recorded) one
