@@ -291,10 +291,13 @@ def test_the_inbound_job_writes_its_write_only_rows_one_insert_per_table(
         assert per_table == {"lead_events": 2, "routing_decisions": 1, "link_nonces": 1}
 
 
-def test_deferred_rows_are_written_at_commit_and_dropped_with_a_rollback(settings):
-    from_ = clock.now()
+def _new_lead_id(settings) -> int:
     with session_scope(settings) as s:
-        lead_id = make_lead(s).id
+        return make_lead(s).id
+
+
+def test_deferred_rows_are_written_at_commit_and_dropped_with_a_rollback(settings):
+    from_, lead_id = clock.now(), _new_lead_id(settings)
     with session_scope(settings) as s:
         appends.defer(s)
         for n in range(3):
@@ -326,9 +329,7 @@ def test_deferred_rows_are_written_at_commit_and_dropped_with_a_rollback(setting
 def test_deferred_rows_of_several_tables_get_the_defaults_of_the_columns_they_leave_out(settings):
     """The columns a deferred row leaves out get their Python-side defaults, as an ORM or Core
     INSERT gives them (on PostgreSQL the rows of all tables go in one statement)."""
-    before = clock.now()
-    with session_scope(settings) as s:
-        lead_id = make_lead(s).id
+    before, lead_id = clock.now(), _new_lead_id(settings)
     with session_scope(settings) as s:
         appends.defer(s)
         for n in range(2):
