@@ -51,7 +51,7 @@ from mailflow.installers.io import import_installers
 from mailflow.jobs.broker import setup  # noqa: E402
 from mailflow.migrate import upgrade
 from mailflow.models import Installer, Lead, LeadStatus, Offer, OfferStatus
-from mailflow.routing.offers import expire_due_offers
+from mailflow.routing.sweeps import expire_due_offers
 
 setup(broker=StubBroker())
 

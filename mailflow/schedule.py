@@ -46,7 +46,7 @@ from mailflow.outbound.outbox import sweep_outbox
 from mailflow.ratings.service import _remind_survey, _send_survey, nightly_recompute
 from mailflow.routing.alerts import send_admin_digests
 from mailflow.routing.exchange import _claim_lapse, send_exchange_mail
-from mailflow.routing.offers import expire_due_offers, reoffer_pool
+from mailflow.routing.sweeps import expire_due_offers, reoffer_pool
 from mailflow.routing.waiting import offer_waiting_leads, release_held
 from mailflow.routing.withdrawals import withdraw_unavailable_offers
 
