@@ -48,7 +48,12 @@ class MaildirTransport:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.maildir = mailbox.Maildir(self.path, create=True)
+        # Made here, not by ``Maildir(create=True)``: two worker threads sending their first
+        # emails at once both found it missing, and the second one's mkdir failed.
+        self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for part in ("tmp", "new", "cur"):
+            (self.path / part).mkdir(mode=0o700, exist_ok=True)
+        self.maildir = mailbox.Maildir(self.path, create=False)
 
     def _name(self, message_key: str) -> str:
         return "mailflow-" + "".join(c if c.isalnum() else "_" for c in message_key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import mailbox
 import re
+import shutil
 import threading
 import time
 from datetime import timedelta
@@ -219,6 +220,34 @@ def test_maildir_delivery_is_idempotent(tmp_path):
     for _ in range(3):
         transport.send("bounces+1@x", ["a@b"], b"Subject: hi\r\n\r\nbody\r\n", "<key-1@x>")
     assert len(list(mailbox.Maildir(tmp_path / "md"))) == 1
+
+
+def test_threads_making_the_maildir_at_once_all_get_it(tmp_path):
+    # Worker threads sending their first emails at the same moment each make the transport.
+    start, errors = threading.Barrier(8), []
+
+    def make() -> None:
+        start.wait()
+        try:
+            MaildirTransport(tmp_path / "new-box").send(
+                "bounces+1@x",
+                ["a@b"],
+                b"Subject: hi\r\n\r\nbody\r\n",
+                f"<{threading.get_ident()}@x>",
+            )
+        except Exception as exc:
+            errors.append(exc)
+
+    for _ in range(5):  # the race is narrow: a fresh box each round
+        threads = [threading.Thread(target=make) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert errors == []
+        assert len(list(mailbox.Maildir(tmp_path / "new-box"))) == 8
+        assert (tmp_path / "new-box").stat().st_mode & 0o777 == 0o700
+        shutil.rmtree(tmp_path / "new-box")
 
 
 def test_concurrent_workers_send_each_message_once(settings, installer, tmp_path):
