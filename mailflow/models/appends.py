@@ -6,8 +6,9 @@ An ORM object added and flushed costs about three times the CPU of the same row 
 written one statement each. A transaction that turns deferral on (``defer``) gets its rows of
 these kinds as plain values; ``write``, run when the session commits (``before_commit``),
 flushes the ORM's pending objects, so that every row they name exists, then writes the
-deferred rows one ``INSERT`` per table (on PostgreSQL all in one statement). Only a transaction that reads none of them back may
-turn it on: the inbound job does. A rollback drops them with the rest.
+deferred rows one ``INSERT`` per table (on PostgreSQL all in one statement). Only a
+transaction that reads none of them back may turn it on: the inbound job does. A rollback
+drops them with the rest.
 """
 
 from __future__ import annotations
